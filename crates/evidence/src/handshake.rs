@@ -1,0 +1,98 @@
+//! The HTTP/1.1 upgrade exchange as it happened on the wire.
+
+use serde::{Deserialize, Serialize};
+
+/// One HTTP header, in the order and spelling it arrived (value redacted if secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Header {
+    /// Header name as sent.
+    pub name: String,
+    /// Header value (lossy UTF-8; secrets replaced by `REDACTED`).
+    pub value: String,
+}
+
+/// The start of a non-101 response body: what a proxy's error page says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BodySample {
+    /// The first bytes of the body as lossy UTF-8 (at most 64 KiB).
+    pub text: String,
+    /// How many body bytes were read.
+    pub bytes_read: usize,
+    /// True when the body was longer than what we kept, or we stopped reading.
+    pub truncated: bool,
+}
+
+/// A way a `101 Switching Protocols` answer breaks RFC 6455 §4.1.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "problem", rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum HandshakeProblem {
+    /// `Sec-WebSocket-Accept` is missing or not the hash of our key. Usually a
+    /// proxy or framework that rewrote or cached the response, or a server
+    /// that hashes the key wrongly.
+    BadAccept {
+        /// The value RFC 6455 requires for our key.
+        expected: String,
+        /// What came back, if anything.
+        got: Option<String>,
+    },
+    /// No `Upgrade: websocket` header in the 101.
+    MissingUpgrade {
+        /// What came back, if anything.
+        got: Option<String>,
+    },
+    /// No `Connection: Upgrade` token in the 101.
+    MissingConnectionUpgrade {
+        /// What came back, if anything.
+        got: Option<String>,
+    },
+    /// A subprotocol we did not offer was selected.
+    UnrequestedSubprotocol {
+        /// The selected subprotocol.
+        got: String,
+    },
+    /// An extension we did not offer was selected (we offer none).
+    UnrequestedExtension {
+        /// The `Sec-WebSocket-Extensions` value.
+        got: String,
+    },
+}
+
+/// The whole upgrade exchange: the request as we sent it and the answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HandshakeRecord {
+    /// The request head as sent, one line per entry, secrets redacted.
+    pub request: Vec<String>,
+    /// `HTTP/1.1` or `HTTP/1.0`; a 1.0 answer means something downgraded the request.
+    pub http_version: String,
+    /// Response status code.
+    pub status: u16,
+    /// Reason phrase as sent (peer-controlled).
+    pub reason: String,
+    /// Every response header, in order.
+    pub headers: Vec<Header>,
+    /// The body of a non-101 answer.
+    pub body: Option<BodySample>,
+    /// The subprotocol the server selected, if any.
+    pub subprotocol: Option<String>,
+    /// The problems found in a 101 answer; empty when valid or not a 101.
+    pub problems: Vec<HandshakeProblem>,
+}
+
+impl HandshakeRecord {
+    /// The first value of a header, case-insensitively.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value.as_str())
+    }
+
+    /// All values of a header, case-insensitively.
+    pub fn headers_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.headers
+            .iter()
+            .filter(move |h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value.as_str())
+    }
+}

@@ -1,0 +1,26 @@
+//! Typed, timestamped facts about WebSocket connections.
+//!
+//! Every wsdoctor source (probe, idle, load, lint, logs, …) records what it saw
+//! as values of this crate; the diagnosis engine reads only these values and
+//! never the network. Times inside one connection are microsecond offsets from
+//! the moment the connection attempt started (a monotonic clock), so records
+//! can be compared and replayed without wall-clock noise.
+//!
+//! This crate does no I/O and depends on no runtime.
+
+mod connection;
+mod duration;
+mod ending;
+mod escape;
+mod handshake;
+mod redact;
+
+pub use connection::{
+    ConnectionRecord, FrameEvent, FrameKind, HeartbeatSettings, PhaseTimings, PongPolicy,
+    ProbeEvidence, Role, SentMessage, TlsInfo, MAX_RECORDED_EVENTS,
+};
+pub use duration::{format_duration, format_secs, parse_duration, DurationError};
+pub use ending::{ConnectionEnd, EndRecord, Side, TlsFailureKind, Transport};
+pub use escape::escape_peer;
+pub use handshake::{BodySample, HandshakeProblem, HandshakeRecord, Header};
+pub use redact::{redact_header_value, redact_url, REDACTED};
