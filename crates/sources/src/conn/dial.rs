@@ -1,0 +1,112 @@
+//! DNS and TCP connect, each timed and each failure classified.
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use tokio::net::TcpStream;
+use tokio::time::timeout_at;
+use wsdoctor_evidence::{ConnectionEnd, ConnectionRecord};
+
+use super::{end_before_open, micros_since, ConnectOptions};
+
+/// Resolves the target and connects to the first address that answers.
+/// Returns `None` (with `record.end` set) when no address could be reached.
+pub(crate) async fn dial(
+    options: &ConnectOptions,
+    origin: Instant,
+    record: &mut ConnectionRecord,
+) -> Option<TcpStream> {
+    let target = &options.target;
+    let deadline = tokio::time::Instant::from_std(origin + options.connect_timeout);
+    let addrs: Vec<SocketAddr> = match target.ip {
+        Some(ip) => vec![SocketAddr::new(ip, target.port)],
+        None => {
+            let lookup = tokio::net::lookup_host((target.host.as_str(), target.port));
+            let result = timeout_at(deadline, lookup).await;
+            record.phases.dns_done_us = Some(micros_since(origin, Instant::now()));
+            let error = match result {
+                Ok(Ok(found)) => {
+                    let found: Vec<SocketAddr> = found.collect();
+                    if found.is_empty() {
+                        "no addresses".to_owned()
+                    } else {
+                        found_into(record, &found);
+                        return connect_any(&found, deadline, options, origin, record).await;
+                    }
+                }
+                Ok(Err(e)) => e.to_string(),
+                Err(_) => format!(
+                    "no answer within {} ms",
+                    options.connect_timeout.as_millis()
+                ),
+            };
+            end_before_open(
+                record,
+                origin,
+                ConnectionEnd::DnsFailed {
+                    host: target.host.clone(),
+                    error,
+                },
+            );
+            return None;
+        }
+    };
+    found_into(record, &addrs);
+    connect_any(&addrs, deadline, options, origin, record).await
+}
+
+fn found_into(record: &mut ConnectionRecord, addrs: &[SocketAddr]) {
+    record.resolved = addrs.iter().map(|a| a.ip().to_string()).collect();
+}
+
+async fn connect_any(
+    addrs: &[SocketAddr],
+    deadline: tokio::time::Instant,
+    options: &ConnectOptions,
+    origin: Instant,
+    record: &mut ConnectionRecord,
+) -> Option<TcpStream> {
+    let mut last_end = None;
+    for addr in addrs {
+        match timeout_at(deadline, TcpStream::connect(addr)).await {
+            Ok(Ok(stream)) => {
+                record.phases.connect_done_us = Some(micros_since(origin, Instant::now()));
+                record.peer_addr = Some(addr.to_string());
+                // Small control frames must leave at once for honest RTTs.
+                let _ = stream.set_nodelay(true);
+                return Some(stream);
+            }
+            Ok(Err(e)) => last_end = Some(classify_connect_error(*addr, &e)),
+            Err(_) => {
+                last_end = Some(ConnectionEnd::ConnectTimedOut {
+                    addr: addr.to_string(),
+                    after_ms: u64::try_from(options.connect_timeout.as_millis()).unwrap_or(u64::MAX),
+                });
+                break;
+            }
+        }
+    }
+    let end = last_end.unwrap_or_else(|| ConnectionEnd::ConnectFailed {
+        addr: options.target.host.clone(),
+        error: "no address to connect to".to_owned(),
+    });
+    end_before_open(record, origin, end);
+    None
+}
+
+fn classify_connect_error(addr: SocketAddr, e: &io::Error) -> ConnectionEnd {
+    match e.kind() {
+        io::ErrorKind::ConnectionRefused => ConnectionEnd::ConnectRefused {
+            addr: addr.to_string(),
+        },
+        io::ErrorKind::TimedOut => ConnectionEnd::ConnectTimedOut {
+            addr: addr.to_string(),
+            after_ms: 0,
+        },
+        _ => ConnectionEnd::ConnectFailed {
+            addr: addr.to_string(),
+            error: e.to_string(),
+        },
+    }
+}

@@ -1,0 +1,187 @@
+//! The instrumented WebSocket connection: the base of every active check.
+//!
+//! Opening a connection is split by phase so each can be timed and each
+//! failure classified on its own: [`target`] (what to dial), [`dial`] (DNS
+//! and TCP), [`tls`], [`handshake`] (our own HTTP/1.1 upgrade, which keeps
+//! the exact response, headers and body — no WebSocket library keeps a
+//! failed answer). Once open, [`session`] is the sans-IO state machine of
+//! frames, pings, pongs and the close handshake (time is an argument), and
+//! [`driver`] is the thin tokio loop that feeds it bytes and timer ticks.
+
+pub mod dial;
+pub mod driver;
+pub mod handshake;
+pub mod session;
+pub mod target;
+pub mod tls;
+
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::BytesMut;
+use tokio::io::{AsyncRead, AsyncWrite};
+use wsdoctor_evidence::{
+    ConnectionEnd, ConnectionRecord, EndRecord, HeartbeatSettings, PhaseTimings, Role,
+};
+
+pub use target::{Target, TargetError};
+pub use tls::{TlsOptions, TlsSetupError};
+
+/// A byte stream we can run WebSocket over: TCP or TLS over TCP.
+pub trait AsyncStream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> AsyncStream for T {}
+
+/// A boxed [`AsyncStream`].
+pub type BoxedStream = Box<dyn AsyncStream>;
+
+/// How to open a connection. Built and validated by the caller (the CLI turns
+/// its flags into this).
+///
+/// # Defaults
+/// `connect_timeout` 10 s, `handshake_timeout` 10 s, no extra headers, no
+/// origin, no subprotocol, TLS verified against the system's roots.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    /// What to connect to.
+    pub target: Target,
+    /// Extra request headers, as given (`-H 'Name: value'`).
+    pub headers: Vec<(String, String)>,
+    /// The `Origin` header, if any.
+    pub origin: Option<String>,
+    /// Subprotocols to offer, in order.
+    pub subprotocols: Vec<String>,
+    /// Budget for DNS plus TCP connect.
+    pub connect_timeout: Duration,
+    /// Budget for TLS plus the HTTP upgrade exchange.
+    pub handshake_timeout: Duration,
+    /// TLS settings for `wss://`.
+    pub tls: TlsOptions,
+}
+
+impl ConnectOptions {
+    /// Options with the documented defaults for `target`.
+    pub fn new(target: Target) -> Self {
+        ConnectOptions {
+            target,
+            headers: Vec::new(),
+            origin: None,
+            subprotocols: Vec::new(),
+            connect_timeout: Duration::from_secs(10),
+            handshake_timeout: Duration::from_secs(10),
+            tls: TlsOptions::default(),
+        }
+    }
+}
+
+/// An open WebSocket connection, ready for a [`session::Session`].
+pub struct OpenConnection {
+    /// The stream after the 101.
+    pub stream: BoxedStream,
+    /// Bytes that arrived right after the 101 (the first frames).
+    pub leftover: BytesMut,
+    /// When the 101 was received.
+    pub opened_at: Instant,
+}
+
+impl std::fmt::Debug for OpenConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenConnection")
+            .field("leftover", &self.leftover.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Microseconds from `origin` to `now` (0 if `now` is earlier).
+pub fn micros_since(origin: Instant, now: Instant) -> u64 {
+    u64::try_from(now.saturating_duration_since(origin).as_micros()).unwrap_or(u64::MAX)
+}
+
+/// A fresh record for an attempt starting now.
+pub fn new_record(target: &Target, role: Role, heartbeat: HeartbeatSettings) -> ConnectionRecord {
+    ConnectionRecord {
+        target: target.redacted(),
+        started_at: humantime_rfc3339(SystemTime::now()),
+        role,
+        resolved: Vec::new(),
+        peer_addr: None,
+        phases: PhaseTimings::default(),
+        tls: None,
+        handshake: None,
+        heartbeat,
+        events: Vec::new(),
+        events_omitted: 0,
+        end: None,
+    }
+}
+
+fn humantime_rfc3339(t: SystemTime) -> String {
+    // Seconds precision is what people read; phase timings carry the µs.
+    let secs = t
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    rfc3339_from_unix(secs)
+}
+
+/// Formats Unix seconds as `YYYY-MM-DDTHH:MM:SSZ` (UTC).
+pub fn rfc3339_from_unix(secs: u64) -> String {
+    // Civil-from-days (Howard Hinnant's algorithm): avoids a date crate for one format.
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
+/// Sets the record's end for a failure before the WebSocket opened.
+pub(crate) fn end_before_open(record: &mut ConnectionRecord, origin: Instant, end: ConnectionEnd) {
+    record.end = Some(EndRecord {
+        end,
+        at_us: micros_since(origin, Instant::now()),
+        open_for_us: None,
+        since_last_inbound_us: None,
+        since_last_pong_us: None,
+        since_last_outbound_us: None,
+    });
+}
+
+/// Opens a WebSocket connection phase by phase, recording timings, TLS and
+/// the handshake into `record`. Returns `None` when the attempt failed; the
+/// record's `end` then says how.
+pub async fn open(
+    options: &ConnectOptions,
+    origin: Instant,
+    record: &mut ConnectionRecord,
+) -> Option<OpenConnection> {
+    let tcp = dial::dial(options, origin, record).await?;
+    let stream: BoxedStream = if options.target.secure {
+        let tls = tls::wrap(tcp, options, origin, record).await?;
+        Box::new(tls)
+    } else {
+        Box::new(tcp)
+    };
+    handshake::upgrade(stream, options, origin, record).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rfc3339_from_unix;
+
+    #[test]
+    fn formats_unix_seconds() {
+        assert_eq!(rfc3339_from_unix(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339_from_unix(1_795_662_976), "2026-11-26T03:16:16Z");
+        assert_eq!(rfc3339_from_unix(951_782_400), "2000-02-29T00:00:00Z");
+    }
+}

@@ -1,0 +1,660 @@
+//! The sans-IO WebSocket session: frames, pings, pongs, echoes and the close
+//! handshake, with time passed in as an argument (quinn-proto style), so every
+//! deadline is testable on a simulated clock.
+//!
+//! The driver feeds it bytes ([`Session::handle_data`]), transport events
+//! ([`Session::handle_eof`], [`Session::handle_transport_error`]) and timer
+//! ticks ([`Session::handle_timeout`]); it asks what to write
+//! ([`Session::poll_transmit`]) and when to wake next
+//! ([`Session::poll_timeout`]). The session records every frame as evidence
+//! and decides how the connection ended.
+//!
+//! Framing uses `websocket-sans-io`, a passive push decoder: it never answers
+//! pings or validates on its own, so every control frame stays visible and a
+//! frame header announcing 2 GiB costs nothing until we decide to refuse it.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use websocket_sans_io::{
+    FrameInfo, Opcode, WebsocketFrameDecoder, WebsocketFrameEncoder, WebsocketFrameEvent,
+};
+use wsdoctor_evidence::{
+    ConnectionEnd, EndRecord, FrameEvent, FrameKind, HeartbeatSettings, PongPolicy, Role,
+    SentMessage, Side, Transport, MAX_RECORDED_EVENTS,
+};
+
+use super::micros_since;
+
+/// Largest frame we accept; bigger ones end the connection as a protocol
+/// violation before any payload is read (bounded memory against a hostile peer).
+pub const DEFAULT_MAX_FRAME_BYTES: u64 = 16 * 1024 * 1024;
+/// How many bytes of each message we keep for previews and echo matching.
+const KEEP_MESSAGE_BYTES: usize = 64 * 1024;
+const PREVIEW_CHARS: usize = 120;
+
+/// How a session behaves.
+///
+/// # Defaults
+/// Client role, no pings of our own, 10 s pong timeout, answer pings at once,
+/// 16 MiB frame limit, nothing to send, 2 s to wait for a close answer.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// Our role (clients mask their frames).
+    pub role: Role,
+    /// Pings, pong deadline and pong policy.
+    pub heartbeat: HeartbeatSettings,
+    /// Largest frame accepted from the peer.
+    pub max_frame_bytes: u64,
+    /// Text messages to send, in order.
+    pub messages: Vec<String>,
+    /// Gap between messages (the first goes at once).
+    pub send_every: Duration,
+    /// How long to wait for the peer's answer to our close frame.
+    pub close_wait: Duration,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            role: Role::Client,
+            heartbeat: HeartbeatSettings {
+                ping_interval_ms: None,
+                pong_timeout_ms: 10_000,
+                pong_policy: PongPolicy::Answer,
+            },
+            max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
+            messages: Vec::new(),
+            send_every: Duration::from_millis(500),
+            close_wait: Duration::from_secs(2),
+        }
+    }
+}
+
+/// A frame being received.
+#[derive(Debug)]
+struct IncomingFrame {
+    info: FrameInfo,
+    original_opcode: Opcode,
+    /// Payload of control frames (≤125 bytes by the time it is kept).
+    control: Vec<u8>,
+}
+
+/// A data message being assembled from its frames.
+#[derive(Debug)]
+struct IncomingMessage {
+    opcode: Opcode,
+    len: usize,
+    kept: Vec<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum CloseState {
+    Open,
+    /// We sent a close frame and wait for the answer until `deadline`.
+    Sent {
+        code: u16,
+        reason: String,
+        deadline: Instant,
+    },
+}
+
+/// The session state machine. See the module docs.
+#[derive(Debug)]
+pub struct Session {
+    config: SessionConfig,
+    origin: Instant,
+    opened_at: Instant,
+    decoder: WebsocketFrameDecoder,
+    frame: Option<IncomingFrame>,
+    message: Option<IncomingMessage>,
+    events: Vec<FrameEvent>,
+    events_omitted: u64,
+    transmit: VecDeque<Vec<u8>>,
+    ping_counter: u64,
+    next_ping_at: Option<Instant>,
+    /// Our pings waiting for a pong: payload and send time.
+    pings_in_flight: VecDeque<([u8; 8], Instant)>,
+    delayed_pongs: VecDeque<(Instant, Vec<u8>)>,
+    outbox: VecDeque<String>,
+    next_send_at: Option<Instant>,
+    sent: Vec<SentMessage>,
+    /// Messages whose echo we still expect: index into `sent`, text, send time.
+    awaiting_echo: VecDeque<(usize, String, Instant)>,
+    close: CloseState,
+    end: Option<EndRecord>,
+    last_inbound: Option<Instant>,
+    last_pong: Option<Instant>,
+    last_outbound: Option<Instant>,
+    frames_in: u64,
+}
+
+impl Session {
+    /// A session on a connection that opened at `opened_at`; `origin` is the
+    /// start of the attempt, the zero of every recorded time.
+    pub fn new(config: SessionConfig, origin: Instant, opened_at: Instant) -> Session {
+        let next_ping_at = config
+            .heartbeat
+            .ping_interval_ms
+            .map(|ms| opened_at + Duration::from_millis(ms));
+        let outbox: VecDeque<String> = config.messages.iter().cloned().collect();
+        let next_send_at = (!outbox.is_empty()).then_some(opened_at);
+        Session {
+            config,
+            origin,
+            opened_at,
+            decoder: WebsocketFrameDecoder::new(),
+            frame: None,
+            message: None,
+            events: Vec::new(),
+            events_omitted: 0,
+            transmit: VecDeque::new(),
+            ping_counter: 0,
+            next_ping_at,
+            pings_in_flight: VecDeque::new(),
+            delayed_pongs: VecDeque::new(),
+            outbox,
+            next_send_at,
+            sent: Vec::new(),
+            awaiting_echo: VecDeque::new(),
+            close: CloseState::Open,
+            end: None,
+            last_inbound: None,
+            last_pong: None,
+            last_outbound: None,
+            frames_in: 0,
+        }
+    }
+
+    /// True once the connection has ended (the transmit queue may still hold
+    /// a last close frame to flush).
+    pub fn is_ended(&self) -> bool {
+        self.end.is_some()
+    }
+
+    /// True after we started the closing handshake.
+    pub fn is_closing(&self) -> bool {
+        self.close != CloseState::Open
+    }
+
+    /// Frames received so far.
+    pub fn frames_in(&self) -> u64 {
+        self.frames_in
+    }
+
+    /// The next encoded frame to write, if any.
+    pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
+        self.transmit.pop_front()
+    }
+
+    /// Records that a frame was written at `now` (the driver calls this after each write).
+    pub fn on_transmitted(&mut self, now: Instant) {
+        self.last_outbound = Some(now);
+    }
+
+    /// When the session next needs [`Session::handle_timeout`].
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.end.is_some() {
+            return None;
+        }
+        let pong_deadline = self
+            .pings_in_flight
+            .front()
+            .map(|(_, sent)| *sent + self.pong_timeout());
+        let close_deadline = match &self.close {
+            CloseState::Sent { deadline, .. } => Some(*deadline),
+            CloseState::Open => None,
+        };
+        let open_timers = if self.close == CloseState::Open {
+            [self.next_ping_at, self.next_send_at]
+        } else {
+            [None, None]
+        };
+        [
+            pong_deadline,
+            close_deadline,
+            self.delayed_pongs.front().map(|(at, _)| *at),
+        ]
+        .into_iter()
+        .chain(open_timers)
+        .flatten()
+        .min()
+    }
+
+    fn pong_timeout(&self) -> Duration {
+        Duration::from_millis(self.config.heartbeat.pong_timeout_ms)
+    }
+
+    /// Fires every timer due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.end.is_some() {
+            return;
+        }
+        if let Some((_, sent)) = self.pings_in_flight.front() {
+            let waited = now.saturating_duration_since(*sent);
+            if waited >= self.pong_timeout() {
+                let ping_unanswered_ms = u64::try_from(waited.as_millis()).unwrap_or(u64::MAX);
+                self.finish(now, ConnectionEnd::HalfOpen { ping_unanswered_ms });
+                return;
+            }
+        }
+        if let CloseState::Sent { code, reason, deadline } = &self.close {
+            if now >= *deadline {
+                let end = ConnectionEnd::CloseHandshake {
+                    code: Some(*code),
+                    reason: reason.clone(),
+                    initiator: Side::Local,
+                    answered: false,
+                };
+                self.finish(now, end);
+                return;
+            }
+        }
+        while self.delayed_pongs.front().is_some_and(|(at, _)| *at <= now) {
+            if let Some((_, payload)) = self.delayed_pongs.pop_front() {
+                self.send_pong(now, payload);
+            }
+        }
+        if self.close != CloseState::Open {
+            return;
+        }
+        if let (Some(at), Some(ms)) = (self.next_ping_at, self.config.heartbeat.ping_interval_ms) {
+            if now >= at {
+                self.send_ping(now);
+                self.next_ping_at = Some(now + Duration::from_millis(ms.max(1)));
+            }
+        }
+        if self.next_send_at.is_some_and(|at| now >= at) {
+            if let Some(text) = self.outbox.pop_front() {
+                self.send_text(now, text);
+            }
+            self.next_send_at = (!self.outbox.is_empty()).then(|| now + self.config.send_every);
+        }
+    }
+
+    /// Starts the closing handshake (e.g. at the end of the watch window).
+    pub fn close(&mut self, now: Instant, code: u16, reason: &str) {
+        if self.end.is_some() || self.close != CloseState::Open {
+            return;
+        }
+        self.queue_close(now, Some(code), reason);
+        self.close = CloseState::Sent {
+            code,
+            reason: reason.to_owned(),
+            deadline: now + self.config.close_wait,
+        };
+    }
+
+    /// Feeds bytes read from the socket. `data` is unmasked in place.
+    pub fn handle_data(&mut self, now: Instant, mut data: &mut [u8]) {
+        while self.end.is_none() {
+            let result = match self.decoder.add_data(data) {
+                Ok(r) => r,
+                Err(never) => match never {},
+            };
+            let consumed = result.consumed_bytes;
+            let (chunk, rest) = std::mem::take(&mut data).split_at_mut(consumed);
+            data = rest;
+            match result.event {
+                Some(WebsocketFrameEvent::Start {
+                    frame_info,
+                    original_opcode,
+                }) => self.on_frame_start(now, frame_info, original_opcode),
+                Some(WebsocketFrameEvent::PayloadChunk { .. }) => self.on_payload(now, chunk),
+                Some(WebsocketFrameEvent::End { .. }) => self.on_frame_end(now),
+                None => {
+                    if consumed == 0 {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The peer closed its side of TCP (read returned 0).
+    pub fn handle_eof(&mut self, now: Instant) {
+        if self.end.is_some() {
+            return;
+        }
+        let end = match &self.close {
+            // We asked to close and the peer just hung up: a close not answered.
+            CloseState::Sent { code, reason, .. } => ConnectionEnd::CloseHandshake {
+                code: Some(*code),
+                reason: reason.clone(),
+                initiator: Side::Local,
+                answered: false,
+            },
+            CloseState::Open => ConnectionEnd::FinWithoutClose {
+                mid_frame: !self.decoder.eof_valid() || self.frame.is_some(),
+            },
+        };
+        self.finish(now, end);
+    }
+
+    /// The transport failed: a reset, a TLS error, another I/O error.
+    pub fn handle_transport_error(&mut self, now: Instant, transport: Option<Transport>, error: String) {
+        if self.end.is_some() {
+            return;
+        }
+        let end = match transport {
+            Some(Transport::Reset) => ConnectionEnd::Reset,
+            Some(Transport::Eof) => {
+                return self.handle_eof(now);
+            }
+            Some(Transport::Tls) => ConnectionEnd::TlsError { error },
+            Some(Transport::HalfOpen) | None => ConnectionEnd::Io { error },
+        };
+        self.finish(now, end);
+    }
+
+    /// Ends the session from outside (e.g. a deadline of the caller).
+    pub fn abandon(&mut self, now: Instant, what: &str) {
+        if self.end.is_none() {
+            self.finish(now, ConnectionEnd::LocalDeadline { what: what.to_owned() });
+        }
+    }
+
+    /// The recorded evidence: frame events, how many were not kept, the end
+    /// (if it ended) and the messages we sent.
+    pub fn into_evidence(self) -> (Vec<FrameEvent>, u64, Option<EndRecord>, Vec<SentMessage>) {
+        (self.events, self.events_omitted, self.end, self.sent)
+    }
+
+    fn violation(&mut self, now: Instant, rule: String) {
+        // RFC 6455 §7.1.7: fail the connection; we say why in a 1002 first.
+        self.queue_close(now, Some(1002), "protocol error");
+        self.finish(now, ConnectionEnd::ProtocolViolation { rule });
+    }
+
+    fn on_frame_start(&mut self, now: Instant, info: FrameInfo, original_opcode: Opcode) {
+        let masked_wrongly = match self.config.role {
+            Role::Client => info.mask.is_some(),
+            Role::Server => info.mask.is_none(),
+        };
+        if masked_wrongly {
+            let rule = match self.config.role {
+                Role::Client => "the server masked a frame (RFC 6455 §5.1: servers must not mask)",
+                Role::Server => "the client sent an unmasked frame (RFC 6455 §5.1)",
+            };
+            return self.violation(now, rule.to_owned());
+        }
+        if info.reserved != 0 {
+            return self.violation(
+                now,
+                format!("RSV bits {:#05b} set without a negotiated extension (RFC 6455 §5.2)", info.reserved),
+            );
+        }
+        if !info.is_reasonable() {
+            return self.violation(
+                now,
+                format!("opcode {:?} is reserved or a control frame is fragmented (RFC 6455 §5.2, §5.5)", info.opcode),
+            );
+        }
+        if info.opcode.is_control() && info.payload_length > 125 {
+            return self.violation(
+                now,
+                format!("a {:?} frame carries {} bytes; control frames carry at most 125 (RFC 6455 §5.5)", info.opcode, info.payload_length),
+            );
+        }
+        if info.payload_length > self.config.max_frame_bytes {
+            return self.violation(
+                now,
+                format!(
+                    "a frame announces {} bytes, over our {} byte limit; refused without reading it",
+                    info.payload_length, self.config.max_frame_bytes
+                ),
+            );
+        }
+        match info.opcode {
+            Opcode::Continuation if self.message.is_none() => {
+                return self.violation(now, "a continuation frame with no message to continue (RFC 6455 §5.4)".to_owned());
+            }
+            Opcode::Text | Opcode::Binary if self.message.is_some() => {
+                return self.violation(now, "a new message began before the previous one finished (RFC 6455 §5.4)".to_owned());
+            }
+            Opcode::Text | Opcode::Binary => {
+                self.message = Some(IncomingMessage {
+                    opcode: info.opcode,
+                    len: 0,
+                    kept: Vec::new(),
+                });
+            }
+            _ => {}
+        }
+        self.frame = Some(IncomingFrame {
+            info,
+            original_opcode,
+            control: Vec::new(),
+        });
+    }
+
+    fn on_payload(&mut self, _now: Instant, chunk: &[u8]) {
+        let Some(frame) = &mut self.frame else { return };
+        if frame.info.opcode.is_control() {
+            frame.control.extend_from_slice(chunk);
+        } else if let Some(message) = &mut self.message {
+            message.len = message.len.saturating_add(chunk.len());
+            let room = KEEP_MESSAGE_BYTES.saturating_sub(message.kept.len());
+            message.kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        }
+    }
+
+    fn on_frame_end(&mut self, now: Instant) {
+        let Some(frame) = self.frame.take() else { return };
+        self.frames_in += 1;
+        self.last_inbound = Some(now);
+        match frame.info.opcode {
+            Opcode::Ping => self.on_ping(now, frame.control),
+            Opcode::Pong => self.on_pong(now, &frame.control),
+            Opcode::ConnectionClose => self.on_close(now, &frame.control),
+            _ if frame.info.fin => {
+                if let Some(message) = self.message.take() {
+                    self.on_message(now, message, frame.original_opcode);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_ping(&mut self, now: Instant, payload: Vec<u8>) {
+        self.record(now, Side::Remote, FrameKind::Ping { len: payload.len() });
+        if self.close != CloseState::Open {
+            return;
+        }
+        match self.config.heartbeat.pong_policy {
+            PongPolicy::Answer => self.send_pong(now, payload),
+            PongPolicy::Never => {}
+            PongPolicy::Delay { ms } => self
+                .delayed_pongs
+                .push_back((now + Duration::from_millis(ms), payload)),
+        }
+    }
+
+    fn on_pong(&mut self, now: Instant, payload: &[u8]) {
+        self.last_pong = Some(now);
+        // Unsolicited pongs (RFC 6455 §5.5.3 allows them as heartbeats) match nothing.
+        let matched = self
+            .pings_in_flight
+            .iter()
+            .position(|(sent_payload, _)| sent_payload.as_slice() == payload);
+        let rtt_us = matched.and_then(|i| {
+            // Pongs answer the most recent ping; older ones count as answered too.
+            let (_, sent) = self.pings_in_flight.get(i).copied()?;
+            self.pings_in_flight.drain(..=i);
+            Some(micros_since(sent, now))
+        });
+        self.record(now, Side::Remote, FrameKind::Pong { len: payload.len(), rtt_us });
+    }
+
+    fn on_close(&mut self, now: Instant, payload: &[u8]) {
+        let (code, reason) = match payload.len() {
+            0 => (None, String::new()),
+            1 => return self.violation(now, "a close frame with a 1-byte payload (RFC 6455 §5.5.1)".to_owned()),
+            _ => {
+                let code = u16::from_be_bytes([payload[0], payload[1]]);
+                let Ok(reason) = std::str::from_utf8(&payload[2..]) else {
+                    return self.violation(now, "a close reason that is not UTF-8 (RFC 6455 §5.5.1)".to_owned());
+                };
+                (Some(code), reason.to_owned())
+            }
+        };
+        self.record(now, Side::Remote, FrameKind::Close { code, reason: reason.clone() });
+        if let Some(c) = code {
+            let valid = matches!(c, 1000..=1003 | 1007..=1014 | 3000..=4999);
+            if !valid {
+                return self.violation(now, format!("close code {c} may not be sent on the wire (RFC 6455 §7.4)"));
+            }
+        }
+        let end = match std::mem::replace(&mut self.close, CloseState::Open) {
+            CloseState::Sent { code: ours, reason: our_reason, .. } => ConnectionEnd::CloseHandshake {
+                code: Some(ours),
+                reason: our_reason,
+                initiator: Side::Local,
+                answered: true,
+            },
+            CloseState::Open => {
+                // Echo the peer's code, as RFC 6455 §5.5.1 suggests.
+                self.queue_close(now, code, "");
+                ConnectionEnd::CloseHandshake {
+                    code,
+                    reason,
+                    initiator: Side::Remote,
+                    answered: true,
+                }
+            }
+        };
+        self.finish(now, end);
+    }
+
+    fn on_message(&mut self, now: Instant, message: IncomingMessage, opcode: Opcode) {
+        let kind = if opcode == Opcode::Text || message.opcode == Opcode::Text {
+            let text = String::from_utf8_lossy(&message.kept);
+            let echo_rtt_us = self.match_echo(now, &text, message.len);
+            FrameKind::Text {
+                len: message.len,
+                preview: text.chars().take(PREVIEW_CHARS).collect(),
+                echo_rtt_us,
+            }
+        } else {
+            FrameKind::Binary { len: message.len }
+        };
+        self.record(now, Side::Remote, kind);
+    }
+
+    fn match_echo(&mut self, now: Instant, text: &str, len: usize) -> Option<u64> {
+        let position = self
+            .awaiting_echo
+            .iter()
+            .position(|(_, sent, _)| sent.len() == len && sent.as_str() == text)?;
+        let (index, _, sent_at) = self.awaiting_echo.remove(position)?;
+        let rtt = micros_since(sent_at, now);
+        if let Some(m) = self.sent.get_mut(index) {
+            m.echo_rtt_us = Some(rtt);
+        }
+        Some(rtt)
+    }
+
+    fn send_ping(&mut self, now: Instant) {
+        self.ping_counter += 1;
+        let payload = self.ping_counter.to_be_bytes();
+        self.pings_in_flight.push_back((payload, now));
+        self.queue_frame(Opcode::Ping, payload.to_vec());
+        self.record(now, Side::Local, FrameKind::Ping { len: payload.len() });
+    }
+
+    fn send_pong(&mut self, now: Instant, payload: Vec<u8>) {
+        let len = payload.len();
+        self.queue_frame(Opcode::Pong, payload);
+        self.record(now, Side::Local, FrameKind::Pong { len, rtt_us: None });
+    }
+
+    fn send_text(&mut self, now: Instant, text: String) {
+        let len = text.len();
+        self.sent.push(SentMessage {
+            at_us: micros_since(self.origin, now),
+            len,
+            echo_rtt_us: None,
+        });
+        self.awaiting_echo.push_back((self.sent.len() - 1, text.clone(), now));
+        self.queue_frame(Opcode::Text, text.clone().into_bytes());
+        self.record(
+            now,
+            Side::Local,
+            FrameKind::Text {
+                len,
+                preview: text.chars().take(PREVIEW_CHARS).collect(),
+                echo_rtt_us: None,
+            },
+        );
+    }
+
+    fn queue_close(&mut self, now: Instant, code: Option<u16>, reason: &str) {
+        let mut payload = Vec::new();
+        if let Some(code) = code {
+            payload.extend_from_slice(&code.to_be_bytes());
+            // Control payloads are at most 125 bytes: 2 for the code, 123 of reason.
+            let mut cut = reason.len().min(123);
+            while !reason.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            payload.extend_from_slice(&reason.as_bytes()[..cut]);
+        }
+        self.queue_frame(Opcode::ConnectionClose, payload);
+        self.record(
+            now,
+            Side::Local,
+            FrameKind::Close {
+                code,
+                reason: reason.to_owned(),
+            },
+        );
+    }
+
+    fn queue_frame(&mut self, opcode: Opcode, mut payload: Vec<u8>) {
+        let mask = match self.config.role {
+            Role::Client => Some(fastrand::u32(..).to_be_bytes()),
+            Role::Server => None,
+        };
+        let mut encoder = WebsocketFrameEncoder::new();
+        let header = encoder.start_frame(&FrameInfo {
+            opcode,
+            payload_length: payload.len() as u64,
+            mask,
+            fin: true,
+            reserved: 0,
+        });
+        encoder.transform_frame_payload(&mut payload);
+        let mut wire = Vec::with_capacity(header.len() + payload.len());
+        wire.extend_from_slice(&header);
+        wire.extend_from_slice(&payload);
+        self.transmit.push_back(wire);
+    }
+
+    fn record(&mut self, now: Instant, from: Side, kind: FrameKind) {
+        if self.events.len() >= MAX_RECORDED_EVENTS {
+            self.events_omitted += 1;
+            return;
+        }
+        self.events.push(FrameEvent {
+            at_us: micros_since(self.origin, now),
+            from,
+            kind,
+        });
+    }
+
+    fn finish(&mut self, now: Instant, end: ConnectionEnd) {
+        let since = |t: Option<Instant>| t.map(|t| micros_since(t, now));
+        self.end = Some(EndRecord {
+            end,
+            at_us: micros_since(self.origin, now),
+            open_for_us: Some(micros_since(self.opened_at, now)),
+            // Before any frame arrives, the idle clock runs from the 101.
+            since_last_inbound_us: Some(micros_since(self.last_inbound.unwrap_or(self.opened_at), now)),
+            since_last_pong_us: since(self.last_pong),
+            since_last_outbound_us: since(self.last_outbound),
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,227 @@
+//! TLS for `wss://`: verified by default against the system's roots (with
+//! the bundled Mozilla roots as a fallback for minimal containers), plus any
+//! `--ca-cert`; `--insecure` turns verification off and says so in the record.
+
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{ring, CryptoProvider};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::TlsConnector;
+use wsdoctor_evidence::{ConnectionEnd, ConnectionRecord, TlsFailureKind, TlsInfo};
+
+use super::{end_before_open, micros_since, ConnectOptions};
+
+/// TLS settings.
+///
+/// # Defaults
+/// Verify the server against the system trust store; no extra CA; verification on.
+#[derive(Debug, Clone, Default)]
+pub struct TlsOptions {
+    /// Extra trusted certificates (from `--ca-cert`).
+    pub extra_roots: Vec<CertificateDer<'static>>,
+    /// Skip certificate verification (`--insecure`).
+    pub insecure: bool,
+}
+
+/// Why TLS could not be set up before connecting.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsSetupError {
+    /// The CA file could not be read.
+    #[error("cannot read CA certificate file {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: io::Error,
+    },
+    /// The CA file holds no PEM certificate.
+    #[error("{path} contains no PEM certificate (expected -----BEGIN CERTIFICATE-----)")]
+    NoCertificate {
+        /// The file.
+        path: String,
+    },
+}
+
+impl TlsOptions {
+    /// Adds the PEM certificates of `path` as trusted roots.
+    pub fn add_ca_file(&mut self, path: &Path) -> Result<(), TlsSetupError> {
+        let shown = path.display().to_string();
+        let pem = std::fs::read(path).map_err(|source| TlsSetupError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&pem)
+            .filter_map(Result::ok)
+            .collect();
+        if certs.is_empty() {
+            return Err(TlsSetupError::NoCertificate { path: shown });
+        }
+        self.extra_roots.extend(certs);
+        Ok(())
+    }
+}
+
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(ring::default_provider())
+}
+
+fn client_config(options: &TlsOptions) -> Result<ClientConfig, rustls::Error> {
+    let builder = ClientConfig::builder_with_provider(provider()).with_safe_default_protocol_versions()?;
+    let mut config = if options.insecure {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider())))
+            .with_no_client_auth()
+    } else {
+        let mut roots = RootCertStore::empty();
+        let native = rustls_native_certs::load_native_certs();
+        let (added, _ignored) = roots.add_parsable_certificates(native.certs);
+        if added == 0 {
+            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        }
+        roots.add_parsable_certificates(options.extra_roots.iter().cloned());
+        builder.with_root_certificates(roots).with_no_client_auth()
+    };
+    // We speak the HTTP/1.1 upgrade; offering h2 would invite RFC 8441 instead.
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// Runs the TLS handshake over `tcp`. Returns `None` (with `record.end` set) on failure.
+pub(crate) async fn wrap(
+    tcp: TcpStream,
+    options: &ConnectOptions,
+    origin: Instant,
+    record: &mut ConnectionRecord,
+) -> Option<TlsStream<TcpStream>> {
+    let fail = |record: &mut ConnectionRecord, failure, error: String| {
+        end_before_open(record, origin, ConnectionEnd::TlsFailed { failure, error });
+    };
+    let config = match client_config(&options.tls) {
+        Ok(c) => c,
+        Err(e) => {
+            fail(record, TlsFailureKind::Other, e.to_string());
+            return None;
+        }
+    };
+    let name = match ServerName::try_from(options.target.host.clone()) {
+        Ok(n) => n,
+        Err(e) => {
+            fail(record, TlsFailureKind::Other, format!("invalid server name: {e}"));
+            return None;
+        }
+    };
+    let deadline = tokio::time::Instant::from_std(origin + options.connect_timeout + options.handshake_timeout);
+    let connect = TlsConnector::from(Arc::new(config)).connect(name, tcp);
+    match tokio::time::timeout_at(deadline, connect).await {
+        Ok(Ok(stream)) => {
+            record.phases.tls_done_us = Some(micros_since(origin, Instant::now()));
+            let (_, conn) = stream.get_ref();
+            record.tls = Some(TlsInfo {
+                version: conn
+                    .protocol_version()
+                    .map_or_else(|| "unknown".to_owned(), |v| format!("{v:?}")),
+                cipher: conn
+                    .negotiated_cipher_suite()
+                    .map_or_else(|| "unknown".to_owned(), |c| format!("{:?}", c.suite())),
+                alpn: conn
+                    .alpn_protocol()
+                    .map(|p| String::from_utf8_lossy(p).into_owned()),
+                verified: !options.tls.insecure,
+            });
+            Some(stream)
+        }
+        Ok(Err(e)) => {
+            let (failure, text) = classify_tls_error(&e);
+            fail(record, failure, text);
+            None
+        }
+        Err(_) => {
+            fail(
+                record,
+                TlsFailureKind::Other,
+                "no TLS answer before the handshake timeout".to_owned(),
+            );
+            None
+        }
+    }
+}
+
+/// Classifies a TLS handshake error from the typed rustls error inside the
+/// io::Error that tokio-rustls returns, never from its text.
+pub(crate) fn classify_tls_error(e: &io::Error) -> (TlsFailureKind, String) {
+    let Some(tls) = e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) else {
+        return (
+            TlsFailureKind::Other,
+            format!("connection ended during the TLS handshake: {e}"),
+        );
+    };
+    let kind = match tls {
+        rustls::Error::InvalidCertificate(cert) => match cert {
+            CertificateError::UnknownIssuer | CertificateError::BadSignature => {
+                TlsFailureKind::UntrustedCertificate
+            }
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
+                TlsFailureKind::HostnameMismatch
+            }
+            CertificateError::Expired
+            | CertificateError::ExpiredContext { .. }
+            | CertificateError::NotValidYet
+            | CertificateError::NotValidYetContext { .. } => TlsFailureKind::Expired,
+            _ => TlsFailureKind::UntrustedCertificate,
+        },
+        rustls::Error::AlertReceived(_) => TlsFailureKind::AlertReceived,
+        rustls::Error::PeerIncompatible(_) => TlsFailureKind::Protocol,
+        rustls::Error::InvalidMessage(_) => TlsFailureKind::NotTls,
+        _ => TlsFailureKind::Other,
+    };
+    (kind, tls.to_string())
+}
+
+/// `--insecure`: accepts any certificate but still checks handshake signatures,
+/// so the connection is encrypted, just not authenticated.
+#[derive(Debug)]
+struct AcceptAnyCertificate(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for AcceptAnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}

@@ -1,0 +1,95 @@
+//! `wsdoctor probe`: open one connection, hold it for the watch window, and
+//! record everything — the handshake, phase timings, every frame, the end.
+
+use std::time::{Duration, Instant};
+
+use wsdoctor_evidence::{HeartbeatSettings, ProbeEvidence, Role};
+
+use crate::conn::driver::{drive, WatchPlan};
+use crate::conn::session::{Session, SessionConfig};
+use crate::conn::{self, ConnectOptions};
+use crate::{Progress, ProgressSink};
+
+/// A validated probe configuration.
+///
+/// # Defaults
+/// 10 s watch, no messages, 500 ms between messages, no pings of our own,
+/// 10 s pong timeout, pings from the server answered at once.
+#[derive(Debug, Clone)]
+pub struct ProbeConfig {
+    /// Where and how to connect.
+    pub connect: ConnectOptions,
+    /// How long to hold the connection open after the 101.
+    pub watch: Duration,
+    /// Text messages to send, in order.
+    pub messages: Vec<String>,
+    /// Gap between messages.
+    pub send_every: Duration,
+    /// Our heartbeat and pong policy.
+    pub heartbeat: HeartbeatSettings,
+}
+
+impl ProbeConfig {
+    /// A probe of `connect` with the documented defaults.
+    pub fn new(connect: ConnectOptions) -> Self {
+        ProbeConfig {
+            connect,
+            watch: Duration::from_secs(10),
+            messages: Vec::new(),
+            send_every: Duration::from_millis(500),
+            heartbeat: SessionConfig::default().heartbeat,
+        }
+    }
+}
+
+/// Runs one probe. Never fails: every failure of the connection is evidence.
+pub async fn run(config: &ProbeConfig, progress: Option<ProgressSink>) -> ProbeEvidence {
+    let origin = Instant::now();
+    let mut record = conn::new_record(&config.connect.target, Role::Client, config.heartbeat);
+    let target = record.target.clone();
+    let report = |p: Progress| {
+        if let Some(sink) = &progress {
+            sink(p);
+        }
+    };
+    report(Progress::Connecting { target: target.clone() });
+    let watch_ms = u64::try_from(config.watch.as_millis()).unwrap_or(u64::MAX);
+    let Some(open) = conn::open(&config.connect, origin, &mut record).await else {
+        return ProbeEvidence { connection: record, watch_ms, sent: Vec::new() };
+    };
+    let session_config = SessionConfig {
+        role: Role::Client,
+        heartbeat: config.heartbeat,
+        messages: config.messages.clone(),
+        send_every: config.send_every,
+        ..SessionConfig::default()
+    };
+    let mut session = Session::new(session_config, origin, open.opened_at);
+    let plan = WatchPlan {
+        close_at: open.opened_at + config.watch,
+        code: 1000,
+        reason: "wsdoctor probe finished".to_owned(),
+    };
+    let mut last_report = Instant::now();
+    drive(open.stream, open.leftover, &mut session, &plan, |s| {
+        let now = Instant::now();
+        if now.duration_since(last_report) >= Duration::from_millis(100) {
+            last_report = now;
+            report(if s.is_closing() {
+                Progress::Closing { target: target.clone() }
+            } else {
+                Progress::Watching {
+                    target: target.clone(),
+                    remaining: plan.close_at.saturating_duration_since(now),
+                    frames_in: s.frames_in(),
+                }
+            });
+        }
+    })
+    .await;
+    let (events, omitted, end, sent) = session.into_evidence();
+    record.events = events;
+    record.events_omitted = omitted;
+    record.end = end;
+    ProbeEvidence { connection: record, watch_ms, sent }
+}

@@ -1,0 +1,32 @@
+//! Progress reports from a running source, for the caller to render (a
+//! spinner on a terminal, nothing in CI). Sources never print.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What a source is doing right now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Progress {
+    /// Resolving, connecting, TLS, handshake.
+    Connecting {
+        /// The (redacted) target.
+        target: String,
+    },
+    /// The WebSocket is open and being watched.
+    Watching {
+        /// The (redacted) target.
+        target: String,
+        /// Time left in the watch window.
+        remaining: Duration,
+        /// Frames received so far.
+        frames_in: u64,
+    },
+    /// Closing the connection.
+    Closing {
+        /// The (redacted) target.
+        target: String,
+    },
+}
+
+/// Where a source sends its progress; cheap to clone.
+pub type ProgressSink = Arc<dyn Fn(Progress) + Send + Sync>;
