@@ -228,18 +228,18 @@ impl ConnectionEnd {
                 format!("101 response is not a valid WebSocket handshake ({} problem(s))", problems.len())
             }
             ConnectionEnd::CloseHandshake { code, reason, initiator, answered } => {
-                let who = match initiator {
-                    Side::Local => "we",
-                    Side::Remote => "the peer",
-                };
-                let code = code.map_or_else(|| "no code (1005)".to_owned(), |c| c.to_string());
+                let code = code.map_or_else(|| "without a code (1005)".to_owned(), |c| c.to_string());
                 let reason = if reason.is_empty() {
                     String::new()
                 } else {
                     format!(" \"{}\"", escape_peer(reason))
                 };
-                let answer = if *answered { "answered" } else { "not answered" };
-                format!("close frame {code}{reason} sent by {who}, {answer}")
+                match (initiator, answered) {
+                    (Side::Local, true) => format!("we sent close frame {code}{reason}; the peer answered"),
+                    (Side::Local, false) => format!("we sent close frame {code}{reason}; the peer never answered"),
+                    (Side::Remote, true) => format!("the peer sent close frame {code}{reason}; we answered"),
+                    (Side::Remote, false) => format!("the peer sent close frame {code}{reason}; we did not answer"),
+                }
             }
             ConnectionEnd::FinWithoutClose { mid_frame: false } => "TCP FIN without a close frame".to_owned(),
             ConnectionEnd::FinWithoutClose { mid_frame: true } => {

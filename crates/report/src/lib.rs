@@ -1,1 +1,20 @@
-//! stub
+//! The report layer of wsdoctor: lays out findings and evidence it is given,
+//! as the contract's JSON document ([`json`]) or as text for a terminal
+//! ([`text`]).
+//!
+//! It never decides anything. Which causes apply, how sure they are and in
+//! which order they matter all come from `wsdoctor-diagnosis`; this crate
+//! only arranges them, so the JSON and the text always say the same thing.
+//!
+//! Everything a peer controls (headers, reason phrases, bodies, close
+//! reasons, message previews) is passed through
+//! [`wsdoctor_evidence::escape_peer`] before it reaches a terminal.
+
+pub mod json;
+pub mod text;
+
+#[cfg(test)]
+mod testkit;
+
+pub use json::{Report, SchemaId, SCHEMA_ID};
+pub use text::{render_comparison, render_findings, render_probe, verdict_line, Style};

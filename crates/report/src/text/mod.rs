@@ -1,0 +1,19 @@
+//! Text for people: the probe view, the comparison table, findings and the
+//! verdict line. Everything returns a `String`; the CLI decides where it
+//! goes (stdout, or stderr when `--json` owns stdout) and whether colour is
+//! on ([`Style`]).
+
+mod compare;
+mod facts;
+mod findings;
+mod layout;
+mod probe;
+mod style;
+
+pub use compare::render_comparison;
+pub use findings::{render_findings, verdict_line};
+pub use probe::render_probe;
+pub use style::Style;
+
+#[cfg(test)]
+mod tests;

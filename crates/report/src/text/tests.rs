@@ -1,0 +1,133 @@
+//! Snapshots of the text views and the escaping guarantees.
+
+use wsdoctor_diagnosis::Verdict;
+
+use super::{render_comparison, render_findings, render_probe, verdict_line, Style};
+use crate::testkit::{healthy_echo_at, nginx_400_with, rst_after_idle};
+
+#[test]
+fn probe_healthy_echo_with_server_pings() {
+    let (evidence, findings) = healthy_echo_at("wss://echo.example.com/ws", true);
+    insta::assert_snapshot!(render_probe(&evidence, &findings, Style::PLAIN));
+}
+
+#[test]
+fn probe_nginx_400_with_html_body() {
+    let (evidence, findings) = nginx_400_with(&[]);
+    insta::assert_snapshot!(render_probe(&evidence, &findings, Style::PLAIN));
+}
+
+#[test]
+fn probe_reset_without_close_frame() {
+    let (evidence, findings) = rst_after_idle();
+    insta::assert_snapshot!(render_probe(&evidence, &findings, Style::PLAIN));
+}
+
+#[test]
+fn comparison_local_against_prod() {
+    let (local, local_findings) = healthy_echo_at("ws://localhost:8080/ws", false);
+    let (prod, prod_findings) = nginx_400_with(&[]);
+    let items = [
+        (
+            local.connection.target.clone(),
+            &local,
+            local_findings.as_slice(),
+        ),
+        (
+            prod.connection.target.clone(),
+            &prod,
+            prod_findings.as_slice(),
+        ),
+    ];
+    insta::assert_snapshot!(render_comparison(&items, Style::PLAIN));
+}
+
+#[test]
+fn verdict_lines() {
+    let (_, problems) = rst_after_idle();
+    let (_, healthy) = healthy_echo_at("ws://h/", false);
+    let lines = [
+        verdict_line(Verdict::of(&problems), &problems, Style::PLAIN),
+        verdict_line(Verdict::of(&healthy), &healthy, Style::PLAIN),
+        verdict_line(Verdict::of(&[]), &[], Style::PLAIN),
+    ];
+    assert_eq!(
+        lines,
+        [
+            "verdict: problems (1 error, 1 warning)",
+            "verdict: healthy",
+            "verdict: inconclusive"
+        ]
+    );
+    assert_eq!(render_findings(&[], Style::PLAIN), "no findings\n");
+}
+
+/// Everything a renderer can produce, in both styles.
+fn all_renderings(style: Style) -> Vec<String> {
+    let (healthy, healthy_findings) = healthy_echo_at("wss://echo.example.com/ws", true);
+    let (nginx, nginx_findings) = nginx_400_with(&[]);
+    let (rst, rst_findings) = rst_after_idle();
+    vec![
+        render_probe(&healthy, &healthy_findings, style),
+        render_probe(&nginx, &nginx_findings, style),
+        render_probe(&rst, &rst_findings, style),
+        render_comparison(
+            &[
+                ("a".to_owned(), &healthy, healthy_findings.as_slice()),
+                ("b".to_owned(), &nginx, nginx_findings.as_slice()),
+            ],
+            style,
+        ),
+        verdict_line(Verdict::of(&rst_findings), &rst_findings, style),
+    ]
+}
+
+#[test]
+fn plain_style_has_no_escape_sequences() {
+    for text in all_renderings(Style::PLAIN) {
+        assert!(!text.contains('\x1b'), "{text}");
+    }
+}
+
+#[test]
+fn color_style_paints_and_keeps_the_same_text() {
+    let plain = all_renderings(Style::PLAIN);
+    let colored = all_renderings(Style::COLOR);
+    for (plain, colored) in plain.iter().zip(&colored) {
+        assert!(colored.contains("\x1b["), "{colored}");
+        assert_eq!(&strip_ansi(colored), plain);
+    }
+}
+
+/// Removes `ESC [ … m` sequences, the only kind anstyle emits.
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::new();
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            chars.by_ref().find(|&c| c == 'm');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[test]
+fn peer_controlled_strings_are_escaped() {
+    let (mut evidence, findings) = nginx_400_with(&[("X-Served-By", "cache-\x1b[31mfra")]);
+    if let Some(h) = evidence.connection.handshake.as_mut() {
+        h.reason = "Bad\x1b[2J Request".to_owned();
+        if let Some(body) = h.body.as_mut() {
+            body.text = "<h1>\x1b]0;pwned\x07</h1>".to_owned();
+        }
+    }
+    for style in [Style::PLAIN, Style::COLOR] {
+        let text = render_probe(&evidence, &findings, style);
+        assert!(text.contains("cache-\\u{1b}[31mfra"), "{text}");
+        assert!(text.contains("Bad\\u{1b}[2J Request"), "{text}");
+        assert!(text.contains("\\u{1b}]0;pwned\\u{7}"), "{text}");
+        // The only raw escapes left are our own styling (none in plain).
+        assert!(!strip_ansi(&text).contains('\x1b'), "{text}");
+    }
+}
