@@ -67,7 +67,11 @@ mod tests {
             (" 2s ", 2_000),
         ];
         for (text, ms) in table {
-            assert_eq!(parse_duration(text), Ok(Duration::from_millis(ms)), "{text}");
+            assert_eq!(
+                parse_duration(text),
+                Ok(Duration::from_millis(ms)),
+                "{text}"
+            );
         }
     }
 

@@ -208,40 +208,74 @@ impl ConnectionEnd {
         use crate::escape_peer;
         match self {
             ConnectionEnd::DnsFailed { host, error } => {
-                format!("DNS lookup of {} failed: {}", escape_peer(host), escape_peer(error))
+                format!(
+                    "DNS lookup of {} failed: {}",
+                    escape_peer(host),
+                    escape_peer(error)
+                )
             }
-            ConnectionEnd::ConnectRefused { addr } => format!("connection to {addr} refused (RST to our SYN)"),
+            ConnectionEnd::ConnectRefused { addr } => {
+                format!("connection to {addr} refused (RST to our SYN)")
+            }
             ConnectionEnd::ConnectTimedOut { addr, after_ms } => {
                 format!("no answer from {addr} within {after_ms} ms (SYN timed out)")
             }
-            ConnectionEnd::ConnectFailed { addr, error } => format!("connecting to {addr} failed: {error}"),
-            ConnectionEnd::TlsFailed { error, .. } => format!("TLS handshake failed: {}", escape_peer(error)),
+            ConnectionEnd::ConnectFailed { addr, error } => {
+                format!("connecting to {addr} failed: {error}")
+            }
+            ConnectionEnd::TlsFailed { error, .. } => {
+                format!("TLS handshake failed: {}", escape_peer(error))
+            }
             ConnectionEnd::HandshakeTimedOut { after_ms } => {
                 format!("no HTTP response to the upgrade request within {after_ms} ms")
             }
-            ConnectionEnd::HandshakeAborted { bytes_received, transport } => format!(
+            ConnectionEnd::HandshakeAborted {
+                bytes_received,
+                transport,
+            } => format!(
                 "connection ended ({}) after {bytes_received} bytes, before a full HTTP response",
                 transport.as_str()
             ),
-            ConnectionEnd::HandshakeRejected { status } => format!("upgrade answered with HTTP {status}, not 101"),
-            ConnectionEnd::HandshakeInvalid { problems } => {
-                format!("101 response is not a valid WebSocket handshake ({} problem(s))", problems.len())
+            ConnectionEnd::HandshakeRejected { status } => {
+                format!("upgrade answered with HTTP {status}, not 101")
             }
-            ConnectionEnd::CloseHandshake { code, reason, initiator, answered } => {
-                let code = code.map_or_else(|| "without a code (1005)".to_owned(), |c| c.to_string());
+            ConnectionEnd::HandshakeInvalid { problems } => {
+                format!(
+                    "101 response is not a valid WebSocket handshake ({} problem(s))",
+                    problems.len()
+                )
+            }
+            ConnectionEnd::CloseHandshake {
+                code,
+                reason,
+                initiator,
+                answered,
+            } => {
+                let code =
+                    code.map_or_else(|| "without a code (1005)".to_owned(), |c| c.to_string());
                 let reason = if reason.is_empty() {
                     String::new()
                 } else {
                     format!(" \"{}\"", escape_peer(reason))
                 };
                 match (initiator, answered) {
-                    (Side::Local, true) => format!("we sent close frame {code}{reason}; the peer answered"),
-                    (Side::Local, false) => format!("we sent close frame {code}{reason}; the peer never answered"),
-                    (Side::Remote, true) => format!("the peer sent close frame {code}{reason}; we answered"),
-                    (Side::Remote, false) => format!("the peer sent close frame {code}{reason}; we did not answer"),
+                    (Side::Local, true) => {
+                        format!("we sent close frame {code}{reason}; the peer answered")
+                    }
+                    (Side::Local, false) => {
+                        format!("we sent close frame {code}{reason}; the peer never answered")
+                    }
+                    (Side::Remote, true) => {
+                        format!("the peer sent close frame {code}{reason}; we answered")
+                    }
+                    (Side::Remote, false) => {
+                        format!("the peer sent close frame {code}{reason}; we did not answer")
+                    }
                 }
             }
-            ConnectionEnd::FinWithoutClose { mid_frame: false } => "TCP FIN without a close frame".to_owned(),
+            ConnectionEnd::FinWithoutClose { mid_frame: false } => {
+                "TCP FIN without a close frame".to_owned()
+            }
             ConnectionEnd::FinWithoutClose { mid_frame: true } => {
                 "TCP FIN in the middle of a frame, without a close frame".to_owned()
             }
@@ -249,8 +283,12 @@ impl ConnectionEnd {
             ConnectionEnd::HalfOpen { ping_unanswered_ms } => {
                 format!("half-open: our ping went unanswered for {ping_unanswered_ms} ms")
             }
-            ConnectionEnd::TlsError { error } => format!("TLS error on the open connection: {}", escape_peer(error)),
-            ConnectionEnd::ProtocolViolation { rule } => format!("protocol violation by the peer: {}", escape_peer(rule)),
+            ConnectionEnd::TlsError { error } => {
+                format!("TLS error on the open connection: {}", escape_peer(error))
+            }
+            ConnectionEnd::ProtocolViolation { rule } => {
+                format!("protocol violation by the peer: {}", escape_peer(rule))
+            }
             ConnectionEnd::LocalDeadline { what } => format!("our own deadline passed: {what}"),
             ConnectionEnd::Io { error } => format!("socket error: {}", escape_peer(error)),
         }

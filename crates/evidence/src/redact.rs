@@ -126,9 +126,18 @@ mod tests {
     fn url_table() {
         let table = [
             ("ws://h/p", "ws://h/p"),
-            ("wss://h/ws?token=abc&room=1", "wss://h/ws?token=REDACTED&room=1"),
-            ("wss://h/ws?access_token=abc", "wss://h/ws?access_token=REDACTED"),
-            ("wss://h/ws?apiKey=x#frag", "wss://h/ws?apiKey=REDACTED#frag"),
+            (
+                "wss://h/ws?token=abc&room=1",
+                "wss://h/ws?token=REDACTED&room=1",
+            ),
+            (
+                "wss://h/ws?access_token=abc",
+                "wss://h/ws?access_token=REDACTED",
+            ),
+            (
+                "wss://h/ws?apiKey=x#frag",
+                "wss://h/ws?apiKey=REDACTED#frag",
+            ),
             ("wss://user:pw@h:443/ws", "wss://REDACTED@h:443/ws"),
             ("wss://h/ws?client=web-42", "wss://h/ws?client=web-42"),
             ("wss://h/ws?token=", "wss://h/ws?token="),

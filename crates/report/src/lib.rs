@@ -17,4 +17,6 @@ pub mod text;
 mod testkit;
 
 pub use json::{Report, SchemaId, SCHEMA_ID};
-pub use text::{render_comparison, render_findings, render_probe, verdict_line, Style};
+pub use text::{
+    render_comparison, render_explanation, render_findings, render_probe, verdict_line, Style,
+};

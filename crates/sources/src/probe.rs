@@ -52,10 +52,16 @@ pub async fn run(config: &ProbeConfig, progress: Option<ProgressSink>) -> ProbeE
             sink(p);
         }
     };
-    report(Progress::Connecting { target: target.clone() });
+    report(Progress::Connecting {
+        target: target.clone(),
+    });
     let watch_ms = u64::try_from(config.watch.as_millis()).unwrap_or(u64::MAX);
     let Some(open) = conn::open(&config.connect, origin, &mut record).await else {
-        return ProbeEvidence { connection: record, watch_ms, sent: Vec::new() };
+        return ProbeEvidence {
+            connection: record,
+            watch_ms,
+            sent: Vec::new(),
+        };
     };
     let session_config = SessionConfig {
         role: Role::Client,
@@ -76,7 +82,9 @@ pub async fn run(config: &ProbeConfig, progress: Option<ProgressSink>) -> ProbeE
         if now.duration_since(last_report) >= Duration::from_millis(100) {
             last_report = now;
             report(if s.is_closing() {
-                Progress::Closing { target: target.clone() }
+                Progress::Closing {
+                    target: target.clone(),
+                }
             } else {
                 Progress::Watching {
                     target: target.clone(),
@@ -91,5 +99,9 @@ pub async fn run(config: &ProbeConfig, progress: Option<ProgressSink>) -> ProbeE
     record.events = events;
     record.events_omitted = omitted;
     record.end = end;
-    ProbeEvidence { connection: record, watch_ms, sent }
+    ProbeEvidence {
+        connection: record,
+        watch_ms,
+        sent,
+    }
 }

@@ -5,13 +5,17 @@
 
 use std::time::Duration;
 
-use wsdoctor_evidence::{ConnectionEnd, FrameKind, PongPolicy, ProbeEvidence, Side, TlsFailureKind, Transport};
+use wsdoctor_evidence::{
+    ConnectionEnd, FrameKind, PongPolicy, ProbeEvidence, Side, TlsFailureKind, Transport,
+};
 use wsdoctor_lab::{LabConfig, LabServer, LabTls};
 use wsdoctor_sources::conn::{ConnectOptions, Target, TlsOptions};
 use wsdoctor_sources::probe::{run, ProbeConfig};
 
 async fn lab() -> LabServer {
-    LabServer::start(LabConfig::default()).await.expect("lab starts")
+    LabServer::start(LabConfig::default())
+        .await
+        .expect("lab starts")
 }
 
 fn config(url: &str, watch_ms: u64) -> ProbeConfig {
@@ -36,15 +40,34 @@ async fn healthy_echo_with_server_pings() {
     c.send_every = Duration::from_millis(100);
     let e = run(&c, None).await;
     assert!(e.connection.opened());
-    assert!(matches!(end(&e), ConnectionEnd::CloseHandshake { initiator: Side::Local, answered: true, code: Some(1000), .. }));
+    assert!(matches!(
+        end(&e),
+        ConnectionEnd::CloseHandshake {
+            initiator: Side::Local,
+            answered: true,
+            code: Some(1000),
+            ..
+        }
+    ));
     assert_eq!(e.sent.len(), 2);
-    assert!(e.sent.iter().all(|m| m.echo_rtt_us.is_some()), "{:?}", e.sent);
+    assert!(
+        e.sent.iter().all(|m| m.echo_rtt_us.is_some()),
+        "{:?}",
+        e.sent
+    );
     let pings = e.connection.ping_times(Side::Remote);
     assert!((3..=5).contains(&pings.len()), "{pings:?}");
     let p = &e.connection.phases;
-    assert!(p.connect_done_us.is_some() && p.request_written_us.is_some() && p.response_head_us.is_some());
+    assert!(
+        p.connect_done_us.is_some()
+            && p.request_written_us.is_some()
+            && p.response_head_us.is_some()
+    );
     assert!(p.dns_done_us.is_none(), "an IP literal needs no DNS");
-    assert_eq!(e.connection.handshake.as_ref().unwrap().header("Server"), Some("wsdoctor-lab"));
+    assert_eq!(
+        e.connection.handshake.as_ref().unwrap().header("Server"),
+        Some("wsdoctor-lab")
+    );
 }
 
 #[tokio::test]
@@ -55,7 +78,9 @@ async fn healthy_against_tungstenite_as_an_independent_peer() {
     tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
             tokio::spawn(async move {
-                let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else { return };
+                let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else {
+                    return;
+                };
                 while let Some(Ok(msg)) = ws.next().await {
                     if msg.is_text() && ws.send(msg).await.is_err() {
                         break;
@@ -68,9 +93,23 @@ async fn healthy_against_tungstenite_as_an_independent_peer() {
     c.messages = vec!["interop".into()];
     c.heartbeat.ping_interval_ms = Some(100);
     let e = run(&c, None).await;
-    assert!(matches!(end(&e), ConnectionEnd::CloseHandshake { initiator: Side::Local, answered: true, .. }), "{:?}", end(&e));
+    assert!(
+        matches!(
+            end(&e),
+            ConnectionEnd::CloseHandshake {
+                initiator: Side::Local,
+                answered: true,
+                ..
+            }
+        ),
+        "{:?}",
+        end(&e)
+    );
     assert!(e.sent[0].echo_rtt_us.is_some());
-    assert!(!e.connection.pong_rtts_us().is_empty(), "tungstenite answers our pings");
+    assert!(
+        !e.connection.pong_rtts_us().is_empty(),
+        "tungstenite answers our pings"
+    );
 }
 
 #[tokio::test]
@@ -83,9 +122,17 @@ async fn refused_answers_keep_status_headers_and_body() {
         ("status:502&server=nginx", 502, "502 Bad Gateway"),
     ] {
         let e = probe(&lab.url(&format!("/ws?fault={fault}")), 500).await;
-        assert_eq!(end(&e), ConnectionEnd::HandshakeRejected { status }, "{fault}");
+        assert_eq!(
+            end(&e),
+            ConnectionEnd::HandshakeRejected { status },
+            "{fault}"
+        );
         let hs = e.connection.handshake.as_ref().unwrap();
-        assert!(hs.body.as_ref().unwrap().text.contains(needle), "{fault}: {:?}", hs.body);
+        assert!(
+            hs.body.as_ref().unwrap().text.contains(needle),
+            "{fault}: {:?}",
+            hs.body
+        );
         if fault.contains("nginx") {
             assert!(hs.header("Server").unwrap().starts_with("nginx"));
         }
@@ -103,10 +150,19 @@ async fn an_invalid_101_is_named() {
 async fn close_codes_from_the_server() {
     let lab = lab().await;
     for code in [1011u16, 1001, 1000] {
-        let e = probe(&lab.url(&format!("/ws?fault=close:{code}:100ms&reason=bye")), 2_000).await;
+        let e = probe(
+            &lab.url(&format!("/ws?fault=close:{code}:100ms&reason=bye")),
+            2_000,
+        )
+        .await;
         assert_eq!(
             end(&e),
-            ConnectionEnd::CloseHandshake { code: Some(code), reason: "bye".into(), initiator: Side::Remote, answered: true }
+            ConnectionEnd::CloseHandshake {
+                code: Some(code),
+                reason: "bye".into(),
+                initiator: Side::Remote,
+                answered: true
+            }
         );
         let open_for = e.connection.open_for_us().unwrap();
         assert!((80_000..1_000_000).contains(&open_for), "{open_for}");
@@ -121,8 +177,17 @@ async fn reset_and_fin_without_close_frame_are_told_apart() {
     assert_eq!(end(&e).transport(), Some(Transport::Reset));
     let e = probe(&lab.url("/ws?fault=fin:200ms"), 2_000).await;
     assert_eq!(end(&e), ConnectionEnd::FinWithoutClose { mid_frame: false });
-    let since = e.connection.end.as_ref().unwrap().since_last_inbound_us.unwrap();
-    assert!((150_000..1_000_000).contains(&since), "idle clock since the 101: {since}");
+    let since = e
+        .connection
+        .end
+        .as_ref()
+        .unwrap()
+        .since_last_inbound_us
+        .unwrap();
+    assert!(
+        (150_000..1_000_000).contains(&since),
+        "idle clock since the 101: {since}"
+    );
     let e = probe(&lab.url("/ws?fault=fin-mid-frame:100ms"), 2_000).await;
     assert_eq!(end(&e), ConnectionEnd::FinWithoutClose { mid_frame: true });
 }
@@ -134,7 +199,9 @@ async fn a_peer_that_stops_answering_pings_is_half_open() {
     c.heartbeat.ping_interval_ms = Some(100);
     c.heartbeat.pong_timeout_ms = 300;
     let e = run(&c, None).await;
-    assert!(matches!(end(&e), ConnectionEnd::HalfOpen { ping_unanswered_ms } if (300..600).contains(&ping_unanswered_ms)));
+    assert!(
+        matches!(end(&e), ConnectionEnd::HalfOpen { ping_unanswered_ms } if (300..600).contains(&ping_unanswered_ms))
+    );
 }
 
 #[tokio::test]
@@ -143,7 +210,11 @@ async fn our_pong_policy_is_what_the_server_sees() {
     let mut c = config(&lab.url("/ws?fault=ping:100ms"), 450);
     c.heartbeat.pong_policy = PongPolicy::Never;
     let e = run(&c, None).await;
-    let ours = e.connection.events_from(Side::Local).filter(|ev| matches!(ev.kind, FrameKind::Pong { .. })).count();
+    let ours = e
+        .connection
+        .events_from(Side::Local)
+        .filter(|ev| matches!(ev.kind, FrameKind::Pong { .. }))
+        .count();
     assert_eq!(ours, 0);
     assert!(!e.connection.ping_times(Side::Remote).is_empty());
 }
@@ -169,7 +240,11 @@ async fn failures_before_the_handshake() {
     let mut c = config("ws://no-such-host.invalid/", 500);
     c.connect.connect_timeout = Duration::from_secs(2);
     let e = run(&c, None).await;
-    assert!(matches!(end(&e), ConnectionEnd::DnsFailed { .. }), "{:?}", end(&e));
+    assert!(
+        matches!(end(&e), ConnectionEnd::DnsFailed { .. }),
+        "{:?}",
+        end(&e)
+    );
 
     let lab = lab().await;
     let mut c = config(&lab.url("/ws?fault=hang"), 500);
@@ -178,18 +253,37 @@ async fn failures_before_the_handshake() {
     assert_eq!(end(&e), ConnectionEnd::HandshakeTimedOut { after_ms: 300 });
 
     let e = probe(&lab.url("/ws?fault=not-http"), 500).await;
-    assert!(matches!(end(&e), ConnectionEnd::ProtocolViolation { .. }), "{:?}", end(&e));
+    assert!(
+        matches!(end(&e), ConnectionEnd::ProtocolViolation { .. }),
+        "{:?}",
+        end(&e)
+    );
 }
 
 #[tokio::test]
 async fn tls_is_verified_unless_told_otherwise() {
     let (tls, cert_pem) = LabTls::self_signed(&["localhost", "127.0.0.1"]).unwrap();
-    let lab = LabServer::start(LabConfig { tls: Some(tls), ..LabConfig::default() }).await.unwrap();
+    let lab = LabServer::start(LabConfig {
+        tls: Some(tls),
+        ..LabConfig::default()
+    })
+    .await
+    .unwrap();
     let url = lab.url("/ws");
     assert!(url.starts_with("wss://"));
 
     let e = probe(&url, 300).await;
-    assert!(matches!(end(&e), ConnectionEnd::TlsFailed { failure: TlsFailureKind::UntrustedCertificate, .. }), "{:?}", end(&e));
+    assert!(
+        matches!(
+            end(&e),
+            ConnectionEnd::TlsFailed {
+                failure: TlsFailureKind::UntrustedCertificate,
+                ..
+            }
+        ),
+        "{:?}",
+        end(&e)
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let ca = dir.path().join("ca.pem");
@@ -203,7 +297,10 @@ async fn tls_is_verified_unless_told_otherwise() {
     assert!(tls_info.version.contains("TLS"), "{tls_info:?}");
 
     let mut c = config(&url, 300);
-    c.connect.tls = TlsOptions { insecure: true, ..TlsOptions::default() };
+    c.connect.tls = TlsOptions {
+        insecure: true,
+        ..TlsOptions::default()
+    };
     let e = run(&c, None).await;
     assert!(e.connection.opened());
     assert!(!e.connection.tls.unwrap().verified);
@@ -211,5 +308,9 @@ async fn tls_is_verified_unless_told_otherwise() {
     // wss:// to a plain port: the peer does not speak TLS.
     let plain = LabServer::start(LabConfig::default()).await.unwrap();
     let e = probe(&format!("wss://{}/", plain.addr()), 300).await;
-    assert!(matches!(end(&e), ConnectionEnd::TlsFailed { .. }), "{:?}", end(&e));
+    assert!(
+        matches!(end(&e), ConnectionEnd::TlsFailed { .. }),
+        "{:?}",
+        end(&e)
+    );
 }

@@ -4,6 +4,7 @@
 //! on ([`Style`]).
 
 mod compare;
+mod explain;
 mod facts;
 mod findings;
 mod layout;
@@ -11,6 +12,7 @@ mod probe;
 mod style;
 
 pub use compare::render_comparison;
+pub use explain::render_explanation;
 pub use findings::{render_findings, verdict_line};
 pub use probe::render_probe;
 pub use style::Style;

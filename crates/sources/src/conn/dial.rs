@@ -81,7 +81,8 @@ async fn connect_any(
             Err(_) => {
                 last_end = Some(ConnectionEnd::ConnectTimedOut {
                     addr: addr.to_string(),
-                    after_ms: u64::try_from(options.connect_timeout.as_millis()).unwrap_or(u64::MAX),
+                    after_ms: u64::try_from(options.connect_timeout.as_millis())
+                        .unwrap_or(u64::MAX),
                 });
                 break;
             }

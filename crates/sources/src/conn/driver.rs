@@ -32,9 +32,9 @@ pub struct WatchPlan {
 /// close_notify) is a plain end of stream.
 pub fn classify_io_error(e: &io::Error) -> Option<Transport> {
     match e.kind() {
-        io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted | io::ErrorKind::BrokenPipe => {
-            Some(Transport::Reset)
-        }
+        io::ErrorKind::ConnectionReset
+        | io::ErrorKind::ConnectionAborted
+        | io::ErrorKind::BrokenPipe => Some(Transport::Reset),
         io::ErrorKind::UnexpectedEof => Some(Transport::Eof),
         _ if e.get_ref().is_some_and(|inner| inner.is::<rustls::Error>()) => Some(Transport::Tls),
         _ => None,
@@ -59,7 +59,11 @@ pub async fn drive(
             match stream.write_all(&frame).await {
                 Ok(()) => session.on_transmitted(Instant::now()),
                 Err(e) => {
-                    session.handle_transport_error(Instant::now(), classify_io_error(&e), e.to_string());
+                    session.handle_transport_error(
+                        Instant::now(),
+                        classify_io_error(&e),
+                        e.to_string(),
+                    );
                     break;
                 }
             }

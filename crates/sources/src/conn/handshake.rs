@@ -67,7 +67,10 @@ fn build_request(options: &ConnectOptions, key: &str) -> (Vec<u8>, Vec<String>) 
         .iter()
         .any(|(n, _)| n.eq_ignore_ascii_case("user-agent"));
     if !has_user_agent {
-        push("User-Agent", concat!("wsdoctor/", env!("CARGO_PKG_VERSION")));
+        push(
+            "User-Agent",
+            concat!("wsdoctor/", env!("CARGO_PKG_VERSION")),
+        );
     }
     for (name, value) in &options.headers {
         push(name, value);
@@ -153,7 +156,9 @@ fn check_101(record: &HandshakeRecord, key: &str, offered: &[String]) -> Vec<Han
     }
     // We offer no extensions, so any selected one is unrequested.
     if let Some(ext) = record.header("Sec-WebSocket-Extensions") {
-        problems.push(HandshakeProblem::UnrequestedExtension { got: ext.to_owned() });
+        problems.push(HandshakeProblem::UnrequestedExtension {
+            got: ext.to_owned(),
+        });
     }
     problems
 }
@@ -163,14 +168,12 @@ fn check_101(record: &HandshakeRecord, key: &str, offered: &[String]) -> Vec<Han
 pub(crate) async fn upgrade(
     mut stream: BoxedStream,
     options: &ConnectOptions,
+    deadline: tokio::time::Instant,
     origin: Instant,
     record: &mut ConnectionRecord,
 ) -> Option<OpenConnection> {
     let key = new_key();
     let (request, redacted) = build_request(options, &key);
-    let deadline = tokio::time::Instant::from_std(
-        origin + options.connect_timeout + options.handshake_timeout,
-    );
     let after_ms = u64::try_from(options.handshake_timeout.as_millis()).unwrap_or(u64::MAX);
     let write = async {
         stream.write_all(&request).await?;
@@ -183,7 +186,11 @@ pub(crate) async fn upgrade(
             return None;
         }
         Err(_) => {
-            end_before_open(record, origin, ConnectionEnd::HandshakeTimedOut { after_ms });
+            end_before_open(
+                record,
+                origin,
+                ConnectionEnd::HandshakeTimedOut { after_ms },
+            );
             return None;
         }
     }
@@ -222,7 +229,11 @@ pub(crate) async fn upgrade(
                 return None;
             }
             Err(_) => {
-                end_before_open(record, origin, ConnectionEnd::HandshakeTimedOut { after_ms });
+                end_before_open(
+                    record,
+                    origin,
+                    ConnectionEnd::HandshakeTimedOut { after_ms },
+                );
                 return None;
             }
         }
@@ -275,7 +286,9 @@ pub(crate) async fn upgrade(
 
 fn transport_end_before_head(e: &std::io::Error, bytes_received: usize) -> ConnectionEnd {
     let transport = match e.kind() {
-        std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted => Transport::Reset,
+        std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted => {
+            Transport::Reset
+        }
         std::io::ErrorKind::UnexpectedEof => Transport::Eof,
         _ if e.get_ref().is_some_and(|i| i.is::<rustls::Error>()) => Transport::Tls,
         _ => {
@@ -336,8 +349,16 @@ async fn read_body(
             truncated = true;
         }
     }
-    let raw: Vec<u8> = if chunked { dechunk(&buf).0 } else { buf.to_vec() };
-    let keep = if no_body { 0 } else { raw.len().min(MAX_BODY_BYTES) };
+    let raw: Vec<u8> = if chunked {
+        dechunk(&buf).0
+    } else {
+        buf.to_vec()
+    };
+    let keep = if no_body {
+        0
+    } else {
+        raw.len().min(MAX_BODY_BYTES)
+    };
     if raw.len() > keep {
         truncated = true;
     }
@@ -353,7 +374,8 @@ async fn read_body(
 fn dechunk(mut wire: &[u8]) -> (Vec<u8>, bool) {
     let mut out = Vec::new();
     loop {
-        let Ok(httparse::Status::Complete((header_len, size))) = httparse::parse_chunk_size(wire) else {
+        let Ok(httparse::Status::Complete((header_len, size))) = httparse::parse_chunk_size(wire)
+        else {
             return (out, false);
         };
         if size == 0 {
@@ -377,28 +399,41 @@ fn dechunk(mut wire: &[u8]) -> (Vec<u8>, bool) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 
     #[test]
     fn accept_key_matches_rfc_example() {
         // RFC 6455 §1.3.
-        assert_eq!(accept_key("dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+        assert_eq!(
+            accept_key("dGhlIHNhbXBsZSBub25jZQ=="),
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        );
     }
 
     #[test]
     fn dechunks_partial_and_complete_bodies() {
-        assert_eq!(dechunk(b"5\r\nhello\r\n0\r\n\r\n"), (b"hello".to_vec(), true));
+        assert_eq!(
+            dechunk(b"5\r\nhello\r\n0\r\n\r\n"),
+            (b"hello".to_vec(), true)
+        );
         assert_eq!(dechunk(b"5\r\nhel"), (b"hel".to_vec(), false));
         assert_eq!(dechunk(b"zz"), (Vec::new(), false));
-        assert_eq!(dechunk(b"3\r\nabc\r\n2\r\nde\r\n0\r\n"), (b"abcde".to_vec(), true));
+        assert_eq!(
+            dechunk(b"3\r\nabc\r\n2\r\nde\r\n0\r\n"),
+            (b"abcde".to_vec(), true)
+        );
     }
 
     #[test]
     fn request_redacts_secrets_but_sends_them() {
-        let target = super::super::Target::parse("ws://h:1/ws?token=abc").unwrap_or_else(|e| panic!("{e}"));
+        let target =
+            super::super::Target::parse("ws://h:1/ws?token=abc").unwrap_or_else(|e| panic!("{e}"));
         let mut options = ConnectOptions::new(target);
-        options.headers.push(("Authorization".into(), "Bearer s3cret".into()));
+        options
+            .headers
+            .push(("Authorization".into(), "Bearer s3cret".into()));
         let (bytes, redacted) = build_request(&options, "k");
         let wire = String::from_utf8_lossy(&bytes);
         assert!(wire.contains("Authorization: Bearer s3cret\r\n"));

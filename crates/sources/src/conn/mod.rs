@@ -165,16 +165,19 @@ pub async fn open(
     record: &mut ConnectionRecord,
 ) -> Option<OpenConnection> {
     let tcp = dial::dial(options, origin, record).await?;
+    // TLS and the HTTP exchange share one budget that starts once TCP is up.
+    let deadline = tokio::time::Instant::now() + options.handshake_timeout;
     let stream: BoxedStream = if options.target.secure {
-        let tls = tls::wrap(tcp, options, origin, record).await?;
+        let tls = tls::wrap(tcp, options, deadline, origin, record).await?;
         Box::new(tls)
     } else {
         Box::new(tcp)
     };
-    handshake::upgrade(stream, options, origin, record).await
+    handshake::upgrade(stream, options, deadline, origin, record).await
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::rfc3339_from_unix;
 

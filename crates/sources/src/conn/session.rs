@@ -238,7 +238,12 @@ impl Session {
                 return;
             }
         }
-        if let CloseState::Sent { code, reason, deadline } = &self.close {
+        if let CloseState::Sent {
+            code,
+            reason,
+            deadline,
+        } = &self.close
+        {
             if now >= *deadline {
                 let end = ConnectionEnd::CloseHandshake {
                     code: Some(*code),
@@ -332,7 +337,12 @@ impl Session {
     }
 
     /// The transport failed: a reset, a TLS error, another I/O error.
-    pub fn handle_transport_error(&mut self, now: Instant, transport: Option<Transport>, error: String) {
+    pub fn handle_transport_error(
+        &mut self,
+        now: Instant,
+        transport: Option<Transport>,
+        error: String,
+    ) {
         if self.end.is_some() {
             return;
         }
@@ -350,7 +360,12 @@ impl Session {
     /// Ends the session from outside (e.g. a deadline of the caller).
     pub fn abandon(&mut self, now: Instant, what: &str) {
         if self.end.is_none() {
-            self.finish(now, ConnectionEnd::LocalDeadline { what: what.to_owned() });
+            self.finish(
+                now,
+                ConnectionEnd::LocalDeadline {
+                    what: what.to_owned(),
+                },
+            );
         }
     }
 
@@ -381,7 +396,10 @@ impl Session {
         if info.reserved != 0 {
             return self.violation(
                 now,
-                format!("RSV bits {:#05b} set without a negotiated extension (RFC 6455 §5.2)", info.reserved),
+                format!(
+                    "RSV bits {:#05b} set without a negotiated extension (RFC 6455 §5.2)",
+                    info.reserved
+                ),
             );
         }
         if !info.is_reasonable() {
@@ -407,10 +425,17 @@ impl Session {
         }
         match info.opcode {
             Opcode::Continuation if self.message.is_none() => {
-                return self.violation(now, "a continuation frame with no message to continue (RFC 6455 §5.4)".to_owned());
+                return self.violation(
+                    now,
+                    "a continuation frame with no message to continue (RFC 6455 §5.4)".to_owned(),
+                );
             }
             Opcode::Text | Opcode::Binary if self.message.is_some() => {
-                return self.violation(now, "a new message began before the previous one finished (RFC 6455 §5.4)".to_owned());
+                return self.violation(
+                    now,
+                    "a new message began before the previous one finished (RFC 6455 §5.4)"
+                        .to_owned(),
+                );
             }
             Opcode::Text | Opcode::Binary => {
                 self.message = Some(IncomingMessage {
@@ -435,12 +460,16 @@ impl Session {
         } else if let Some(message) = &mut self.message {
             message.len = message.len.saturating_add(chunk.len());
             let room = KEEP_MESSAGE_BYTES.saturating_sub(message.kept.len());
-            message.kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            message
+                .kept
+                .extend_from_slice(&chunk[..chunk.len().min(room)]);
         }
     }
 
     fn on_frame_end(&mut self, now: Instant) {
-        let Some(frame) = self.frame.take() else { return };
+        let Some(frame) = self.frame.take() else {
+            return;
+        };
         self.frames_in += 1;
         self.last_inbound = Some(now);
         match frame.info.opcode {
@@ -449,7 +478,7 @@ impl Session {
             Opcode::ConnectionClose => self.on_close(now, &frame.control),
             _ if frame.info.fin => {
                 if let Some(message) = self.message.take() {
-                    self.on_message(now, message, frame.original_opcode);
+                    self.on_message(now, &message, frame.original_opcode);
                 }
             }
             _ => {}
@@ -483,30 +512,59 @@ impl Session {
             self.pings_in_flight.drain(..=i);
             Some(micros_since(sent, now))
         });
-        self.record(now, Side::Remote, FrameKind::Pong { len: payload.len(), rtt_us });
+        self.record(
+            now,
+            Side::Remote,
+            FrameKind::Pong {
+                len: payload.len(),
+                rtt_us,
+            },
+        );
     }
 
     fn on_close(&mut self, now: Instant, payload: &[u8]) {
         let (code, reason) = match payload.len() {
             0 => (None, String::new()),
-            1 => return self.violation(now, "a close frame with a 1-byte payload (RFC 6455 §5.5.1)".to_owned()),
+            1 => {
+                return self.violation(
+                    now,
+                    "a close frame with a 1-byte payload (RFC 6455 §5.5.1)".to_owned(),
+                )
+            }
             _ => {
                 let code = u16::from_be_bytes([payload[0], payload[1]]);
                 let Ok(reason) = std::str::from_utf8(&payload[2..]) else {
-                    return self.violation(now, "a close reason that is not UTF-8 (RFC 6455 §5.5.1)".to_owned());
+                    return self.violation(
+                        now,
+                        "a close reason that is not UTF-8 (RFC 6455 §5.5.1)".to_owned(),
+                    );
                 };
                 (Some(code), reason.to_owned())
             }
         };
-        self.record(now, Side::Remote, FrameKind::Close { code, reason: reason.clone() });
+        self.record(
+            now,
+            Side::Remote,
+            FrameKind::Close {
+                code,
+                reason: reason.clone(),
+            },
+        );
         if let Some(c) = code {
             let valid = matches!(c, 1000..=1003 | 1007..=1014 | 3000..=4999);
             if !valid {
-                return self.violation(now, format!("close code {c} may not be sent on the wire (RFC 6455 §7.4)"));
+                return self.violation(
+                    now,
+                    format!("close code {c} may not be sent on the wire (RFC 6455 §7.4)"),
+                );
             }
         }
         let end = match std::mem::replace(&mut self.close, CloseState::Open) {
-            CloseState::Sent { code: ours, reason: our_reason, .. } => ConnectionEnd::CloseHandshake {
+            CloseState::Sent {
+                code: ours,
+                reason: our_reason,
+                ..
+            } => ConnectionEnd::CloseHandshake {
                 code: Some(ours),
                 reason: our_reason,
                 initiator: Side::Local,
@@ -526,7 +584,7 @@ impl Session {
         self.finish(now, end);
     }
 
-    fn on_message(&mut self, now: Instant, message: IncomingMessage, opcode: Opcode) {
+    fn on_message(&mut self, now: Instant, message: &IncomingMessage, opcode: Opcode) {
         let kind = if opcode == Opcode::Text || message.opcode == Opcode::Text {
             let text = String::from_utf8_lossy(&message.kept);
             let echo_rtt_us = self.match_echo(now, &text, message.len);
@@ -575,7 +633,6 @@ impl Session {
             len,
             echo_rtt_us: None,
         });
-        self.awaiting_echo.push_back((self.sent.len() - 1, text.clone(), now));
         self.queue_frame(Opcode::Text, text.clone().into_bytes());
         self.record(
             now,
@@ -586,6 +643,8 @@ impl Session {
                 echo_rtt_us: None,
             },
         );
+        self.awaiting_echo
+            .push_back((self.sent.len() - 1, text, now));
     }
 
     fn queue_close(&mut self, now: Instant, code: Option<u16>, reason: &str) {
@@ -649,7 +708,10 @@ impl Session {
             at_us: micros_since(self.origin, now),
             open_for_us: Some(micros_since(self.opened_at, now)),
             // Before any frame arrives, the idle clock runs from the 101.
-            since_last_inbound_us: Some(micros_since(self.last_inbound.unwrap_or(self.opened_at), now)),
+            since_last_inbound_us: Some(micros_since(
+                self.last_inbound.unwrap_or(self.opened_at),
+                now,
+            )),
             since_last_pong_us: since(self.last_pong),
             since_last_outbound_us: since(self.last_outbound),
         });

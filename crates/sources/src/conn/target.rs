@@ -36,7 +36,9 @@ pub enum TargetError {
         reason: String,
     },
     /// An `http(s)://` URL: almost always meant as `ws(s)://`.
-    #[error("'{input}' is an HTTP URL; WebSocket URLs start with {suggestion} (try {suggested_url})")]
+    #[error(
+        "'{input}' is an HTTP URL; WebSocket URLs start with {suggestion} (try {suggested_url})"
+    )]
     HttpScheme {
         /// What the user typed.
         input: String,
@@ -79,7 +81,11 @@ impl Target {
             "ws" => false,
             "wss" => true,
             "http" | "https" => {
-                let suggestion = if url.scheme() == "https" { "wss://" } else { "ws://" };
+                let suggestion = if url.scheme() == "https" {
+                    "wss://"
+                } else {
+                    "ws://"
+                };
                 let rest = trimmed.split_once("://").map_or(trimmed, |(_, r)| r);
                 return Err(TargetError::HttpScheme {
                     input: trimmed.to_owned(),
@@ -141,22 +147,50 @@ impl Target {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 
     #[test]
     fn accepts_the_usual_shapes() {
         let table = [
-            ("ws://localhost:8080/ws", false, "localhost", 8080, "/ws", "localhost:8080"),
-            ("wss://example.com/socket?room=1", true, "example.com", 443, "/socket?room=1", "example.com"),
+            (
+                "ws://localhost:8080/ws",
+                false,
+                "localhost",
+                8080,
+                "/ws",
+                "localhost:8080",
+            ),
+            (
+                "wss://example.com/socket?room=1",
+                true,
+                "example.com",
+                443,
+                "/socket?room=1",
+                "example.com",
+            ),
             ("ws://[::1]:9001/", false, "::1", 9001, "/", "[::1]:9001"),
             ("ws://127.0.0.1", false, "127.0.0.1", 80, "/", "127.0.0.1"),
-            ("localhost:9001/chat", false, "localhost", 9001, "/chat", "localhost:9001"),
+            (
+                "localhost:9001/chat",
+                false,
+                "localhost",
+                9001,
+                "/chat",
+                "localhost:9001",
+            ),
         ];
         for (input, secure, host, port, resource, host_header) in table {
             let t = Target::parse(input).unwrap_or_else(|e| panic!("{input}: {e}"));
             assert_eq!(
-                (t.secure, t.host.as_str(), t.port, t.resource.as_str(), t.host_header.as_str()),
+                (
+                    t.secure,
+                    t.host.as_str(),
+                    t.port,
+                    t.resource.as_str(),
+                    t.host_header.as_str()
+                ),
                 (secure, host, port, resource, host_header),
                 "{input}"
             );
@@ -170,9 +204,18 @@ mod tests {
             err.to_string(),
             "'https://example.com/ws' is an HTTP URL; WebSocket URLs start with wss:// (try wss://example.com/ws)"
         );
-        assert!(matches!(Target::parse("ftp://x/"), Err(TargetError::UnsupportedScheme { .. })));
-        assert!(matches!(Target::parse("ws://exa mple.com/"), Err(TargetError::Malformed { .. })));
-        assert!(matches!(Target::parse("ws://:80/"), Err(TargetError::Malformed { .. } | TargetError::NoHost { .. })));
+        assert!(matches!(
+            Target::parse("ftp://x/"),
+            Err(TargetError::UnsupportedScheme { .. })
+        ));
+        assert!(matches!(
+            Target::parse("ws://exa mple.com/"),
+            Err(TargetError::Malformed { .. })
+        ));
+        assert!(matches!(
+            Target::parse("ws://:80/"),
+            Err(TargetError::Malformed { .. } | TargetError::NoHost { .. })
+        ));
     }
 
     #[test]

@@ -11,7 +11,9 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::crypto::{ring, CryptoProvider};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
+};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
@@ -74,7 +76,8 @@ fn provider() -> Arc<CryptoProvider> {
 }
 
 fn client_config(options: &TlsOptions) -> Result<ClientConfig, rustls::Error> {
-    let builder = ClientConfig::builder_with_provider(provider()).with_safe_default_protocol_versions()?;
+    let builder =
+        ClientConfig::builder_with_provider(provider()).with_safe_default_protocol_versions()?;
     let mut config = if options.insecure {
         builder
             .dangerous()
@@ -99,6 +102,7 @@ fn client_config(options: &TlsOptions) -> Result<ClientConfig, rustls::Error> {
 pub(crate) async fn wrap(
     tcp: TcpStream,
     options: &ConnectOptions,
+    deadline: tokio::time::Instant,
     origin: Instant,
     record: &mut ConnectionRecord,
 ) -> Option<TlsStream<TcpStream>> {
@@ -115,11 +119,14 @@ pub(crate) async fn wrap(
     let name = match ServerName::try_from(options.target.host.clone()) {
         Ok(n) => n,
         Err(e) => {
-            fail(record, TlsFailureKind::Other, format!("invalid server name: {e}"));
+            fail(
+                record,
+                TlsFailureKind::Other,
+                format!("invalid server name: {e}"),
+            );
             return None;
         }
     };
-    let deadline = tokio::time::Instant::from_std(origin + options.connect_timeout + options.handshake_timeout);
     let connect = TlsConnector::from(Arc::new(config)).connect(name, tcp);
     match tokio::time::timeout_at(deadline, connect).await {
         Ok(Ok(stream)) => {
@@ -158,7 +165,10 @@ pub(crate) async fn wrap(
 /// Classifies a TLS handshake error from the typed rustls error inside the
 /// io::Error that tokio-rustls returns, never from its text.
 pub(crate) fn classify_tls_error(e: &io::Error) -> (TlsFailureKind, String) {
-    let Some(tls) = e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) else {
+    let Some(tls) = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    else {
         return (
             TlsFailureKind::Other,
             format!("connection ended during the TLS handshake: {e}"),
@@ -209,7 +219,12 @@ impl ServerCertVerifier for AcceptAnyCertificate {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -218,7 +233,12 @@ impl ServerCertVerifier for AcceptAnyCertificate {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {

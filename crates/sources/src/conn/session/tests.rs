@@ -32,7 +32,11 @@ fn unmask(wire: &[u8]) -> (u8, Vec<u8>) {
     let len = (wire[1] & 0x7f) as usize;
     assert!(len < 126, "test frames are small");
     let mask = &wire[2..6];
-    let payload = wire[6..6 + len].iter().enumerate().map(|(i, b)| b ^ mask[i % 4]).collect();
+    let payload = wire[6..6 + len]
+        .iter()
+        .enumerate()
+        .map(|(i, b)| b ^ mask[i % 4])
+        .collect();
     (wire[0] & 0x0f, payload)
 }
 
@@ -44,7 +48,10 @@ struct Harness {
 impl Harness {
     fn new(config: SessionConfig) -> Harness {
         let t0 = Instant::now();
-        Harness { session: Session::new(config, t0, t0), t0 }
+        Harness {
+            session: Session::new(config, t0, t0),
+            t0,
+        }
     }
     fn at(&self, millis: u64) -> Instant {
         self.t0 + ms(millis)
@@ -58,7 +65,9 @@ impl Harness {
         self.session.handle_timeout(now);
     }
     fn sent(&mut self) -> Vec<(u8, Vec<u8>)> {
-        std::iter::from_fn(|| self.session.poll_transmit()).map(|w| unmask(&w)).collect()
+        std::iter::from_fn(|| self.session.poll_transmit())
+            .map(|w| unmask(&w))
+            .collect()
     }
     fn end(self) -> EndRecord {
         self.session.into_evidence().2.expect("the session ended")
@@ -67,7 +76,11 @@ impl Harness {
 
 fn heartbeat(ping_ms: Option<u64>, pong_timeout_ms: u64, policy: PongPolicy) -> SessionConfig {
     SessionConfig {
-        heartbeat: HeartbeatSettings { ping_interval_ms: ping_ms, pong_timeout_ms, pong_policy: policy },
+        heartbeat: HeartbeatSettings {
+            ping_interval_ms: ping_ms,
+            pong_timeout_ms,
+            pong_policy: policy,
+        },
         ..SessionConfig::default()
     }
 }
@@ -109,7 +122,12 @@ fn unanswered_ping_means_half_open_at_the_pong_deadline() {
     assert!(!h.session.is_ended());
     h.tick(3_000);
     let end = h.end();
-    assert_eq!(end.end, ConnectionEnd::HalfOpen { ping_unanswered_ms: 2_000 });
+    assert_eq!(
+        end.end,
+        ConnectionEnd::HalfOpen {
+            ping_unanswered_ms: 2_000
+        }
+    );
     assert_eq!(end.since_last_inbound_us, Some(3_000_000));
 }
 
@@ -142,7 +160,12 @@ fn remote_close_is_answered_with_the_same_code() {
     let end = h.end();
     assert_eq!(
         end.end,
-        ConnectionEnd::CloseHandshake { code: Some(1011), reason: "boom".into(), initiator: Side::Remote, answered: true }
+        ConnectionEnd::CloseHandshake {
+            code: Some(1011),
+            reason: "boom".into(),
+            initiator: Side::Remote,
+            answered: true
+        }
     );
     assert_eq!(end.open_for_us, Some(2_000_000));
 }
@@ -153,13 +176,27 @@ fn our_close_answered_or_not() {
     h.session.close(h.at(5_000), 1000, "done");
     assert_eq!(h.sent()[0].0, 0x8);
     h.feed(5_010, &frame(true, 0x8, &1000u16.to_be_bytes()));
-    assert!(matches!(h.end().end, ConnectionEnd::CloseHandshake { initiator: Side::Local, answered: true, .. }));
+    assert!(matches!(
+        h.end().end,
+        ConnectionEnd::CloseHandshake {
+            initiator: Side::Local,
+            answered: true,
+            ..
+        }
+    ));
 
     let mut h = Harness::new(SessionConfig::default());
     h.session.close(h.at(5_000), 1000, "done");
     assert_eq!(h.session.poll_timeout(), Some(h.at(7_000)));
     h.tick(7_000);
-    assert!(matches!(h.end().end, ConnectionEnd::CloseHandshake { initiator: Side::Local, answered: false, .. }));
+    assert!(matches!(
+        h.end().end,
+        ConnectionEnd::CloseHandshake {
+            initiator: Side::Local,
+            answered: false,
+            ..
+        }
+    ));
 }
 
 #[test]
@@ -175,7 +212,10 @@ fn eof_at_a_frame_boundary_or_mid_frame() {
     let whole = frame(true, 0x1, &[b'a'; 100]);
     h.feed(10, &whole[..20]);
     h.session.handle_eof(h.at(20));
-    assert_eq!(h.end().end, ConnectionEnd::FinWithoutClose { mid_frame: true });
+    assert_eq!(
+        h.end().end,
+        ConnectionEnd::FinWithoutClose { mid_frame: true }
+    );
 }
 
 #[test]
@@ -187,7 +227,9 @@ fn a_frame_announcing_two_gib_is_refused_before_its_payload() {
     h.feed(5, &header);
     let sent = h.sent();
     assert_eq!(sent[0].0, 0x8, "we fail the connection with a close frame");
-    assert!(matches!(h.end().end, ConnectionEnd::ProtocolViolation { rule } if rule.contains("2147483648 bytes")));
+    assert!(
+        matches!(h.end().end, ConnectionEnd::ProtocolViolation { rule } if rule.contains("2147483648 bytes"))
+    );
 }
 
 #[test]
@@ -204,7 +246,9 @@ fn protocol_violations_are_named() {
         let mut h = Harness::new(SessionConfig::default());
         h.feed(1, &bytes);
         match h.end().end {
-            ConnectionEnd::ProtocolViolation { rule } => assert!(rule.contains(needle), "{needle}: {rule}"),
+            ConnectionEnd::ProtocolViolation { rule } => {
+                assert!(rule.contains(needle), "{needle}: {rule}");
+            }
             other => panic!("{needle}: {other:?}"),
         }
     }
@@ -238,7 +282,12 @@ fn fragmented_echo_is_matched_and_messages_go_out_on_schedule() {
 fn event_log_is_bounded() {
     let mut h = Harness::new(heartbeat(None, 10_000, PongPolicy::Never));
     let ping = frame(true, 0x9, b"");
-    let many: Vec<u8> = ping.iter().copied().cycle().take(ping.len() * (MAX_RECORDED_EVENTS + 5)).collect();
+    let many: Vec<u8> = ping
+        .iter()
+        .copied()
+        .cycle()
+        .take(ping.len() * (MAX_RECORDED_EVENTS + 5))
+        .collect();
     h.feed(1, &many);
     let (events, omitted, ..) = h.session.into_evidence();
     assert_eq!(events.len(), MAX_RECORDED_EVENTS);

@@ -1,0 +1,304 @@
+//! `wsdoctor explain 1006`: what a close code (or a cause id) means, what
+//! usually produces it, how to tell the causes apart, and what to check
+//! next; all from the knowledge base, with sources. The report layer renders
+//! the plain [`Explanation`].
+
+mod causes;
+#[cfg(test)]
+mod tests;
+
+use serde::Serialize;
+use wsdoctor_evidence::escape_peer;
+
+use crate::finding::CauseId;
+use crate::kb::{kb, CloseCode, CloseRange, CodeEntry, Subcause};
+use crate::rules::typical_idle_timeouts;
+
+/// What was explained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", content = "value", rename_all = "kebab-case")]
+pub enum Topic {
+    /// A close code.
+    CloseCode(u16),
+    /// A cause id from the finding vocabulary.
+    Cause(CauseId),
+}
+
+/// Everything `explain` knows about one close code or cause.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Explanation {
+    /// What was asked about.
+    pub topic: Topic,
+    /// `1006 Abnormal Closure`, `idle-timeout`.
+    pub title: String,
+    /// What it means.
+    pub meaning: String,
+    /// Whether the code can appear in a close frame, in words; `None` for causes.
+    pub on_wire: Option<String>,
+    /// Who usually sends it.
+    pub typical_sender: Option<String>,
+    /// What produces it in practice.
+    pub root_causes: Vec<String>,
+    /// How to tell those causes apart.
+    pub how_to_tell_apart: Vec<String>,
+    /// For 1006: the knowledge base's sub-causes (FIN, RST, half-open, …).
+    pub subcauses: Vec<Subcause>,
+    /// What to run or look at next.
+    pub next_check: Vec<String>,
+    /// Related cause ids (for a code) or close codes (for a cause).
+    pub related: Vec<String>,
+    /// Where the facts come from.
+    pub sources: Vec<String>,
+}
+
+/// Why `explain` could not answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExplainError {
+    /// Nothing was given.
+    #[error("nothing to explain: give a close code (1006, 4001) or a cause id (idle-timeout)")]
+    Empty,
+    /// A number outside the close-code space.
+    #[error("'{0}' is not a WebSocket close code (they are 1000–4999)")]
+    NotACloseCode(String),
+    /// Neither a number nor a known cause id.
+    #[error("'{input}' is neither a close code (1000–4999) nor a cause id; {hint}")]
+    Unknown {
+        /// What was given (escaped).
+        input: String,
+        /// `did you mean idle-timeout?` or examples.
+        hint: String,
+    },
+    /// The knowledge base has no entry (only when the embedded kb failed to load).
+    #[error("the knowledge base has no entry for {0}")]
+    NoEntry(u16),
+}
+
+/// Explains a close code (`"1006"`, `"4001"`) or a cause id (`"idle-timeout"`).
+pub fn explain(input: &str) -> Result<Explanation, ExplainError> {
+    let input = input.trim();
+    if input.is_empty() {
+        return Err(ExplainError::Empty);
+    }
+    if input.bytes().all(|b| b.is_ascii_digit()) {
+        let code = input
+            .parse::<u16>()
+            .ok()
+            .filter(|c| (1000..=4999).contains(c))
+            .ok_or_else(|| ExplainError::NotACloseCode(escape_peer(input)))?;
+        return explain_code(code);
+    }
+    let id = input.to_ascii_lowercase();
+    match causes::find(&id) {
+        Some(row) => Ok(explain_cause(row)),
+        None => Err(ExplainError::Unknown {
+            input: escape_peer(input),
+            hint: hint(&id),
+        }),
+    }
+}
+
+fn hint(id: &str) -> String {
+    let closest = causes::CAUSES
+        .iter()
+        .map(|c| (edit_distance(id, c.id.as_str()), c.id.as_str()))
+        .min();
+    match closest {
+        Some((d, best)) if d <= 3 => format!("did you mean {best}?"),
+        _ => "try 1006, 4001 or idle-timeout".to_owned(),
+    }
+}
+
+/// Levenshtein distance: enough to catch `idle-timout`.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != *cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
+fn on_wire_words(value: &str) -> String {
+    match value {
+        "true" => "may be sent in a close frame".to_owned(),
+        "false" => {
+            "never sent on the wire: the client library or browser reports it locally".to_owned()
+        }
+        "reserved" => "reserved: must not be sent".to_owned(),
+        other => other.to_owned(),
+    }
+}
+
+fn push_source(sources: &mut Vec<String>, source: Option<&str>) {
+    if let Some(s) = source.filter(|s| !s.trim().is_empty()) {
+        if !sources.iter().any(|have| have == s) {
+            sources.push(s.to_owned());
+        }
+    }
+}
+
+fn explain_code(code: u16) -> Result<Explanation, ExplainError> {
+    match kb().close_code(code) {
+        Some(CodeEntry::Defined(c)) => Ok(defined(c)),
+        Some(CodeEntry::Range(r)) => Ok(in_range(code, r)),
+        None => Err(ExplainError::NoEntry(code)),
+    }
+}
+
+fn defined(c: &CloseCode) -> Explanation {
+    let kb = kb();
+    let mut sources = Vec::new();
+    push_source(&mut sources, Some(&c.source));
+    push_source(&mut sources, c.root_causes_source.as_deref());
+    push_source(&mut sources, c.distinguish_source.as_deref());
+    let mut how = c.distinguish.clone();
+    if c.on_wire == "false" {
+        if let Some(rule) = &kb.rules().close_code_rule {
+            how.push(rule.clone());
+            push_source(&mut sources, kb.rules().close_code_rule_source.as_deref());
+        }
+    }
+    let subcauses = if c.code == 1006 {
+        kb.subcauses().to_vec()
+    } else {
+        Vec::new()
+    };
+    for s in &subcauses {
+        how.push(format!(
+            "{}: {} Timing: {}",
+            s.summary,
+            s.client_signal,
+            s.timing_signature.as_deref().unwrap_or("—")
+        ));
+        push_source(&mut sources, Some(&s.source));
+    }
+    Explanation {
+        topic: Topic::CloseCode(c.code),
+        title: format!("{} {}", c.code, c.name),
+        meaning: c.meaning.clone(),
+        on_wire: Some(on_wire_words(&c.on_wire)),
+        typical_sender: Some(c.typical_sender.clone()),
+        root_causes: c.root_causes.clone(),
+        how_to_tell_apart: how,
+        subcauses,
+        next_check: next_check_for_code(c.code),
+        related: related_causes(c.code),
+        sources,
+    }
+}
+
+fn in_range(code: u16, r: &CloseRange) -> Explanation {
+    let (title, cause, check) = match r.start {
+        4000.. => (
+            format!("{code}: private-use code ({}–{})", r.start, r.end),
+            "Application-defined: its meaning is whatever the server's code says.".to_owned(),
+            format!("Search the server's code and docs for {code}; the close reason usually says more."),
+        ),
+        3000.. => (
+            format!("{code}: library/framework code ({}–{})", r.start, r.end),
+            "Registered with IANA by a library or framework (not one wsdoctor's knowledge base lists).".to_owned(),
+            format!("Look {code} up in the IANA close-code registry or the server framework's docs."),
+        ),
+        _ => (
+            format!("{code}: unassigned code ({}–{})", r.start, r.end),
+            "No meaning is assigned: the peer is buggy or experimental.".to_owned(),
+            "Check which library the peer runs and report the code to its maintainers.".to_owned(),
+        ),
+    };
+    Explanation {
+        topic: Topic::CloseCode(code),
+        title,
+        meaning: r.meaning.clone(),
+        on_wire: Some(on_wire_words(&r.on_wire)),
+        typical_sender: r.typical_sender.clone(),
+        root_causes: vec![cause],
+        how_to_tell_apart: Vec::new(),
+        subcauses: Vec::new(),
+        next_check: vec![check],
+        related: related_causes(code),
+        sources: vec![r.source.clone()],
+    }
+}
+
+fn related_causes(code: u16) -> Vec<String> {
+    let ids: &[CauseId] = match code {
+        1001 | 1012 | 1014 => &[CauseId::GoingAway, CauseId::MassDisconnect],
+        1013 => &[CauseId::GoingAway, CauseId::LoadLimit],
+        1002 | 1003 | 1004 | 1007 | 1010 => &[CauseId::ProtocolError],
+        1009 => &[CauseId::ProtocolError, CauseId::SlowConsumer],
+        1006 => &[
+            CauseId::AbnormalClose,
+            CauseId::IdleTimeout,
+            CauseId::MaxLifetime,
+            CauseId::NoHeartbeat,
+            CauseId::MassDisconnect,
+        ],
+        1008 => &[CauseId::PolicyClose, CauseId::SlowConsumer],
+        1011 => &[CauseId::ServerError, CauseId::LocalKeepaliveTimeout],
+        1015 => &[CauseId::TlsFailure],
+        3000..=4999 => &[CauseId::PolicyClose],
+        _ => &[],
+    };
+    ids.iter().map(|id| id.as_str().to_owned()).collect()
+}
+
+fn next_check_for_code(code: u16) -> Vec<String> {
+    let lines: &[&str] = match code {
+        1000 => &["Check who sent it first and the reason: a 1000 from the server is its own application logic (or an old Jetty idle timeout, 'Idle for …')."],
+        1001 | 1012..=1014 => &[
+            "Did many clients get it at the same moment (deploy, reload) or one after a fixed idle time (an app server's idle timeout)? Compare close times across connections.",
+            "`wsdoctor idle <url>` shows whether silence alone triggers it.",
+        ],
+        1002 | 1003 | 1007 | 1009 | 1010 => &["`wsdoctor probe <url>` records every frame before the close: compare message types and sizes with the server's limits."],
+        1005 => &["A close frame did arrive, only without a code: the peer closed on purpose with an empty close frame."],
+        1006 => &[
+            "`wsdoctor probe <url> --watch 65s`: a native client sees FIN vs RST vs silence, and the HTTP status browsers hide.",
+            "If drops follow a fixed silence, `wsdoctor idle <url>` measures the idle timeout and which traffic resets it.",
+        ],
+        1008 => &["Read the reason and the server's auth or policy code; compare the connection's age with the token's lifetime."],
+        1011 => &["A reason naming keepalive or ping means a heartbeat failure (latency, a blocked event loop); otherwise look for an exception in the server log at the close time."],
+        1015 => &["`wsdoctor probe <url>` reports the TLS error: certificate, host name or protocol."],
+        3000..=4999 => &["Read the reason; the code's meaning belongs to the server's framework or application."],
+        _ => &["The peer should not send this code; check which library it runs."],
+    };
+    lines.iter().map(|l| (*l).to_owned()).collect()
+}
+
+fn explain_cause(row: &causes::CauseRow) -> Explanation {
+    let mut root_causes = Vec::new();
+    let mut sources = vec!["wsdoctor finding vocabulary (shared/contract.md)".to_owned()];
+    if matches!(
+        row.id,
+        CauseId::IdleTimeout
+            | CauseId::NoHeartbeat
+            | CauseId::HeartbeatTooSlow
+            | CauseId::AbnormalClose
+    ) {
+        root_causes.push(format!(
+            "Default idle timeouts: {}.",
+            typical_idle_timeouts()
+        ));
+        sources.push("kb/intermediaries.toml (idle_timeout_default_s and its idle_timeout_source per product)".to_owned());
+    }
+    Explanation {
+        topic: Topic::Cause(row.id),
+        title: row.id.as_str().to_owned(),
+        meaning: row.meaning.to_owned(),
+        on_wire: None,
+        typical_sender: None,
+        root_causes,
+        how_to_tell_apart: vec![format!("Typical evidence: {}.", row.typical_evidence)],
+        subcauses: Vec::new(),
+        next_check: row.next_check.iter().map(|l| (*l).to_owned()).collect(),
+        related: row.close_codes.iter().map(|c| (*c).to_owned()).collect(),
+        sources,
+    }
+}

@@ -1,0 +1,120 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use super::*;
+
+#[test]
+fn close_codes() {
+    // (input, title starts with, related cause, text somewhere in the explanation)
+    let table = [
+        ("1006", "1006 Abnormal Closure", "abnormal-close", "FIN"),
+        ("1000", "1000 Normal Closure", "", "Normal"),
+        ("1001", "1001 Going Away", "going-away", "Jetty"),
+        (
+            " 1011 ",
+            "1011 Internal Error",
+            "local-keepalive-timeout",
+            "keepalive ping timeout",
+        ),
+        ("1015", "1015 TLS Handshake", "tls-failure", "never sent"),
+        ("3003", "3003 Forbidden", "policy-close", "403"),
+        (
+            "4001",
+            "4001: private-use code (4000–4999)",
+            "policy-close",
+            "server's code",
+        ),
+        (
+            "3500",
+            "3500: library/framework code",
+            "policy-close",
+            "IANA",
+        ),
+        ("2000", "2000: unassigned code (1000–2999)", "", "buggy"),
+    ];
+    for (input, title, related, text) in table {
+        let e = explain(input).unwrap();
+        assert!(e.title.starts_with(title), "{input}: {}", e.title);
+        if !related.is_empty() {
+            assert!(
+                e.related.iter().any(|r| r == related),
+                "{input}: {:?}",
+                e.related
+            );
+        }
+        let all = serde_json::to_string(&e).unwrap();
+        assert!(all.contains(text), "{input}: no {text:?} in {all}");
+        assert!(
+            !e.meaning.is_empty() && !e.sources.is_empty() && !e.next_check.is_empty(),
+            "{input}"
+        );
+    }
+}
+
+#[test]
+fn abnormal_closure_carries_the_subcauses() {
+    let e = explain("1006").unwrap();
+    let ids: Vec<_> = e.subcauses.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(
+        ids[..3],
+        ["tcp_fin_no_close_frame", "tcp_rst", "silent_half_open"]
+    );
+    assert!(e.how_to_tell_apart.len() > e.subcauses.len());
+    assert!(e.sources.iter().any(|s| s.contains("rfc6455")));
+    assert_eq!(
+        e.on_wire.as_deref(),
+        Some("never sent on the wire: the client library or browser reports it locally")
+    );
+    assert_eq!(e.topic, Topic::CloseCode(1006));
+}
+
+#[test]
+fn cause_ids() {
+    let e = explain("idle-timeout").unwrap();
+    assert_eq!(e.topic, Topic::Cause(CauseId::IdleTimeout));
+    assert!(
+        e.root_causes[0].contains("nginx/AWS ALB 60 s"),
+        "{:?}",
+        e.root_causes
+    );
+    assert!(e.next_check.iter().any(|l| l.contains("wsdoctor idle")));
+    assert!(explain("Abnormal-Close")
+        .unwrap()
+        .related
+        .contains(&"1006".to_owned()));
+}
+
+#[test]
+fn every_cause_id_is_explained() {
+    // The const table must cover the whole vocabulary, once each.
+    let ids: Vec<_> = causes::CAUSES.iter().map(|c| c.id).collect();
+    for id in &ids {
+        assert_eq!(ids.iter().filter(|x| *x == id).count(), 1, "{id:?} twice");
+        assert!(explain(id.as_str()).is_ok(), "{id:?}");
+    }
+    assert_eq!(
+        ids.len(),
+        27,
+        "a cause id was added to finding.rs but not here"
+    );
+}
+
+#[test]
+fn helpful_errors() {
+    let table = [
+        ("99999", "'99999' is not a WebSocket close code (they are 1000–4999)"),
+        ("999", "'999' is not a WebSocket close code (they are 1000–4999)"),
+        ("5000", "'5000' is not a WebSocket close code (they are 1000–4999)"),
+        ("", "nothing to explain: give a close code (1006, 4001) or a cause id (idle-timeout)"),
+        ("idle-timout", "'idle-timout' is neither a close code (1000–4999) nor a cause id; did you mean idle-timeout?"),
+        ("banana", "'banana' is neither a close code (1000–4999) nor a cause id; try 1006, 4001 or idle-timeout"),
+        ("-1", "'-1' is neither a close code (1000–4999) nor a cause id; try 1006, 4001 or idle-timeout"),
+        ("\u{1b}[31m", "'\\u{1b}[31m' is neither a close code (1000–4999) nor a cause id; try 1006, 4001 or idle-timeout"),
+    ];
+    for (input, message) in table {
+        assert_eq!(
+            explain(input).unwrap_err().to_string(),
+            message,
+            "{input:?}"
+        );
+    }
+}

@@ -1,0 +1,209 @@
+//! Pieces every rule set uses: finding skeletons, number formatting, and
+//! fixes built from the knowledge base.
+
+use std::time::Duration;
+
+use wsdoctor_evidence::{escape_peer, format_duration, format_secs};
+
+use crate::finding::{CauseId, Finding, Fix, Measured, Severity, SourceKind};
+use crate::kb::{kb, Intermediary};
+
+/// A finding with no evidence or fix yet.
+pub(crate) fn finding(
+    id: CauseId,
+    severity: Severity,
+    confidence: f64,
+    title: impl Into<String>,
+    source: SourceKind,
+) -> Finding {
+    Finding {
+        id,
+        severity,
+        confidence,
+        title: title.into(),
+        source,
+        subject: None,
+        intermediary: None,
+        measured: Measured::default(),
+        evidence: Vec::new(),
+        fix: Vec::new(),
+    }
+}
+
+/// A fix without a snippet.
+pub(crate) fn fix(for_: &str, text: impl Into<String>) -> Fix {
+    Fix {
+        for_: for_.to_owned(),
+        text: text.into(),
+        snippet: None,
+    }
+}
+
+/// A fix with a snippet (trimmed of the blank lines TOML multi-line strings carry).
+pub(crate) fn fix_with(for_: &str, text: impl Into<String>, snippet: &str) -> Fix {
+    Fix {
+        for_: for_.to_owned(),
+        text: text.into(),
+        snippet: Some(snippet.trim_matches('\n').to_owned()),
+    }
+}
+
+/// µs as seconds for evidence lines: `2.013 s`.
+pub(crate) fn secs(us: u64) -> String {
+    format_secs(us)
+}
+
+/// µs for titles, the way wsdoctor prints durations to people: `60.0 s`, `15 m 0 s`.
+pub(crate) fn human(us: u64) -> String {
+    format_duration(Duration::from_micros(us))
+}
+
+/// µs as milliseconds: `3.2 ms`.
+pub(crate) fn millis(us: u64) -> String {
+    format!("{:.1} ms", us as f64 / 1000.0)
+}
+
+/// µs as f64 seconds, rounded to ms, for `measured`.
+pub(crate) fn to_s(us: u64) -> f64 {
+    (us as f64 / 1000.0).round() / 1000.0
+}
+
+/// Peer text cut to `max` characters and escaped, for one evidence line.
+pub(crate) fn peer(text: &str, max: usize) -> String {
+    let cut: String = text.chars().take(max).collect();
+    let more = if cut.len() < text.len() { "…" } else { "" };
+    format!("{}{more}", escape_peer(&cut))
+}
+
+/// Median of a list of µs values.
+pub(crate) fn median(mut values: Vec<u64>) -> Option<u64> {
+    values.sort_unstable();
+    let n = values.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(values[n / 2]),
+        _ => Some((values[n / 2 - 1] + values[n / 2]) / 2),
+    }
+}
+
+/// Products whose default idle timeout people most often hit, with the
+/// short label the "typical idle timeouts" line uses for each.
+const COMMON_HOPS: &[(&str, &str)] = &[
+    ("heroku-router", "Heroku"),
+    ("nginx", "nginx"),
+    ("aws-alb", "AWS ALB"),
+    ("cloudflare", "Cloudflare"),
+    ("envoy", "Envoy"),
+    ("aws-nlb", "AWS NLB"),
+];
+
+/// `Heroku 55 s, nginx/AWS ALB 60 s, Cloudflare 100 s, …`: the common default
+/// idle timeouts, read from the kb so the numbers stay sourced.
+pub(crate) fn typical_idle_timeouts() -> String {
+    let kb = kb();
+    // (seconds, labels) in the order above, hops with equal values merged.
+    let mut groups: Vec<(u32, Vec<&str>)> = Vec::new();
+    for (id, label) in COMMON_HOPS {
+        let Some(t) = kb.intermediary(id).and_then(|i| i.idle_timeout_default_s) else {
+            continue;
+        };
+        match groups.iter_mut().find(|(v, _)| *v == t) {
+            Some((_, labels)) => labels.push(label),
+            None => groups.push((t, vec![label])),
+        }
+    }
+    if groups.is_empty() {
+        return "commonly 55–100 s".to_owned();
+    }
+    groups
+        .iter()
+        .map(|(t, labels)| format!("{} {t} s", labels.join("/")))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The server-side heartbeat fix, with a code snippet when the server's
+/// library is known and the kb has one.
+pub(crate) fn heartbeat_fix(server_lib: Option<&Intermediary>) -> Fix {
+    let text = format!(
+        "Send a WebSocket ping from the server every 25–30 s, well below the shortest idle \
+         timeout on the path (defaults: {}), and close connections whose pong does not come \
+         back. Browsers cannot send pings, so the server has to.",
+        typical_idle_timeouts()
+    );
+    match server_lib.and_then(|i| i.fix_snippet.as_deref().map(|s| (i, s))) {
+        Some((i, snippet)) => fix_with(&i.id, text, snippet),
+        None => fix("server", text),
+    }
+}
+
+/// Raising a hop's idle timeout, from its kb entry.
+pub(crate) fn raise_idle_fix(i: &Intermediary) -> Option<Fix> {
+    let snippet = i.fix_snippet.as_deref()?;
+    let default = i
+        .idle_timeout_default_s
+        .map(|t| format!(" (default {t} s)"))
+        .unwrap_or_default();
+    let setting = i
+        .idle_timeout_setting
+        .as_deref()
+        .map(|s| format!(": {s}"))
+        .unwrap_or_default();
+    Some(fix_with(
+        &i.id,
+        format!("Raise {}'s idle timeout{default}{setting}", i.short_name()),
+        snippet,
+    ))
+}
+
+/// The kb products whose default idle timeout is within timing noise of `us`.
+pub(crate) fn idle_matches(us: u64) -> Vec<&'static Intermediary> {
+    matches_within(us, |i| i.idle_timeout_default_s)
+}
+
+/// The kb products whose default lifetime cap is within timing noise of `us`.
+pub(crate) fn lifetime_matches(us: u64) -> Vec<&'static Intermediary> {
+    matches_within(us, |i| i.max_lifetime_s)
+}
+
+fn matches_within(
+    us: u64,
+    value: impl Fn(&Intermediary) -> Option<u32>,
+) -> Vec<&'static Intermediary> {
+    let measured = us as f64 / 1e6;
+    kb().intermediaries()
+        .iter()
+        .filter(|i| {
+            value(i).is_some_and(|t| {
+                let t = f64::from(t);
+                // Timers fire on a tick and our clock adds RTT: 1 s or 2 %.
+                (measured - t).abs() <= (t * 0.02).max(1.0)
+            })
+        })
+        .collect()
+}
+
+/// `nginx 60 s, AWS Application Load Balancer 60 s`.
+pub(crate) fn names_with_value(
+    list: &[&Intermediary],
+    value: impl Fn(&Intermediary) -> Option<u32>,
+) -> String {
+    list.iter()
+        .map(|i| match value(i) {
+            Some(v) => format!("{} {v} s", i.short_name()),
+            None => i.short_name().to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `wss://h/p` → `https://h/p` for curl.
+pub(crate) fn http_url(target: &str) -> String {
+    if let Some(rest) = target.strip_prefix("wss://") {
+        format!("https://{rest}")
+    } else if let Some(rest) = target.strip_prefix("ws://") {
+        format!("http://{rest}")
+    } else {
+        target.to_owned()
+    }
+}

@@ -1,0 +1,8 @@
+//! Rules: evidence in, findings out. One submodule per kind of source; each
+//! is a pure function of its evidence.
+
+mod common;
+mod probe;
+
+pub(crate) use common::typical_idle_timeouts;
+pub use probe::diagnose_probe;

@@ -1,0 +1,71 @@
+//! `wsdoctor explain`: a close code or finding id, from the knowledge base.
+
+use std::fmt::Write;
+
+use wsdoctor_diagnosis::Explanation;
+
+use super::style::{Style, Tone};
+
+/// Renders an explanation: meaning, who sends it, usual causes, how to tell
+/// them apart, the next check, and the sources.
+pub fn render_explanation(e: &Explanation, style: Style) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{}", style.paint(Tone::Title, &e.title));
+    let _ = writeln!(out, "  {}", e.meaning);
+    if let Some(on_wire) = &e.on_wire {
+        let _ = writeln!(out, "  on the wire: {on_wire}");
+    }
+    if let Some(sender) = &e.typical_sender {
+        let _ = writeln!(out, "  sent by:     {sender}");
+    }
+    section(&mut out, style, "Usual causes", &e.root_causes);
+    if !e.subcauses.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n{}",
+            style.paint(Tone::Title, "What it really was, and how to tell")
+        );
+        for s in &e.subcauses {
+            let _ = writeln!(out, "  · {}", s.summary);
+            let _ = writeln!(
+                out,
+                "    {}",
+                style.paint(Tone::Dim, &format!("client sees: {}", s.client_signal))
+            );
+            if let Some(timing) = &s.timing_signature {
+                let _ = writeln!(
+                    out,
+                    "    {}",
+                    style.paint(Tone::Dim, &format!("timing: {timing}"))
+                );
+            }
+        }
+    }
+    section(
+        &mut out,
+        style,
+        "How to tell them apart",
+        &e.how_to_tell_apart,
+    );
+    section(&mut out, style, "Next check", &e.next_check);
+    if !e.related.is_empty() {
+        let _ = writeln!(out, "\nrelated: {}", e.related.join(", "));
+    }
+    if !e.sources.is_empty() {
+        let _ = writeln!(out, "\n{}", style.paint(Tone::Dim, "sources:"));
+        for s in &e.sources {
+            let _ = writeln!(out, "  {}", style.paint(Tone::Dim, s));
+        }
+    }
+    out
+}
+
+fn section(out: &mut String, style: Style, title: &str, lines: &[String]) {
+    if lines.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\n{}", style.paint(Tone::Title, title));
+    for line in lines {
+        let _ = writeln!(out, "  · {line}");
+    }
+}

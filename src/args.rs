@@ -1,0 +1,125 @@
+//! The clap types. They stay in the binary; each command converts its
+//! arguments into a validated library config.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Find out why WebSocket connections drop, fail to connect, or set off
+/// reconnect storms — and how to fix it.
+#[derive(Debug, Parser)]
+#[command(name = "wsdoctor", version, about, long_about = None)]
+#[command(
+    after_help = "Exit status: 0 healthy, 1 problems found, 2 the command could not run.\nDurations are written 500ms, 25s, 10m."
+)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Connect, hold the connection, and diagnose how it behaves and ends.
+    Probe(Box<ProbeArgs>),
+    /// Explain a close code (1006, 4001) or a finding id (idle-timeout).
+    Explain(ExplainArgs),
+    /// Run wsdoctor against a built-in lab that misbehaves on purpose.
+    Demo(DemoArgs),
+}
+
+/// Output options shared by every diagnosing command.
+#[derive(Debug, Args, Clone)]
+pub(crate) struct OutputArgs {
+    /// Print the JSON report (wsdoctor.report/v1) alone on stdout.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// When to use colours (auto: only on a terminal, and never with NO_COLOR).
+    #[arg(long, value_enum, default_value_t = ColorWhen::Auto, value_name = "WHEN")]
+    pub(crate) color: ColorWhen,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub(crate) enum ColorWhen {
+    Auto,
+    Always,
+    Never,
+}
+
+/// How to reach the target; shared by every command that connects.
+#[derive(Debug, Args, Clone)]
+pub(crate) struct ConnectArgs {
+    /// Extra request header, e.g. -H 'Authorization: Bearer …' (repeatable; secrets are redacted in output).
+    #[arg(short = 'H', long = "header", value_name = "'NAME: VALUE'")]
+    pub(crate) headers: Vec<String>,
+    /// Origin header to send (browsers always send one; many servers check it).
+    #[arg(long)]
+    pub(crate) origin: Option<String>,
+    /// Subprotocol to offer (repeatable, in order of preference).
+    #[arg(long = "subprotocol", value_name = "NAME")]
+    pub(crate) subprotocols: Vec<String>,
+    /// Budget for DNS and TCP connect.
+    #[arg(long, value_parser = parse_duration, default_value = "10s", value_name = "DUR")]
+    pub(crate) connect_timeout: Duration,
+    /// Do not verify the server's TLS certificate (the connection is still encrypted).
+    #[arg(long)]
+    pub(crate) insecure: bool,
+    /// Also trust the CA certificate(s) in this PEM file.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) ca_cert: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ProbeArgs {
+    /// WebSocket URL(s): ws://host:port/path or wss://…; several are compared side by side.
+    #[arg(required = true, value_name = "URL")]
+    pub(crate) urls: Vec<String>,
+    /// How long to hold the connection open after the handshake.
+    #[arg(long, value_parser = parse_duration, default_value = "10s", value_name = "DUR")]
+    pub(crate) watch: Duration,
+    /// Text message to send once open (repeatable; sent in order, one --send-every apart).
+    #[arg(long = "send", value_name = "TEXT")]
+    pub(crate) send: Vec<String>,
+    /// Gap between --send messages.
+    #[arg(long, value_parser = parse_duration, default_value = "500ms", value_name = "DUR")]
+    pub(crate) send_every: Duration,
+    /// Send our own WebSocket ping this often (default: never, to see what the server does).
+    #[arg(long, value_parser = parse_duration, value_name = "DUR")]
+    pub(crate) ping_interval: Option<Duration>,
+    /// A ping unanswered this long means the path is half-open.
+    #[arg(long, value_parser = parse_duration, default_value = "10s", value_name = "DUR")]
+    pub(crate) pong_timeout: Duration,
+    /// Never answer the server's pings (emulates a dead client).
+    #[arg(long, conflicts_with = "pong_delay")]
+    pub(crate) no_pong: bool,
+    /// Answer the server's pings only after this delay (emulates a slow path).
+    #[arg(long, value_parser = parse_duration, value_name = "DUR")]
+    pub(crate) pong_delay: Option<Duration>,
+    #[command(flatten)]
+    pub(crate) connect: ConnectArgs,
+    #[command(flatten)]
+    pub(crate) output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ExplainArgs {
+    /// A close code (1000–4999) or a finding id such as idle-timeout.
+    #[arg(value_name = "CODE")]
+    pub(crate) code: String,
+    /// Print the explanation as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DemoArgs {
+    /// How long each demo connection is watched.
+    #[arg(long, value_parser = parse_duration, default_value = "3s", value_name = "DUR")]
+    pub(crate) watch: Duration,
+    #[command(flatten)]
+    pub(crate) output: OutputArgs,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    wsdoctor_evidence::parse_duration(text).map_err(|e| e.to_string())
+}

@@ -1,0 +1,181 @@
+//! `wsdoctor probe`: flags → `ProbeConfig`, run, diagnose, render.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{bail, Context};
+use wsdoctor_diagnosis::Finding;
+use wsdoctor_evidence::{HeartbeatSettings, PongPolicy, ProbeEvidence};
+use wsdoctor_sources::conn::{ConnectOptions, Target, TlsOptions};
+use wsdoctor_sources::probe::{self as probe_source, ProbeConfig};
+
+use crate::args::{ConnectArgs, ProbeArgs};
+use crate::output::{self, Spinner};
+
+/// Validates a `-H 'Name: value'` argument.
+pub(crate) fn parse_header(raw: &str) -> anyhow::Result<(String, String)> {
+    let Some((name, value)) = raw.split_once(':') else {
+        bail!("header '{raw}' has no ':'; write it as -H 'Name: value'");
+    };
+    let name = name.trim();
+    let is_token = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    if !is_token {
+        bail!("'{name}' is not a valid HTTP header name");
+    }
+    let value = value.trim();
+    if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
+        bail!("the value of header '{name}' contains a line break");
+    }
+    Ok((name.to_owned(), value.to_owned()))
+}
+
+/// Turns the shared connection flags into validated options for one URL.
+pub(crate) fn connect_options(url: &str, args: &ConnectArgs) -> anyhow::Result<ConnectOptions> {
+    let target = Target::parse(url)?;
+    let mut tls = TlsOptions {
+        insecure: args.insecure,
+        ..TlsOptions::default()
+    };
+    if let Some(path) = &args.ca_cert {
+        tls.add_ca_file(path)?;
+    }
+    let headers = args
+        .headers
+        .iter()
+        .map(|h| parse_header(h))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut options = ConnectOptions::new(target);
+    options.headers = headers;
+    options.origin.clone_from(&args.origin);
+    options.subprotocols.clone_from(&args.subprotocols);
+    options.connect_timeout = args.connect_timeout;
+    options.tls = tls;
+    Ok(options)
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn probe_config(url: &str, args: &ProbeArgs) -> anyhow::Result<ProbeConfig> {
+    let mut config = ProbeConfig::new(connect_options(url, &args.connect)?);
+    config.watch = args.watch;
+    config.messages.clone_from(&args.send);
+    config.send_every = args.send_every;
+    if args.ping_interval.is_some_and(|d| d.is_zero()) {
+        bail!("--ping-interval must be more than 0");
+    }
+    config.heartbeat = HeartbeatSettings {
+        ping_interval_ms: args.ping_interval.map(millis),
+        pong_timeout_ms: millis(args.pong_timeout),
+        pong_policy: match (args.no_pong, args.pong_delay) {
+            (true, _) => PongPolicy::Never,
+            (false, Some(d)) => PongPolicy::Delay { ms: millis(d) },
+            (false, None) => PongPolicy::Answer,
+        },
+    };
+    Ok(config)
+}
+
+/// Probes every target at once (a fair comparison sees the same moment).
+pub(crate) async fn probe_all(configs: Vec<ProbeConfig>, spinner: &Spinner) -> Vec<ProbeEvidence> {
+    let mut set = tokio::task::JoinSet::new();
+    for (index, config) in configs.into_iter().enumerate() {
+        let sink = spinner.sink();
+        set.spawn(async move { (index, probe_source::run(&config, Some(sink)).await) });
+    }
+    let mut results = Vec::new();
+    while let Some(joined) = set.join_next().await {
+        if let Ok(result) = joined {
+            results.push(result);
+        }
+    }
+    results.sort_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, e)| e).collect()
+}
+
+/// Diagnoses each probe; with several targets each finding names its target.
+pub(crate) fn diagnose(evidence: &[ProbeEvidence]) -> Vec<Vec<Finding>> {
+    evidence
+        .iter()
+        .map(|e| {
+            let mut findings = wsdoctor_diagnosis::diagnose_probe(e);
+            if evidence.len() > 1 {
+                for f in &mut findings {
+                    f.subject.get_or_insert_with(|| e.connection.target.clone());
+                }
+            }
+            findings
+        })
+        .collect()
+}
+
+pub(crate) async fn run(args: ProbeArgs) -> anyhow::Result<u8> {
+    let configs = args
+        .urls
+        .iter()
+        .map(|url| probe_config(url, &args))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let started_at = SystemTime::now();
+    let clock = Instant::now();
+    let spinner = Spinner::new(args.watch);
+    let evidence = probe_all(configs, &spinner).await;
+    spinner.finish();
+    let per_target = diagnose(&evidence);
+
+    let targets: Vec<String> = evidence
+        .iter()
+        .map(|e| e.connection.target.clone())
+        .collect();
+    let mut all: Vec<Finding> = per_target.iter().flatten().cloned().collect();
+    wsdoctor_diagnosis::rank(&mut all);
+    let observations = serde_json::json!({ "probes": evidence });
+    let report = wsdoctor_report::Report::new(
+        "probe",
+        targets,
+        started_at,
+        clock.elapsed(),
+        all,
+        observations,
+    );
+    let style = output::style(&args.output);
+    let text = if evidence.len() == 1 {
+        wsdoctor_report::text::render_probe(&evidence[0], &per_target[0], style)
+    } else {
+        let items: Vec<(String, &ProbeEvidence, &[Finding])> = evidence
+            .iter()
+            .zip(&per_target)
+            .map(|(e, f)| (e.connection.target.clone(), e, f.as_slice()))
+            .collect();
+        wsdoctor_report::text::render_comparison(&items, style)
+    };
+    let text = format!(
+        "{text}\n{}\n",
+        wsdoctor_report::verdict_line(report.verdict, &report.findings, style)
+    );
+    output::emit(&args.output, &report, &text).context("writing the report")?;
+    Ok(u8::try_from(report.verdict.exit_code()).unwrap_or(1))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::parse_header;
+
+    #[test]
+    fn header_table() {
+        assert_eq!(
+            parse_header("Authorization: Bearer x").ok(),
+            Some(("Authorization".into(), "Bearer x".into()))
+        );
+        assert_eq!(
+            parse_header("X-A:b:c").ok(),
+            Some(("X-A".into(), "b:c".into()))
+        );
+        for bad in ["NoColon", ": v", "Bad Name: v", "X: a\nb"] {
+            assert!(parse_header(bad).is_err(), "{bad}");
+        }
+    }
+}
