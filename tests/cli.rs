@@ -3,7 +3,7 @@
 //! HTTP server), exit codes, the JSON contract and its schema, and the
 //! human report (insta snapshots with times and ports filtered out).
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
