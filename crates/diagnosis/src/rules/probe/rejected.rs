@@ -51,7 +51,7 @@ pub(super) fn diagnose(ctx: &Ctx<'_>, status: u16) -> Finding {
         _ if http10 => not_forwarded(
             ctx,
             0.75,
-            "The answer is HTTP/1.0: a hop downgraded the request and dropped the upgrade",
+            "An HTTP/1.0 server answered: the upgrade never reached a WebSocket server (a plain HTTP server, or a hop that downgraded the request)",
         ),
         426 => not_forwarded(
             ctx,
