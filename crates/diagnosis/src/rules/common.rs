@@ -58,9 +58,14 @@ pub(crate) fn human(us: u64) -> String {
     format_duration(Duration::from_micros(us))
 }
 
-/// µs as milliseconds: `3.2 ms`.
+/// µs as milliseconds: `3.2 ms`; below 0.1 ms in µs (`42 µs`), so a fast
+/// loopback RTT never reads as zero.
 pub(crate) fn millis(us: u64) -> String {
-    format!("{:.1} ms", us as f64 / 1000.0)
+    if us < 100 {
+        format!("{us} µs")
+    } else {
+        format!("{:.1} ms", us as f64 / 1000.0)
+    }
 }
 
 /// µs as f64 seconds, rounded to ms, for `measured`.
