@@ -109,6 +109,9 @@ pub(crate) struct ExplainArgs {
     /// Print the explanation as JSON.
     #[arg(long)]
     pub(crate) json: bool,
+    /// When to use colours.
+    #[arg(long, value_enum, default_value_t = ColorWhen::Auto, value_name = "WHEN")]
+    pub(crate) color: ColorWhen,
 }
 
 #[derive(Debug, Args)]

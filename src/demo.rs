@@ -125,7 +125,7 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<u8> {
     refused.watch = Duration::from_millis(100);
     configs.push(refused);
 
-    let spinner = Spinner::new(args.watch);
+    let spinner = Spinner::new();
     let evidence = probe_all(configs, &spinner).await;
     spinner.finish();
     lab.shutdown().await;

@@ -5,7 +5,7 @@ use std::io::Write;
 
 use anyhow::Context;
 
-use crate::args::{ColorWhen, ExplainArgs, OutputArgs};
+use crate::args::ExplainArgs;
 use crate::output;
 
 pub(crate) fn run(args: &ExplainArgs) -> anyhow::Result<u8> {
@@ -15,10 +15,7 @@ pub(crate) fn run(args: &ExplainArgs) -> anyhow::Result<u8> {
         serde_json::to_writer_pretty(&mut stdout, &explanation)?;
         writeln!(stdout)?;
     } else {
-        let style = output::style(&OutputArgs {
-            json: false,
-            color: ColorWhen::Auto,
-        });
+        let style = output::style_for(args.color);
         stdout
             .write_all(wsdoctor_report::text::render_explanation(&explanation, style).as_bytes())
             .context("writing the explanation")?;

@@ -2,10 +2,10 @@
 //! otherwise; colours and the live spinner only on a terminal.
 
 use std::io::{IsTerminal, Write};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{ProgressBar, ProgressState, ProgressStyle};
 use wsdoctor_report::text::Style;
 use wsdoctor_report::Report;
 use wsdoctor_sources::{Progress, ProgressSink};
@@ -14,7 +14,12 @@ use crate::args::{ColorWhen, OutputArgs};
 
 /// The text style for stdout: colour only on a terminal, never with NO_COLOR.
 pub(crate) fn style(output: &OutputArgs) -> Style {
-    let color = match output.color {
+    style_for(output.color)
+}
+
+/// The text style for a `--color` choice.
+pub(crate) fn style_for(when: ColorWhen) -> Style {
+    let color = match when {
         ColorWhen::Always => true,
         ColorWhen::Never => false,
         ColorWhen::Auto => {
@@ -37,35 +42,54 @@ pub(crate) fn emit(output: &OutputArgs, report: &Report, text: &str) -> std::io:
     stdout.flush()
 }
 
-/// A live status line on stderr while sources run (elapsed time ticks even
-/// when the peer is silent); hidden when stderr is not a terminal, so CI logs
-/// and `--json` pipelines stay clean.
+/// A live status line on stderr while sources run, with a countdown that
+/// ticks even when the peer is silent; hidden when stderr is not a terminal,
+/// so CI logs and `--json` pipelines stay clean.
 pub(crate) struct Spinner {
     bar: Option<ProgressBar>,
-    watch: Duration,
+    /// When the watch window ends, once a connection is open.
+    deadline: Arc<Mutex<Option<Instant>>>,
 }
 
 impl Spinner {
-    pub(crate) fn new(watch: Duration) -> Spinner {
+    pub(crate) fn new() -> Spinner {
+        let deadline = Arc::new(Mutex::new(None::<Instant>));
         if !std::io::stderr().is_terminal() {
-            return Spinner { bar: None, watch };
+            return Spinner {
+                bar: None,
+                deadline,
+            };
         }
+        let shown = Arc::clone(&deadline);
+        let style = ProgressStyle::with_template("{spinner} [{elapsed}] {msg}{left}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner())
+            .with_key(
+                "left",
+                move |_: &ProgressState, w: &mut dyn std::fmt::Write| {
+                    let left = shown
+                        .lock()
+                        .ok()
+                        .and_then(|d| *d)
+                        .map(|d| d.saturating_duration_since(Instant::now()));
+                    if let Some(left) = left {
+                        let _ = write!(w, " — {}s left", left.as_secs());
+                    }
+                },
+            );
         let bar = ProgressBar::new_spinner();
-        let style = ProgressStyle::with_template("{spinner} [{elapsed}] {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_spinner());
         bar.set_style(style);
         bar.enable_steady_tick(Duration::from_millis(100));
         bar.set_message("connecting…");
         Spinner {
             bar: Some(bar),
-            watch,
+            deadline,
         }
     }
 
     /// A progress sink for one source.
     pub(crate) fn sink(&self) -> ProgressSink {
         let bar = self.bar.clone();
-        let watch = wsdoctor_evidence::format_duration(self.watch);
+        let deadline = Arc::clone(&self.deadline);
         Arc::new(move |p: Progress| {
             let Some(bar) = &bar else { return };
             let message = match p {
@@ -74,10 +98,12 @@ impl Spinner {
                     target,
                     remaining,
                     frames_in,
-                } => format!(
-                    "watching {target} ({watch} window, {}s left): {frames_in} frames received",
-                    remaining.as_secs()
-                ),
+                } => {
+                    if let Ok(mut d) = deadline.lock() {
+                        d.get_or_insert_with(|| Instant::now() + remaining);
+                    }
+                    format!("watching {target}: {frames_in} frames received")
+                }
                 Progress::Closing { target } => format!("closing {target}"),
             };
             bar.set_message(message);

@@ -120,7 +120,7 @@ pub(crate) async fn run(args: ProbeArgs) -> anyhow::Result<u8> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     let started_at = SystemTime::now();
     let clock = Instant::now();
-    let spinner = Spinner::new(args.watch);
+    let spinner = Spinner::new();
     let evidence = probe_all(configs, &spinner).await;
     spinner.finish();
     let per_target = diagnose(&evidence);

@@ -327,3 +327,35 @@ fn demo_diagnoses_every_lab_failure() {
     assert_eq!(code, 0);
     schema_validate(&serde_json::from_str(&json).unwrap());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tls_is_verified_unless_the_user_says_insecure() {
+    let (tls, cert_pem) = wsdoctor_lab::LabTls::self_signed(&["localhost", "127.0.0.1"]).unwrap();
+    let lab = LabServer::start(LabConfig {
+        tls: Some(tls),
+        ..LabConfig::default()
+    })
+    .await
+    .unwrap();
+    let url = lab.url("/ws");
+    let (code, report) = json_probe(&[&url, "--watch", "300ms"]);
+    assert_eq!(code, 1);
+    assert_eq!(ids(&report)[0], "tls-failure");
+
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, cert_pem).unwrap();
+    let (code, report) = json_probe(&[&url, "--watch", "300ms", "--ca-cert", ca.to_str().unwrap()]);
+    assert_eq!(
+        (code, report["verdict"].as_str()),
+        (0, Some("healthy")),
+        "{report:#}"
+    );
+
+    let (code, report) = json_probe(&[&url, "--watch", "300ms", "--insecure"]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(
+        report["observations"]["probes"][0]["connection"]["tls"]["verified"],
+        false
+    );
+}

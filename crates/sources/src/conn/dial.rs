@@ -77,7 +77,7 @@ async fn connect_any(
                 let _ = stream.set_nodelay(true);
                 return Some(stream);
             }
-            Ok(Err(e)) => last_end = Some(classify_connect_error(*addr, &e)),
+            Ok(Err(e)) => last_end = Some(classify_connect_error(*addr, &e, origin)),
             Err(_) => {
                 last_end = Some(ConnectionEnd::ConnectTimedOut {
                     addr: addr.to_string(),
@@ -96,14 +96,15 @@ async fn connect_any(
     None
 }
 
-fn classify_connect_error(addr: SocketAddr, e: &io::Error) -> ConnectionEnd {
+fn classify_connect_error(addr: SocketAddr, e: &io::Error, origin: Instant) -> ConnectionEnd {
     match e.kind() {
         io::ErrorKind::ConnectionRefused => ConnectionEnd::ConnectRefused {
             addr: addr.to_string(),
         },
+        // The kernel gave up on the SYN before our own deadline did.
         io::ErrorKind::TimedOut => ConnectionEnd::ConnectTimedOut {
             addr: addr.to_string(),
-            after_ms: 0,
+            after_ms: micros_since(origin, Instant::now()) / 1000,
         },
         _ => ConnectionEnd::ConnectFailed {
             addr: addr.to_string(),

@@ -317,3 +317,23 @@ proptest::proptest! {
         proptest::prop_assert_eq!(a, b);
     }
 }
+
+proptest::proptest! {
+    /// Whatever a hostile peer sends, the session neither panics nor keeps
+    /// more than its bounded buffers, and a decided end is never undone.
+    #[test]
+    fn arbitrary_bytes_never_panic(chunks in proptest::collection::vec(proptest::collection::vec(proptest::num::u8::ANY, 0..300), 0..20)) {
+        let mut h = Harness::new(heartbeat(Some(50), 100, PongPolicy::Answer));
+        let mut ended_with = None;
+        for (i, chunk) in chunks.iter().enumerate() {
+            h.feed(i as u64 * 10, chunk);
+            h.tick(i as u64 * 10 + 5);
+            while h.session.poll_transmit().is_some() {}
+            if let (Some(first), Some(now)) = (&ended_with, h.session.end.as_ref()) {
+                proptest::prop_assert_eq!(first, now);
+            }
+            ended_with = ended_with.or_else(|| h.session.end.clone());
+        }
+        proptest::prop_assert!(h.session.message.as_ref().is_none_or(|m| m.kept.len() <= KEEP_MESSAGE_BYTES));
+    }
+}
