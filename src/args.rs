@@ -26,6 +26,21 @@ pub(crate) enum Command {
     Explain(ExplainArgs),
     /// Run wsdoctor against a built-in lab that misbehaves on purpose.
     Demo(DemoArgs),
+    /// Measure the idle timeout of a path, and which traffic keeps it open.
+    #[command(hide = true)]
+    Idle(Box<crate::idle_cmd::IdleArgs>),
+    /// Read proxy and load-balancer configs and find what will drop WebSockets.
+    #[command(hide = true)]
+    Lint(Box<crate::lint_cmd::LintArgs>),
+    /// Find drop patterns in access logs, error logs and HAR files.
+    #[command(hide = true)]
+    Logs(Box<crate::logs_cmd::LogsArgs>),
+    /// A diagnostic WebSocket server to put behind your proxies.
+    #[command(hide = true)]
+    Serve(Box<crate::serve_cmd::ServeArgs>),
+    /// A WebSocket-aware proxy that injects the runbook's failures.
+    #[command(hide = true)]
+    Lab(Box<crate::lab_cmd::LabArgs>),
 }
 
 /// Output options shared by every diagnosing command.

@@ -5,8 +5,13 @@
 mod args;
 mod demo;
 mod explain;
+mod idle_cmd;
+mod lab_cmd;
+mod lint_cmd;
+mod logs_cmd;
 mod output;
 mod probe;
+mod serve_cmd;
 
 use std::process::ExitCode;
 
@@ -31,6 +36,11 @@ fn main() -> ExitCode {
             Command::Probe(args) => probe::run(*args).await,
             Command::Explain(args) => explain::run(&args),
             Command::Demo(args) => demo::run(args).await,
+            Command::Idle(args) => idle_cmd::run(*args).await,
+            Command::Lint(args) => lint_cmd::run(*args).await,
+            Command::Logs(args) => logs_cmd::run(*args).await,
+            Command::Serve(args) => serve_cmd::run(*args).await,
+            Command::Lab(args) => lab_cmd::run(*args).await,
         }
     });
     match result {

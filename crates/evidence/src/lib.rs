@@ -8,11 +8,14 @@
 //!
 //! This crate does no I/O and depends on no runtime.
 
+pub mod config;
 mod connection;
 mod duration;
 mod ending;
 mod escape;
 mod handshake;
+pub mod idle;
+pub mod logs;
 mod redact;
 
 pub use connection::{

@@ -2,6 +2,9 @@
 //! is a pure function of its evidence.
 
 mod common;
+pub mod config;
+pub mod idle;
+pub mod logs;
 mod probe;
 
 pub(crate) use common::typical_idle_timeouts;

@@ -1,0 +1,1 @@
+//! Rules for this source (being built); pure, no I/O.

@@ -1,0 +1,1 @@
+//! Evidence for this source (being built).

@@ -1,0 +1,1 @@
+//! wsdoctor source: lint (being built).

@@ -1,0 +1,1 @@
+//! wsdoctor source: logs (being built).
