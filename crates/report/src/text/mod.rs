@@ -7,7 +7,11 @@ mod compare;
 mod explain;
 mod facts;
 mod findings;
+pub mod idle_view;
 mod layout;
+pub mod lint_view;
+pub mod logs_view;
+pub mod serve_view;
 mod probe;
 mod style;
 

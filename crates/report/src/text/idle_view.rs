@@ -1,0 +1,1 @@
+//! Text rendering for `wsdoctor idle` (being built).

@@ -1,0 +1,1 @@
+//! Text rendering for `wsdoctor lint` (being built).
