@@ -27,7 +27,6 @@ pub(crate) enum Command {
     /// Run wsdoctor against a built-in lab that misbehaves on purpose.
     Demo(DemoArgs),
     /// Measure the idle timeout of a path, and which traffic keeps it open.
-    #[command(hide = true)]
     Idle(Box<crate::idle_cmd::IdleArgs>),
     /// Read proxy and load-balancer configs and find what will drop WebSockets.
     #[command(hide = true)]

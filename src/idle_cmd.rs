@@ -1,15 +1,104 @@
-//! `wsdoctor idle` (being built; hidden from --help until it works).
+//! `wsdoctor idle URL`: flags → `IdleConfig`, run, diagnose, render.
 
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{bail, Context};
 use clap::Args;
+use wsdoctor_evidence::idle::Arm;
+use wsdoctor_sources::idle::{self as idle_source, IdleConfig};
+
+use crate::args::{ConnectArgs, OutputArgs};
+use crate::output::{self, Spinner};
+use crate::probe::connect_options;
 
 /// Arguments of `wsdoctor idle`.
 #[derive(Debug, Args)]
 pub(crate) struct IdleArgs {
-    /// Anything, for now.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    pub(crate) rest: Vec<String>,
+    /// The WebSocket URL whose path to measure.
+    #[arg(value_name = "URL")]
+    pub(crate) url: String,
+    /// Which connections to run side by side: silent, ping, data.
+    #[arg(long, value_delimiter = ',', default_value = "silent,ping,data", value_parser = parse_arm)]
+    pub(crate) arms: Vec<Arm>,
+    /// Connections per arm, all started together.
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    pub(crate) samples: u32,
+    /// How often the ping and data arms send.
+    #[arg(long, value_parser = parse_duration, default_value = "1s", value_name = "DUR")]
+    pub(crate) interval: Duration,
+    /// What the data arm sends (some paths, like AWS API Gateway, ignore pings).
+    #[arg(long, default_value = "wsdoctor keepalive", value_name = "TEXT")]
+    pub(crate) keepalive_message: String,
+    /// Give up waiting for a drop after this long.
+    #[arg(long, value_parser = parse_duration, default_value = "10m", value_name = "DUR")]
+    pub(crate) max: Duration,
+    #[command(flatten)]
+    pub(crate) connect: ConnectArgs,
+    #[command(flatten)]
+    pub(crate) output: OutputArgs,
 }
 
-pub(crate) async fn run(_args: IdleArgs) -> anyhow::Result<u8> {
-    anyhow::bail!("`wsdoctor idle` is not built yet")
+fn parse_arm(text: &str) -> Result<Arm, String> {
+    match text.trim() {
+        "silent" => Ok(Arm::Silent),
+        "ping" => Ok(Arm::Ping),
+        "data" => Ok(Arm::Data),
+        other => Err(format!(
+            "'{other}' is not an arm; choose from silent, ping, data"
+        )),
+    }
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    wsdoctor_evidence::parse_duration(text).map_err(|e| e.to_string())
+}
+
+fn idle_config(args: &IdleArgs) -> anyhow::Result<IdleConfig> {
+    if args.samples == 0 || args.samples > 50 {
+        bail!("--samples must be between 1 and 50");
+    }
+    if args.interval < Duration::from_millis(50) {
+        bail!("--interval must be at least 50ms");
+    }
+    if args.max < Duration::from_secs(1) || args.max > Duration::from_secs(24 * 3600) {
+        bail!("--max must be between 1s and 24h");
+    }
+    let mut arms = args.arms.clone();
+    arms.sort_unstable();
+    arms.dedup();
+    let mut config = IdleConfig::new(connect_options(&args.url, &args.connect)?);
+    config.arms = arms;
+    config.samples = args.samples;
+    config.interval = args.interval;
+    config.keepalive_message.clone_from(&args.keepalive_message);
+    config.max = args.max;
+    // The handshake must not eat the budget of a short experiment.
+    config.connect.handshake_timeout = config.connect.handshake_timeout.min(args.max);
+    Ok(config)
+}
+
+pub(crate) async fn run(args: IdleArgs) -> anyhow::Result<u8> {
+    let config = idle_config(&args)?;
+    let started_at = SystemTime::now();
+    let clock = Instant::now();
+    let spinner = Spinner::new();
+    let evidence = idle_source::run(&config, Some(spinner.sink())).await;
+    spinner.finish();
+    let findings = wsdoctor_diagnosis::rules::idle::diagnose_idle(&evidence);
+    let report = wsdoctor_report::Report::new(
+        "idle",
+        vec![evidence.target.clone()],
+        started_at,
+        clock.elapsed(),
+        findings,
+        serde_json::json!({ "idle": evidence }),
+    );
+    let style = output::style(&args.output);
+    let text = format!(
+        "{}{}\n",
+        wsdoctor_report::text::idle_view::render_idle(&evidence, &report.findings, style),
+        wsdoctor_report::verdict_line(report.verdict, &report.findings, style)
+    );
+    output::emit(&args.output, &report, &text).context("writing the report")?;
+    Ok(u8::try_from(report.verdict.exit_code()).unwrap_or(1))
 }

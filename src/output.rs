@@ -104,6 +104,14 @@ impl Spinner {
                     }
                     format!("watching {target}: {frames_in} frames received")
                 }
+                Progress::Idle {
+                    target,
+                    open,
+                    total,
+                    ..
+                } => {
+                    format!("measuring {target}: {open} of {total} connections still open")
+                }
                 Progress::Closing { target } => format!("closing {target}"),
             };
             bar.set_message(message);

@@ -6,6 +6,7 @@
 //! [`ProgressSink`] that the caller renders.
 
 pub mod conn;
+pub mod idle;
 pub mod probe;
 mod progress;
 

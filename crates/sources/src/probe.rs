@@ -71,13 +71,16 @@ pub async fn run(config: &ProbeConfig, progress: Option<ProgressSink>) -> ProbeE
         ..SessionConfig::default()
     };
     let mut session = Session::new(session_config, origin, open.opened_at);
-    let plan = WatchPlan {
-        close_at: open.opened_at + config.watch,
+    // The probe's deadline never moves; the sender just has to outlive the drive.
+    let (_deadline, close_at) = tokio::sync::watch::channel(open.opened_at + config.watch);
+    let watch_end = open.opened_at + config.watch;
+    let mut plan = WatchPlan {
+        close_at,
         code: 1000,
         reason: "wsdoctor probe finished".to_owned(),
     };
     let mut last_report = Instant::now();
-    drive(open.stream, open.leftover, &mut session, &plan, |s| {
+    drive(open.stream, open.leftover, &mut session, &mut plan, |s| {
         let now = Instant::now();
         if now.duration_since(last_report) >= Duration::from_millis(100) {
             last_report = now;
@@ -88,7 +91,7 @@ pub async fn run(config: &ProbeConfig, progress: Option<ProgressSink>) -> ProbeE
             } else {
                 Progress::Watching {
                     target: target.clone(),
-                    remaining: plan.close_at.saturating_duration_since(now),
+                    remaining: watch_end.saturating_duration_since(now),
                     frames_in: s.frames_in(),
                 }
             });

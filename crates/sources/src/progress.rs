@@ -21,6 +21,17 @@ pub enum Progress {
         /// Frames received so far.
         frames_in: u64,
     },
+    /// The idle experiment: how many of its connections are still open.
+    Idle {
+        /// The (redacted) target.
+        target: String,
+        /// Connections still open.
+        open: usize,
+        /// Connections in the experiment.
+        total: usize,
+        /// Time since the experiment started.
+        elapsed: Duration,
+    },
     /// Closing the connection.
     Closing {
         /// The (redacted) target.

@@ -1,1 +1,480 @@
-//! Rules for this source (being built); pure, no I/O.
+//! Rules for the idle experiment: which arms the path ended, when, and how,
+//! into `idle-timeout` / `max-lifetime` / heartbeat findings with the hop
+//! named where the evidence allows. Pure: evidence in, findings out.
+
+use wsdoctor_evidence::idle::{Arm, IdleEvidence, IdleSample};
+use wsdoctor_evidence::{ConnectionEnd, FrameKind, ProbeEvidence, Side};
+
+use super::common::{
+    fix, fix_with, heartbeat_fix, human, idle_matches, lifetime_matches, median, names_with_value,
+    raise_idle_fix, secs, to_s,
+};
+use crate::finding::{rank, CauseId, Finding, Severity, SourceKind};
+use crate::fingerprint::identify;
+use crate::kb::{kb, Intermediary};
+
+/// Two drops count as "the same time" within 2 % or 250 ms (timer ticks and RTT).
+fn same_time(a: u64, b: u64) -> bool {
+    let tolerance = (a.max(b) / 50).max(250_000);
+    a.abs_diff(b) <= tolerance
+}
+
+struct ArmView<'a> {
+    arm: Arm,
+    opened: Vec<&'a IdleSample>,
+    dropped: Vec<&'a IdleSample>,
+}
+
+impl ArmView<'_> {
+    fn all_dropped(&self) -> bool {
+        !self.opened.is_empty() && self.dropped.len() == self.opened.len()
+    }
+    fn ages(&self) -> Vec<u64> {
+        self.dropped.iter().filter_map(|s| s.age_us()).collect()
+    }
+    fn idles(&self) -> Vec<u64> {
+        self.dropped.iter().filter_map(|s| s.idle_us()).collect()
+    }
+}
+
+fn view(e: &IdleEvidence, arm: Arm) -> Option<ArmView<'_>> {
+    let of_arm: Vec<&IdleSample> = e.samples.iter().filter(|s| s.arm == arm).collect();
+    if of_arm.is_empty() {
+        return None;
+    }
+    let opened: Vec<&IdleSample> = of_arm
+        .into_iter()
+        .filter(|s| s.connection.opened())
+        .collect();
+    let dropped = opened.iter().copied().filter(|s| s.dropped()).collect();
+    Some(ArmView {
+        arm,
+        opened,
+        dropped,
+    })
+}
+
+/// How the path ended a connection, for titles and `measured`.
+fn how(sample: &IdleSample) -> (String, Option<String>, Option<u16>) {
+    match sample.connection.end.as_ref().map(|e| &e.end) {
+        Some(end @ ConnectionEnd::CloseHandshake { code, .. }) => (end.describe(), None, *code),
+        Some(end) => (
+            end.describe(),
+            end.transport().map(|t| t.as_str().to_owned()),
+            None,
+        ),
+        None => ("still open".to_owned(), None, None),
+    }
+}
+
+/// Median gap between the server's pings across all connections.
+fn server_ping_interval_us(e: &IdleEvidence) -> Option<u64> {
+    let gaps: Vec<u64> = e
+        .samples
+        .iter()
+        .flat_map(|s| {
+            let pings = s.connection.ping_times(Side::Remote);
+            pings.windows(2).map(|w| w[1] - w[0]).collect::<Vec<_>>()
+        })
+        .collect();
+    median(gaps)
+}
+
+fn server_pinged(e: &IdleEvidence) -> bool {
+    e.samples.iter().any(|s| {
+        s.connection
+            .events_from(Side::Remote)
+            .any(|ev| matches!(ev.kind, FrameKind::Ping { .. }))
+    })
+}
+
+/// The product to blame for a timer of `t_us`: a fingerprinted hop whose
+/// default matches, else a fingerprinted proxy whose timer is configurable
+/// to that value, else none (the kb matches are listed as evidence instead).
+fn blame(
+    e: &IdleEvidence,
+    t_us: u64,
+    lifetime: bool,
+) -> (Option<&'static Intermediary>, Vec<String>) {
+    let Some(handshake) = e
+        .samples
+        .iter()
+        .find_map(|s| s.connection.handshake.as_ref())
+    else {
+        return (None, Vec::new());
+    };
+    let candidates = identify(handshake);
+    let matches = if lifetime {
+        lifetime_matches(t_us)
+    } else {
+        idle_matches(t_us)
+    };
+    let mut evidence = Vec::new();
+    for c in &candidates {
+        let Some(i) = kb().intermediary(&c.id) else {
+            continue;
+        };
+        if matches.iter().any(|m| m.id == i.id) {
+            evidence.push(format!(
+                "{} matches the default of {} ({})",
+                human(t_us),
+                i.short_name(),
+                c.evidence
+            ));
+            return (Some(i), evidence);
+        }
+    }
+    for c in candidates.iter().filter(|c| c.confidence >= 0.5) {
+        let Some(i) = kb().intermediary(&c.id) else {
+            continue;
+        };
+        let configurable = !lifetime
+            && i.idle_timeout_setting.is_some()
+            && i.idle_timeout_max_s
+                .is_none_or(|max| u64::from(max) * 1_000_000 >= t_us);
+        if configurable && i.is_proxy() {
+            let default = i
+                .idle_timeout_default_s
+                .map(|d| format!(" (default {d} s)"))
+                .unwrap_or_default();
+            evidence.push(format!(
+                "the answer came through {} ({}); its idle timer is configurable{default}, so {} is most likely its setting",
+                i.short_name(),
+                c.evidence,
+                human(t_us)
+            ));
+            return (Some(i), evidence);
+        }
+    }
+    if !matches.is_empty() {
+        let value = |i: &Intermediary| {
+            if lifetime {
+                i.max_lifetime_s
+            } else {
+                i.idle_timeout_default_s
+            }
+        };
+        evidence.push(format!(
+            "{} is the default of {}; no response header says which of them is on this path",
+            human(t_us),
+            names_with_value(&matches, value)
+        ));
+    }
+    (None, evidence)
+}
+
+fn sample_line(s: &IdleSample) -> String {
+    let age = s.age_us().map_or_else(|| "?".to_owned(), secs);
+    let idle = s.idle_us().map_or_else(|| "?".to_owned(), secs);
+    format!(
+        "{} #{}: {} after {age} open, {idle} since the last frame either way",
+        s.arm.as_str(),
+        s.sample,
+        how(s).0
+    )
+}
+
+fn survivor_line(arm: &ArmView<'_>, ran_us: u64) -> String {
+    format!(
+        "{} arm ({} connection{}): still open after {}, closed by us",
+        arm.arm.as_str(),
+        arm.opened.len(),
+        if arm.opened.len() == 1 { "" } else { "s" },
+        secs(ran_us)
+    )
+}
+
+/// Diagnoses an idle experiment.
+pub fn diagnose_idle(e: &IdleEvidence) -> Vec<Finding> {
+    let views: Vec<ArmView<'_>> = [Arm::Silent, Arm::Ping, Arm::Data]
+        .into_iter()
+        .filter_map(|a| view(e, a))
+        .collect();
+    if views.iter().all(|v| v.opened.is_empty()) {
+        // Nothing opened: the probe rules say why, from the first attempt.
+        let Some(first) = e.samples.first() else {
+            return Vec::new();
+        };
+        let mut findings = crate::rules::diagnose_probe(&ProbeEvidence {
+            connection: first.connection.clone(),
+            watch_ms: e.max_ms,
+            sent: Vec::new(),
+        });
+        for f in &mut findings {
+            f.source = SourceKind::Idle;
+        }
+        return findings;
+    }
+    let mut findings = Vec::new();
+    let ran_us = e.ran_ms.saturating_mul(1000);
+    let reference = views
+        .iter()
+        .find(|v| v.arm == Arm::Silent)
+        .or(views.first());
+    let Some(reference) = reference else {
+        return findings;
+    };
+    let ping_interval = server_ping_interval_us(e);
+
+    if reference.all_dropped() {
+        findings.extend(timer_findings(e, &views, reference, ping_interval));
+    } else if views.iter().any(ArmView::all_dropped) {
+        // A keepalive arm died while silent ones lived: traffic itself ends connections.
+        for v in views.iter().filter(|v| v.all_dropped()) {
+            let mut f = finding(
+                CauseId::AbnormalClose,
+                Severity::Error,
+                0.6,
+                format!(
+                    "Connections that send {} traffic are closed; silent ones are not",
+                    v.arm.as_str()
+                ),
+            );
+            f.evidence = v.dropped.iter().map(|s| sample_line(s)).collect();
+            f.evidence.push(survivor_line(reference, ran_us));
+            f.fix.push(fix(
+                "server",
+                "Look in the server's log at these times: something rejects the keepalive traffic (an unknown message type, a rate limit, pings it does not expect).",
+            ));
+            findings.push(f);
+        }
+    } else {
+        findings.push(no_drop_finding(e, &views, ran_us, ping_interval));
+    }
+    for f in &mut findings {
+        f.source = SourceKind::Idle;
+        f.measured.samples = Some(u32::try_from(e.samples.len()).unwrap_or(u32::MAX));
+    }
+    rank(&mut findings);
+    findings
+}
+
+fn finding(id: CauseId, severity: Severity, confidence: f64, title: String) -> Finding {
+    super::common::finding(id, severity, confidence, title, SourceKind::Idle)
+}
+
+fn timer_findings(
+    e: &IdleEvidence,
+    views: &[ArmView<'_>],
+    reference: &ArmView<'_>,
+    ping_interval: Option<u64>,
+) -> Vec<Finding> {
+    let ran_us = e.ran_ms.saturating_mul(1000);
+    let idles = reference.idles();
+    let ages = reference.ages();
+    let (Some(t_idle), Some(t_age)) = (median(idles.clone()), median(ages)) else {
+        return Vec::new();
+    };
+    let spread =
+        idles.iter().max().copied().unwrap_or(0) - idles.iter().min().copied().unwrap_or(0);
+    let keepalive: Vec<&ArmView<'_>> = views
+        .iter()
+        .filter(|v| v.arm != reference.arm && !v.opened.is_empty())
+        .collect();
+    let died_together =
+        |v: &&ArmView<'_>| v.all_dropped() && v.ages().iter().all(|a| same_time(*a, t_age));
+    let lifetime = !keepalive.is_empty() && keepalive.iter().all(died_together);
+    let kept_alive: Vec<Arm> = keepalive
+        .iter()
+        .filter(|v| v.dropped.is_empty())
+        .map(|v| v.arm)
+        .collect();
+    let (text, transport, close_code) = how(reference.dropped[0]);
+    let fixed = spread <= (t_idle / 100).max(250_000);
+
+    let mut f = if lifetime {
+        let mut f = finding(
+            CauseId::MaxLifetime,
+            Severity::Error,
+            if fixed { 0.9 } else { 0.6 },
+            format!(
+                "Connections are closed after {} whatever the traffic",
+                human(t_age)
+            ),
+        );
+        f.measured.max_lifetime_s = Some(to_s(t_age));
+        f
+    } else {
+        let title = if fixed {
+            format!("Idle connections are closed after {}", human(t_idle))
+        } else {
+            let lo = idles.iter().min().copied().unwrap_or(t_idle);
+            let hi = idles.iter().max().copied().unwrap_or(t_idle);
+            format!(
+                "Idle connections are closed after {}–{} of silence (not one fixed timer)",
+                human(lo),
+                human(hi)
+            )
+        };
+        let mut f = finding(
+            CauseId::IdleTimeout,
+            Severity::Error,
+            if fixed { 0.9 } else { 0.55 },
+            title,
+        );
+        f.measured.idle_timeout_s = Some(to_s(t_idle));
+        f.measured.keepalive_by = keepalive_by(&keepalive, &kept_alive);
+        f
+    };
+    f.measured.spread_s = Some(to_s(spread));
+    f.measured.transport = transport;
+    f.measured.close_code = close_code;
+    f.measured.connections_affected = Some(reference.dropped.len() as u64);
+    f.evidence = reference.dropped.iter().map(|s| sample_line(s)).collect();
+    for v in &keepalive {
+        if v.dropped.is_empty() {
+            f.evidence.push(survivor_line(v, ran_us));
+        } else {
+            f.evidence.extend(v.dropped.iter().map(|s| sample_line(s)));
+        }
+    }
+    f.evidence.push(format!("every drop: {text}"));
+    let (blamed, blame_lines) = blame(e, if lifetime { t_age } else { t_idle }, lifetime);
+    f.evidence.extend(blame_lines);
+    f.intermediary = blamed.map(|i| i.id.clone());
+    if let Some(i) = blamed.filter(|_| !lifetime) {
+        if let Some(raise) = raise_idle_fix(i) {
+            f.fix.push(raise);
+        }
+    }
+    let half = t_idle / 2;
+    if lifetime {
+        let setting = blamed
+            .and_then(|i| i.max_lifetime_setting.clone())
+            .unwrap_or_else(|| "the connection lifetime or request timeout of the hop".to_owned());
+        f.fix.push(fix(
+            "proxy",
+            format!("Pings cannot help against a lifetime cap: raise it ({setting}), and make clients reconnect with backoff before {} is reached.", human(t_age)),
+        ));
+    } else if f.measured.keepalive_by.as_deref() == Some("data") {
+        f.fix.push(fix(
+            "server",
+            format!("This path ignores WebSocket pings: send a small application message (a heartbeat) every {} or more often.", human(half)),
+        ));
+    } else {
+        let heartbeat = heartbeat_fix(None);
+        f.fix.push(fix_with(
+            "server",
+            format!(
+                "Send a WebSocket ping every {} (half the measured timeout), from the server; {}",
+                human(half),
+                heartbeat.text
+            ),
+            &format!("ping interval: {}s", (half / 1_000_000).max(1)),
+        ));
+    }
+    let mut findings = vec![f];
+    if !lifetime {
+        match ping_interval {
+            Some(p) if p >= t_idle.saturating_sub(t_idle / 20) => {
+                let mut slow = finding(
+                    CauseId::HeartbeatTooSlow,
+                    Severity::Warning,
+                    0.8,
+                    format!(
+                        "The server pings every {}, not often enough for a {} idle timeout",
+                        human(p),
+                        human(t_idle)
+                    ),
+                );
+                slow.measured.server_ping_interval_s = Some(to_s(p));
+                slow.measured.idle_timeout_s = Some(to_s(t_idle));
+                slow.evidence.push(format!(
+                    "server pings every {}; idle connections dropped after {}",
+                    secs(p),
+                    secs(t_idle)
+                ));
+                slow.fix.push(fix(
+                    "server",
+                    format!("Ping every {} or more often.", human(half)),
+                ));
+                findings.push(slow);
+            }
+            None if !server_pinged(e) => {
+                let mut none = finding(
+                    CauseId::NoHeartbeat,
+                    Severity::Warning,
+                    0.8,
+                    format!("No heartbeat: the server sent no ping in {}, so the {} timer ends every quiet connection", human(ran_us), human(t_idle)),
+                );
+                none.evidence.push(format!(
+                    "no ping from the server on any of the {} connections",
+                    e.samples.len()
+                ));
+                none.fix.push(heartbeat_fix(None));
+                findings.push(none);
+            }
+            _ => {}
+        }
+    }
+    findings
+}
+
+/// Which traffic kept a connection open past the timeout, in the contract's words.
+fn keepalive_by(keepalive: &[&ArmView<'_>], kept_alive: &[Arm]) -> Option<String> {
+    let ran = |a: Arm| keepalive.iter().any(|v| v.arm == a);
+    if !ran(Arm::Ping) && !ran(Arm::Data) {
+        return None;
+    }
+    let value = match (
+        kept_alive.contains(&Arm::Ping),
+        kept_alive.contains(&Arm::Data),
+    ) {
+        (true, true) => "either",
+        (true, false) => "ping",
+        (false, true) => "data",
+        (false, false) => "none",
+    };
+    Some(value.to_owned())
+}
+
+fn no_drop_finding(
+    e: &IdleEvidence,
+    views: &[ArmView<'_>],
+    ran_us: u64,
+    ping_interval: Option<u64>,
+) -> Finding {
+    let longer: Vec<&Intermediary> = kb()
+        .intermediaries()
+        .iter()
+        .filter(|i| {
+            i.idle_timeout_default_s
+                .is_some_and(|t| u64::from(t) * 1_000_000 > ran_us)
+        })
+        .collect();
+    let mut f = finding(
+        CauseId::Healthy,
+        Severity::Info,
+        0.7,
+        format!(
+            "No idle timeout below {}: no connection was dropped",
+            human(ran_us)
+        ),
+    );
+    f.evidence = views
+        .iter()
+        .filter(|v| !v.opened.is_empty())
+        .map(|v| survivor_line(v, ran_us))
+        .collect();
+    if let Some(p) = ping_interval {
+        f.measured.server_ping_interval_s = Some(to_s(p));
+        f.evidence.push(format!(
+            "the server pings every {}: that traffic resets idle timers, so even the silent arm was not silent",
+            secs(p)
+        ));
+    }
+    if !longer.is_empty() && e.max_ms < 3_600_000 {
+        f.evidence.push(format!(
+            "hops with longer default idle timeouts are not ruled out: {}",
+            names_with_value(&longer, |i| i.idle_timeout_default_s)
+        ));
+    }
+    f.fix.push(fix(
+        "client",
+        format!("Nothing to fix below {}. To look further, raise --max past the next suspect (e.g. --max 6m for AWS NLB's 350 s).", human(ran_us)),
+    ));
+    f
+}
+
+#[cfg(test)]
+mod tests;

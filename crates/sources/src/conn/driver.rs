@@ -18,8 +18,10 @@ const READ_CHUNK: usize = 16 * 1024;
 /// When the driver should start closing on its own, and what to say.
 #[derive(Debug, Clone)]
 pub struct WatchPlan {
-    /// When our closing handshake starts (the end of the watch window).
-    pub close_at: Instant,
+    /// When our closing handshake starts (the end of the watch window). A
+    /// channel, so a coordinator can move it (the idle experiment ends its
+    /// surviving connections as soon as the outcome is certain).
+    pub close_at: tokio::sync::watch::Receiver<Instant>,
     /// The close code we send then.
     pub code: u16,
     /// The close reason we send then.
@@ -47,7 +49,7 @@ pub async fn drive(
     mut stream: BoxedStream,
     mut leftover: BytesMut,
     session: &mut Session,
-    plan: &WatchPlan,
+    plan: &mut WatchPlan,
     mut on_tick: impl FnMut(&Session),
 ) {
     if !leftover.is_empty() {
@@ -72,7 +74,8 @@ pub async fn drive(
             break;
         }
         let _ = stream.flush().await;
-        let watch_timer = (!session.is_closing()).then_some(plan.close_at);
+        let close_at = *plan.close_at.borrow_and_update();
+        let watch_timer = (!session.is_closing()).then_some(close_at);
         let wake = [session.poll_timeout(), watch_timer]
             .into_iter()
             .flatten()
@@ -91,9 +94,12 @@ pub async fn drive(
                     Err(e) => session.handle_transport_error(now, classify_io_error(&e), e.to_string()),
                 }
             }
+            // A moved deadline just loops to recompute the wake time; a
+            // dropped sender means the deadline can no longer move.
+            Ok(()) = plan.close_at.changed() => {}
             () = tokio::time::sleep_until(tokio::time::Instant::from_std(wake)) => {
                 let now = Instant::now();
-                if !session.is_closing() && now >= plan.close_at {
+                if !session.is_closing() && now >= close_at {
                     session.close(now, plan.code, &plan.reason);
                 }
                 session.handle_timeout(now);

@@ -1,0 +1,103 @@
+//! `wsdoctor idle` end to end: real nginx and HAProxy with short timeouts in
+//! front of the lab, a lab lifetime cap, and a healthy path.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
+
+mod support;
+
+use std::process::Command;
+use std::time::Instant;
+
+use assert_cmd::cargo::CommandCargoExt;
+use serde_json::Value;
+use wsdoctor_lab::{LabConfig, LabServer};
+
+fn idle(url: &str, extra: &[&str]) -> (i32, Value, f64) {
+    let started = Instant::now();
+    let out = Command::cargo_bin("wsdoctor")
+        .unwrap()
+        .args(["idle", url, "--json"])
+        .args(extra)
+        .args(if extra.contains(&"--max") {
+            &[][..]
+        } else {
+            &["--max", "20s"][..]
+        })
+        .output()
+        .unwrap();
+    let took = started.elapsed().as_secs_f64();
+    let report: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    (out.status.code().unwrap_or(-1), report, took)
+}
+
+/// Within 2 % + 100 ms of the configured value (the bar).
+fn close_to(measured: f64, configured: f64) -> bool {
+    (measured - configured).abs() <= configured * 0.02 + 0.1
+}
+
+fn top(report: &Value) -> &Value {
+    &report["findings"][0]
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nginx_proxy_read_timeout_is_measured_and_named() {
+    let lab = LabServer::start(LabConfig::default()).await.unwrap();
+    let Some(nginx) = support::nginx(lab.addr(), "proxy_read_timeout 3s;") else {
+        return;
+    };
+    let (code, report, took) = idle(&format!("ws://{}/ws", nginx.addr), &[]);
+    assert_eq!(code, 1);
+    let f = top(&report);
+    assert_eq!(f["id"], "idle-timeout", "{report:#}");
+    let t = f["measured"]["idle_timeout_s"].as_f64().unwrap();
+    assert!(close_to(t, 3.0), "measured {t}");
+    assert_eq!(f["measured"]["keepalive_by"], "either");
+    assert_eq!(f["intermediary"], "nginx");
+    assert!(f["fix"].to_string().contains("proxy_read_timeout"));
+    assert!(took <= 3.0 + 2.0 + 0.5, "took {took} s"); // T + 2 s, plus process start
+    eprintln!("nginx proxy_read_timeout 3s: measured {t} s in {took:.2} s");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn haproxy_timeout_tunnel_is_measured() {
+    let lab = LabServer::start(LabConfig::default()).await.unwrap();
+    let Some(haproxy) = support::haproxy(lab.addr(), "timeout tunnel 3s") else {
+        return;
+    };
+    let (code, report, took) = idle(&format!("ws://{}/ws", haproxy.addr), &[]);
+    assert_eq!(code, 1);
+    let f = top(&report);
+    assert_eq!(f["id"], "idle-timeout", "{report:#}");
+    let t = f["measured"]["idle_timeout_s"].as_f64().unwrap();
+    assert!(close_to(t, 3.0), "measured {t}");
+    assert_eq!(f["measured"]["keepalive_by"], "either");
+    assert!(took <= 3.0 + 2.0 + 0.5, "took {took} s");
+    eprintln!("haproxy timeout tunnel 3s: measured {t} s in {took:.2} s");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_that_ends_every_connection_at_two_seconds_is_a_lifetime_cap() {
+    let lab = LabServer::start(LabConfig::default()).await.unwrap();
+    let (code, report, took) = idle(&lab.url("/ws?fault=fin:2s"), &["--samples", "1"]);
+    assert_eq!(code, 1);
+    let f = top(&report);
+    assert_eq!(f["id"], "max-lifetime", "{report:#}");
+    assert!(close_to(
+        f["measured"]["max_lifetime_s"].as_f64().unwrap(),
+        2.0
+    ));
+    assert!(took < 4.0, "took {took} s");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_healthy_path_reports_no_timeout() {
+    let lab = LabServer::start(LabConfig::default()).await.unwrap();
+    let (code, report, _) = idle(&lab.url("/ws"), &["--max", "2s", "--samples", "1"]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(top(&report)["id"], "healthy");
+    assert!(top(&report)["title"]
+        .as_str()
+        .unwrap()
+        .contains("No idle timeout below"));
+}

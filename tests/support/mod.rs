@@ -1,0 +1,167 @@
+//! Real proxies for the tests: nginx and HAProxy from the Debian packages,
+//! started in the foreground on 127.0.0.1 with everything (config, pid,
+//! logs, temp files) in a temporary directory, and stopped on drop.
+
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stderr
+)]
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A proxy process that is killed when dropped.
+pub(crate) struct Proxy {
+    child: Child,
+    pub(crate) addr: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A port that was free a moment ago (nginx and HAProxy cannot report an
+/// ephemeral port back to us, so we pick one).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Finds a binary in the usual sbin paths, which a non-login PATH may lack.
+pub(crate) fn binary(name: &str) -> Option<String> {
+    ["/usr/sbin", "/usr/bin", "/sbin", "/usr/local/sbin"]
+        .iter()
+        .map(|dir| format!("{dir}/{name}"))
+        .find(|p| Path::new(p).exists())
+}
+
+/// The binary, or a skip (a failure under CI, which must have installed it).
+pub(crate) fn require(name: &str) -> Option<String> {
+    let found = binary(name);
+    if found.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must install {name} (see .ci/run)"
+        );
+        eprintln!("skipped: {name} is not installed");
+    }
+    found
+}
+
+fn wait_listening(addr: SocketAddr, child: &mut Child) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if TcpStream::connect(addr).is_ok() {
+            return;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("proxy exited early: {status}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("proxy did not listen on {addr}");
+}
+
+/// nginx proxying WebSockets to `upstream`, with `extra` directives inside the location.
+pub(crate) fn nginx(upstream: SocketAddr, extra: &str) -> Option<Proxy> {
+    let bin = require("nginx")?;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let p = dir.path().display();
+    let conf = format!(
+        r#"
+daemon off;
+worker_processes 1;
+pid {p}/nginx.pid;
+error_log {p}/error.log warn;
+events {{ worker_connections 256; }}
+http {{
+    access_log {p}/access.log;
+    client_body_temp_path {p}/body;
+    proxy_temp_path {p}/proxy;
+    fastcgi_temp_path {p}/fastcgi;
+    uwsgi_temp_path {p}/uwsgi;
+    scgi_temp_path {p}/scgi;
+    map $http_upgrade $connection_upgrade {{
+        default upgrade;
+        ''      close;
+    }}
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://{upstream};
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection $connection_upgrade;
+            {extra}
+        }}
+    }}
+}}
+"#
+    );
+    let path = dir.path().join("nginx.conf");
+    std::fs::write(&path, conf).unwrap();
+    let mut child = Command::new(bin)
+        .args(["-p", &p.to_string(), "-c", path.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    wait_listening(addr, &mut child);
+    Some(Proxy {
+        child,
+        addr,
+        _dir: dir,
+    })
+}
+
+/// HAProxy in HTTP mode in front of `upstream`, with `timeouts` (e.g. `timeout tunnel 3s`).
+pub(crate) fn haproxy(upstream: SocketAddr, timeouts: &str) -> Option<Proxy> {
+    let bin = require("haproxy")?;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let conf = format!(
+        r#"
+global
+    maxconn 256
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 30s
+    timeout server 30s
+    {timeouts}
+frontend web
+    bind 127.0.0.1:{port}
+    default_backend lab
+backend lab
+    server lab1 {upstream}
+"#
+    );
+    let path = dir.path().join("haproxy.cfg");
+    std::fs::write(&path, conf).unwrap();
+    let mut child = Command::new(bin)
+        .args(["-db", "-f", path.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    wait_listening(addr, &mut child);
+    Some(Proxy {
+        child,
+        addr,
+        _dir: dir,
+    })
+}
