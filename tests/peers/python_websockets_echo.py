@@ -13,7 +13,9 @@ async def echo(ws):
 
 async def main():
     interval = float(sys.argv[1]) if len(sys.argv) > 1 else 20.0
-    async with websockets.serve(echo, "127.0.0.1", 0, ping_interval=interval) as server:
+    # 0 turns the server's own pings off (to see the path's idle timer alone).
+    ping_interval = interval if interval > 0 else None
+    async with websockets.serve(echo, "127.0.0.1", 0, ping_interval=ping_interval) as server:
         print(server.sockets[0].getsockname()[1], flush=True)
         await asyncio.Future()
 

@@ -16,9 +16,9 @@ pub(crate) struct CauseRow {
 const PROBE: &str = "`wsdoctor probe <url>` shows the failing step with the raw answer.";
 const WATCH: &str =
     "`wsdoctor probe <url> --watch 65s` holds a connection past the common 55–60 s idle timeouts.";
-// Only commands that exist today are named; as `idle`, `lint`, `logs`, `load`
-// and `reconnect` land, their rows point at them.
-const IDLE: &str = "Hold a silent connection and a pinging one past the suspected limit (`wsdoctor probe <url> --watch 65s`, once with `--ping-interval 20s`): if only the silent one drops, it is an idle timeout.";
+// Only commands that exist today are named; as `lint`, `logs`, `load` and
+// `reconnect` land, their rows point at them.
+const IDLE: &str = "`wsdoctor idle <url>` measures the idle timeout and lifetime cap of the path, and which traffic resets them.";
 const LINT: &str = "Read the proxy's config: the Upgrade and Connection headers (nginx `proxy_set_header`), and its tunnel timeout (nginx `proxy_read_timeout`, HAProxy `timeout tunnel`).";
 const LOGS: &str = "Read the server's and the proxy's logs at the close time: they say which side ended the connection, and why.";
 const LOAD: &str = "Open connections in steps against a test instance and note the level where failures begin, and how they fail.";

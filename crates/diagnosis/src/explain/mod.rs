@@ -255,13 +255,13 @@ fn next_check_for_code(code: u16) -> Vec<String> {
         1000 => &["Check who sent it first and the reason: a 1000 from the server is its own application logic (or an old Jetty idle timeout, 'Idle for …')."],
         1001 | 1012..=1014 => &[
             "Did many clients get it at the same moment (deploy, reload) or one after a fixed idle time (an app server's idle timeout)? Compare close times across connections.",
-            "`wsdoctor probe <url> --watch 65s`, once silent and once with `--ping-interval 20s`, shows whether silence alone triggers it.",
+            "`wsdoctor idle <url>` shows whether silence alone triggers it.",
         ],
         1002 | 1003 | 1007 | 1009 | 1010 => &["`wsdoctor probe <url>` records every frame before the close: compare message types and sizes with the server's limits."],
         1005 => &["A close frame did arrive, only without a code: the peer closed on purpose with an empty close frame."],
         1006 => &[
             "`wsdoctor probe <url> --watch 65s`: a native client sees FIN vs RST vs silence, and the HTTP status browsers hide.",
-            "If drops follow a fixed silence, repeat with `--ping-interval 20s`: if the pinging connection survives, it is an idle timeout.",
+            "If drops follow a fixed silence, `wsdoctor idle <url>` measures the idle timeout and which traffic resets it.",
         ],
         1008 => &["Read the reason and the server's auth or policy code; compare the connection's age with the token's lifetime."],
         1011 => &["A reason naming keepalive or ping means a heartbeat failure (latency, a blocked event loop); otherwise look for an exception in the server log at the close time."],

@@ -76,7 +76,7 @@ fn cause_ids() {
         "{:?}",
         e.root_causes
     );
-    assert!(e.next_check.iter().any(|l| l.contains("--ping-interval")));
+    assert!(e.next_check.iter().any(|l| l.contains("wsdoctor idle")));
     assert!(explain("Abnormal-Close")
         .unwrap()
         .related

@@ -6,8 +6,8 @@ use wsdoctor_evidence::idle::{Arm, IdleEvidence, IdleSample};
 use wsdoctor_evidence::{ConnectionEnd, FrameKind, ProbeEvidence, Side};
 
 use super::common::{
-    fix, fix_with, heartbeat_fix, human, idle_matches, lifetime_matches, median, names_with_value,
-    raise_idle_fix, secs, to_s,
+    fix, human, idle_matches, lifetime_matches, median, names_with_value, raise_idle_fix, secs,
+    to_s,
 };
 use crate::finding::{rank, CauseId, Finding, Severity, SourceKind};
 use crate::fingerprint::identify;
@@ -352,15 +352,13 @@ fn timer_findings(
             format!("This path ignores WebSocket pings: send a small application message (a heartbeat) every {} or more often.", human(half)),
         ));
     } else {
-        let heartbeat = heartbeat_fix(None);
-        f.fix.push(fix_with(
+        f.fix.push(fix(
             "server",
             format!(
-                "Send a WebSocket ping every {} (half the measured timeout), from the server; {}",
+                "Or keep connections busy: send a WebSocket ping from the server every {} (half the measured {} timeout) and close connections whose pong does not come back. Browsers cannot send pings, so the server has to.",
                 human(half),
-                heartbeat.text
+                human(t_idle)
             ),
-            &format!("ping interval: {}s", (half / 1_000_000).max(1)),
         ));
     }
     let mut findings = vec![f];
@@ -401,7 +399,13 @@ fn timer_findings(
                     "no ping from the server on any of the {} connections",
                     e.samples.len()
                 ));
-                none.fix.push(heartbeat_fix(None));
+                none.fix.push(fix(
+                    "server",
+                    format!(
+                        "Send a WebSocket ping from the server every {} or more often, and close connections whose pong does not come back.",
+                        human(half)
+                    ),
+                ));
                 findings.push(none);
             }
             _ => {}

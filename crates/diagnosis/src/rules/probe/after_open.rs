@@ -466,7 +466,7 @@ fn abnormal(ctx: &Ctx<'_>, end: &ConnectionEnd) -> Finding {
     f.fix.push(fix(
         "client",
         format!(
-            "Tell an idle timeout from a lifetime cap: probe again for longer, once silent and once pinging (`wsdoctor probe {} --watch 65s --ping-interval 20s`); if only the silent one drops, it is an idle timeout.",
+            "Measure the path's idle timeout and lifetime cap, and which traffic resets them: `wsdoctor idle {}`.",
             ctx.target()
         ),
     ));
@@ -499,7 +499,7 @@ fn other_end(
     f.fix.push(fix(
         "client",
         format!(
-            "Repeat the probe to see whether this recurs at the same time; `wsdoctor probe {} --watch 65s` \
+            "Repeat the probe to see whether this recurs at the same time; `wsdoctor idle {}` \
              measures timers on the path.",
             ctx.target()
         ),

@@ -227,7 +227,7 @@ pub(super) fn healthy(ctx: &Ctx<'_>, notes: Vec<String>) -> Finding {
         "client",
         format!(
             "Nothing to fix from this probe. Drops that need a longer silence than {} are \
-             measured by `wsdoctor probe {} --watch 65s`.",
+             measured by `wsdoctor idle {}`.",
             human(watched),
             ctx.target()
         ),

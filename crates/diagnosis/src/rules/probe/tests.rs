@@ -516,7 +516,7 @@ fn cases() -> Vec<Case> {
                 ));
                 assert!(has_evidence(f, "matches the default idle timeout of"));
                 assert!(f.fix.iter().any(|x| x.for_ == "nginx"));
-                assert!(has_fix(f, "--watch 65s"));
+                assert!(has_fix(f, "wsdoctor idle"));
             },
         ),
         case(
