@@ -101,3 +101,29 @@ async fn a_healthy_path_reports_no_timeout() {
         .unwrap()
         .contains("No idle timeout below"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_probe_through_nginx_names_it_and_its_directive() {
+    let lab = LabServer::start(LabConfig::default()).await.unwrap();
+    let Some(nginx) = support::nginx(lab.addr(), "proxy_read_timeout 2s;") else {
+        return;
+    };
+    let out = Command::cargo_bin("wsdoctor")
+        .unwrap()
+        .args([
+            "probe",
+            &format!("ws://{}/ws", nginx.addr),
+            "--watch",
+            "4s",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let f = top(&report);
+    assert_eq!(f["id"], "abnormal-close", "{report:#}");
+    assert_eq!(f["measured"]["transport"], "eof");
+    assert_eq!(f["intermediary"], "nginx", "{report:#}");
+    let fixes = f["fix"].to_string();
+    assert!(fixes.contains("proxy_read_timeout"), "{fixes}");
+}

@@ -426,16 +426,42 @@ fn abnormal(ctx: &Ctx<'_>, end: &ConnectionEnd) -> Finding {
         ));
     }
     let contains = |list: &[&Intermediary], id: &str| list.iter().any(|i| i.id == id);
-    let blamed = ctx
+    let mut blamed = ctx
         .blamed_proxy()
         .filter(|b| contains(&idle, &b.id) || contains(&life, &b.id));
-    f.intermediary = blamed.map(|b| b.id.clone());
     f.evidence
         .extend(blamed.and_then(|b| ctx.identified_line(b)));
+    // No default matches, but the answer came through a proxy whose idle
+    // timer is configurable, and the TCP close is what its timer does: a
+    // non-default setting of that proxy is the likeliest cause.
+    let configured = ctx.blamed_proxy().filter(|b| {
+        blamed.is_none()
+            && b.idle_timeout_setting.is_some()
+            && matches!(transport, Transport::Eof | Transport::Reset)
+            && since.is_some_and(|s| s + 250_000 >= open)
+    });
+    if let Some(b) = configured {
+        let default = b
+            .idle_timeout_default_s
+            .map(|d| format!(" (default {d} s)"))
+            .unwrap_or_default();
+        f.evidence.extend(ctx.identified_line(b));
+        f.evidence.push(format!(
+            "{}'s idle timer is configurable{default}: {} of silence is most likely its setting",
+            b.short_name(),
+            human(since.unwrap_or(open))
+        ));
+        f.confidence = 0.8;
+        blamed = Some(b);
+    }
+    f.intermediary = blamed.map(|b| b.id.clone());
 
     // A heartbeat only helps against timers that fire after a silence; a
     // drop after a few quiet seconds points at something else first.
-    let timer_like = !idle.is_empty() || !life.is_empty() || since.unwrap_or(0) >= TIMER_SILENCE_US;
+    let timer_like = !idle.is_empty()
+        || !life.is_empty()
+        || configured.is_some()
+        || since.unwrap_or(0) >= TIMER_SILENCE_US;
     if transport == Transport::Tls {
         f.fix.push(fix(
             "proxy",
