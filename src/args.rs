@@ -22,7 +22,7 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Connect, hold the connection, and diagnose how it behaves and ends.
     Probe(Box<ProbeArgs>),
-    /// Explain a close code (1006, 4001) or a finding id (idle-timeout).
+    /// Explain a close code (1006), a finding id (idle-timeout) or a product (aws-alb).
     Explain(ExplainArgs),
     /// Run wsdoctor against a built-in lab that misbehaves on purpose.
     Demo(DemoArgs),
@@ -117,7 +117,7 @@ pub(crate) struct ProbeArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct ExplainArgs {
-    /// A close code (1000–4999) or a finding id such as idle-timeout.
+    /// A close code (1000–4999), a finding id such as idle-timeout, or a product such as aws-alb or nginx.
     #[arg(value_name = "CODE")]
     pub(crate) code: String,
     /// Print the explanation as JSON.

@@ -359,3 +359,13 @@ async fn tls_is_verified_unless_the_user_says_insecure() {
         false
     );
 }
+
+#[test]
+fn explain_knows_the_products() {
+    let (code, text, _) = wsdoctor(&["explain", "aws-alb"]);
+    assert_eq!(code, 0);
+    assert!(
+        text.contains("60 s by default") && text.contains("idle_timeout.timeout_seconds"),
+        "{text}"
+    );
+}

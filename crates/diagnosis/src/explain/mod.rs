@@ -22,6 +22,8 @@ pub enum Topic {
     CloseCode(u16),
     /// A cause id from the finding vocabulary.
     Cause(CauseId),
+    /// An intermediary of the knowledge base (`aws-alb`, `nginx`).
+    Intermediary(&'static str),
 }
 
 /// Everything `explain` knows about one close code or cause.
@@ -47,6 +49,9 @@ pub struct Explanation {
     pub next_check: Vec<String>,
     /// Related cause ids (for a code) or close codes (for a cause).
     pub related: Vec<String>,
+    /// The config change that fixes it, for an intermediary.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix_snippet: Option<String>,
     /// Where the facts come from.
     pub sources: Vec<String>,
 }
@@ -55,13 +60,15 @@ pub struct Explanation {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ExplainError {
     /// Nothing was given.
-    #[error("nothing to explain: give a close code (1006, 4001) or a cause id (idle-timeout)")]
+    #[error("nothing to explain: give a close code (1006, 4001), a cause id (idle-timeout) or a product (aws-alb)")]
     Empty,
     /// A number outside the close-code space.
     #[error("'{0}' is not a WebSocket close code (they are 1000–4999)")]
     NotACloseCode(String),
     /// Neither a number nor a known cause id.
-    #[error("'{input}' is neither a close code (1000–4999) nor a cause id; {hint}")]
+    #[error(
+        "'{input}' is not a close code (1000–4999), a cause id or a product wsdoctor knows; {hint}"
+    )]
     Unknown {
         /// What was given (escaped).
         input: String,
@@ -88,6 +95,9 @@ pub fn explain(input: &str) -> Result<Explanation, ExplainError> {
         return explain_code(code);
     }
     let id = input.to_ascii_lowercase();
+    if let Some(i) = kb().intermediary(&id) {
+        return Ok(explain_intermediary(i));
+    }
     match causes::find(&id) {
         Some(row) => Ok(explain_cause(row)),
         None => Err(ExplainError::Unknown {
@@ -104,7 +114,13 @@ fn hint(id: &str) -> String {
         .min();
     match closest {
         Some((d, best)) if d <= 3 => format!("did you mean {best}?"),
-        _ => "try 1006, 4001 or idle-timeout".to_owned(),
+        _ => {
+            let products = kb().intermediaries().iter().map(|i| i.id.as_str());
+            match products.map(|p| (edit_distance(id, p), p)).min() {
+                Some((d, best)) if d <= 2 => format!("did you mean {best}?"),
+                _ => "try 1006, 4001, idle-timeout or aws-alb".to_owned(),
+            }
+        }
     }
 }
 
@@ -191,6 +207,7 @@ fn defined(c: &CloseCode) -> Explanation {
         subcauses,
         next_check: next_check_for_code(c.code),
         related: related_causes(c.code),
+        fix_snippet: None,
         sources,
     }
 }
@@ -224,6 +241,7 @@ fn in_range(code: u16, r: &CloseRange) -> Explanation {
         subcauses: Vec::new(),
         next_check: vec![check],
         related: related_causes(code),
+        fix_snippet: None,
         sources: vec![r.source.clone()],
     }
 }
@@ -299,6 +317,107 @@ fn explain_cause(row: &causes::CauseRow) -> Explanation {
         subcauses: Vec::new(),
         next_check: row.next_check.iter().map(|l| (*l).to_owned()).collect(),
         related: row.close_codes.iter().map(|c| (*c).to_owned()).collect(),
+        fix_snippet: None,
+        sources,
+    }
+}
+
+/// Everything the kb says about one product: its timers, how it closes, how
+/// to recognise it, and the config that fixes it.
+fn explain_intermediary(i: &'static crate::kb::Intermediary) -> Explanation {
+    let mut facts = Vec::new();
+    let mut sources = Vec::new();
+    let mut source = |s: &Option<String>| {
+        if let Some(s) = s {
+            if !sources.contains(s) {
+                sources.push(s.clone());
+            }
+        }
+    };
+    match i.idle_timeout_default_s {
+        Some(t) => {
+            let range = match (i.idle_timeout_min_s, i.idle_timeout_max_s) {
+                (Some(lo), Some(hi)) => format!(", configurable {lo}–{hi} s"),
+                _ => String::new(),
+            };
+            let setting = i
+                .idle_timeout_setting
+                .as_deref()
+                .map(|s| format!(" ({s})"))
+                .unwrap_or_default();
+            facts.push(format!("Idle timeout: {t} s by default{range}{setting}."));
+        }
+        None => facts.push("Idle timeout: not documented in the sources consulted.".to_owned()),
+    }
+    source(&i.idle_timeout_source);
+    if let Some(counts) = &i.idle_timeout_counts {
+        facts.push(format!("What resets it: {counts}"));
+    }
+    match (i.max_lifetime_s, &i.max_lifetime_note) {
+        (Some(t), _) => facts.push(format!(
+            "Maximum connection lifetime: {t} s{}.",
+            i.max_lifetime_setting
+                .as_deref()
+                .map(|s| format!(" ({s})"))
+                .unwrap_or_default()
+        )),
+        (None, Some(note)) => facts.push(format!("Maximum lifetime: {note}")),
+        (None, None) => {}
+    }
+    source(&i.max_lifetime_source);
+    if let Some(method) = &i.idle_close_method {
+        let detail = i
+            .idle_close_detail
+            .as_deref()
+            .map(|d| format!(": {d}"))
+            .unwrap_or_default();
+        facts.push(format!(
+            "How it closes an idle connection: {method}{detail}"
+        ));
+    }
+    if let Some(sees) = &i.idle_close_client_sees {
+        facts.push(format!("What the client sees: {sees}"));
+    }
+    source(&i.idle_close_source);
+    if let Some(pp) = &i.ping_pong_counts {
+        let note = i
+            .ping_pong_note
+            .as_deref()
+            .map(|n| format!(" {n}"))
+            .unwrap_or_default();
+        facts.push(format!("Do WebSocket pings keep it open: {pp}.{note}"));
+    }
+    source(&i.ping_pong_source);
+    facts.extend(i.other_drop_causes.iter().cloned());
+    source(&i.other_drop_causes_source);
+    let mut recognise: Vec<String> = i.fingerprint.clone();
+    if let Some(note) = &i.fingerprint_note {
+        recognise.push(note.clone());
+    }
+    source(&i.fingerprint_source);
+    source(&i.websocket_source);
+    source(&i.fix_source);
+    let meaning = match (&i.websocket_support, &i.websocket_config) {
+        (Some(support), Some(config)) => format!(
+            "{} ({}). WebSocket support: {support}. {config}",
+            i.name, i.kind
+        ),
+        _ => format!("{} ({}).", i.name, i.kind),
+    };
+    Explanation {
+        topic: Topic::Intermediary(i.id.as_str()),
+        title: i.name.clone(),
+        meaning,
+        on_wire: None,
+        typical_sender: None,
+        root_causes: facts,
+        how_to_tell_apart: recognise,
+        subcauses: Vec::new(),
+        next_check: vec![
+            "`wsdoctor idle <url>` measures the path's idle timeout and compares it with this product's default.".to_owned(),
+        ],
+        related: Vec::new(),
+        fix_snippet: i.fix_snippet.as_ref().map(|s| s.trim_matches('\n').to_owned()),
         sources,
     }
 }

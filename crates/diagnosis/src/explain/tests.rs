@@ -104,11 +104,11 @@ fn helpful_errors() {
         ("99999", "'99999' is not a WebSocket close code (they are 1000–4999)"),
         ("999", "'999' is not a WebSocket close code (they are 1000–4999)"),
         ("5000", "'5000' is not a WebSocket close code (they are 1000–4999)"),
-        ("", "nothing to explain: give a close code (1006, 4001) or a cause id (idle-timeout)"),
-        ("idle-timout", "'idle-timout' is neither a close code (1000–4999) nor a cause id; did you mean idle-timeout?"),
-        ("banana", "'banana' is neither a close code (1000–4999) nor a cause id; try 1006, 4001 or idle-timeout"),
-        ("-1", "'-1' is neither a close code (1000–4999) nor a cause id; try 1006, 4001 or idle-timeout"),
-        ("\u{1b}[31m", "'\\u{1b}[31m' is neither a close code (1000–4999) nor a cause id; try 1006, 4001 or idle-timeout"),
+        ("", "nothing to explain: give a close code (1006, 4001), a cause id (idle-timeout) or a product (aws-alb)"),
+        ("idle-timout", "'idle-timout' is not a close code (1000–4999), a cause id or a product wsdoctor knows; did you mean idle-timeout?"),
+        ("banana", "'banana' is not a close code (1000–4999), a cause id or a product wsdoctor knows; try 1006, 4001, idle-timeout or aws-alb"),
+        ("-1", "'-1' is not a close code (1000–4999), a cause id or a product wsdoctor knows; try 1006, 4001, idle-timeout or aws-alb"),
+        ("\u{1b}[31m", "'\\u{1b}[31m' is not a close code (1000–4999), a cause id or a product wsdoctor knows; try 1006, 4001, idle-timeout or aws-alb"),
     ];
     for (input, message) in table {
         assert_eq!(
@@ -117,4 +117,30 @@ fn helpful_errors() {
             "{input:?}"
         );
     }
+}
+
+#[test]
+fn every_kb_intermediary_and_every_cause_id_has_an_explanation() {
+    for i in crate::kb::kb().intermediaries() {
+        let e = explain(&i.id).unwrap_or_else(|err| panic!("{}: {err}", i.id));
+        assert!(!e.root_causes.is_empty(), "{}", i.id);
+        assert!(!e.sources.is_empty(), "{}: facts need sources", i.id);
+    }
+    for row in super::causes::CAUSES {
+        let e = explain(row.id.as_str()).unwrap_or_else(|err| panic!("{}: {err}", row.id.as_str()));
+        assert!(!e.meaning.is_empty());
+    }
+    let alb = explain("aws-alb").unwrap();
+    assert!(
+        alb.root_causes[0].contains("60 s") && alb.root_causes[0].contains("1–4000"),
+        "{:?}",
+        alb.root_causes
+    );
+    assert!(alb
+        .fix_snippet
+        .unwrap()
+        .contains("idle_timeout.timeout_seconds"));
+    assert!(
+        matches!(explain("aws-abl"), Err(ExplainError::Unknown { hint, .. }) if hint.contains("aws-alb"))
+    );
 }

@@ -18,7 +18,11 @@ pub fn render_explanation(e: &Explanation, style: Style) -> String {
     if let Some(sender) = &e.typical_sender {
         let _ = writeln!(out, "  sent by:     {sender}");
     }
-    section(&mut out, style, "Usual causes", &e.root_causes);
+    let causes_title = match e.topic {
+        wsdoctor_diagnosis::explain::Topic::Intermediary(_) => "What it does to WebSockets",
+        _ => "Usual causes",
+    };
+    section(&mut out, style, causes_title, &e.root_causes);
     if !e.subcauses.is_empty() {
         let _ = writeln!(
             out,
@@ -47,6 +51,12 @@ pub fn render_explanation(e: &Explanation, style: Style) -> String {
         "How to tell them apart",
         &e.how_to_tell_apart,
     );
+    if let Some(snippet) = &e.fix_snippet {
+        let _ = writeln!(out, "\n{}", style.paint(Tone::Title, "Fix"));
+        for line in snippet.lines() {
+            let _ = writeln!(out, "    {line}");
+        }
+    }
     section(&mut out, style, "Next check", &e.next_check);
     if !e.related.is_empty() {
         let _ = writeln!(out, "\nrelated: {}", e.related.join(", "));
