@@ -28,6 +28,8 @@ pub(crate) enum Command {
     Demo(DemoArgs),
     /// Measure the idle timeout of a path, and which traffic keeps it open.
     Idle(Box<crate::idle_cmd::IdleArgs>),
+    /// Ramp connections up in steps until something breaks, and say what broke.
+    Load(Box<crate::load_cmd::LoadArgs>),
     /// Read proxy and load-balancer configs and find what will drop WebSockets.
     #[command(hide = true)]
     Lint(Box<crate::lint_cmd::LintArgs>),

@@ -8,6 +8,7 @@ mod explain;
 mod idle_cmd;
 mod lab_cmd;
 mod lint_cmd;
+mod load_cmd;
 mod logs_cmd;
 mod output;
 mod probe;
@@ -37,6 +38,7 @@ fn main() -> ExitCode {
             Command::Explain(args) => explain::run(&args),
             Command::Demo(args) => demo::run(args).await,
             Command::Idle(args) => idle_cmd::run(*args).await,
+            Command::Load(args) => load_cmd::run(*args).await,
             Command::Lint(args) => lint_cmd::run(*args).await,
             Command::Logs(args) => logs_cmd::run(*args).await,
             Command::Serve(args) => serve_cmd::run(*args).await,

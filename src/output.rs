@@ -112,6 +112,9 @@ impl Spinner {
                 } => {
                     format!("measuring {target}: {open} of {total} connections still open")
                 }
+                Progress::Load { target, step, steps, open, failed, dropped } => format!(
+                    "loading {target}: step {step}/{steps}, {open} open, {failed} failed, {dropped} dropped"
+                ),
                 Progress::Closing { target } => format!("closing {target}"),
             };
             bar.set_message(message);

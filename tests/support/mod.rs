@@ -75,6 +75,11 @@ fn wait_listening(addr: SocketAddr, child: &mut Child) {
 
 /// nginx proxying WebSockets to `upstream`, with `extra` directives inside the location.
 pub(crate) fn nginx(upstream: SocketAddr, extra: &str) -> Option<Proxy> {
+    nginx_with(upstream, extra, "worker_connections 256;")
+}
+
+/// As [`nginx`], with the `events` block's directives given.
+pub(crate) fn nginx_with(upstream: SocketAddr, extra: &str, events: &str) -> Option<Proxy> {
     let bin = require("nginx")?;
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
@@ -85,7 +90,7 @@ daemon off;
 worker_processes 1;
 pid {p}/nginx.pid;
 error_log {p}/error.log warn;
-events {{ worker_connections 256; }}
+events {{ {events} }}
 http {{
     access_log {p}/access.log;
     client_body_temp_path {p}/body;

@@ -36,6 +36,40 @@ pub enum TlsFailureKind {
     Other,
 }
 
+/// A resource of the machine running wsdoctor (not of the target).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LocalResource {
+    /// The process's open-file limit (`EMFILE`) or the system's (`ENFILE`).
+    FileDescriptors,
+    /// No free local port for this destination (`EADDRNOTAVAIL`).
+    EphemeralPorts,
+    /// The kernel could not allocate socket memory (`ENOBUFS`, `ENOMEM`).
+    Memory,
+}
+
+impl LocalResource {
+    /// For people: `file descriptors`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LocalResource::FileDescriptors => "file descriptors",
+            LocalResource::EphemeralPorts => "ephemeral ports",
+            LocalResource::Memory => "socket memory",
+        }
+    }
+
+    /// The resource an OS error names, if it is one of ours.
+    pub fn from_os_error(code: i32) -> Option<LocalResource> {
+        // Linux errno values; these are stable ABI.
+        match code {
+            23 | 24 => Some(LocalResource::FileDescriptors), // ENFILE, EMFILE
+            99 => Some(LocalResource::EphemeralPorts),       // EADDRNOTAVAIL
+            12 | 105 => Some(LocalResource::Memory),         // ENOMEM, ENOBUFS
+            _ => None,
+        }
+    }
+}
+
 /// How the transport went away, in the contract's `transport` vocabulary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -88,6 +122,14 @@ pub enum ConnectionEnd {
         addr: String,
         /// The timeout that passed.
         after_ms: u64,
+    },
+    /// This machine ran out of something (file descriptors, local ports):
+    /// a limit of wsdoctor's host, never of the target.
+    LocalLimit {
+        /// What ran out.
+        resource: LocalResource,
+        /// The operating system's error.
+        error: String,
     },
     /// Connecting failed otherwise (network unreachable, no route).
     ConnectFailed {
@@ -195,6 +237,7 @@ impl ConnectionEnd {
                 | ConnectionEnd::ConnectRefused { .. }
                 | ConnectionEnd::ConnectTimedOut { .. }
                 | ConnectionEnd::ConnectFailed { .. }
+                | ConnectionEnd::LocalLimit { .. }
                 | ConnectionEnd::TlsFailed { .. }
                 | ConnectionEnd::HandshakeTimedOut { .. }
                 | ConnectionEnd::HandshakeAborted { .. }
@@ -222,6 +265,9 @@ impl ConnectionEnd {
             }
             ConnectionEnd::ConnectFailed { addr, error } => {
                 format!("connecting to {addr} failed: {error}")
+            }
+            ConnectionEnd::LocalLimit { resource, error } => {
+                format!("this machine ran out of {}: {error}", resource.as_str())
             }
             ConnectionEnd::TlsFailed { error, .. } => {
                 format!("TLS handshake failed: {}", escape_peer(error))

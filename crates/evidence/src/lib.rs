@@ -15,6 +15,7 @@ mod ending;
 mod escape;
 mod handshake;
 pub mod idle;
+pub mod load;
 pub mod logs;
 mod redact;
 
@@ -23,7 +24,7 @@ pub use connection::{
     ProbeEvidence, Role, SentMessage, TlsInfo, MAX_RECORDED_EVENTS,
 };
 pub use duration::{format_duration, format_secs, parse_duration, DurationError};
-pub use ending::{ConnectionEnd, EndRecord, Side, TlsFailureKind, Transport};
+pub use ending::{ConnectionEnd, EndRecord, LocalResource, Side, TlsFailureKind, Transport};
 pub use escape::escape_peer;
 pub use handshake::{BodySample, HandshakeProblem, HandshakeRecord, Header};
 pub use redact::{redact_header_value, redact_url, REDACTED};

@@ -167,6 +167,7 @@ async fn run_sample(
         close_at,
         code: 1000,
         reason: "wsdoctor idle experiment finished".to_owned(),
+        read_buffer: crate::conn::driver::DEFAULT_READ_BUFFER,
     };
     drive(open.stream, open.leftover, &mut session, &mut plan, |_| {}).await;
     let (events, omitted, end, _sent) = session.into_evidence();

@@ -7,6 +7,7 @@
 
 pub mod conn;
 pub mod idle;
+pub mod load;
 pub mod probe;
 mod progress;
 

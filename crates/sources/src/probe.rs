@@ -78,6 +78,7 @@ pub async fn run(config: &ProbeConfig, progress: Option<ProgressSink>) -> ProbeE
         close_at,
         code: 1000,
         reason: "wsdoctor probe finished".to_owned(),
+        read_buffer: crate::conn::driver::DEFAULT_READ_BUFFER,
     };
     let mut last_report = Instant::now();
     drive(open.stream, open.leftover, &mut session, &mut plan, |s| {

@@ -32,6 +32,21 @@ pub enum Progress {
         /// Time since the experiment started.
         elapsed: Duration,
     },
+    /// A load ramp.
+    Load {
+        /// The (redacted) target.
+        target: String,
+        /// The step being run (1-based).
+        step: u32,
+        /// Steps in the plan.
+        steps: u32,
+        /// Connections open now.
+        open: u64,
+        /// Failed attempts so far.
+        failed: u64,
+        /// Connections dropped so far.
+        dropped: u64,
+    },
     /// Closing the connection.
     Closing {
         /// The (redacted) target.

@@ -212,3 +212,39 @@ pub(crate) fn http_url(target: &str) -> String {
         target.to_owned()
     }
 }
+
+/// This machine, not the target, ran out of something: said plainly so it is
+/// never blamed on the server.
+pub(crate) fn local_limit(
+    resource: wsdoctor_evidence::LocalResource,
+    error: &str,
+    source: SourceKind,
+) -> Finding {
+    use wsdoctor_evidence::LocalResource;
+    let mut f = finding(
+        CauseId::LoadLimit,
+        Severity::Warning,
+        0.95,
+        format!(
+            "wsdoctor's machine ran out of {}: a limit here, not of the target",
+            resource.as_str()
+        ),
+        source,
+    );
+    f.subject = Some("wsdoctor (this machine)".to_owned());
+    f.evidence
+        .push(format!("the operating system said: {}", escape_peer(error)));
+    let advice = match resource {
+        LocalResource::FileDescriptors => {
+            "Raise the open-file limit (`ulimit -n`, or the container's nofile limit); where the hard limit cannot be raised, spread the connections over several processes or machines."
+        }
+        LocalResource::EphemeralPorts => {
+            "Each source address has about 28,000 ephemeral ports per destination: use more source addresses (on loopback 127.0.0.2, 127.0.0.3, …) or widen net.ipv4.ip_local_port_range."
+        }
+        LocalResource::Memory => {
+            "The kernel could not allocate socket buffers: check free memory and net.ipv4.tcp_mem on this machine."
+        }
+    };
+    f.fix.push(fix("client", advice));
+    f
+}

@@ -4,6 +4,7 @@
 mod common;
 pub mod config;
 pub mod idle;
+pub mod load;
 pub mod logs;
 mod probe;
 

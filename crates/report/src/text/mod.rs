@@ -10,9 +10,10 @@ mod findings;
 pub mod idle_view;
 mod layout;
 pub mod lint_view;
+pub mod load_view;
 pub mod logs_view;
-pub mod serve_view;
 mod probe;
+pub mod serve_view;
 mod style;
 
 pub use compare::render_comparison;

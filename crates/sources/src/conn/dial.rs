@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use tokio::net::TcpStream;
 use tokio::time::timeout_at;
-use wsdoctor_evidence::{ConnectionEnd, ConnectionRecord};
+use wsdoctor_evidence::{ConnectionEnd, ConnectionRecord, LocalResource};
 
 use super::{end_before_open, micros_since, ConnectOptions};
 
@@ -69,7 +69,7 @@ async fn connect_any(
 ) -> Option<TcpStream> {
     let mut last_end = None;
     for addr in addrs {
-        match timeout_at(deadline, TcpStream::connect(addr)).await {
+        match timeout_at(deadline, connect_from(options.bind_ip, *addr)).await {
             Ok(Ok(stream)) => {
                 record.phases.connect_done_us = Some(micros_since(origin, Instant::now()));
                 record.peer_addr = Some(addr.to_string());
@@ -97,6 +97,12 @@ async fn connect_any(
 }
 
 fn classify_connect_error(addr: SocketAddr, e: &io::Error, origin: Instant) -> ConnectionEnd {
+    if let Some(resource) = e.raw_os_error().and_then(LocalResource::from_os_error) {
+        return ConnectionEnd::LocalLimit {
+            resource,
+            error: e.to_string(),
+        };
+    }
     match e.kind() {
         io::ErrorKind::ConnectionRefused => ConnectionEnd::ConnectRefused {
             addr: addr.to_string(),
@@ -111,4 +117,21 @@ fn classify_connect_error(addr: SocketAddr, e: &io::Error, origin: Instant) -> C
             error: e.to_string(),
         },
     }
+}
+
+/// Connects to `addr`, from `bind_ip` when given (port chosen by the kernel).
+async fn connect_from(
+    bind_ip: Option<std::net::IpAddr>,
+    addr: SocketAddr,
+) -> io::Result<TcpStream> {
+    let Some(ip) = bind_ip else {
+        return TcpStream::connect(addr).await;
+    };
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.bind(SocketAddr::new(ip, 0))?;
+    socket.connect(addr).await
 }

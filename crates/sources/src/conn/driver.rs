@@ -11,9 +11,9 @@ use wsdoctor_evidence::Transport;
 use super::session::Session;
 use super::BoxedStream;
 
-/// Read buffer size: large enough for typical frames, small enough for many
-/// connections (the session decodes incrementally, so frames may be larger).
-const READ_CHUNK: usize = 16 * 1024;
+/// Read buffer for one connection: large enough for typical frames (the
+/// session decodes incrementally, so frames may be larger).
+pub const DEFAULT_READ_BUFFER: usize = 16 * 1024;
 
 /// When the driver should start closing on its own, and what to say.
 #[derive(Debug, Clone)]
@@ -26,6 +26,8 @@ pub struct WatchPlan {
     pub code: u16,
     /// The close reason we send then.
     pub reason: String,
+    /// Bytes read per call; a load test holding many connections uses less.
+    pub read_buffer: usize,
 }
 
 /// Maps an I/O error to how the transport failed. Typed, never from text:
@@ -55,7 +57,8 @@ pub async fn drive(
     if !leftover.is_empty() {
         session.handle_data(Instant::now(), &mut leftover);
     }
-    let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    let chunk = plan.read_buffer.max(256);
+    let mut buf = BytesMut::with_capacity(chunk);
     loop {
         while let Some(frame) = session.poll_transmit() {
             match stream.write_all(&frame).await {
@@ -81,7 +84,7 @@ pub async fn drive(
             .flatten()
             .min()
             .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
-        buf.reserve(READ_CHUNK);
+        buf.reserve(chunk);
         tokio::select! {
             read = stream.read_buf(&mut buf) => {
                 let now = Instant::now();

@@ -55,6 +55,9 @@ pub struct ConnectOptions {
     pub handshake_timeout: Duration,
     /// TLS settings for `wss://`.
     pub tls: TlsOptions,
+    /// The local address to connect from (spreads many connections over
+    /// several source addresses, past one address's ephemeral ports).
+    pub bind_ip: Option<std::net::IpAddr>,
 }
 
 impl ConnectOptions {
@@ -68,6 +71,7 @@ impl ConnectOptions {
             connect_timeout: Duration::from_secs(10),
             handshake_timeout: Duration::from_secs(10),
             tls: TlsOptions::default(),
+            bind_ip: None,
         }
     }
 }

@@ -23,6 +23,9 @@ pub(super) fn diagnose(ctx: &Ctx<'_>, end: &ConnectionEnd) -> Option<Finding> {
                 unreachable(ctx, end, addr, 0.6)
             }
         }
+        ConnectionEnd::LocalLimit { resource, error } => {
+            crate::rules::common::local_limit(*resource, error, crate::finding::SourceKind::Probe)
+        }
         ConnectionEnd::TlsFailed { failure, .. } => tls(ctx, end, *failure),
         ConnectionEnd::HandshakeTimedOut { after_ms } => timed_out(ctx, end, *after_ms),
         ConnectionEnd::HandshakeAborted {

@@ -1,0 +1,370 @@
+//! Rules for a load ramp: where failures or drops began (the knee) and what
+//! they were, with the generator's own limits kept apart from the server's.
+
+use wsdoctor_evidence::load::{LoadEvidence, LoadStep};
+use wsdoctor_evidence::LocalResource;
+
+use super::common::{finding, fix, local_limit};
+use crate::finding::{rank, CauseId, Finding, Severity, SourceKind};
+
+/// A step "breaks" when more than this share of its attempts failed, or
+/// anything dropped during its hold.
+const FAILURE_SHARE: f64 = 0.01;
+
+fn failed(step: &LoadStep) -> u64 {
+    step.failures.values().sum()
+}
+
+fn dropped(step: &LoadStep) -> u64 {
+    step.drops.values().sum()
+}
+
+fn ms(us: u64) -> String {
+    if us < 10_000 {
+        format!("{:.1} ms", us as f64 / 1000.0)
+    } else {
+        format!("{:.0} ms", us as f64 / 1000.0)
+    }
+}
+
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn local_resource(kind: &str) -> Option<LocalResource> {
+    match kind {
+        "local-file-descriptors" => Some(LocalResource::FileDescriptors),
+        "local-ephemeral-ports" => Some(LocalResource::EphemeralPorts),
+        "local-socket-memory" => Some(LocalResource::Memory),
+        _ => None,
+    }
+}
+
+/// What to change for a kind of failure, in words people search for.
+fn fix_for(kind: &str, server: Option<&str>) -> (String, String) {
+    let by_nginx = server.is_some_and(|s| s.to_ascii_lowercase().contains("nginx"));
+    match kind {
+        k if k.starts_with("http-503") && by_nginx => (
+            "nginx".to_owned(),
+            "nginx answers 503 when a limit_conn zone or its upstream's max_conns is reached; raise them, and worker_connections (each proxied WebSocket holds two connections), with worker_rlimit_nofile to match.".to_owned(),
+        ),
+        k if k.starts_with("http-5") => (
+            "server".to_owned(),
+            "The server or a proxy in front of it refuses new upgrades past this level: look for a connection limit (maxconn in HAProxy, max_conns/limit_conn in nginx, the application's own cap) and for the process's open-file limit.".to_owned(),
+        ),
+        "refused" => (
+            "server".to_owned(),
+            "Connections are refused once the accept queue is full or the server stops listening: raise the listen backlog (net.core.somaxconn and the server's backlog setting) and check that the process did not crash.".to_owned(),
+        ),
+        "connect-timeout" | "handshake-timeout" => (
+            "server".to_owned(),
+            "New connections wait unanswered: the server accepts or upgrades too slowly at this level (a full SYN or accept queue, a blocked event loop, CPU at 100 %). Check its CPU and the listen backlog.".to_owned(),
+        ),
+        k if k.starts_with("reset") || k.starts_with("eof") => (
+            "server".to_owned(),
+            "The server or a proxy closes new connections right away at this level: typically an open-file limit (accept then close), nginx's worker_connections (\"worker_connections are not enough\" in its error log), or a connection cap.".to_owned(),
+        ),
+        _ => (
+            "server".to_owned(),
+            "Look in the server's and proxies' logs at the time of this step for the limit that was reached.".to_owned(),
+        ),
+    }
+}
+
+/// Diagnoses a load ramp.
+pub fn diagnose_load(e: &LoadEvidence) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let knee = e
+        .steps
+        .iter()
+        .position(|s| failed(s) as f64 > s.attempted as f64 * FAILURE_SHARE || dropped(s) > 0);
+
+    // The generator's own limits come first and are never the server's.
+    let mut generator_limited = false;
+    for s in &e.steps {
+        for sample in &s.failure_samples {
+            if let Some(resource) = local_resource(&sample.kind) {
+                if !generator_limited {
+                    let mut f = local_limit(resource, &sample.detail, SourceKind::Load);
+                    f.measured.concurrency_limit = Some(sample.at_concurrency);
+                    f.evidence.push(format!(
+                        "at {} open connections, step {}: {} of {} attempts failed this way",
+                        thousands(sample.at_concurrency),
+                        s.index,
+                        s.failures.get(&sample.kind).copied().unwrap_or(0),
+                        s.attempted
+                    ));
+                    if resource == LocalResource::FileDescriptors {
+                        f.evidence.push(format!(
+                            "open-file limit of this process: {} (hard limit {})",
+                            e.generator.nofile_now, e.generator.nofile_hard
+                        ));
+                    }
+                    findings.push(f);
+                }
+                generator_limited = true;
+            }
+        }
+    }
+
+    match knee {
+        Some(i) => {
+            let step = &e.steps[i];
+            let before = i.checked_sub(1).map(|j| &e.steps[j]);
+            // The server's failures, without the generator's own.
+            let server_failures: Vec<(&String, &u64)> = step
+                .failures
+                .iter()
+                .filter(|(k, _)| local_resource(k).is_none())
+                .collect();
+            if server_failures.is_empty() && dropped(step) == 0 {
+                return finish(findings);
+            }
+            let first = step
+                .failure_samples
+                .iter()
+                .find(|f| local_resource(&f.kind).is_none());
+            // The first failure's count is a lower bound (opens still in
+            // flight were not counted yet); what the server went on holding
+            // at the end of the step is the level it sustained.
+            let limit = match first {
+                Some(f) => f.at_concurrency.max(step.open_at_end),
+                None => before.map_or(0, |b| b.open_at_end),
+            };
+            let (top_kind, top_count) = server_failures
+                .iter()
+                .max_by_key(|(_, n)| **n)
+                .map_or(("", 0), |(k, n)| (k.as_str(), **n));
+            let mut f = finding(
+                CauseId::LoadLimit,
+                Severity::Error,
+                if first.is_some() { 0.85 } else { 0.7 },
+                format!(
+                    "Failures begin at about {} concurrent connections",
+                    thousands(limit)
+                ),
+                SourceKind::Load,
+            );
+            f.measured.concurrency_limit = Some(limit);
+            f.measured.connections_affected = Some(failed(step) + dropped(step));
+            if let Some(b) = before {
+                f.evidence.push(format!(
+                    "up to {} connections (step {}) every upgrade succeeded, handshake p99 {}",
+                    thousands(b.open_at_end),
+                    b.index,
+                    ms(b.handshake.p99_us)
+                ));
+            }
+            if top_count > 0 {
+                let server = first.and_then(|f| f.server.clone());
+                let from = server
+                    .as_deref()
+                    .map(|s| format!(" (Server: {s})"))
+                    .unwrap_or_default();
+                f.evidence.push(format!(
+                    "above {} connections, {} of {} new attempts in step {} failed; most as {top_kind}{from}",
+                    thousands(limit),
+                    failed(step),
+                    step.attempted,
+                    step.index
+                ));
+                if let Some(sample) = first {
+                    f.evidence.push(format!("first failure: {}", sample.detail));
+                }
+                let (for_, text) = fix_for(top_kind, server.as_deref());
+                f.fix.push(fix(&for_, text));
+            }
+            if dropped(step) > 0 {
+                let kinds: Vec<String> =
+                    step.drops.iter().map(|(k, n)| format!("{n} {k}")).collect();
+                f.evidence.push(format!(
+                    "{} open connections were dropped during step {}: {}",
+                    dropped(step),
+                    step.index,
+                    kinds.join(", ")
+                ));
+                if top_count == 0 {
+                    f.fix.push(fix(
+                        "server",
+                        "Open connections are dropped as load grows: check the server's memory and CPU, and any proxy's connection limits and timeouts at this level.",
+                    ));
+                }
+            }
+            if e.generator.timer_lag_max_us > 100_000 {
+                f.evidence.push(format!(
+                    "note: the generator ran up to {} late on its own schedule; its CPU may have been the bottleneck",
+                    ms(e.generator.timer_lag_max_us)
+                ));
+                f.confidence = (f.confidence - 0.2_f64).max(0.3);
+            }
+            findings.push(f);
+        }
+        None if !generator_limited => {
+            let last = e.steps.last();
+            let mut f = finding(
+                CauseId::Healthy,
+                Severity::Info,
+                0.8,
+                format!(
+                    "{} concurrent connections held without a failure or drop",
+                    thousands(e.peak_open)
+                ),
+                SourceKind::Load,
+            );
+            if let Some(last) = last {
+                f.evidence.push(format!(
+                    "last step: {} connections, handshake p50 {} · p99 {} · max {}",
+                    thousands(last.open_at_end),
+                    ms(last.handshake.p50_us),
+                    ms(last.handshake.p99_us),
+                    ms(last.handshake.max_us)
+                ));
+                if last.echo_rtt.count > 0 {
+                    f.evidence.push(format!(
+                        "echo RTT p50 {} · p99 {} over {} messages",
+                        ms(last.echo_rtt.p50_us),
+                        ms(last.echo_rtt.p99_us),
+                        last.echo_rtt.count
+                    ));
+                }
+            }
+            f.fix.push(fix(
+                "client",
+                "Nothing broke at this level: ramp higher with -c to find the limit.",
+            ));
+            findings.push(f);
+        }
+        None => {}
+    }
+    finish(findings)
+}
+
+fn finish(mut findings: Vec<Finding>) -> Vec<Finding> {
+    rank(&mut findings);
+    findings
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::collections::BTreeMap;
+
+    use wsdoctor_evidence::load::{FailureSample, Latency, LoadEvidence, LoadStep};
+
+    use super::diagnose_load;
+    use crate::finding::CauseId;
+
+    fn step(
+        index: u32,
+        attempted: u64,
+        opened: u64,
+        failures: &[(&str, u64, u64)],
+        open_at_end: u64,
+    ) -> LoadStep {
+        LoadStep {
+            index,
+            target: u64::from(index) * 100,
+            attempted,
+            opened,
+            failures: failures
+                .iter()
+                .map(|(k, n, _)| ((*k).to_owned(), *n))
+                .collect::<BTreeMap<_, _>>(),
+            failure_samples: failures
+                .iter()
+                .map(|(k, _, at)| FailureSample {
+                    kind: (*k).to_owned(),
+                    detail: format!("{k} happened"),
+                    server: Some("nginx/1.22.1".to_owned()),
+                    at_concurrency: *at,
+                })
+                .collect(),
+            drops: BTreeMap::new(),
+            open_at_end,
+            handshake: Latency {
+                count: opened,
+                p50_us: 900,
+                p90_us: 1200,
+                p99_us: 2500,
+                max_us: 4000,
+            },
+            echo_rtt: Latency::default(),
+        }
+    }
+
+    fn evidence(steps: Vec<LoadStep>) -> LoadEvidence {
+        LoadEvidence {
+            target: "ws://127.0.0.1:9001/".into(),
+            concurrency: 300,
+            rate: 200.0,
+            peak_open: steps.iter().map(|s| s.open_at_end).max().unwrap_or(0),
+            steps,
+            ..LoadEvidence::default()
+        }
+    }
+
+    #[test]
+    fn a_503_wall_is_the_knee() {
+        let e = evidence(vec![
+            step(1, 100, 100, &[], 100),
+            step(2, 100, 100, &[], 200),
+            step(3, 100, 24, &[("http-503", 76, 224)], 224),
+        ]);
+        let f = &diagnose_load(&e)[0];
+        assert_eq!(f.id, CauseId::LoadLimit);
+        assert_eq!(f.measured.concurrency_limit, Some(224));
+        assert!(f
+            .evidence
+            .iter()
+            .any(|l| l.contains("up to 200 connections")));
+        assert!(f
+            .evidence
+            .iter()
+            .any(|l| l.contains("76 of 100") && l.contains("nginx")));
+        assert!(f.fix[0].text.contains("limit_conn"));
+    }
+
+    #[test]
+    fn the_generators_own_limit_is_not_the_servers() {
+        let e = evidence(vec![
+            step(1, 100, 100, &[], 100),
+            step(2, 100, 20, &[("local-file-descriptors", 80, 1019)], 120),
+        ]);
+        let findings = diagnose_load(&e);
+        assert_eq!(findings.len(), 1, "{findings:#?}");
+        assert_eq!(
+            findings[0].subject.as_deref(),
+            Some("wsdoctor (this machine)")
+        );
+        assert!(findings[0].title.contains("file descriptors"));
+    }
+
+    #[test]
+    fn a_clean_ramp_is_healthy() {
+        let e = evidence(vec![
+            step(1, 100, 100, &[], 100),
+            step(2, 100, 100, &[], 200),
+        ]);
+        let f = &diagnose_load(&e)[0];
+        assert_eq!(f.id, CauseId::Healthy);
+        assert!(f.title.starts_with("200 concurrent"));
+    }
+
+    #[test]
+    fn drops_under_load_count() {
+        let mut s2 = step(2, 100, 100, &[], 150);
+        s2.drops.insert("reset".into(), 50);
+        let e = evidence(vec![step(1, 100, 100, &[], 100), s2]);
+        let f = &diagnose_load(&e)[0];
+        assert_eq!(f.id, CauseId::LoadLimit);
+        assert!(f.evidence.iter().any(|l| l.contains("50 reset")));
+    }
+}

@@ -1,0 +1,104 @@
+//! `wsdoctor load`: one row per step (target, attempted, opened, failures,
+//! drops, handshake percentiles), then the findings.
+
+use wsdoctor_diagnosis::Finding;
+use wsdoctor_evidence::load::LoadEvidence;
+
+use super::findings::render_findings;
+use super::layout::{grid, section, Cell};
+use super::style::{Style, Tone};
+
+fn ms(us: u64) -> String {
+    if us == 0 {
+        "—".to_owned()
+    } else if us < 10_000 {
+        format!("{:.1} ms", us as f64 / 1000.0)
+    } else {
+        format!("{:.0} ms", us as f64 / 1000.0)
+    }
+}
+
+fn counts(map: &std::collections::BTreeMap<String, u64>) -> String {
+    if map.is_empty() {
+        return "—".to_owned();
+    }
+    map.iter()
+        .map(|(k, n)| format!("{n} {k}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Renders a load ramp and its findings.
+pub fn render_load(evidence: &LoadEvidence, findings: &[Finding], style: Style) -> String {
+    let mut rows = vec![vec![
+        Cell::left("step"),
+        Cell::right("target"),
+        Cell::right("tried"),
+        Cell::right("opened"),
+        Cell::left("failed"),
+        Cell::left("dropped"),
+        Cell::right("open after"),
+        Cell::right("p50"),
+        Cell::right("p99"),
+        Cell::right("max"),
+    ]];
+    for s in &evidence.steps {
+        let bad = !s.failures.is_empty() || !s.drops.is_empty();
+        rows.push(vec![
+            Cell::left(s.index.to_string()),
+            Cell::right(s.target.to_string()),
+            Cell::right(s.attempted.to_string()),
+            Cell::right(s.opened.to_string()),
+            Cell::left(counts(&s.failures)).tone(if s.failures.is_empty() {
+                Tone::Dim
+            } else {
+                Tone::Error
+            }),
+            Cell::left(counts(&s.drops)).tone(if s.drops.is_empty() {
+                Tone::Dim
+            } else {
+                Tone::Error
+            }),
+            Cell::right(s.open_at_end.to_string()).tone(if bad {
+                Tone::Warning
+            } else {
+                Tone::Good
+            }),
+            Cell::right(ms(s.handshake.p50_us)),
+            Cell::right(ms(s.handshake.p99_us)),
+            Cell::right(ms(s.handshake.max_us)),
+        ]);
+    }
+    let g = &evidence.generator;
+    let mut body = vec![
+        format!(
+            "{} · up to {} connections at {:.0}/s · ran {:.1} s · peak {} open",
+            evidence.target,
+            evidence.concurrency,
+            evidence.rate,
+            evidence.ran_ms as f64 / 1000.0,
+            evidence.peak_open
+        ),
+        format!(
+            "generator: open-file limit {} (hard {}){}",
+            g.nofile_now,
+            g.nofile_hard,
+            if g.source_ips.is_empty() {
+                String::new()
+            } else {
+                format!(", {} source addresses", g.source_ips.len())
+            }
+        ),
+        String::new(),
+        "handshake latency (connect start to 101) per step:".to_owned(),
+    ];
+    body.extend(grid(&rows, 0, style));
+    let mut out = String::new();
+    section(&mut out, "Load ramp", &body, style);
+    let findings: Vec<String> = render_findings(findings, style)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    section(&mut out, "Findings", &findings, style);
+    out
+}
