@@ -50,6 +50,9 @@ pub(crate) struct OutputArgs {
     /// Print the JSON report (wsdoctor.report/v1) alone on stdout.
     #[arg(long)]
     pub(crate) json: bool,
+    /// Also write a self-contained HTML report (findings and charts) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) html: Option<PathBuf>,
     /// When to use colours (auto: only on a terminal, and never with NO_COLOR).
     #[arg(long, value_enum, default_value_t = ColorWhen::Auto, value_name = "WHEN")]
     pub(crate) color: ColorWhen,

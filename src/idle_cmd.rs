@@ -99,6 +99,12 @@ pub(crate) async fn run(args: IdleArgs) -> anyhow::Result<u8> {
         wsdoctor_report::text::idle_view::render_idle(&evidence, &report.findings, style),
         wsdoctor_report::verdict_line(report.verdict, &report.findings, style)
     );
+    output::write_html(&args.output, &report, || {
+        wsdoctor_report::html::idle_charts(
+            &evidence,
+            &wsdoctor_diagnosis::kb::known_idle_timeouts(),
+        )
+    })?;
     output::emit(&args.output, &report, &text).context("writing the report")?;
     Ok(u8::try_from(report.verdict.exit_code()).unwrap_or(1))
 }

@@ -123,6 +123,9 @@ pub(crate) async fn run(args: LoadArgs) -> anyhow::Result<u8> {
         wsdoctor_report::text::load_view::render_load(&evidence, &report.findings, style),
         wsdoctor_report::verdict_line(report.verdict, &report.findings, style)
     );
+    output::write_html(&args.output, &report, || {
+        wsdoctor_report::html::load_charts(&evidence)
+    })?;
     output::emit(&args.output, &report, &text).context("writing the report")?;
     Ok(u8::try_from(report.verdict.exit_code()).unwrap_or(1))
 }

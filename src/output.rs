@@ -30,6 +30,21 @@ pub(crate) fn style_for(when: ColorWhen) -> Style {
     Style { color }
 }
 
+/// Writes the HTML report when `--html FILE` was given; `charts` is only
+/// built then.
+pub(crate) fn write_html(
+    output: &OutputArgs,
+    report: &Report,
+    charts: impl FnOnce() -> Vec<wsdoctor_report::html::Chart>,
+) -> anyhow::Result<()> {
+    let Some(path) = &output.html else {
+        return Ok(());
+    };
+    let page = wsdoctor_report::html::render_html(report, &charts());
+    std::fs::write(path, page)
+        .map_err(|e| anyhow::anyhow!("cannot write the HTML report to {}: {e}", path.display()))
+}
+
 /// Writes the report: JSON alone on stdout, or the text rendering.
 pub(crate) fn emit(output: &OutputArgs, report: &Report, text: &str) -> std::io::Result<()> {
     let mut stdout = std::io::stdout().lock();

@@ -155,6 +155,9 @@ pub(crate) async fn run(args: ProbeArgs) -> anyhow::Result<u8> {
         "{text}\n{}\n",
         wsdoctor_report::verdict_line(report.verdict, &report.findings, style)
     );
+    output::write_html(&args.output, &report, || {
+        wsdoctor_report::html::probe_charts(&evidence.iter().collect::<Vec<_>>())
+    })?;
     output::emit(&args.output, &report, &text).context("writing the report")?;
     Ok(u8::try_from(report.verdict.exit_code()).unwrap_or(1))
 }

@@ -1,6 +1,6 @@
 //! The report layer of wsdoctor: lays out findings and evidence it is given,
-//! as the contract's JSON document ([`json`]) or as text for a terminal
-//! ([`text`]).
+//! as the contract's JSON document ([`json`]), as text for a terminal
+//! ([`text`]), or as a self-contained HTML page with SVG charts ([`html`]).
 //!
 //! It never decides anything. Which causes apply, how sure they are and in
 //! which order they matter all come from `wsdoctor-diagnosis`; this crate
@@ -10,6 +10,7 @@
 //! reasons, message previews) is passed through
 //! [`wsdoctor_evidence::escape_peer`] before it reaches a terminal.
 
+pub mod html;
 pub mod json;
 pub mod text;
 

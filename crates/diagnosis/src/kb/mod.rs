@@ -226,3 +226,22 @@ pub fn kb() -> &'static Kb {
     static KB: OnceLock<Kb> = OnceLock::new();
     KB.get_or_init(|| Kb::embedded().unwrap_or_default())
 }
+
+/// The default idle timeouts of the products in the knowledge base, grouped
+/// by value (`(60.0, "nginx / AWS ALB / …")`), for marking charts.
+pub fn known_idle_timeouts() -> Vec<(f64, String)> {
+    let mut groups: std::collections::BTreeMap<u32, Vec<&str>> = std::collections::BTreeMap::new();
+    for i in kb().intermediaries() {
+        if let Some(t) = i.idle_timeout_default_s {
+            groups.entry(t).or_default().push(i.short_name());
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(t, names)| {
+            let shown: Vec<&str> = names.iter().take(3).copied().collect();
+            let more = if names.len() > 3 { " …" } else { "" };
+            (f64::from(t), format!("{}{more}", shown.join(" / ")))
+        })
+        .collect()
+}
