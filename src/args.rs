@@ -30,17 +30,16 @@ pub(crate) enum Command {
     Idle(Box<crate::idle_cmd::IdleArgs>),
     /// Ramp connections up in steps until something breaks, and say what broke.
     Load(Box<crate::load_cmd::LoadArgs>),
+    /// Keep connections open for days, classify every drop, export Prometheus metrics.
+    Watch(Box<crate::watch_cmd::WatchArgs>),
     /// Read proxy and load-balancer configs and find what will drop WebSockets.
-    #[command(hide = true)]
     Lint(Box<crate::lint_cmd::LintArgs>),
     /// Find drop patterns in access logs, error logs and HAR files.
     #[command(hide = true)]
     Logs(Box<crate::logs_cmd::LogsArgs>),
     /// A diagnostic WebSocket server to put behind your proxies.
-    #[command(hide = true)]
     Serve(Box<crate::serve_cmd::ServeArgs>),
     /// A WebSocket-aware proxy that injects the runbook's failures.
-    #[command(hide = true)]
     Lab(Box<crate::lab_cmd::LabArgs>),
 }
 

@@ -1,15 +1,200 @@
-//! `wsdoctor lint` (being built; hidden from --help until it works).
+//! `wsdoctor lint`: flags → `LintConfig`, read the files, diagnose, render
+//! (or, with `--fix`, print the patch).
 
-use clap::Args;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{bail, Context};
+use clap::{Args, ValueEnum};
+use wsdoctor_diagnosis::rules::config::{diagnose_config, ConfigFinding};
+use wsdoctor_diagnosis::Verdict;
+use wsdoctor_evidence::config::{ConfigEvidence, ConfigKind};
+use wsdoctor_lint::LintConfig;
+
+use crate::args::{ColorWhen, OutputArgs};
+use crate::output;
 
 /// Arguments of `wsdoctor lint`.
 #[derive(Debug, Args)]
 pub(crate) struct LintArgs {
-    /// Anything, for now.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    pub(crate) rest: Vec<String>,
+    /// Config files or directories (nginx.conf, conf.d/, haproxy.cfg); kinds are detected.
+    #[arg(required = true, value_name = "PATH")]
+    pub(crate) paths: Vec<PathBuf>,
+    /// Treat every file as this kind instead of detecting it.
+    #[arg(long, value_enum, value_name = "KIND")]
+    pub(crate) kind: Option<KindArg>,
+    /// The application's heartbeat interval (ping or app-level message), to judge the timers against.
+    #[arg(long, value_parser = parse_duration, value_name = "DUR")]
+    pub(crate) app_ping: Option<Duration>,
+    /// Hops outside these files, in path order, by knowledge-base id (aws-alb,cloudflare,…); their default timers join the stack.
+    #[arg(long, value_delimiter = ',', value_name = "HOPS")]
+    pub(crate) via: Vec<String>,
+    /// The nginx version that runs this config (proxy_http_version defaults to 1.1 from 1.29.7).
+    #[arg(long, value_name = "VERSION")]
+    pub(crate) nginx_version: Option<String>,
+    /// Print a unified diff that fixes what can be fixed in place (apply with `patch -p1`); the report goes to stderr.
+    #[arg(long, conflicts_with = "json")]
+    pub(crate) fix: bool,
+    #[command(flatten)]
+    pub(crate) output: OutputArgs,
 }
 
-pub(crate) async fn run(_args: LintArgs) -> anyhow::Result<u8> {
-    anyhow::bail!("`wsdoctor lint` is not built yet")
+/// `--kind` values.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub(crate) enum KindArg {
+    Nginx,
+    Haproxy,
+}
+
+/// The shared duration syntax (`25s`, `500ms`), as a clap value parser.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    wsdoctor_evidence::parse_duration(text).map_err(|e| e.to_string())
+}
+
+/// Colour for text on stderr (`--fix` puts the report there): like
+/// [`output::style`], but asking whether *stderr* is a terminal.
+fn stderr_style(out: &OutputArgs) -> wsdoctor_report::Style {
+    use std::io::IsTerminal;
+    let color = match out.color {
+        ColorWhen::Always => true,
+        ColorWhen::Never => false,
+        ColorWhen::Auto => {
+            std::io::stderr().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        }
+    };
+    wsdoctor_report::Style { color }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn lint_config(args: &LintArgs) -> anyhow::Result<LintConfig> {
+    if args.app_ping.is_some_and(|d| d.is_zero()) {
+        bail!("--app-ping must be more than 0");
+    }
+    let kb = wsdoctor_diagnosis::kb();
+    let mut via = Vec::new();
+    for raw in &args.via {
+        let id = raw.trim().to_ascii_lowercase();
+        if id.is_empty() {
+            continue;
+        }
+        if kb.intermediary(&id).is_none() {
+            let known: Vec<&str> = kb
+                .intermediaries()
+                .iter()
+                .filter(|i| i.is_proxy() || i.idle_timeout_default_s.is_some())
+                .map(|i| i.id.as_str())
+                .collect();
+            bail!("--via: unknown hop '{id}' (known: {})", known.join(", "));
+        }
+        via.push(id);
+    }
+    Ok(LintConfig {
+        paths: args.paths.clone(),
+        kind: args.kind.map(|k| match k {
+            KindArg::Nginx => ConfigKind::Nginx,
+            KindArg::Haproxy => ConfigKind::Haproxy,
+        }),
+        app_ping_ms: args.app_ping.map(millis),
+        via,
+        nginx_version: args.nginx_version.clone(),
+    })
+}
+
+/// The JSON report, with each finding's `span` (wsdoctor extension: `file`,
+/// `line`, `column`, `len`) added next to the contract's fields.
+fn json_report(
+    report: &wsdoctor_report::Report,
+    findings: &[ConfigFinding],
+) -> anyhow::Result<serde_json::Value> {
+    let mut value = serde_json::to_value(report).context("serializing the report")?;
+    if let Some(list) = value
+        .get_mut("findings")
+        .and_then(serde_json::Value::as_array_mut)
+    {
+        for (json, f) in list.iter_mut().zip(findings) {
+            if let (Some(obj), Some(span)) = (json.as_object_mut(), &f.span) {
+                obj.insert("span".into(), serde_json::to_value(span)?);
+            }
+        }
+    }
+    Ok(value)
+}
+
+fn observations(ev: &ConfigEvidence, findings: &[ConfigFinding]) -> serde_json::Value {
+    let edits: Vec<_> = findings.iter().flat_map(|f| &f.edits).collect();
+    serde_json::json!({
+        "config": ev,
+        "edits": edits,
+    })
+}
+
+pub(crate) async fn run(args: LintArgs) -> anyhow::Result<u8> {
+    let config = lint_config(&args)?;
+    let started_at = SystemTime::now();
+    let clock = Instant::now();
+    let evidence = wsdoctor_lint::load(&config)?;
+    let findings = diagnose_config(&evidence);
+
+    let targets = config
+        .paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    let plain: Vec<_> = findings.iter().map(|f| f.finding.clone()).collect();
+    let mut report = wsdoctor_report::Report::new(
+        "lint",
+        targets,
+        started_at,
+        clock.elapsed(),
+        plain,
+        observations(&evidence, &findings),
+    );
+    // A file that could not be read completely cannot be called healthy.
+    if report.verdict == Verdict::Healthy && evidence.problems.iter().any(|p| p.kind.is_error()) {
+        report.verdict = Verdict::Inconclusive;
+    }
+    let exit = u8::try_from(report.verdict.exit_code()).unwrap_or(1);
+    output::write_html(&args.output, &report, Vec::new)?;
+
+    if args.output.json {
+        let value = json_report(&report, &findings)?;
+        let mut stdout = std::io::stdout().lock();
+        serde_json::to_writer_pretty(&mut stdout, &value).context("writing the report")?;
+        writeln!(stdout).context("writing the report")?;
+        return Ok(exit);
+    }
+    let style = if args.fix {
+        stderr_style(&args.output)
+    } else {
+        output::style(&args.output)
+    };
+    let text = format!(
+        "{}\n{}\n",
+        wsdoctor_report::text::lint_view::render_lint(&evidence, &findings, style),
+        wsdoctor_report::verdict_line(report.verdict, &report.findings, style)
+    );
+    if args.fix {
+        let edits: Vec<_> = findings.iter().flat_map(|f| f.edits.clone()).collect();
+        let diff = wsdoctor_lint::unified_diff(&evidence, &edits);
+        let mut stderr = std::io::stderr().lock();
+        stderr
+            .write_all(text.as_bytes())
+            .context("writing the report")?;
+        let mut stdout = std::io::stdout().lock();
+        stdout
+            .write_all(diff.as_bytes())
+            .context("writing the diff")?;
+        stdout.flush().context("writing the diff")?;
+        return Ok(exit);
+    }
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(text.as_bytes())
+        .context("writing the report")?;
+    Ok(exit)
 }

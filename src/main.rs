@@ -13,6 +13,7 @@ mod logs_cmd;
 mod output;
 mod probe;
 mod serve_cmd;
+mod watch_cmd;
 
 use std::process::ExitCode;
 
@@ -43,6 +44,7 @@ fn main() -> ExitCode {
             Command::Logs(args) => logs_cmd::run(*args).await,
             Command::Serve(args) => serve_cmd::run(*args).await,
             Command::Lab(args) => lab_cmd::run(*args).await,
+            Command::Watch(args) => watch_cmd::run(*args).await,
         }
     });
     match result {

@@ -18,6 +18,7 @@ pub mod idle;
 pub mod load;
 pub mod logs;
 mod redact;
+pub mod watch;
 
 pub use connection::{
     ConnectionRecord, FrameEvent, FrameKind, HeartbeatSettings, PhaseTimings, PongPolicy,

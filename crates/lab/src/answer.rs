@@ -155,6 +155,11 @@ pub(crate) fn http10(ident: Ident<'_>) -> Vec<u8> {
     response("HTTP/1.0", 200, ident, &[], "text/html", WELCOME_PAGE)
 }
 
+/// A 200 with a JSON body (`serve`'s `GET /whoami`).
+pub(crate) fn json(body: &str, ident: Ident<'_>) -> Vec<u8> {
+    response("HTTP/1.1", 200, ident, &[], "application/json", body)
+}
+
 /// A 400 naming what was wrong (bad fault text, unparsable request).
 pub(crate) fn bad_request(why: &str, ident: Ident<'_>) -> Vec<u8> {
     let body = format!("400 Bad Request: {why}\n");

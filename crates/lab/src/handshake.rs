@@ -30,20 +30,20 @@ const ANSWER_LINGER: Duration = Duration::from_secs(1);
 /// The GUID RFC 6455 appends to the key before hashing.
 const WS_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 /// `Server` value unless the request's `server=` says otherwise.
-const DEFAULT_SERVER: &str = "wsdoctor-lab";
+pub(crate) const DEFAULT_SERVER: &str = "wsdoctor-lab";
 
 /// A parsed request head. Header values are kept as lossy UTF-8: the lab only
 /// compares them with ASCII tokens and reports them back in `greet`.
 #[derive(Debug)]
-struct Request {
-    method: String,
-    target: String,
-    headers: Vec<(String, String)>,
+pub(crate) struct Request {
+    pub(crate) method: String,
+    pub(crate) target: String,
+    pub(crate) headers: Vec<(String, String)>,
 }
 
 impl Request {
     /// The first value of a header, by case-insensitive name.
-    fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
@@ -51,7 +51,7 @@ impl Request {
     }
 
     /// Whether any value of a comma-separated header holds `token`.
-    fn has_token(&self, name: &str, token: &str) -> bool {
+    pub(crate) fn has_token(&self, name: &str, token: &str) -> bool {
         self.headers
             .iter()
             .filter(|(n, _)| n.eq_ignore_ascii_case(name))
@@ -115,15 +115,17 @@ async fn read_head(conn: &mut Conn) -> std::io::Result<Option<Head>> {
 
 /// The query parameters the lab understands.
 #[derive(Debug, Default)]
-struct Query {
+pub(crate) struct Query {
     /// All `fault=` values joined with commas; `None` when there was none.
-    fault: Option<String>,
-    reason: Option<String>,
-    server: Option<String>,
+    pub(crate) fault: Option<String>,
+    pub(crate) reason: Option<String>,
+    pub(crate) server: Option<String>,
+    /// `client=`: who the client says it is (for `serve`'s event log).
+    pub(crate) client: Option<String>,
 }
 
 impl Query {
-    fn parse(target: &str) -> Query {
+    pub(crate) fn parse(target: &str) -> Query {
         let mut q = Query::default();
         // Works for origin-form (`/p?q`) and absolute-form (`http://h/p?q`).
         let Some((_, query)) = target.split_once('?') else {
@@ -141,6 +143,7 @@ impl Query {
                 },
                 "reason" => q.reason = Some(value.into_owned()),
                 "server" => q.server = Some(value.into_owned()),
+                "client" => q.client = Some(value.into_owned()),
                 _ => {}
             }
         }
@@ -170,24 +173,48 @@ fn accept_with(key: &str, guid: &str) -> String {
 }
 
 /// Serves one connection from the request head to the end.
-pub(crate) async fn serve(mut conn: Conn, peer: SocketAddr, shared: &Shared) {
+pub(crate) async fn serve(conn: Conn, peer: SocketAddr, shared: &Shared) {
+    if let Some((conn, request, leftover)) = read_request(conn, &shared.instance).await {
+        respond(conn, peer, shared, request, leftover).await;
+    }
+}
+
+/// Reads the request head. `None` when the client left or got an error
+/// answer (too large, malformed) already.
+pub(crate) async fn read_request(
+    mut conn: Conn,
+    instance: &str,
+) -> Option<(Conn, Request, BytesMut)> {
     // Timeout, read error or EOF: nothing to answer.
     let Ok(Ok(Some(head))) = tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut conn)).await else {
-        return;
+        return None;
     };
     let fallback = Ident {
         server: DEFAULT_SERVER,
-        instance: &shared.instance,
+        instance,
     };
-    let (request, leftover) = match head {
-        Head::Complete(request, leftover) => (request, leftover),
-        Head::TooLarge => return answer_and_close(conn, &answer::too_large(fallback)).await,
+    match head {
+        Head::Complete(request, leftover) => Some((conn, request, leftover)),
+        Head::TooLarge => {
+            answer_and_close(conn, &answer::too_large(fallback)).await;
+            None
+        }
         Head::Malformed(why) => {
             let text = answer::bad_request(&format!("malformed request: {why}"), fallback);
-            return answer_and_close(conn, &text).await;
+            answer_and_close(conn, &text).await;
+            None
         }
-    };
+    }
+}
 
+/// Answers a request that was read: faults, the 101, the session.
+pub(crate) async fn respond(
+    mut conn: Conn,
+    peer: SocketAddr,
+    shared: &Shared,
+    request: Request,
+    leftover: BytesMut,
+) {
     let query = Query::parse(&request.target);
     let server = header_safe(query.server.as_deref().unwrap_or(DEFAULT_SERVER));
     let ident = Ident {
@@ -236,7 +263,7 @@ pub(crate) async fn serve(mut conn: Conn, peer: SocketAddr, shared: &Shared) {
 
 /// Why a request cannot be upgraded.
 #[derive(Debug)]
-enum NotUpgradable {
+pub(crate) enum NotUpgradable {
     /// Not GET or no key: a broken request, 400.
     BadRequest(&'static str),
     /// Not asking for WebSocket (version 13): 426.
@@ -244,7 +271,7 @@ enum NotUpgradable {
 }
 
 impl NotUpgradable {
-    fn answer(&self, ident: Ident<'_>) -> Vec<u8> {
+    pub(crate) fn answer(&self, ident: Ident<'_>) -> Vec<u8> {
         match self {
             NotUpgradable::BadRequest(why) => answer::bad_request(why, ident),
             NotUpgradable::UpgradeRequired(why) => answer::not_websocket(why, ident),
@@ -253,7 +280,7 @@ impl NotUpgradable {
 }
 
 /// Checks the request is a WebSocket upgrade and returns its key.
-fn check_upgrade(request: &Request) -> Result<&str, NotUpgradable> {
+pub(crate) fn check_upgrade(request: &Request) -> Result<&str, NotUpgradable> {
     if request.method != "GET" {
         return Err(NotUpgradable::BadRequest(
             "a WebSocket upgrade must use GET",
@@ -281,7 +308,12 @@ fn check_upgrade(request: &Request) -> Result<&str, NotUpgradable> {
 }
 
 /// The 101 head, with the `bad-accept` / `no-upgrade-header` faults applied.
-fn switching_protocols(request: &Request, key: &str, plan: &Plan, ident: Ident<'_>) -> String {
+pub(crate) fn switching_protocols(
+    request: &Request,
+    key: &str,
+    plan: &Plan,
+    ident: Ident<'_>,
+) -> String {
     let accept = if plan.bad_accept {
         // Looks like a real accept value, but hashes the wrong GUID.
         accept_with(key, "00000000-0000-0000-0000-000000000000")
@@ -312,7 +344,7 @@ fn switching_protocols(request: &Request, key: &str, plan: &Plan, ident: Ident<'
 }
 
 /// The `greet` message: what the server saw, as JSON.
-fn greeting(request: &Request, peer: SocketAddr, instance: &str) -> String {
+pub(crate) fn greeting(request: &Request, peer: SocketAddr, instance: &str) -> String {
     let headers: Vec<[&str; 2]> = request
         .headers
         .iter()
@@ -327,7 +359,7 @@ fn greeting(request: &Request, peer: SocketAddr, instance: &str) -> String {
 }
 
 /// Sends a complete answer, then closes cleanly.
-async fn answer_and_close(mut conn: Conn, bytes: &[u8]) {
+pub(crate) async fn answer_and_close(mut conn: Conn, bytes: &[u8]) {
     if conn.send(bytes).await.is_ok() {
         conn.finish(ANSWER_LINGER).await;
     }

@@ -33,6 +33,8 @@ mod conn;
 mod fault;
 mod frames;
 mod handshake;
+mod proxy;
+mod serve;
 mod session;
 mod tls;
 
@@ -48,6 +50,11 @@ use tokio_rustls::TlsAcceptor;
 
 pub use config::LabConfig;
 pub use fault::{Fault, FaultParseError};
+pub use proxy::{
+    EndHow, IdleCounts, LabProxy, ProxyConfig, ProxyFault, ProxyFaultParseError, PRESETS,
+    PROXY_FAULTS,
+};
+pub use serve::{DiagServer, ServeConfig, ServeEvent};
 pub use tls::LabTls;
 
 /// Connections served at once; more are closed right after accept, so a
@@ -85,6 +92,16 @@ pub(crate) struct Shared {
     /// Already made safe for a header value.
     instance: String,
     tls: Option<TlsAcceptor>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("faults", &self.faults)
+            .field("instance", &self.instance)
+            .field("tls", &self.tls.is_some())
+            .finish()
+    }
 }
 
 /// A running lab server. Dropping it stops it too (tasks are aborted).

@@ -10,5 +10,6 @@ pub mod idle;
 pub mod load;
 pub mod probe;
 mod progress;
+pub mod watch;
 
 pub use progress::{Progress, ProgressSink};

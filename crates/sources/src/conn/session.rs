@@ -52,6 +52,9 @@ pub struct SessionConfig {
     pub send_every: Duration,
     /// How long to wait for the peer's answer to our close frame.
     pub close_wait: Duration,
+    /// Send every complete data message back (an echo server, `wsdoctor
+    /// serve`); messages longer than `max_frame_bytes` are not echoed.
+    pub echo: bool,
 }
 
 impl Default for SessionConfig {
@@ -67,6 +70,7 @@ impl Default for SessionConfig {
             messages: Vec::new(),
             send_every: Duration::from_millis(500),
             close_wait: Duration::from_secs(2),
+            echo: false,
         }
     }
 }
@@ -126,6 +130,8 @@ pub struct Session {
     last_inbound: Option<Instant>,
     last_pong: Option<Instant>,
     last_outbound: Option<Instant>,
+    last_data_in: Option<Instant>,
+    last_pong_rtt_us: Option<u64>,
     frames_in: u64,
 }
 
@@ -162,6 +168,8 @@ impl Session {
             last_inbound: None,
             last_pong: None,
             last_outbound: None,
+            last_data_in: None,
+            last_pong_rtt_us: None,
             frames_in: 0,
         }
     }
@@ -459,7 +467,13 @@ impl Session {
             frame.control.extend_from_slice(chunk);
         } else if let Some(message) = &mut self.message {
             message.len = message.len.saturating_add(chunk.len());
-            let room = KEEP_MESSAGE_BYTES.saturating_sub(message.kept.len());
+            // An echo needs the whole message, bounded by the frame limit.
+            let keep = if self.config.echo {
+                usize::try_from(self.config.max_frame_bytes).unwrap_or(usize::MAX)
+            } else {
+                KEEP_MESSAGE_BYTES
+            };
+            let room = keep.saturating_sub(message.kept.len());
             message
                 .kept
                 .extend_from_slice(&chunk[..chunk.len().min(room)]);
@@ -596,7 +610,45 @@ impl Session {
         } else {
             FrameKind::Binary { len: message.len }
         };
+        let echo = (self.config.echo && self.close == CloseState::Open)
+            .then(|| (kind.clone(), message.kept.clone()))
+            .filter(|(_, kept)| kept.len() == message.len);
         self.record(now, Side::Remote, kind);
+        if let Some((kind, data)) = echo {
+            let opcode = if matches!(kind, FrameKind::Text { .. }) {
+                Opcode::Text
+            } else {
+                Opcode::Binary
+            };
+            self.queue_frame(opcode, data);
+            let kind = match kind {
+                FrameKind::Text { len, preview, .. } => FrameKind::Text {
+                    len,
+                    preview,
+                    echo_rtt_us: None,
+                },
+                other => other,
+            };
+            self.record(now, Side::Local, kind);
+        }
+    }
+
+    /// Sends a text message now without expecting an echo (a server's
+    /// greeting or tick). Ignored once closing or ended.
+    pub fn send_message(&mut self, now: Instant, text: &str) {
+        if self.end.is_some() || self.close != CloseState::Open {
+            return;
+        }
+        self.queue_frame(Opcode::Text, text.as_bytes().to_vec());
+        self.record(
+            now,
+            Side::Local,
+            FrameKind::Text {
+                len: text.len(),
+                preview: text.chars().take(PREVIEW_CHARS).collect(),
+                echo_rtt_us: None,
+            },
+        );
     }
 
     fn match_echo(&mut self, now: Instant, text: &str, len: usize) -> Option<u64> {
@@ -690,6 +742,15 @@ impl Session {
     }
 
     fn record(&mut self, now: Instant, from: Side, kind: FrameKind) {
+        if from == Side::Remote {
+            match kind {
+                FrameKind::Text { .. } | FrameKind::Binary { .. } => self.last_data_in = Some(now),
+                FrameKind::Pong {
+                    rtt_us: Some(rtt), ..
+                } => self.last_pong_rtt_us = Some(rtt),
+                _ => {}
+            }
+        }
         if self.events.len() >= MAX_RECORDED_EVENTS {
             self.events_omitted += 1;
             return;
@@ -715,6 +776,26 @@ impl Session {
             since_last_pong_us: since(self.last_pong),
             since_last_outbound_us: since(self.last_outbound),
         });
+    }
+}
+
+/// What a long-running watcher needs to tell a stalled handler from a dead
+/// connection. Kept as fields, not read from the frame log, because the log
+/// stops growing at its cap while a watch runs for days.
+impl Session {
+    /// When the peer's last data message arrived.
+    pub fn last_data_in(&self) -> Option<Instant> {
+        self.last_data_in
+    }
+
+    /// The round trip of the last pong that answered one of our pings.
+    pub fn last_pong_rtt_us(&self) -> Option<u64> {
+        self.last_pong_rtt_us
+    }
+
+    /// When the last pong arrived.
+    pub fn last_pong_at(&self) -> Option<Instant> {
+        self.last_pong
     }
 }
 

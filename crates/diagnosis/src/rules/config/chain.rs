@@ -1,0 +1,299 @@
+//! The timer stack: every idle timer and lifetime cap on the path — from
+//! the files (nginx `proxy_read_timeout`, HAProxy tunnel timeouts) and from
+//! the kb for hops named with `--via` — judged together against the
+//! application's heartbeat (`--app-ping`).
+//!
+//! A heartbeat "clears" a hop when its interval is at most 80 % of the
+//! hop's idle timeout. Equal is not enough: timers tick coarsely, a ping
+//! leaves late under load, and an interval equal to the timeout races it
+//! (Mattermost's 60 s pings against the ALB's 60 s are the kb's example).
+
+use std::time::Duration;
+
+use wsdoctor_evidence::config::{ConfigEvidence, Edit, Span};
+use wsdoctor_evidence::format_duration;
+
+use super::{haproxy, nginx, ConfigFinding};
+use crate::finding::{CauseId, Severity};
+use crate::kb::kb;
+use crate::rules::common::{fix, fix_with, raise_idle_fix, typical_idle_timeouts};
+
+/// The share of an idle timeout a heartbeat may use and still clear it.
+const MARGIN: f64 = 0.8;
+
+/// Without a known heartbeat, idle timers below this are worth a warning:
+/// the defaults people hit (55–350 s) all are.
+const WORRYING_IDLE_MS: u64 = 600_000;
+
+/// One timer on the path.
+#[derive(Debug, Clone)]
+pub(crate) struct Hop {
+    /// `nginx location /ws/`, `HAProxy backend ws`, `AWS ALB`.
+    pub(crate) name: String,
+    /// kb id of the product.
+    pub(crate) intermediary: String,
+    /// Closes connections silent for this long.
+    pub(crate) idle_ms: Option<u64>,
+    /// Closes connections this old, whatever the traffic.
+    pub(crate) lifetime_ms: Option<u64>,
+    /// The setting as written, or its default (`proxy_read_timeout 60s (default)`).
+    pub(crate) setting: String,
+    /// Where it is set (or where the default applies); `None` for `--via` hops.
+    pub(crate) span: Option<Span>,
+    /// True when no line sets it and the product default applies.
+    pub(crate) is_default: bool,
+    /// Edits that raise it.
+    pub(crate) raise: Vec<Edit>,
+    /// What raising it means, for the fix text.
+    pub(crate) raise_text: String,
+}
+
+fn human(ms: u64) -> String {
+    format_duration(Duration::from_millis(ms))
+}
+
+fn clears(ping_ms: u64, idle_ms: u64) -> bool {
+    (ping_ms as f64) <= idle_ms as f64 * MARGIN
+}
+
+/// The heartbeat to recommend: half the tightest timer, at most 30 s.
+fn recommended_ping_ms(tightest_ms: u64) -> u64 {
+    (tightest_ms / 2).clamp(1_000, 30_000)
+}
+
+pub(super) fn diagnose(ev: &ConfigEvidence) -> Vec<ConfigFinding> {
+    let mut hops = nginx::hops(ev);
+    hops.extend(haproxy::hops(ev));
+    hops.extend(via_hops(ev));
+    let mut out = Vec::new();
+    for h in &hops {
+        out.extend(lifetime(h));
+    }
+    let idle: Vec<&Hop> = hops.iter().filter(|h| h.idle_ms.is_some()).collect();
+    let Some(tightest) = idle.iter().copied().min_by_key(|h| h.idle_ms) else {
+        return out;
+    };
+    let tightest_ms = tightest.idle_ms.unwrap_or_default();
+    match ev.app_ping_ms {
+        None => {
+            for h in &idle {
+                out.extend(idle_without_heartbeat(h, tightest_ms));
+            }
+        }
+        Some(ping) => {
+            for h in &idle {
+                out.extend(heartbeat_too_slow(h, ping, tightest_ms));
+            }
+        }
+    }
+    if idle.len() > 1 || ev.app_ping_ms.is_some() {
+        out.push(stack(&idle, tightest, ev.app_ping_ms));
+    }
+    out
+}
+
+fn via_hops(ev: &ConfigEvidence) -> Vec<Hop> {
+    ev.via
+        .iter()
+        .filter_map(|id| kb().intermediary(id))
+        .map(|i| Hop {
+            name: i.short_name().to_owned(),
+            intermediary: i.id.clone(),
+            idle_ms: i.idle_timeout_default_s.map(|s| u64::from(s) * 1000),
+            lifetime_ms: i.max_lifetime_s.map(|s| u64::from(s) * 1000),
+            setting: i.idle_timeout_default_s.map_or_else(
+                || "no documented idle timeout".to_owned(),
+                |s| format!("default idle timeout {s} s (from the knowledge base)"),
+            ),
+            span: None,
+            is_default: true,
+            raise: Vec::new(),
+            raise_text: String::new(),
+        })
+        .collect()
+}
+
+/// The fix that raises a hop: its own edit text, or the kb's snippet for
+/// hops outside the files.
+fn raise_fix(h: &Hop) -> Option<crate::finding::Fix> {
+    if h.span.is_some() {
+        return Some(fix(&h.intermediary, h.raise_text.clone()));
+    }
+    kb().intermediary(&h.intermediary).and_then(raise_idle_fix)
+}
+
+fn heartbeat_fix(ping_ms: u64) -> crate::finding::Fix {
+    fix(
+        "server",
+        format!(
+            "Send a WebSocket ping (or an application heartbeat) every {} or less, in either direction; browsers cannot send pings, so the server has to. Common idle defaults: {}.",
+            human(ping_ms),
+            typical_idle_timeouts()
+        ),
+    )
+}
+
+fn place(h: &Hop) -> String {
+    match &h.span {
+        Some(s) => format!("{} at {}", h.setting, s.file_line()),
+        None => format!("{} (--via)", h.setting),
+    }
+}
+
+fn idle_without_heartbeat(h: &Hop, tightest_ms: u64) -> Option<ConfigFinding> {
+    let idle = h.idle_ms?;
+    if idle >= WORRYING_IDLE_MS {
+        return None;
+    }
+    let mut f = ConfigFinding::new(
+        CauseId::IdleTimeout,
+        Severity::Warning,
+        if h.is_default { 0.7 } else { 0.8 },
+        format!(
+            "{} closes WebSockets that are silent for {}{}",
+            h.name,
+            human(idle),
+            if h.is_default { " (its default)" } else { "" }
+        ),
+        h.span.as_ref(),
+        &h.intermediary,
+    )
+    .label(format!("idle connections are closed after {}", human(idle)))
+    .evidence(place(h))
+    .evidence("no application heartbeat given (--app-ping): any connection quiet for longer is dropped, usually without a close frame (1006)");
+    f.finding.measured.idle_timeout_s = Some(idle as f64 / 1000.0);
+    f.finding.measured.keepalive_by = Some("either".to_owned());
+    f = f.fix(heartbeat_fix(recommended_ping_ms(tightest_ms)));
+    if let Some(raise) = raise_fix(h) {
+        f = f.fix(raise);
+    }
+    f.edits.extend(h.raise.iter().cloned());
+    Some(f)
+}
+
+fn heartbeat_too_slow(h: &Hop, ping: u64, tightest_ms: u64) -> Option<ConfigFinding> {
+    let idle = h.idle_ms?;
+    if clears(ping, idle) {
+        return None;
+    }
+    let (severity, how) = if ping >= idle {
+        (Severity::Error, "is too slow for")
+    } else {
+        (Severity::Warning, "races")
+    };
+    let mut f = ConfigFinding::new(
+        CauseId::HeartbeatTooSlow,
+        severity,
+        0.85,
+        format!(
+            "A {} heartbeat {how} {}, which closes WebSockets idle for {}",
+            human(ping),
+            h.name,
+            human(idle)
+        ),
+        h.span.as_ref(),
+        &h.intermediary,
+    )
+    .label(format!(
+        "closes after {} idle; the heartbeat comes every {}",
+        human(idle),
+        human(ping)
+    ))
+    .evidence(place(h))
+    .evidence(format!(
+        "a heartbeat clears a timer with margin at ≤ {:.0} % of it: ≤ {} here",
+        MARGIN * 100.0,
+        human((idle as f64 * MARGIN) as u64)
+    ));
+    f.finding.measured.idle_timeout_s = Some(idle as f64 / 1000.0);
+    f = f.fix(heartbeat_fix(recommended_ping_ms(tightest_ms)));
+    if let Some(raise) = raise_fix(h) {
+        f = f.fix(raise);
+    }
+    f.edits.extend(h.raise.iter().cloned());
+    Some(f)
+}
+
+fn lifetime(h: &Hop) -> Option<ConfigFinding> {
+    let cap = h.lifetime_ms?;
+    let i = kb().intermediary(&h.intermediary);
+    let mut f = ConfigFinding::new(
+        CauseId::MaxLifetime,
+        Severity::Warning,
+        0.7,
+        format!(
+            "{} ends every WebSocket after {}, whatever the traffic",
+            h.name,
+            human(cap)
+        ),
+        h.span.as_ref(),
+        &h.intermediary,
+    )
+    .evidence(
+        i.and_then(|i| i.max_lifetime_note.clone())
+            .unwrap_or_else(|| format!("lifetime cap {}", human(cap))),
+    )
+    .evidence("pings cannot prevent this: only reconnecting (with backoff and jitter) or raising the cap can");
+    f.finding.measured.max_lifetime_s = Some(cap as f64 / 1000.0);
+    f = match i.and_then(|i| i.fix_snippet.as_deref()) {
+        Some(snippet) => f.fix(fix_with(
+            &h.intermediary,
+            format!(
+                "Raise the lifetime cap where {} allows it, and reconnect before it.",
+                h.name
+            ),
+            snippet,
+        )),
+        None => f.fix(fix(
+            "client",
+            "Reconnect before the cap, with backoff and jitter.",
+        )),
+    };
+    Some(f)
+}
+
+fn stack(idle: &[&Hop], tightest: &Hop, ping: Option<u64>) -> ConfigFinding {
+    let tightest_ms = tightest.idle_ms.unwrap_or_default();
+    let title = match ping {
+        None => format!(
+            "Tightest idle timer on the path: {} after {} — a heartbeat must come every {} or faster",
+            tightest.name,
+            human(tightest_ms),
+            human((tightest_ms as f64 * MARGIN) as u64)
+        ),
+        Some(p) if clears(p, tightest_ms) => format!(
+            "The {} heartbeat clears every idle timer on the path (tightest: {} after {})",
+            human(p),
+            tightest.name,
+            human(tightest_ms)
+        ),
+        Some(p) => format!(
+            "The {} heartbeat does not clear the tightest idle timer: {} after {}",
+            human(p),
+            tightest.name,
+            human(tightest_ms)
+        ),
+    };
+    let mut sorted: Vec<&&Hop> = idle.iter().collect();
+    sorted.sort_by_key(|h| h.idle_ms);
+    let mut f = ConfigFinding::new(
+        CauseId::IdleTimeout,
+        Severity::Info,
+        0.8,
+        title,
+        tightest.span.as_ref(),
+        &tightest.intermediary,
+    )
+    .label("the tightest idle timer on the path");
+    for h in sorted {
+        let t = h.idle_ms.map(human).unwrap_or_default();
+        let mark = match ping {
+            Some(p) if h.idle_ms.is_some_and(|i| clears(p, i)) => "  ✓ cleared",
+            Some(_) => "  ✗ not cleared",
+            None => "",
+        };
+        f = f.evidence(format!("{t:>8}  {}: {}{mark}", h.name, place(h)));
+    }
+    f.finding.measured.idle_timeout_s = Some(tightest_ms as f64 / 1000.0);
+    f.fix(heartbeat_fix(recommended_ping_ms(tightest_ms)))
+}

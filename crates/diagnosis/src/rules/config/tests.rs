@@ -1,0 +1,197 @@
+//! Table-driven rule tests on hand-built evidence (the lint crate's
+//! integration tests cover real files end to end).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use wsdoctor_evidence::config::{
+    ConfigEvidence, HeaderSetting, NginxMap, NginxRoute, Setting, Span,
+};
+
+use super::*;
+
+fn span(line: u32) -> Span {
+    Span {
+        file: "app.conf".into(),
+        line,
+        column: 9,
+        len: 4,
+    }
+}
+
+fn header(name: &str, value: &str, line: u32) -> HeaderSetting {
+    HeaderSetting {
+        name: name.into(),
+        value: value.into(),
+        span: span(line),
+        name_span: span(line),
+        value_span: span(line),
+        inherited: false,
+    }
+}
+
+fn setting<T>(value: T, raw: &str, line: u32) -> Setting<T> {
+    Setting {
+        value: Some(value),
+        raw: raw.into(),
+        span: span(line),
+        inherited: false,
+    }
+}
+
+fn route(headers: Vec<HeaderSetting>) -> NginxRoute {
+    NginxRoute {
+        server_name: None,
+        location: Some("/ws/".into()),
+        block: span(1),
+        proxy_pass: setting("http://b".to_owned(), "http://b", 2),
+        http_version: Some(setting("1.1".to_owned(), "1.1", 3)),
+        headers,
+        shadowed_headers: vec![],
+        read_timeout: Some(setting(3_600_000, "3600s", 4)),
+        send_timeout: None,
+        buffering: None,
+        server: None,
+    }
+}
+
+fn ids(ev: &ConfigEvidence) -> Vec<String> {
+    diagnose_config(ev)
+        .iter()
+        .map(|f| format!("{}:{:?}", f.finding.id.as_str(), f.finding.severity))
+        .collect()
+}
+
+fn with_route(r: NginxRoute) -> ConfigEvidence {
+    let mut ev = ConfigEvidence::default();
+    ev.nginx.routes.push(r);
+    ev.files.push(wsdoctor_evidence::config::SourceFile {
+        path: "app.conf".into(),
+        kind: wsdoctor_evidence::config::ConfigKind::Nginx,
+        included_from: None,
+        text: String::new(),
+    });
+    ev
+}
+
+#[test]
+fn connection_values_table() {
+    let map = |default: &str| NginxMap {
+        source: "$http_upgrade".into(),
+        target: "$connection_upgrade".into(),
+        span: span(9),
+        entries: vec![
+            ("default".into(), default.into()),
+            ("".into(), "close".into()),
+        ],
+    };
+    let table: Vec<(&str, Option<NginxMap>, bool)> = vec![
+        ("upgrade", None, true),
+        ("Upgrade", None, true),
+        ("$http_connection", None, true),
+        ("$connection_upgrade", Some(map("upgrade")), true),
+        ("$connection_upgrade", Some(map("close")), false),
+        ("$connection_upgrde", Some(map("upgrade")), false),
+        ("", None, false),
+        ("keep-alive", None, false),
+    ];
+    for (value, m, ok) in table {
+        let mut ev = with_route(route(vec![
+            header("Upgrade", "$http_upgrade", 5),
+            header("Connection", value, 6),
+        ]));
+        ev.nginx.maps.extend(m);
+        let errors = ids(&ev).iter().filter(|i| i.ends_with("Error")).count();
+        assert_eq!(errors == 0, ok, "Connection {value:?}: {:?}", ids(&ev));
+    }
+}
+
+#[test]
+fn upgrade_typos_and_gaps_table() {
+    let table = [
+        (vec![header("Upgrade", "$http_upgrade", 5)], 1), // Connection missing
+        (
+            vec![
+                header("Upgarde", "$http_upgrade", 5),
+                header("Connection", "upgrade", 6),
+            ],
+            1,
+        ),
+        (
+            vec![
+                header("Upgrade", "$http_upgarde", 5),
+                header("Connection", "upgrade", 6),
+            ],
+            1,
+        ),
+        (
+            vec![
+                header("Upgrade", "$http_upgrade", 5),
+                header("Conection", "upgrade", 6),
+            ],
+            1,
+        ),
+        (
+            vec![
+                header("Upgrade", "$http_upgrade", 5),
+                header("Connection", "upgrade", 6),
+            ],
+            0,
+        ),
+    ];
+    for (headers, errors) in table {
+        let ev = with_route(route(headers.clone()));
+        let got = ids(&ev).iter().filter(|i| i.ends_with("Error")).count();
+        assert_eq!(got, errors, "{headers:?}: {:?}", ids(&ev));
+    }
+}
+
+#[test]
+fn heartbeat_margin_table() {
+    // (read timeout s, ping s, expected finding on the hop)
+    let table = [
+        (60, 25, None),
+        (60, 48, None),
+        (60, 50, Some("heartbeat-too-slow:Warning")),
+        (60, 60, Some("heartbeat-too-slow:Error")),
+        (60, 90, Some("heartbeat-too-slow:Error")),
+    ];
+    for (timeout, ping, expected) in table {
+        let mut r = route(vec![
+            header("Upgrade", "$http_upgrade", 5),
+            header("Connection", "upgrade", 6),
+        ]);
+        r.read_timeout = Some(setting(timeout * 1000, "x", 4));
+        let mut ev = with_route(r);
+        ev.app_ping_ms = Some(ping * 1000);
+        let got = ids(&ev);
+        let hit = got
+            .iter()
+            .find(|i| i.starts_with("heartbeat-too-slow"))
+            .map(String::as_str);
+        assert_eq!(hit, expected, "{timeout}s vs {ping}s: {got:?}");
+    }
+}
+
+#[test]
+fn via_hops_join_the_stack_and_lifetimes_warn() {
+    let mut ev = with_route(route(vec![
+        header("Upgrade", "$http_upgrade", 5),
+        header("Connection", "upgrade", 6),
+    ]));
+    ev.via = vec!["gcp-external-alb".into(), "cloudflare".into()];
+    ev.app_ping_ms = Some(30_000);
+    let got = ids(&ev);
+    assert!(got.contains(&"max-lifetime:Warning".to_owned()), "{got:?}");
+    assert!(
+        !got.iter().any(|g| g.starts_with("heartbeat-too-slow")),
+        "{got:?}"
+    );
+}
+
+#[test]
+fn typo_distance() {
+    assert!(is_typo("Upgarde", "upgrade"));
+    assert!(is_typo("Conection", "connection"));
+    assert!(!is_typo("Upgrade", "upgrade"));
+    assert!(!is_typo("Host", "upgrade"));
+    assert_eq!(distance("kitten", "sitting"), 3);
+}

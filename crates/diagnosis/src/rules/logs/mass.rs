@@ -1,0 +1,213 @@
+//! Mass disconnects: many connections closing within a moment of each other,
+//! which no client behaviour explains — a config reload, a deploy, a
+//! platform restart. An error log given alongside may name the moment.
+
+use wsdoctor_evidence::logs::{Bucket, LogEvent, LogEventKind, TIMELINE_BUCKET_MS};
+
+use super::{count, percent, samples, Ctx};
+use crate::finding::{CauseId, Finding, Severity};
+use crate::rules::common::fix;
+
+/// The window a burst is counted in.
+const WINDOW_MS: i64 = 1000;
+/// Fewer closes than this in a second are never a "mass" disconnect.
+const MIN_CLOSES: u64 = 20;
+/// A burst must be this many times the average rate.
+const RATE_FACTOR: f64 = 10.0;
+/// Bursts reported at most.
+const MAX_BURSTS: usize = 3;
+/// Bursts closer than this are one event.
+const SEPARATION_MS: i64 = 30_000;
+/// How far from a burst a reload line may be to be named.
+const EVENT_RADIUS_MS: i64 = 10 * 60 * 1000;
+/// How long after a burst reconnects are counted.
+const RECONNECT_WINDOW_MS: i64 = 10_000;
+
+/// One burst of closes.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Burst {
+    /// First and last close bucket in the burst (Unix ms).
+    pub(crate) from_ms: i64,
+    pub(crate) to_ms: i64,
+    pub(crate) closes: u64,
+}
+
+/// Bursts of closes in a timeline, largest first.
+pub(crate) fn bursts(closes: &[Bucket]) -> Vec<Burst> {
+    let total: u64 = closes.iter().map(|b| b.count).sum();
+    let (Some(first), Some(last)) = (closes.first(), closes.last()) else {
+        return Vec::new();
+    };
+    let span_s = ((last.at - first.at) as f64 / 1000.0).max(1.0);
+    let per_second = total as f64 / span_s;
+    let threshold = (per_second * RATE_FACTOR).max(MIN_CLOSES as f64);
+    // Per-bucket level that still belongs to a burst: well above average.
+    let bucket_level = per_second * (TIMELINE_BUCKET_MS as f64 / 1000.0) * 3.0;
+    let mut windows: Vec<(usize, u64)> = Vec::new();
+    let mut end = 0;
+    let mut sum = 0;
+    for start in 0..closes.len() {
+        while end < closes.len() && closes[end].at < closes[start].at + WINDOW_MS {
+            sum += closes[end].count;
+            end += 1;
+        }
+        if sum as f64 >= threshold {
+            windows.push((start, sum));
+        }
+        sum -= closes[start].count;
+    }
+    windows.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let mut out: Vec<Burst> = Vec::new();
+    for (start, peak) in windows {
+        let at = closes[start].at;
+        if out.len() == MAX_BURSTS {
+            break;
+        }
+        if out
+            .iter()
+            .any(|b| at > b.from_ms - SEPARATION_MS && at < b.to_ms + SEPARATION_MS)
+        {
+            continue;
+        }
+        // The burst: loud buckets within a few seconds of the peak window,
+        // loud both against the average and against the burst itself (so
+        // the steady trickle around a burst is not counted in it).
+        let level = bucket_level.max(peak as f64 / 50.0);
+        let loud: Vec<&Bucket> = closes
+            .iter()
+            .filter(|b| b.at >= at - 2000 && b.at < at + WINDOW_MS + 2000)
+            .filter(|b| b.count as f64 > level)
+            .collect();
+        let (Some(f), Some(l)) = (loud.first(), loud.last()) else {
+            continue;
+        };
+        out.push(Burst {
+            from_ms: f.at,
+            to_ms: l.at + TIMELINE_BUCKET_MS,
+            closes: loud.iter().map(|b| b.count).sum(),
+        });
+    }
+    out
+}
+
+pub(super) fn diagnose(ctx: &Ctx<'_>) -> Vec<Finding> {
+    bursts(&ctx.ev.closes)
+        .iter()
+        .map(|b| finding(ctx, b))
+        .collect()
+}
+
+/// The reload or shutdown line nearest to the burst.
+fn nearest_event<'e>(events: &'e [LogEvent], burst: &Burst) -> Option<&'e LogEvent> {
+    events
+        .iter()
+        .filter(|e| matches!(e.kind, LogEventKind::Reload | LogEventKind::Shutdown))
+        .filter(|e| (e.at_ms - burst.from_ms).abs() <= EVENT_RADIUS_MS)
+        .min_by_key(|e| {
+            // A reload line outranks the shutdown lines that follow it.
+            let penalty = i64::from(e.kind == LogEventKind::Shutdown) * 5_000;
+            (e.at_ms - burst.from_ms).abs() + penalty
+        })
+}
+
+fn finding(ctx: &Ctx<'_>, b: &Burst) -> Finding {
+    let ev = ctx.ev;
+    let window_ms = (b.to_ms - b.from_ms).max(TIMELINE_BUCKET_MS);
+    let at = wsdoctor_evidence::logs::format_utc(b.from_ms);
+    let event = nearest_event(&ev.events, b);
+    let mut title = format!(
+        "{} connections closed within {:.1} s at {at}",
+        count(b.closes),
+        window_ms as f64 / 1000.0
+    );
+    if let Some(e) = event {
+        let what = match e.kind {
+            LogEventKind::Reload => "a reload",
+            _ => "a shutdown",
+        };
+        title.push_str(&format!(": {what} {}", relative(e.at_ms - b.from_ms)));
+    }
+    let severity = if b.closes >= 50 {
+        Severity::Error
+    } else {
+        Severity::Warning
+    };
+    let mut f = ctx.finding(
+        CauseId::MassDisconnect,
+        severity,
+        if event.is_some() { 0.9 } else { 0.75 },
+        title,
+    );
+    f.measured.connections_affected = Some(b.closes);
+    f.measured.cluster_window_s = Some(window_ms as f64 / 1000.0);
+    f.measured.samples = Some(samples(b.closes));
+    f.intermediary = ctx.producer.map(|p| p.id.clone());
+    f.evidence.push(format!(
+        "{} of all {} connections in the logs ended in these {:.1} s",
+        percent(b.closes, ev.connections),
+        count(ev.connections),
+        window_ms as f64 / 1000.0
+    ));
+    if let Some(e) = event {
+        f.evidence.push(format!(
+            "{}:{}: {} ({})",
+            e.file,
+            e.line,
+            e.text,
+            relative(e.at_ms - b.from_ms)
+        ));
+    }
+    let timeouts = ev
+        .events
+        .iter()
+        .filter(|e| e.kind == LogEventKind::UpgradedTimeout)
+        .filter(|e| e.at_ms >= b.from_ms - 1000 && e.at_ms <= b.to_ms + 1000)
+        .count();
+    if timeouts > 0 {
+        f.evidence.push(format!(
+            "{timeouts} 'upgrade timed out' errors in the error log at the same time"
+        ));
+    }
+    let reopened: u64 = ev
+        .opens
+        .iter()
+        .filter(|o| o.at >= b.from_ms && o.at < b.to_ms + RECONNECT_WINDOW_MS)
+        .map(|o| o.count)
+        .sum();
+    if reopened > 0 {
+        f.evidence.push(format!(
+            "{} connections opened in the {} s after: clients reconnected together",
+            count(reopened),
+            RECONNECT_WINDOW_MS / 1000
+        ));
+    }
+    if ev.events.is_empty() {
+        f.evidence.push(
+            "no error log given: pass nginx's error.log too to see whether a reload caused it"
+                .to_owned(),
+        );
+    }
+    f.fix.push(fix(
+        "server",
+        "Find what happened at that moment (a deploy, a config reload, a scale-in, a \
+         platform restart). Drain instead of dropping: before a process stops, send close \
+         1001 or 1012 so clients know to reconnect, and for nginx set worker_shutdown_timeout \
+         so old workers do not keep sockets for hours after a reload.",
+    ));
+    f.fix.push(fix(
+        "client",
+        "Reconnect with exponential backoff and random jitter so that a mass disconnect is \
+         not followed by a thundering herd.",
+    ));
+    f
+}
+
+/// `1.2 s before`, `at the same moment`, `3.0 s after` (event relative to the burst).
+fn relative(delta_ms: i64) -> String {
+    let s = delta_ms.abs() as f64 / 1000.0;
+    match delta_ms {
+        d if d.abs() < 50 => "at the same moment".to_owned(),
+        d if d < 0 => format!("{s:.1} s before"),
+        _ => format!("{s:.1} s after"),
+    }
+}

@@ -1,0 +1,223 @@
+//! Reconnect policies, from each client's delays between the end of one
+//! connection and the start of its next: retrying at once or at a fixed
+//! short delay (no backoff), or backing off on exactly the same schedule as
+//! every other client (no jitter).
+
+use std::collections::HashMap;
+
+use wsdoctor_evidence::logs::ClientReconnects;
+
+use super::{count, samples, Ctx};
+use crate::finding::{CauseId, Finding, Severity};
+use crate::rules::common::{fix, fix_with};
+
+/// A client needs this many delays before its policy is named.
+const MIN_DELAYS: usize = 3;
+/// "Short": a fixed delay above this is a deliberate pause, not a loop.
+const SHORT_MS: u64 = 10_000;
+/// Delays this close to zero are "immediate".
+const IMMEDIATE_MS: u64 = 1000;
+/// Examples shown per finding.
+const EXAMPLES: usize = 3;
+/// Delays equal across clients to this precision are in lockstep.
+const LOCKSTEP_ROUND_MS: u64 = 100;
+
+/// A client's retry policy, in the contract's `reconnect_policy` words.
+pub(crate) fn policy(delays: &[u64]) -> Option<&'static str> {
+    if delays.len() < MIN_DELAYS {
+        return None;
+    }
+    let max = delays.iter().copied().max().unwrap_or(0);
+    if max <= IMMEDIATE_MS {
+        return Some("immediate");
+    }
+    let n = delays.len() as f64;
+    let mean = delays.iter().sum::<u64>() as f64 / n;
+    let var = delays
+        .iter()
+        .map(|d| (*d as f64 - mean).powi(2))
+        .sum::<f64>()
+        / n;
+    if var.sqrt() <= 0.1 * mean {
+        return Some("fixed");
+    }
+    // Growth until a cap: ratios of consecutive delays while they still grow.
+    let ratios: Vec<f64> = delays
+        .windows(2)
+        .map(|w| w[1] as f64 / (w[0].max(1)) as f64)
+        .collect();
+    let growing: Vec<f64> = ratios.iter().copied().take_while(|r| *r >= 1.15).collect();
+    let rest_flat = ratios[growing.len()..]
+        .iter()
+        .all(|r| (0.85..=1.15).contains(r));
+    if growing.len() >= 2 && rest_flat {
+        let doubling = growing.iter().all(|r| (1.8..=2.2).contains(r));
+        return Some(if doubling {
+            "exponential"
+        } else if growing.iter().all(|r| *r >= 1.3) {
+            "exponential-jitter"
+        } else {
+            "linear"
+        });
+    }
+    None
+}
+
+pub(super) fn diagnose(ctx: &Ctx<'_>) -> Vec<Finding> {
+    let mut tight: Vec<(&ClientReconnects, &'static str)> = Vec::new();
+    let mut exponential: Vec<&ClientReconnects> = Vec::new();
+    let mut classified = 0u64;
+    for c in &ctx.ev.reconnects {
+        let Some(p) = policy(&c.delays_ms) else {
+            continue;
+        };
+        classified += 1;
+        let median = median(&c.delays_ms);
+        match p {
+            "immediate" => tight.push((c, p)),
+            "fixed" if median <= SHORT_MS => tight.push((c, p)),
+            "exponential" => exponential.push(c),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    if !tight.is_empty() {
+        out.push(no_backoff(ctx, &tight, classified));
+    }
+    if let Some(f) = no_jitter(ctx, &exponential) {
+        out.push(f);
+    }
+    out
+}
+
+fn median(values: &[u64]) -> u64 {
+    let mut v = values.to_vec();
+    v.sort_unstable();
+    v.get(v.len() / 2).copied().unwrap_or(0)
+}
+
+fn delays_text(delays: &[u64]) -> String {
+    let shown: Vec<String> = delays
+        .iter()
+        .take(8)
+        .map(|d| format!("{:.1}", *d as f64 / 1000.0))
+        .collect();
+    let more = if delays.len() > 8 { ", …" } else { "" };
+    format!("{}{more} s", shown.join(", "))
+}
+
+fn delays_s(delays: &[u64]) -> Vec<f64> {
+    delays.iter().map(|d| *d as f64 / 1000.0).collect()
+}
+
+fn no_backoff(
+    ctx: &Ctx<'_>,
+    tight: &[(&ClientReconnects, &'static str)],
+    classified: u64,
+) -> Finding {
+    let immediate = tight.iter().filter(|(_, p)| *p == "immediate").count();
+    let policy = if immediate * 2 >= tight.len() {
+        "immediate"
+    } else {
+        "fixed"
+    };
+    let n = tight.len() as u64;
+    let severity = if n >= 10 || n * 10 >= classified.max(1) {
+        Severity::Error
+    } else {
+        Severity::Warning
+    };
+    let example = tight[0].0;
+    let how = if policy == "immediate" {
+        "immediately".to_owned()
+    } else {
+        format!("every {:.1} s", median(&example.delays_ms) as f64 / 1000.0)
+    };
+    let mut f = ctx.finding(
+        CauseId::ReconnectNoBackoff,
+        severity,
+        0.8,
+        format!(
+            "{} clients reconnect {how} after each drop, without backing off",
+            count(n)
+        ),
+    );
+    f.measured.reconnect_policy = Some(policy.to_owned());
+    f.measured.reconnect_delays_s = Some(delays_s(&example.delays_ms));
+    f.measured.samples = Some(samples(n));
+    f.evidence.push(format!(
+        "{} of {} clients with a recognisable retry pattern retry at once or at a fixed delay under {} s",
+        count(n),
+        count(classified),
+        SHORT_MS / 1000
+    ));
+    for (c, p) in tight.iter().take(EXAMPLES) {
+        f.evidence.push(format!(
+            "client {}: {} attempts ({} failed), {p}, delays {}",
+            c.client,
+            count(c.attempts),
+            count(c.failed),
+            delays_text(&c.delays_ms)
+        ));
+    }
+    f.fix.push(fix_with(
+        "client",
+        "Back off exponentially with random jitter after each failed or dropped connection, \
+         and reset the delay only after a connection stayed up for a while.",
+        "delay = min(30_000, 500 * 2 ** attempt) * (0.5 + Math.random() / 2)",
+    ));
+    f
+}
+
+fn no_jitter(ctx: &Ctx<'_>, exponential: &[&ClientReconnects]) -> Option<Finding> {
+    // Clients on the same schedule, to 100 ms, over their first delays.
+    let mut schedules: HashMap<Vec<u64>, u64> = HashMap::new();
+    for c in exponential {
+        let key: Vec<u64> = c
+            .delays_ms
+            .iter()
+            .take(MIN_DELAYS + 1)
+            .map(|d| (d + LOCKSTEP_ROUND_MS / 2) / LOCKSTEP_ROUND_MS * LOCKSTEP_ROUND_MS)
+            .collect();
+        *schedules.entry(key).or_insert(0) += 1;
+    }
+    let (schedule, same) = schedules
+        .into_iter()
+        .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))?;
+    if same < 3 || same * 2 < exponential.len() as u64 {
+        return None;
+    }
+    let mut f = ctx.finding(
+        CauseId::ReconnectNoJitter,
+        Severity::Warning,
+        0.75,
+        format!(
+            "{} clients back off on the identical schedule ({}): they reconnect in lockstep",
+            count(same),
+            delays_text(&schedule)
+        ),
+    );
+    f.measured.reconnect_policy = Some("exponential".to_owned());
+    f.measured.reconnect_delays_s = Some(delays_s(&schedule));
+    f.measured.samples = Some(samples(same));
+    f.evidence.push(format!(
+        "{} of {} exponentially backing-off clients share the delays {} to {} ms",
+        count(same),
+        count(exponential.len() as u64),
+        delays_text(&schedule),
+        LOCKSTEP_ROUND_MS
+    ));
+    for c in exponential.iter().take(EXAMPLES) {
+        f.evidence.push(format!(
+            "client {}: delays {}",
+            c.client,
+            delays_text(&c.delays_ms)
+        ));
+    }
+    f.fix.push(fix(
+        "client",
+        "Add random jitter to every backoff delay (full jitter: a random delay between 0 and \
+         the exponential value) so clients dropped together do not return together.",
+    ));
+    Some(f)
+}

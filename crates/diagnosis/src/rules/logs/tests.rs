@@ -1,0 +1,151 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use wsdoctor_evidence::logs::{Bucket, ClientReconnects, LogEvidence, LogFile, LogFormat};
+
+use super::diagnose_logs;
+use super::lifetimes::clusters;
+use super::mass::bursts;
+use super::reconnect::policy;
+use crate::finding::{CauseId, Severity, SourceKind};
+
+fn buckets(values: &[(i64, u64)]) -> Vec<Bucket> {
+    values
+        .iter()
+        .map(|&(at, count)| Bucket { at, count })
+        .collect()
+}
+
+fn file(format: LogFormat) -> LogFile {
+    LogFile {
+        path: "access.log".into(),
+        format,
+        detected: true,
+        gzip: false,
+        bytes: 0,
+        lines: 0,
+        websocket_entries: 0,
+        filtered_out: 0,
+        malformed: 0,
+        malformed_samples: Vec::new(),
+    }
+}
+
+#[test]
+fn policies() {
+    assert_eq!(policy(&[0, 10, 200]), Some("immediate"));
+    assert_eq!(policy(&[5000, 5100, 4950, 5000]), Some("fixed"));
+    assert_eq!(policy(&[1000, 2000, 4000, 8000, 8000]), Some("exponential"));
+    assert_eq!(
+        policy(&[1000, 2700, 4100, 9800]),
+        Some("exponential-jitter")
+    );
+    assert_eq!(policy(&[3000, 90_000, 7000]), None);
+    assert_eq!(policy(&[1000, 1000]), None, "too few delays");
+}
+
+#[test]
+fn a_pile_at_sixty_seconds_is_one_cluster() {
+    let mut b = vec![(60_000, 50), (60_010, 30), (60_020, 5)];
+    b.extend((1..20).map(|i| (i * 300_000, 1)));
+    b.push((5_000, 3));
+    let c = clusters(&buckets(&b));
+    assert_eq!(c.len(), 1);
+    assert_eq!(c[0].count, 85);
+    assert_eq!(c[0].value_ms, 60_000);
+    assert_eq!(c[0].longer, 19);
+    assert!(clusters(&buckets(&[(60_000, 5)])).is_empty(), "too few");
+}
+
+#[test]
+fn a_burst_of_closes_stands_out_of_a_steady_rate() {
+    let mut b: Vec<(i64, u64)> = (0..600).map(|s| (s * 1000, 1)).collect();
+    b.push((300_100, 200));
+    b.push((300_200, 150));
+    b.sort_unstable();
+    let found = bursts(&buckets(&b));
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].from_ms, 300_100);
+    assert_eq!(found[0].closes, 350);
+    assert!(bursts(&buckets(&b[..10])).is_empty());
+}
+
+#[test]
+fn alb_log_with_idle_drops_and_a_storm() {
+    let mut lifetimes = vec![(60_000, 400), (60_010, 90)];
+    lifetimes.extend((1..100).map(|i| (61_000 + i * 10_000, 2)));
+    let ev = LogEvidence {
+        files: vec![file(LogFormat::Alb)],
+        connections: 688,
+        failed_upgrades_total: 0,
+        lifetimes: buckets(&lifetimes),
+        closes: buckets(&(0..688).map(|i| (i * 1000, 1)).collect::<Vec<_>>()),
+        reconnects: vec![ClientReconnects {
+            client: "198.51.100.7".into(),
+            attempts: 6,
+            failed: 0,
+            delays_ms: vec![1000, 1000, 1000, 1000, 1000],
+        }],
+        ..LogEvidence::default()
+    };
+    let findings = diagnose_logs(&ev);
+    let top = &findings[0];
+    assert_eq!(top.id, CauseId::IdleTimeout);
+    assert_eq!(top.severity, Severity::Error);
+    assert_eq!(top.source, SourceKind::Log);
+    assert_eq!(top.intermediary.as_deref(), Some("aws-alb"));
+    assert_eq!(top.subject.as_deref(), Some("access.log"));
+    assert_eq!(top.measured.idle_timeout_s, Some(60.0));
+    assert!(top.fix.iter().any(|f| f.for_ == "aws-alb"));
+    let storm = findings
+        .iter()
+        .find(|f| f.id == CauseId::ReconnectNoBackoff)
+        .unwrap();
+    assert_eq!(
+        storm.measured.reconnect_policy.as_deref(),
+        Some("immediate")
+    );
+    assert!(!findings.iter().any(|f| f.id == CauseId::MassDisconnect));
+}
+
+#[test]
+fn lockstep_backoff_is_no_jitter() {
+    let schedule = vec![1000, 2000, 4000, 8000];
+    let reconnects = (0..5)
+        .map(|i| ClientReconnects {
+            client: format!("10.0.0.{i}"),
+            attempts: 5,
+            failed: 4,
+            delays_ms: schedule.clone(),
+        })
+        .collect();
+    let ev = LogEvidence {
+        files: vec![file(LogFormat::Nginx)],
+        connections: 25,
+        reconnects,
+        ..LogEvidence::default()
+    };
+    let findings = diagnose_logs(&ev);
+    let f = findings
+        .iter()
+        .find(|f| f.id == CauseId::ReconnectNoJitter)
+        .unwrap();
+    assert_eq!(
+        f.measured.reconnect_delays_s,
+        Some(vec![1.0, 2.0, 4.0, 8.0])
+    );
+    assert_eq!(f.measured.samples, Some(5));
+}
+
+#[test]
+fn nothing_to_judge_and_nothing_wrong() {
+    assert!(diagnose_logs(&LogEvidence::default()).is_empty());
+    let quiet = LogEvidence {
+        files: vec![file(LogFormat::Nginx)],
+        connections: 3,
+        lifetimes: buckets(&[(5_000, 1), (900_000, 1), (3_000_000, 1)]),
+        ..LogEvidence::default()
+    };
+    let findings = diagnose_logs(&quiet);
+    assert_eq!(findings.len(), 1);
+    assert_eq!(findings[0].id, CauseId::Healthy);
+}

@@ -1,0 +1,441 @@
+//! Rolling findings of a watch: the drops of a window, read the way an SRE
+//! reads a dashboard — a burst across connections, a fixed silence, a fixed
+//! age, close codes, failed reconnects, stalled flow. Pure.
+
+use wsdoctor_evidence::idle::Arm;
+use wsdoctor_evidence::watch::{WatchDrop, WatchEvidence};
+use wsdoctor_evidence::ConnectionEnd;
+
+use super::common::{finding, fix, human, idle_matches, median, names_with_value, to_s};
+use crate::finding::{rank, CauseId, Finding, Severity, SourceKind};
+
+/// Drops within this long of each other across connections are one event.
+const BURST_MS: u64 = 1_000;
+
+fn window_words(e: &WatchEvidence) -> String {
+    let span = e.ran_ms.min(e.window_ms);
+    format!("in the last {}", human(span.saturating_mul(1000)))
+}
+
+fn same(a: u64, b: u64) -> bool {
+    a.abs_diff(b) <= (a.max(b) / 50).max(250_000)
+}
+
+/// Groups of drops that happened within [`BURST_MS`] and hit at least half
+/// of the connections (and three): reloads, deploys, restarts.
+fn bursts(e: &WatchEvidence) -> Vec<Vec<&WatchDrop>> {
+    let opened: Vec<&WatchDrop> = e.drops.iter().filter(|d| d.opened).collect();
+    let need = (e.connections as usize).div_ceil(2).max(3);
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < opened.len() {
+        let mut j = i;
+        while j + 1 < opened.len() && opened[j + 1].at_ms - opened[i].at_ms <= BURST_MS {
+            j += 1;
+        }
+        if j + 1 - i >= need {
+            out.push(opened[i..=j].to_vec());
+            i = j + 1;
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+fn how(d: &WatchDrop) -> String {
+    d.end.describe()
+}
+
+/// Diagnoses the window.
+pub fn diagnose_watch(e: &WatchEvidence) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let when = window_words(e);
+
+    let bursts = bursts(e);
+    let in_burst = |d: &WatchDrop| bursts.iter().any(|b| b.iter().any(|x| std::ptr::eq(*x, d)));
+    if !bursts.is_empty() {
+        let largest = bursts.iter().map(Vec::len).max().unwrap_or(0);
+        let mut f = finding(
+            CauseId::MassDisconnect,
+            Severity::Error,
+            0.85,
+            format!(
+                "{when}: {} time(s) most connections dropped at once",
+                bursts.len()
+            ),
+            SourceKind::Flow,
+        );
+        for b in &bursts {
+            let first = b[0];
+            let spread = b[b.len() - 1].at_ms - first.at_ms;
+            f.evidence.push(format!(
+                "{} of {} connections dropped within {} ms at {}: {}",
+                b.len(),
+                e.connections,
+                spread,
+                first.wall,
+                how(first)
+            ));
+        }
+        f.measured.connections_affected = Some(largest as u64);
+        f.measured.cluster_window_s = Some(
+            bursts
+                .iter()
+                .map(|b| b[b.len() - 1].at_ms - b[0].at_ms)
+                .max()
+                .unwrap_or(0) as f64
+                / 1000.0,
+        );
+        f.fix.push(fix(
+            "proxy",
+            "A reload, deploy or restart closed every connection at once: match these times with deploy and config-reload logs. Drain old connections gradually (nginx worker_shutdown_timeout, Caddy stream_close_delay) and make clients reconnect with jittered backoff.",
+        ));
+        findings.push(f);
+    }
+
+    // Drops of open connections that were not part of a burst.
+    let single: Vec<&WatchDrop> = e
+        .drops
+        .iter()
+        .filter(|d| d.opened && !in_burst(d))
+        .collect();
+    let silent: Vec<&WatchDrop> = single
+        .iter()
+        .copied()
+        .filter(|d| d.arm == Arm::Silent)
+        .collect();
+    let idles: Vec<u64> = silent.iter().filter_map(|d| d.idle_us).collect();
+    if let Some(t) = median(idles.clone()) {
+        let at_t = idles.iter().filter(|i| same(**i, t)).count();
+        if at_t >= 2 && at_t * 2 > idles.len() {
+            let keepalive_drops = single.iter().filter(|d| d.arm != Arm::Silent).count();
+            let ages: Vec<u64> = single
+                .iter()
+                .filter(|d| d.arm != Arm::Silent)
+                .filter_map(|d| d.age_us)
+                .collect();
+            let lifetime = keepalive_drops > 0 && ages.iter().all(|a| same(*a, t));
+            let mut f = if lifetime {
+                let mut f = finding(
+                    CauseId::MaxLifetime,
+                    Severity::Error,
+                    0.8,
+                    format!(
+                        "{when}: connections end after {} whatever the traffic",
+                        human(t)
+                    ),
+                    SourceKind::Flow,
+                );
+                f.measured.max_lifetime_s = Some(to_s(t));
+                f
+            } else {
+                let mut f = finding(
+                    CauseId::IdleTimeout,
+                    Severity::Error,
+                    0.85,
+                    format!(
+                        "{when}: {at_t} of {} silent-connection drops at {} idle",
+                        idles.len(),
+                        human(t)
+                    ),
+                    SourceKind::Flow,
+                );
+                f.measured.idle_timeout_s = Some(to_s(t));
+                f
+            };
+            f.measured.samples = Some(u32::try_from(at_t).unwrap_or(u32::MAX));
+            f.measured.connections_affected = Some(at_t as u64);
+            if let Some(d) = silent.first() {
+                f.evidence.push(format!(
+                    "e.g. {} #{} at {}: {} after {} of silence",
+                    d.arm.as_str(),
+                    d.slot,
+                    d.wall,
+                    how(d),
+                    human(d.idle_us.unwrap_or(0))
+                ));
+            }
+            f.evidence.push(format!("connections that keep busy (every {}) dropped {keepalive_drops} time(s) in the same window", human(e.interval_ms.saturating_mul(1000))));
+            let matches = idle_matches(t);
+            if !matches.is_empty() {
+                f.evidence.push(format!(
+                    "{} is the default of {}",
+                    human(t),
+                    names_with_value(&matches, |i| i.idle_timeout_default_s)
+                ));
+            }
+            f.fix.push(fix(
+                "server",
+                format!("Send a WebSocket ping from the server every {} or more often, or raise the idle timeout of the hop that owns it (`wsdoctor idle` names it).", human(t / 2)),
+            ));
+            findings.push(f);
+        }
+    }
+
+    // Close frames from the server, by code.
+    let mut codes: std::collections::BTreeMap<u16, Vec<&WatchDrop>> =
+        std::collections::BTreeMap::new();
+    for d in &single {
+        if let ConnectionEnd::CloseHandshake {
+            code: Some(code),
+            initiator: wsdoctor_evidence::Side::Remote,
+            ..
+        } = d.end
+        {
+            codes.entry(code).or_default().push(d);
+        }
+    }
+    for (code, drops) in codes {
+        let (id, severity) = match code {
+            1011 => (CauseId::ServerError, Severity::Error),
+            1001 | 1012..=1014 => (CauseId::GoingAway, Severity::Warning),
+            1002 | 1003 | 1007 | 1009 | 1010 => (CauseId::ProtocolError, Severity::Error),
+            1008 | 3000..=4999 => (CauseId::PolicyClose, Severity::Warning),
+            _ => continue,
+        };
+        let mut f = finding(
+            id,
+            severity,
+            0.8,
+            format!(
+                "{when}: the server closed {} connection(s) with {code}",
+                drops.len()
+            ),
+            SourceKind::Flow,
+        );
+        f.measured.close_code = Some(code);
+        f.measured.connections_affected = Some(drops.len() as u64);
+        f.evidence.extend(
+            drops
+                .iter()
+                .take(3)
+                .map(|d| format!("{} #{} at {}: {}", d.arm.as_str(), d.slot, d.wall, how(d))),
+        );
+        f.fix.push(fix("server", format!("Look in the server's log at these times for why it closed with {code} (`wsdoctor explain {code}`).")));
+        findings.push(f);
+    }
+
+    // Failed reconnects.
+    let failed: Vec<&WatchDrop> = e.drops.iter().filter(|d| !d.opened).collect();
+    if !failed.is_empty() {
+        let last = failed[failed.len() - 1];
+        let id = match &last.end {
+            ConnectionEnd::ConnectRefused { .. } => CauseId::ConnectRefused,
+            ConnectionEnd::ConnectTimedOut { .. } | ConnectionEnd::ConnectFailed { .. } => {
+                CauseId::ConnectTimeout
+            }
+            ConnectionEnd::DnsFailed { .. } => CauseId::DnsFailure,
+            ConnectionEnd::TlsFailed { .. } => CauseId::TlsFailure,
+            ConnectionEnd::HandshakeRejected { status: 502..=504 } => CauseId::BackendUnavailable,
+            ConnectionEnd::HandshakeRejected { .. } => CauseId::UpgradeRejected,
+            ConnectionEnd::HandshakeInvalid { .. } => CauseId::HandshakeInvalid,
+            _ => CauseId::BackendUnavailable,
+        };
+        let mut f = finding(
+            id,
+            Severity::Error,
+            0.8,
+            format!("{when}: {} reconnect attempt(s) failed", failed.len()),
+            SourceKind::Flow,
+        );
+        f.evidence
+            .push(format!("first at {}: {}", failed[0].wall, how(failed[0])));
+        if failed.len() > 1 {
+            f.evidence
+                .push(format!("last at {}: {}", last.wall, how(last)));
+        }
+        f.fix.push(fix("server", "The target refused or failed new connections during this time: `wsdoctor probe` shows the failing step with the raw answer."));
+        findings.push(f);
+    }
+
+    // Other abnormal ends, by transport.
+    let others: Vec<&WatchDrop> = single
+        .iter()
+        .copied()
+        .filter(|d| d.end.transport().is_some())
+        .filter(|d| {
+            !findings
+                .iter()
+                .any(|f| f.id == CauseId::IdleTimeout || f.id == CauseId::MaxLifetime)
+                || d.arm != Arm::Silent
+        })
+        .collect();
+    if !others.is_empty() {
+        let mut f = finding(
+            CauseId::AbnormalClose,
+            Severity::Warning,
+            0.7,
+            format!(
+                "{when}: {} connection(s) ended without a close frame",
+                others.len()
+            ),
+            SourceKind::Flow,
+        );
+        f.measured.transport = others[0].end.transport().map(|t| t.as_str().to_owned());
+        f.evidence.extend(others.iter().take(3).map(|d| {
+            format!(
+                "{} #{} at {}: {} after {} open",
+                d.arm.as_str(),
+                d.slot,
+                d.wall,
+                how(d),
+                human(d.age_us.unwrap_or(0))
+            )
+        }));
+        f.fix.push(fix("server", "Compare these times with the server's and proxies' logs; `wsdoctor idle` measures the path's timers."));
+        findings.push(f);
+    }
+
+    if !e.stalls.is_empty() {
+        let s = &e.stalls[0];
+        let mut f = finding(
+            CauseId::HandlerStalled,
+            Severity::Error,
+            0.8,
+            format!(
+                "{when}: messages stopped on {} connection(s) while pongs kept coming",
+                e.stalls.len()
+            ),
+            SourceKind::Flow,
+        );
+        f.measured.stall_after_s = Some(s.silent_ms as f64 / 1000.0);
+        f.evidence.push(format!(
+            "{} #{}: no message for {} (expected every {}), last pong RTT {}",
+            s.target,
+            s.slot,
+            human(s.silent_ms.saturating_mul(1000)),
+            human(e.expect_every_ms.unwrap_or(0).saturating_mul(1000)),
+            s.last_pong_rtt_us.map_or_else(|| "—".to_owned(), human)
+        ));
+        f.fix.push(fix(
+            "server",
+            "The connection is alive but the application stopped sending: look for an exception swallowed in the message handler or a blocked subscription at that time.",
+        ));
+        findings.push(f);
+    }
+
+    if findings.is_empty() {
+        let mut f = finding(
+            CauseId::Healthy,
+            Severity::Info,
+            0.7,
+            format!(
+                "{when}: no drop, {} of {} connections open",
+                e.open_now, e.connections
+            ),
+            SourceKind::Flow,
+        );
+        f.evidence
+            .push(format!("{} reconnect(s) since the start", e.reconnects));
+        f.fix.push(fix(
+            "client",
+            "Nothing to fix; keep the watch running to catch intermittent drops.",
+        ));
+        findings.push(f);
+    }
+    rank(&mut findings);
+    findings
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use wsdoctor_evidence::idle::Arm;
+    use wsdoctor_evidence::watch::{WatchDrop, WatchEvidence, WatchStall};
+    use wsdoctor_evidence::ConnectionEnd;
+
+    use super::diagnose_watch;
+    use crate::finding::CauseId;
+
+    fn drop(at_ms: u64, arm: Arm, slot: u32, end: ConnectionEnd, idle_s: f64) -> WatchDrop {
+        WatchDrop {
+            at_ms,
+            wall: format!("t+{at_ms}ms"),
+            target: "wss://example.test/ws".into(),
+            arm,
+            slot,
+            opened: true,
+            age_us: Some((idle_s * 1e6) as u64),
+            idle_us: Some((idle_s * 1e6) as u64),
+            end,
+            server: None,
+        }
+    }
+
+    fn fin() -> ConnectionEnd {
+        ConnectionEnd::FinWithoutClose { mid_frame: false }
+    }
+
+    fn window(drops: Vec<WatchDrop>) -> WatchEvidence {
+        WatchEvidence {
+            targets: vec!["wss://example.test/ws".into()],
+            connections: 6,
+            open_now: 6,
+            window_ms: 3_600_000,
+            ran_ms: 3_600_000,
+            interval_ms: 20_000,
+            drops,
+            ..WatchEvidence::default()
+        }
+    }
+
+    #[test]
+    fn a_reload_is_a_mass_disconnect() {
+        let drops = (0..6)
+            .map(|i| {
+                drop(
+                    100_000 + i * 7,
+                    if i % 2 == 0 { Arm::Silent } else { Arm::Ping },
+                    i as u32,
+                    fin(),
+                    30.0 + i as f64,
+                )
+            })
+            .collect();
+        let f = &diagnose_watch(&window(drops))[0];
+        assert_eq!(f.id, CauseId::MassDisconnect);
+        assert_eq!(f.measured.connections_affected, Some(6));
+    }
+
+    #[test]
+    fn silent_drops_at_sixty_seconds_are_an_idle_timeout() {
+        let drops = (0..4)
+            .map(|i| drop(60_000 + i * 61_000, Arm::Silent, 1, fin(), 60.01))
+            .collect();
+        let f = &diagnose_watch(&window(drops))[0];
+        assert_eq!(f.id, CauseId::IdleTimeout);
+        assert_eq!(f.measured.idle_timeout_s, Some(60.01));
+        assert!(f.evidence.iter().any(|l| l.contains("default of")));
+    }
+
+    #[test]
+    fn stalls_and_failed_reconnects() {
+        let mut e = window(vec![WatchDrop {
+            opened: false,
+            end: ConnectionEnd::ConnectRefused {
+                addr: "192.0.2.1:443".into(),
+            },
+            ..drop(1_000, Arm::Ping, 2, fin(), 0.0)
+        }]);
+        e.stalls.push(WatchStall {
+            at_ms: 5_000,
+            target: "wss://example.test/ws".into(),
+            slot: 2,
+            silent_ms: 12_000,
+            last_pong_rtt_us: Some(800),
+        });
+        e.expect_every_ms = Some(5_000);
+        let ids: Vec<CauseId> = diagnose_watch(&e).iter().map(|f| f.id).collect();
+        assert!(
+            ids.contains(&CauseId::HandlerStalled) && ids.contains(&CauseId::ConnectRefused),
+            "{ids:?}"
+        );
+    }
+
+    #[test]
+    fn a_quiet_window_is_healthy() {
+        let f = &diagnose_watch(&window(Vec::new()))[0];
+        assert_eq!(f.id, CauseId::Healthy);
+    }
+}

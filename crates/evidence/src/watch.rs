@@ -1,0 +1,72 @@
+//! What a long-running canary saw: every drop (and failed reconnect) of the
+//! connections it keeps open, with the clocks that explain it, over a window.
+
+use serde::{Deserialize, Serialize};
+
+use crate::idle::Arm;
+use crate::ConnectionEnd;
+
+/// One connection ending (or a reconnect failing) during a watch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WatchDrop {
+    /// Milliseconds since the watch started (monotonic clock).
+    pub at_ms: u64,
+    /// Wall-clock time, RFC 3339 UTC (for people and for log correlation).
+    pub wall: String,
+    /// Which target (secrets redacted).
+    pub target: String,
+    /// Which arm the connection belonged to.
+    pub arm: Arm,
+    /// Which connection of that target and arm (1-based).
+    pub slot: u32,
+    /// How it ended.
+    pub end: ConnectionEnd,
+    /// Whether it had opened (a failed reconnect did not).
+    pub opened: bool,
+    /// Its age at the end (µs since the 101).
+    pub age_us: Option<u64>,
+    /// Silence at the end (µs since the last frame either way).
+    pub idle_us: Option<u64>,
+    /// The `Server` header of its handshake answer.
+    pub server: Option<String>,
+}
+
+/// A connection whose pongs came back but whose expected messages stopped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WatchStall {
+    /// Milliseconds since the watch started.
+    pub at_ms: u64,
+    /// Which target.
+    pub target: String,
+    /// Which connection.
+    pub slot: u32,
+    /// How long no message had arrived.
+    pub silent_ms: u64,
+    /// The last pong round trip, showing the connection itself was alive.
+    pub last_pong_rtt_us: Option<u64>,
+}
+
+/// The window a rolling diagnosis looks at.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WatchEvidence {
+    /// The targets.
+    pub targets: Vec<String>,
+    /// How many connections are kept open in all.
+    pub connections: u32,
+    /// How many are open right now.
+    pub open_now: u32,
+    /// The window's length in ms (drops older than this are forgotten).
+    pub window_ms: u64,
+    /// How long the watch has run, in ms.
+    pub ran_ms: u64,
+    /// Interval of the keepalive arms, in ms.
+    pub interval_ms: u64,
+    /// Messages expected at least this often (`--expect-every`), in ms.
+    pub expect_every_ms: Option<u64>,
+    /// Drops in the window, oldest first.
+    pub drops: Vec<WatchDrop>,
+    /// Stalls in the window.
+    pub stalls: Vec<WatchStall>,
+    /// Reconnect attempts since the start.
+    pub reconnects: u64,
+}

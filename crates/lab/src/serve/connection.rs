@@ -1,0 +1,259 @@
+//! One `serve` connection: the request, `/whoami`, the 101, then the
+//! evidence session, and the record of it all.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant, SystemTime};
+
+use wsdoctor_evidence::{
+    redact_header_value, redact_url, ConnectionRecord, HandshakeRecord, Header, HeartbeatSettings,
+    PhaseTimings, PongPolicy, Role,
+};
+use wsdoctor_sources::conn::rfc3339_from_unix;
+use wsdoctor_sources::conn::session::{Session, SessionConfig};
+
+use super::driver::{self, Ending, Timers};
+use super::{ServeEvent, ServeShared};
+use crate::answer::{self, Ident};
+use crate::config::{Answer, PongMode};
+use crate::conn::Conn;
+use crate::handshake::{self, Query, Request};
+use crate::{config::Plan, fault::Fault};
+
+/// How long to wait for the client's FIN after ours.
+const FIN_LINGER: Duration = Duration::from_secs(2);
+/// Longest identity kept from a `client=` parameter or header.
+const MAX_CLIENT_ID: usize = 100;
+
+/// Serves one accepted connection to the end.
+pub(crate) async fn serve(tcp: tokio::net::TcpStream, peer: SocketAddr, shared: &ServeShared) {
+    let origin = Instant::now();
+    let started_at = SystemTime::now();
+    let _ = tcp.set_nodelay(true);
+    let conn = Conn::Plain(tcp);
+    let Some((mut conn, request, leftover)) =
+        handshake::read_request(conn, &shared.lab.instance).await
+    else {
+        return;
+    };
+    let query = Query::parse(&request.target);
+    let ident = Ident {
+        server: handshake::DEFAULT_SERVER,
+        instance: &shared.lab.instance,
+    };
+    let is_upgrade = request.has_token("upgrade", "websocket");
+    let path = request.target.split('?').next().unwrap_or_default();
+    if !is_upgrade && request.method == "GET" && path == "/whoami" {
+        let body = greeting(&request, peer, &shared.lab.instance);
+        let bytes = answer::json(&body, ident);
+        return handshake::answer_and_close(conn, &bytes).await;
+    }
+    let faults = match &query.fault {
+        Some(text) => match Fault::parse_list(text) {
+            Ok(f) => f,
+            Err(e) => {
+                let bytes = answer::bad_request(&e.to_string(), ident);
+                return handshake::answer_and_close(conn, &bytes).await;
+            }
+        },
+        None => shared.lab.faults.clone(),
+    };
+    let plan = Plan::from_faults(&faults);
+    // Broken handshakes and mid-frame faults are the lab server's business:
+    // they do not make a WebSocket session worth recording.
+    let special = plan.answer != Answer::Upgrade
+        || plan.bad_accept
+        || plan.no_upgrade_header
+        || plan.session.fin_mid_frame.is_some()
+        || plan.session.huge_frame;
+    if special {
+        return handshake::respond(conn, peer, &shared.lab, request, leftover).await;
+    }
+    let key = match handshake::check_upgrade(&request) {
+        Ok(key) => key,
+        Err(bad) => return handshake::answer_and_close(conn, &bad.answer(ident)).await,
+    };
+    let head = handshake::switching_protocols(&request, key, &plan, ident);
+    if conn.send(head.as_bytes()).await.is_err() {
+        return;
+    }
+    let opened = Instant::now();
+
+    let heartbeat = HeartbeatSettings {
+        ping_interval_ms: plan
+            .session
+            .ping
+            .or(shared.config.ping_interval)
+            .map(millis),
+        pong_timeout_ms: millis(shared.config.pong_timeout),
+        pong_policy: match plan.session.pong {
+            PongMode::Immediate => PongPolicy::Answer,
+            PongMode::Never => PongPolicy::Never,
+            PongMode::After(d) => PongPolicy::Delay { ms: millis(d) },
+        },
+    };
+    let mut session = Session::new(
+        SessionConfig {
+            role: Role::Server,
+            heartbeat,
+            max_frame_bytes: shared.config.max_message_bytes,
+            echo: true,
+            ..SessionConfig::default()
+        },
+        origin,
+        opened,
+    );
+    if shared.config.greet || plan.session.greet {
+        session.send_message(opened, &greeting(&request, peer, &shared.lab.instance));
+    }
+    let after = |d: Option<Duration>| d.map(|d| opened + d);
+    let timers = Timers {
+        close: plan.session.close.map(|(code, d)| (code, opened + d)),
+        reason: query.reason.clone().unwrap_or_default(),
+        rst: after(plan.session.rst),
+        fin: after(plan.session.fin),
+        tick: plan.session.tick.or(shared.config.tick),
+    };
+    let mut shutdown = shared.shutdown.clone();
+    let ending = driver::drive(&mut conn, leftover, &mut session, &timers, &mut shutdown).await;
+    match ending {
+        Ending::Reset => conn.reset(),
+        Ending::Fin => conn.finish(FIN_LINGER).await,
+    }
+
+    if let Some(events) = &shared.events {
+        let record = record(
+            &request, &head, peer, origin, opened, started_at, heartbeat, session,
+        );
+        let client = client_id(&request, &query, peer);
+        let event = ServeEvent {
+            instance: shared.lab.instance.clone(),
+            client,
+            connection: record,
+        };
+        // A full channel (nobody reading fast enough) drops the record
+        // rather than letting memory grow.
+        let _ = events.try_send(event);
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Who the client is: `client=` in the query, an `X-Client-Id` header, or
+/// its address.
+fn client_id(request: &Request, query: &Query, peer: SocketAddr) -> String {
+    let named = query
+        .client
+        .as_deref()
+        .or_else(|| request.header("x-client-id"))
+        .map(|c| {
+            handshake::header_safe(c)
+                .chars()
+                .take(MAX_CLIENT_ID)
+                .collect::<String>()
+        })
+        .filter(|c| !c.is_empty());
+    named.unwrap_or_else(|| peer.to_string())
+}
+
+/// What the server received, as JSON: the greeting and `/whoami`. Secret
+/// header values are redacted, since the text may end up in logs.
+fn greeting(request: &Request, peer: SocketAddr, instance: &str) -> String {
+    let headers: Vec<[String; 2]> = request
+        .headers
+        .iter()
+        .map(|(n, v)| [n.clone(), redact_header_value(n, v)])
+        .collect();
+    let pick = |name: &str| request.header(name).map(str::to_owned);
+    let forwarded: Vec<[String; 2]> = request
+        .headers
+        .iter()
+        .filter(|(n, _)| {
+            let n = n.to_ascii_lowercase();
+            n.starts_with("x-forwarded-") || n == "forwarded" || n == "via" || n == "x-real-ip"
+        })
+        .map(|(n, v)| [n.clone(), v.clone()])
+        .collect();
+    serde_json::json!({
+        "instance": instance,
+        "peer": peer.to_string(),
+        "method": request.method,
+        "target": redact_url(&request.target),
+        "upgrade": pick("upgrade"),
+        "connection": pick("connection"),
+        "extensions_offered": pick("sec-websocket-extensions"),
+        "subprotocols_offered": pick("sec-websocket-protocol"),
+        "forwarded": forwarded,
+        "headers": headers,
+    })
+    .to_string()
+}
+
+/// The server's view of the connection, in the client's evidence model.
+#[allow(clippy::too_many_arguments)]
+fn record(
+    request: &Request,
+    head: &str,
+    peer: SocketAddr,
+    origin: Instant,
+    opened: Instant,
+    started_at: SystemTime,
+    heartbeat: HeartbeatSettings,
+    session: Session,
+) -> ConnectionRecord {
+    let secs = started_at
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let host = request.header("host").unwrap_or("localhost");
+    let mut lines = vec![format!(
+        "{} {} HTTP/1.1",
+        request.method,
+        redact_url(&request.target)
+    )];
+    lines.extend(
+        request
+            .headers
+            .iter()
+            .map(|(n, v)| format!("{n}: {}", redact_header_value(n, v))),
+    );
+    let headers = head
+        .split("\r\n")
+        .skip(1)
+        .filter_map(|line| line.split_once(": "))
+        .map(|(name, value)| Header {
+            name: name.to_owned(),
+            value: value.to_owned(),
+        })
+        .collect();
+    let (events, events_omitted, end, _) = session.into_evidence();
+    let opened_us =
+        u64::try_from(opened.saturating_duration_since(origin).as_micros()).unwrap_or(0);
+    ConnectionRecord {
+        target: redact_url(&format!("ws://{host}{}", request.target)),
+        started_at: rfc3339_from_unix(secs),
+        role: Role::Server,
+        resolved: Vec::new(),
+        peer_addr: Some(peer.to_string()),
+        phases: PhaseTimings {
+            response_head_us: Some(opened_us),
+            ..PhaseTimings::default()
+        },
+        tls: None,
+        handshake: Some(HandshakeRecord {
+            request: lines,
+            http_version: "HTTP/1.1".to_owned(),
+            status: 101,
+            reason: "Switching Protocols".to_owned(),
+            headers,
+            body: None,
+            subprotocol: None,
+            problems: Vec::new(),
+        }),
+        heartbeat,
+        events,
+        events_omitted,
+        end,
+    }
+}

@@ -1,0 +1,254 @@
+//! The diagnostic server behind `wsdoctor serve`.
+//!
+//! An echo server that tells a user what arrived after their proxies (a
+//! JSON greeting as the first message, or `GET /whoami` as plain HTTP),
+//! pings its clients (default every 30 s, the runbook's fix) and records
+//! its own view of every connection in the same evidence model the client
+//! uses ([`ConnectionRecord`], role `server`), so the two can be compared.
+//! Each connection is run by the very state machine the probe uses
+//! (`wsdoctor_sources::conn::session::Session` in the server role).
+//!
+//! It misbehaves on request like the lab server: per connection with the
+//! `fault=` query parameter (see [`crate::Fault`]), or for all connections
+//! with [`ServeConfig::faults`].
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), wsdoctor_lab::LabError> {
+//! use wsdoctor_lab::{DiagServer, ServeConfig};
+//! let mut server = DiagServer::start(ServeConfig::default()).await?;
+//! let mut events = server.take_events();   // one ServeEvent per finished connection
+//! let url = server.url("/ws?client=web-1");
+//! server.shutdown().await;                 // every open connection gets 1001 first
+//! # Ok(()) }
+//! ```
+//!
+//! Memory is bounded: at most [`ServeConfig::max_connections`] at once,
+//! request heads of 16 KiB, messages of [`ServeConfig::max_message_bytes`]
+//! (refused from the frame header, before the payload is read), at most
+//! 10,000 recorded frame events per connection, and a bounded event
+//! channel that drops records nobody reads. The server never prints.
+
+mod connection;
+mod driver;
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::{JoinHandle, JoinSet};
+use wsdoctor_evidence::ConnectionRecord;
+
+use crate::fault::Fault;
+use crate::{LabError, Shared};
+
+/// Finished-connection records buffered for the reader of
+/// [`DiagServer::take_events`]; more are dropped.
+const EVENT_BUFFER: usize = 4096;
+/// How long a graceful shutdown waits for clients to answer the 1001.
+const SHUTDOWN_WAIT: Duration = Duration::from_secs(3);
+
+/// How a [`DiagServer`] is set up.
+///
+/// # Defaults
+/// `127.0.0.1:0`, instance `serve`, pings every 30 s with a 10 s pong
+/// deadline, no ticks, a greeting, no faults, 20,000 connections, 1 MiB
+/// messages, no event records.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// Name in the `X-Wsdoctor-Instance` header, the greeting and the
+    /// records (for sticky-session checks).
+    pub instance: String,
+    /// How often the server pings each client; `None` never.
+    pub ping_interval: Option<Duration>,
+    /// How long a ping may go unanswered before the client counts as gone.
+    pub pong_timeout: Duration,
+    /// Push `tick N` text messages on this period.
+    pub tick: Option<Duration>,
+    /// Send the JSON greeting as the first message.
+    pub greet: bool,
+    /// Faults for connections whose request has no `fault=` parameter.
+    pub faults: Vec<Fault>,
+    /// Connections served at once; more are closed right after accept.
+    pub max_connections: usize,
+    /// Largest frame accepted (and echoed); bigger ones end the connection.
+    pub max_message_bytes: u64,
+    /// Produce a [`ServeEvent`] per finished connection.
+    pub events: bool,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        ServeConfig {
+            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            instance: "serve".to_owned(),
+            ping_interval: Some(Duration::from_secs(30)),
+            pong_timeout: Duration::from_secs(10),
+            tick: None,
+            greet: true,
+            faults: Vec::new(),
+            max_connections: 20_000,
+            max_message_bytes: 1 << 20,
+            events: false,
+        }
+    }
+}
+
+/// The server's record of one finished connection: one line of
+/// `wsdoctor serve --events`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServeEvent {
+    /// The server instance.
+    pub instance: String,
+    /// The client: its `client=` parameter, `X-Client-Id` header, or address.
+    pub client: String,
+    /// The connection as the server saw it (role `server`; `remote` is the
+    /// client).
+    pub connection: ConnectionRecord,
+}
+
+/// What every connection task reads.
+#[derive(Debug)]
+pub(crate) struct ServeShared {
+    config: ServeConfig,
+    /// The lab server's settings, for the handshake and delegated faults.
+    lab: Shared,
+    shutdown: watch::Receiver<bool>,
+    events: Option<mpsc::Sender<ServeEvent>>,
+}
+
+/// A running diagnostic server. Dropping it aborts every connection.
+#[derive(Debug)]
+pub struct DiagServer {
+    addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+    events: Option<mpsc::Receiver<ServeEvent>>,
+}
+
+impl DiagServer {
+    /// Binds, spawns the accept loop and returns at once.
+    pub async fn start(config: ServeConfig) -> Result<DiagServer, LabError> {
+        let bind_err = |source| LabError::Bind {
+            addr: config.listen,
+            source,
+        };
+        let listener = TcpListener::bind(config.listen).await.map_err(bind_err)?;
+        let addr = listener.local_addr().map_err(bind_err)?;
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let (events_tx, events_rx) = if config.events {
+            let (tx, rx) = mpsc::channel(EVENT_BUFFER);
+            (Some(tx), Some(rx))
+        } else {
+            (None, None)
+        };
+        let lab = Shared {
+            faults: config.faults.clone(),
+            instance: crate::handshake::header_safe(&config.instance),
+            tls: None,
+        };
+        let shared = Arc::new(ServeShared {
+            config,
+            lab,
+            shutdown: shutdown_rx,
+            events: events_tx,
+        });
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(accept_loop(listener, shared, stopped));
+        Ok(DiagServer {
+            addr,
+            shutdown,
+            stop: Some(stop),
+            task: Some(task),
+            events: events_rx,
+        })
+    }
+
+    /// The address the server listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `ws://ADDR/path` for this server (an unspecified listen address is
+    /// reached through loopback).
+    pub fn url(&self, path_and_query: &str) -> String {
+        let host = match self.addr.ip() {
+            IpAddr::V4(ip) if ip.is_unspecified() => {
+                SocketAddr::from((Ipv4Addr::LOCALHOST, self.addr.port()))
+            }
+            IpAddr::V6(ip) if ip.is_unspecified() => {
+                SocketAddr::from((Ipv6Addr::LOCALHOST, self.addr.port()))
+            }
+            _ => self.addr,
+        };
+        let slash = if path_and_query.starts_with('/') {
+            ""
+        } else {
+            "/"
+        };
+        format!("ws://{host}{slash}{path_and_query}")
+    }
+
+    /// The records of finished connections (once; `None` after the first
+    /// call or without [`ServeConfig::events`]).
+    pub fn take_events(&mut self) -> Option<mpsc::Receiver<ServeEvent>> {
+        self.events.take()
+    }
+
+    /// Graceful stop: stops accepting, sends every open connection a close
+    /// frame 1001, waits up to 3 s for them to finish, then aborts the rest.
+    pub async fn shutdown(mut self) {
+        let _ = self.shutdown.send(true);
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for DiagServer {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    shared: Arc<ServeShared>,
+    mut stop: oneshot::Receiver<()>,
+) {
+    let mut tasks = JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, _)) if tasks.len() >= shared.config.max_connections => drop(tcp),
+                Ok((tcp, peer)) => {
+                    let shared = Arc::clone(&shared);
+                    tasks.spawn(async move { connection::serve(tcp, peer, &shared).await });
+                }
+                // Usually out of file descriptors: back off instead of spinning.
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            },
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+        }
+    }
+    drop(listener);
+    // Connections saw the shutdown signal and are closing with 1001.
+    let drained = tokio::time::timeout(SHUTDOWN_WAIT, async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tasks.shutdown().await;
+    }
+}

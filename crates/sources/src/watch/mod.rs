@@ -1,0 +1,325 @@
+//! `wsdoctor watch`: a canary that keeps connections open through the real
+//! path for as long as it runs, reconnects after every drop with
+//! full-jitter exponential backoff (never a storm itself), and reports each
+//! drop, failed reconnect and stalled flow as an event.
+//!
+//! [`WatchState`] is the sans-IO window over those events (bounded, fed
+//! with monotonic times) and keeps the Prometheus metrics; [`serve_metrics`]
+//! is the tiny HTTP endpoint in front of them.
+
+mod http;
+mod metrics;
+mod state;
+
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::sync::{mpsc, watch};
+use wsdoctor_evidence::idle::Arm;
+use wsdoctor_evidence::watch::{WatchDrop, WatchStall};
+use wsdoctor_evidence::{HeartbeatSettings, PongPolicy, Role};
+
+pub use http::serve_metrics;
+pub use metrics::WatchMetrics;
+pub use state::WatchState;
+
+use crate::conn::driver::{drive, WatchPlan};
+use crate::conn::session::{Session, SessionConfig};
+use crate::conn::{self, rfc3339_from_unix, ConnectOptions};
+
+/// A validated watch.
+///
+/// # Defaults
+/// One connection per arm (silent and ping), keepalive every 20 s, backoff
+/// from 1 s up to 60 s, a one-hour window.
+#[derive(Debug, Clone)]
+pub struct WatchConfig {
+    /// The targets.
+    pub targets: Vec<ConnectOptions>,
+    /// Connections kept open per target, spread over the arms in turn.
+    pub conns: u32,
+    /// The arms.
+    pub arms: Vec<Arm>,
+    /// How often the ping and data arms send.
+    pub interval: Duration,
+    /// Messages from the server are expected at least this often (stall detection).
+    pub expect_every: Option<Duration>,
+    /// First reconnect delay ceiling.
+    pub backoff_base: Duration,
+    /// Largest reconnect delay.
+    pub backoff_cap: Duration,
+}
+
+impl WatchConfig {
+    /// A watch of `targets` with the documented defaults.
+    pub fn new(targets: Vec<ConnectOptions>) -> Self {
+        WatchConfig {
+            targets,
+            conns: 2,
+            arms: vec![Arm::Silent, Arm::Ping],
+            interval: Duration::from_secs(20),
+            expect_every: None,
+            backoff_base: Duration::from_secs(1),
+            backoff_cap: Duration::from_secs(60),
+        }
+    }
+
+    /// Every connection slot: (target index, arm, 1-based slot number).
+    pub fn slots(&self) -> Vec<(usize, Arm, u32)> {
+        let mut slots = Vec::new();
+        if self.arms.is_empty() {
+            return slots;
+        }
+        for t in 0..self.targets.len() {
+            for i in 0..self.conns {
+                let arm = self.arms[i as usize % self.arms.len()];
+                slots.push((t, arm, i + 1));
+            }
+        }
+        slots
+    }
+}
+
+/// What the slots report.
+#[derive(Debug, Clone)]
+pub enum WatchEvent {
+    /// A connection opened.
+    Opened {
+        /// Target index.
+        target: usize,
+        /// The slot's arm.
+        arm: Arm,
+        /// Handshake time (connect start to 101), µs.
+        handshake_us: u64,
+    },
+    /// A connection ended, or a reconnect failed.
+    Dropped(Box<WatchDrop>),
+    /// Messages stopped while pongs kept coming.
+    Stalled(WatchStall),
+    /// A pong came back (for the RTT histogram).
+    Pong {
+        /// Its round trip.
+        rtt_us: u64,
+    },
+    /// A slot will reconnect after this delay.
+    Reconnecting {
+        /// The delay chosen.
+        delay: Duration,
+    },
+}
+
+/// Full-jitter exponential backoff (AWS architecture blog's "full jitter"):
+/// a uniformly random delay up to `min(cap, base × 2^attempt)`, so a fleet of
+/// canaries never reconnects in lockstep.
+pub fn backoff(attempt: u32, base: Duration, cap: Duration, unit_random: f64) -> Duration {
+    let ceiling = base
+        .saturating_mul(1u32.checked_shl(attempt.min(20)).unwrap_or(u32::MAX))
+        .min(cap);
+    ceiling.mul_f64(unit_random.clamp(0.0, 1.0))
+}
+
+fn session_config(config: &WatchConfig, arm: Arm) -> SessionConfig {
+    let interval_ms = u64::try_from(config.interval.as_millis()).unwrap_or(u64::MAX);
+    let mut session = SessionConfig {
+        role: Role::Client,
+        heartbeat: HeartbeatSettings {
+            ping_interval_ms: None,
+            pong_timeout_ms: interval_ms.saturating_mul(2).max(5_000),
+            pong_policy: PongPolicy::Answer,
+        },
+        ..SessionConfig::default()
+    };
+    match arm {
+        Arm::Silent => {}
+        Arm::Ping => session.heartbeat.ping_interval_ms = Some(interval_ms),
+        Arm::Data => {
+            // Pings carry the stall check; data keeps data-only timers busy.
+            session.heartbeat.ping_interval_ms = Some(interval_ms);
+            session.messages = vec!["wsdoctor watch".to_owned(); 100_000];
+            session.send_every = config.interval;
+        }
+    }
+    session
+}
+
+fn wall_now() -> String {
+    let secs = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    rfc3339_from_unix(secs)
+}
+
+fn ms_since(start: Instant) -> u64 {
+    u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// One slot: connect, hold until the path ends it, report, back off, again;
+/// until `stop` turns true.
+async fn run_slot(
+    config: WatchConfig,
+    (target_index, arm, slot): (usize, Arm, u32),
+    started: Instant,
+    events: mpsc::UnboundedSender<WatchEvent>,
+    mut stop: watch::Receiver<bool>,
+    close_at: watch::Receiver<Instant>,
+) {
+    let options = &config.targets[target_index];
+    let target = options.target.redacted();
+    let mut attempt = 0u32;
+    while !*stop.borrow() {
+        let origin = Instant::now();
+        let session_config = session_config(&config, arm);
+        let mut record = conn::new_record(&options.target, Role::Client, session_config.heartbeat);
+        let opened = conn::open(options, origin, &mut record).await;
+        let server = record
+            .handshake
+            .as_ref()
+            .and_then(|h| h.header("Server"))
+            .map(wsdoctor_evidence::escape_peer);
+        let end = match opened {
+            None => record.end.map(|e| (e, false)),
+            Some(open) => {
+                let _ = events.send(WatchEvent::Opened {
+                    target: target_index,
+                    arm,
+                    handshake_us: record.phases.response_head_us.unwrap_or(0),
+                });
+                let mut session = Session::new(session_config, origin, open.opened_at);
+                let mut plan = WatchPlan {
+                    close_at: close_at.clone(),
+                    code: 1001,
+                    reason: "wsdoctor watch stopped".to_owned(),
+                    read_buffer: 4096,
+                };
+                let expect = config.expect_every;
+                let mut stalled = false;
+                let mut last_rtt = None;
+                drive(open.stream, open.leftover, &mut session, &mut plan, |s| {
+                    if let Some(rtt_us) = s.last_pong_rtt_us().filter(|r| Some(*r) != last_rtt) {
+                        last_rtt = Some(rtt_us);
+                        let _ = events.send(WatchEvent::Pong { rtt_us });
+                    }
+                    let Some(expect) = expect else { return };
+                    let now = Instant::now();
+                    let since_data =
+                        now.saturating_duration_since(s.last_data_in().unwrap_or(open.opened_at));
+                    let pongs_alive = s
+                        .last_pong_at()
+                        .is_some_and(|p| now.saturating_duration_since(p) < expect);
+                    if !stalled && pongs_alive && since_data > expect.saturating_mul(2) {
+                        stalled = true;
+                        let _ = events.send(WatchEvent::Stalled(WatchStall {
+                            at_ms: ms_since(started),
+                            target: target.clone(),
+                            slot,
+                            silent_ms: u64::try_from(since_data.as_millis()).unwrap_or(u64::MAX),
+                            last_pong_rtt_us: s.last_pong_rtt_us(),
+                        }));
+                    }
+                })
+                .await;
+                let (_, _, end, _) = session.into_evidence();
+                end.map(|e| (e, true))
+            }
+        };
+        if *stop.borrow() {
+            break;
+        }
+        let Some((end, opened)) = end else { break };
+        let lived = end.open_for_us.unwrap_or(0);
+        let _ = events.send(WatchEvent::Dropped(Box::new(WatchDrop {
+            at_ms: ms_since(started),
+            wall: wall_now(),
+            target: target.clone(),
+            arm,
+            slot,
+            opened,
+            age_us: end.open_for_us,
+            idle_us: match (end.since_last_inbound_us, end.since_last_outbound_us) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            },
+            end: end.end,
+            server,
+        })));
+        // A connection that lived a while resets the backoff: this drop is
+        // news, not a retry storm.
+        attempt = if opened && lived >= 10_000_000 {
+            0
+        } else {
+            attempt + 1
+        };
+        let delay = backoff(
+            attempt,
+            config.backoff_base,
+            config.backoff_cap,
+            fastrand::f64(),
+        );
+        let _ = events.send(WatchEvent::Reconnecting { delay });
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            _ = stop.changed() => {}
+        }
+    }
+}
+
+/// Runs the watch until `stop` turns true, reporting through `events`.
+pub async fn run(
+    config: WatchConfig,
+    events: mpsc::UnboundedSender<WatchEvent>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let started = Instant::now();
+    let (close_tx, close_rx) = watch::channel(started + Duration::from_secs(100 * 365 * 24 * 3600));
+    let mut tasks = tokio::task::JoinSet::new();
+    for slot in config.slots() {
+        tasks.spawn(run_slot(
+            config.clone(),
+            slot,
+            started,
+            events.clone(),
+            stop.clone(),
+            close_rx.clone(),
+        ));
+    }
+    while !*stop.borrow() {
+        if stop.changed().await.is_err() {
+            break;
+        }
+    }
+    // Close every connection politely (1001, going away) and give them a moment.
+    let _ = close_tx.send(Instant::now());
+    let _ = tokio::time::timeout(Duration::from_secs(3), async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    tasks.abort_all();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_is_full_jitter_under_a_cap() {
+        let base = Duration::from_secs(1);
+        let cap = Duration::from_secs(60);
+        assert_eq!(backoff(0, base, cap, 1.0), Duration::from_secs(1));
+        assert_eq!(backoff(3, base, cap, 1.0), Duration::from_secs(8));
+        assert_eq!(backoff(10, base, cap, 1.0), cap);
+        assert_eq!(backoff(40, base, cap, 0.5), Duration::from_secs(30));
+        assert_eq!(backoff(5, base, cap, 0.0), Duration::ZERO);
+    }
+
+    #[test]
+    fn slots_spread_over_arms() {
+        let target =
+            crate::conn::Target::parse("ws://127.0.0.1:1/").unwrap_or_else(|e| panic!("{e}"));
+        let mut config = WatchConfig::new(vec![ConnectOptions::new(target)]);
+        config.conns = 3;
+        assert_eq!(
+            config.slots(),
+            vec![(0, Arm::Silent, 1), (0, Arm::Ping, 2), (0, Arm::Silent, 3)]
+        );
+    }
+}

@@ -1,0 +1,156 @@
+//! `wsdoctor watch` end to end: a real nginx idle timeout and a lab server
+//! that keeps ending connections show up in the rolling findings, the
+//! metrics (checked by promtool) and the events file.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
+
+mod support;
+
+use std::process::Command;
+
+use assert_cmd::cargo::CommandCargoExt;
+use serde_json::Value;
+use wsdoctor_lab::{LabConfig, LabServer};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_idle_timeout_shows_in_findings_metrics_and_events() {
+    let lab = LabServer::start(LabConfig::default()).await.unwrap();
+    let Some(nginx) = support::nginx(lab.addr(), "proxy_read_timeout 2s;") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("events.jsonl");
+    let metrics_port = free_port();
+    let child = Command::cargo_bin("wsdoctor")
+        .unwrap()
+        .args([
+            "watch",
+            &format!("ws://{}/ws", nginx.addr),
+            "--conns",
+            "4",
+            "--interval",
+            "500ms",
+            "--duration",
+            "7s",
+        ])
+        .args(["--backoff", "100ms", "--backoff-max", "300ms", "--json"])
+        .args([
+            "--metrics",
+            &format!("127.0.0.1:{metrics_port}"),
+            "--events",
+        ])
+        .arg(&events)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Scrape while it runs (after at least one drop at ~2 s).
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    let metrics = reqwest_free_get(metrics_port, "/metrics");
+    let health = reqwest_free_get(metrics_port, "/healthz");
+    let out = child.wait_with_output().unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["command"], "watch");
+    let f = &report["findings"][0];
+    assert_eq!(f["id"], "idle-timeout", "{report:#}");
+    let t = f["measured"]["idle_timeout_s"].as_f64().unwrap();
+    assert!((t - 2.0).abs() < 0.15, "measured {t}");
+
+    assert!(health.ends_with("ok\n"), "{health}");
+    assert!(
+        metrics.contains(r#"wsdoctor_watch_drops_total{arm="silent",how="eof",code=""}"#),
+        "{metrics}"
+    );
+    assert!(metrics.contains("wsdoctor_watch_connection_lifetime_seconds_bucket"));
+    assert!(
+        metrics.contains(r#"wsdoctor_watch_finding{id="idle-timeout",severity="error"} 1"#),
+        "{metrics}"
+    );
+    if let Some(promtool) = support::require("promtool") {
+        let body = metrics
+            .split("\r\n\r\n")
+            .nth(1)
+            .unwrap_or_default()
+            .to_owned();
+        let mut check = Command::new(promtool)
+            .args(["check", "metrics"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        check
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(body.as_bytes())
+            .unwrap();
+        let result = check.wait_with_output().unwrap();
+        assert!(
+            result.status.success(),
+            "promtool: {}{}",
+            String::from_utf8_lossy(&result.stdout),
+            String::from_utf8_lossy(&result.stderr)
+        );
+    }
+    let lines = std::fs::read_to_string(&events).unwrap();
+    let drops: Vec<Value> = lines
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        drops
+            .iter()
+            .any(|d| d["event"] == "drop" && d["drop"]["arm"] == "silent"),
+        "{lines}"
+    );
+}
+
+/// A plain GET over a TCP socket (the metrics endpoint is HTTP/1.1 with Connection: close).
+fn reqwest_free_get(port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_that_ends_every_connection_at_once_is_a_mass_disconnect() {
+    // Every connection ends 1 s after it opens; the four open together, so
+    // they also end together: what a reload looks like.
+    let lab = LabServer::start(LabConfig::default()).await.unwrap();
+    let out = Command::cargo_bin("wsdoctor")
+        .unwrap()
+        .args([
+            "watch",
+            &lab.url("/ws?fault=close:1012:1s"),
+            "--conns",
+            "4",
+            "--duration",
+            "2500ms",
+            "--json",
+        ])
+        .args(["--backoff", "5s", "--backoff-max", "5s"])
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ids: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids[0], "mass-disconnect", "{report:#}");
+    let evidence = report["findings"][0]["evidence"].to_string();
+    assert!(evidence.contains("1012"), "the burst says how: {evidence}");
+}
