@@ -32,6 +32,15 @@ pub(crate) enum Command {
     Load(Box<crate::load_cmd::LoadArgs>),
     /// Keep connections open for days, classify every drop, export Prometheus metrics.
     Watch(Box<crate::watch_cmd::WatchArgs>),
+    /// Point your client at this server: it drops connections and measures how the client comes back.
+    #[command(hide = true)]
+    Reconnect(Box<crate::reconnect_cmd::ReconnectArgs>),
+    /// The reconnect wave a server sees after an outage, for a client policy.
+    #[command(hide = true)]
+    Storm(Box<crate::storm_cmd::StormArgs>),
+    /// Watch message flow: tell a stalled handler from a dead connection.
+    #[command(hide = true)]
+    Flow(Box<crate::flow_cmd::FlowArgs>),
     /// Read proxy and load-balancer configs and find what will drop WebSockets.
     Lint(Box<crate::lint_cmd::LintArgs>),
     /// Find drop patterns in access logs, error logs and HAR files.

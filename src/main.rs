@@ -5,6 +5,7 @@
 mod args;
 mod demo;
 mod explain;
+mod flow_cmd;
 mod idle_cmd;
 mod lab_cmd;
 mod lint_cmd;
@@ -12,7 +13,9 @@ mod load_cmd;
 mod logs_cmd;
 mod output;
 mod probe;
+mod reconnect_cmd;
 mod serve_cmd;
+mod storm_cmd;
 mod watch_cmd;
 
 use std::process::ExitCode;
@@ -45,6 +48,9 @@ fn main() -> ExitCode {
             Command::Serve(args) => serve_cmd::run(*args).await,
             Command::Lab(args) => lab_cmd::run(*args).await,
             Command::Watch(args) => watch_cmd::run(*args).await,
+            Command::Reconnect(args) => reconnect_cmd::run(*args).await,
+            Command::Storm(args) => storm_cmd::run(*args).await,
+            Command::Flow(args) => flow_cmd::run(*args).await,
         }
     });
     match result {

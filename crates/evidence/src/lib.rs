@@ -17,6 +17,7 @@ mod handshake;
 pub mod idle;
 pub mod load;
 pub mod logs;
+pub mod reconnect;
 mod redact;
 pub mod watch;
 

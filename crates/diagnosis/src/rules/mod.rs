@@ -7,6 +7,7 @@ pub mod idle;
 pub mod load;
 pub mod logs;
 mod probe;
+pub mod reconnect;
 pub mod watch;
 
 pub(crate) use common::typical_idle_timeouts;

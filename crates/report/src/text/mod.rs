@@ -13,6 +13,7 @@ pub mod lint_view;
 pub mod load_view;
 pub mod logs_view;
 mod probe;
+pub mod reconnect_view;
 pub mod serve_view;
 mod style;
 

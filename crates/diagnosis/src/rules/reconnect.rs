@@ -1,0 +1,1 @@
+//! Rules for reconnect behaviour, storms and message flow (being built); pure.

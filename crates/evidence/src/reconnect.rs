@@ -1,0 +1,1 @@
+//! Evidence of how clients reconnect (being built).

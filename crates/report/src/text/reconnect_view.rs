@@ -1,0 +1,1 @@
+//! Text rendering for `wsdoctor reconnect`, `storm` and `flow` (being built).
