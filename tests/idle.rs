@@ -127,3 +127,52 @@ async fn a_probe_through_nginx_names_it_and_its_directive() {
     let fixes = f["fix"].to_string();
     assert!(fixes.contains("proxy_read_timeout"), "{fixes}");
 }
+
+/// The lab server behind a fault proxy; both live as long as the returned values.
+async fn through_proxy(faults: &str) -> (wsdoctor_lab::DiagServer, wsdoctor_lab::LabProxy) {
+    let server = wsdoctor_lab::DiagServer::start(wsdoctor_lab::ServeConfig {
+        ping_interval: None,
+        greet: false,
+        ..wsdoctor_lab::ServeConfig::default()
+    })
+    .await
+    .unwrap();
+    let proxy = wsdoctor_lab::LabProxy::start(wsdoctor_lab::ProxyConfig {
+        faults: wsdoctor_lab::ProxyFault::parse_list(faults).unwrap(),
+        ..wsdoctor_lab::ProxyConfig::new(server.addr())
+    })
+    .await
+    .unwrap();
+    (server, proxy)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_way_a_timer_ends_a_connection_is_measured() {
+    for (how, transport, code) in [
+        ("fin", Some("eof"), None),
+        ("rst", Some("reset"), None),
+        ("close-1001", None, Some(1001)),
+    ] {
+        let (_server, proxy) = through_proxy(&format!("idle-timeout=2s:{how}")).await;
+        let (code_exit, report, took) = idle(&proxy.url("/ws"), &["--interval", "500ms"]);
+        assert_eq!(code_exit, 1, "{how}");
+        let f = top(&report);
+        assert_eq!(f["id"], "idle-timeout", "{how}: {report:#}");
+        let t = f["measured"]["idle_timeout_s"].as_f64().unwrap();
+        assert!(close_to(t, 2.0), "{how}: measured {t}");
+        assert_eq!(f["measured"]["keepalive_by"], "either", "{how}");
+        assert_eq!(f["measured"]["transport"].as_str(), transport, "{how}");
+        assert_eq!(f["measured"]["close_code"].as_u64(), code, "{how}");
+        assert!(took <= 2.0 + 2.0 + 0.5, "{how}: took {took} s");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_timer_that_only_counts_data_is_told_apart() {
+    let (_server, proxy) = through_proxy("idle-timeout=2s:fin:data-only").await;
+    let (_, report, _) = idle(&proxy.url("/ws"), &["--interval", "500ms"]);
+    let f = top(&report);
+    assert_eq!(f["id"], "idle-timeout", "{report:#}");
+    assert_eq!(f["measured"]["keepalive_by"], "data", "{report:#}");
+    assert!(f["fix"].to_string().contains("ignores WebSocket pings"));
+}

@@ -132,7 +132,9 @@ pub(crate) fn strip_port(b: &[u8]) -> &[u8] {
 /// forms (`https://host:443/ws`, what ALB logs) lose scheme and host.
 pub(crate) fn request_path(target: &[u8]) -> &[u8] {
     let mut t = target;
-    if let Some(i) = memchr::memmem::find(t, b"://") {
+    // Origin-form (`/ws`) is what almost every line has: skip the search.
+    let absolute = t.first() != Some(&b'/');
+    if let Some(i) = absolute.then(|| memchr::memmem::find(t, b"://")).flatten() {
         let after = &t[i + 3..];
         t = memchr(b'/', after).map_or(b"/".as_slice(), |j| &after[j..]);
     }

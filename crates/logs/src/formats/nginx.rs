@@ -336,7 +336,7 @@ fn find_byte(b: u8, hay: &[u8]) -> Option<usize> {
 /// Socket.IO's and SockJS's long-polling requests share the socket path but
 /// are plain HTTP; their 200s are not failed upgrades.
 fn polling(query: &[u8]) -> bool {
-    memchr::memmem::find(query, b"transport=polling").is_some()
+    !query.is_empty() && memchr::memmem::find(query, b"transport=polling").is_some()
 }
 
 fn is_websocket(upgrade: &[u8]) -> bool {

@@ -485,7 +485,11 @@ impl Session {
             return;
         };
         self.frames_in += 1;
-        self.last_inbound = Some(now);
+        // A close frame ends the connection; it is not activity, so the idle
+        // clock at the end still says how long the path had been silent.
+        if frame.info.opcode != Opcode::ConnectionClose {
+            self.last_inbound = Some(now);
+        }
         match frame.info.opcode {
             Opcode::Ping => self.on_ping(now, frame.control),
             Opcode::Pong => self.on_pong(now, &frame.control),

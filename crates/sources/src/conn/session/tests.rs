@@ -168,6 +168,8 @@ fn remote_close_is_answered_with_the_same_code() {
         }
     );
     assert_eq!(end.open_for_us, Some(2_000_000));
+    // The close frame itself is not activity: the idle clock says 2 s of silence.
+    assert_eq!(end.since_last_inbound_us, Some(2_000_000));
 }
 
 #[test]
