@@ -33,18 +33,14 @@ pub(crate) enum Command {
     /// Keep connections open for days, classify every drop, export Prometheus metrics.
     Watch(Box<crate::watch_cmd::WatchArgs>),
     /// Point your client at this server: it drops connections and measures how the client comes back.
-    #[command(hide = true)]
     Reconnect(Box<crate::reconnect_cmd::ReconnectArgs>),
     /// The reconnect wave a server sees after an outage, for a client policy.
-    #[command(hide = true)]
     Storm(Box<crate::storm_cmd::StormArgs>),
     /// Watch message flow: tell a stalled handler from a dead connection.
-    #[command(hide = true)]
     Flow(Box<crate::flow_cmd::FlowArgs>),
     /// Read proxy and load-balancer configs and find what will drop WebSockets.
     Lint(Box<crate::lint_cmd::LintArgs>),
     /// Find drop patterns in access logs, error logs and HAR files.
-    #[command(hide = true)]
     Logs(Box<crate::logs_cmd::LogsArgs>),
     /// A diagnostic WebSocket server to put behind your proxies.
     Serve(Box<crate::serve_cmd::ServeArgs>),
@@ -94,6 +90,17 @@ pub(crate) struct ConnectArgs {
     /// Also trust the CA certificate(s) in this PEM file.
     #[arg(long, value_name = "FILE")]
     pub(crate) ca_cert: Option<PathBuf>,
+    /// Open the WebSocket over HTTP/2 (RFC 8441 extended CONNECT), as browsers do:
+    /// ALPN h2 for wss:// (HTTP/1.1 if the server picks it), h2c prior knowledge for ws://.
+    #[arg(long, conflicts_with = "http1")]
+    pub(crate) http2: bool,
+    /// Use the HTTP/1.1 upgrade only (the default).
+    #[arg(long)]
+    pub(crate) http1: bool,
+    /// probe: open the WebSocket both ways at once (HTTP/1.1 upgrade and HTTP/2
+    /// extended CONNECT) and compare them; other commands ignore it.
+    #[arg(long, conflicts_with_all = ["http1", "http2"])]
+    pub(crate) compare_http: bool,
 }
 
 #[derive(Debug, Args)]

@@ -1,15 +1,92 @@
-//! `wsdoctor flow` (being built; hidden from --help until it works).
+//! `wsdoctor flow URL`: flags → `FlowConfig`, watch, diagnose, render.
 
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{bail, Context};
 use clap::Args;
+use wsdoctor_sources::flow::{self as flow_source, FlowConfig};
+
+use crate::args::{ConnectArgs, OutputArgs};
+use crate::output;
+use crate::probe::connect_options;
 
 /// Arguments of `wsdoctor flow`.
 #[derive(Debug, Args)]
 pub(crate) struct FlowArgs {
-    /// Anything, for now.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    pub(crate) rest: Vec<String>,
+    /// The WebSocket URL whose message flow to watch.
+    #[arg(value_name = "URL")]
+    pub(crate) url: String,
+    /// The server sends a message at least this often; longer silence while pongs still come back is a stalled handler.
+    #[arg(long, value_parser = parse_duration, value_name = "DUR")]
+    pub(crate) expect_every: Duration,
+    /// A text message to send (a subscription or request that makes the server talk).
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) send: Option<String>,
+    /// Send --send again this often (default: once).
+    #[arg(long, value_parser = parse_duration, value_name = "DUR", requires = "send")]
+    pub(crate) every: Option<Duration>,
+    /// Stop after this long when nothing stalls.
+    #[arg(long, value_parser = parse_duration, default_value = "60s", value_name = "DUR")]
+    pub(crate) max: Duration,
+    #[command(flatten)]
+    pub(crate) connect: ConnectArgs,
+    #[command(flatten)]
+    pub(crate) output: OutputArgs,
 }
 
-pub(crate) async fn run(_args: FlowArgs) -> anyhow::Result<u8> {
-    anyhow::bail!("`wsdoctor flow` is not built yet")
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    wsdoctor_evidence::parse_duration(text).map_err(|e| e.to_string())
+}
+
+fn flow_config(args: &FlowArgs) -> anyhow::Result<FlowConfig> {
+    if args.expect_every < Duration::from_millis(50)
+        || args.expect_every > Duration::from_secs(3600)
+    {
+        bail!("--expect-every must be between 50ms and 1h");
+    }
+    if args.max < Duration::from_secs(1) || args.max > Duration::from_secs(24 * 3600) {
+        bail!("--max must be between 1s and 24h");
+    }
+    if args.every.is_some_and(|d| d < Duration::from_millis(10)) {
+        bail!("--every must be at least 10ms");
+    }
+    let mut config = FlowConfig::new(
+        connect_options(&args.url, &args.connect)?,
+        args.expect_every,
+    );
+    config.max = args.max;
+    // Without --every the message goes once: its "next" is after the run.
+    config.send = args.send.clone().map(|text| {
+        (
+            text,
+            args.every.unwrap_or(args.max + Duration::from_secs(1)),
+        )
+    });
+    config.connect.handshake_timeout = config.connect.handshake_timeout.min(args.max);
+    Ok(config)
+}
+
+pub(crate) async fn run(args: FlowArgs) -> anyhow::Result<u8> {
+    let config = flow_config(&args)?;
+    let started_at = SystemTime::now();
+    let clock = Instant::now();
+    let evidence = flow_source::run(&config).await;
+    let findings = wsdoctor_diagnosis::rules::reconnect::diagnose_flow(&evidence);
+    let report = wsdoctor_report::Report::new(
+        "flow",
+        vec![evidence.target.clone()],
+        started_at,
+        clock.elapsed(),
+        findings,
+        serde_json::json!({ "flow": evidence }),
+    );
+    let style = output::style(&args.output);
+    let text = format!(
+        "{}{}\n",
+        wsdoctor_report::text::reconnect_view::render_flow(&evidence, &report.findings, style),
+        wsdoctor_report::verdict_line(report.verdict, &report.findings, style)
+    );
+    output::write_html(&args.output, &report, Vec::new)?;
+    output::emit(&args.output, &report, &text).context("writing the report")?;
+    Ok(u8::try_from(report.verdict.exit_code()).unwrap_or(1))
 }

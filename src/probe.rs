@@ -5,7 +5,7 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{bail, Context};
 use wsdoctor_diagnosis::Finding;
 use wsdoctor_evidence::{HeartbeatSettings, PongPolicy, ProbeEvidence};
-use wsdoctor_sources::conn::{ConnectOptions, Target, TlsOptions};
+use wsdoctor_sources::conn::{ConnectOptions, HttpVersion, Target, TlsOptions};
 use wsdoctor_sources::probe::{self as probe_source, ProbeConfig};
 
 use crate::args::{ConnectArgs, ProbeArgs};
@@ -52,6 +52,12 @@ pub(crate) fn connect_options(url: &str, args: &ConnectArgs) -> anyhow::Result<C
     options.subprotocols.clone_from(&args.subprotocols);
     options.connect_timeout = args.connect_timeout;
     options.tls = tls;
+    // `--http1` is the default spelled out; only `--http2` changes the path.
+    options.http = if args.http2 && !args.http1 {
+        HttpVersion::Http2
+    } else {
+        HttpVersion::Http1
+    };
     Ok(options)
 }
 
@@ -64,6 +70,7 @@ fn probe_config(url: &str, args: &ProbeArgs) -> anyhow::Result<ProbeConfig> {
     config.watch = args.watch;
     config.messages.clone_from(&args.send);
     config.send_every = args.send_every;
+    config.compare_http = args.connect.compare_http;
     if args.ping_interval.is_some_and(|d| d.is_zero()) {
         bail!("--ping-interval must be more than 0");
     }

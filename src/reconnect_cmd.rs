@@ -1,15 +1,201 @@
-//! `wsdoctor reconnect` (being built; hidden from --help until it works).
+//! `wsdoctor reconnect`: flags → `ReconnectConfig`; serve until every
+//! client came back N times, `--max` or Ctrl-C; classify each client's
+//! policy, diagnose, render; with `--clients N`, the storm the measured
+//! policy would make.
 
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{bail, Context};
 use clap::Args;
+use tokio::sync::watch;
+use wsdoctor_diagnosis::rules::reconnect::storm::{simulate, StormPolicy, StormScenario};
+use wsdoctor_diagnosis::rules::reconnect::{self as rules, client_policies, fixes};
+use wsdoctor_evidence::reconnect::Interruption;
+use wsdoctor_sources::reconnect::{ReconnectConfig, ReconnectServer};
+
+use crate::args::OutputArgs;
+use crate::output;
 
 /// Arguments of `wsdoctor reconnect`.
 #[derive(Debug, Args)]
 pub(crate) struct ReconnectArgs {
-    /// Anything, for now.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    pub(crate) rest: Vec<String>,
+    /// Where to listen; point your client at ws://ADDR/ (add ?client=NAME to name it).
+    #[arg(long, default_value = "127.0.0.1:9002", value_name = "ADDR")]
+    pub(crate) listen: SocketAddr,
+    /// Hold each connection this long, then drop it.
+    #[arg(long, value_parser = parse_duration, default_value = "5s", value_name = "DUR")]
+    pub(crate) drop_after: Duration,
+    /// Drops per client before the run can end.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub(crate) drops: u32,
+    /// How to drop: rst, fin (no close frame) or a close code (1001, 1006 = rst, 1012, 1013, …); several, comma-separated, are used in turn.
+    #[arg(long, value_delimiter = ',', default_value = "rst", value_parser = parse_way, value_name = "CODE|rst|fin")]
+    pub(crate) close_code: Vec<Interruption>,
+    /// After each drop, refuse the client's next K handshakes with 503 (shows whether it keeps backing off).
+    #[arg(long, default_value_t = 0, value_name = "K")]
+    pub(crate) refuse: u32,
+    /// Stop after this long even if clients are still coming back.
+    #[arg(long, value_parser = parse_duration, default_value = "10m", value_name = "DUR")]
+    pub(crate) max: Duration,
+    /// Also estimate the reconnect wave of N clients with the measured policy after an outage.
+    #[arg(long, value_name = "N")]
+    pub(crate) clients: Option<u32>,
+    /// The outage of the storm estimate.
+    #[arg(long, value_parser = parse_duration, default_value = "10s", value_name = "DUR")]
+    pub(crate) outage: Duration,
+    #[command(flatten)]
+    pub(crate) output: OutputArgs,
 }
 
-pub(crate) async fn run(_args: ReconnectArgs) -> anyhow::Result<u8> {
-    anyhow::bail!("`wsdoctor reconnect` is not built yet")
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    wsdoctor_evidence::parse_duration(text).map_err(|e| e.to_string())
+}
+
+fn parse_way(text: &str) -> Result<Interruption, String> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        // 1006 is never sent on the wire: a client sees it after a reset.
+        "rst" | "reset" | "1006" => Ok(Interruption::Reset),
+        "fin" | "eof" => Ok(Interruption::Fin),
+        other => match other.parse::<u16>() {
+            Ok(code @ (1000..=1003 | 1007..=1014 | 3000..=4999)) => {
+                Ok(Interruption::Close { code })
+            }
+            _ => Err(format!(
+                "'{other}' is not rst, fin or a close code that may be sent (1000–1003, 1007–1014, 3000–4999)"
+            )),
+        },
+    }
+}
+
+fn config(args: &ReconnectArgs) -> anyhow::Result<ReconnectConfig> {
+    if args.drops == 0 || args.drops > 1000 {
+        bail!("--drops must be between 1 and 1000");
+    }
+    if args.refuse > 100 {
+        bail!("--refuse must be at most 100");
+    }
+    if args.drop_after > Duration::from_secs(24 * 3600) {
+        bail!("--drop-after must be at most 24h");
+    }
+    if args.max < Duration::from_secs(1) || args.max > Duration::from_secs(7 * 24 * 3600) {
+        bail!("--max must be between 1s and 7d");
+    }
+    if args.clients.is_some_and(|n| n == 0 || n > 1_000_000) {
+        bail!("--clients must be between 1 and 1000000");
+    }
+    Ok(ReconnectConfig {
+        listen: args.listen,
+        drop_after: args.drop_after,
+        drops: args.drops,
+        ways: args.close_code.clone(),
+        refuse: args.refuse,
+        max: args.max,
+    })
+}
+
+/// Turns true on Ctrl-C or SIGTERM.
+fn interrupt() -> watch::Receiver<bool> {
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        let _ = tx.send(true);
+    });
+    rx
+}
+
+pub(crate) async fn run(args: ReconnectArgs) -> anyhow::Result<u8> {
+    let config = config(&args)?;
+    let server = ReconnectServer::bind(config.clone())
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let addr = server.addr();
+    let started_at = SystemTime::now();
+    let clock = Instant::now();
+    {
+        // stderr, so it never mixes with --json on stdout.
+        let mut err = std::io::stderr().lock();
+        let _ = writeln!(
+            err,
+            "listening on ws://{addr}/ — point your client at it (name it with ?client=NAME or an X-Client-Id header); Ctrl-C ends the run"
+        );
+    }
+    let evidence = server.run(interrupt(), |_| {}).await;
+    let policies = client_policies(&evidence);
+    let findings = rules::diagnose_reconnect(&evidence);
+    let storm = args.clients.and_then(|clients| {
+        // The measured policy of the first client with a problem, else the first classified.
+        let (p, c) = policies
+            .iter()
+            .zip(&evidence.clients)
+            .filter(|(p, _)| p.fit.is_some())
+            .min_by_key(|(p, _)| {
+                p.fit
+                    .as_ref()
+                    .is_some_and(|f| f.kind.as_str() == "exponential-jitter")
+            })?;
+        let fit = p.fit.as_ref()?;
+        let observed_max = p.delays_s.iter().copied().fold(0.0, f64::max);
+        let mut measured = StormPolicy::from_fit(fit, observed_max);
+        measured.name = format!("measured (client={})", c.client);
+        let scenario = StormScenario {
+            clients,
+            outage_s: args.outage.as_secs_f64(),
+            horizon_s: 60,
+            seed: 1,
+        };
+        let reference = StormPolicy::full_jitter(fixes::BASE_S, fixes::CAP_S);
+        let a = simulate(&measured, &scenario);
+        let b = simulate(&reference, &scenario);
+        Some((scenario, vec![(measured, a), (reference, b)]))
+    });
+    let observations = serde_json::json!({
+        "reconnect": evidence,
+        "policies": policies,
+        "storm": storm.as_ref().map(|(s, runs)| serde_json::json!({ "scenario": s, "runs": runs })),
+    });
+    let report = wsdoctor_report::Report::new(
+        "reconnect",
+        vec![format!("ws://{addr}/")],
+        started_at,
+        clock.elapsed(),
+        findings,
+        observations,
+    );
+    let style = output::style(&args.output);
+    let mut text = wsdoctor_report::text::reconnect_view::render_reconnect(
+        &evidence,
+        &policies,
+        &report.findings,
+        style,
+    );
+    if let Some((scenario, runs)) = &storm {
+        text.push_str(&wsdoctor_report::text::reconnect_view::render_storm(
+            scenario, runs, style,
+        ));
+    }
+    text.push_str(&format!(
+        "{}\n",
+        wsdoctor_report::verdict_line(report.verdict, &report.findings, style)
+    ));
+    output::write_html(&args.output, &report, Vec::new)?;
+    output::emit(&args.output, &report, &text).context("writing the report")?;
+    Ok(u8::try_from(report.verdict.exit_code()).unwrap_or(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_way;
+    use wsdoctor_evidence::reconnect::Interruption;
+
+    #[test]
+    fn ways_parse() {
+        assert_eq!(parse_way("rst"), Ok(Interruption::Reset));
+        assert_eq!(parse_way("1006"), Ok(Interruption::Reset));
+        assert_eq!(parse_way("FIN"), Ok(Interruption::Fin));
+        assert_eq!(parse_way("1013"), Ok(Interruption::Close { code: 1013 }));
+        assert!(parse_way("1005").is_err());
+        assert!(parse_way("soon").is_err());
+    }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Args;
-use wsdoctor_lab::{DiagServer, Fault, ServeConfig, ServeEvent};
+use wsdoctor_lab::{DiagServer, Fault, LabTls, ServeConfig, ServeEvent};
 
 /// Arguments of `wsdoctor serve`.
 #[derive(Debug, Args)]
@@ -39,6 +39,29 @@ pub(crate) struct ServeArgs {
     /// Write the server's view of each finished connection to FILE (JSON Lines).
     #[arg(long, value_name = "FILE")]
     pub(crate) events: Option<PathBuf>,
+    /// Also speak HTTP/2 with WebSockets by extended CONNECT (RFC 8441): h2c
+    /// prior knowledge on ws://, ALPN h2 with --tls-cert or --self-signed.
+    #[arg(long)]
+    pub(crate) http2: bool,
+    /// Faults for HTTP/2 extended CONNECTs only, e.g. `status:501`: advertise
+    /// WebSockets over HTTP/2, then refuse them (a request's `h2-fault=` replaces these).
+    #[arg(long = "h2-fault", value_name = "FAULTS", requires = "http2")]
+    pub(crate) h2_faults: Vec<String>,
+    /// Serve wss:// with this PEM certificate chain (needs --tls-key).
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "tls_key",
+        conflicts_with = "self_signed"
+    )]
+    pub(crate) tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub(crate) tls_key: Option<PathBuf>,
+    /// Serve wss:// with a fresh self-signed certificate for localhost and
+    /// 127.0.0.1, written to FILE for clients' --ca-cert.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) self_signed: Option<PathBuf>,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -54,10 +77,29 @@ fn random_instance() -> String {
     format!("serve-{:04x}", (nanos ^ std::process::id()) & 0xffff)
 }
 
+fn tls(args: &ServeArgs) -> anyhow::Result<Option<LabTls>> {
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        let read = |path: &PathBuf| {
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+        };
+        return Ok(Some(LabTls::from_pem(&read(cert)?, &read(key)?)?));
+    }
+    let Some(out) = &args.self_signed else {
+        return Ok(None);
+    };
+    let (tls, pem) = LabTls::self_signed(&["localhost", "127.0.0.1"])?;
+    std::fs::write(out, pem).with_context(|| format!("writing {}", out.display()))?;
+    Ok(Some(tls))
+}
+
 fn config(args: &ServeArgs) -> anyhow::Result<ServeConfig> {
     let mut faults = Vec::new();
     for text in &args.faults {
         faults.extend(Fault::parse_list(text)?);
+    }
+    let mut h2_faults = Vec::new();
+    for text in &args.h2_faults {
+        h2_faults.extend(Fault::parse_list(text)?);
     }
     Ok(ServeConfig {
         listen: args.listen,
@@ -68,6 +110,9 @@ fn config(args: &ServeArgs) -> anyhow::Result<ServeConfig> {
         greet: !args.no_greeting,
         faults,
         events: true,
+        tls: tls(args)?,
+        http2: args.http2,
+        h2_faults,
         ..ServeConfig::default()
     })
 }
@@ -76,6 +121,7 @@ fn config(args: &ServeArgs) -> anyhow::Result<ServeConfig> {
 pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<u8> {
     let config = config(&args)?;
     let instance = config.instance.clone();
+    let http2 = config.http2;
     let mut log = match &args.events {
         Some(path) => Some(BufWriter::new(
             File::create(path).with_context(|| format!("creating {}", path.display()))?,
@@ -86,11 +132,26 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<u8> {
     let mut events = server
         .take_events()
         .context("the server gave no event channel")?;
+    let whoami = server
+        .url("/whoami")
+        .replacen("wss://", "https://", 1)
+        .replacen("ws://", "http://", 1);
     eprintln!(
-        "wsdoctor serve: listening, instance {instance}\n  point a client at  {}\n  what arrived      curl {}\n  Ctrl-C stops (every connection gets a close frame 1001)",
+        "wsdoctor serve: listening, instance {instance}\n  point a client at  {}\n  what arrived      curl {whoami}\n  Ctrl-C stops (every connection gets a close frame 1001)",
         server.url("/ws"),
-        server.url("/whoami").replacen("ws://", "http://", 1),
     );
+    if http2 {
+        eprintln!(
+            "  HTTP/2            extended CONNECT (RFC 8441) on: wsdoctor probe --http2 {}",
+            server.url("/ws")
+        );
+    }
+    if let Some(path) = &args.self_signed {
+        eprintln!(
+            "  certificate       {} (trust it with --ca-cert)",
+            path.display()
+        );
+    }
     let mut server = Some(server);
     let mut stopping = None;
     loop {

@@ -1,15 +1,151 @@
-//! `wsdoctor storm` (being built; hidden from --help until it works).
+//! `wsdoctor storm`: the reconnect wave a server meets after an outage, for
+//! a named library's defaults or explicit numbers, next to full jitter.
 
-use clap::Args;
+use std::time::{Duration, SystemTime};
+
+use anyhow::{bail, Context};
+use clap::{Args, ValueEnum};
+use wsdoctor_diagnosis::rules::reconnect::presets::{preset, PRESETS};
+use wsdoctor_diagnosis::rules::reconnect::storm::{
+    simulate, Jitter, Steps, StormPolicy, StormScenario,
+};
+use wsdoctor_diagnosis::rules::reconnect::{diagnose_storm, fixes};
+
+use crate::args::OutputArgs;
+use crate::output;
+
+/// Randomness of an explicit policy.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub(crate) enum JitterArg {
+    /// Uniform between 0 and the step.
+    Full,
+    /// None: every client on the same schedule.
+    None,
+}
 
 /// Arguments of `wsdoctor storm`.
 #[derive(Debug, Args)]
 pub(crate) struct StormArgs {
-    /// Anything, for now.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    pub(crate) rest: Vec<String>,
+    /// A library's defaults: socket.io-client, reconnecting-websocket, partysocket, phoenix, signalr, python-websockets, graphql-ws, centrifuge-js.
+    #[arg(long, value_name = "PRESET", conflicts_with_all = ["base", "factor", "cap", "jitter"])]
+    pub(crate) policy: Option<String>,
+    /// First delay of an explicit policy.
+    #[arg(long, value_parser = parse_duration, value_name = "DUR")]
+    pub(crate) base: Option<Duration>,
+    /// Growth per attempt of an explicit policy (1 = fixed).
+    #[arg(long, value_name = "F")]
+    pub(crate) factor: Option<f64>,
+    /// Largest delay of an explicit policy.
+    #[arg(long, value_parser = parse_duration, value_name = "DUR")]
+    pub(crate) cap: Option<Duration>,
+    /// Randomness of an explicit policy.
+    #[arg(long, value_enum, value_name = "full|none")]
+    pub(crate) jitter: Option<JitterArg>,
+    /// Clients dropped at once.
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    pub(crate) clients: u32,
+    /// How long the server refuses connections after the drop.
+    #[arg(long, value_parser = parse_duration, default_value = "10s", value_name = "DUR")]
+    pub(crate) outage: Duration,
+    /// Seed of the simulation's random generator (the same seed, the same wave).
+    #[arg(long, default_value_t = 1)]
+    pub(crate) seed: u64,
+    #[command(flatten)]
+    pub(crate) output: OutputArgs,
 }
 
-pub(crate) async fn run(_args: StormArgs) -> anyhow::Result<u8> {
-    anyhow::bail!("`wsdoctor storm` is not built yet")
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    wsdoctor_evidence::parse_duration(text).map_err(|e| e.to_string())
+}
+
+fn policy(args: &StormArgs) -> anyhow::Result<StormPolicy> {
+    if let Some(name) = &args.policy {
+        return preset(name)
+            .with_context(|| format!("no preset '{name}'; choose from {}", PRESETS.join(", ")));
+    }
+    let Some(base) = args.base else {
+        bail!("give --policy PRESET, or --base DUR (with --factor, --cap, --jitter)");
+    };
+    let factor = args.factor.unwrap_or(2.0);
+    if !(1.0..=10.0).contains(&factor) {
+        bail!("--factor must be between 1 and 10");
+    }
+    let cap = args.cap.unwrap_or(Duration::from_secs(30));
+    if base.is_zero() || cap < base {
+        bail!("--base must be more than 0 and at most --cap");
+    }
+    let jitter = args.jitter.unwrap_or(JitterArg::None);
+    Ok(StormPolicy {
+        name: "custom".to_owned(),
+        source: format!(
+            "--base {} --factor {factor} --cap {} --jitter {}",
+            wsdoctor_evidence::format_duration(base),
+            wsdoctor_evidence::format_duration(cap),
+            if jitter == JitterArg::Full {
+                "full"
+            } else {
+                "none"
+            }
+        ),
+        immediate_first: false,
+        steps: if factor == 1.0 {
+            Steps::Table {
+                delays_s: Vec::new(),
+                then_s: Some(base.as_secs_f64()),
+            }
+        } else {
+            Steps::Exponential {
+                base_s: base.as_secs_f64(),
+                factor,
+                cap_s: Some(cap.as_secs_f64()),
+            }
+        },
+        jitter: match jitter {
+            JitterArg::Full => Jitter::Full,
+            JitterArg::None => Jitter::None,
+        },
+        max_attempts: None,
+    })
+}
+
+pub(crate) async fn run(args: StormArgs) -> anyhow::Result<u8> {
+    if args.clients == 0 || args.clients > 1_000_000 {
+        bail!("--clients must be between 1 and 1000000");
+    }
+    if args.outage > Duration::from_secs(3600) {
+        bail!("--outage must be at most 1h");
+    }
+    let policy = policy(&args)?;
+    let started_at = SystemTime::now();
+    let clock = std::time::Instant::now();
+    let scenario = StormScenario {
+        clients: args.clients,
+        outage_s: args.outage.as_secs_f64(),
+        horizon_s: 60,
+        seed: args.seed,
+    };
+    let reference = StormPolicy::full_jitter(fixes::BASE_S, fixes::CAP_S);
+    let wave = simulate(&policy, &scenario);
+    let reference_wave = simulate(&reference, &scenario);
+    let findings = diagnose_storm(&scenario, &policy, &wave, &reference_wave);
+    let name = policy.name.clone();
+    let runs = vec![(policy, wave), (reference, reference_wave)];
+    let report = wsdoctor_report::Report::new(
+        "storm",
+        vec![name],
+        started_at,
+        clock.elapsed(),
+        findings,
+        serde_json::json!({ "storm": { "scenario": scenario, "runs": runs } }),
+    );
+    let style = output::style(&args.output);
+    let text = format!(
+        "{}Findings\n{}\n{}\n",
+        wsdoctor_report::text::reconnect_view::render_storm(&scenario, &runs, style),
+        wsdoctor_report::render_findings(&report.findings, style),
+        wsdoctor_report::verdict_line(report.verdict, &report.findings, style)
+    );
+    output::write_html(&args.output, &report, Vec::new)?;
+    output::emit(&args.output, &report, &text).context("writing the report")?;
+    Ok(u8::try_from(report.verdict.exit_code()).unwrap_or(1))
 }

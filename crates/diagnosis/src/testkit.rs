@@ -117,9 +117,12 @@ impl Probe {
                     events: Vec::new(),
                     events_omitted: 0,
                     end: None,
+                    http2_offered: false,
+                    extended_connect: None,
                 },
                 watch_ms: 10_000,
                 sent: Vec::new(),
+                h2: None,
             },
         }
     }

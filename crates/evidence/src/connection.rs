@@ -153,14 +153,32 @@ pub struct ConnectionRecord {
     pub events_omitted: u64,
     /// How it ended; `None` while still open.
     pub end: Option<EndRecord>,
+    /// wsdoctor offered HTTP/2 on this connection (`--http2`: ALPN `h2` for
+    /// `wss://`, prior knowledge for `ws://`). False (and absent from JSON)
+    /// for the plain HTTP/1.1 upgrade.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub http2_offered: bool,
+    /// Set once the server spoke HTTP/2: whether its SETTINGS advertised
+    /// `SETTINGS_ENABLE_CONNECT_PROTOCOL` (RFC 8441 §3). Browsers open a
+    /// WebSocket over HTTP/2 (extended CONNECT) only when it is advertised,
+    /// and fall back to HTTP/1.1 otherwise. `None` when HTTP/2 was not spoken.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extended_connect: Option<bool>,
 }
 
 impl ConnectionRecord {
-    /// True when the WebSocket was established (a valid 101).
+    /// True when the WebSocket was established: a valid 101, or a 200 to an
+    /// HTTP/2 extended CONNECT (RFC 8441 §5).
     pub fn opened(&self) -> bool {
         self.handshake
             .as_ref()
-            .is_some_and(|h| h.status == 101 && h.problems.is_empty())
+            .is_some_and(|h| h.switched() && h.problems.is_empty())
+    }
+
+    /// True when the WebSocket was asked for over HTTP/2 (extended CONNECT),
+    /// whatever the answer.
+    pub fn is_http2(&self) -> bool {
+        self.extended_connect.is_some()
     }
 
     /// Events sent by `side`.
@@ -212,4 +230,9 @@ pub struct ProbeEvidence {
     pub watch_ms: u64,
     /// Messages we sent.
     pub sent: Vec<SentMessage>,
+    /// With `--compare-http`: the same probe over HTTP/2 extended CONNECT
+    /// (RFC 8441), run at the same time as `connection`, which then used the
+    /// HTTP/1.1 upgrade. Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub h2: Option<Box<ProbeEvidence>>,
 }

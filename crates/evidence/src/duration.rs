@@ -21,6 +21,10 @@ pub enum DurationError {
 /// Parses `500ms`, `25s`, `10m`, `1h30m` (humantime syntax, units required).
 pub fn parse_duration(input: &str) -> Result<Duration, DurationError> {
     let trimmed = input.trim();
+    // Zero needs no unit: `--ping-interval 0` (off) means the same in any.
+    if trimmed == "0" {
+        return Ok(Duration::ZERO);
+    }
     if !trimmed.is_empty() && trimmed.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
         return Err(DurationError::MissingUnit(trimmed.to_owned()));
     }
@@ -65,6 +69,7 @@ mod tests {
             ("10m", 600_000),
             ("1h30m", 5_400_000),
             (" 2s ", 2_000),
+            ("0", 0),
         ];
         for (text, ms) in table {
             assert_eq!(

@@ -63,7 +63,9 @@ pub enum HandshakeProblem {
 pub struct HandshakeRecord {
     /// The request head as sent, one line per entry, secrets redacted.
     pub request: Vec<String>,
-    /// `HTTP/1.1` or `HTTP/1.0`; a 1.0 answer means something downgraded the request.
+    /// `HTTP/1.1` or `HTTP/1.0` (a 1.0 answer means something downgraded the
+    /// request); `HTTP/2` for an extended CONNECT (RFC 8441), where `request`
+    /// starts with `CONNECT <path> HTTP/2` and the pseudo-headers follow.
     pub http_version: String,
     /// Response status code.
     pub status: u16,
@@ -80,6 +82,21 @@ pub struct HandshakeRecord {
 }
 
 impl HandshakeRecord {
+    /// True for an HTTP/2 exchange (RFC 8441 extended CONNECT).
+    pub fn is_http2(&self) -> bool {
+        self.http_version == "HTTP/2"
+    }
+
+    /// True when the answer switched to WebSocket: `101` to an HTTP/1.1
+    /// upgrade, or a 2xx to an HTTP/2 extended CONNECT (RFC 8441 §5).
+    pub fn switched(&self) -> bool {
+        if self.is_http2() {
+            (200..300).contains(&self.status)
+        } else {
+            self.status == 101
+        }
+    }
+
     /// The first value of a header, case-insensitively.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers

@@ -6,10 +6,12 @@
 //! [`ProgressSink`] that the caller renders.
 
 pub mod conn;
+pub mod flow;
 pub mod idle;
 pub mod load;
 pub mod probe;
 mod progress;
+pub mod reconnect;
 pub mod watch;
 
 pub use progress::{Progress, ProgressSink};

@@ -1,5 +1,9 @@
 //! `wsdoctor probe`: open one connection, hold it for the watch window, and
 //! record everything — the handshake, phase timings, every frame, the end.
+//!
+//! With [`ProbeConfig::compare_http`] it opens two at once, one by the
+//! HTTP/1.1 upgrade and one by HTTP/2 extended CONNECT (RFC 8441), so the
+//! path browsers take is seen next to the one command-line clients take.
 
 use std::time::{Duration, Instant};
 
@@ -7,14 +11,15 @@ use wsdoctor_evidence::{HeartbeatSettings, ProbeEvidence, Role};
 
 use crate::conn::driver::{drive, WatchPlan};
 use crate::conn::session::{Session, SessionConfig};
-use crate::conn::{self, ConnectOptions};
+use crate::conn::{self, ConnectOptions, HttpVersion};
 use crate::{Progress, ProgressSink};
 
 /// A validated probe configuration.
 ///
 /// # Defaults
 /// 10 s watch, no messages, 500 ms between messages, no pings of our own,
-/// 10 s pong timeout, pings from the server answered at once.
+/// 10 s pong timeout, pings from the server answered at once, one path (the
+/// one `connect.http` names).
 #[derive(Debug, Clone)]
 pub struct ProbeConfig {
     /// Where and how to connect.
@@ -27,6 +32,10 @@ pub struct ProbeConfig {
     pub send_every: Duration,
     /// Our heartbeat and pong policy.
     pub heartbeat: HeartbeatSettings,
+    /// Probe both paths side by side: the HTTP/1.1 upgrade in
+    /// `connection`, HTTP/2 extended CONNECT in `h2` (`connect.http` is
+    /// then ignored).
+    pub compare_http: bool,
 }
 
 impl ProbeConfig {
@@ -38,14 +47,35 @@ impl ProbeConfig {
             messages: Vec::new(),
             send_every: Duration::from_millis(500),
             heartbeat: SessionConfig::default().heartbeat,
+            compare_http: false,
         }
     }
 }
 
 /// Runs one probe. Never fails: every failure of the connection is evidence.
 pub async fn run(config: &ProbeConfig, progress: Option<ProgressSink>) -> ProbeEvidence {
+    if !config.compare_http {
+        return run_one(config, &config.connect, progress).await;
+    }
+    let mut h1 = config.connect.clone();
+    h1.http = HttpVersion::Http1;
+    let mut h2 = config.connect.clone();
+    h2.http = HttpVersion::Http2;
+    // At the same time, so both see the same moment of the path; progress
+    // follows the HTTP/1.1 one, the primary record.
+    let (mut primary, second) =
+        tokio::join!(run_one(config, &h1, progress), run_one(config, &h2, None));
+    primary.h2 = Some(Box::new(second));
+    primary
+}
+
+async fn run_one(
+    config: &ProbeConfig,
+    connect: &ConnectOptions,
+    progress: Option<ProgressSink>,
+) -> ProbeEvidence {
     let origin = Instant::now();
-    let mut record = conn::new_record(&config.connect.target, Role::Client, config.heartbeat);
+    let mut record = conn::new_record(&connect.target, Role::Client, config.heartbeat);
     let target = record.target.clone();
     let report = |p: Progress| {
         if let Some(sink) = &progress {
@@ -56,11 +86,12 @@ pub async fn run(config: &ProbeConfig, progress: Option<ProgressSink>) -> ProbeE
         target: target.clone(),
     });
     let watch_ms = u64::try_from(config.watch.as_millis()).unwrap_or(u64::MAX);
-    let Some(open) = conn::open(&config.connect, origin, &mut record).await else {
+    let Some(open) = conn::open(connect, origin, &mut record).await else {
         return ProbeEvidence {
             connection: record,
             watch_ms,
             sent: Vec::new(),
+            h2: None,
         };
     };
     let session_config = SessionConfig {
@@ -107,5 +138,6 @@ pub async fn run(config: &ProbeConfig, progress: Option<ProgressSink>) -> ProbeE
         connection: record,
         watch_ms,
         sent,
+        h2: None,
     }
 }

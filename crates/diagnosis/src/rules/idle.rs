@@ -199,6 +199,7 @@ pub fn diagnose_idle(e: &IdleEvidence) -> Vec<Finding> {
             connection: first.connection.clone(),
             watch_ms: e.max_ms,
             sent: Vec::new(),
+            h2: None,
         });
         for f in &mut findings {
             f.source = SourceKind::Idle;

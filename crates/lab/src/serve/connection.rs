@@ -1,8 +1,12 @@
 //! One `serve` connection: the request, `/whoami`, the 101, then the
-//! evidence session, and the record of it all.
+//! evidence session, and the record of it all. The session part is shared
+//! with the HTTP/2 streams of [`super::h2`].
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime};
+
+use bytes::BytesMut;
+use tokio::io::{AsyncRead, AsyncWrite};
 
 use wsdoctor_evidence::{
     redact_header_value, redact_url, ConnectionRecord, HandshakeRecord, Header, HeartbeatSettings,
@@ -24,12 +28,10 @@ const FIN_LINGER: Duration = Duration::from_secs(2);
 /// Longest identity kept from a `client=` parameter or header.
 const MAX_CLIENT_ID: usize = 100;
 
-/// Serves one accepted connection to the end.
-pub(crate) async fn serve(tcp: tokio::net::TcpStream, peer: SocketAddr, shared: &ServeShared) {
+/// Serves one accepted connection (after TLS, if any) to the end.
+pub(crate) async fn serve(conn: Conn, peer: SocketAddr, shared: &ServeShared) {
     let origin = Instant::now();
     let started_at = SystemTime::now();
-    let _ = tcp.set_nodelay(true);
-    let conn = Conn::Plain(tcp);
     let Some((mut conn, request, leftover)) =
         handshake::read_request(conn, &shared.lab.instance).await
     else {
@@ -76,8 +78,67 @@ pub(crate) async fn serve(tcp: tokio::net::TcpStream, peer: SocketAddr, shared: 
     if conn.send(head.as_bytes()).await.is_err() {
         return;
     }
-    let opened = Instant::now();
+    let headers = head
+        .split("\r\n")
+        .skip(1)
+        .filter_map(|line| line.split_once(": "))
+        .map(|(name, value)| Header {
+            name: name.to_owned(),
+            value: value.to_owned(),
+        })
+        .collect();
+    let exchange = Exchange {
+        request: &request,
+        query: &query,
+        plan: &plan,
+        peer,
+        origin,
+        started_at,
+        http_version: "HTTP/1.1",
+        status: 101,
+        reason: "Switching Protocols",
+        headers,
+    };
+    match run_session(&mut conn, leftover, &exchange, shared).await {
+        Ending::Reset => conn.reset(),
+        Ending::Fin => conn.finish(FIN_LINGER).await,
+    }
+}
 
+/// The request that opened a WebSocket and the answer that opened it, over
+/// HTTP/1.1 (101) or HTTP/2 (200 to an extended CONNECT).
+pub(super) struct Exchange<'a> {
+    pub(super) request: &'a Request,
+    pub(super) query: &'a Query,
+    pub(super) plan: &'a Plan,
+    pub(super) peer: SocketAddr,
+    /// When the connection (HTTP/1.1) or the stream (HTTP/2) began.
+    pub(super) origin: Instant,
+    pub(super) started_at: SystemTime,
+    pub(super) http_version: &'static str,
+    pub(super) status: u16,
+    pub(super) reason: &'static str,
+    pub(super) headers: Vec<Header>,
+}
+
+/// Runs the evidence session in the server role over `stream` once the
+/// answer is sent, and hands its record to the event channel. Returns how
+/// the transport should end.
+pub(super) async fn run_session<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    leftover: BytesMut,
+    exchange: &Exchange<'_>,
+    shared: &ServeShared,
+) -> Ending {
+    let Exchange {
+        request,
+        query,
+        plan,
+        peer,
+        origin,
+        ..
+    } = *exchange;
+    let opened = Instant::now();
     let heartbeat = HeartbeatSettings {
         ping_interval_ms: plan
             .session
@@ -103,7 +164,7 @@ pub(crate) async fn serve(tcp: tokio::net::TcpStream, peer: SocketAddr, shared: 
         opened,
     );
     if shared.config.greet || plan.session.greet {
-        session.send_message(opened, &greeting(&request, peer, &shared.lab.instance));
+        session.send_message(opened, &greeting(request, peer, &shared.lab.instance));
     }
     let after = |d: Option<Duration>| d.map(|d| opened + d);
     let timers = Timers {
@@ -114,17 +175,11 @@ pub(crate) async fn serve(tcp: tokio::net::TcpStream, peer: SocketAddr, shared: 
         tick: plan.session.tick.or(shared.config.tick),
     };
     let mut shutdown = shared.shutdown.clone();
-    let ending = driver::drive(&mut conn, leftover, &mut session, &timers, &mut shutdown).await;
-    match ending {
-        Ending::Reset => conn.reset(),
-        Ending::Fin => conn.finish(FIN_LINGER).await,
-    }
+    let ending = driver::drive(stream, leftover, &mut session, &timers, &mut shutdown).await;
 
     if let Some(events) = &shared.events {
-        let record = record(
-            &request, &head, peer, origin, opened, started_at, heartbeat, session,
-        );
-        let client = client_id(&request, &query, peer);
+        let record = record(exchange, opened, heartbeat, session);
+        let client = client_id(request, query, peer);
         let event = ServeEvent {
             instance: shared.lab.instance.clone(),
             client,
@@ -134,6 +189,7 @@ pub(crate) async fn serve(tcp: tokio::net::TcpStream, peer: SocketAddr, shared: 
         // rather than letting memory grow.
         let _ = events.try_send(event);
     }
+    ending
 }
 
 fn millis(d: Duration) -> u64 {
@@ -159,7 +215,7 @@ fn client_id(request: &Request, query: &Query, peer: SocketAddr) -> String {
 
 /// What the server received, as JSON: the greeting and `/whoami`. Secret
 /// header values are redacted, since the text may end up in logs.
-fn greeting(request: &Request, peer: SocketAddr, instance: &str) -> String {
+pub(super) fn greeting(request: &Request, peer: SocketAddr, instance: &str) -> String {
     let headers: Vec<[String; 2]> = request
         .headers
         .iter()
@@ -191,26 +247,24 @@ fn greeting(request: &Request, peer: SocketAddr, instance: &str) -> String {
 }
 
 /// The server's view of the connection, in the client's evidence model.
-#[allow(clippy::too_many_arguments)]
 fn record(
-    request: &Request,
-    head: &str,
-    peer: SocketAddr,
-    origin: Instant,
+    exchange: &Exchange<'_>,
     opened: Instant,
-    started_at: SystemTime,
     heartbeat: HeartbeatSettings,
     session: Session,
 ) -> ConnectionRecord {
-    let secs = started_at
+    let request = exchange.request;
+    let secs = exchange
+        .started_at
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
     let host = request.header("host").unwrap_or("localhost");
     let mut lines = vec![format!(
-        "{} {} HTTP/1.1",
+        "{} {} {}",
         request.method,
-        redact_url(&request.target)
+        redact_url(&request.target),
+        exchange.http_version
     )];
     lines.extend(
         request
@@ -218,24 +272,20 @@ fn record(
             .iter()
             .map(|(n, v)| format!("{n}: {}", redact_header_value(n, v))),
     );
-    let headers = head
-        .split("\r\n")
-        .skip(1)
-        .filter_map(|line| line.split_once(": "))
-        .map(|(name, value)| Header {
-            name: name.to_owned(),
-            value: value.to_owned(),
-        })
-        .collect();
     let (events, events_omitted, end, _) = session.into_evidence();
-    let opened_us =
-        u64::try_from(opened.saturating_duration_since(origin).as_micros()).unwrap_or(0);
+    let opened_us = u64::try_from(
+        opened
+            .saturating_duration_since(exchange.origin)
+            .as_micros(),
+    )
+    .unwrap_or(0);
+    let http2 = exchange.http_version == "HTTP/2";
     ConnectionRecord {
         target: redact_url(&format!("ws://{host}{}", request.target)),
         started_at: rfc3339_from_unix(secs),
         role: Role::Server,
         resolved: Vec::new(),
-        peer_addr: Some(peer.to_string()),
+        peer_addr: Some(exchange.peer.to_string()),
         phases: PhaseTimings {
             response_head_us: Some(opened_us),
             ..PhaseTimings::default()
@@ -243,10 +293,10 @@ fn record(
         tls: None,
         handshake: Some(HandshakeRecord {
             request: lines,
-            http_version: "HTTP/1.1".to_owned(),
-            status: 101,
-            reason: "Switching Protocols".to_owned(),
-            headers,
+            http_version: exchange.http_version.to_owned(),
+            status: exchange.status,
+            reason: exchange.reason.to_owned(),
+            headers: exchange.headers.clone(),
             body: None,
             subprotocol: None,
             problems: Vec::new(),
@@ -255,5 +305,8 @@ fn record(
         events,
         events_omitted,
         end,
+        http2_offered: http2,
+        // The server that advertised it.
+        extended_connect: http2.then_some(true),
     }
 }

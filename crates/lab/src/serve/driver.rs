@@ -8,12 +8,10 @@
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::sync::watch;
 use wsdoctor_sources::conn::driver::classify_io_error;
 use wsdoctor_sources::conn::session::Session;
-
-use crate::conn::Conn;
 
 /// Bytes requested per socket read (the session decodes incrementally).
 const READ_CHUNK: usize = 8 * 1024;
@@ -40,9 +38,10 @@ pub(crate) enum Ending {
     Reset,
 }
 
-/// Runs the session until it ends; returns how to end the socket.
-pub(crate) async fn drive(
-    conn: &mut Conn,
+/// Runs the session until it ends; returns how to end the socket. Generic
+/// over the stream: a TCP/TLS connection, or an HTTP/2 stream (RFC 8441).
+pub(crate) async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
+    conn: &mut S,
     mut leftover: BytesMut,
     session: &mut Session,
     timers: &Timers,

@@ -12,6 +12,13 @@
 //! `fault=` query parameter (see [`crate::Fault`]), or for all connections
 //! with [`ServeConfig::faults`].
 //!
+//! With [`ServeConfig::http2`] it also speaks HTTP/2 — cleartext with prior
+//! knowledge (h2c), and over TLS when ALPN picks `h2` — and advertises
+//! `SETTINGS_ENABLE_CONNECT_PROTOCOL`, so WebSockets open by extended
+//! CONNECT (RFC 8441) as browsers do. HTTP/2-only faults
+//! ([`ServeConfig::h2_faults`], or `h2-fault=` per request) break that path
+//! alone, e.g. `status:501`: advertised, then refused.
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), wsdoctor_lab::LabError> {
 //! use wsdoctor_lab::{DiagServer, ServeConfig};
@@ -30,32 +37,37 @@
 
 mod connection;
 mod driver;
+mod h2;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::{JoinHandle, JoinSet};
 use wsdoctor_evidence::ConnectionRecord;
 
+use crate::conn::Conn;
 use crate::fault::Fault;
-use crate::{LabError, Shared};
+use crate::{LabError, LabTls, Shared};
 
 /// Finished-connection records buffered for the reader of
 /// [`DiagServer::take_events`]; more are dropped.
 const EVENT_BUFFER: usize = 4096;
 /// How long a graceful shutdown waits for clients to answer the 1001.
 const SHUTDOWN_WAIT: Duration = Duration::from_secs(3);
+/// How long a client may take to finish the TLS handshake, or to send the
+/// HTTP/2 preface.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How a [`DiagServer`] is set up.
 ///
 /// # Defaults
 /// `127.0.0.1:0`, instance `serve`, pings every 30 s with a 10 s pong
 /// deadline, no ticks, a greeting, no faults, 20,000 connections, 1 MiB
-/// messages, no event records.
+/// messages, no event records, plain `ws://`, HTTP/1.1 only.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
     /// Where to listen.
@@ -79,6 +91,15 @@ pub struct ServeConfig {
     pub max_message_bytes: u64,
     /// Produce a [`ServeEvent`] per finished connection.
     pub events: bool,
+    /// Serve `wss://` with this certificate.
+    pub tls: Option<LabTls>,
+    /// Also speak HTTP/2 with extended CONNECT (RFC 8441): h2c prior
+    /// knowledge on a plain listener, ALPN `h2` (and `http/1.1`) with TLS.
+    pub http2: bool,
+    /// Faults for extended CONNECT requests only (a request's `h2-fault=`
+    /// replaces these), applied before the other faults: `status:501`
+    /// advertises WebSockets over HTTP/2 and then refuses them.
+    pub h2_faults: Vec<Fault>,
 }
 
 impl Default for ServeConfig {
@@ -94,6 +115,9 @@ impl Default for ServeConfig {
             max_connections: 20_000,
             max_message_bytes: 1 << 20,
             events: false,
+            tls: None,
+            http2: false,
+            h2_faults: Vec::new(),
         }
     }
 }
@@ -112,19 +136,31 @@ pub struct ServeEvent {
 }
 
 /// What every connection task reads.
-#[derive(Debug)]
 pub(crate) struct ServeShared {
     config: ServeConfig,
     /// The lab server's settings, for the handshake and delegated faults.
     lab: Shared,
     shutdown: watch::Receiver<bool>,
     events: Option<mpsc::Sender<ServeEvent>>,
+    /// TLS, offering `h2` in ALPN when HTTP/2 is on.
+    tls: Option<tokio_rustls::TlsAcceptor>,
+}
+
+impl std::fmt::Debug for ServeShared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeShared")
+            .field("config", &self.config)
+            .field("lab", &self.lab)
+            .field("tls", &self.tls.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// A running diagnostic server. Dropping it aborts every connection.
 #[derive(Debug)]
 pub struct DiagServer {
     addr: SocketAddr,
+    secure: bool,
     shutdown: watch::Sender<bool>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
@@ -152,16 +188,34 @@ impl DiagServer {
             instance: crate::handshake::header_safe(&config.instance),
             tls: None,
         };
+        let tls = match &config.tls {
+            Some(material) => {
+                let acceptor = material.acceptor()?;
+                if config.http2 {
+                    // The lab's acceptor offers no ALPN; h2 needs it chosen
+                    // there, in a browser's order of preference.
+                    let mut server = (**acceptor.config()).clone();
+                    server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+                    Some(tokio_rustls::TlsAcceptor::from(Arc::new(server)))
+                } else {
+                    Some(acceptor)
+                }
+            }
+            None => None,
+        };
         let shared = Arc::new(ServeShared {
             config,
             lab,
             shutdown: shutdown_rx,
             events: events_tx,
+            tls,
         });
+        let secure = shared.tls.is_some();
         let (stop, stopped) = oneshot::channel();
         let task = tokio::spawn(accept_loop(listener, shared, stopped));
         Ok(DiagServer {
             addr,
+            secure,
             shutdown,
             stop: Some(stop),
             task: Some(task),
@@ -174,8 +228,8 @@ impl DiagServer {
         self.addr
     }
 
-    /// `ws://ADDR/path` for this server (an unspecified listen address is
-    /// reached through loopback).
+    /// `ws://ADDR/path` (`wss://` with TLS) for this server (an unspecified
+    /// listen address is reached through loopback).
     pub fn url(&self, path_and_query: &str) -> String {
         let host = match self.addr.ip() {
             IpAddr::V4(ip) if ip.is_unspecified() => {
@@ -191,7 +245,8 @@ impl DiagServer {
         } else {
             "/"
         };
-        format!("ws://{host}{slash}{path_and_query}")
+        let scheme = if self.secure { "wss" } else { "ws" };
+        format!("{scheme}://{host}{slash}{path_and_query}")
     }
 
     /// The records of finished connections (once; `None` after the first
@@ -234,7 +289,7 @@ async fn accept_loop(
                 Ok((tcp, _)) if tasks.len() >= shared.config.max_connections => drop(tcp),
                 Ok((tcp, peer)) => {
                     let shared = Arc::clone(&shared);
-                    tasks.spawn(async move { connection::serve(tcp, peer, &shared).await });
+                    tasks.spawn(accept(tcp, peer, shared));
                 }
                 // Usually out of file descriptors: back off instead of spinning.
                 Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
@@ -251,4 +306,28 @@ async fn accept_loop(
     if drained.is_err() {
         tasks.shutdown().await;
     }
+}
+
+/// TLS (and ALPN), or the h2c preface, decide which server runs the connection.
+async fn accept(tcp: TcpStream, peer: SocketAddr, shared: Arc<ServeShared>) {
+    let _ = tcp.set_nodelay(true);
+    let conn = match &shared.tls {
+        Some(acceptor) => {
+            let Ok(Ok(tls)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await
+            else {
+                return;
+            };
+            let alpn_h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
+            let conn = Conn::Tls(Box::new(tls));
+            if alpn_h2 {
+                return h2::serve(conn, peer, shared).await;
+            }
+            conn
+        }
+        None if shared.config.http2 && h2::prior_knowledge(&tcp).await => {
+            return h2::serve(Conn::Plain(tcp), peer, shared).await;
+        }
+        None => Conn::Plain(tcp),
+    };
+    connection::serve(conn, peer, &shared).await;
 }

@@ -99,7 +99,7 @@ fn handshake_lines(handshake: &HandshakeRecord, style: Style) -> Vec<String> {
         ));
     }
     let mut status = status_line(handshake);
-    if handshake.status != 101 {
+    if !handshake.switched() {
         status = style.paint(Tone::Error, &status);
     }
     lines.push(format!("{} {status}", style.paint(Tone::Dim, "<")));
@@ -128,7 +128,7 @@ fn handshake_lines(handshake: &HandshakeRecord, style: Style) -> Vec<String> {
             describe_problem(problem)
         ));
     }
-    if handshake.status != 101 {
+    if !handshake.switched() {
         if let Some(body) = &handshake.body {
             lines.extend(body_lines(body, style));
         }

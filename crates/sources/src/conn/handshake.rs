@@ -81,21 +81,24 @@ fn build_request(options: &ConnectOptions, key: &str) -> (Vec<u8>, Vec<String>) 
 }
 
 /// A parsed response head.
-struct ResponseHead {
-    version: u8,
-    status: u16,
-    reason: String,
-    headers: Vec<(String, String)>,
-    len: usize,
+pub(crate) struct ResponseHead {
+    pub(crate) version: u8,
+    pub(crate) status: u16,
+    pub(crate) reason: String,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) len: usize,
 }
 
-enum HeadParse {
+/// How far a response head has arrived.
+pub(crate) enum HeadParse {
     Complete(ResponseHead),
     Partial,
     Invalid(String),
 }
 
-fn parse_head(buf: &[u8]) -> HeadParse {
+/// Parses an HTTP/1 response head (the h2 path uses it for an HTTP/1.1
+/// answer to its preface).
+pub(crate) fn parse_head(buf: &[u8]) -> HeadParse {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut response = httparse::Response::new(&mut headers);
     match response.parse(buf) {

@@ -7,9 +7,15 @@
 //! failed answer). Once open, [`session`] is the sans-IO state machine of
 //! frames, pings, pongs and the close handshake (time is an argument), and
 //! [`driver`] is the thin tokio loop that feeds it bytes and timer ticks.
+//!
+//! With [`HttpVersion::Http2`] the upgrade is RFC 8441 instead ([`h2`]):
+//! ALPN `h2` for `wss://` (falling back to the HTTP/1.1 upgrade on the same
+//! connection when the server picks `http/1.1`, as a browser does), prior
+//! knowledge for `ws://`; the same session then runs over the HTTP/2 stream.
 
 pub mod dial;
 pub mod driver;
+pub mod h2;
 pub mod handshake;
 pub mod session;
 pub mod target;
@@ -33,12 +39,25 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> AsyncStream for T {}
 /// A boxed [`AsyncStream`].
 pub type BoxedStream = Box<dyn AsyncStream>;
 
+/// Which HTTP the WebSocket is asked for over.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum HttpVersion {
+    /// The HTTP/1.1 upgrade (RFC 6455 §4), what command-line clients do.
+    #[default]
+    Http1,
+    /// HTTP/2 extended CONNECT (RFC 8441), what browsers do when the server
+    /// offers it: ALPN `h2, http/1.1` for `wss://` (the HTTP/1.1 upgrade if
+    /// the server picks `http/1.1`), prior knowledge (h2c) for `ws://`.
+    Http2,
+}
+
 /// How to open a connection. Built and validated by the caller (the CLI turns
 /// its flags into this).
 ///
 /// # Defaults
 /// `connect_timeout` 10 s, `handshake_timeout` 10 s, no extra headers, no
-/// origin, no subprotocol, TLS verified against the system's roots.
+/// origin, no subprotocol, TLS verified against the system's roots, the
+/// HTTP/1.1 upgrade.
 #[derive(Debug, Clone)]
 pub struct ConnectOptions {
     /// What to connect to.
@@ -58,6 +77,8 @@ pub struct ConnectOptions {
     /// The local address to connect from (spreads many connections over
     /// several source addresses, past one address's ephemeral ports).
     pub bind_ip: Option<std::net::IpAddr>,
+    /// Which HTTP to ask for the WebSocket over.
+    pub http: HttpVersion,
 }
 
 impl ConnectOptions {
@@ -72,6 +93,7 @@ impl ConnectOptions {
             handshake_timeout: Duration::from_secs(10),
             tls: TlsOptions::default(),
             bind_ip: None,
+            http: HttpVersion::Http1,
         }
     }
 }
@@ -114,6 +136,8 @@ pub fn new_record(target: &Target, role: Role, heartbeat: HeartbeatSettings) -> 
         events: Vec::new(),
         events_omitted: 0,
         end: None,
+        http2_offered: false,
+        extended_connect: None,
     }
 }
 
@@ -168,16 +192,23 @@ pub async fn open(
     origin: Instant,
     record: &mut ConnectionRecord,
 ) -> Option<OpenConnection> {
+    record.http2_offered = options.http == HttpVersion::Http2;
     let tcp = dial::dial(options, origin, record).await?;
     // TLS and the HTTP exchange share one budget that starts once TCP is up.
     let deadline = tokio::time::Instant::now() + options.handshake_timeout;
-    let stream: BoxedStream = if options.target.secure {
+    let (stream, speak_h2): (BoxedStream, bool) = if options.target.secure {
         let tls = tls::wrap(tcp, options, deadline, origin, record).await?;
-        Box::new(tls)
+        // The server's ALPN choice decides, as in a browser.
+        let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
+        (Box::new(tls), h2)
     } else {
-        Box::new(tcp)
+        (Box::new(tcp), options.http == HttpVersion::Http2)
     };
-    handshake::upgrade(stream, options, deadline, origin, record).await
+    if speak_h2 {
+        h2::open(stream, options, deadline, origin, record).await
+    } else {
+        handshake::upgrade(stream, options, deadline, origin, record).await
+    }
 }
 
 #[cfg(test)]

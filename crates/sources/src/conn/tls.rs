@@ -75,7 +75,7 @@ fn provider() -> Arc<CryptoProvider> {
     Arc::new(ring::default_provider())
 }
 
-fn client_config(options: &TlsOptions) -> Result<ClientConfig, rustls::Error> {
+fn client_config(options: &TlsOptions, offer_h2: bool) -> Result<ClientConfig, rustls::Error> {
     let builder =
         ClientConfig::builder_with_provider(provider()).with_safe_default_protocol_versions()?;
     let mut config = if options.insecure {
@@ -93,8 +93,13 @@ fn client_config(options: &TlsOptions) -> Result<ClientConfig, rustls::Error> {
         roots.add_parsable_certificates(options.extra_roots.iter().cloned());
         builder.with_root_certificates(roots).with_no_client_auth()
     };
-    // We speak the HTTP/1.1 upgrade; offering h2 would invite RFC 8441 instead.
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    // By default we speak the HTTP/1.1 upgrade, and offering h2 would invite
+    // RFC 8441 instead; with `--http2` we offer both, in a browser's order.
+    config.alpn_protocols = if offer_h2 {
+        vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+    } else {
+        vec![b"http/1.1".to_vec()]
+    };
     Ok(config)
 }
 
@@ -109,7 +114,8 @@ pub(crate) async fn wrap(
     let fail = |record: &mut ConnectionRecord, failure, error: String| {
         end_before_open(record, origin, ConnectionEnd::TlsFailed { failure, error });
     };
-    let config = match client_config(&options.tls) {
+    let offer_h2 = options.http == super::HttpVersion::Http2;
+    let config = match client_config(&options.tls, offer_h2) {
         Ok(c) => c,
         Err(e) => {
             fail(record, TlsFailureKind::Other, e.to_string());

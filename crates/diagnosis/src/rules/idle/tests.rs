@@ -61,6 +61,8 @@ fn record(
             since_last_pong_us: None,
             since_last_outbound_us: Some(us(idle)),
         }),
+        http2_offered: false,
+        extended_connect: None,
     }
 }
 

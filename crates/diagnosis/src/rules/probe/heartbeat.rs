@@ -181,9 +181,16 @@ pub(super) fn healthy(ctx: &Ctx<'_>, notes: Vec<String>) -> Finding {
         .answer_us()
         .map(|t| format!(" after {}", millis(t)))
         .unwrap_or_default();
-    f.evidence.push(format!(
-        "handshake: HTTP 101{answer}, Sec-WebSocket-Accept valid"
-    ));
+    if ctx.hs.is_some_and(|h| h.is_http2()) {
+        let status = ctx.hs.map_or(200, |h| h.status);
+        f.evidence.push(format!(
+            "handshake: HTTP/2 extended CONNECT (RFC 8441) answered {status}{answer}"
+        ));
+    } else {
+        f.evidence.push(format!(
+            "handshake: HTTP 101{answer}, Sec-WebSocket-Accept valid"
+        ));
+    }
     if let Some(tls) = &ctx.conn.tls {
         let alpn = tls
             .alpn

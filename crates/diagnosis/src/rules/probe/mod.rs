@@ -2,10 +2,12 @@
 //!
 //! The end of the connection picks the main finding (why it failed or how it
 //! ended); heartbeat rules then look at the pings; `healthy` closes the list
-//! when nothing reached warning level.
+//! when nothing reached warning level. An HTTP/2 attempt (`--http2`, or the
+//! `h2` record of `--compare-http`) is read by [`h2`].
 
 mod after_open;
 mod before_open;
+mod h2;
 mod heartbeat;
 mod rejected;
 #[cfg(test)]
@@ -25,10 +27,18 @@ use crate::kb::{kb, Intermediary};
 /// say anything (the verdict is then `inconclusive`).
 pub fn diagnose_probe(evidence: &ProbeEvidence) -> Vec<Finding> {
     let ctx = Ctx::new(evidence);
+    // An HTTP/2 attempt that failed in its HTTP/2 stage: the upgrade rules
+    // would read its answer as a refused HTTP/1.1 upgrade.
+    if let Some(f) = h2::failed_primary(&ctx) {
+        return vec![f];
+    }
     let mut findings = Vec::new();
     // What the close of the connection says; healthy-evidence notes (a
     // normal close) come back separately.
     let mut notes = Vec::new();
+    if let Some(h2) = &evidence.h2 {
+        h2::compare(&ctx, h2, &mut findings, &mut notes);
+    }
     if let Some(end) = ctx.end {
         match &end.end {
             e if e.before_open() => findings.extend(before_open::diagnose(&ctx, e)),

@@ -1,0 +1,355 @@
+//! One connection of `wsdoctor reconnect`: read the request head, name the
+//! client, refuse or upgrade, hold the connection with the evidence session
+//! (server role, no pings of ours: we want to see the client's own), and
+//! drop it the chosen way when the tracker says so.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::{Buf as _, BytesMut};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use wsdoctor_evidence::reconnect::Interruption;
+use wsdoctor_evidence::{FrameKind, HeartbeatSettings, PongPolicy, Role, Side};
+
+use super::{Admission, Shared};
+use crate::conn::driver::classify_io_error;
+use crate::conn::handshake::accept_key;
+use crate::conn::session::{Session, SessionConfig};
+
+/// Largest request head accepted.
+const MAX_HEAD: usize = 16 * 1024;
+/// How long a client may take to send its request head.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long to wait for the client's FIN after ours.
+const LINGER: Duration = Duration::from_secs(2);
+/// Longest client identity kept.
+const MAX_CLIENT_ID: usize = 100;
+const READ_CHUNK: usize = 8 * 1024;
+
+/// The parts of the request we use.
+#[derive(Debug)]
+struct Request {
+    target: String,
+    headers: Vec<(String, String)>,
+}
+
+impl Request {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Reads until the end of the request head; `None` when the client went
+/// away, sent too much, or sent something that is not HTTP.
+async fn read_head(tcp: &mut TcpStream) -> Option<(Request, BytesMut)> {
+    let mut buf = BytesMut::with_capacity(2048);
+    loop {
+        let mut headers = [httparse::EMPTY_HEADER; 64];
+        let mut req = httparse::Request::new(&mut headers);
+        match req.parse(&buf) {
+            Ok(httparse::Status::Complete(len)) => {
+                let request = Request {
+                    target: req.path.unwrap_or("/").to_owned(),
+                    headers: req
+                        .headers
+                        .iter()
+                        .map(|h| {
+                            let v = String::from_utf8_lossy(h.value).into_owned();
+                            (h.name.to_owned(), v)
+                        })
+                        .collect(),
+                };
+                buf.advance(len);
+                return Some((request, buf));
+            }
+            Ok(httparse::Status::Partial) if buf.len() <= MAX_HEAD => {}
+            _ => return None,
+        }
+        buf.reserve(2048);
+        if tcp.read_buf(&mut buf).await.ok()? == 0 {
+            return None;
+        }
+    }
+}
+
+/// Who the client is: `client=` in the query, an `X-Client-Id` header, or
+/// its IP address (not the port: every reconnect comes from a new one).
+pub(crate) fn client_id(target: &str, header: Option<&str>, peer: SocketAddr) -> String {
+    let from_query = target.split_once('?').and_then(|(_, q)| {
+        url::form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "client")
+            .map(|(_, v)| v.into_owned())
+    });
+    from_query
+        .or_else(|| header.map(str::to_owned))
+        .map(|c| {
+            // Printable ASCII only: the name ends up in reports and terminals.
+            c.chars()
+                .filter(|c| c.is_ascii_graphic() || *c == ' ')
+                .take(MAX_CLIENT_ID)
+                .collect::<String>()
+        })
+        .filter(|c| !c.is_empty())
+        .unwrap_or_else(|| peer.ip().to_string())
+}
+
+async fn answer_and_close(mut tcp: TcpStream, bytes: &[u8]) {
+    let _ = tcp.write_all(bytes).await;
+    finish(tcp).await;
+}
+
+/// FIN, then drain until the client closes (closing with unread data would
+/// turn the FIN into a reset).
+async fn finish(mut tcp: TcpStream) {
+    let _ = tokio::time::timeout(LINGER, async {
+        if tcp.shutdown().await.is_err() {
+            return;
+        }
+        let mut sink = [0u8; 4096];
+        while let Ok(n) = tcp.read(&mut sink).await {
+            if n == 0 {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
+/// How holding a connection ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Held {
+    /// The drop time came.
+    DropDue,
+    /// The session ended (the client closed, or the close handshake finished).
+    Ended,
+    /// The run is over.
+    Stop,
+}
+
+/// Runs the session until `drop_at`, its end, or the stop signal.
+async fn hold(
+    tcp: &mut TcpStream,
+    session: &mut Session,
+    drop_at: Option<Instant>,
+    mut stop: Option<&mut watch::Receiver<bool>>,
+) -> Held {
+    let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    loop {
+        while let Some(frame) = session.poll_transmit() {
+            match tcp.write_all(&frame).await {
+                Ok(()) => session.on_transmitted(Instant::now()),
+                Err(e) => {
+                    session.handle_transport_error(
+                        Instant::now(),
+                        classify_io_error(&e),
+                        e.to_string(),
+                    );
+                    break;
+                }
+            }
+        }
+        if session.is_ended() {
+            return Held::Ended;
+        }
+        if stop.as_ref().is_some_and(|s| *s.borrow()) {
+            return Held::Stop;
+        }
+        let wake = [session.poll_timeout(), drop_at]
+            .into_iter()
+            .flatten()
+            .min();
+        buf.reserve(READ_CHUNK);
+        tokio::select! {
+            read = tcp.read_buf(&mut buf) => {
+                let now = Instant::now();
+                match read {
+                    Ok(0) => session.handle_eof(now),
+                    Ok(_) => {
+                        session.handle_data(now, &mut buf);
+                        buf.clear();
+                    }
+                    Err(e) => session.handle_transport_error(now, classify_io_error(&e), e.to_string()),
+                }
+            }
+            changed = async { match stop.as_mut() { Some(s) => s.changed().await, None => std::future::pending().await } } => {
+                if changed.is_err() {
+                    return Held::Stop;
+                }
+            }
+            () = sleep_opt(wake) => {
+                let now = Instant::now();
+                if drop_at.is_some_and(|at| now >= at) {
+                    return Held::DropDue;
+                }
+                session.handle_timeout(now);
+            }
+        }
+    }
+}
+
+async fn sleep_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The client's pings (and their gaps), and its data messages, from the
+/// session's frame log.
+fn traffic(session: Session, opened: Instant) -> (Vec<u64>, u64, u64, u64) {
+    let open_ms = u64::try_from(opened.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let (events, _, _, _) = session.into_evidence();
+    let mut pings = Vec::new();
+    let mut messages = 0u64;
+    for e in events.iter().filter(|e| e.from == Side::Remote) {
+        match e.kind {
+            FrameKind::Ping { .. } => pings.push(e.at_us / 1000),
+            FrameKind::Text { .. } | FrameKind::Binary { .. } => messages += 1,
+            _ => {}
+        }
+    }
+    let gaps: Vec<u64> = pings
+        .windows(2)
+        .map(|w| w[1].saturating_sub(w[0]))
+        .collect();
+    (gaps, pings.len() as u64, messages, open_ms)
+}
+
+/// Serves one accepted connection to its end.
+pub(crate) async fn serve(mut tcp: TcpStream, peer: SocketAddr, shared: &Shared) {
+    let _ = tcp.set_nodelay(true);
+    let Ok(Some((request, mut leftover))) =
+        tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut tcp)).await
+    else {
+        return;
+    };
+    let client = client_id(&request.target, request.header("x-client-id"), peer);
+    let key = request
+        .header("sec-websocket-key")
+        .map(str::to_owned)
+        .filter(|_| request.header("upgrade").is_some());
+    let Some(key) = key else {
+        // Not a WebSocket request: not a reconnect either.
+        let body = "wsdoctor reconnect: connect with a WebSocket client\n";
+        let answer = format!(
+            "HTTP/1.1 426 Upgrade Required\r\nUpgrade: websocket\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        return answer_and_close(tcp, answer.as_bytes()).await;
+    };
+    let admission = match shared.tracker.lock() {
+        Ok(mut t) => t.on_request(&client, shared.now_ms()),
+        Err(_) => return,
+    };
+    let plan = match admission {
+        Admission::Refuse => {
+            let body = "wsdoctor reconnect: refused on purpose (is the client backing off?)\n";
+            let answer = format!(
+                "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            return answer_and_close(tcp, answer.as_bytes()).await;
+        }
+        Admission::AcceptAndDrop(after, way) => Some((after, way)),
+        Admission::AcceptAndHold => None,
+    };
+    let head = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\nServer: wsdoctor-reconnect\r\n\r\n",
+        accept_key(key.trim())
+    );
+    if tcp.write_all(head.as_bytes()).await.is_err() {
+        return;
+    }
+    let opened = Instant::now();
+    let mut session = Session::new(
+        SessionConfig {
+            role: Role::Server,
+            heartbeat: HeartbeatSettings {
+                // No pings of ours: whether the client pings is what we measure.
+                ping_interval_ms: None,
+                pong_timeout_ms: 10_000,
+                pong_policy: PongPolicy::Answer,
+            },
+            close_wait: Duration::from_secs(2),
+            ..SessionConfig::default()
+        },
+        opened,
+        opened,
+    );
+    if !leftover.is_empty() {
+        session.handle_data(opened, &mut leftover);
+    }
+    let mut stop = shared.stop.clone();
+    let drop_at = plan.map(|(after, _)| opened + after);
+    let held = hold(&mut tcp, &mut session, drop_at, Some(&mut stop)).await;
+    let record_traffic = |session: Session| {
+        let (gaps, pings, messages, open_ms) = traffic(session, opened);
+        if let Ok(mut t) = shared.tracker.lock() {
+            t.on_traffic(&client, &gaps, pings, messages, open_ms);
+        }
+    };
+    match (held, plan) {
+        (Held::DropDue, Some((_, way))) => {
+            // Recorded before acting: a fast client may be back before we return.
+            if let Ok(mut t) = shared.tracker.lock() {
+                t.on_dropped(&client, shared.now_ms(), way);
+            }
+            match way {
+                Interruption::Close { code } => {
+                    session.close(
+                        Instant::now(),
+                        code,
+                        "wsdoctor reconnect: dropped on purpose",
+                    );
+                    let _ = hold(&mut tcp, &mut session, None, None).await;
+                    record_traffic(session);
+                    finish(tcp).await;
+                }
+                Interruption::Fin => {
+                    record_traffic(session);
+                    finish(tcp).await;
+                }
+                _ => {
+                    record_traffic(session);
+                    // SO_LINGER 0 turns the close into a RST; if setting it
+                    // fails the drop is a FIN instead, which still drops.
+                    let _ = socket2::SockRef::from(&tcp).set_linger(Some(Duration::ZERO));
+                    drop(tcp);
+                }
+            }
+        }
+        (Held::Stop, _) => {
+            session.close(Instant::now(), 1001, "wsdoctor reconnect finished");
+            let _ = hold(&mut tcp, &mut session, None, None).await;
+            record_traffic(session);
+            finish(tcp).await;
+        }
+        _ => {
+            // The client ended it before we did.
+            if let Ok(mut t) = shared.tracker.lock() {
+                t.on_client_closed(&client, shared.now_ms());
+            }
+            record_traffic(session);
+            finish(tcp).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::client_id;
+
+    #[test]
+    fn client_identity_from_query_header_or_ip() {
+        let peer = "10.0.0.7:50123".parse().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(client_id("/ws?client=web-42", None, peer), "web-42");
+        assert_eq!(client_id("/ws?x=1&client=a%20b", Some("h"), peer), "a b");
+        assert_eq!(client_id("/ws", Some("svc-1\r\nX: y"), peer), "svc-1X: y");
+        assert_eq!(client_id("/ws", None, peer), "10.0.0.7");
+    }
+}
