@@ -200,6 +200,8 @@ fn session_config(config: &LoadConfig) -> SessionConfig {
             pong_timeout_ms: 10_000,
             pong_policy: PongPolicy::Answer,
         },
+        // Only the clocks matter here; a frame log would grow for days.
+        max_events: 0,
         ..SessionConfig::default()
     };
     if let Some(every) = config.message_every {

@@ -55,6 +55,10 @@ pub struct SessionConfig {
     /// Send every complete data message back (an echo server, `wsdoctor
     /// serve`); messages longer than `max_frame_bytes` are not echoed.
     pub echo: bool,
+    /// How many frame events to keep (later ones are only counted). Long
+    /// runs that read only the clocks (watch, load) keep none, so a
+    /// connection that lives for days costs the same as a new one.
+    pub max_events: usize,
 }
 
 impl Default for SessionConfig {
@@ -71,6 +75,7 @@ impl Default for SessionConfig {
             send_every: Duration::from_millis(500),
             close_wait: Duration::from_secs(2),
             echo: false,
+            max_events: MAX_RECORDED_EVENTS,
         }
     }
 }
@@ -755,7 +760,7 @@ impl Session {
                 _ => {}
             }
         }
-        if self.events.len() >= MAX_RECORDED_EVENTS {
+        if self.events.len() >= self.config.max_events.min(MAX_RECORDED_EVENTS) {
             self.events_omitted += 1;
             return;
         }

@@ -126,6 +126,8 @@ fn session_config(config: &WatchConfig, arm: Arm) -> SessionConfig {
             pong_timeout_ms: interval_ms.saturating_mul(2).max(5_000),
             pong_policy: PongPolicy::Answer,
         },
+        // Only the clocks matter here; a frame log would grow for days.
+        max_events: 0,
         ..SessionConfig::default()
     };
     match arm {
