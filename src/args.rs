@@ -157,6 +157,20 @@ pub(crate) struct DemoArgs {
     pub(crate) output: OutputArgs,
 }
 
-fn parse_duration(text: &str) -> Result<Duration, String> {
+/// The one duration syntax of every flag (`500ms`, `25s`, `10m`).
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     wsdoctor_evidence::parse_duration(text).map_err(|e| e.to_string())
+}
+
+/// An idle-experiment or watch arm: `silent`, `ping`, `data`.
+pub(crate) fn parse_arm(text: &str) -> Result<wsdoctor_evidence::idle::Arm, String> {
+    use wsdoctor_evidence::idle::Arm;
+    match text.trim() {
+        "silent" => Ok(Arm::Silent),
+        "ping" => Ok(Arm::Ping),
+        "data" => Ok(Arm::Data),
+        other => Err(format!(
+            "'{other}' is not an arm; choose from silent, ping, data"
+        )),
+    }
 }

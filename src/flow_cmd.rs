@@ -6,7 +6,7 @@ use anyhow::{bail, Context};
 use clap::Args;
 use wsdoctor_sources::flow::{self as flow_source, FlowConfig};
 
-use crate::args::{ConnectArgs, OutputArgs};
+use crate::args::{parse_duration, ConnectArgs, OutputArgs};
 use crate::output;
 use crate::probe::connect_options;
 
@@ -32,10 +32,6 @@ pub(crate) struct FlowArgs {
     pub(crate) connect: ConnectArgs,
     #[command(flatten)]
     pub(crate) output: OutputArgs,
-}
-
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    wsdoctor_evidence::parse_duration(text).map_err(|e| e.to_string())
 }
 
 fn flow_config(args: &FlowArgs) -> anyhow::Result<FlowConfig> {

@@ -7,7 +7,7 @@ use clap::Args;
 use wsdoctor_evidence::idle::Arm;
 use wsdoctor_sources::idle::{self as idle_source, IdleConfig};
 
-use crate::args::{ConnectArgs, OutputArgs};
+use crate::args::{parse_arm, parse_duration, ConnectArgs, OutputArgs};
 use crate::output::{self, Spinner};
 use crate::probe::connect_options;
 
@@ -36,21 +36,6 @@ pub(crate) struct IdleArgs {
     pub(crate) connect: ConnectArgs,
     #[command(flatten)]
     pub(crate) output: OutputArgs,
-}
-
-fn parse_arm(text: &str) -> Result<Arm, String> {
-    match text.trim() {
-        "silent" => Ok(Arm::Silent),
-        "ping" => Ok(Arm::Ping),
-        "data" => Ok(Arm::Data),
-        other => Err(format!(
-            "'{other}' is not an arm; choose from silent, ping, data"
-        )),
-    }
-}
-
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    wsdoctor_evidence::parse_duration(text).map_err(|e| e.to_string())
 }
 
 fn idle_config(args: &IdleArgs) -> anyhow::Result<IdleConfig> {

@@ -1,6 +1,7 @@
 //! `wsdoctor lab`: flags → `ProxyConfig` (plus an in-process `serve` when no
 //! upstream is given), print the URL, run until Ctrl-C.
 
+use crate::args::parse_duration;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -38,10 +39,6 @@ pub(crate) struct LabArgs {
     /// List the faults and presets, then exit.
     #[arg(long)]
     pub(crate) list: bool,
-}
-
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    wsdoctor_evidence::parse_duration(text).map_err(|e| e.to_string())
 }
 
 /// Does this fault text name how it ends (`idle-timeout=2s:rst`)?

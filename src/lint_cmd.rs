@@ -12,7 +12,7 @@ use wsdoctor_diagnosis::Verdict;
 use wsdoctor_evidence::config::{ConfigEvidence, ConfigKind};
 use wsdoctor_lint::LintConfig;
 
-use crate::args::{ColorWhen, OutputArgs};
+use crate::args::{parse_duration, ColorWhen, OutputArgs};
 use crate::output;
 
 /// Arguments of `wsdoctor lint`.
@@ -45,11 +45,6 @@ pub(crate) struct LintArgs {
 pub(crate) enum KindArg {
     Nginx,
     Haproxy,
-}
-
-/// The shared duration syntax (`25s`, `500ms`), as a clap value parser.
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    wsdoctor_evidence::parse_duration(text).map_err(|e| e.to_string())
 }
 
 /// Colour for text on stderr (`--fix` puts the report there): like

@@ -7,7 +7,7 @@ use anyhow::{bail, Context};
 use clap::Args;
 use wsdoctor_sources::load::{self as load_source, LoadConfig};
 
-use crate::args::{ConnectArgs, OutputArgs};
+use crate::args::{parse_duration, ConnectArgs, OutputArgs};
 use crate::output::{self, Spinner};
 use crate::probe::connect_options;
 
@@ -48,10 +48,6 @@ pub(crate) struct LoadArgs {
     pub(crate) connect: ConnectArgs,
     #[command(flatten)]
     pub(crate) output: OutputArgs,
-}
-
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    wsdoctor_evidence::parse_duration(text).map_err(|e| e.to_string())
 }
 
 /// `127.0.0.2-127.0.0.40` or a single address.

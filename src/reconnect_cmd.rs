@@ -15,7 +15,7 @@ use wsdoctor_diagnosis::rules::reconnect::{self as rules, client_policies, fixes
 use wsdoctor_evidence::reconnect::Interruption;
 use wsdoctor_sources::reconnect::{ReconnectConfig, ReconnectServer};
 
-use crate::args::OutputArgs;
+use crate::args::{parse_duration, OutputArgs};
 use crate::output;
 
 /// Arguments of `wsdoctor reconnect`.
@@ -47,10 +47,6 @@ pub(crate) struct ReconnectArgs {
     pub(crate) outage: Duration,
     #[command(flatten)]
     pub(crate) output: OutputArgs,
-}
-
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    wsdoctor_evidence::parse_duration(text).map_err(|e| e.to_string())
 }
 
 fn parse_way(text: &str) -> Result<Interruption, String> {

@@ -1,6 +1,7 @@
 //! `wsdoctor serve`: flags → `ServeConfig`, run until Ctrl-C, print one line
 //! per finished connection and write the server's records as JSON Lines.
 
+use crate::args::parse_duration;
 use std::fs::File;
 use std::io::{BufWriter, Write as _};
 use std::net::SocketAddr;
@@ -62,10 +63,6 @@ pub(crate) struct ServeArgs {
     /// 127.0.0.1, written to FILE for clients' --ca-cert.
     #[arg(long, value_name = "FILE")]
     pub(crate) self_signed: Option<PathBuf>,
-}
-
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    wsdoctor_evidence::parse_duration(text).map_err(|e| e.to_string())
 }
 
 /// A short random instance name, so two servers behind one balancer differ.

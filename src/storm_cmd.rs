@@ -11,7 +11,7 @@ use wsdoctor_diagnosis::rules::reconnect::storm::{
 };
 use wsdoctor_diagnosis::rules::reconnect::{diagnose_storm, fixes};
 
-use crate::args::OutputArgs;
+use crate::args::{parse_duration, OutputArgs};
 use crate::output;
 
 /// Randomness of an explicit policy.
@@ -52,10 +52,6 @@ pub(crate) struct StormArgs {
     pub(crate) seed: u64,
     #[command(flatten)]
     pub(crate) output: OutputArgs,
-}
-
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    wsdoctor_evidence::parse_duration(text).map_err(|e| e.to_string())
 }
 
 fn policy(args: &StormArgs) -> anyhow::Result<StormPolicy> {

@@ -15,7 +15,7 @@ use wsdoctor_diagnosis::Finding;
 use wsdoctor_evidence::idle::Arm;
 use wsdoctor_sources::watch::{self as watch_source, WatchConfig, WatchEvent, WatchState};
 
-use crate::args::{ConnectArgs, OutputArgs};
+use crate::args::{parse_arm, parse_duration, ConnectArgs, OutputArgs};
 use crate::output;
 use crate::probe::connect_options;
 
@@ -59,21 +59,6 @@ pub(crate) struct WatchArgs {
     pub(crate) connect: ConnectArgs,
     #[command(flatten)]
     pub(crate) output: OutputArgs,
-}
-
-fn parse_arm(text: &str) -> Result<Arm, String> {
-    match text.trim() {
-        "silent" => Ok(Arm::Silent),
-        "ping" => Ok(Arm::Ping),
-        "data" => Ok(Arm::Data),
-        other => Err(format!(
-            "'{other}' is not an arm; choose from silent, ping, data"
-        )),
-    }
-}
-
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    wsdoctor_evidence::parse_duration(text).map_err(|e| e.to_string())
 }
 
 fn watch_config(args: &WatchArgs) -> anyhow::Result<WatchConfig> {

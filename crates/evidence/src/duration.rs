@@ -57,6 +57,19 @@ pub fn format_secs(us: u64) -> String {
     format!("{:.3} s", us as f64 / 1_000_000.0)
 }
 
+/// A count people read at a glance: `1,204`, `10,000`.
+pub fn format_count(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,5 +119,8 @@ mod tests {
             assert_eq!(format_duration(d), text);
         }
         assert_eq!(format_secs(60_012_345), "60.012 s");
+        assert_eq!(format_count(0), "0");
+        assert_eq!(format_count(1_204), "1,204");
+        assert_eq!(format_count(10_000_000), "10,000,000");
     }
 }

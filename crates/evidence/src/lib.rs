@@ -25,7 +25,7 @@ pub use connection::{
     ConnectionRecord, FrameEvent, FrameKind, HeartbeatSettings, PhaseTimings, PongPolicy,
     ProbeEvidence, Role, SentMessage, TlsInfo, MAX_RECORDED_EVENTS,
 };
-pub use duration::{format_duration, format_secs, parse_duration, DurationError};
+pub use duration::{format_count, format_duration, format_secs, parse_duration, DurationError};
 pub use ending::{ConnectionEnd, EndRecord, LocalResource, Side, TlsFailureKind, Transport};
 pub use escape::escape_peer;
 pub use handshake::{BodySample, HandshakeProblem, HandshakeRecord, Header};

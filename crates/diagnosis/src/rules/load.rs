@@ -2,7 +2,7 @@
 //! they were, with the generator's own limits kept apart from the server's.
 
 use wsdoctor_evidence::load::{LoadEvidence, LoadStep};
-use wsdoctor_evidence::LocalResource;
+use wsdoctor_evidence::{format_count as thousands, LocalResource};
 
 use super::common::{finding, fix, local_limit};
 use crate::finding::{rank, CauseId, Finding, Severity, SourceKind};
@@ -25,18 +25,6 @@ fn ms(us: u64) -> String {
     } else {
         format!("{:.0} ms", us as f64 / 1000.0)
     }
-}
-
-fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 fn local_resource(kind: &str) -> Option<LocalResource> {

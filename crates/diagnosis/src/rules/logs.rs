@@ -67,19 +67,6 @@ impl<'a> Ctx<'a> {
     }
 }
 
-/// `1,204`: counts people read at a glance.
-pub(crate) fn count(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
 /// `82 %` of a share in 0..=1.
 pub(crate) fn percent(part: u64, whole: u64) -> String {
     if whole == 0 {
@@ -143,3 +130,6 @@ fn healthy(ctx: &Ctx<'_>) -> Finding {
     ));
     f
 }
+
+/// `1,204`: counts people read at a glance.
+pub(crate) use wsdoctor_evidence::format_count as count;

@@ -4,6 +4,7 @@
 
 use wsdoctor_diagnosis::Finding;
 use wsdoctor_evidence::escape_peer;
+use wsdoctor_evidence::format_count as thousands;
 use wsdoctor_evidence::logs::{format_utc, LogEvidence, LogFile};
 
 use super::findings::render_findings;
@@ -69,18 +70,6 @@ pub fn render_logs(ev: &LogEvidence, findings: &[Finding], style: Style) -> Stri
         .map(str::to_owned)
         .collect();
     section(&mut out, "Findings", &body, style);
-    out
-}
-
-fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
     out
 }
 
