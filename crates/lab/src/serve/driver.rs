@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::sync::watch;
-use wsdoctor_sources::conn::driver::classify_io_error;
+use wsdoctor_sources::conn::driver::{apply_read, write_pending};
 use wsdoctor_sources::conn::session::Session;
 
 /// Bytes requested per socket read (the session decodes incrementally).
@@ -60,16 +60,7 @@ pub(crate) async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
         session.close(opened, SHUTDOWN_CODE, SHUTDOWN_REASON);
     }
     loop {
-        while let Some(frame) = session.poll_transmit() {
-            match conn.write_all(&frame).await {
-                Ok(()) => session.on_transmitted(Instant::now()),
-                Err(e) => {
-                    let now = Instant::now();
-                    session.handle_transport_error(now, classify_io_error(&e), e.to_string());
-                    break;
-                }
-            }
-        }
+        write_pending(conn, session).await;
         if session.is_ended() {
             return Ending::Fin;
         }
@@ -87,17 +78,7 @@ pub(crate) async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
         .min();
         buf.reserve(READ_CHUNK);
         tokio::select! {
-            read = conn.read_buf(&mut buf) => {
-                let now = Instant::now();
-                match read {
-                    Ok(0) => session.handle_eof(now),
-                    Ok(_) => {
-                        session.handle_data(now, &mut buf);
-                        buf.clear();
-                    }
-                    Err(e) => session.handle_transport_error(now, classify_io_error(&e), e.to_string()),
-                }
-            }
+            read = conn.read_buf(&mut buf) => apply_read(session, read, &mut buf),
             changed = shutdown.changed(), if !stopping => {
                 // A dropped sender means the server is gone: stop as well.
                 let _ = changed;

@@ -45,6 +45,41 @@ pub fn classify_io_error(e: &io::Error) -> Option<Transport> {
     }
 }
 
+/// Writes every frame the session has queued; a failed write ends the
+/// session with the transport's classification. Shared by every loop that
+/// drives a session (this driver, `serve`, `reconnect`).
+pub async fn write_pending<S: tokio::io::AsyncWrite + Unpin + ?Sized>(
+    stream: &mut S,
+    session: &mut Session,
+) {
+    while let Some(frame) = session.poll_transmit() {
+        match stream.write_all(&frame).await {
+            Ok(()) => session.on_transmitted(Instant::now()),
+            Err(e) => {
+                session.handle_transport_error(
+                    Instant::now(),
+                    classify_io_error(&e),
+                    e.to_string(),
+                );
+                break;
+            }
+        }
+    }
+}
+
+/// Feeds one read result to the session: bytes, end of stream, or an error.
+pub fn apply_read(session: &mut Session, read: io::Result<usize>, buf: &mut BytesMut) {
+    let now = Instant::now();
+    match read {
+        Ok(0) => session.handle_eof(now),
+        Ok(_) => {
+            session.handle_data(now, buf);
+            buf.clear();
+        }
+        Err(e) => session.handle_transport_error(now, classify_io_error(&e), e.to_string()),
+    }
+}
+
 /// Runs `session` over `stream` until it ends. `on_tick` is called after
 /// every event with the session (for progress).
 pub async fn drive(
@@ -60,19 +95,7 @@ pub async fn drive(
     let chunk = plan.read_buffer.max(256);
     let mut buf = BytesMut::with_capacity(chunk);
     loop {
-        while let Some(frame) = session.poll_transmit() {
-            match stream.write_all(&frame).await {
-                Ok(()) => session.on_transmitted(Instant::now()),
-                Err(e) => {
-                    session.handle_transport_error(
-                        Instant::now(),
-                        classify_io_error(&e),
-                        e.to_string(),
-                    );
-                    break;
-                }
-            }
-        }
+        write_pending(&mut stream, session).await;
         if session.is_ended() {
             break;
         }
@@ -86,17 +109,7 @@ pub async fn drive(
             .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
         buf.reserve(chunk);
         tokio::select! {
-            read = stream.read_buf(&mut buf) => {
-                let now = Instant::now();
-                match read {
-                    Ok(0) => session.handle_eof(now),
-                    Ok(_) => {
-                        session.handle_data(now, &mut buf);
-                        buf.clear();
-                    }
-                    Err(e) => session.handle_transport_error(now, classify_io_error(&e), e.to_string()),
-                }
-            }
+            read = stream.read_buf(&mut buf) => apply_read(session, read, &mut buf),
             // A moved deadline just loops to recompute the wake time; a
             // dropped sender means the deadline can no longer move.
             Ok(()) = plan.close_at.changed() => {}

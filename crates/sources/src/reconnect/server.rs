@@ -14,7 +14,7 @@ use wsdoctor_evidence::reconnect::Interruption;
 use wsdoctor_evidence::{FrameKind, HeartbeatSettings, PongPolicy, Role, Side};
 
 use super::{Admission, Shared};
-use crate::conn::driver::classify_io_error;
+use crate::conn::driver::{apply_read, write_pending};
 use crate::conn::handshake::accept_key;
 use crate::conn::session::{Session, SessionConfig};
 
@@ -140,19 +140,7 @@ async fn hold(
 ) -> Held {
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
     loop {
-        while let Some(frame) = session.poll_transmit() {
-            match tcp.write_all(&frame).await {
-                Ok(()) => session.on_transmitted(Instant::now()),
-                Err(e) => {
-                    session.handle_transport_error(
-                        Instant::now(),
-                        classify_io_error(&e),
-                        e.to_string(),
-                    );
-                    break;
-                }
-            }
-        }
+        write_pending(tcp, session).await;
         if session.is_ended() {
             return Held::Ended;
         }
@@ -165,17 +153,7 @@ async fn hold(
             .min();
         buf.reserve(READ_CHUNK);
         tokio::select! {
-            read = tcp.read_buf(&mut buf) => {
-                let now = Instant::now();
-                match read {
-                    Ok(0) => session.handle_eof(now),
-                    Ok(_) => {
-                        session.handle_data(now, &mut buf);
-                        buf.clear();
-                    }
-                    Err(e) => session.handle_transport_error(now, classify_io_error(&e), e.to_string()),
-                }
-            }
+            read = tcp.read_buf(&mut buf) => apply_read(session, read, &mut buf),
             changed = async { match stop.as_mut() { Some(s) => s.changed().await, None => std::future::pending().await } } => {
                 if changed.is_err() {
                     return Held::Stop;
