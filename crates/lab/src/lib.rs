@@ -36,8 +36,10 @@ mod handshake;
 mod proxy;
 mod serve;
 mod session;
+mod task;
 mod tls;
 
+use crate::task::AcceptTask;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
@@ -45,7 +47,7 @@ use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
 pub use config::LabConfig;
@@ -109,8 +111,7 @@ impl std::fmt::Debug for Shared {
 pub struct LabServer {
     addr: SocketAddr,
     tls: bool,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
+    accept: AcceptTask,
 }
 
 impl LabServer {
@@ -132,13 +133,11 @@ impl LabServer {
             tls,
         });
         let is_tls = shared.tls.is_some();
-        let (stop, stopped) = oneshot::channel();
-        let task = tokio::spawn(accept_loop(listener, shared, stopped));
+        let accept = AcceptTask::spawn(|stopped| accept_loop(listener, shared, stopped));
         Ok(LabServer {
             addr,
             tls: is_tls,
-            stop: Some(stop),
-            task: Some(task),
+            accept,
         })
     }
 
@@ -173,24 +172,7 @@ impl LabServer {
     /// Stops accepting, ends every connection (abruptly: their tasks are
     /// aborted) and waits until all of them are gone.
     pub async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            // The loop only ends normally; an error here would be a panic in
-            // it, which leaves nothing to clean up.
-            let _ = task.await;
-        }
-    }
-}
-
-impl Drop for LabServer {
-    fn drop(&mut self) {
-        // Aborting the accept loop drops its JoinSet, which aborts every
-        // connection task.
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
+        self.accept.stop_and_join().await;
     }
 }
 

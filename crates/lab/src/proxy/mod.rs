@@ -46,6 +46,7 @@ mod plan;
 mod pump;
 mod relay;
 
+use crate::task::AcceptTask;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -53,7 +54,7 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 pub use fault::{EndHow, IdleCounts, ProxyFault, ProxyFaultParseError, PRESETS, PROXY_FAULTS};
@@ -106,8 +107,7 @@ pub(crate) struct ProxyShared {
 pub struct LabProxy {
     addr: SocketAddr,
     shared: Arc<ProxyShared>,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
+    accept: AcceptTask,
 }
 
 impl LabProxy {
@@ -128,13 +128,12 @@ impl LabProxy {
             mass_at,
             active: AtomicUsize::new(0),
         });
-        let (stop, stopped) = oneshot::channel();
-        let task = tokio::spawn(accept_loop(listener, Arc::clone(&shared), stopped));
+        let accept =
+            AcceptTask::spawn(|stopped| accept_loop(listener, Arc::clone(&shared), stopped));
         Ok(LabProxy {
             addr,
             shared,
-            stop: Some(stop),
-            task: Some(task),
+            accept,
         })
     }
 
@@ -171,20 +170,7 @@ impl LabProxy {
     /// Stops accepting, ends every connection (abruptly: their tasks are
     /// aborted) and waits until they are gone.
     pub async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
-    }
-}
-
-impl Drop for LabProxy {
-    fn drop(&mut self) {
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
+        self.accept.stop_and_join().await;
     }
 }
 

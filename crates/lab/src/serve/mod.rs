@@ -39,6 +39,7 @@ mod connection;
 mod driver;
 mod h2;
 
+use crate::task::AcceptTask;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,7 +47,7 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch};
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinSet;
 use wsdoctor_evidence::ConnectionRecord;
 
 use crate::conn::Conn;
@@ -162,8 +163,7 @@ pub struct DiagServer {
     addr: SocketAddr,
     secure: bool,
     shutdown: watch::Sender<bool>,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
+    accept: AcceptTask,
     events: Option<mpsc::Receiver<ServeEvent>>,
 }
 
@@ -211,14 +211,12 @@ impl DiagServer {
             tls,
         });
         let secure = shared.tls.is_some();
-        let (stop, stopped) = oneshot::channel();
-        let task = tokio::spawn(accept_loop(listener, shared, stopped));
+        let accept = AcceptTask::spawn(|stopped| accept_loop(listener, shared, stopped));
         Ok(DiagServer {
             addr,
             secure,
             shutdown,
-            stop: Some(stop),
-            task: Some(task),
+            accept,
             events: events_rx,
         })
     }
@@ -259,20 +257,7 @@ impl DiagServer {
     /// frame 1001, waits up to 3 s for them to finish, then aborts the rest.
     pub async fn shutdown(mut self) {
         let _ = self.shutdown.send(true);
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
-    }
-}
-
-impl Drop for DiagServer {
-    fn drop(&mut self) {
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
+        self.accept.stop_and_join().await;
     }
 }
 
