@@ -27,8 +27,8 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::watch;
 use wsdoctor_evidence::{
-    redact_header_value, redact_url, BodySample, ConnectionEnd, ConnectionRecord, HandshakeProblem,
-    HandshakeRecord, Header, Transport,
+    redact_header_value, redact_url, BodySample, ConnectionEnd, ConnectionRecord, HandshakeRecord,
+    Header, Transport,
 };
 
 use super::handshake::{self, HeadParse, MAX_BODY_BYTES};
@@ -323,25 +323,6 @@ fn build_request(options: &ConnectOptions) -> Result<(Request<Empty<Bytes>>, Vec
     Ok((request, lines))
 }
 
-/// RFC 8441 §5 checks of a 2xx: the RFC 6455 key/accept and Upgrade headers
-/// do not apply over HTTP/2, the negotiation ones do.
-fn check_2xx(record: &HandshakeRecord, offered: &[String]) -> Vec<HandshakeProblem> {
-    let mut problems = Vec::new();
-    if let Some(chosen) = record.header("sec-websocket-protocol") {
-        if !offered.iter().any(|p| p == chosen.trim()) {
-            problems.push(HandshakeProblem::UnrequestedSubprotocol {
-                got: chosen.to_owned(),
-            });
-        }
-    }
-    if let Some(ext) = record.header("sec-websocket-extensions") {
-        problems.push(HandshakeProblem::UnrequestedExtension {
-            got: ext.to_owned(),
-        });
-    }
-    problems
-}
-
 fn handshake_timed_out(options: &ConnectOptions) -> ConnectionEnd {
     ConnectionEnd::HandshakeTimedOut {
         after_ms: u64::try_from(options.handshake_timeout.as_millis()).unwrap_or(u64::MAX),
@@ -538,7 +519,7 @@ pub(crate) async fn open(
         end_before_open(record, origin, ConnectionEnd::HandshakeRejected { status });
         return None;
     }
-    handshake.problems = check_2xx(&handshake, &options.subprotocols);
+    handshake.problems = super::handshake::check_negotiation(&handshake, &options.subprotocols);
     handshake.subprotocol = handshake
         .header("sec-websocket-protocol")
         .map(|s| s.trim().to_owned());

@@ -150,6 +150,18 @@ fn check_101(record: &HandshakeRecord, key: &str, offered: &[String]) -> Vec<Han
             got: connection.map(str::to_owned),
         });
     }
+    problems.extend(check_negotiation(record, offered));
+    problems
+}
+
+/// The negotiation checks that apply to any successful answer, HTTP/1.1's
+/// 101 or HTTP/2's 2xx (RFC 6455 §4.1, RFC 8441 §5): a subprotocol we did
+/// not offer, or any extension (we offer none).
+pub(crate) fn check_negotiation(
+    record: &HandshakeRecord,
+    offered: &[String],
+) -> Vec<HandshakeProblem> {
+    let mut problems = Vec::new();
     if let Some(chosen) = record.header("Sec-WebSocket-Protocol") {
         if !offered.iter().any(|p| p == chosen.trim()) {
             problems.push(HandshakeProblem::UnrequestedSubprotocol {
@@ -157,7 +169,6 @@ fn check_101(record: &HandshakeRecord, key: &str, offered: &[String]) -> Vec<Han
             });
         }
     }
-    // We offer no extensions, so any selected one is unrequested.
     if let Some(ext) = record.header("Sec-WebSocket-Extensions") {
         problems.push(HandshakeProblem::UnrequestedExtension {
             got: ext.to_owned(),
