@@ -9,14 +9,15 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use tokio::sync::{mpsc, watch};
 use wsdoctor_evidence::load::{FailureSample, GeneratorLimits, Latency, LoadEvidence, LoadStep};
-use wsdoctor_evidence::{
-    escape_peer, ConnectionEnd, ConnectionRecord, HeartbeatSettings, PongPolicy, Role, Side,
-};
 
-use crate::conn::driver::{drive, WatchPlan};
-use crate::conn::session::{Session, SessionConfig};
-use crate::conn::{self, ConnectOptions};
+use crate::conn::ConnectOptions;
 use crate::{Progress, ProgressSink};
+
+mod connection;
+mod plan;
+
+use connection::{run_connection, session_config, Event};
+pub use plan::{LoadPlan, StepPlan};
 
 /// A validated load ramp.
 ///
@@ -68,152 +69,6 @@ impl LoadConfig {
     }
 }
 
-/// One step of the schedule, in time since the ramp started.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct StepPlan {
-    /// 1-based.
-    pub index: u32,
-    /// Index of the step's first connection.
-    pub first: u64,
-    /// Connections launched in the step.
-    pub count: u64,
-    /// When the first is launched.
-    pub start: Duration,
-    /// When the hold after the step ends.
-    pub hold_end: Duration,
-}
-
-impl StepPlan {
-    /// When connection `i` (of the whole ramp) is launched.
-    pub fn launch_at(&self, i: u64, rate: f64) -> Duration {
-        self.start + Duration::from_secs_f64((i - self.first) as f64 / rate)
-    }
-}
-
-/// The schedule of a ramp.
-#[derive(Debug, Clone)]
-pub struct LoadPlan {
-    /// The steps in order.
-    pub steps: Vec<StepPlan>,
-}
-
-impl LoadPlan {
-    /// Steps of `step` connections up to `concurrency`, launched at `rate`
-    /// per second, each followed by `step_hold` (the last by `hold`).
-    pub fn new(
-        concurrency: u64,
-        step: u64,
-        rate: f64,
-        step_hold: Duration,
-        hold: Duration,
-    ) -> LoadPlan {
-        let step = step.max(1);
-        let mut steps = Vec::new();
-        let mut first = 0;
-        let mut at = Duration::ZERO;
-        while first < concurrency {
-            let count = step.min(concurrency - first);
-            let launch = Duration::from_secs_f64(count as f64 / rate);
-            let last = first + count >= concurrency;
-            let hold_end = at + launch + if last { hold } else { step_hold };
-            steps.push(StepPlan {
-                index: u32::try_from(steps.len() + 1).unwrap_or(u32::MAX),
-                first,
-                count,
-                start: at,
-                hold_end,
-            });
-            first += count;
-            at = hold_end;
-        }
-        LoadPlan { steps }
-    }
-}
-
-/// What a connection tells the aggregator.
-#[derive(Debug)]
-enum Event {
-    Opened {
-        step: usize,
-        handshake_us: u64,
-    },
-    Failed {
-        step: usize,
-        kind: String,
-        detail: String,
-        server: Option<String>,
-    },
-    Dropped {
-        kind: String,
-    },
-    Echo {
-        rtt_us: u64,
-    },
-}
-
-/// The failure kind of an end before the 101.
-fn failure_kind(end: &ConnectionEnd) -> String {
-    match end {
-        ConnectionEnd::DnsFailed { .. } => "dns".to_owned(),
-        ConnectionEnd::ConnectRefused { .. } => "refused".to_owned(),
-        ConnectionEnd::ConnectTimedOut { .. } => "connect-timeout".to_owned(),
-        ConnectionEnd::LocalLimit { resource, .. } => {
-            format!("local-{}", resource.as_str().replace(' ', "-"))
-        }
-        ConnectionEnd::TlsFailed { .. } => "tls".to_owned(),
-        ConnectionEnd::HandshakeTimedOut { .. } => "handshake-timeout".to_owned(),
-        ConnectionEnd::HandshakeAborted { transport, .. } => {
-            format!("{}-before-101", transport.as_str())
-        }
-        ConnectionEnd::HandshakeRejected { status } => format!("http-{status}"),
-        ConnectionEnd::HandshakeInvalid { .. } => "invalid-101".to_owned(),
-        _ => "connect-error".to_owned(),
-    }
-}
-
-/// How an open connection ended, when the path (not we) ended it.
-fn drop_kind(end: &ConnectionEnd) -> Option<String> {
-    match end {
-        ConnectionEnd::CloseHandshake {
-            initiator: Side::Local,
-            ..
-        } => None,
-        ConnectionEnd::CloseHandshake { code, .. } => {
-            Some(code.map_or_else(|| "close-1005".to_owned(), |c| format!("close-{c}")))
-        }
-        ConnectionEnd::LocalDeadline { .. } => None,
-        other => Some(
-            other
-                .transport()
-                .map_or_else(|| "protocol".to_owned(), |t| t.as_str().to_owned()),
-        ),
-    }
-}
-
-fn session_config(config: &LoadConfig) -> SessionConfig {
-    let mut session = SessionConfig {
-        role: Role::Client,
-        heartbeat: HeartbeatSettings {
-            ping_interval_ms: config
-                .ping_interval
-                .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
-            pong_timeout_ms: 10_000,
-            pong_policy: PongPolicy::Answer,
-        },
-        // Only the clocks matter here; a frame log would grow for days.
-        max_events: 0,
-        ..SessionConfig::default()
-    };
-    if let Some(every) = config.message_every {
-        let total = config.steps_duration();
-        let count = (total.as_millis() / every.as_millis().max(1) + 1).min(100_000);
-        session.messages =
-            vec!["x".repeat(config.message_size); usize::try_from(count).unwrap_or(0)];
-        session.send_every = every;
-    }
-    session
-}
-
 impl LoadConfig {
     fn plan(&self) -> LoadPlan {
         LoadPlan::new(
@@ -229,59 +84,6 @@ impl LoadConfig {
             .steps
             .last()
             .map_or(Duration::ZERO, |s| s.hold_end)
-    }
-}
-
-async fn run_connection(
-    options: ConnectOptions,
-    session_config: SessionConfig,
-    step: usize,
-    close_at: watch::Receiver<Instant>,
-    events: mpsc::UnboundedSender<Event>,
-) {
-    let origin = Instant::now();
-    let mut record = conn::new_record(&options.target, Role::Client, session_config.heartbeat);
-    let Some(open) = conn::open(&options, origin, &mut record).await else {
-        let _ = events.send(failed(step, &record));
-        return;
-    };
-    let handshake_us = record.phases.response_head_us.unwrap_or(0);
-    let _ = events.send(Event::Opened { step, handshake_us });
-    // The record's frame log is not needed per connection in a load test:
-    // only the end and the echo times are reported.
-    drop(record);
-    let mut session = Session::new(session_config, origin, open.opened_at);
-    let mut plan = WatchPlan {
-        close_at,
-        code: 1000,
-        reason: "wsdoctor load finished".to_owned(),
-        read_buffer: 2048,
-    };
-    drive(open.stream, open.leftover, &mut session, &mut plan, |_| {}).await;
-    let (_, _, end, sent) = session.into_evidence();
-    for rtt_us in sent.iter().filter_map(|m| m.echo_rtt_us) {
-        let _ = events.send(Event::Echo { rtt_us });
-    }
-    if let Some(kind) = end.as_ref().and_then(|e| drop_kind(&e.end)) {
-        let _ = events.send(Event::Dropped { kind });
-    }
-}
-
-fn failed(step: usize, record: &ConnectionRecord) -> Event {
-    let (kind, detail) = match record.end.as_ref() {
-        Some(end) => (failure_kind(&end.end), end.end.describe()),
-        None => ("connect-error".to_owned(), "no end recorded".to_owned()),
-    };
-    let server = record
-        .handshake
-        .as_ref()
-        .and_then(|h| h.header("Server"))
-        .map(escape_peer);
-    Event::Failed {
-        step,
-        kind,
-        detail,
-        server,
     }
 }
 
@@ -510,48 +312,5 @@ fn apply(steps: &mut [StepAcc], current: usize, event: Event, open: &mut u64, pe
                 let _ = h.record(rtt_us.max(1));
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn plan_table() {
-        let plan = LoadPlan::new(
-            250,
-            100,
-            100.0,
-            Duration::from_secs(2),
-            Duration::from_secs(10),
-        );
-        let summary: Vec<(u64, u64, f64, f64)> = plan
-            .steps
-            .iter()
-            .map(|s| {
-                (
-                    s.first,
-                    s.count,
-                    s.start.as_secs_f64(),
-                    s.hold_end.as_secs_f64(),
-                )
-            })
-            .collect();
-        assert_eq!(
-            summary,
-            vec![
-                (0, 100, 0.0, 3.0),
-                (100, 100, 3.0, 6.0),
-                (200, 50, 6.0, 16.5)
-            ]
-        );
-        assert_eq!(
-            plan.steps[1].launch_at(150, 100.0),
-            Duration::from_millis(3500)
-        );
-        assert!(LoadPlan::new(0, 10, 1.0, Duration::ZERO, Duration::ZERO)
-            .steps
-            .is_empty());
     }
 }

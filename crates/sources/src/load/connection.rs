@@ -1,0 +1,151 @@
+//! One load connection: open it, hold it until the ramp ends, and tell the
+//! aggregator how it opened, failed or dropped.
+
+use std::time::Instant;
+
+use tokio::sync::{mpsc, watch};
+use wsdoctor_evidence::{
+    escape_peer, ConnectionEnd, ConnectionRecord, HeartbeatSettings, PongPolicy, Role, Side,
+};
+
+use super::LoadConfig;
+use crate::conn::driver::{drive, WatchPlan};
+use crate::conn::session::{Session, SessionConfig};
+use crate::conn::{self, ConnectOptions};
+
+/// What a connection tells the aggregator.
+#[derive(Debug)]
+pub(super) enum Event {
+    Opened {
+        step: usize,
+        handshake_us: u64,
+    },
+    Failed {
+        step: usize,
+        kind: String,
+        detail: String,
+        server: Option<String>,
+    },
+    Dropped {
+        kind: String,
+    },
+    Echo {
+        rtt_us: u64,
+    },
+}
+
+/// The failure kind of an end before the 101.
+fn failure_kind(end: &ConnectionEnd) -> String {
+    match end {
+        ConnectionEnd::DnsFailed { .. } => "dns".to_owned(),
+        ConnectionEnd::ConnectRefused { .. } => "refused".to_owned(),
+        ConnectionEnd::ConnectTimedOut { .. } => "connect-timeout".to_owned(),
+        ConnectionEnd::LocalLimit { resource, .. } => {
+            format!("local-{}", resource.as_str().replace(' ', "-"))
+        }
+        ConnectionEnd::TlsFailed { .. } => "tls".to_owned(),
+        ConnectionEnd::HandshakeTimedOut { .. } => "handshake-timeout".to_owned(),
+        ConnectionEnd::HandshakeAborted { transport, .. } => {
+            format!("{}-before-101", transport.as_str())
+        }
+        ConnectionEnd::HandshakeRejected { status } => format!("http-{status}"),
+        ConnectionEnd::HandshakeInvalid { .. } => "invalid-101".to_owned(),
+        _ => "connect-error".to_owned(),
+    }
+}
+
+/// How an open connection ended, when the path (not we) ended it.
+fn drop_kind(end: &ConnectionEnd) -> Option<String> {
+    match end {
+        ConnectionEnd::CloseHandshake {
+            initiator: Side::Local,
+            ..
+        } => None,
+        ConnectionEnd::CloseHandshake { code, .. } => {
+            Some(code.map_or_else(|| "close-1005".to_owned(), |c| format!("close-{c}")))
+        }
+        ConnectionEnd::LocalDeadline { .. } => None,
+        other => Some(
+            other
+                .transport()
+                .map_or_else(|| "protocol".to_owned(), |t| t.as_str().to_owned()),
+        ),
+    }
+}
+
+pub(super) fn session_config(config: &LoadConfig) -> SessionConfig {
+    let mut session = SessionConfig {
+        role: Role::Client,
+        heartbeat: HeartbeatSettings {
+            ping_interval_ms: config
+                .ping_interval
+                .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            pong_timeout_ms: 10_000,
+            pong_policy: PongPolicy::Answer,
+        },
+        // Only the clocks matter here; a frame log would grow for days.
+        max_events: 0,
+        ..SessionConfig::default()
+    };
+    if let Some(every) = config.message_every {
+        let total = config.steps_duration();
+        let count = (total.as_millis() / every.as_millis().max(1) + 1).min(100_000);
+        session.messages =
+            vec!["x".repeat(config.message_size); usize::try_from(count).unwrap_or(0)];
+        session.send_every = every;
+    }
+    session
+}
+
+pub(super) async fn run_connection(
+    options: ConnectOptions,
+    session_config: SessionConfig,
+    step: usize,
+    close_at: watch::Receiver<Instant>,
+    events: mpsc::UnboundedSender<Event>,
+) {
+    let origin = Instant::now();
+    let mut record = conn::new_record(&options.target, Role::Client, session_config.heartbeat);
+    let Some(open) = conn::open(&options, origin, &mut record).await else {
+        let _ = events.send(failed(step, &record));
+        return;
+    };
+    let handshake_us = record.phases.response_head_us.unwrap_or(0);
+    let _ = events.send(Event::Opened { step, handshake_us });
+    // The record's frame log is not needed per connection in a load test:
+    // only the end and the echo times are reported.
+    drop(record);
+    let mut session = Session::new(session_config, origin, open.opened_at);
+    let mut plan = WatchPlan {
+        close_at,
+        code: 1000,
+        reason: "wsdoctor load finished".to_owned(),
+        read_buffer: 2048,
+    };
+    drive(open.stream, open.leftover, &mut session, &mut plan, |_| {}).await;
+    let (_, _, end, sent) = session.into_evidence();
+    for rtt_us in sent.iter().filter_map(|m| m.echo_rtt_us) {
+        let _ = events.send(Event::Echo { rtt_us });
+    }
+    if let Some(kind) = end.as_ref().and_then(|e| drop_kind(&e.end)) {
+        let _ = events.send(Event::Dropped { kind });
+    }
+}
+
+fn failed(step: usize, record: &ConnectionRecord) -> Event {
+    let (kind, detail) = match record.end.as_ref() {
+        Some(end) => (failure_kind(&end.end), end.end.describe()),
+        None => ("connect-error".to_owned(), "no end recorded".to_owned()),
+    };
+    let server = record
+        .handshake
+        .as_ref()
+        .and_then(|h| h.header("Server"))
+        .map(escape_peer);
+    Event::Failed {
+        step,
+        kind,
+        detail,
+        server,
+    }
+}
