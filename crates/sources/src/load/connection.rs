@@ -13,6 +13,17 @@ use crate::conn::driver::{drive, WatchPlan};
 use crate::conn::session::{Session, SessionConfig};
 use crate::conn::{self, ConnectOptions};
 
+/// One message from a connection to the aggregator.
+#[derive(Debug)]
+#[allow(dead_code)] // conn and at are for the per-connection timeline (--events)
+pub(super) struct Report {
+    /// The connection's index in the whole ramp (0-based).
+    pub(super) conn: u64,
+    /// When it happened.
+    pub(super) at: Instant,
+    pub(super) event: Event,
+}
+
 /// What a connection tells the aggregator.
 #[derive(Debug)]
 pub(super) enum Event {
@@ -101,17 +112,25 @@ pub(super) async fn run_connection(
     options: ConnectOptions,
     session_config: SessionConfig,
     step: usize,
+    conn: u64,
     close_at: watch::Receiver<Instant>,
-    events: mpsc::UnboundedSender<Event>,
+    reports: mpsc::UnboundedSender<Report>,
 ) {
+    let send = |event: Event| {
+        let _ = reports.send(Report {
+            conn,
+            at: Instant::now(),
+            event,
+        });
+    };
     let origin = Instant::now();
     let mut record = conn::new_record(&options.target, Role::Client, session_config.heartbeat);
     let Some(open) = conn::open(&options, origin, &mut record).await else {
-        let _ = events.send(failed(step, &record));
+        send(failed(step, &record));
         return;
     };
     let handshake_us = record.phases.response_head_us.unwrap_or(0);
-    let _ = events.send(Event::Opened { step, handshake_us });
+    send(Event::Opened { step, handshake_us });
     // The record's frame log is not needed per connection in a load test:
     // only the end and the echo times are reported.
     drop(record);
@@ -125,10 +144,10 @@ pub(super) async fn run_connection(
     drive(open.stream, open.leftover, &mut session, &mut plan, |_| {}).await;
     let (_, _, end, sent) = session.into_evidence();
     for rtt_us in sent.iter().filter_map(|m| m.echo_rtt_us) {
-        let _ = events.send(Event::Echo { rtt_us });
+        send(Event::Echo { rtt_us });
     }
     if let Some(kind) = end.as_ref().and_then(|e| drop_kind(&e.end)) {
-        let _ = events.send(Event::Dropped { kind });
+        send(Event::Dropped { kind });
     }
 }
 

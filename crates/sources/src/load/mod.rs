@@ -16,7 +16,7 @@ use crate::{Progress, ProgressSink};
 mod connection;
 mod plan;
 
-use connection::{run_connection, session_config, Event};
+use connection::{run_connection, session_config, Event, Report};
 pub use plan::{LoadPlan, StepPlan};
 
 /// A validated load ramp.
@@ -169,6 +169,7 @@ pub async fn run(config: &LoadConfig, progress: Option<ProgressSink>) -> LoadEvi
                         options,
                         session_config.clone(),
                         s_index,
+                        next,
                         deadline_rx.clone(),
                         events_tx.clone(),
                     ));
@@ -270,8 +271,8 @@ pub async fn run(config: &LoadConfig, progress: Option<ProgressSink>) -> LoadEvi
     }
 }
 
-fn apply(steps: &mut [StepAcc], current: usize, event: Event, open: &mut u64, peak: &mut u64) {
-    match event {
+fn apply(steps: &mut [StepAcc], current: usize, report: Report, open: &mut u64, peak: &mut u64) {
+    match report.event {
         Event::Opened { step, handshake_us } => {
             *open += 1;
             *peak = (*peak).max(*open);
