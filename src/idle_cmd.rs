@@ -7,7 +7,7 @@ use clap::Args;
 use wsdoctor_evidence::idle::Arm;
 use wsdoctor_sources::idle::{self as idle_source, IdleConfig};
 
-use crate::args::{parse_arm, parse_duration, ConnectArgs, OutputArgs};
+use crate::args::{parse_duration, ConnectArgs, OutputArgs};
 use crate::output::{self, Spinner};
 use crate::probe::connect_options;
 
@@ -17,8 +17,11 @@ pub(crate) struct IdleArgs {
     /// The WebSocket URL whose path to measure.
     #[arg(value_name = "URL")]
     pub(crate) url: String,
-    /// Which connections to run side by side: silent, ping, data.
-    #[arg(long, value_delimiter = ',', default_value = "silent,ping,data", value_parser = parse_arm)]
+    /// Which connections to run side by side: silent, ping, data, and,
+    /// against a `wsdoctor serve` (behind your proxies), inbound (only the
+    /// server sends) and outbound (only the client sends) to find timers
+    /// that count one direction.
+    #[arg(long, value_delimiter = ',', default_value = "silent,ping,data", value_parser = parse_idle_arm)]
     pub(crate) arms: Vec<Arm>,
     /// Connections per arm, all started together.
     #[arg(long, default_value_t = 2, value_name = "N")]
@@ -32,10 +35,29 @@ pub(crate) struct IdleArgs {
     /// Give up waiting for a drop after this long.
     #[arg(long, value_parser = parse_duration, default_value = "10m", value_name = "DUR")]
     pub(crate) max: Duration,
+    /// Do not tag connections (`X-Wsdoctor-Conn-Id`) nor ask a `wsdoctor
+    /// serve` target afterwards how it saw them end.
+    #[arg(long)]
+    pub(crate) no_pairing: bool,
     #[command(flatten)]
     pub(crate) connect: ConnectArgs,
     #[command(flatten)]
     pub(crate) output: OutputArgs,
+}
+
+/// An idle arm: the watch's three, plus the one-direction arms that only a
+/// `wsdoctor serve` can feed.
+fn parse_idle_arm(text: &str) -> Result<Arm, String> {
+    match text.trim() {
+        "silent" => Ok(Arm::Silent),
+        "ping" => Ok(Arm::Ping),
+        "data" => Ok(Arm::Data),
+        "inbound" => Ok(Arm::Inbound),
+        "outbound" => Ok(Arm::Outbound),
+        other => Err(format!(
+            "'{other}' is not an arm; choose from silent, ping, data, inbound, outbound"
+        )),
+    }
 }
 
 fn idle_config(args: &IdleArgs) -> anyhow::Result<IdleConfig> {
@@ -57,6 +79,7 @@ fn idle_config(args: &IdleArgs) -> anyhow::Result<IdleConfig> {
     config.interval = args.interval;
     config.keepalive_message.clone_from(&args.keepalive_message);
     config.max = args.max;
+    config.pair = !args.no_pairing;
     // The handshake must not eat the budget of a short experiment.
     config.connect.handshake_timeout = config.connect.handshake_timeout.min(args.max);
     Ok(config)
@@ -92,4 +115,18 @@ pub(crate) async fn run(args: IdleArgs) -> anyhow::Result<u8> {
     })?;
     output::emit(&args.output, &report, &text).context("writing the report")?;
     Ok(u8::try_from(report.verdict.exit_code()).unwrap_or(1))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arms_include_the_one_direction_ones() {
+        assert_eq!(parse_idle_arm(" inbound"), Ok(Arm::Inbound));
+        assert_eq!(parse_idle_arm("outbound"), Ok(Arm::Outbound));
+        let err = parse_idle_arm("sideways").unwrap_err();
+        assert!(err.contains("inbound, outbound"), "{err}");
+    }
 }

@@ -176,3 +176,223 @@ async fn a_timer_that_only_counts_data_is_told_apart() {
     assert_eq!(f["measured"]["keepalive_by"], "data", "{report:#}");
     assert!(f["fix"].to_string().contains("ignores WebSocket pings"));
 }
+
+/// `wsdoctor serve` as tests start it: no pings of its own (so only the
+/// arms' traffic moves), no greeting.
+async fn quiet_serve() -> wsdoctor_lab::DiagServer {
+    wsdoctor_lab::DiagServer::start(wsdoctor_lab::ServeConfig {
+        ping_interval: None,
+        greet: false,
+        ..wsdoctor_lab::ServeConfig::default()
+    })
+    .await
+    .unwrap()
+}
+
+fn evidence_lines(f: &Value) -> String {
+    f["evidence"]
+        .as_array()
+        .map(|lines| {
+            lines
+                .iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_behind_nginx_is_paired_and_says_nginx_closed_both_sides() {
+    let server = quiet_serve().await;
+    let Some(nginx) = support::nginx(server.addr(), "proxy_read_timeout 3s;") else {
+        return;
+    };
+    let (code, report, took) = idle(&format!("ws://{}/ws", nginx.addr), &[]);
+    assert_eq!(code, 1);
+    let f = top(&report);
+    assert_eq!(f["id"], "idle-timeout", "{report:#}");
+    let t = f["measured"]["idle_timeout_s"].as_f64().unwrap();
+    assert!(close_to(t, 3.0), "measured {t}");
+    assert_eq!(f["intermediary"], "nginx");
+    let evidence = evidence_lines(f);
+    assert!(
+        evidence.contains("a TCP FIN without a close frame came to the server"),
+        "{evidence}"
+    );
+    assert!(evidence.contains("closed both sides"), "{evidence}");
+    let pairing = &report["observations"]["idle"]["pairing"];
+    assert_eq!(pairing["asked"], 6, "{pairing:#}");
+    assert_eq!(pairing["answered"], 6, "{pairing:#}");
+    // Every sample carries the server's own view of the same connection.
+    let samples = report["observations"]["idle"]["samples"]
+        .as_array()
+        .unwrap();
+    assert!(samples.iter().all(|s| s["server"]["id"] == s["conn_id"]));
+    assert!(took <= 3.0 + 2.0 + 0.5, "took {took} s");
+    eprintln!("serve behind nginx proxy_read_timeout 3s: measured {t} s, paired, in {took:.2} s");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_inbound_arm_against_serve_directly_gets_ticks_and_survives() {
+    let server = quiet_serve().await;
+    let (code, report, took) = idle(
+        &server.url("/ws"),
+        &[
+            "--arms",
+            "silent,inbound,outbound",
+            "--samples",
+            "1",
+            "--interval",
+            "300ms",
+            "--max",
+            "2s",
+        ],
+    );
+    assert_eq!(code, 0, "{report:#}");
+    let f = top(&report);
+    assert_eq!(f["id"], "healthy");
+    let evidence = evidence_lines(f);
+    assert!(
+        evidence.contains("inbound arm: the server pushed messages"),
+        "{evidence}"
+    );
+    assert!(
+        evidence.contains("outbound arm: the client sent a message every interval and the server sent nothing back"),
+        "{evidence}"
+    );
+    let samples = report["observations"]["idle"]["samples"]
+        .as_array()
+        .unwrap();
+    let inbound = samples.iter().find(|s| s["arm"] == "inbound").unwrap();
+    let ticks = inbound["connection"]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|ev| {
+            ev["from"] == "remote"
+                && ev["preview"]
+                    .as_str()
+                    .is_some_and(|p| p.starts_with("tick "))
+        })
+        .count();
+    assert!(ticks >= 4, "{ticks} ticks in 2 s at 300 ms");
+    let sent_by_us = inbound["connection"]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|ev| ev["from"] == "local" && ev["type"] != "close")
+        .count();
+    assert_eq!(sent_by_us, 0, "the inbound arm sends nothing");
+    assert!(took < 4.0, "took {took} s");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_timer_counting_only_server_to_client_bytes_is_found_by_the_one_direction_arms() {
+    let server = quiet_serve().await;
+    let proxy = wsdoctor_lab::LabProxy::start(wsdoctor_lab::ProxyConfig {
+        faults: wsdoctor_lab::ProxyFault::parse_list("idle-timeout=2s:fin:down-only").unwrap(),
+        ..wsdoctor_lab::ProxyConfig::new(server.addr())
+    })
+    .await
+    .unwrap();
+    let (code, report, took) = idle(
+        &proxy.url("/ws"),
+        &[
+            "--arms",
+            "silent,ping,inbound,outbound",
+            "--interval",
+            "500ms",
+        ],
+    );
+    assert_eq!(code, 1);
+    let f = top(&report);
+    assert_eq!(f["id"], "idle-timeout", "{report:#}");
+    assert!(close_to(
+        f["measured"]["idle_timeout_s"].as_f64().unwrap(),
+        2.0
+    ));
+    assert_eq!(
+        f["measured"]["keepalive_by"], "server-to-client",
+        "{report:#}"
+    );
+    assert!(f["fix"]
+        .to_string()
+        .contains("Only traffic from the server"));
+    // The lab proxy closed both sides: the pairing says so.
+    assert!(
+        evidence_lines(f).contains("closed both sides"),
+        "{report:#}"
+    );
+    assert!(took <= 2.0 + 2.0 + 0.5, "took {took} s");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_inbound_arm_against_a_server_that_sends_nothing_is_explained_not_waited_on() {
+    // The lab server does not know `tick=`: nothing arrives on the arm.
+    let lab = LabServer::start(LabConfig::default()).await.unwrap();
+    let (code, report, took) = idle(
+        &lab.url("/ws"),
+        &["--arms", "silent,inbound", "--samples", "1", "--max", "2s"],
+    );
+    assert_eq!(code, 0, "{report:#}");
+    let evidence = evidence_lines(top(&report));
+    assert!(
+        evidence.contains("inbound arm: the server sent nothing after the handshake"),
+        "{evidence}"
+    );
+    assert!(took < 4.0, "took {took} s");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn random_drops_are_reported_as_a_distribution_not_an_idle_timeout() {
+    let (_server, proxy) = through_proxy("random-drop=500ms-3s").await;
+    let (code, report, took) = idle(
+        &proxy.url("/ws"),
+        &["--samples", "3", "--interval", "300ms", "--max", "6s"],
+    );
+    assert_eq!(code, 1);
+    let f = top(&report);
+    assert_eq!(f["id"], "abnormal-close", "{report:#}");
+    assert!(
+        f["title"].as_str().unwrap().contains("scattered"),
+        "{report:#}"
+    );
+    assert!(f["measured"]["idle_timeout_s"].is_null());
+    assert!(f["measured"]["spread_s"].as_f64().unwrap() > 0.1);
+    assert!(evidence_lines(f).contains("median"));
+    assert!(
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["id"] != "idle-timeout"),
+        "{report:#}"
+    );
+    assert!(took < 6.0, "took {took} s");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn when_serve_itself_ends_connections_the_pairing_says_the_server_closed_first() {
+    let server = quiet_serve().await;
+    let Some(nginx) = support::nginx(server.addr(), "proxy_read_timeout 20s;") else {
+        return;
+    };
+    // serve ends every connection after 2 s without a close frame; nginx
+    // passes the FIN on, so the client alone cannot tell who it was.
+    let url = format!("ws://{}/ws?fault=fin:2s", nginx.addr);
+    let (code, report, took) = idle(&url, &["--samples", "1", "--interval", "500ms"]);
+    assert_eq!(code, 1);
+    let f = top(&report);
+    assert_eq!(f["id"], "max-lifetime", "{report:#}");
+    let evidence = evidence_lines(f);
+    assert!(evidence.contains("the server closed first"), "{evidence}");
+    assert!(
+        evidence.contains(
+            "the server ended it itself (the server closed TCP without a close frame (fin fault))"
+        ),
+        "{evidence}"
+    );
+    assert!(f["intermediary"].is_null(), "{report:#}");
+    assert!(took < 4.5, "took {took} s");
+}

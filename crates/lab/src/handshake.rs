@@ -122,6 +122,41 @@ pub(crate) struct Query {
     pub(crate) server: Option<String>,
     /// `client=`: who the client says it is (for `serve`'s event log).
     pub(crate) client: Option<String>,
+    /// `tick=DUR`: `serve` pushes `tick N` text messages on this period on
+    /// this connection (the idle experiment's one-direction arm). Ignored
+    /// when it does not parse or is zero.
+    pub(crate) tick: Option<Duration>,
+    /// `ping=off` (`Some(None)`) or `ping=DUR`: replaces `serve`'s own ping
+    /// interval for this connection.
+    pub(crate) ping: Option<Option<Duration>>,
+    /// `echo=off` (`Some(false)`) or `echo=on`: whether `serve` echoes this
+    /// connection's messages (on by default).
+    pub(crate) echo: Option<bool>,
+    /// `conn-id=ID`: the id `serve` files the connection under in its
+    /// ledger (the `X-Wsdoctor-Conn-Id` header does the same); only ids
+    /// that pass [`valid_conn_id`] are kept.
+    pub(crate) conn_id: Option<String>,
+}
+
+/// Longest connection id kept (the ledger's key).
+pub(crate) const MAX_CONN_ID: usize = 64;
+
+/// A connection id is 1 to 64 characters of `A-Z a-z 0-9 - _ .`: safe in a
+/// URL path, a header and a log line as it is.
+pub(crate) fn valid_conn_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_CONN_ID
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// A positive duration like `500ms` or `1s`, at least 10 ms so a typo cannot
+/// make the server flood the connection.
+fn query_interval(text: &str) -> Option<Duration> {
+    humantime::parse_duration(text.trim())
+        .ok()
+        .filter(|d| *d >= Duration::from_millis(10))
 }
 
 impl Query {
@@ -144,6 +179,21 @@ impl Query {
                 "reason" => q.reason = Some(value.into_owned()),
                 "server" => q.server = Some(value.into_owned()),
                 "client" => q.client = Some(value.into_owned()),
+                "tick" => q.tick = query_interval(&value),
+                "ping" => {
+                    q.ping = match value.trim() {
+                        "off" | "0" | "none" => Some(None),
+                        other => query_interval(other).map(Some),
+                    }
+                }
+                "echo" => {
+                    q.echo = match value.trim() {
+                        "off" | "0" | "false" | "no" => Some(false),
+                        "on" | "1" | "true" | "yes" => Some(true),
+                        _ => None,
+                    }
+                }
+                "conn-id" => q.conn_id = Some(value.into_owned()).filter(|v| valid_conn_id(v)),
                 _ => {}
             }
         }
@@ -401,6 +451,28 @@ mod tests {
         assert_eq!(q.server.as_deref(), Some("nginx/1.24.0"));
         assert!(Query::parse("/ws").fault.is_none());
         assert_eq!(Query::parse("/ws?fault=").fault.as_deref(), Some(""));
+    }
+
+    #[test]
+    fn query_reads_the_per_connection_settings() {
+        let q = Query::parse("/ws?tick=250ms&ping=off&echo=off&conn-id=ab12-arm_1.x");
+        assert_eq!(q.tick, Some(Duration::from_millis(250)));
+        assert_eq!(q.ping, Some(None));
+        assert_eq!(q.echo, Some(false));
+        assert_eq!(q.conn_id.as_deref(), Some("ab12-arm_1.x"));
+        let q = Query::parse("/ws?ping=2s&echo=on");
+        assert_eq!(q.ping, Some(Some(Duration::from_secs(2))));
+        assert_eq!(q.echo, Some(true));
+        assert_eq!((q.tick, q.conn_id), (None, None));
+        // Nonsense, floods and unsafe ids are ignored, never half-applied.
+        let q = Query::parse("/ws?tick=0s&ping=soon&echo=maybe&conn-id=..%2F..%2Fetc");
+        assert_eq!((q.tick, q.ping, q.echo), (None, None, None));
+        assert_eq!(q.conn_id, None);
+        assert_eq!(Query::parse("/ws?tick=1ms").tick, None);
+        assert!(!valid_conn_id(&"a".repeat(65)));
+        assert!(!valid_conn_id(""));
+        assert!(!valid_conn_id("a b"));
+        assert!(valid_conn_id(&"a".repeat(64)));
     }
 
     #[test]

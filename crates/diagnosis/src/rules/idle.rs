@@ -13,6 +13,9 @@ use crate::finding::{rank, CauseId, Finding, Severity, SourceKind};
 use crate::fingerprint::identify;
 use crate::kb::{kb, Intermediary};
 
+mod sides;
+use sides::{check_arm, pairing_lines, ArmCheck, Closer};
+
 /// Two drops count as "the same time" within 2 % or 250 ms (timer ticks and RTT).
 fn same_time(a: u64, b: u64) -> bool {
     let tolerance = (a.max(b) / 50).max(250_000);
@@ -186,10 +189,37 @@ fn survivor_line(arm: &ArmView<'_>, ran_us: u64) -> String {
 
 /// Diagnoses an idle experiment.
 pub fn diagnose_idle(e: &IdleEvidence) -> Vec<Finding> {
-    let views: Vec<ArmView<'_>> = [Arm::Silent, Arm::Ping, Arm::Data]
+    // The one-direction arms count only when the server did its part
+    // (pushed ticks on `inbound`, kept quiet on `outbound`).
+    let mut notes = Vec::new();
+    let mut left_out = Vec::new();
+    for arm in [Arm::Inbound, Arm::Outbound] {
+        match check_arm(e, arm) {
+            Some(ArmCheck::Honoured(lines)) => notes.extend(lines),
+            Some(ArmCheck::Ignored(line)) => {
+                notes.push(line);
+                left_out.push(arm);
+            }
+            None => {}
+        }
+    }
+    let all_views = || {
+        [
+            Arm::Silent,
+            Arm::Ping,
+            Arm::Data,
+            Arm::Inbound,
+            Arm::Outbound,
+        ]
         .into_iter()
         .filter_map(|a| view(e, a))
-        .collect();
+    };
+    let mut views: Vec<ArmView<'_>> = all_views().filter(|v| !left_out.contains(&v.arm)).collect();
+    if views.iter().all(|v| v.opened.is_empty()) {
+        // Only left-out arms opened: an inbound arm nothing arrived on is
+        // still a silent connection, which is better than no conclusion.
+        views = all_views().collect();
+    }
     if views.iter().all(|v| v.opened.is_empty()) {
         // Nothing opened: the probe rules say why, from the first attempt.
         let Some(first) = e.samples.first() else {
@@ -219,6 +249,25 @@ pub fn diagnose_idle(e: &IdleEvidence) -> Vec<Finding> {
 
     if reference.all_dropped() {
         findings.extend(timer_findings(e, &views, reference, ping_interval));
+    } else if views.iter().any(ArmView::all_dropped)
+        && views.iter().any(|v| {
+            let partly = !v.dropped.is_empty() && !v.all_dropped();
+            let ages = v.ages();
+            let (first, last) = (ages.iter().min(), ages.iter().max());
+            let scattered = v.all_dropped()
+                && first
+                    .zip(last)
+                    .is_some_and(|(first, last)| !same_time(*first, *last));
+            partly || scattered
+        })
+    {
+        // One arm gone entirely and another partly, or one arm gone at
+        // scattered times: drops at random times, not traffic that kills.
+        let (_, transport, close_code) = views
+            .iter()
+            .find_map(|v| v.dropped.first())
+            .map_or((String::new(), None, None), |s| how(s));
+        findings.push(random_drops(e, &views, transport, close_code));
     } else if views.iter().any(ArmView::all_dropped) {
         // A keepalive arm died while silent ones lived: traffic itself ends connections.
         for v in views.iter().filter(|v| v.all_dropped()) {
@@ -233,6 +282,7 @@ pub fn diagnose_idle(e: &IdleEvidence) -> Vec<Finding> {
             );
             f.evidence = v.dropped.iter().map(|s| sample_line(s)).collect();
             f.evidence.push(survivor_line(reference, ran_us));
+            f.evidence.extend(pairing_lines(e, &v.dropped).0);
             f.fix.push(fix(
                 "server",
                 "Look in the server's log at these times: something rejects the keepalive traffic (an unknown message type, a rate limit, pings it does not expect).",
@@ -241,6 +291,10 @@ pub fn diagnose_idle(e: &IdleEvidence) -> Vec<Finding> {
         }
     } else {
         findings.push(no_drop_finding(e, &views, ran_us, ping_interval));
+    }
+    // What the one-direction arms did belongs with the main conclusion.
+    if let Some(main) = findings.first_mut() {
+        main.evidence.extend(notes);
     }
     for f in &mut findings {
         f.source = SourceKind::Idle;
@@ -282,6 +336,16 @@ fn timer_findings(
         .collect();
     let (text, transport, close_code) = how(reference.dropped[0]);
     let fixed = spread <= (t_idle / 100).max(250_000);
+    // Connections that kept busy dropped too, at other ages than the silent
+    // ones and at scattered times: no timer does that, random drops do.
+    let busy_dropped = keepalive.iter().any(|v| !v.dropped.is_empty());
+    let busy_off_timer = keepalive
+        .iter()
+        .flat_map(|v| v.ages())
+        .any(|a| !same_time(a, t_age));
+    if !lifetime && busy_dropped && (!fixed || busy_off_timer) {
+        return vec![random_drops(e, views, transport, close_code)];
+    }
 
     let mut f = if lifetime {
         let mut f = finding(
@@ -330,7 +394,13 @@ fn timer_findings(
         }
     }
     f.evidence.push(format!("every drop: {text}"));
+    f.evidence.extend(direction_lines(&keepalive));
+    let (pair_lines, closer) = pairing_lines(e, &reference.dropped);
+    f.evidence.extend(pair_lines);
     let (blamed, blame_lines) = blame(e, if lifetime { t_age } else { t_idle }, lifetime);
+    // The server's own view overrules a header: a hop that merely relayed
+    // the server's close is not to blame.
+    let blamed = blamed.filter(|_| closer != Some(Closer::Server));
     f.evidence.extend(blame_lines);
     f.intermediary = blamed.map(|i| i.id.clone());
     if let Some(i) = blamed.filter(|_| !lifetime) {
@@ -346,6 +416,31 @@ fn timer_findings(
         f.fix.push(fix(
             "proxy",
             format!("Pings cannot help against a lifetime cap: raise it ({setting}), and make clients reconnect with backoff before {} is reached.", human(t_age)),
+        ));
+    } else if f.measured.keepalive_by.as_deref() == Some(SERVER_TO_CLIENT) {
+        f.fix.push(fix(
+            "server",
+            format!(
+                "Only traffic from the server resets this timer (AWS CloudFront counts only origin-to-client bytes): send a WebSocket ping or a small message from the server every {}. Client pings help only through the server's pongs, and client messages the server does not answer not at all.",
+                human(half)
+            ),
+        ));
+        if f.intermediary.is_none() {
+            if let Some(cf) = kb().intermediary("aws-cloudfront") {
+                f.evidence.push(format!(
+                    "{} times out idle connections this way (only origin-to-client bytes count; {} s, not adjustable)",
+                    cf.short_name(),
+                    cf.idle_timeout_default_s.unwrap_or(600)
+                ));
+            }
+        }
+    } else if f.measured.keepalive_by.as_deref() == Some(CLIENT_TO_SERVER) {
+        f.fix.push(fix(
+            "client",
+            format!(
+                "Only traffic from the client resets this timer: make the client send a small heartbeat message every {} (server pings count only through the client's pongs).",
+                human(half)
+            ),
         ));
     } else if f.measured.keepalive_by.as_deref() == Some("data") {
         f.fix.push(fix(
@@ -415,15 +510,35 @@ fn timer_findings(
     findings
 }
 
-/// Which traffic kept a connection open past the timeout, in the contract's words.
+/// `keepalive_by` when only traffic from the server to the client counts
+/// (an extension of the contract's `data`, `ping`, `either`, `none`).
+const SERVER_TO_CLIENT: &str = "server-to-client";
+/// `keepalive_by` when only traffic from the client to the server counts.
+const CLIENT_TO_SERVER: &str = "client-to-server";
+
+/// Which traffic kept a connection open past the timeout, in the contract's
+/// words. The direction is only claimed when both one-direction arms ran
+/// and exactly one of them survived.
 fn keepalive_by(keepalive: &[&ArmView<'_>], kept_alive: &[Arm]) -> Option<String> {
     let ran = |a: Arm| keepalive.iter().any(|v| v.arm == a);
-    if !ran(Arm::Ping) && !ran(Arm::Data) {
+    if ran(Arm::Inbound) && ran(Arm::Outbound) {
+        match (
+            kept_alive.contains(&Arm::Inbound),
+            kept_alive.contains(&Arm::Outbound),
+        ) {
+            (true, false) => return Some(SERVER_TO_CLIENT.to_owned()),
+            (false, true) => return Some(CLIENT_TO_SERVER.to_owned()),
+            _ => {}
+        }
+    }
+    // The one-direction arms carry data frames too (ticks, messages).
+    let data_arms = [Arm::Data, Arm::Inbound, Arm::Outbound];
+    if !ran(Arm::Ping) && !data_arms.into_iter().any(ran) {
         return None;
     }
     let value = match (
         kept_alive.contains(&Arm::Ping),
-        kept_alive.contains(&Arm::Data),
+        data_arms.iter().any(|a| kept_alive.contains(a)),
     ) {
         (true, true) => "either",
         (true, false) => "ping",
@@ -431,6 +546,80 @@ fn keepalive_by(keepalive: &[&ArmView<'_>], kept_alive: &[Arm]) -> Option<String
         (false, false) => "none",
     };
     Some(value.to_owned())
+}
+
+/// What the one-direction arms say on their own, when only one of them ran
+/// (with both, `keepalive_by` says it).
+fn direction_lines(keepalive: &[&ArmView<'_>]) -> Vec<String> {
+    let of = |arm: Arm| keepalive.iter().find(|v| v.arm == arm);
+    match (of(Arm::Inbound), of(Arm::Outbound)) {
+        (Some(inbound), None) if inbound.dropped.is_empty() => vec![
+            "traffic from the server alone keeps the path open (the inbound arm survived): a heartbeat sent by the server works".to_owned(),
+        ],
+        (Some(inbound), None) if inbound.all_dropped() => vec![
+            "traffic from the server alone does not keep the path open (the inbound arm dropped too): the client has to send".to_owned(),
+        ],
+        (None, Some(outbound)) if outbound.dropped.is_empty() => vec![
+            "traffic from the client alone keeps the path open (the outbound arm survived)".to_owned(),
+        ],
+        (None, Some(outbound)) if outbound.all_dropped() => vec![
+            "traffic from the client alone does not keep the path open (the outbound arm dropped too): the server has to send".to_owned(),
+        ],
+        _ => Vec::new(),
+    }
+}
+
+/// Drops at scattered ages on busy and silent connections alike: the
+/// distribution, not one number.
+fn random_drops(
+    e: &IdleEvidence,
+    views: &[ArmView<'_>],
+    transport: Option<String>,
+    close_code: Option<u16>,
+) -> Finding {
+    let dropped: Vec<&IdleSample> = views
+        .iter()
+        .flat_map(|v| v.dropped.iter().copied())
+        .collect();
+    let mut ages: Vec<u64> = dropped.iter().filter_map(|s| s.age_us()).collect();
+    ages.sort_unstable();
+    let lo = ages.first().copied().unwrap_or(0);
+    let hi = ages.last().copied().unwrap_or(0);
+    let mid = median(ages.clone()).unwrap_or(0);
+    let opened: usize = views.iter().map(|v| v.opened.len()).sum();
+    let mut f = finding(
+        CauseId::AbnormalClose,
+        Severity::Error,
+        0.7,
+        format!(
+            "Connections are dropped at scattered times ({}–{}), busy or silent: not an idle timer",
+            human(lo),
+            human(hi)
+        ),
+    );
+    f.measured.spread_s = Some(to_s(hi - lo));
+    f.measured.transport = transport;
+    f.measured.close_code = close_code;
+    f.measured.connections_affected = Some(dropped.len() as u64);
+    f.evidence.push(format!(
+        "{} of {opened} connections dropped; age at the drop: min {}, median {}, max {}",
+        dropped.len(),
+        secs(lo),
+        secs(mid),
+        secs(hi)
+    ));
+    f.evidence.push(format!(
+        "ages in order: {}",
+        ages.iter().map(|a| secs(*a)).collect::<Vec<_>>().join(", ")
+    ));
+    f.evidence
+        .extend(dropped.iter().take(6).map(|s| sample_line(s)));
+    f.evidence.extend(pairing_lines(e, &dropped).0);
+    f.fix.push(fix(
+        "client",
+        "Drops at random moments are not fixed by a keepalive: reconnect with jittered backoff and resume state. To find the hop, run `wsdoctor watch` on the path for a while and compare with each proxy's logs and restarts (some edges, like Cloudflare's, end connections at any time).",
+    ));
+    f
 }
 
 fn no_drop_finding(

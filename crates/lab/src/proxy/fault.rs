@@ -71,6 +71,17 @@ pub enum ProxyFault {
         /// How the connection is ended.
         how: EndHow,
     },
+    /// `random-drop=MIN-MAX[:HOW]`: end each connection at an age drawn
+    /// uniformly from `MIN..=MAX`, whatever the traffic (edges that recycle
+    /// connections at any time: scattered drops, not one timer).
+    RandomDrop {
+        /// The earliest age.
+        min: Duration,
+        /// The latest age.
+        max: Duration,
+        /// How the connection is ended.
+        how: EndHow,
+    },
     /// `reset-after=DUR`: reset both TCP connections after `DUR`.
     ResetAfter(Duration),
     /// `blackhole-after=DUR`: after `DUR`, forward nothing more in either
@@ -128,7 +139,7 @@ pub struct ProxyFaultParseError {
 
 /// The menu shown when a fault is not recognised.
 pub const PROXY_FAULTS: &str = "idle-timeout=DUR[:fin|rst|close-1001|http-504][:both|down-only|data-only], \
-ignore-pings-for-idle, max-lifetime=DUR[:HOW], reset-after=DUR, blackhole-after=DUR, strip-upgrade, \
+ignore-pings-for-idle, max-lifetime=DUR[:HOW], random-drop=MIN-MAX[:HOW], reset-after=DUR, blackhole-after=DUR, strip-upgrade, \
 max-conns=N[:drop], latency=DUR, drop-pongs, swallow-close, inject-close=CODE[@DUR], stall=DUR, \
 mass-disconnect@DUR[:HOW]";
 
@@ -328,6 +339,20 @@ impl FromStr for ProxyFault {
                 let (after, how) = dur_how(need()?)?;
                 ProxyFault::MaxLifetime { after, how }
             }
+            "random-drop" => {
+                let (range, how) = match need()?.split_once(':') {
+                    Some((range, how)) => (range, how.parse().map_err(fail)?),
+                    None => (need()?, EndHow::Fin),
+                };
+                let (min, max) = range
+                    .split_once('-')
+                    .ok_or_else(|| fail(format!("`{range}` is not a range like 1s-4s")))?;
+                let (min, max) = (dur(min)?, dur(max)?);
+                if min > max {
+                    return Err(fail(format!("`{range}`: the minimum is above the maximum")));
+                }
+                ProxyFault::RandomDrop { min, max, how }
+            }
             "reset-after" => ProxyFault::ResetAfter(dur(need()?)?),
             "blackhole-after" => ProxyFault::BlackholeAfter(dur(need()?)?),
             "strip-upgrade" => none(ProxyFault::StripUpgrade)?,
@@ -382,6 +407,9 @@ impl fmt::Display for ProxyFault {
             ProxyFault::IgnorePingsForIdle => f.write_str("ignore-pings-for-idle"),
             ProxyFault::MaxLifetime { after, how } => {
                 write!(f, "max-lifetime={}:{how}", D(after))
+            }
+            ProxyFault::RandomDrop { min, max, how } => {
+                write!(f, "random-drop={}-{}:{how}", D(min), D(max))
             }
             ProxyFault::ResetAfter(d) => write!(f, "reset-after={}", D(d)),
             ProxyFault::BlackholeAfter(d) => write!(f, "blackhole-after={}", D(d)),
@@ -438,6 +466,22 @@ mod tests {
                 },
             ),
             ("reset-after=1s", ProxyFault::ResetAfter(ms(1000))),
+            (
+                "random-drop=500ms-3s",
+                ProxyFault::RandomDrop {
+                    min: ms(500),
+                    max: ms(3000),
+                    how: EndHow::Fin,
+                },
+            ),
+            (
+                "random-drop=1s-2s:rst",
+                ProxyFault::RandomDrop {
+                    min: ms(1000),
+                    max: ms(2000),
+                    how: EndHow::Rst,
+                },
+            ),
             ("blackhole-after=0s", ProxyFault::BlackholeAfter(ms(0))),
             ("strip-upgrade", ProxyFault::StripUpgrade),
             (
@@ -491,6 +535,8 @@ mod tests {
             ("max-conns=x", "not a number"),
             ("inject-close=abc", "not a close code"),
             ("latency=soon", "not a duration"),
+            ("random-drop=2s", "not a range"),
+            ("random-drop=3s-1s", "above the maximum"),
         ];
         for (text, want) in table {
             match text.parse::<ProxyFault>() {

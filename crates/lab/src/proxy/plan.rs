@@ -12,6 +12,8 @@ use super::fault::{EndHow, IdleCounts, ProxyFault};
 pub(crate) struct ProxyPlan {
     pub(crate) idle: Option<(Duration, EndHow, IdleCounts)>,
     pub(crate) lifetime: Option<(Duration, EndHow)>,
+    /// Each connection's lifetime drawn from `min..=max`.
+    pub(crate) random_drop: Option<(Duration, Duration, EndHow)>,
     pub(crate) reset_after: Option<Duration>,
     pub(crate) blackhole_after: Option<Duration>,
     pub(crate) strip_upgrade: bool,
@@ -37,6 +39,9 @@ impl ProxyPlan {
                 ProxyFault::IgnorePingsForIdle => data_only = true,
                 ProxyFault::MaxLifetime { after, how } => {
                     plan.lifetime.get_or_insert((after, how));
+                }
+                ProxyFault::RandomDrop { min, max, how } => {
+                    plan.random_drop.get_or_insert((min, max, how));
                 }
                 ProxyFault::ResetAfter(d) => {
                     plan.reset_after.get_or_insert(d);

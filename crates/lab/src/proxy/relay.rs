@@ -166,6 +166,17 @@ struct Relay<'a> {
     injected: bool,
     half_closed_at: Option<Instant>,
     blackholed_at: Option<Instant>,
+    /// This connection's draw of `random-drop`.
+    random_end: Option<(Instant, EndHow)>,
+}
+
+/// The instant `random-drop` ends a connection opened at `opened`: uniform
+/// over the range, to the millisecond.
+fn random_end(opened: Instant, plan: &ProxyPlan) -> Option<(Instant, EndHow)> {
+    let (min, max, how) = plan.random_drop?;
+    let span_ms = u64::try_from(max.saturating_sub(min).as_millis()).unwrap_or(u64::MAX);
+    let age = min + Duration::from_millis(fastrand::u64(0..=span_ms));
+    Some((opened + age, how))
 }
 
 /// Runs until both sides are done or a fault ends the connection.
@@ -188,6 +199,7 @@ pub(crate) async fn run(
         injected: false,
         half_closed_at: None,
         blackholed_at: None,
+        random_end: random_end(now, init.plan),
     };
     if init.websocket {
         relay.up.pump.rules.drop_pongs = init.plan.drop_pongs;
@@ -320,6 +332,7 @@ impl Relay<'_> {
             Phase::Open if self.websocket => {
                 times.push(self.plan.idle.map(|(d, _, _)| self.last_activity + d));
                 times.push(after(self.plan.lifetime.map(|(d, _)| d)));
+                times.push(self.random_end.map(|(at, _)| at));
                 times.push(after(self.plan.reset_after));
                 times.push(after(self.plan.blackhole_after));
                 if !self.stalled {
@@ -368,6 +381,11 @@ impl Relay<'_> {
         }
         if let Some((d, how)) = self.plan.lifetime {
             if now >= self.opened + d {
+                return self.end(how, now);
+            }
+        }
+        if let Some((at, how)) = self.random_end {
+            if now >= at {
                 return self.end(how, now);
             }
         }

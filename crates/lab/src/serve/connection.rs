@@ -8,9 +8,10 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use wsdoctor_evidence::idle::ServerView;
 use wsdoctor_evidence::{
     redact_header_value, redact_url, ConnectionRecord, HandshakeRecord, Header, HeartbeatSettings,
-    PhaseTimings, PongPolicy, Role,
+    PhaseTimings, PongPolicy, Role, Side,
 };
 use wsdoctor_sources::conn::rfc3339_from_unix;
 use wsdoctor_sources::conn::session::{Session, SessionConfig};
@@ -27,6 +28,10 @@ use crate::{config::Plan, fault::Fault};
 const FIN_LINGER: Duration = Duration::from_secs(2);
 /// Longest identity kept from a `client=` parameter or header.
 const MAX_CLIENT_ID: usize = 100;
+/// Where the ledger answers: `GET [PREFIX]/v1/connections/ID`.
+const LEDGER_PATH: &str = "/v1/connections/";
+/// The request header that tags a connection for the ledger.
+const CONN_ID_HEADER: &str = "x-wsdoctor-conn-id";
 
 /// Serves one accepted connection (after TLS, if any) to the end.
 pub(crate) async fn serve(conn: Conn, peer: SocketAddr, shared: &ServeShared) {
@@ -47,6 +52,15 @@ pub(crate) async fn serve(conn: Conn, peer: SocketAddr, shared: &ServeShared) {
     if !is_upgrade && request.method == "GET" && path == "/whoami" {
         let body = greeting(&request, peer, &shared.lab.instance);
         let bytes = answer::json(&body, ident);
+        return handshake::answer_and_close(conn, &bytes).await;
+    }
+    // Anywhere in the path, so that a proxy routing only the WebSocket's
+    // prefix to serve (`/app/ws/v1/connections/ID`) passes the question too.
+    let ledger_id = path
+        .find(LEDGER_PATH)
+        .map(|at| &path[at + LEDGER_PATH.len()..]);
+    if let Some(id) = ledger_id.filter(|_| !is_upgrade) {
+        let bytes = ledger_answer(id, &request.method, shared, ident);
         return handshake::answer_and_close(conn, &bytes).await;
     }
     let faults = match &query.fault {
@@ -139,12 +153,14 @@ pub(super) async fn run_session<S: AsyncRead + AsyncWrite + Unpin>(
         ..
     } = *exchange;
     let opened = Instant::now();
+    // `ping=` in the query is explicit about this one connection, so it
+    // wins over the `ping:` fault and the server's setting.
+    let ping_interval = match query.ping {
+        Some(chosen) => chosen,
+        None => plan.session.ping.or(shared.config.ping_interval),
+    };
     let heartbeat = HeartbeatSettings {
-        ping_interval_ms: plan
-            .session
-            .ping
-            .or(shared.config.ping_interval)
-            .map(millis),
+        ping_interval_ms: ping_interval.map(millis),
         pong_timeout_ms: millis(shared.config.pong_timeout),
         pong_policy: match plan.session.pong {
             PongMode::Immediate => PongPolicy::Answer,
@@ -157,7 +173,7 @@ pub(super) async fn run_session<S: AsyncRead + AsyncWrite + Unpin>(
             role: Role::Server,
             heartbeat,
             max_frame_bytes: shared.config.max_message_bytes,
-            echo: true,
+            echo: query.echo.unwrap_or(true),
             ..SessionConfig::default()
         },
         origin,
@@ -172,13 +188,35 @@ pub(super) async fn run_session<S: AsyncRead + AsyncWrite + Unpin>(
         reason: query.reason.clone().unwrap_or_default(),
         rst: after(plan.session.rst),
         fin: after(plan.session.fin),
-        tick: plan.session.tick.or(shared.config.tick),
+        tick: query.tick.or(plan.session.tick).or(shared.config.tick),
     };
+    let conn_id = conn_id(request, query);
+    if let Some(id) = &conn_id {
+        // Filed at the start too, so a question during the connection gets
+        // "still open" rather than "unknown".
+        shared.ledger.record(ServerView {
+            id: id.clone(),
+            instance: shared.lab.instance.clone(),
+            end: None,
+            frames_received: 0,
+            frames_sent: 0,
+            last_received_us: None,
+            last_sent_us: None,
+        });
+    }
     let mut shutdown = shared.shutdown.clone();
     let ending = driver::drive(stream, leftover, &mut session, &timers, &mut shutdown).await;
 
+    if shared.events.is_none() && conn_id.is_none() {
+        return ending;
+    }
+    let record = record(exchange, opened, heartbeat, session);
+    if let Some(id) = conn_id {
+        shared
+            .ledger
+            .record(server_view(id, &shared.lab.instance, &record));
+    }
     if let Some(events) = &shared.events {
-        let record = record(exchange, opened, heartbeat, session);
         let client = client_id(request, query, peer);
         let event = ServeEvent {
             instance: shared.lab.instance.clone(),
@@ -190,6 +228,50 @@ pub(super) async fn run_session<S: AsyncRead + AsyncWrite + Unpin>(
         let _ = events.try_send(event);
     }
     ending
+}
+
+/// The ledger id of a connection: the `X-Wsdoctor-Conn-Id` header, else
+/// the `conn-id=` parameter (for clients that cannot set headers); unsafe
+/// ids are not filed at all.
+fn conn_id(request: &Request, query: &Query) -> Option<String> {
+    request
+        .header(CONN_ID_HEADER)
+        .map(str::trim)
+        .filter(|id| handshake::valid_conn_id(id))
+        .map(str::to_owned)
+        .or_else(|| query.conn_id.clone())
+}
+
+/// The ledger's compact view of a finished connection: its end as the
+/// server saw it and the times of its last frames, relative to the 101.
+fn server_view(id: String, instance: &str, record: &ConnectionRecord) -> ServerView {
+    let opened_us = record.phases.response_head_us.unwrap_or(0);
+    let since_open = |at: u64| at.saturating_sub(opened_us);
+    let last = |side: Side| record.events_from(side).last().map(|e| since_open(e.at_us));
+    ServerView {
+        id,
+        instance: instance.to_owned(),
+        end: record.end.clone(),
+        frames_received: record.events_from(Side::Remote).count() as u64,
+        frames_sent: record.events_from(Side::Local).count() as u64,
+        last_received_us: last(Side::Remote),
+        last_sent_us: last(Side::Local),
+    }
+}
+
+/// The answer to `GET /v1/connections/ID`: the view as JSON, 404 for an id
+/// the ledger does not (or no longer) know, 405 for other methods.
+fn ledger_answer(id: &str, method: &str, shared: &ServeShared, ident: Ident<'_>) -> Vec<u8> {
+    if method != "GET" {
+        return answer::status(405, ident);
+    }
+    let view = handshake::valid_conn_id(id)
+        .then(|| shared.ledger.get(id))
+        .flatten();
+    match view.and_then(|v| serde_json::to_string(&v).ok()) {
+        Some(body) => answer::json(&body, ident),
+        None => answer::status(404, ident),
+    }
 }
 
 fn millis(d: Duration) -> u64 {

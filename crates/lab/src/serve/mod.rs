@@ -29,6 +29,15 @@
 //! # Ok(()) }
 //! ```
 //!
+//! Connections tagged with an id (`X-Wsdoctor-Conn-Id` header or
+//! `conn-id=` parameter) are remembered in a small ledger (the last 4,096),
+//! and `GET /v1/connections/ID` answers the server's view of one as JSON
+//! ([`wsdoctor_evidence::idle::ServerView`]): how it ended, who closed
+//! first, when, and its last frames. `wsdoctor idle` pairs it with its own
+//! view to say which side of a proxy closed. Per connection, `tick=DUR`
+//! pushes `tick N` messages, `ping=off|DUR` replaces the ping interval and
+//! `echo=off` stops the echo (the idle experiment's one-direction arms).
+//!
 //! Memory is bounded: at most [`ServeConfig::max_connections`] at once,
 //! request heads of 16 KiB, messages of [`ServeConfig::max_message_bytes`]
 //! (refused from the frame header, before the payload is read), at most
@@ -38,6 +47,7 @@
 mod connection;
 mod driver;
 mod h2;
+mod ledger;
 
 use crate::task::AcceptTask;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -145,6 +155,8 @@ pub(crate) struct ServeShared {
     events: Option<mpsc::Sender<ServeEvent>>,
     /// TLS, offering `h2` in ALPN when HTTP/2 is on.
     tls: Option<tokio_rustls::TlsAcceptor>,
+    /// Tagged connections, for `GET /v1/connections/ID`.
+    ledger: ledger::Ledger,
 }
 
 impl std::fmt::Debug for ServeShared {
@@ -209,6 +221,7 @@ impl DiagServer {
             shutdown: shutdown_rx,
             events: events_tx,
             tls,
+            ledger: ledger::Ledger::new(ledger::LEDGER_CAPACITY),
         });
         let secure = shared.tls.is_some();
         let accept = AcceptTask::spawn(|stopped| accept_loop(listener, shared, stopped));

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use wsdoctor_diagnosis::Finding;
-use wsdoctor_evidence::format_duration;
-use wsdoctor_evidence::idle::IdleEvidence;
+use wsdoctor_evidence::idle::{IdleEvidence, ServerView};
+use wsdoctor_evidence::{escape_peer, format_duration, ConnectionEnd, Side};
 
 use super::findings::render_findings;
 use super::layout::{grid, section, Cell};
@@ -15,16 +15,48 @@ fn secs(us: Option<u64>) -> String {
     us.map_or_else(|| "—".to_owned(), |us| format!("{:.3} s", us as f64 / 1e6))
 }
 
+/// The server's side of a paired connection, in a few words.
+fn server_cell(view: &ServerView) -> String {
+    let Some(end) = &view.end else {
+        return "still open".to_owned();
+    };
+    let what = match &end.end {
+        ConnectionEnd::CloseHandshake {
+            code,
+            initiator: Side::Local,
+            ..
+        } => format!(
+            "closed it ({})",
+            code.map_or("no code".to_owned(), |c| c.to_string())
+        ),
+        ConnectionEnd::CloseHandshake { code, .. } => format!(
+            "got close {}",
+            code.map_or("(no code)".to_owned(), |c| c.to_string())
+        ),
+        ConnectionEnd::FinWithoutClose { .. } => "got FIN".to_owned(),
+        ConnectionEnd::Reset => "got RST".to_owned(),
+        ConnectionEnd::LocalDeadline { .. } => "ended it itself".to_owned(),
+        ConnectionEnd::HalfOpen { .. } => "gave up on pongs".to_owned(),
+        other => escape_peer(&other.describe()),
+    };
+    format!("{what} at {}", secs(end.open_for_us))
+}
+
 /// Renders an idle experiment and its findings.
 pub fn render_idle(evidence: &IdleEvidence, findings: &[Finding], style: Style) -> String {
     let mut out = String::new();
-    let mut rows = vec![vec![
+    let paired = evidence.pairing.is_some();
+    let mut header = vec![
         Cell::left("arm"),
         Cell::left("#"),
         Cell::left("ended"),
         Cell::right("open for"),
         Cell::right("idle at end"),
-    ]];
+    ];
+    if paired {
+        header.push(Cell::left("server saw"));
+    }
+    let mut rows = vec![header];
     for s in &evidence.samples {
         let ended = match s.connection.end.as_ref() {
             Some(_) if !s.dropped() && s.connection.opened() => {
@@ -34,7 +66,7 @@ pub fn render_idle(evidence: &IdleEvidence, findings: &[Finding], style: Style) 
             None => "still open".to_owned(),
         };
         let tone = if s.dropped() { Tone::Error } else { Tone::Good };
-        rows.push(vec![
+        let mut row = vec![
             Cell::left(s.arm.as_str()),
             Cell::left(s.sample.to_string()),
             Cell::left(ended).tone(tone),
@@ -44,7 +76,15 @@ pub fn render_idle(evidence: &IdleEvidence, findings: &[Finding], style: Style) 
             } else {
                 "—".to_owned()
             }),
-        ]);
+        ];
+        if paired {
+            row.push(Cell::left(
+                s.server
+                    .as_ref()
+                    .map_or_else(|| "—".to_owned(), server_cell),
+            ));
+        }
+        rows.push(row);
     }
     let mut body = vec![format!(
         "{} · keepalive every {} · ran {}{}",
@@ -57,6 +97,19 @@ pub fn render_idle(evidence: &IdleEvidence, findings: &[Finding], style: Style) 
             ""
         }
     )];
+    if let Some(p) = &evidence.pairing {
+        // Times in "server saw" are the server's own, since its 101.
+        let mut line = format!(
+            "paired with wsdoctor serve {}: {} of {} connections answered",
+            escape_peer(&p.instance),
+            p.answered,
+            p.asked
+        );
+        if let Some(problem) = p.problems.first() {
+            line.push_str(&format!(" ({problem})"));
+        }
+        body.push(line);
+    }
     body.push(String::new());
     body.extend(grid(&rows, 0, style));
     section(&mut out, "Idle experiment", &body, style);

@@ -131,7 +131,9 @@ fn session_config(config: &WatchConfig, arm: Arm) -> SessionConfig {
         ..SessionConfig::default()
     };
     match arm {
-        Arm::Silent => {}
+        // The watch CLI offers silent, ping and data only; the idle
+        // experiment's one-direction arms would watch like silent ones.
+        Arm::Silent | Arm::Inbound | Arm::Outbound => {}
         Arm::Ping => session.heartbeat.ping_interval_ms = Some(interval_ms),
         Arm::Data => {
             // Pings carry the stall check; data keeps data-only timers busy.

@@ -95,6 +95,8 @@ impl Exp {
                 arm,
                 sample: i as u32 + 1,
                 connection: record(server, Some(e.clone()), &[]),
+                conn_id: None,
+                server: None,
             });
         }
         self
@@ -107,6 +109,7 @@ impl Exp {
             ran_ms: self.1,
             stopped_early: true,
             samples: self.0,
+            pairing: None,
         }
     }
 }
@@ -292,9 +295,238 @@ fn nothing_opened_falls_back_to_the_probe_rules() {
             arm: Arm::Silent,
             sample: 1,
             connection: r,
+            conn_id: None,
+            server: None,
         }],
+        pairing: None,
     };
     let f = &diagnose_idle(&e)[0];
     assert_eq!(f.id, CauseId::ConnectRefused);
     assert_eq!(f.source, crate::SourceKind::Idle);
+}
+
+/// Server messages at these times (s after the 101) on the samples of `arm`.
+fn feed(e: &mut IdleEvidence, arm: Arm, times: &[f64]) {
+    for s in e.samples.iter_mut().filter(|s| s.arm == arm) {
+        s.connection.events.extend(times.iter().map(|t| FrameEvent {
+            at_us: OPEN_US + us(*t),
+            from: Side::Remote,
+            kind: FrameKind::Text {
+                len: 6,
+                preview: "tick 1".into(),
+                echo_rtt_us: None,
+            },
+        }));
+    }
+}
+
+#[test]
+fn only_server_to_client_traffic_counting_is_told_apart() {
+    // CloudFront's rule, scaled: silent and outbound die at 2 s, everything
+    // that makes the server send survives.
+    let mut e = Exp::new()
+        .ran(2.6)
+        .arm(Arm::Silent, None, &[(fin(), 2.0, 2.0), (fin(), 2.0, 2.0)])
+        .arm(Arm::Ping, None, &[(ours(), 2.6, 0.1)])
+        .arm(Arm::Inbound, None, &[(ours(), 2.6, 0.1)])
+        .arm(
+            Arm::Outbound,
+            None,
+            &[(fin(), 2.0, 0.2), (fin(), 2.01, 0.2)],
+        )
+        .done();
+    feed(&mut e, Arm::Inbound, &[1.0, 2.0]);
+    let f = &diagnose_idle(&e)[0];
+    assert_eq!(f.id, CauseId::IdleTimeout, "{f:#?}");
+    assert_eq!(f.measured.keepalive_by.as_deref(), Some("server-to-client"));
+    assert!(f
+        .fix
+        .iter()
+        .any(|x| x.text.contains("Only traffic from the server")));
+    assert!(
+        f.evidence.iter().any(|l| l.contains("CloudFront")),
+        "{:#?}",
+        f.evidence
+    );
+    assert!(f
+        .evidence
+        .iter()
+        .any(|l| l.contains("server pushed messages")));
+}
+
+#[test]
+fn an_inbound_arm_the_server_did_not_feed_is_left_out_and_said() {
+    // Not a serve: nothing arrives on the inbound arm, which dies with the
+    // silent ones; it must not make the timer look like a lifetime cap.
+    let e = Exp::new()
+        .ran(2.6)
+        .arm(Arm::Silent, None, &[(fin(), 2.0, 2.0)])
+        .arm(Arm::Ping, None, &[(ours(), 2.6, 0.1)])
+        .arm(Arm::Inbound, None, &[(fin(), 2.0, 2.0)])
+        .done();
+    let f = &diagnose_idle(&e)[0];
+    assert_eq!(f.id, CauseId::IdleTimeout);
+    assert_eq!(f.measured.keepalive_by.as_deref(), Some("ping"));
+    assert!(
+        f.evidence
+            .iter()
+            .any(|l| l.contains("inbound arm: the server sent nothing")),
+        "{:#?}",
+        f.evidence
+    );
+}
+
+#[test]
+fn drops_at_random_ages_are_a_distribution_not_a_timeout() {
+    let e = Exp::new()
+        .ran(4.2)
+        .arm(Arm::Silent, None, &[(fin(), 1.2, 1.2), (fin(), 3.9, 3.9)])
+        .arm(Arm::Ping, None, &[(fin(), 2.4, 0.3), (fin(), 1.7, 0.5)])
+        .arm(Arm::Data, None, &[(fin(), 3.1, 0.2), (ours(), 4.2, 0.1)])
+        .done();
+    let f = &diagnose_idle(&e)[0];
+    assert_eq!(f.id, CauseId::AbnormalClose, "{f:#?}");
+    assert!(f.title.contains("scattered"), "{}", f.title);
+    assert_eq!(f.measured.idle_timeout_s, None);
+    assert_eq!(f.measured.spread_s, Some(2.7));
+    assert_eq!(f.measured.connections_affected, Some(5));
+    assert!(f.evidence.iter().any(|l| l.contains("median")));
+}
+
+fn server_view(end: Option<ConnectionEnd>, age: f64) -> wsdoctor_evidence::idle::ServerView {
+    wsdoctor_evidence::idle::ServerView {
+        id: "r-silent-1".into(),
+        instance: "serve".into(),
+        end: end.map(|end| EndRecord {
+            end,
+            at_us: us(age) + 500,
+            open_for_us: Some(us(age)),
+            since_last_inbound_us: Some(us(age)),
+            since_last_pong_us: None,
+            since_last_outbound_us: Some(us(age)),
+        }),
+        frames_received: 0,
+        frames_sent: 1,
+        last_received_us: None,
+        last_sent_us: Some(100),
+    }
+}
+
+fn paired(
+    mut e: IdleEvidence,
+    view: impl Fn() -> wsdoctor_evidence::idle::ServerView,
+) -> IdleEvidence {
+    for s in e.samples.iter_mut().filter(|s| s.dropped()) {
+        s.server = Some(view());
+    }
+    e.pairing = Some(wsdoctor_evidence::idle::Pairing {
+        instance: "serve".into(),
+        asked: e.samples.len() as u32,
+        answered: e.samples.len() as u32,
+        problems: Vec::new(),
+    });
+    e
+}
+
+#[test]
+fn pairing_says_the_proxy_closed_both_sides() {
+    let e = Exp::new()
+        .ran(3.6)
+        .arm(Arm::Silent, Some("nginx/1.22.1"), &[(fin(), 3.001, 3.001)])
+        .arm(Arm::Ping, Some("nginx/1.22.1"), &[(ours(), 3.6, 0.1)])
+        .done();
+    let e = paired(e, || server_view(Some(fin()), 3.0));
+    let f = &diagnose_idle(&e)[0];
+    assert_eq!(f.intermediary.as_deref(), Some("nginx"));
+    let text = f.evidence.join("\n");
+    assert!(text.contains("the client saw TCP FIN without a close frame 3.001 s after its 101; a TCP FIN without a close frame came to the server 3.000 s after its 101"), "{text}");
+    assert!(text.contains("closed both sides"), "{text}");
+}
+
+#[test]
+fn pairing_says_when_the_server_closed_first() {
+    let e = Exp::new()
+        .ran(3.6)
+        .arm(Arm::Silent, Some("nginx/1.22.1"), &[(fin(), 3.001, 3.001)])
+        .arm(Arm::Ping, Some("nginx/1.22.1"), &[(ours(), 3.6, 0.1)])
+        .done();
+    let own = ConnectionEnd::LocalDeadline {
+        what: "idle".into(),
+    };
+    let e = paired(e, || server_view(Some(own.clone()), 3.0));
+    let f = &diagnose_idle(&e)[0];
+    assert!(f
+        .evidence
+        .iter()
+        .any(|l| l.contains("the server closed first")));
+    assert_eq!(f.intermediary, None, "a relaying proxy is not blamed");
+}
+
+#[test]
+fn random_drops_are_found_even_when_the_silent_ones_happen_to_agree() {
+    let e = Exp::new()
+        .ran(3.5)
+        .arm(Arm::Silent, None, &[(fin(), 2.0, 2.0), (fin(), 2.1, 2.1)])
+        .arm(Arm::Ping, None, &[(fin(), 0.7, 0.2), (ours(), 3.5, 0.1)])
+        .done();
+    let f = &diagnose_idle(&e)[0];
+    assert_eq!(f.id, CauseId::AbnormalClose, "{f:#?}");
+}
+
+#[test]
+fn an_unfed_inbound_arm_alone_still_measures_as_a_silent_one() {
+    let e = Exp::new()
+        .ran(2.6)
+        .arm(Arm::Inbound, None, &[(fin(), 2.0, 2.0), (fin(), 2.0, 2.0)])
+        .done();
+    let f = &diagnose_idle(&e)[0];
+    assert_eq!(f.id, CauseId::IdleTimeout, "{f:#?}");
+    assert!(f
+        .evidence
+        .iter()
+        .any(|l| l.contains("the server sent nothing")));
+}
+
+#[test]
+fn both_directions_surviving_with_pings_is_either() {
+    let mut e = Exp::new()
+        .ran(3.5)
+        .arm(Arm::Silent, None, &[(fin(), 3.0, 3.0)])
+        .arm(Arm::Ping, None, &[(ours(), 3.5, 0.1)])
+        .arm(Arm::Inbound, None, &[(ours(), 3.5, 0.1)])
+        .arm(Arm::Outbound, None, &[(ours(), 3.5, 0.1)])
+        .done();
+    feed(&mut e, Arm::Inbound, &[1.0, 2.0, 3.0]);
+    let f = &diagnose_idle(&e)[0];
+    assert_eq!(f.measured.keepalive_by.as_deref(), Some("either"));
+}
+
+#[test]
+fn a_busy_arm_gone_and_a_silent_one_half_gone_is_random_not_traffic_killing() {
+    let e = Exp::new()
+        .ran(6.0)
+        .arm(Arm::Silent, None, &[(fin(), 1.2, 1.2), (ours(), 6.0, 6.0)])
+        .arm(Arm::Ping, None, &[(fin(), 0.8, 0.2), (fin(), 0.9, 0.3)])
+        .done();
+    let f = &diagnose_idle(&e)[0];
+    assert_eq!(f.id, CauseId::AbnormalClose);
+    assert!(f.title.contains("scattered"), "{}", f.title);
+}
+
+#[test]
+fn a_busy_arm_gone_at_scattered_times_is_random_too() {
+    let e = Exp::new()
+        .ran(6.0)
+        .arm(Arm::Silent, None, &[(ours(), 6.0, 6.0)])
+        .arm(Arm::Ping, None, &[(fin(), 0.8, 0.2), (fin(), 1.9, 0.3)])
+        .done();
+    assert_eq!(diagnose_idle(&e)[0].id, CauseId::AbnormalClose);
+    assert!(diagnose_idle(&e)[0].title.contains("scattered"));
+    // Together, they are traffic that kills (the older rule).
+    let e = Exp::new()
+        .ran(6.0)
+        .arm(Arm::Silent, None, &[(ours(), 6.0, 6.0)])
+        .arm(Arm::Ping, None, &[(fin(), 1.0, 0.2), (fin(), 1.01, 0.3)])
+        .done();
+    assert!(diagnose_idle(&e)[0].title.contains("send ping traffic"));
 }

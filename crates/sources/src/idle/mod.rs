@@ -5,6 +5,12 @@
 //! The coordinator is a small sans-IO decision ([`IdlePlan::decide`]) over
 //! "which arms have ended, and when", so the stopping rule is tested without
 //! sockets; tokio only runs the connections.
+//!
+//! When the target turns out to be a `wsdoctor serve` (its 101 carries
+//! `X-Wsdoctor-Instance`), the server's view of the same connections is
+//! fetched afterwards and paired with ours ([`pairing`]).
+
+pub mod pairing;
 
 use std::time::{Duration, Instant};
 
@@ -14,14 +20,16 @@ use wsdoctor_evidence::{HeartbeatSettings, PongPolicy, Role};
 
 use crate::conn::driver::{drive, WatchPlan};
 use crate::conn::session::{Session, SessionConfig};
-use crate::conn::{self, ConnectOptions};
+use crate::conn::{self, ConnectOptions, Target};
 use crate::{Progress, ProgressSink};
 
 /// A validated idle experiment.
 ///
 /// # Defaults
-/// Arms silent, ping and data; 2 samples each; keepalive every 1 s; give up
-/// after 10 min; keepalive message `wsdoctor keepalive`.
+/// Arms silent, ping and data (the one-direction arms `inbound` and
+/// `outbound` only when asked: they need a `wsdoctor serve`); 2 samples
+/// each; keepalive every 1 s; give up after 10 min; keepalive message
+/// `wsdoctor keepalive`; pairing with a `wsdoctor serve` on.
 #[derive(Debug, Clone)]
 pub struct IdleConfig {
     /// Where and how to connect.
@@ -36,6 +44,9 @@ pub struct IdleConfig {
     pub keepalive_message: String,
     /// The longest to wait for a drop.
     pub max: Duration,
+    /// Tag connections and, when the target is a `wsdoctor serve`, fetch
+    /// its view of them afterwards.
+    pub pair: bool,
 }
 
 impl IdleConfig {
@@ -48,6 +59,7 @@ impl IdleConfig {
             interval: Duration::from_secs(1),
             keepalive_message: "wsdoctor keepalive".to_owned(),
             max: Duration::from_secs(600),
+            pair: true,
         }
     }
 }
@@ -78,27 +90,50 @@ impl IdlePlan {
             .clamp(Duration::from_millis(500), Duration::from_millis(1500))
     }
 
+    /// How far apart the drops of one timer may be: 2 % of its time, at
+    /// least 250 ms (connects that took different times, timer ticks).
+    pub fn same_time(at: Duration) -> Duration {
+        (at / 50).max(Duration::from_millis(250))
+    }
+
     /// `ended`: for each connection, its age at the end if it ended.
     /// `elapsed`: the experiment's age now.
     ///
     /// Once every connection of some arm has dropped, the others have
     /// survived the same silence as soon as they outlive the last of those
     /// drops by [`IdlePlan::margin`]; if every connection dropped there is
-    /// nothing left to wait for.
+    /// nothing left to wait for. While some arm has lost only part of its
+    /// connections the picture is mixed (drops at random times look like
+    /// that) and only more drops, or the max, settle it.
     pub fn decide(&self, ended: &[(Arm, Option<Duration>)], elapsed: Duration) -> Decision {
         if elapsed >= self.max || ended.iter().all(|(_, e)| e.is_some()) {
             return Decision::Stop;
         }
         let mut arms: Vec<Arm> = ended.iter().map(|(a, _)| *a).collect();
+        arms.sort_unstable();
         arms.dedup();
-        let fully_dropped_at = arms
+        let partly_dropped = arms.iter().any(|arm| {
+            let of_arm = || ended.iter().filter(|(a, _)| a == arm);
+            of_arm().any(|(_, e)| e.is_some()) && of_arm().any(|(_, e)| e.is_none())
+        });
+        // (first, last) drop of each arm whose connections all dropped.
+        let fully_dropped: Vec<(Duration, Duration)> = arms
             .iter()
             .filter_map(|arm| {
                 let mut of_arm = ended.iter().filter(|(a, _)| a == arm).map(|(_, e)| *e);
-                of_arm.try_fold(Duration::ZERO, |latest, e| e.map(|e| latest.max(e)))
+                of_arm.try_fold((Duration::MAX, Duration::ZERO), |(first, last), e| {
+                    e.map(|e| (first.min(e), last.max(e)))
+                })
             })
-            .max();
+            .collect();
+        // A timer ends an arm's connections together; drops spread wider
+        // than timer jitter are random, and random drops settle nothing.
+        let scattered = fully_dropped
+            .iter()
+            .any(|(first, last)| *last - *first > Self::same_time(*last));
+        let fully_dropped_at = fully_dropped.iter().map(|(_, last)| *last).max();
         match fully_dropped_at {
+            Some(_) if partly_dropped || scattered => Decision::WaitUntil(self.max),
             Some(at) => {
                 let until = at + Self::margin(at);
                 if elapsed >= until {
@@ -126,9 +161,10 @@ fn session_config(config: &IdleConfig, arm: Arm) -> SessionConfig {
         ..SessionConfig::default()
     };
     match arm {
-        Arm::Silent => {}
+        // Inbound sends nothing: the server is asked to (see `arm_target`).
+        Arm::Silent | Arm::Inbound => {}
         Arm::Ping => session.heartbeat.ping_interval_ms = Some(interval_ms),
-        Arm::Data => {
+        Arm::Data | Arm::Outbound => {
             // One message per interval for the whole run; the count is
             // bounded by max/interval (validated by the caller).
             let count = config.max.as_millis() / config.interval.as_millis().max(1) + 1;
@@ -140,26 +176,56 @@ fn session_config(config: &IdleConfig, arm: Arm) -> SessionConfig {
     session
 }
 
+/// The target of one arm: the one-direction arms ask a `wsdoctor serve`
+/// for their traffic in the query (`tick=`, `echo=off`) and for no pings
+/// (`ping=off`), so that nothing flows the other way; other servers ignore
+/// unknown parameters. The other arms use the target as given.
+pub fn arm_target(target: &Target, arm: Arm, interval: Duration) -> Target {
+    let params: &[(&str, String)] = match arm {
+        Arm::Inbound => &[
+            ("tick", format!("{}ms", interval.as_millis())),
+            ("ping", "off".to_owned()),
+        ],
+        Arm::Outbound => &[("echo", "off".to_owned()), ("ping", "off".to_owned())],
+        Arm::Silent | Arm::Ping | Arm::Data => return target.clone(),
+    };
+    let mut url = target.url.clone();
+    {
+        let mut query = url.query_pairs_mut();
+        for (name, value) in params {
+            query.append_pair(name, value);
+        }
+    }
+    // The URL only gained query parameters, so it parses as the original did.
+    Target::parse(url.as_str()).unwrap_or_else(|_| target.clone())
+}
+
 /// Runs one connection of the experiment until the path ends it or the
 /// coordinator moves its deadline.
 async fn run_sample(
     config: &IdleConfig,
     arm: Arm,
     sample: u32,
+    conn_id: Option<String>,
     close_at: watch::Receiver<Instant>,
 ) -> IdleSample {
     let origin = Instant::now();
     let session_config = session_config(config, arm);
-    let mut record = conn::new_record(
-        &config.connect.target,
-        Role::Client,
-        session_config.heartbeat,
-    );
-    let Some(open) = conn::open(&config.connect, origin, &mut record).await else {
+    let mut connect = config.connect.clone();
+    connect.target = arm_target(&connect.target, arm, config.interval);
+    if let Some(id) = &conn_id {
+        connect
+            .headers
+            .push((pairing::CONN_ID_HEADER.to_owned(), id.clone()));
+    }
+    let mut record = conn::new_record(&connect.target, Role::Client, session_config.heartbeat);
+    let Some(open) = conn::open(&connect, origin, &mut record).await else {
         return IdleSample {
             arm,
             sample,
             connection: record,
+            conn_id,
+            server: None,
         };
     };
     let mut session = Session::new(session_config, origin, open.opened_at);
@@ -178,6 +244,8 @@ async fn run_sample(
         arm,
         sample,
         connection: record,
+        conn_id,
+        server: None,
     }
 }
 
@@ -188,13 +256,18 @@ pub async fn run(config: &IdleConfig, progress: Option<ProgressSink>) -> IdleEvi
     let (deadline_tx, deadline_rx) = watch::channel(started + config.max);
     let mut tasks = tokio::task::JoinSet::new();
     let mut slots = Vec::new();
+    let run_id = pairing::run_id();
     for &arm in &config.arms {
         for sample in 1..=config.samples {
             let index = slots.len();
             slots.push((arm, None::<Duration>));
             let config = config.clone();
             let rx = deadline_rx.clone();
-            tasks.spawn(async move { (index, run_sample(&config, arm, sample, rx).await) });
+            let conn_id = config
+                .pair
+                .then(|| format!("{run_id}-{}-{sample}", arm.as_str()));
+            tasks
+                .spawn(async move { (index, run_sample(&config, arm, sample, conn_id, rx).await) });
         }
     }
     let plan = IdlePlan { max: config.max };
@@ -239,13 +312,22 @@ pub async fn run(config: &IdleConfig, progress: Option<ProgressSink>) -> IdleEvi
             () = tokio::time::sleep_until(tokio::time::Instant::from_std(tick)) => {}
         }
     }
+    let ran_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let mut samples: Vec<IdleSample> = results.into_iter().flatten().collect();
+    // Only a server that said it is a `wsdoctor serve` is asked anything.
+    let instance = pairing::serve_instance(&samples).filter(|_| config.pair);
+    let pairing = match instance {
+        Some(instance) => Some(pairing::pair(&config.connect, instance, &mut samples).await),
+        None => None,
+    };
     IdleEvidence {
         target,
         interval_ms: u64::try_from(config.interval.as_millis()).unwrap_or(u64::MAX),
         max_ms: u64::try_from(config.max.as_millis()).unwrap_or(u64::MAX),
-        ran_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        ran_ms,
         stopped_early,
-        samples: results.into_iter().flatten().collect(),
+        samples,
+        pairing,
     }
 }
 
@@ -285,6 +367,21 @@ mod tests {
             Decision::WaitUntil(s(60.05) + IdlePlan::margin(s(60.05)))
         );
         assert_eq!(plan.decide(&ended, s(61.6)), Decision::Stop);
+        // The pingers dropped, and one silent of two too: mixed, as random
+        // drops are; not certain before the rest drops or the max.
+        let mixed = [
+            (Silent, Some(s(1.2))),
+            (Silent, None),
+            (Ping, Some(s(0.8))),
+            (Ping, Some(s(0.9))),
+        ];
+        assert_eq!(plan.decide(&mixed, s(5.0)), Decision::WaitUntil(s(600.0)));
+        // Every pinger gone, but 0.6 s apart: no timer does that.
+        let scattered = [(Silent, None), (Ping, Some(s(0.8))), (Ping, Some(s(1.4)))];
+        assert_eq!(
+            plan.decide(&scattered, s(5.0)),
+            Decision::WaitUntil(s(600.0))
+        );
         // Everything dropped (a lifetime cap): stop at once.
         assert_eq!(
             plan.decide(&[(Silent, Some(s(3.0))), (Ping, Some(s(3.0)))], s(3.0)),
@@ -292,6 +389,18 @@ mod tests {
         );
         // The max passed.
         assert_eq!(plan.decide(&[(Silent, None)], s(600.0)), Decision::Stop);
+    }
+
+    #[test]
+    fn one_direction_arms_ask_serve_for_their_traffic() {
+        let target =
+            Target::parse("wss://example.test/app?token=x").unwrap_or_else(|e| panic!("{e}"));
+        let inbound = arm_target(&target, Arm::Inbound, s(0.5));
+        assert_eq!(inbound.resource, "/app?token=x&tick=500ms&ping=off");
+        let outbound = arm_target(&target, Arm::Outbound, s(1.0));
+        assert_eq!(outbound.resource, "/app?token=x&echo=off&ping=off");
+        assert_eq!(arm_target(&target, Arm::Data, s(1.0)), target);
+        assert!(outbound.secure);
     }
 
     #[test]
