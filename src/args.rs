@@ -30,6 +30,8 @@ pub(crate) enum Command {
     Idle(Box<crate::idle_cmd::IdleArgs>),
     /// Ramp connections up in steps until something breaks, and say what broke.
     Load(Box<crate::load_cmd::LoadArgs>),
+    /// Merge the results of `load --shard I/N` runs into the whole ramp's, exactly.
+    Merge(Box<crate::merge_cmd::MergeArgs>),
     /// Keep connections open for days, classify every drop, export Prometheus metrics.
     Watch(Box<crate::watch_cmd::WatchArgs>),
     /// Point your client at this server: it drops connections and measures how the client comes back.

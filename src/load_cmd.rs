@@ -1,15 +1,30 @@
 //! `wsdoctor load URL -c N`: flags → `LoadConfig`, run, diagnose, render.
+//! Past one process's open-file limit the ramp runs as several processes of
+//! this binary (`--procs`), each one shard, merged exactly.
 
+use std::ffi::OsString;
 use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{bail, Context};
 use clap::Args;
-use wsdoctor_sources::load::{self as load_source, LoadConfig};
+use wsdoctor_evidence::format_count;
+use wsdoctor_evidence::load::LoadEvidence;
+use wsdoctor_sources::load::{self as load_source, procs, scale, EventsWriter, LoadConfig, Shard};
+use wsdoctor_sources::ProgressSink;
 
 use crate::args::{parse_duration, ConnectArgs, OutputArgs};
-use crate::output::{self, Spinner};
+use crate::merge_cmd;
+use crate::output::Spinner;
 use crate::probe::connect_options;
+
+/// More processes than this on one machine is a typo, not a plan.
+const MAX_PROCS: u32 = 256;
+
+/// A child's progress lines are written at most this often.
+const CHILD_PROGRESS_EVERY: Duration = Duration::from_millis(200);
 
 /// Arguments of `wsdoctor load`.
 #[derive(Debug, Args)]
@@ -41,9 +56,26 @@ pub(crate) struct LoadArgs {
     /// Our own ping interval on every connection.
     #[arg(long, value_parser = parse_duration, value_name = "DUR")]
     pub(crate) ping_interval: Option<Duration>,
-    /// Local source addresses to spread connections over, e.g. 127.0.0.2-127.0.0.40.
+    /// Local source addresses to spread connections over, e.g. 127.0.0.2-127.0.0.40
+    /// (default on a loopback target: 127.0.0.2… as many as the count needs).
     #[arg(long, value_name = "RANGE")]
     pub(crate) source_ips: Option<String>,
+    /// Run only slice I of N of the ramp (the connections whose index is I modulo N,
+    /// at the whole ramp's times) and report it; combine the N reports with `wsdoctor merge`.
+    #[arg(long, value_name = "I/N")]
+    pub(crate) shard: Option<String>,
+    /// Spread the ramp over N processes of wsdoctor, merged exactly (default: as many
+    /// as the open-file hard limit needs).
+    #[arg(long, value_name = "N")]
+    pub(crate) procs: Option<u32>,
+    /// Write the per-connection timeline to FILE as JSON Lines (one line per opened,
+    /// failed or dropped connection; with --procs all processes append to FILE).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) events: Option<PathBuf>,
+    /// Internal: run as a child of `load --procs` (progress as JSON lines on stderr,
+    /// exit when stdin closes, append to --events).
+    #[arg(long, hide = true)]
+    pub(crate) child: bool,
     #[command(flatten)]
     pub(crate) connect: ConnectArgs,
     #[command(flatten)]
@@ -94,42 +126,356 @@ fn load_config(args: &LoadArgs) -> anyhow::Result<LoadConfig> {
     if let Some(range) = &args.source_ips {
         config.source_ips = parse_ip_range(range)?;
     }
+    if let Some(shard) = &args.shard {
+        config.shard = Some(Shard::parse(shard).context("--shard")?);
+    }
     Ok(config)
+}
+
+/// How many processes to run, and the note that says why when chosen
+/// automatically.
+fn processes(args: &LoadArgs, config: &LoadConfig) -> anyhow::Result<(u32, Option<String>)> {
+    // A shard's processes share its slice: they count its connections only.
+    let here = config.connections_here();
+    match args.procs {
+        Some(n) if n == 0 || n > MAX_PROCS => bail!("--procs must be between 1 and {MAX_PROCS}"),
+        Some(n) if n > 1 && args.child => bail!("--procs cannot be given to a --procs child"),
+        Some(n) if u64::from(n) > here => {
+            bail!("--procs {n} is more processes than the {here} connections to open")
+        }
+        Some(n) => Ok((n, None)),
+        None if args.child => Ok((1, None)),
+        None => {
+            let hard = scale::nofile_limits().map(|(_, hard)| hard);
+            let n = scale::processes_needed(here, hard);
+            let note = match hard {
+                Some(hard) if n > 1 => Some(format!(
+                    "ran as {n} processes of wsdoctor on its own (--procs {n}): one process holds at most {} connections under this machine's open-file hard limit of {}",
+                    format_count(scale::connections_per_process(hard)),
+                    format_count(hard)
+                )),
+                _ => None,
+            };
+            Ok((n, note))
+        }
+    }
+}
+
+/// The shard process `i` of `procs` runs: shard `i/procs` of the whole
+/// ramp, or, when this run is itself shard I/N, sub-shard `I + N·i` of
+/// `N·procs` — together exactly the connections ≡ I (mod N).
+fn child_shard(outer: Option<Shard>, i: u32, procs: u32) -> anyhow::Result<Shard> {
+    let outer = outer.unwrap_or(Shard::WHOLE);
+    let count = outer
+        .count()
+        .checked_mul(procs)
+        .context("--shard N times --procs is too large")?;
+    Ok(Shard::new(outer.index() + outer.count() * i, count)?)
 }
 
 pub(crate) async fn run(args: LoadArgs) -> anyhow::Result<u8> {
     let config = load_config(&args)?;
+    let (procs, procs_note) = processes(&args, &config)?;
     let started_at = SystemTime::now();
     let clock = Instant::now();
+    if procs > 1 {
+        let evidence = run_procs(&args, &config, procs, procs_note).await?;
+        return merge_cmd::render(&evidence, started_at, clock.elapsed(), &args.output);
+    }
+    if args.child {
+        procs::exit_when_parent_goes();
+    }
+    let events = match &args.events {
+        Some(path) => {
+            // A child appends: its parent emptied the file, and its
+            // siblings write to it too.
+            let opened = if args.child {
+                EventsWriter::append(path)
+            } else {
+                EventsWriter::create(path)
+            };
+            Some(
+                opened
+                    .with_context(|| format!("cannot open the events file {}", path.display()))?,
+            )
+        }
+        None => None,
+    };
     let spinner = Spinner::new();
-    let evidence = load_source::run(&config, Some(spinner.sink())).await;
+    let sink = if args.child {
+        child_progress_sink()
+    } else {
+        spinner.sink()
+    };
+    let run = load_source::run_with(&config, Some(sink), events).await;
     spinner.finish();
-    let findings = wsdoctor_diagnosis::rules::load::diagnose_load(&evidence);
-    let report = wsdoctor_report::Report::new(
-        "load",
-        vec![evidence.target.clone()],
-        started_at,
-        clock.elapsed(),
-        findings,
-        serde_json::json!({ "load": evidence }),
-    );
-    let style = output::style(&args.output);
-    let text = format!(
-        "{}{}\n",
-        wsdoctor_report::text::load_view::render_load(&evidence, &report.findings, style),
-        wsdoctor_report::verdict_line(report.verdict, &report.findings, style)
-    );
-    output::write_html(&args.output, &report, || {
-        wsdoctor_report::html::load_charts(&evidence)
-    })?;
-    output::emit(&args.output, &report, &text).context("writing the report")?;
-    Ok(u8::try_from(report.verdict.exit_code()).unwrap_or(1))
+    let code = merge_cmd::render(&run.evidence, started_at, clock.elapsed(), &args.output)?;
+    if let Some(Err(e)) = run.events {
+        bail!(e);
+    }
+    Ok(code)
+}
+
+/// In a `--procs` child: progress as JSON lines on stderr, a few per second.
+fn child_progress_sink() -> ProgressSink {
+    let last = Arc::new(Mutex::new(None::<Instant>));
+    Arc::new(move |p| {
+        let Ok(mut last) = last.lock() else { return };
+        if last.is_some_and(|t| t.elapsed() < CHILD_PROGRESS_EVERY) {
+            return;
+        }
+        *last = Some(Instant::now());
+        if let Some(line) = procs::progress_line(&p) {
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("{line}");
+            }
+        }
+    })
+}
+
+/// Runs the ramp as `procs` child processes, one shard each, and merges
+/// their results.
+async fn run_procs(
+    args: &LoadArgs,
+    config: &LoadConfig,
+    procs: u32,
+    procs_note: Option<String>,
+) -> anyhow::Result<LoadEvidence> {
+    let program = std::env::current_exe()
+        .context("cannot find wsdoctor's own executable to start --procs processes")?;
+    let mut notes: Vec<String> = procs_note.into_iter().collect();
+    notes.push(format!(
+        "{procs} processes ran one interleaved shard each; counts and histograms were merged exactly"
+    ));
+    // Source addresses: the explicit list, or as many loopback addresses as
+    // the whole ramp needs; each child gets a slice of its own.
+    let here = config.connections_here();
+    let sources = if !config.source_ips.is_empty() {
+        config.source_ips.clone()
+    } else if scale::is_loopback(config.connect.target.ip) {
+        let ports = scale::ephemeral_ports();
+        let needed = scale::source_addresses_needed(here, ports);
+        if needed > 1 {
+            let ips = scale::loopback_sources(needed.max(u64::from(procs)));
+            notes.push(format!(
+                "spread {} connections over {} local source addresses ({}) on its own, a slice per process: one source address reaches one server address from at most {} ephemeral ports",
+                format_count(here),
+                ips.len(),
+                scale::describe_sources(&ips),
+                format_count(ports)
+            ));
+            ips
+        } else {
+            Vec::new()
+        }
+    } else {
+        Vec::new()
+    };
+    let slices = scale::split_sources(&sources, procs);
+    if let Some(path) = &args.events {
+        // Children append; the file starts empty here, once.
+        std::fs::File::create(path)
+            .with_context(|| format!("cannot open the events file {}", path.display()))?;
+    }
+    let mut children = Vec::new();
+    for (i, sources) in (0..procs).zip(&slices) {
+        let shard = child_shard(config.shard, i, procs)?;
+        children.push(procs::ChildSpec {
+            label: format!("process {} of {procs} (shard {shard})", i + 1),
+            program: program.clone(),
+            args: child_args(args, config, Some(shard), sources),
+        });
+    }
+    let spinner = Spinner::new();
+    let target = config.connect.target.redacted();
+    // Ctrl-C (even where the shell started us with SIGINT ignored): drop the
+    // children, which kills them, and stop. Without this the children would
+    // still go when the parent dies, as their stdin closes.
+    let outputs = tokio::select! {
+        outputs = procs::run_children(children, &target, Some(spinner.sink())) => outputs,
+        _ = tokio::signal::ctrl_c() => {
+            spinner.finish();
+            bail!("interrupted: the {procs} load processes were stopped");
+        }
+    };
+    spinner.finish();
+    let mut reports = Vec::new();
+    for out in outputs? {
+        // Exit 0 and 1 carry a report (healthy, problems); anything else is
+        // a child that could not run.
+        let ran = matches!(out.status.code(), Some(0 | 1));
+        if !ran {
+            let why = out
+                .stderr
+                .last()
+                .cloned()
+                .unwrap_or_else(|| "no message".to_owned());
+            bail!("{} failed ({}): {why}", out.label, out.status);
+        }
+        reports.push(merge_cmd::shard_from_report(&out.label, &out.stdout)?);
+    }
+    let mut evidence = match config.shard {
+        None => merge_cmd::merge_reports(reports, false)?.0,
+        // This run is shard I/N: its processes are the sub-shards ≡ I (mod
+        // N) of N·procs, every other residue belongs to other runs. Merged,
+        // they are shard I/N again, for the outer `wsdoctor merge`.
+        Some(outer) => {
+            let shards: Vec<_> = reports.into_iter().map(|r| r.shard).collect();
+            let merged = load_source::merge(&shards, true)?;
+            let mut evidence = merged.evidence;
+            evidence.shard = Some(outer.spec());
+            evidence.shards.clear();
+            evidence
+        }
+    };
+    for note in notes.into_iter().rev() {
+        evidence.generator.notes.insert(0, note);
+    }
+    Ok(evidence)
+}
+
+fn duration_arg(d: Duration) -> OsString {
+    // µs keep every duration a user can type, and humantime reads them back.
+    format!("{}us", d.as_micros()).into()
+}
+
+/// The command line of one `--procs` child: the same ramp as `config`, one
+/// shard of it, with its own source addresses, reporting JSON.
+fn child_args(
+    args: &LoadArgs,
+    config: &LoadConfig,
+    shard: Option<Shard>,
+    sources: &[IpAddr],
+) -> Vec<OsString> {
+    let mut a: Vec<OsString> = vec!["load".into(), args.url.clone().into()];
+    let mut push = |flag: &str, value: OsString| {
+        a.push(flag.into());
+        a.push(value);
+    };
+    push("-c", config.concurrency.to_string().into());
+    // Display of f64 is the shortest text that reads back to the same
+    // value, so every child runs (and records) the very same rate.
+    push("--rate", config.rate.to_string().into());
+    push("--step", config.step.to_string().into());
+    push("--step-hold", duration_arg(config.step_hold));
+    push("--hold", duration_arg(config.hold));
+    if let Some(every) = config.message_every {
+        push("--message-every", duration_arg(every));
+    }
+    push("--size", config.message_size.to_string().into());
+    if let Some(ping) = config.ping_interval {
+        push("--ping-interval", duration_arg(ping));
+    }
+    if !sources.is_empty() {
+        push("--source-ips", scale::describe_sources(sources).into());
+    }
+    let c = &args.connect;
+    for h in &c.headers {
+        push("-H", h.into());
+    }
+    if let Some(origin) = &c.origin {
+        push("--origin", origin.into());
+    }
+    for p in &c.subprotocols {
+        push("--subprotocol", p.into());
+    }
+    push("--connect-timeout", duration_arg(c.connect_timeout));
+    if let Some(ca) = &c.ca_cert {
+        push("--ca-cert", ca.into());
+    }
+    if let Some(events) = &args.events {
+        push("--events", events.into());
+    }
+    if let Some(shard) = shard {
+        push("--shard", shard.to_string().into());
+    }
+    push("--color", "never".into());
+    for flag in [
+        (c.insecure, "--insecure"),
+        (c.http2, "--http2"),
+        (c.http1, "--http1"),
+        (true, "--json"),
+        (true, "--child"),
+    ]
+    .iter()
+    .filter(|(on, _)| *on)
+    .map(|(_, f)| f)
+    {
+        a.push(flag.into());
+    }
+    a
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::parse_ip_range;
+
+    #[test]
+    fn a_shards_processes_split_its_slice() {
+        use wsdoctor_sources::load::Shard;
+        let whole: Vec<String> = (0..3)
+            .map(|i| super::child_shard(None, i, 3).unwrap().to_string())
+            .collect();
+        assert_eq!(whole, ["0/3", "1/3", "2/3"]);
+        // Shard 1/4 over 2 processes: residues 1 and 5 of 8, i.e. ≡ 1 (mod 4).
+        let outer = Shard::new(1, 4).ok();
+        let subs: Vec<Shard> = (0..2)
+            .map(|i| super::child_shard(outer, i, 2).unwrap())
+            .collect();
+        assert_eq!(subs[0].to_string(), "1/8");
+        assert_eq!(subs[1].to_string(), "5/8");
+        for conn in 0..64u64 {
+            let owned = subs.iter().filter(|s| s.owns(conn)).count();
+            assert_eq!(owned, usize::from(conn % 4 == 1), "connection {conn}");
+        }
+    }
+
+    #[test]
+    fn children_get_the_same_ramp() {
+        use clap::Parser as _;
+        let cli = crate::args::Cli::try_parse_from([
+            "wsdoctor",
+            "load",
+            "ws://127.0.0.1:9/ws",
+            "-c",
+            "300",
+            "--rate",
+            "333.3",
+            "--hold",
+            "1500ms",
+            "-H",
+            "X-A: 1",
+            "--procs",
+            "2",
+            "--events",
+            "/tmp/e.jsonl",
+        ])
+        .unwrap();
+        let crate::args::Command::Load(args) = cli.command else {
+            panic!("not load")
+        };
+        let config = super::load_config(&args).unwrap();
+        let shard = wsdoctor_sources::load::Shard::new(1, 2).ok();
+        let child: Vec<String> = super::child_args(&args, &config, shard, &[])
+            .into_iter()
+            .map(|a| a.into_string().unwrap())
+            .collect();
+        let reparsed = crate::args::Cli::try_parse_from(
+            std::iter::once("wsdoctor".to_owned()).chain(child.iter().cloned()),
+        )
+        .unwrap();
+        let crate::args::Command::Load(back) = reparsed.command else {
+            panic!("not load")
+        };
+        let child_config = super::load_config(&back).unwrap();
+        assert_eq!(child_config.plan_spec(), config.plan_spec());
+        assert_eq!(child_config.rate.to_bits(), config.rate.to_bits());
+        assert_eq!(child_config.shard, shard);
+        assert!(back.child && back.output.json && back.procs.is_none());
+        assert_eq!(back.connect.headers, vec!["X-A: 1".to_owned()]);
+    }
 
     #[test]
     fn ranges() {

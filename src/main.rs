@@ -11,6 +11,7 @@ mod lab_cmd;
 mod lint_cmd;
 mod load_cmd;
 mod logs_cmd;
+mod merge_cmd;
 mod output;
 mod probe;
 mod reconnect_cmd;
@@ -43,6 +44,7 @@ fn main() -> ExitCode {
             Command::Demo(args) => demo::run(args).await,
             Command::Idle(args) => idle_cmd::run(*args).await,
             Command::Load(args) => load_cmd::run(*args).await,
+            Command::Merge(args) => merge_cmd::run(&args),
             Command::Lint(args) => lint_cmd::run(*args).await,
             Command::Logs(args) => logs_cmd::run(*args).await,
             Command::Serve(args) => serve_cmd::run(*args).await,

@@ -20,6 +20,11 @@ pub struct Latency {
     pub p99_us: u64,
     /// Largest.
     pub max_us: u64,
+    /// The whole HdrHistogram (1 µs to 1 h, 3 significant digits) in
+    /// hdrhistogram's V2 serialization, base64: what `wsdoctor merge` adds up
+    /// so the percentiles of several shards are exact, never averaged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub histogram: Option<String>,
 }
 
 /// A failure seen in a step, with one example of it.
@@ -75,6 +80,54 @@ pub struct GeneratorLimits {
     /// The largest lag of the generator's own timers (µs): a busy generator
     /// measures its own delay, not the server's.
     pub timer_lag_max_us: u64,
+    /// What the generator decided for itself and the user should know (more
+    /// processes past the open-file limit, more source addresses past the
+    /// ephemeral ports), in words.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+/// The ramp's schedule as asked for: shards of one ramp must have the same,
+/// so `wsdoctor merge` refuses results that do not belong together.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LoadPlanSpec {
+    /// Connections added per step (of the whole ramp).
+    pub step: u64,
+    /// Hold after each step, in ms.
+    pub step_hold_ms: u64,
+    /// Hold after the last step, in ms.
+    pub hold_ms: u64,
+    /// Message interval per connection, in ms.
+    pub message_every_ms: Option<u64>,
+    /// Message size in bytes.
+    pub message_size: usize,
+    /// Our own ping interval, in ms.
+    pub ping_interval_ms: Option<u64>,
+}
+
+/// Which slice of the ramp a result is: the connections whose index in the
+/// whole ramp is `index` modulo `count` (0-based `index`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardSpec {
+    /// 0-based.
+    pub index: u32,
+    /// How many shards the ramp was cut into.
+    pub count: u32,
+}
+
+/// One shard of a merged result, as that process saw itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardSummary {
+    /// 0-based shard index.
+    pub index: u32,
+    /// How long the shard ran, in ms.
+    pub ran_ms: u64,
+    /// Its own highest number of open connections.
+    pub peak_open: u64,
+    /// Connections it attempted.
+    pub attempted: u64,
+    /// Its limits (open files, source addresses, timer lag).
+    pub generator: GeneratorLimits,
 }
 
 /// The whole ramp.
@@ -92,6 +145,18 @@ pub struct LoadEvidence {
     pub generator: GeneratorLimits,
     /// How long the ramp ran, in ms.
     pub ran_ms: u64,
-    /// The highest number of connections open at once.
+    /// The highest number of connections open at once. For a merge: the
+    /// sum of the shards' peaks (interleaved shards run in lockstep, so their
+    /// peaks coincide), never less than the largest sum at a step end.
     pub peak_open: u64,
+    /// The schedule asked for (absent in reports of older versions).
+    #[serde(default)]
+    pub plan: LoadPlanSpec,
+    /// Set when this result is one slice of a ramp (`load --shard I/N`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardSpec>,
+    /// Set when this result merges shards (`merge`, `load --procs`): each
+    /// shard as it saw itself.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shards: Vec<ShardSummary>,
 }

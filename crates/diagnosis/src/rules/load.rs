@@ -11,6 +11,10 @@ use crate::finding::{rank, CauseId, Finding, Severity, SourceKind};
 /// anything dropped during its hold.
 const FAILURE_SHARE: f64 = 0.01;
 
+/// A generator this late on its own schedule (µs) measured its own CPU or
+/// timers, not the target: reported as the generator's limit.
+const GENERATOR_LAG_US: u64 = 1_000_000;
+
 fn failed(step: &LoadStep) -> u64 {
     step.failures.values().sum()
 }
@@ -52,7 +56,7 @@ fn fix_for(kind: &str, server: Option<&str>) -> (String, String) {
             "server".to_owned(),
             "Connections are refused once the accept queue is full or the server stops listening: raise the listen backlog (net.core.somaxconn and the server's backlog setting) and check that the process did not crash.".to_owned(),
         ),
-        "connect-timeout" | "handshake-timeout" => (
+        "connect-timeout" | "handshake-timeout" | "pending-at-end" => (
             "server".to_owned(),
             "New connections wait unanswered: the server accepts or upgrades too slowly at this level (a full SYN or accept queue, a blocked event loop, CPU at 100 %). Check its CPU and the listen backlog.".to_owned(),
         ),
@@ -91,16 +95,63 @@ pub fn diagnose_load(e: &LoadEvidence) -> Vec<Finding> {
                         s.attempted
                     ));
                     if resource == LocalResource::FileDescriptors {
-                        f.evidence.push(format!(
-                            "open-file limit of this process: {} (hard limit {})",
-                            e.generator.nofile_now, e.generator.nofile_hard
-                        ));
+                        if e.shards.len() > 1 {
+                            f.evidence.push(format!(
+                                "open-file limit per generator process: {} (hard limit {}), {} processes",
+                                e.generator.nofile_now,
+                                e.generator.nofile_hard,
+                                e.shards.len()
+                            ));
+                        } else {
+                            f.evidence.push(format!(
+                                "open-file limit of this process: {} (hard limit {})",
+                                e.generator.nofile_now, e.generator.nofile_hard
+                            ));
+                        }
+                    }
+                    if resource == LocalResource::EphemeralPorts {
+                        f.evidence.push(if e.generator.source_ips.is_empty() {
+                            "all connections came from one source address".to_owned()
+                        } else {
+                            format!(
+                                "connections came from {} source addresses",
+                                e.generator.source_ips.len()
+                            )
+                        });
                     }
                     findings.push(f);
                 }
                 generator_limited = true;
             }
         }
+    }
+
+    if e.generator.timer_lag_max_us > GENERATOR_LAG_US {
+        let mut f = finding(
+            CauseId::LoadLimit,
+            Severity::Warning,
+            0.7,
+            format!(
+                "wsdoctor's machine fell {} behind its own schedule: its CPU or timers were a limit here, not the target",
+                ms(e.generator.timer_lag_max_us)
+            ),
+            SourceKind::Load,
+        );
+        f.subject = Some("wsdoctor (this machine)".to_owned());
+        f.evidence.push(format!(
+            "the generator launched connections up to {} later than planned at {:.0}/s",
+            ms(e.generator.timer_lag_max_us),
+            e.rate
+        ));
+        f.evidence.push(
+            "latencies measured while the generator was this busy include its own delay".to_owned(),
+        );
+        f.fix.push(fix(
+            "client",
+            "Give the generator more CPU: a lower --rate, more processes (--procs), or shards on more machines (--shard I/N, then wsdoctor merge).",
+        ));
+        findings.push(f);
+        generator_limited = true;
     }
 
     match knee {
@@ -283,6 +334,7 @@ mod tests {
                 p90_us: 1200,
                 p99_us: 2500,
                 max_us: 4000,
+                histogram: None,
             },
             echo_rtt: Latency::default(),
         }
@@ -336,6 +388,18 @@ mod tests {
     }
 
     #[test]
+    fn connections_still_pending_at_the_end_are_the_knee() {
+        let e = evidence(vec![
+            step(1, 100, 100, &[], 100),
+            step(2, 100, 40, &[("pending-at-end", 60, 140)], 140),
+        ]);
+        let f = &diagnose_load(&e)[0];
+        assert_eq!(f.id, CauseId::LoadLimit);
+        assert_eq!(f.measured.concurrency_limit, Some(140));
+        assert!(f.fix[0].text.contains("accepts or upgrades too slowly"));
+    }
+
+    #[test]
     fn a_clean_ramp_is_healthy() {
         let e = evidence(vec![
             step(1, 100, 100, &[], 100),
@@ -344,6 +408,38 @@ mod tests {
         let f = &diagnose_load(&e)[0];
         assert_eq!(f.id, CauseId::Healthy);
         assert!(f.title.starts_with("200 concurrent"));
+    }
+
+    #[test]
+    fn a_merged_generator_limit_stays_the_generators() {
+        let mut e = evidence(vec![
+            step(1, 100, 100, &[], 100),
+            step(2, 100, 20, &[("local-ephemeral-ports", 80, 120)], 120),
+        ]);
+        e.shards = vec![Default::default(), Default::default()];
+        let findings = diagnose_load(&e);
+        assert_eq!(findings.len(), 1, "{findings:#?}");
+        assert_eq!(
+            findings[0].subject.as_deref(),
+            Some("wsdoctor (this machine)")
+        );
+        assert!(findings[0]
+            .evidence
+            .iter()
+            .any(|l| l.contains("one source address")));
+    }
+
+    #[test]
+    fn a_late_generator_is_its_own_limit() {
+        let mut e = evidence(vec![step(1, 100, 100, &[], 100)]);
+        e.generator.timer_lag_max_us = 2_500_000;
+        let findings = diagnose_load(&e);
+        assert_eq!(findings.len(), 1, "{findings:#?}");
+        assert_eq!(
+            findings[0].subject.as_deref(),
+            Some("wsdoctor (this machine)")
+        );
+        assert!(findings[0].title.contains("behind its own schedule"));
     }
 
     #[test]

@@ -126,6 +126,15 @@ pub fn idle_charts(evidence: &IdleEvidence, known_timeouts: &[(f64, String)]) ->
     chart
         .caption
         .push_str(" Dashed lines are the default idle timeouts of known products.");
+    if let Some(p) = &evidence.pairing {
+        // The caption is escaped by the page; the instance name is the peer's.
+        chart.caption.push_str(&format!(
+            " The server ({}) answered for {} of {} connections; which side closed each dropped one is under Findings.",
+            wsdoctor_evidence::escape_peer(&p.instance),
+            p.answered,
+            p.asked
+        ));
+    }
     let mut charts = vec![chart];
     let drops: Vec<f64> = evidence
         .samples
@@ -234,9 +243,24 @@ pub fn load_charts(evidence: &LoadEvidence) -> Vec<Chart> {
             &format!("p99 handshake, max {:.1} ms", p99_hi / 1000.0),
         );
     }
+    let mut caption = "Bars are each step's new attempts: green opened, red failed. The blue line is the step's p99 handshake latency, scaled to its own maximum.".to_owned();
+    if !evidence.shards.is_empty() {
+        caption.push_str(&format!(
+            " Merged from {} shards; percentiles come from their histograms added up.",
+            evidence.shards.len()
+        ));
+    } else if let Some(shard) = evidence.shard {
+        caption.push_str(&format!(
+            " Shard {}/{} of the ramp only.",
+            shard.index, shard.count
+        ));
+    }
+    for note in &evidence.generator.notes {
+        caption.push_str(&format!(" Note: {note}."));
+    }
     vec![Chart {
         title: "Load ramp".to_owned(),
-        caption: "Bars are each step's new attempts: green opened, red failed. The blue line is the step's p99 handshake latency, scaled to its own maximum.".to_owned(),
+        caption,
         svg: c.finish("Load ramp"),
     }]
 }

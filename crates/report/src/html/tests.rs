@@ -66,6 +66,7 @@ fn ramp() -> LoadEvidence {
             p90_us: p99 / 2,
             p99_us: p99,
             max_us: p99 * 2,
+            histogram: None,
         },
         echo_rtt: Latency::default(),
     };

@@ -89,9 +89,29 @@ pub fn render_load(evidence: &LoadEvidence, findings: &[Finding], style: Style) 
                 format!(", {} source addresses", g.source_ips.len())
             }
         ),
-        String::new(),
-        "handshake latency (connect start to 101) per step:".to_owned(),
     ];
+    if !evidence.shards.is_empty() {
+        body.push(format!(
+            "merged from {} shards: {}",
+            evidence.shards.len(),
+            evidence
+                .shards
+                .iter()
+                .map(|s| format!("#{} {} tried, peak {}", s.index, s.attempted, s.peak_open))
+                .collect::<Vec<_>>()
+                .join(" · ")
+        ));
+    } else if let Some(shard) = evidence.shard {
+        body.push(format!(
+            "shard {}/{} of the ramp: merge all {} with `wsdoctor merge`",
+            shard.index, shard.count, shard.count
+        ));
+    }
+    for note in &g.notes {
+        body.push(format!("note: {note}"));
+    }
+    body.push(String::new());
+    body.push("handshake latency (connect start to 101) per step:".to_owned());
     body.extend(grid(&rows, 0, style));
     let mut out = String::new();
     section(&mut out, "Load ramp", &body, style);

@@ -2,22 +2,37 @@
 //! rate, hold them, and record per step how they opened, failed and
 //! dropped. The schedule is a pure function ([`LoadPlan`]); tokio runs the
 //! connections, each reporting to one aggregator over a channel.
+//!
+//! Past one process: a shard ([`Shard`]) runs one interleaved slice of the
+//! plan, [`merge()`] adds shard results up exactly (histograms included),
+//! and [`procs`] runs shards as child processes of the same binary.
 
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use tokio::sync::{mpsc, watch};
-use wsdoctor_evidence::load::{FailureSample, GeneratorLimits, Latency, LoadEvidence, LoadStep};
+use wsdoctor_evidence::format_count;
+use wsdoctor_evidence::load::{
+    FailureSample, GeneratorLimits, LoadEvidence, LoadPlanSpec, LoadStep,
+};
 
 use crate::conn::ConnectOptions;
 use crate::{Progress, ProgressSink};
 
 mod connection;
+mod events;
+mod hist;
+mod merge;
 mod plan;
+pub mod procs;
+pub mod scale;
 
 use connection::{run_connection, session_config, Event, Report};
-pub use plan::{LoadPlan, StepPlan};
+pub use events::EventsWriter;
+use events::LineKind;
+pub use merge::{merge, MergeError, Merged, ShardResult};
+pub use plan::{LoadPlan, Shard, ShardError, StepPlan};
 
 /// A validated load ramp.
 ///
@@ -46,8 +61,16 @@ pub struct LoadConfig {
     pub ping_interval: Option<Duration>,
     /// Local addresses to spread connections over (round robin).
     pub source_ips: Vec<IpAddr>,
-    /// Stop ramping after a step where at least this share of attempts failed.
+    /// Stop ramping after a step where at least this share of attempts
+    /// failed (each shard decides on its own slice; interleaved slices see
+    /// the same share).
     pub stop_failure_share: f64,
+    /// Run only this slice of the plan (`--shard I/N`); `None` is the whole.
+    pub shard: Option<Shard>,
+    /// With no `source_ips` and a loopback target, spread this process's
+    /// connections over 127.0.0.2… when one address's ephemeral ports
+    /// would not be enough.
+    pub auto_source_ips: bool,
 }
 
 impl LoadConfig {
@@ -65,8 +88,67 @@ impl LoadConfig {
             ping_interval: None,
             source_ips: Vec::new(),
             stop_failure_share: 0.5,
+            shard: None,
+            auto_source_ips: true,
         }
     }
+
+    /// The schedule as recorded in the evidence, for `merge` to compare.
+    pub fn plan_spec(&self) -> LoadPlanSpec {
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        LoadPlanSpec {
+            step: self.step,
+            step_hold_ms: ms(self.step_hold),
+            hold_ms: ms(self.hold),
+            message_every_ms: self.message_every.map(ms),
+            message_size: self.message_size,
+            ping_interval_ms: self.ping_interval.map(ms),
+        }
+    }
+
+    /// How many connections this process launches (its shard's share).
+    pub fn connections_here(&self) -> u64 {
+        let shard = self.shard.unwrap_or(Shard::WHOLE);
+        self.plan()
+            .steps
+            .iter()
+            .map(|s| s.owned(shard).count() as u64)
+            .sum()
+    }
+
+    /// The source addresses to use and, when chosen automatically, why.
+    fn sources(&self) -> (Vec<IpAddr>, Option<String>) {
+        if !self.source_ips.is_empty()
+            || !self.auto_source_ips
+            || !scale::is_loopback(self.connect.target.ip)
+        {
+            return (self.source_ips.clone(), None);
+        }
+        let ports = scale::ephemeral_ports();
+        let here = self.connections_here();
+        let needed = scale::source_addresses_needed(here, ports);
+        if needed <= 1 {
+            return (Vec::new(), None);
+        }
+        let ips = scale::loopback_sources(needed);
+        let note = format!(
+            "spread {} connections over {} local source addresses ({}) on its own: one source address reaches one server address from at most {} ephemeral ports (net.ipv4.ip_local_port_range)",
+            format_count(here),
+            ips.len(),
+            scale::describe_sources(&ips),
+            format_count(ports)
+        );
+        (ips, Some(note))
+    }
+}
+
+/// A finished ramp: the evidence, and how writing the events went.
+#[derive(Debug)]
+pub struct LoadRun {
+    /// What the ramp observed.
+    pub evidence: LoadEvidence,
+    /// With `--events`: lines written, or the first write error (one line).
+    pub events: Option<Result<u64, String>>,
 }
 
 impl LoadConfig {
@@ -94,23 +176,7 @@ struct StepAcc {
     echo: Option<Histogram<u64>>,
 }
 
-fn histogram() -> Option<Histogram<u64>> {
-    // 1 µs to 1 h at 3 significant digits: a few tens of KiB per histogram.
-    Histogram::new_with_bounds(1, 3_600_000_000, 3).ok()
-}
-
-fn latency(h: Option<&Histogram<u64>>) -> Latency {
-    match h {
-        Some(h) if !h.is_empty() => Latency {
-            count: h.len(),
-            p50_us: h.value_at_quantile(0.50),
-            p90_us: h.value_at_quantile(0.90),
-            p99_us: h.value_at_quantile(0.99),
-            max_us: h.max(),
-        },
-        _ => Latency::default(),
-    }
-}
+use hist::{histogram, latency};
 
 /// Raises the open-file limit to the hard limit; returns (soft, hard, now).
 fn raise_nofile() -> (u64, u64, u64) {
@@ -121,10 +187,25 @@ fn raise_nofile() -> (u64, u64, u64) {
 
 /// Runs the ramp. Never fails: every failure of a connection is evidence.
 pub async fn run(config: &LoadConfig, progress: Option<ProgressSink>) -> LoadEvidence {
+    run_with(config, progress, None).await.evidence
+}
+
+/// Runs the ramp, writing the per-connection timeline to `events` when given.
+pub async fn run_with(
+    config: &LoadConfig,
+    progress: Option<ProgressSink>,
+    mut events: Option<EventsWriter>,
+) -> LoadRun {
     let started = Instant::now();
     let target = config.connect.target.redacted();
     let (nofile_soft, nofile_hard, nofile_now) = raise_nofile();
     let plan = config.plan();
+    let shard = config.shard.unwrap_or(Shard::WHOLE);
+    let (source_ips, source_note) = config.sources();
+    if let Some(w) = &mut events {
+        w.set_shard(config.shard.map(Shard::spec));
+    }
+    let mut launched_here: usize = 0;
     let session_config = session_config(config);
     let (deadline_tx, deadline_rx) = watch::channel(started + Duration::from_secs(24 * 3600));
     let (events_tx, mut events_rx) = mpsc::unbounded_channel();
@@ -150,20 +231,24 @@ pub async fn run(config: &LoadConfig, progress: Option<ProgressSink>) -> LoadEvi
 
     'steps: for (s_index, step) in plan.steps.iter().enumerate() {
         current = s_index;
-        let mut next = step.first;
-        let end_of_launch = step.first + step.count;
+        // This process's connections of the step, each launched when the
+        // whole ramp would launch it (a shard keeps the global schedule).
+        let mut owned = step.owned(shard).peekable();
         loop {
             let now = started.elapsed();
-            let wake = if next < end_of_launch {
+            let wake = if let Some(&next) = owned.peek() {
                 let at = step.launch_at(next, config.rate);
                 if now >= at {
                     timer_lag_max_us = timer_lag_max_us
                         .max(u64::try_from((now - at).as_micros()).unwrap_or(u64::MAX));
                     let mut options = config.connect.clone();
-                    if !config.source_ips.is_empty() {
-                        let i = usize::try_from(next).unwrap_or(0) % config.source_ips.len();
-                        options.bind_ip = Some(config.source_ips[i]);
+                    if !source_ips.is_empty() {
+                        // Round robin over this process's own launches: a
+                        // shard's global indices share a stride and would
+                        // pick a subset of the addresses.
+                        options.bind_ip = Some(source_ips[launched_here % source_ips.len()]);
                     }
+                    launched_here += 1;
                     steps[s_index].stats.attempted += 1;
                     tasks.spawn(run_connection(
                         options,
@@ -173,14 +258,14 @@ pub async fn run(config: &LoadConfig, progress: Option<ProgressSink>) -> LoadEvi
                         deadline_rx.clone(),
                         events_tx.clone(),
                     ));
-                    next += 1;
+                    owned.next();
                     continue;
                 }
                 at
             } else {
                 step.hold_end
             };
-            if next >= end_of_launch && now >= step.hold_end {
+            if owned.peek().is_none() && now >= step.hold_end {
                 break;
             }
             if let Some(sink) = &progress {
@@ -204,7 +289,16 @@ pub async fn run(config: &LoadConfig, progress: Option<ProgressSink>) -> LoadEvi
             let tick = started + wake.min(now + Duration::from_millis(200));
             tokio::select! {
                 Some(event) = events_rx.recv() => {
-                    apply(&mut steps, current, event, &mut open, &mut peak_open);
+                    let mut agg = Aggregate {
+                        steps: &mut steps,
+                        current,
+                        open: &mut open,
+                        peak: &mut peak_open,
+                        events: events.as_mut(),
+                        plan: &plan,
+                        started,
+                    };
+                    agg.apply(event);
                 }
                 () = tokio::time::sleep_until(tokio::time::Instant::from_std(tick)) => {}
                 Some(_) = tasks.join_next() => {}
@@ -225,18 +319,27 @@ pub async fn run(config: &LoadConfig, progress: Option<ProgressSink>) -> LoadEvi
     // Connections finish their closing handshakes; a peer that never answers
     // costs at most the session's close wait, and this whole drain 3 s.
     let drain_until = tokio::time::Instant::now() + Duration::from_secs(3);
+    let mut agg = Aggregate {
+        steps: &mut steps,
+        current,
+        open: &mut open,
+        peak: &mut peak_open,
+        events: events.as_mut(),
+        plan: &plan,
+        started,
+    };
     loop {
         tokio::select! {
             Some(event) = events_rx.recv() => {
                 // Ends caused by our own close are not drops; any drop still
                 // reported now happened during the last hold.
-                apply(&mut steps, current, event, &mut open, &mut peak_open);
+                agg.apply(event);
             }
             joined = tasks.join_next() => {
                 if joined.is_none() {
                     // Every connection is done; take what they sent last.
                     while let Ok(event) = events_rx.try_recv() {
-                        apply(&mut steps, current, event, &mut open, &mut peak_open);
+                        agg.apply(event);
                     }
                     break;
                 }
@@ -251,10 +354,11 @@ pub async fn run(config: &LoadConfig, progress: Option<ProgressSink>) -> LoadEvi
         .map(|mut s| {
             s.stats.handshake = latency(s.handshake.as_ref());
             s.stats.echo_rtt = latency(s.echo.as_ref());
+            count_pending(&mut s.stats);
             s.stats
         })
         .collect();
-    LoadEvidence {
+    let evidence = LoadEvidence {
         target,
         concurrency: config.concurrency,
         rate: config.rate,
@@ -263,11 +367,81 @@ pub async fn run(config: &LoadConfig, progress: Option<ProgressSink>) -> LoadEvi
             nofile_soft,
             nofile_hard,
             nofile_now,
-            source_ips: config.source_ips.iter().map(ToString::to_string).collect(),
+            source_ips: source_ips.iter().map(ToString::to_string).collect(),
             timer_lag_max_us,
+            notes: source_note.into_iter().collect(),
         },
         ran_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         peak_open,
+        plan: config.plan_spec(),
+        shard: config.shard.map(Shard::spec),
+        shards: Vec::new(),
+    };
+    LoadRun {
+        evidence,
+        events: events.map(EventsWriter::finish),
+    }
+}
+
+/// The failure kind of attempts that had neither opened nor failed when the
+/// ramp ended (their TCP connect or 101 was still pending).
+pub const PENDING_AT_END: &str = "pending-at-end";
+
+/// Counts a step's attempts that never reported as failures of their own
+/// kind: left out, a server too slow to answer at this level would look
+/// healthy (seen at 15,000 connections at 5,000/s: SYN retransmits after
+/// 1 s and 3 s, and thousands of connects still waiting at the end).
+fn count_pending(step: &mut LoadStep) {
+    let resolved = step.opened + step.failures.values().sum::<u64>();
+    let pending = step.attempted.saturating_sub(resolved);
+    if pending == 0 {
+        return;
+    }
+    step.failures.insert(PENDING_AT_END.to_owned(), pending);
+    step.failure_samples.push(FailureSample {
+        kind: PENDING_AT_END.to_owned(),
+        detail: format!(
+            "{pending} connections had neither opened nor failed when the ramp ended: their TCP connect or the server's 101 was still pending"
+        ),
+        server: None,
+        at_concurrency: step.open_at_end,
+    });
+}
+
+/// The aggregator's state while it takes the connections' reports.
+struct Aggregate<'a> {
+    steps: &'a mut [StepAcc],
+    /// The step being run (0-based), where drops and echoes are counted.
+    current: usize,
+    open: &'a mut u64,
+    peak: &'a mut u64,
+    events: Option<&'a mut EventsWriter>,
+    plan: &'a LoadPlan,
+    started: Instant,
+}
+
+impl Aggregate<'_> {
+    fn apply(&mut self, report: Report) {
+        if let Some(w) = self.events.as_deref_mut() {
+            let since = report.at.saturating_duration_since(self.started);
+            let step_of = |i: usize| u32::try_from(i + 1).unwrap_or(u32::MAX);
+            let conn_step = self.plan.step_of(report.conn).map_or(0, step_of);
+            let line = match &report.event {
+                Event::Opened { handshake_us, .. } => Some(LineKind::Opened {
+                    handshake_us: *handshake_us,
+                }),
+                Event::Failed { kind, detail, .. } => Some(LineKind::Failed { kind, detail }),
+                Event::Dropped { kind } => Some(LineKind::Dropped {
+                    kind,
+                    during_step: step_of(self.current),
+                }),
+                Event::Echo { .. } => None,
+            };
+            if let Some(line) = line {
+                w.line(report.conn, conn_step, since, line);
+            }
+        }
+        apply(self.steps, self.current, report, self.open, self.peak);
     }
 }
 
@@ -315,3 +489,6 @@ fn apply(steps: &mut [StepAcc], current: usize, report: Report, open: &mut u64, 
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,98 @@
+//! Shards run for real against the lab, in this process: merged, they give
+//! the single run's counts, and their percentiles are those of the shards'
+//! histograms added up.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use wsdoctor_evidence::load::{LoadEvidence, LoadStep};
+use wsdoctor_lab::{LabConfig, LabServer};
+
+use super::{hist, merge, run_with, LoadConfig, Shard, ShardResult};
+use crate::conn::{ConnectOptions, Target};
+
+fn config(url: &str, shard: Option<Shard>) -> LoadConfig {
+    let target = Target::parse(url).unwrap();
+    let mut c = LoadConfig::new(ConnectOptions::new(target), 120);
+    c.rate = 1000.0;
+    c.step = 40;
+    c.step_hold = Duration::from_millis(200);
+    c.hold = Duration::from_millis(500);
+    c.message_every = Some(Duration::from_millis(100));
+    c.shard = shard;
+    c
+}
+
+fn counts(s: &LoadStep) -> (u32, u64, u64, u64, u64) {
+    (s.index, s.target, s.attempted, s.opened, s.open_at_end)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn three_shards_merge_into_the_single_run() {
+    let lab = LabServer::start(LabConfig::default()).await.unwrap();
+    let url = lab.url("/ws");
+    let whole = run_with(&config(&url, None), None, None).await.evidence;
+    let shards: Vec<LoadEvidence> = futures_util::future::join_all((0..3).map(|i| {
+        let c = config(&url, Shard::new(i, 3).ok());
+        async move { run_with(&c, None, None).await.evidence }
+    }))
+    .await;
+    for (i, s) in shards.iter().enumerate() {
+        assert_eq!(
+            s.steps.iter().map(|s| s.attempted).sum::<u64>(),
+            40,
+            "shard {i}"
+        );
+    }
+    let results: Vec<ShardResult> = shards
+        .iter()
+        .enumerate()
+        .map(|(i, e)| ShardResult {
+            label: format!("shard {i}"),
+            evidence: e.clone(),
+        })
+        .collect();
+    let merged = merge(&results, false).unwrap().evidence;
+    assert_eq!(
+        merged.steps.iter().map(counts).collect::<Vec<_>>(),
+        whole.steps.iter().map(counts).collect::<Vec<_>>()
+    );
+    assert_eq!(merged.peak_open, whole.peak_open);
+    for (i, step) in merged.steps.iter().enumerate() {
+        // The merged percentiles are those of the shards' histograms added
+        // bucket by bucket.
+        let mut sum = hist::histogram().unwrap();
+        for s in &shards {
+            let h = hist::decode(s.steps[i].handshake.histogram.as_ref().unwrap()).unwrap();
+            sum.add(&h).unwrap();
+        }
+        assert_eq!(step.handshake, hist::latency(Some(&sum)));
+        assert_eq!(step.handshake.count, whole.steps[i].handshake.count);
+        let echoes: u64 = shards.iter().map(|s| s.steps[i].echo_rtt.count).sum();
+        assert_eq!(step.echo_rtt.count, echoes);
+    }
+    // Connections report their echoes when they end, in the last step.
+    assert!(merged.steps.iter().map(|s| s.echo_rtt.count).sum::<u64>() > 0);
+}
+
+#[test]
+fn attempts_that_never_answered_are_counted() {
+    let mut step = LoadStep {
+        attempted: 10,
+        opened: 6,
+        failures: [("refused".to_owned(), 1)].into_iter().collect(),
+        open_at_end: 5,
+        ..LoadStep::default()
+    };
+    super::count_pending(&mut step);
+    assert_eq!(step.failures[super::PENDING_AT_END], 3);
+    assert_eq!(step.failure_samples[0].at_concurrency, 5);
+    let before = step.clone();
+    step.attempted = 7;
+    step.failures.remove(super::PENDING_AT_END);
+    step.failure_samples.clear();
+    super::count_pending(&mut step);
+    assert!(!step.failures.contains_key(super::PENDING_AT_END));
+    assert_ne!(before, step);
+}
