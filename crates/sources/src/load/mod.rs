@@ -10,10 +10,14 @@ use hdrhistogram::Histogram;
 use tokio::sync::{mpsc, watch};
 use wsdoctor_evidence::load::{FailureSample, GeneratorLimits, Latency, LoadEvidence, LoadStep};
 
+use crate::conn::hold::HoldPool;
 use crate::conn::ConnectOptions;
+use std::sync::Arc;
 use crate::{Progress, ProgressSink};
 
 mod connection;
+
+use connection::{CLOSE_CODE, CLOSE_REASON};
 mod plan;
 
 use connection::{run_connection, session_config, Event, Report};
@@ -126,6 +130,9 @@ pub async fn run(config: &LoadConfig, progress: Option<ProgressSink>) -> LoadEvi
     let (nofile_soft, nofile_hard, nofile_now) = raise_nofile();
     let plan = config.plan();
     let session_config = session_config(config);
+    // Open plain-TCP connections are held by a few threads at a few hundred
+    // bytes each; without the pool (it could not start) tasks hold them.
+    let pool = HoldPool::per_core().ok().map(Arc::new);
     let (deadline_tx, deadline_rx) = watch::channel(started + Duration::from_secs(24 * 3600));
     let (events_tx, mut events_rx) = mpsc::unbounded_channel();
     let mut tasks = tokio::task::JoinSet::new();
@@ -172,6 +179,7 @@ pub async fn run(config: &LoadConfig, progress: Option<ProgressSink>) -> LoadEvi
                         next,
                         deadline_rx.clone(),
                         events_tx.clone(),
+                        pool.clone(),
                     ));
                     next += 1;
                     continue;
@@ -221,30 +229,28 @@ pub async fn run(config: &LoadConfig, progress: Option<ProgressSink>) -> LoadEvi
     let _ = stopped_after;
     // End every connection: they start their closing handshakes now.
     let _ = deadline_tx.send(Instant::now());
+    if let Some(pool) = &pool {
+        pool.close_all(Instant::now(), CLOSE_CODE, CLOSE_REASON);
+    }
     drop(events_tx);
     // Connections finish their closing handshakes; a peer that never answers
-    // costs at most the session's close wait, and this whole drain 3 s.
+    // costs at most the session's close wait, and this whole drain 3 s. The
+    // channel closes once every connection (task or held) has reported.
     let drain_until = tokio::time::Instant::now() + Duration::from_secs(3);
     loop {
         tokio::select! {
-            Some(event) = events_rx.recv() => {
+            event = events_rx.recv() => match event {
                 // Ends caused by our own close are not drops; any drop still
                 // reported now happened during the last hold.
-                apply(&mut steps, current, event, &mut open, &mut peak_open);
-            }
-            joined = tasks.join_next() => {
-                if joined.is_none() {
-                    // Every connection is done; take what they sent last.
-                    while let Ok(event) = events_rx.try_recv() {
-                        apply(&mut steps, current, event, &mut open, &mut peak_open);
-                    }
-                    break;
-                }
-            }
+                Some(event) => apply(&mut steps, current, event, &mut open, &mut peak_open),
+                None => break,
+            },
+            Some(_) = tasks.join_next() => {}
             () = tokio::time::sleep_until(drain_until) => break,
         }
     }
     tasks.abort_all();
+    drop(pool);
     let steps: Vec<LoadStep> = steps
         .into_iter()
         .filter(|s| s.stats.attempted > 0)
