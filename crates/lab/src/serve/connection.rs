@@ -113,6 +113,11 @@ pub(crate) async fn serve(conn: Conn, peer: SocketAddr, shared: &ServeShared) {
         reason: "Switching Protocols",
         headers,
     };
+    let (conn, leftover) = match super::held::try_hold(conn, leftover, &exchange, shared) {
+        Ok(()) => return,
+        Err(back) => back,
+    };
+    let mut conn = conn;
     match run_session(&mut conn, leftover, &exchange, shared).await {
         Ending::Reset => conn.reset(),
         Ending::Fin => conn.finish(FIN_LINGER).await,
@@ -149,39 +154,10 @@ pub(super) async fn run_session<S: AsyncRead + AsyncWrite + Unpin>(
         query,
         plan,
         peer,
-        origin,
         ..
     } = *exchange;
     let opened = Instant::now();
-    // `ping=` in the query is explicit about this one connection, so it
-    // wins over the `ping:` fault and the server's setting.
-    let ping_interval = match query.ping {
-        Some(chosen) => chosen,
-        None => plan.session.ping.or(shared.config.ping_interval),
-    };
-    let heartbeat = HeartbeatSettings {
-        ping_interval_ms: ping_interval.map(millis),
-        pong_timeout_ms: millis(shared.config.pong_timeout),
-        pong_policy: match plan.session.pong {
-            PongMode::Immediate => PongPolicy::Answer,
-            PongMode::Never => PongPolicy::Never,
-            PongMode::After(d) => PongPolicy::Delay { ms: millis(d) },
-        },
-    };
-    let mut session = Session::new(
-        SessionConfig {
-            role: Role::Server,
-            heartbeat,
-            max_frame_bytes: shared.config.max_message_bytes,
-            echo: query.echo.unwrap_or(true),
-            ..SessionConfig::default()
-        },
-        origin,
-        opened,
-    );
-    if shared.config.greet || plan.session.greet {
-        session.send_message(opened, &greeting(request, peer, &shared.lab.instance));
-    }
+    let (mut session, heartbeat) = new_session(exchange, shared, opened);
     let after = |d: Option<Duration>| d.map(|d| opened + d);
     let timers = Timers {
         close: plan.session.close.map(|(code, d)| (code, opened + d)),
@@ -233,7 +209,7 @@ pub(super) async fn run_session<S: AsyncRead + AsyncWrite + Unpin>(
 /// The ledger id of a connection: the `X-Wsdoctor-Conn-Id` header, else
 /// the `conn-id=` parameter (for clients that cannot set headers); unsafe
 /// ids are not filed at all.
-fn conn_id(request: &Request, query: &Query) -> Option<String> {
+pub(super) fn conn_id(request: &Request, query: &Query) -> Option<String> {
     request
         .header(CONN_ID_HEADER)
         .map(str::trim)
@@ -274,13 +250,54 @@ fn ledger_answer(id: &str, method: &str, shared: &ServeShared, ident: Ident<'_>)
     }
 }
 
+/// The server's evidence session for an exchange (pings, pong policy,
+/// greeting), and its heartbeat settings.
+pub(super) fn new_session(
+    exchange: &Exchange<'_>,
+    shared: &ServeShared,
+    opened: Instant,
+) -> (Session, HeartbeatSettings) {
+    let plan = exchange.plan;
+    // `ping=` in the query is explicit about this one connection, so it
+    // wins over the `ping:` fault and the server's setting.
+    let ping_interval = match exchange.query.ping {
+        Some(chosen) => chosen,
+        None => plan.session.ping.or(shared.config.ping_interval),
+    };
+    let heartbeat = HeartbeatSettings {
+        ping_interval_ms: ping_interval.map(millis),
+        pong_timeout_ms: millis(shared.config.pong_timeout),
+        pong_policy: match plan.session.pong {
+            PongMode::Immediate => PongPolicy::Answer,
+            PongMode::Never => PongPolicy::Never,
+            PongMode::After(d) => PongPolicy::Delay { ms: millis(d) },
+        },
+    };
+    let mut session = Session::new(
+        SessionConfig {
+            role: Role::Server,
+            heartbeat,
+            max_frame_bytes: shared.config.max_message_bytes,
+            echo: exchange.query.echo.unwrap_or(true),
+            ..SessionConfig::default()
+        },
+        exchange.origin,
+        opened,
+    );
+    if shared.config.greet || plan.session.greet {
+        let greeting = greeting(exchange.request, exchange.peer, &shared.lab.instance);
+        session.send_message(opened, &greeting);
+    }
+    (session, heartbeat)
+}
+
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Who the client is: `client=` in the query, an `X-Client-Id` header, or
 /// its address.
-fn client_id(request: &Request, query: &Query, peer: SocketAddr) -> String {
+pub(super) fn client_id(request: &Request, query: &Query, peer: SocketAddr) -> String {
     let named = query
         .client
         .as_deref()
@@ -335,60 +352,114 @@ fn record(
     heartbeat: HeartbeatSettings,
     session: Session,
 ) -> ConnectionRecord {
-    let request = exchange.request;
-    let secs = exchange
-        .started_at
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let host = request.header("host").unwrap_or("localhost");
-    let mut lines = vec![format!(
-        "{} {} {}",
-        request.method,
-        redact_url(&request.target),
-        exchange.http_version
-    )];
-    lines.extend(
-        request
+    RecordSeed::new(exchange, opened, heartbeat).finish(session)
+}
+
+/// What a connection's record needs besides the session, taken when it
+/// opens. Compact (a few allocations, secrets already redacted) because a
+/// held connection keeps it for its whole life.
+pub(super) struct RecordSeed {
+    target: Box<str>,
+    /// The request line and headers, one per line.
+    request: Box<str>,
+    /// The answer's headers as `name: value` lines.
+    answer: Box<str>,
+    started_at: SystemTime,
+    peer: SocketAddr,
+    opened_us: u64,
+    http_version: &'static str,
+    status: u16,
+    reason: &'static str,
+    heartbeat: HeartbeatSettings,
+}
+
+impl RecordSeed {
+    pub(super) fn new(
+        exchange: &Exchange<'_>,
+        opened: Instant,
+        heartbeat: HeartbeatSettings,
+    ) -> RecordSeed {
+        let request = exchange.request;
+        let host = request.header("host").unwrap_or("localhost");
+        let mut lines = format!(
+            "{} {} {}",
+            request.method,
+            redact_url(&request.target),
+            exchange.http_version
+        );
+        for (name, value) in &request.headers {
+            lines.push('\n');
+            lines.push_str(&format!("{name}: {}", redact_header_value(name, value)));
+        }
+        let answer: Vec<String> = exchange
             .headers
             .iter()
-            .map(|(n, v)| format!("{n}: {}", redact_header_value(n, v))),
-    );
-    let (events, events_omitted, end, _) = session.into_evidence();
-    let opened_us = u64::try_from(
-        opened
-            .saturating_duration_since(exchange.origin)
-            .as_micros(),
-    )
-    .unwrap_or(0);
-    let http2 = exchange.http_version == "HTTP/2";
-    ConnectionRecord {
-        target: redact_url(&format!("ws://{host}{}", request.target)),
-        started_at: rfc3339_from_unix(secs),
-        role: Role::Server,
-        resolved: Vec::new(),
-        peer_addr: Some(exchange.peer.to_string()),
-        phases: PhaseTimings {
-            response_head_us: Some(opened_us),
-            ..PhaseTimings::default()
-        },
-        tls: None,
-        handshake: Some(HandshakeRecord {
-            request: lines,
-            http_version: exchange.http_version.to_owned(),
+            .map(|h| format!("{}: {}", h.name, h.value))
+            .collect();
+        RecordSeed {
+            target: redact_url(&format!("ws://{host}{}", request.target)).into(),
+            request: lines.into(),
+            answer: answer.join("\n").into(),
+            started_at: exchange.started_at,
+            peer: exchange.peer,
+            opened_us: u64::try_from(
+                opened
+                    .saturating_duration_since(exchange.origin)
+                    .as_micros(),
+            )
+            .unwrap_or(0),
+            http_version: exchange.http_version,
             status: exchange.status,
-            reason: exchange.reason.to_owned(),
-            headers: exchange.headers.clone(),
-            body: None,
-            subprotocol: None,
-            problems: Vec::new(),
-        }),
-        heartbeat,
-        events,
-        events_omitted,
-        end,
-        http2_offered: http2,
-        // The server that advertised it.
-        extended_connect: http2.then_some(true),
+            reason: exchange.reason,
+            heartbeat,
+        }
+    }
+
+    pub(super) fn finish(self, session: Session) -> ConnectionRecord {
+        let secs = self
+            .started_at
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let (events, events_omitted, end, _) = session.into_evidence();
+        let http2 = self.http_version == "HTTP/2";
+        let headers = self
+            .answer
+            .lines()
+            .filter_map(|line| line.split_once(": "))
+            .map(|(name, value)| Header {
+                name: name.to_owned(),
+                value: value.to_owned(),
+            })
+            .collect();
+        ConnectionRecord {
+            target: self.target.into(),
+            started_at: rfc3339_from_unix(secs),
+            role: Role::Server,
+            resolved: Vec::new(),
+            peer_addr: Some(self.peer.to_string()),
+            phases: PhaseTimings {
+                response_head_us: Some(self.opened_us),
+                ..PhaseTimings::default()
+            },
+            tls: None,
+            handshake: Some(HandshakeRecord {
+                request: self.request.lines().map(str::to_owned).collect(),
+                http_version: self.http_version.to_owned(),
+                status: self.status,
+                reason: self.reason.to_owned(),
+                headers,
+                body: None,
+                subprotocol: None,
+                problems: Vec::new(),
+            }),
+            heartbeat: self.heartbeat,
+            events,
+            events_omitted,
+            end,
+            http2_offered: http2,
+            // The server that advertised it.
+            extended_connect: http2.then_some(true),
+        }
     }
 }

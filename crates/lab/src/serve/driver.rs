@@ -16,8 +16,8 @@ use wsdoctor_sources::conn::session::Session;
 /// Bytes requested per socket read (the session decodes incrementally).
 const READ_CHUNK: usize = 8 * 1024;
 /// The close code and reason of a graceful shutdown.
-const SHUTDOWN_CODE: u16 = 1001;
-const SHUTDOWN_REASON: &str = "server shutting down";
+pub(super) const SHUTDOWN_CODE: u16 = 1001;
+pub(super) const SHUTDOWN_REASON: &str = "server shutting down";
 
 /// The server's own timers for one connection, as instants.
 #[derive(Debug, Clone, Default)]

@@ -47,6 +47,7 @@
 mod connection;
 mod driver;
 mod h2;
+mod held;
 mod ledger;
 
 use crate::task::AcceptTask;
@@ -63,6 +64,7 @@ use wsdoctor_evidence::ConnectionRecord;
 use crate::conn::Conn;
 use crate::fault::Fault;
 use crate::{LabError, LabTls, Shared};
+use driver::{SHUTDOWN_CODE, SHUTDOWN_REASON};
 
 /// Finished-connection records buffered for the reader of
 /// [`DiagServer::take_events`]; more are dropped.
@@ -157,6 +159,8 @@ pub(crate) struct ServeShared {
     tls: Option<tokio_rustls::TlsAcceptor>,
     /// Tagged connections, for `GET /v1/connections/ID`.
     ledger: ledger::Ledger,
+    /// Plain connections without timers of their own live here once open.
+    held: Option<held::HeldConnections>,
 }
 
 impl std::fmt::Debug for ServeShared {
@@ -165,6 +169,7 @@ impl std::fmt::Debug for ServeShared {
             .field("config", &self.config)
             .field("lab", &self.lab)
             .field("tls", &self.tls.is_some())
+            .field("held", &self.held)
             .finish_non_exhaustive()
     }
 }
@@ -222,6 +227,13 @@ impl DiagServer {
             events: events_tx,
             tls,
             ledger: ledger::Ledger::new(ledger::LEDGER_CAPACITY),
+            // Without the pool (threads could not start) tasks hold them all.
+            held: wsdoctor_sources::conn::hold::HoldPool::per_core()
+                .ok()
+                .map(|pool| held::HeldConnections {
+                    pool,
+                    count: Arc::default(),
+                }),
         });
         let secure = shared.tls.is_some();
         let accept = AcceptTask::spawn(|stopped| accept_loop(listener, shared, stopped));
@@ -284,7 +296,9 @@ async fn accept_loop(
         tokio::select! {
             _ = &mut stop => break,
             accepted = listener.accept() => match accepted {
-                Ok((tcp, _)) if tasks.len() >= shared.config.max_connections => drop(tcp),
+                Ok((tcp, _)) if tasks.len() + held_count(&shared) >= shared.config.max_connections => {
+                    drop(tcp);
+                }
                 Ok((tcp, peer)) => {
                     let shared = Arc::clone(&shared);
                     tasks.spawn(accept(tcp, peer, shared));
@@ -296,14 +310,29 @@ async fn accept_loop(
         }
     }
     drop(listener);
-    // Connections saw the shutdown signal and are closing with 1001.
+    // Connections saw the shutdown signal and are closing with 1001; held
+    // ones are told by their pool.
+    if let Some(held) = &shared.held {
+        held.pool
+            .close_all(std::time::Instant::now(), SHUTDOWN_CODE, SHUTDOWN_REASON);
+    }
     let drained = tokio::time::timeout(SHUTDOWN_WAIT, async {
         while tasks.join_next().await.is_some() {}
+        while held_count(&shared) > 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     })
     .await;
     if drained.is_err() {
         tasks.shutdown().await;
     }
+}
+
+/// Connections the pool holds now.
+fn held_count(shared: &ServeShared) -> usize {
+    shared.held.as_ref().map_or(0, |held| {
+        held.count.load(std::sync::atomic::Ordering::Relaxed)
+    })
 }
 
 /// TLS (and ALPN), or the h2c preface, decide which server runs the connection.

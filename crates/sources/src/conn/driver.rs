@@ -1,15 +1,17 @@
 //! The thin tokio shell around [`Session`]: read bytes, write frames, sleep
 //! until the next timer. All decisions are the session's.
 
+use std::cell::RefCell;
 use std::io;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 use wsdoctor_evidence::Transport;
 
 use super::session::Session;
-use super::BoxedStream;
+use super::{AsyncStream, BoxedStream};
 
 /// Read buffer for one connection: large enough for typical frames (the
 /// session decodes incrementally, so frames may be larger).
@@ -67,6 +69,104 @@ pub async fn write_pending<S: tokio::io::AsyncWrite + Unpin + ?Sized>(
     }
 }
 
+/// A stream a driver reads from: plain TCP is read on readiness straight
+/// into a per-thread scratch buffer, so an idle connection holds no read
+/// buffer of its own (a load test holding 100,000 connections would
+/// otherwise spend most of its memory on empty buffers); TLS and HTTP/2
+/// streams are read through a buffer of the connection's.
+pub trait ReadSource: AsyncRead + Unpin {
+    /// The socket itself when the stream is plain TCP.
+    fn plain_tcp(&self) -> Option<&TcpStream>;
+}
+
+impl ReadSource for BoxedStream {
+    fn plain_tcp(&self) -> Option<&TcpStream> {
+        AsyncStream::plain_tcp(self.as_ref())
+    }
+}
+
+impl ReadSource for TcpStream {
+    fn plain_tcp(&self) -> Option<&TcpStream> {
+        Some(self)
+    }
+}
+
+/// What [`next_read`] waited for.
+#[derive(Debug)]
+pub enum ReadEvent {
+    /// A plain socket is readable: [`apply_read_event`] drains it.
+    Readable(io::Result<()>),
+    /// Bytes (or the end, or an error) read into the connection's buffer.
+    Read(io::Result<usize>),
+}
+
+/// Waits until there is something to read. Cancel-safe: nothing is consumed
+/// until [`apply_read_event`] runs. `buf` is only used (and only grows) for
+/// streams that are not plain TCP.
+pub async fn next_read<S: ReadSource + ?Sized>(
+    stream: &mut S,
+    buf: &mut BytesMut,
+    chunk: usize,
+) -> ReadEvent {
+    if let Some(tcp) = stream.plain_tcp() {
+        return ReadEvent::Readable(tcp.readable().await);
+    }
+    buf.reserve(chunk);
+    ReadEvent::Read(stream.read_buf(buf).await)
+}
+
+/// Reads per readiness at most this many times before letting timers and
+/// other connections run (the socket stays readable; the next wait returns
+/// at once).
+const READS_PER_WAKE: usize = 4;
+
+thread_local! {
+    /// The shared read buffer of plain sockets on this thread. Only borrowed
+    /// inside [`apply_read_event`], which never awaits.
+    static SCRATCH: RefCell<Vec<u8>> = RefCell::new(vec![0; DEFAULT_READ_BUFFER]);
+}
+
+/// Feeds what [`next_read`] found to the session.
+pub fn apply_read_event<S: ReadSource + ?Sized>(
+    session: &mut Session,
+    stream: &S,
+    event: ReadEvent,
+    buf: &mut BytesMut,
+) {
+    match event {
+        ReadEvent::Read(read) => apply_read(session, read, buf),
+        ReadEvent::Readable(Err(e)) => apply_read(session, Err(e), buf),
+        ReadEvent::Readable(Ok(())) => {
+            let Some(tcp) = stream.plain_tcp() else {
+                return;
+            };
+            SCRATCH.with(|scratch| {
+                let Ok(mut scratch) = scratch.try_borrow_mut() else {
+                    return;
+                };
+                for _ in 0..READS_PER_WAKE {
+                    let now = Instant::now();
+                    match tcp.try_read(&mut scratch) {
+                        Ok(0) => return session.handle_eof(now),
+                        Ok(n) => session.handle_data(now, &mut scratch[..n]),
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                        Err(e) => {
+                            return session.handle_transport_error(
+                                now,
+                                classify_io_error(&e),
+                                e.to_string(),
+                            )
+                        }
+                    }
+                    if session.is_ended() {
+                        return;
+                    }
+                }
+            });
+        }
+    }
+}
+
 /// Feeds one read result to the session: bytes, end of stream, or an error.
 pub fn apply_read(session: &mut Session, read: io::Result<usize>, buf: &mut BytesMut) {
     let now = Instant::now();
@@ -92,8 +192,11 @@ pub async fn drive(
     if !leftover.is_empty() {
         session.handle_data(Instant::now(), &mut leftover);
     }
+    // It shares the handshake's read buffer: freed now, not held for the
+    // connection's life.
+    drop(leftover);
     let chunk = plan.read_buffer.max(256);
-    let mut buf = BytesMut::with_capacity(chunk);
+    let mut buf = BytesMut::new();
     loop {
         write_pending(&mut stream, session).await;
         if session.is_ended() {
@@ -107,9 +210,10 @@ pub async fn drive(
             .flatten()
             .min()
             .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
-        buf.reserve(chunk);
         tokio::select! {
-            read = stream.read_buf(&mut buf) => apply_read(session, read, &mut buf),
+            read = next_read(&mut stream, &mut buf, chunk) => {
+                apply_read_event(session, &stream, read, &mut buf);
+            }
             // A moved deadline just loops to recompute the wake time; a
             // dropped sender means the deadline can no longer move.
             Ok(()) = plan.close_at.changed() => {}

@@ -17,6 +17,7 @@ pub mod dial;
 pub mod driver;
 pub mod h2;
 pub mod handshake;
+pub mod hold;
 pub mod session;
 pub mod target;
 pub mod tls;
@@ -33,8 +34,23 @@ pub use target::{Target, TargetError};
 pub use tls::{TlsOptions, TlsSetupError};
 
 /// A byte stream we can run WebSocket over: TCP or TLS over TCP.
-pub trait AsyncStream: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> AsyncStream for T {}
+pub trait AsyncStream: AsyncRead + AsyncWrite + Unpin + Send {
+    /// The socket itself when the stream is plain TCP, so a driver can read
+    /// on readiness into a shared buffer instead of holding one per
+    /// connection (see [`driver::ReadSource`]).
+    fn plain_tcp(&self) -> Option<&tokio::net::TcpStream>;
+    /// For taking a plain TCP stream back out of the box
+    /// ([`hold::HoldPool`] holds plain sockets without tokio).
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any + Send>;
+}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> AsyncStream for T {
+    fn plain_tcp(&self) -> Option<&tokio::net::TcpStream> {
+        (self as &dyn std::any::Any).downcast_ref()
+    }
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any + Send> {
+        self
+    }
+}
 
 /// A boxed [`AsyncStream`].
 pub type BoxedStream = Box<dyn AsyncStream>;

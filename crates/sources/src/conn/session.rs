@@ -14,6 +14,7 @@
 //! frame header announcing 2 GiB costs nothing until we decide to refuse it.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use websocket_sans_io::{
@@ -111,7 +112,8 @@ enum CloseState {
 /// The session state machine. See the module docs.
 #[derive(Debug)]
 pub struct Session {
-    config: SessionConfig,
+    // Shared: a load test holds one config for 100,000 sessions.
+    config: Arc<SessionConfig>,
     origin: Instant,
     opened_at: Instant,
     decoder: WebsocketFrameDecoder,
@@ -131,7 +133,8 @@ pub struct Session {
     /// Messages whose echo we still expect: index into `sent`, text, send time.
     awaiting_echo: VecDeque<(usize, String, Instant)>,
     close: CloseState,
-    end: Option<EndRecord>,
+    // Boxed: only an ended session needs it, and a held one stays small.
+    end: Option<Box<EndRecord>>,
     last_inbound: Option<Instant>,
     last_pong: Option<Instant>,
     last_outbound: Option<Instant>,
@@ -143,7 +146,12 @@ pub struct Session {
 impl Session {
     /// A session on a connection that opened at `opened_at`; `origin` is the
     /// start of the attempt, the zero of every recorded time.
-    pub fn new(config: SessionConfig, origin: Instant, opened_at: Instant) -> Session {
+    pub fn new(
+        config: impl Into<Arc<SessionConfig>>,
+        origin: Instant,
+        opened_at: Instant,
+    ) -> Session {
+        let config = config.into();
         let next_ping_at = config
             .heartbeat
             .ping_interval_ms
@@ -385,7 +393,12 @@ impl Session {
     /// The recorded evidence: frame events, how many were not kept, the end
     /// (if it ended) and the messages we sent.
     pub fn into_evidence(self) -> (Vec<FrameEvent>, u64, Option<EndRecord>, Vec<SentMessage>) {
-        (self.events, self.events_omitted, self.end, self.sent)
+        (
+            self.events,
+            self.events_omitted,
+            self.end.map(|end| *end),
+            self.sent,
+        )
     }
 
     fn violation(&mut self, now: Instant, rule: String) {
@@ -773,7 +786,7 @@ impl Session {
 
     fn finish(&mut self, now: Instant, end: ConnectionEnd) {
         let since = |t: Option<Instant>| t.map(|t| micros_since(t, now));
-        self.end = Some(EndRecord {
+        self.end = Some(Box::new(EndRecord {
             end,
             at_us: micros_since(self.origin, now),
             open_for_us: Some(micros_since(self.opened_at, now)),
@@ -784,7 +797,7 @@ impl Session {
             )),
             since_last_pong_us: since(self.last_pong),
             since_last_outbound_us: since(self.last_outbound),
-        });
+        }));
     }
 }
 

@@ -1,7 +1,10 @@
 //! One load connection: open it, hold it until the ramp ends, and tell the
 //! aggregator how it opened, failed or dropped.
 
+use std::sync::Arc;
 use std::time::Instant;
+
+use bytes::BytesMut;
 
 use tokio::sync::{mpsc, watch};
 use wsdoctor_evidence::{
@@ -11,7 +14,12 @@ use wsdoctor_evidence::{
 use super::LoadConfig;
 use crate::conn::driver::{drive, WatchPlan};
 use crate::conn::session::{Session, SessionConfig};
-use crate::conn::{self, ConnectOptions};
+use crate::conn::hold::HoldPool;
+use crate::conn::{self, BoxedStream, ConnectOptions};
+
+/// How the generator closes its connections when the ramp is over.
+pub(super) const CLOSE_CODE: u16 = 1000;
+pub(super) const CLOSE_REASON: &str = "wsdoctor load finished";
 
 /// One message from a connection to the aggregator.
 #[derive(Debug)]
@@ -84,7 +92,7 @@ fn drop_kind(end: &ConnectionEnd) -> Option<String> {
     }
 }
 
-pub(super) fn session_config(config: &LoadConfig) -> SessionConfig {
+pub(super) fn session_config(config: &LoadConfig) -> Arc<SessionConfig> {
     let mut session = SessionConfig {
         role: Role::Client,
         heartbeat: HeartbeatSettings {
@@ -105,49 +113,119 @@ pub(super) fn session_config(config: &LoadConfig) -> SessionConfig {
             vec!["x".repeat(config.message_size); usize::try_from(count).unwrap_or(0)];
         session.send_every = every;
     }
-    session
+    Arc::new(session)
 }
 
-pub(super) async fn run_connection(
+/// One connection of the ramp, from connect to its end.
+///
+/// Not an `async fn`: its arguments would stay in the task for the
+/// connection's whole life (the connect options alone are ~350 bytes), and a
+/// held connection should cost as little as possible. Opening needs a few
+/// KiB of state (DNS, TLS, the handshake record) and is boxed, so the task
+/// keeps only what holding the connection needs.
+pub(super) fn run_connection(
     options: ConnectOptions,
-    session_config: SessionConfig,
+    session_config: Arc<SessionConfig>,
     step: usize,
     conn: u64,
     close_at: watch::Receiver<Instant>,
     reports: mpsc::UnboundedSender<Report>,
-) {
-    let send = |event: Event| {
-        let _ = reports.send(Report {
-            conn,
+    pool: Option<Arc<HoldPool>>,
+) -> impl std::future::Future<Output = ()> + Send {
+    let reporter = Reporter { conn, reports };
+    let opening = Box::pin(open(options, session_config, step));
+    async move {
+        let (stream, leftover, mut session, opened) = match opening.await {
+            Ok(open) => open,
+            Err(failed) => return reporter.send(failed),
+        };
+        reporter.send(opened);
+        let Some(pool) = pool.filter(|_| stream.plain_tcp().is_some()) else {
+            hold(stream, leftover, session, close_at, &reporter).await;
+            return;
+        };
+        let mut leftover = leftover;
+        session.handle_data(Instant::now(), &mut leftover);
+        let Ok(tcp) = stream.into_any().downcast::<tokio::net::TcpStream>() else {
+            // plain_tcp() said it is one; nothing else can be held.
+            return;
+        };
+        // The task ends here; the pool reports the connection's end.
+        if let Err((session, _)) = pool.adopt(
+            *tcp,
+            session,
+            Box::new(move |session| finish(&reporter, *session)),
+        ) {
+            // Only when the ramp is over and the pool already stopped.
+            drop(session);
+        }
+    }
+}
+
+/// Sends a connection's events to the aggregator.
+struct Reporter {
+    conn: u64,
+    reports: mpsc::UnboundedSender<Report>,
+}
+
+impl Reporter {
+    fn send(&self, event: Event) {
+        let _ = self.reports.send(Report {
+            conn: self.conn,
             at: Instant::now(),
             event,
         });
-    };
+    }
+}
+
+/// Connects and upgrades; the open connection and its `Opened` event, or
+/// the `Failed` event.
+async fn open(
+    options: ConnectOptions,
+    session_config: Arc<SessionConfig>,
+    step: usize,
+) -> Result<(BoxedStream, BytesMut, Box<Session>, Event), Event> {
     let origin = Instant::now();
     let mut record = conn::new_record(&options.target, Role::Client, session_config.heartbeat);
     let Some(open) = conn::open(&options, origin, &mut record).await else {
-        send(failed(step, &record));
-        return;
+        return Err(failed(step, &record));
     };
     let handshake_us = record.phases.response_head_us.unwrap_or(0);
-    send(Event::Opened { step, handshake_us });
-    // The record's frame log is not needed per connection in a load test:
-    // only the end and the echo times are reported.
-    drop(record);
-    let mut session = Session::new(session_config, origin, open.opened_at);
+    // Boxed: moved into the holding future by pointer, not by value.
+    let session = Box::new(Session::new(session_config, origin, open.opened_at));
+    Ok((
+        open.stream,
+        open.leftover,
+        session,
+        Event::Opened { step, handshake_us },
+    ))
+}
+
+async fn hold(
+    stream: BoxedStream,
+    leftover: BytesMut,
+    mut session: Box<Session>,
+    close_at: watch::Receiver<Instant>,
+    reporter: &Reporter,
+) {
     let mut plan = WatchPlan {
         close_at,
-        code: 1000,
-        reason: "wsdoctor load finished".to_owned(),
+        code: CLOSE_CODE,
+        reason: CLOSE_REASON.to_owned(),
         read_buffer: 2048,
     };
-    drive(open.stream, open.leftover, &mut session, &mut plan, |_| {}).await;
+    drive(stream, leftover, &mut session, &mut plan, |_| {}).await;
+    finish(reporter, *session);
+}
+
+/// Reports how an open connection ended, and that it did.
+fn finish(reporter: &Reporter, session: Session) {
     let (_, _, end, sent) = session.into_evidence();
     for rtt_us in sent.iter().filter_map(|m| m.echo_rtt_us) {
-        send(Event::Echo { rtt_us });
+        reporter.send(Event::Echo { rtt_us });
     }
     if let Some(kind) = end.as_ref().and_then(|e| drop_kind(&e.end)) {
-        send(Event::Dropped { kind });
+        reporter.send(Event::Dropped { kind });
     }
 }
 

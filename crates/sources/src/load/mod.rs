@@ -17,13 +17,17 @@ use wsdoctor_evidence::load::{
     FailureSample, GeneratorLimits, LoadEvidence, LoadPlanSpec, LoadStep,
 };
 
+use crate::conn::hold::HoldPool;
 use crate::conn::ConnectOptions;
 use crate::{Progress, ProgressSink};
+use std::sync::Arc;
 
 mod connection;
 mod events;
 mod hist;
 mod merge;
+
+use connection::{CLOSE_CODE, CLOSE_REASON};
 mod plan;
 pub mod procs;
 pub mod scale;
@@ -207,6 +211,9 @@ pub async fn run_with(
     }
     let mut launched_here: usize = 0;
     let session_config = session_config(config);
+    // Open plain-TCP connections are held by a few threads at a few hundred
+    // bytes each; without the pool (it could not start) tasks hold them.
+    let pool = HoldPool::per_core().ok().map(Arc::new);
     let (deadline_tx, deadline_rx) = watch::channel(started + Duration::from_secs(24 * 3600));
     let (events_tx, mut events_rx) = mpsc::unbounded_channel();
     let mut tasks = tokio::task::JoinSet::new();
@@ -257,6 +264,7 @@ pub async fn run_with(
                         next,
                         deadline_rx.clone(),
                         events_tx.clone(),
+                        pool.clone(),
                     ));
                     owned.next();
                     continue;
@@ -315,9 +323,13 @@ pub async fn run_with(
     let _ = stopped_after;
     // End every connection: they start their closing handshakes now.
     let _ = deadline_tx.send(Instant::now());
+    if let Some(pool) = &pool {
+        pool.close_all(Instant::now(), CLOSE_CODE, CLOSE_REASON);
+    }
     drop(events_tx);
     // Connections finish their closing handshakes; a peer that never answers
-    // costs at most the session's close wait, and this whole drain 3 s.
+    // costs at most the session's close wait, and this whole drain 3 s. The
+    // channel closes once every connection (task or held) has reported.
     let drain_until = tokio::time::Instant::now() + Duration::from_secs(3);
     let mut agg = Aggregate {
         steps: &mut steps,
@@ -330,24 +342,18 @@ pub async fn run_with(
     };
     loop {
         tokio::select! {
-            Some(event) = events_rx.recv() => {
+            event = events_rx.recv() => match event {
                 // Ends caused by our own close are not drops; any drop still
                 // reported now happened during the last hold.
-                agg.apply(event);
-            }
-            joined = tasks.join_next() => {
-                if joined.is_none() {
-                    // Every connection is done; take what they sent last.
-                    while let Ok(event) = events_rx.try_recv() {
-                        agg.apply(event);
-                    }
-                    break;
-                }
-            }
+                Some(event) => agg.apply(event),
+                None => break,
+            },
+            Some(_) = tasks.join_next() => {}
             () = tokio::time::sleep_until(drain_until) => break,
         }
     }
     tasks.abort_all();
+    drop(pool);
     let steps: Vec<LoadStep> = steps
         .into_iter()
         .filter(|s| s.stats.attempted > 0)

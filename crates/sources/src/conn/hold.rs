@@ -1,0 +1,577 @@
+//! Holding many open plain-TCP WebSocket connections for a few hundred
+//! bytes each.
+//!
+//! A load test that keeps 100,000 connections open, or a `serve` that
+//! accepts them, spends its memory on what each idle connection carries. As
+//! a tokio task an idle connection costs about 2.4 KiB (the task, its
+//! futures, a timer entry, the reactor's registration, the session); here it
+//! costs its [`Session`] plus a slab entry (well under 1 KiB), because
+//! nothing is allocated per connection for waiting: a few worker threads
+//! each own a `mio` poll, a slab of connections and a heap of timers, and
+//! read on readiness into one scratch buffer per worker — the way tcpkali
+//! does it. tokio still does the connecting and the handshake; a connection
+//! is handed over ([`HoldPool::adopt`]) once it is open.
+//!
+//! The session ([`Session`], sans-IO) decides everything, as under the
+//! tokio driver: this is only another shell around it.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::io::{self, Read as _, Write as _};
+use std::net::Shutdown;
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Token, Waker};
+use slab::Slab;
+
+use super::driver::{classify_io_error, DEFAULT_READ_BUFFER};
+use super::session::Session;
+
+/// Called once with the session when its connection has ended.
+pub type OnEnd = Box<dyn FnOnce(Box<Session>) + Send>;
+
+/// The token of each worker's waker (connections use their slab keys).
+const WAKER: Token = Token(usize::MAX);
+/// Reads per turn before other connections get theirs (a connection with
+/// more to read gets another turn right after).
+const READS_PER_EVENT: usize = 16;
+/// Readiness events taken per poll.
+const EVENTS_PER_POLL: usize = 1024;
+
+/// A connection handed to the pool.
+struct Adoption {
+    stream: std::net::TcpStream,
+    session: Box<Session>,
+    on_end: OnEnd,
+}
+
+enum Command {
+    Adopt(Box<Adoption>),
+    /// Start the closing handshake of every connection (held now or
+    /// adopted later) at this time, with this code and reason.
+    CloseAll {
+        at: Instant,
+        code: u16,
+        reason: Arc<str>,
+    },
+}
+
+struct WorkerHandle {
+    commands: mpsc::Sender<Command>,
+    waker: Arc<Waker>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// Worker threads holding open connections. Dropping the pool stops the
+/// workers and closes every connection they still hold (without a closing
+/// handshake: call [`HoldPool::close_all`] first for that).
+pub struct HoldPool {
+    workers: Vec<WorkerHandle>,
+    next: std::sync::atomic::AtomicUsize,
+}
+
+impl std::fmt::Debug for HoldPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HoldPool")
+            .field("workers", &self.workers.len())
+            .finish()
+    }
+}
+
+impl HoldPool {
+    /// Starts `threads` workers (at least one).
+    pub fn start(threads: usize) -> io::Result<HoldPool> {
+        let mut workers = Vec::new();
+        for index in 0..threads.max(1) {
+            let poll = Poll::new()?;
+            let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+            let (commands, receiver) = mpsc::channel();
+            let thread = std::thread::Builder::new()
+                .name(format!("wsdoctor-hold-{index}"))
+                .spawn(move || Worker::new(poll, receiver).run())?;
+            workers.push(WorkerHandle {
+                commands,
+                waker,
+                thread: Some(thread),
+            });
+        }
+        Ok(HoldPool {
+            workers,
+            next: std::sync::atomic::AtomicUsize::new(0),
+        })
+    }
+
+    /// One worker per core.
+    pub fn per_core() -> io::Result<HoldPool> {
+        HoldPool::start(std::thread::available_parallelism().map_or(1, |n| n.get()))
+    }
+
+    /// Takes over an open connection. The session must have consumed
+    /// whatever arrived with the handshake; frames it has queued are sent.
+    /// `on_end` runs on a worker thread when the connection is over. On
+    /// error (the pool has stopped) the connection is given back.
+    pub fn adopt(
+        &self,
+        stream: tokio::net::TcpStream,
+        session: Box<Session>,
+        on_end: OnEnd,
+    ) -> Result<(), (Box<Session>, OnEnd)> {
+        let Ok(stream) = stream.into_std() else {
+            return Err((session, on_end));
+        };
+        let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let worker = &self.workers[n % self.workers.len()];
+        let adoption = Box::new(Adoption {
+            stream,
+            session,
+            on_end,
+        });
+        match worker.commands.send(Command::Adopt(adoption)) {
+            Ok(()) => {
+                let _ = worker.waker.wake();
+                Ok(())
+            }
+            Err(mpsc::SendError(Command::Adopt(a))) => Err((a.session, a.on_end)),
+            Err(_) => unreachable_adopt(),
+        }
+    }
+
+    /// Every connection starts its closing handshake at `at` (connections
+    /// adopted later too).
+    pub fn close_all(&self, at: Instant, code: u16, reason: &str) {
+        let reason: Arc<str> = Arc::from(reason);
+        for worker in &self.workers {
+            let _ = worker.commands.send(Command::CloseAll {
+                at,
+                code,
+                reason: Arc::clone(&reason),
+            });
+            let _ = worker.waker.wake();
+        }
+    }
+}
+
+/// `send` hands back exactly the command it was given.
+#[cold]
+fn unreachable_adopt() -> Result<(), (Box<Session>, OnEnd)> {
+    unreachable!("mpsc::SendError returns the command that was sent")
+}
+
+impl Drop for HoldPool {
+    fn drop(&mut self) {
+        for worker in &mut self.workers {
+            // A closed channel tells the worker to stop.
+            let (dead, _) = mpsc::channel();
+            drop(std::mem::replace(&mut worker.commands, dead));
+            let _ = worker.waker.wake();
+            if let Some(thread) = worker.thread.take() {
+                let _ = thread.join();
+            }
+        }
+    }
+}
+
+/// One held connection.
+struct Held {
+    stream: TcpStream,
+    session: Box<Session>,
+    on_end: OnEnd,
+    /// Bytes the socket would not take yet (no allocation while empty).
+    unsent: Vec<u8>,
+    /// The wake-up this connection has in the timer heap.
+    wake_at: Option<Instant>,
+    /// Registered for writability too.
+    writable: bool,
+}
+
+struct Worker {
+    poll: Poll,
+    commands: mpsc::Receiver<Command>,
+    held: Slab<Held>,
+    /// (when, slab key); stale entries (the key's `wake_at` moved) are skipped.
+    timers: BinaryHeap<Reverse<(Instant, usize)>>,
+    close_all: Option<(Instant, u16, Arc<str>)>,
+    /// Connections that may have bytes left after their turn.
+    read_again: Vec<usize>,
+    /// Whether the close-all time has come (every connection was told).
+    closing_all: bool,
+    scratch: Vec<u8>,
+}
+
+impl Worker {
+    fn new(poll: Poll, commands: mpsc::Receiver<Command>) -> Worker {
+        Worker {
+            poll,
+            commands,
+            held: Slab::new(),
+            timers: BinaryHeap::new(),
+            close_all: None,
+            read_again: Vec::new(),
+            closing_all: false,
+            scratch: vec![0; DEFAULT_READ_BUFFER],
+        }
+    }
+
+    fn run(mut self) {
+        let mut events = Events::with_capacity(EVENTS_PER_POLL);
+        loop {
+            let now = Instant::now();
+            let timeout = if self.read_again.is_empty() {
+                self.next_deadline()
+                    .map(|at| at.saturating_duration_since(now))
+            } else {
+                Some(std::time::Duration::ZERO)
+            };
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() != io::ErrorKind::Interrupted {
+                    break;
+                }
+            }
+            for key in std::mem::take(&mut self.read_again) {
+                self.turn(key, true, false);
+            }
+            for event in &events {
+                if event.token() == WAKER {
+                    continue;
+                }
+                let readable = event.is_readable() || event.is_read_closed() || event.is_error();
+                self.turn(event.token().0, readable, event.is_writable());
+            }
+            if !self.take_commands() {
+                break;
+            }
+            self.fire_timers(Instant::now());
+        }
+        // Stopped: the connections are dropped (closed) with the worker.
+    }
+
+    /// One connection's turn after readiness.
+    fn turn(&mut self, key: usize, readable: bool, writable: bool) {
+        let Some(held) = self.held.get_mut(key) else {
+            return;
+        };
+        if writable {
+            held.flush(Instant::now());
+        }
+        if readable && held.read(Instant::now(), &mut self.scratch) {
+            self.read_again.push(key);
+        }
+        self.settle(key);
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        let close = self
+            .close_all
+            .as_ref()
+            .filter(|_| !self.closing_all)
+            .map(|(at, _, _)| *at);
+        let timer = self.timers.peek().map(|Reverse((at, _))| *at);
+        [close, timer].into_iter().flatten().min()
+    }
+
+    /// Applies queued commands; false once the pool is gone.
+    fn take_commands(&mut self) -> bool {
+        loop {
+            match self.commands.try_recv() {
+                Ok(Command::Adopt(adoption)) => self.adopt(*adoption),
+                Ok(Command::CloseAll { at, code, reason }) => {
+                    self.close_all = Some((at, code, reason));
+                    self.closing_all = false;
+                }
+                Err(mpsc::TryRecvError::Empty) => return true,
+                Err(mpsc::TryRecvError::Disconnected) => return false,
+            }
+        }
+    }
+
+    fn adopt(&mut self, adoption: Adoption) {
+        let Adoption {
+            stream,
+            mut session,
+            on_end,
+        } = adoption;
+        let mut stream = TcpStream::from_std(stream);
+        let entry = self.held.vacant_entry();
+        let key = entry.key();
+        if let Err(e) = self
+            .poll
+            .registry()
+            .register(&mut stream, Token(key), Interest::READABLE)
+        {
+            session.handle_transport_error(Instant::now(), None, e.to_string());
+            on_end(session);
+            return;
+        }
+        entry.insert(Held {
+            stream,
+            session,
+            on_end,
+            unsent: Vec::new(),
+            wake_at: None,
+            writable: false,
+        });
+        if self.closing_all {
+            if let (Some(held), Some((_, code, reason))) =
+                (self.held.get_mut(key), self.close_all.as_ref())
+            {
+                held.session.close(Instant::now(), *code, reason);
+            }
+        }
+        // Frames queued before the hand-over go out now; data that arrived
+        // meanwhile is announced by the first readiness event.
+        if let Some(held) = self.held.get_mut(key) {
+            held.flush(Instant::now());
+        }
+        self.settle(key);
+    }
+
+    fn fire_timers(&mut self, now: Instant) {
+        if let Some((at, code, reason)) = &self.close_all {
+            if !self.closing_all && now >= *at {
+                self.closing_all = true;
+                let (code, reason) = (*code, Arc::clone(reason));
+                let keys: Vec<usize> = self.held.iter().map(|(key, _)| key).collect();
+                for key in keys {
+                    if let Some(held) = self.held.get_mut(key) {
+                        if !held.session.is_closing() {
+                            held.session.close(now, code, &reason);
+                        }
+                        held.flush(now);
+                    }
+                    self.settle(key);
+                }
+            }
+        }
+        while let Some(Reverse((at, key))) = self.timers.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            let Some(held) = self.held.get_mut(key) else {
+                continue;
+            };
+            if held.wake_at != Some(at) {
+                continue;
+            }
+            held.wake_at = None;
+            held.session.handle_timeout(now);
+            held.flush(now);
+            self.settle(key);
+        }
+    }
+
+    /// After anything happened to `key`: end it, or arm its next timer and
+    /// its interest in writability.
+    fn settle(&mut self, key: usize) {
+        let Some(held) = self.held.get_mut(key) else {
+            return;
+        };
+        if held.session.is_ended() && held.unsent.is_empty() {
+            let mut held = self.held.remove(key);
+            let _ = self.poll.registry().deregister(&mut held.stream);
+            // End TCP politely; the socket closes when `held` is dropped.
+            let _ = held.stream.shutdown(Shutdown::Write);
+            (held.on_end)(held.session);
+            return;
+        }
+        let want_writable = !held.unsent.is_empty();
+        if want_writable != held.writable {
+            let interest = if want_writable {
+                Interest::READABLE | Interest::WRITABLE
+            } else {
+                Interest::READABLE
+            };
+            if self
+                .poll
+                .registry()
+                .reregister(&mut held.stream, Token(key), interest)
+                .is_ok()
+            {
+                held.writable = want_writable;
+            }
+        }
+        let wake = held.session.poll_timeout();
+        if wake != held.wake_at {
+            held.wake_at = wake;
+            if let Some(at) = wake {
+                self.timers.push(Reverse((at, key)));
+            }
+        }
+    }
+}
+
+impl Held {
+    /// Reads until the socket has nothing more (readiness is edge-triggered:
+    /// no new event comes for bytes left unread), or at most
+    /// `READS_PER_EVENT` times; true when bytes may be left to read.
+    fn read(&mut self, now: Instant, scratch: &mut [u8]) -> bool {
+        let mut more = true;
+        for _ in 0..READS_PER_EVENT {
+            if self.session.is_ended() {
+                more = false;
+                break;
+            }
+            match self.stream.read(scratch) {
+                Ok(0) => {
+                    self.session.handle_eof(now);
+                    more = false;
+                    break;
+                }
+                Ok(n) => self.session.handle_data(now, &mut scratch[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    more = false;
+                    break;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.session
+                        .handle_transport_error(now, classify_io_error(&e), e.to_string());
+                    more = false;
+                    break;
+                }
+            }
+        }
+        // Frames the data asked for (pongs, echoes, a close answer).
+        self.flush(now);
+        more
+    }
+
+    /// Writes what the session queued; keeps what the socket would not take.
+    fn flush(&mut self, now: Instant) {
+        loop {
+            if self.unsent.is_empty() {
+                match self.session.poll_transmit() {
+                    Some(frame) => self.unsent = frame,
+                    None => break,
+                }
+            }
+            match self.stream.write(&self.unsent) {
+                Ok(0) => {
+                    self.session.handle_transport_error(
+                        now,
+                        None,
+                        "the socket took no bytes".into(),
+                    );
+                    self.unsent = Vec::new();
+                    break;
+                }
+                Ok(n) if n == self.unsent.len() => {
+                    self.unsent = Vec::new();
+                    self.session.on_transmitted(now);
+                }
+                Ok(n) => {
+                    self.unsent.drain(..n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.session
+                        .handle_transport_error(now, classify_io_error(&e), e.to_string());
+                    self.unsent = Vec::new();
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// How long a test waits for the pool.
+#[cfg(test)]
+const TEST_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crate::conn::session::SessionConfig;
+    use futures_util::{SinkExt as _, StreamExt as _};
+    use tokio_tungstenite::tungstenite::Message;
+    use wsdoctor_evidence::{ConnectionEnd, Role, Side};
+
+    /// A real WebSocket server (tungstenite) that sends `text`, pings once,
+    /// then waits for our close.
+    async fn server() -> (std::net::SocketAddr, tokio::task::JoinHandle<Vec<String>>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
+            ws.send(Message::text("hello")).await.unwrap();
+            ws.send(Message::Ping(b"p1".to_vec().into())).await.unwrap();
+            let mut seen = Vec::new();
+            // Read on after the close: tungstenite sends its answer then.
+            while let Some(Ok(message)) = ws.next().await {
+                seen.push(format!("{message:?}"));
+            }
+            seen
+        });
+        (addr, task)
+    }
+
+    #[tokio::test]
+    async fn holds_answers_pings_and_closes_on_request() {
+        let (addr, server) = server().await;
+        let target = crate::conn::Target::parse(&format!("ws://{addr}/")).unwrap();
+        let options = crate::conn::ConnectOptions::new(target);
+        let origin = Instant::now();
+        let mut record = crate::conn::new_record(
+            &options.target,
+            Role::Client,
+            SessionConfig::default().heartbeat,
+        );
+        let open = crate::conn::open(&options, origin, &mut record)
+            .await
+            .expect("open");
+        let mut session = Box::new(Session::new(
+            SessionConfig::default(),
+            origin,
+            open.opened_at,
+        ));
+        let mut leftover = open.leftover;
+        session.handle_data(Instant::now(), &mut leftover);
+        let tcp = open
+            .stream
+            .into_any()
+            .downcast::<tokio::net::TcpStream>()
+            .expect("plain TCP");
+        let pool = HoldPool::start(1).unwrap();
+        let (ended_tx, ended_rx) = mpsc::channel();
+        pool.adopt(
+            *tcp,
+            session,
+            Box::new(move |s: Box<Session>| {
+                let _ = ended_tx.send(s);
+            }),
+        )
+        .map_err(|_| "adopt")
+        .unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        pool.close_all(Instant::now(), 1000, "done");
+        let session = tokio::task::spawn_blocking(move || ended_rx.recv_timeout(TEST_WAIT))
+            .await
+            .unwrap()
+            .expect("the connection ended");
+        let (events, _, end, _) = session.into_evidence();
+        let end = end.expect("an end").end;
+        assert!(
+            matches!(
+                end,
+                ConnectionEnd::CloseHandshake {
+                    code: Some(1000),
+                    initiator: Side::Local,
+                    answered: true,
+                    ..
+                }
+            ),
+            "{end:?}"
+        );
+        let seen = server.await.unwrap();
+        assert!(seen.iter().any(|m| m.contains("Pong")), "{seen:?}");
+        assert!(seen.iter().any(|m| m.contains("Close")), "{seen:?}");
+        drop(events);
+    }
+}
