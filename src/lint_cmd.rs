@@ -18,13 +18,13 @@ use crate::output;
 /// Arguments of `wsdoctor lint`.
 #[derive(Debug, Args)]
 pub(crate) struct LintArgs {
-    /// Config files or directories (nginx.conf, conf.d/, haproxy.cfg); kinds are detected.
+    /// Config files or directories (nginx.conf, conf.d/, haproxy.cfg, Kubernetes/Envoy/CloudFormation YAML, *.tf, AWS CLI/gcloud JSON, httpd.conf, Caddyfile, or app code: server.js, app.py); kinds are detected.
     #[arg(required = true, value_name = "PATH")]
     pub(crate) paths: Vec<PathBuf>,
     /// Treat every file as this kind instead of detecting it.
     #[arg(long, value_enum, value_name = "KIND")]
     pub(crate) kind: Option<KindArg>,
-    /// The application's heartbeat interval (ping or app-level message), to judge the timers against.
+    /// The application's heartbeat interval (ping or app-level message), to judge the timers against; overrides what application code given as PATH says.
     #[arg(long, value_parser = parse_duration, value_name = "DUR")]
     pub(crate) app_ping: Option<Duration>,
     /// Hops outside these files, in path order, by knowledge-base id (aws-alb,cloudflare,…); their default timers join the stack.
@@ -45,6 +45,42 @@ pub(crate) struct LintArgs {
 pub(crate) enum KindArg {
     Nginx,
     Haproxy,
+    /// Kubernetes manifests (Ingress, Service, BackendConfig, ConfigMap).
+    Kubernetes,
+    /// Envoy config (YAML or JSON).
+    Envoy,
+    /// Terraform (.tf).
+    Terraform,
+    /// CloudFormation template (JSON or YAML).
+    Cloudformation,
+    /// `aws elbv2 describe-…-attributes` JSON output.
+    AwsCli,
+    /// `gcloud compute backend-services describe|list --format=json` output.
+    Gcloud,
+    /// Apache httpd.
+    Apache,
+    /// Caddy (Caddyfile).
+    Caddy,
+    /// Application code setting a heartbeat (Socket.IO pingInterval, python-websockets ping_interval).
+    Application,
+}
+
+impl KindArg {
+    fn kind(self) -> ConfigKind {
+        match self {
+            KindArg::Nginx => ConfigKind::Nginx,
+            KindArg::Haproxy => ConfigKind::Haproxy,
+            KindArg::Kubernetes => ConfigKind::Kubernetes,
+            KindArg::Envoy => ConfigKind::Envoy,
+            KindArg::Terraform => ConfigKind::Terraform,
+            KindArg::Cloudformation => ConfigKind::Cloudformation,
+            KindArg::AwsCli => ConfigKind::AwsCli,
+            KindArg::Gcloud => ConfigKind::Gcloud,
+            KindArg::Apache => ConfigKind::Apache,
+            KindArg::Caddy => ConfigKind::Caddy,
+            KindArg::Application => ConfigKind::Application,
+        }
+    }
 }
 
 /// Colour for text on stderr (`--fix` puts the report there): like
@@ -90,10 +126,7 @@ fn lint_config(args: &LintArgs) -> anyhow::Result<LintConfig> {
     }
     Ok(LintConfig {
         paths: args.paths.clone(),
-        kind: args.kind.map(|k| match k {
-            KindArg::Nginx => ConfigKind::Nginx,
-            KindArg::Haproxy => ConfigKind::Haproxy,
-        }),
+        kind: args.kind.map(KindArg::kind),
         app_ping_ms: args.app_ping.map(millis),
         via,
         nginx_version: args.nginx_version.clone(),

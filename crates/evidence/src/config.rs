@@ -50,14 +50,47 @@ pub enum ConfigKind {
     Nginx,
     /// HAProxy (`haproxy.cfg`).
     Haproxy,
+    /// Kubernetes manifests (Ingress, Service, BackendConfig, ConfigMap),
+    /// one or many documents, or `kubectl get -o yaml` List output.
+    Kubernetes,
+    /// Envoy bootstrap or listener config (YAML or JSON).
+    Envoy,
+    /// Terraform (`*.tf`): `aws_lb`, `aws_lb_listener`, `aws_elb`,
+    /// `google_compute_backend_service`.
+    Terraform,
+    /// CloudFormation templates (JSON or YAML).
+    Cloudformation,
+    /// JSON printed by the AWS CLI (`aws elbv2 describe-…-attributes`).
+    AwsCli,
+    /// JSON printed by gcloud (`gcloud compute backend-services describe`).
+    Gcloud,
+    /// Apache httpd (`httpd.conf`, `sites-enabled/*.conf`).
+    Apache,
+    /// Caddy (`Caddyfile`).
+    Caddy,
+    /// Application code that configures a WebSocket library's heartbeat
+    /// (Socket.IO `pingInterval`, python-websockets `ping_interval`).
+    Application,
 }
 
 impl ConfigKind {
-    /// The knowledge-base id (`nginx`, `haproxy`).
+    /// The knowledge-base id of the product (`nginx`, `haproxy`, `envoy`,
+    /// `apache-httpd`), or the format's name for files that describe other
+    /// products (`kubernetes`, `terraform`, `cloudformation`, `aws-cli`,
+    /// `gcloud`).
     pub fn kb_id(self) -> &'static str {
         match self {
             ConfigKind::Nginx => "nginx",
             ConfigKind::Haproxy => "haproxy",
+            ConfigKind::Kubernetes => "kubernetes",
+            ConfigKind::Envoy => "envoy",
+            ConfigKind::Terraform => "terraform",
+            ConfigKind::Cloudformation => "cloudformation",
+            ConfigKind::AwsCli => "aws-cli",
+            ConfigKind::Gcloud => "gcloud",
+            ConfigKind::Apache => "apache-httpd",
+            ConfigKind::Caddy => "caddy",
+            ConfigKind::Application => "application",
         }
     }
 }
@@ -302,6 +335,123 @@ pub struct HaproxyEvidence {
     pub sections: Vec<HaproxySection>,
 }
 
+/// What a timer does to a WebSocket once it fires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum TimerRole {
+    /// Closes connections silent for this long (traffic re-arms it).
+    Idle,
+    /// Closes connections this old, whatever the traffic.
+    Lifetime,
+    /// A per-request timeout that, depending on the product's version,
+    /// may also end upgraded connections (Envoy's route `timeout`).
+    Request,
+    /// How long open connections may stay after a config reload before
+    /// they are closed (Caddy's `stream_close_delay`); unset or 0 means
+    /// every reload closes them at once.
+    Drain,
+    /// How often the application itself sends a ping or heartbeat
+    /// (Socket.IO `pingInterval`, python-websockets `ping_interval`): not a
+    /// timer that closes anything, but what every idle timer is judged
+    /// against.
+    Heartbeat,
+}
+
+/// How a product writes a duration, so an edit writes a new one the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum ValueStyle {
+    /// A bare number of seconds (`60`, `"60"`).
+    Seconds,
+    /// Seconds with an `s` (`60s`, `3600s`).
+    SecondsSuffix,
+}
+
+impl ValueStyle {
+    /// `seconds` written in this style.
+    pub fn write(self, seconds: u64) -> String {
+        match self {
+            ValueStyle::Seconds => seconds.to_string(),
+            ValueStyle::SecondsSuffix => format!("{seconds}s"),
+        }
+    }
+}
+
+/// One timer of a [`HopConfig`]: written (with the exact place of its
+/// value) or not written (the product default applies; the rules know it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HopTimer {
+    /// The setting as the product names it
+    /// (`nginx.ingress.kubernetes.io/proxy-read-timeout`, `idle_timeout`).
+    pub key: String,
+    /// What it does to WebSockets.
+    pub role: TimerRole,
+    /// The value as written; its span covers exactly the value's characters
+    /// (quotes included), so an edit can replace them in place. `None` when
+    /// the file does not set it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub setting: Option<TimerSetting>,
+    /// How a new value is written.
+    pub style: ValueStyle,
+    /// Where a missing setting would be added: an edit whose lines carry
+    /// `{value}` where the value goes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub insert: Option<Edit>,
+}
+
+/// Whether a hop forwards WebSocket upgrades, as its config says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpgradeSetting {
+    /// True when the config enables upgrades for this hop.
+    pub enabled: bool,
+    /// What enables it or where it is missing (`upgrade_configs`,
+    /// `ProxyPass … upgrade=websocket`).
+    pub what: String,
+    /// The place: the enabling line, or the block that lacks it.
+    pub span: Span,
+    /// The edit that enables it, when one line-level edit can.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fix: Option<Edit>,
+}
+
+/// A hop described by a manifest, template, API output or proxy config
+/// (everything but nginx and HAProxy, which have their own evidence).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HopConfig {
+    /// kb id of the product that runs the hop (`aws-alb`, `ingress-nginx`,
+    /// `envoy`, `gcp-external-alb`, `apache-httpd`, …).
+    pub product: String,
+    /// How findings name it (`Ingress default/chat`, `aws_lb.ws`,
+    /// `Envoy listener main, route /ws`).
+    pub name: String,
+    /// The resource, block or route it comes from.
+    pub span: Span,
+    /// The file kind it was read from.
+    pub source: ConfigKind,
+    /// Why it is taken to carry WebSockets (a path, a service or an
+    /// annotation naming them); `None` when nothing says so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub websocket: Option<String>,
+    /// Timers, written or not.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub timers: Vec<HopTimer>,
+    /// Upgrade forwarding, for products where it needs configuring.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upgrade: Option<UpgradeSetting>,
+    /// Facts worth a note in findings about this hop.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+impl HopConfig {
+    /// The timer with this role, the first one when there are several.
+    pub fn timer(&self, role: TimerRole) -> Option<&HopTimer> {
+        self.timers.iter().find(|t| t.role == role)
+    }
+}
+
 /// All evidence from one `wsdoctor lint` run.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConfigEvidence {
@@ -313,6 +463,12 @@ pub struct ConfigEvidence {
     pub nginx: NginxEvidence,
     /// What the HAProxy files say.
     pub haproxy: HaproxyEvidence,
+    /// Hops described by every other kind of file (Kubernetes, Envoy,
+    /// Terraform, CloudFormation, AWS/gcloud output, Apache, Caddy), in
+    /// file order, and the heartbeat settings read from application code
+    /// (a [`TimerRole::Heartbeat`] timer).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hops: Vec<HopConfig>,
     /// The application's heartbeat interval, when the user gave it
     /// (`--app-ping`), in milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]

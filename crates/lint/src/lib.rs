@@ -7,21 +7,47 @@
 //!   globs resolved against the config root and never outside it, and
 //!   nginx's inheritance rules applied per `location`;
 //! * HAProxy: sections, `defaults` inheritance, timeouts and connection
-//!   options.
+//!   options;
+//! * Kubernetes manifests (multi-document, `kubectl get -o yaml` Lists):
+//!   ingress-nginx and NGINX Inc annotations, the AWS Load Balancer
+//!   Controller's ALB/NLB annotations, GKE `BackendConfig`;
+//! * Envoy: every HTTP connection manager, its routes and timers;
+//! * Terraform (hcl-edit): `aws_lb`, `aws_lb_listener`, `aws_elb`,
+//!   `google_compute_backend_service`, `var.x` defaults resolved;
+//! * CloudFormation (JSON/YAML), `aws elbv2 describe-…-attributes` and
+//!   `gcloud … backend-services` JSON;
+//! * Apache httpd: a hand-written lexer, `ProxyPass`/`RewriteRule [P]`,
+//!   `upgrade=websocket`, `ProxyTimeout`/`Timeout`;
+//! * Caddy: a hand-written Caddyfile lexer, `reverse_proxy` with
+//!   `stream_timeout` and `stream_close_delay`;
+//! * application code named on the command line (`.py`, `.js`, `.ts`):
+//!   Socket.IO `pingInterval` and python-websockets `ping_interval`, the
+//!   heartbeat the timers are judged against.
 //!
-//! Templated files (Helm `{{ … }}`, envsubst `${VAR}`) parse; the templated
-//! values are reported as unknown. [`unified_diff`] turns the rules' edits
-//! into a patch for `--fix`.
+//! YAML and JSON go through serde-saphyr with a budget (alias expansion,
+//! depth, node count), so hostile input costs little. Templated files
+//! (Helm `{{ … }}`, envsubst `${VAR}`) never fail the run: Helm files are
+//! reported and skipped, placeholders are reported as unknown values.
+//! [`unified_diff`] turns the rules' edits into a patch for `--fix`.
 //!
 //! [`GRAMMAR-nginx.md`]: https://example.invalid/wsdoctor/crates/lint/GRAMMAR-nginx.md
 
+mod apache;
+mod app;
+mod caddy;
+mod cloud;
 mod detect;
+mod doc;
+mod envoy;
 mod haproxy;
+mod kube;
 mod loader;
 mod nginx;
 mod patch;
 mod source;
+mod terraform;
 mod units;
+mod yaml;
 
 use std::path::{Path, PathBuf};
 
@@ -59,13 +85,13 @@ pub enum LintError {
         reason: String,
     },
     /// A file whose kind could not be told from its name or contents.
-    #[error("cannot tell what {path} configures; say it with --kind nginx|haproxy")]
+    #[error("cannot tell what {path} configures; say it with --kind (nginx, haproxy, kubernetes, envoy, terraform, cloudformation, aws-cli, gcloud, apache, caddy, application)")]
     UnknownKind {
         /// The path as given.
         path: String,
     },
     /// A directory holding no config file wsdoctor knows.
-    #[error("found no nginx or HAProxy config in {path}")]
+    #[error("found no config wsdoctor reads in {path} (nginx, HAProxy, Kubernetes, Envoy, Terraform, CloudFormation, AWS/gcloud JSON, Apache, Caddy)")]
     NothingFound {
         /// The path as given.
         path: String,
@@ -81,7 +107,10 @@ pub fn load(config: &LintConfig) -> Result<ConfigEvidence, LintError> {
     for path in &config.paths {
         load_path(&mut loader, path, config.kind)?;
     }
+    let vars = std::mem::take(&mut loader.tf_vars);
     let mut evidence = loader.evidence;
+    terraform::finish(vars, &mut evidence);
+    kube::finish(&mut evidence);
     evidence.app_ping_ms = config.app_ping_ms;
     evidence.via.clone_from(&config.via);
     evidence.nginx.version.clone_from(&config.nginx_version);
@@ -127,6 +156,20 @@ fn load_file(
     match kind {
         ConfigKind::Nginx => nginx::load(loader, root, path),
         ConfigKind::Haproxy => haproxy::load(loader, path),
+        ConfigKind::Kubernetes => kube::load(loader, path),
+        ConfigKind::Envoy => envoy::load(loader, path),
+        ConfigKind::Cloudformation => cloud::load_cloudformation(loader, path),
+        ConfigKind::AwsCli => cloud::load_aws_cli(loader, path),
+        ConfigKind::Gcloud => cloud::load_gcloud(loader, path),
+        ConfigKind::Apache => apache::load(loader, path),
+        ConfigKind::Caddy => caddy::load(loader, path),
+        ConfigKind::Application => app::load(loader, path),
+        ConfigKind::Terraform => {
+            let mut vars = std::mem::take(&mut loader.tf_vars);
+            let read = terraform::load(loader, &mut vars, path);
+            loader.tf_vars = vars;
+            read
+        }
         // A kind the evidence knows but this reader does not parse yet.
         other => Err(source::ReadError::Io(std::io::Error::other(format!(
             "{} configs are not read yet",

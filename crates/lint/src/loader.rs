@@ -24,6 +24,8 @@ pub(crate) struct Loader {
     pub(crate) evidence: ConfigEvidence,
     /// Canonical paths already read (a file included twice is read once).
     read: HashSet<PathBuf>,
+    /// Terraform variable defaults and references, resolved at the end.
+    pub(crate) tf_vars: crate::terraform::Vars,
 }
 
 /// A file's text with its display path.

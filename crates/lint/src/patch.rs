@@ -106,7 +106,21 @@ fn apply(text: &str, edits: &[&Edit]) -> Vec<(Op, bool)> {
                     EditAction::Replace | EditAction::InsertAfter | EditAction::InsertInto
                 )
             });
-        match here.iter().find(|e| e.action == EditAction::Replace) {
+        // Two rules may rewrite one line, each appending to it (Apache's
+        // `upgrade=websocket` and `timeout=`): the one that extends the
+        // other carries both; otherwise the first wins.
+        let replace = here
+            .iter()
+            .copied()
+            .filter(|e| e.action == EditAction::Replace)
+            .reduce(|kept, e| {
+                if e.lines.concat().starts_with(&kept.lines.concat()) {
+                    e
+                } else {
+                    kept
+                }
+            });
+        match replace {
             Some(e) => {
                 ops.push((Op::Del((*line).to_owned()), *has_eol));
                 ops.extend(added(indent, e));

@@ -5,13 +5,18 @@
 //! * [`nginx`]: Upgrade/Connection forwarding (with the `map` idiom and its
 //!   typos), `proxy_http_version`, reload drains and connection budget;
 //! * [`haproxy`]: connection options, `maxconn`, `hard-stop-after`;
-//! * [`chain`]: every idle timer found (plus kb defaults for `--via` hops)
-//!   as one stack, judged against the application heartbeat.
+//! * [`hops`]: hops read from Kubernetes manifests, Envoy, Terraform,
+//!   CloudFormation, AWS/gcloud output and Apache: upgrade forwarding where
+//!   it needs configuring, Envoy's route timeout;
+//! * [`chain`]: every idle timer and lifetime cap found, across all files
+//!   (plus kb defaults for `--via` hops), as one stack, judged against the
+//!   application heartbeat.
 //!
 //! Pure: same evidence, same findings, most important first.
 
 mod chain;
 mod haproxy;
+mod hops;
 mod nginx;
 #[cfg(test)]
 mod tests;
@@ -84,10 +89,19 @@ pub fn diagnose_config(ev: &ConfigEvidence) -> Vec<ConfigFinding> {
     let mut out = Vec::new();
     out.extend(nginx::diagnose(ev));
     out.extend(haproxy::diagnose(ev));
+    out.extend(hops::diagnose(ev));
     out.extend(chain::diagnose(ev));
     let fully_read = !ev.problems.iter().any(|p| p.kind.is_error());
     let worrying = out.iter().any(|f| f.finding.severity >= Severity::Warning);
-    if !worrying && fully_read && !ev.files.is_empty() {
+    // A file skipped as a template (Helm) was not judged at all: with
+    // nothing else read, "healthy" would claim what was never checked.
+    let judged =
+        !ev.nginx.routes.is_empty() || !ev.haproxy.sections.is_empty() || !ev.hops.is_empty();
+    let templated = ev
+        .problems
+        .iter()
+        .any(|p| p.kind == wsdoctor_evidence::config::ProblemKind::Templated);
+    if !worrying && fully_read && !ev.files.is_empty() && (judged || !templated) {
         out.push(healthy(ev));
     }
     // Stable: equal findings stay in file order.
@@ -121,6 +135,22 @@ fn healthy(ev: &ConfigEvidence) -> ConfigFinding {
     if sections > 0 {
         f = f.evidence(format!(
             "{sections} HAProxy proxy section(s): timeout tunnel/client/server"
+        ));
+    }
+    for h in &ev.hops {
+        let timers: Vec<String> = h
+            .timers
+            .iter()
+            .map(|t| match &t.setting {
+                Some(s) => format!("{} {}", t.key, s.raw),
+                None => format!("{} (default)", t.key),
+            })
+            .collect();
+        f = f.evidence(format!(
+            "{} ({}): {}",
+            h.name,
+            h.span.file_line(),
+            timers.join(", ")
         ));
     }
     f.fix(common::fix(

@@ -117,3 +117,84 @@ pub(crate) fn haproxy_c(haproxy: &Path, conf: &Path) -> Result<(), String> {
         ))
     }
 }
+
+/// Lints fixture paths, builds the `--fix` diff, copies the files read into
+/// a temp dir (keeping their relative paths, so `a/…` paths apply there
+/// with `patch -p1`), applies it, and returns the dir and the diff.
+pub(crate) fn apply_fix(
+    paths: &[&str],
+    tweak: impl FnOnce(&mut LintConfig),
+) -> Option<(tempfile::TempDir, String)> {
+    let (ev, findings) = lint(paths, tweak);
+    let edits: Vec<_> = findings.iter().flat_map(|f| f.edits.clone()).collect();
+    let diff = wsdoctor_lint::unified_diff(&ev, &edits);
+    assert!(!diff.is_empty(), "nothing to fix");
+    let tmp = tempfile::tempdir().unwrap();
+    for file in &ev.files {
+        let dest = tmp.path().join(&file.path);
+        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        std::fs::copy(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join(&file.path),
+            &dest,
+        )
+        .unwrap();
+    }
+    if binary("patch").is_none() {
+        assert!(!in_ci(), "patch(1) is not installed but CI is set");
+        eprintln!("skipping the patch step: patch(1) is not installed");
+        return None;
+    }
+    patch(tmp.path(), &diff);
+    Some((tmp, diff))
+}
+
+/// `patch -p1` in `dir`; panics with the diff when it does not apply.
+pub(crate) fn patch(dir: &Path, diff: &str) {
+    use std::io::Write;
+    let mut child = std::process::Command::new("patch")
+        .args(["-p1", "--quiet", "--forward"])
+        .current_dir(dir)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("patch(1) runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(diff.as_bytes())
+        .unwrap();
+    assert!(
+        child.wait().unwrap().success(),
+        "patch -p1 failed on:\n{diff}"
+    );
+}
+
+/// Lints a path (absolute) with default settings.
+pub(crate) fn lint_abs(
+    path: &Path,
+    tweak: impl FnOnce(&mut LintConfig),
+) -> (ConfigEvidence, Vec<ConfigFinding>) {
+    let mut config = LintConfig {
+        paths: vec![path.to_path_buf()],
+        ..LintConfig::default()
+    };
+    tweak(&mut config);
+    let ev = wsdoctor_lint::load(&config).expect("loads");
+    let findings = diagnose_config(&ev);
+    (ev, findings)
+}
+
+/// `terraform fmt -` on a file: it parses HCL exactly as Terraform does
+/// (no providers or network needed). Err carries terraform's output.
+pub(crate) fn terraform_parses(terraform: &Path, file: &Path) -> Result<(), String> {
+    let out = std::process::Command::new(terraform)
+        .args(["fmt", "-no-color", "-"])
+        .stdin(std::fs::File::open(file).unwrap())
+        .output()
+        .unwrap();
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}

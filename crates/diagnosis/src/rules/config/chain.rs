@@ -10,10 +10,10 @@
 
 use std::time::Duration;
 
-use wsdoctor_evidence::config::{ConfigEvidence, Edit, Span};
+use wsdoctor_evidence::config::{ConfigEvidence, Edit, Span, TimerRole};
 use wsdoctor_evidence::format_duration;
 
-use super::{haproxy, nginx, ConfigFinding};
+use super::{haproxy, hops, nginx, ConfigFinding};
 use crate::finding::{CauseId, Severity};
 use crate::kb::kb;
 use crate::rules::common::{fix, fix_with, raise_idle_fix, typical_idle_timeouts};
@@ -46,6 +46,8 @@ pub(crate) struct Hop {
     pub(crate) raise: Vec<Edit>,
     /// What raising it means, for the fix text.
     pub(crate) raise_text: String,
+    /// Facts about this hop worth a note (`TLS listeners are fixed at 350 s`).
+    pub(crate) notes: Vec<String>,
 }
 
 fn human(ms: u64) -> String {
@@ -64,6 +66,7 @@ fn recommended_ping_ms(tightest_ms: u64) -> u64 {
 pub(super) fn diagnose(ev: &ConfigEvidence) -> Vec<ConfigFinding> {
     let mut hops = nginx::hops(ev);
     hops.extend(haproxy::hops(ev));
+    hops.extend(hops::hops(ev));
     hops.extend(via_hops(ev));
     let mut out = Vec::new();
     for h in &hops {
@@ -74,22 +77,60 @@ pub(super) fn diagnose(ev: &ConfigEvidence) -> Vec<ConfigFinding> {
         return out;
     };
     let tightest_ms = tightest.idle_ms.unwrap_or_default();
-    match ev.app_ping_ms {
+    let heartbeat = heartbeat(ev);
+    let ping = heartbeat.as_ref().map(|(ms, _)| *ms);
+    match &heartbeat {
         None => {
             for h in &idle {
                 out.extend(idle_without_heartbeat(h, tightest_ms));
             }
         }
-        Some(ping) => {
+        Some((ping, from)) => {
             for h in &idle {
-                out.extend(heartbeat_too_slow(h, ping, tightest_ms));
+                out.extend(
+                    heartbeat_too_slow(h, *ping, tightest_ms).map(|f| f.evidence(from.clone())),
+                );
             }
         }
     }
-    if idle.len() > 1 || ev.app_ping_ms.is_some() {
-        out.push(stack(&idle, tightest, ev.app_ping_ms));
+    if idle.len() > 1 || ping.is_some() {
+        let mut f = stack(&idle, tightest, ping);
+        if let Some((_, from)) = &heartbeat {
+            f = f.evidence(from.clone());
+        }
+        out.push(f);
     }
     out
+}
+
+/// The heartbeat to judge against: `--app-ping`, else the slowest one
+/// read from application code (a library switched off has none, and then
+/// neither does the application).
+fn heartbeat(ev: &ConfigEvidence) -> Option<(u64, String)> {
+    if let Some(ms) = ev.app_ping_ms {
+        return Some((ms, format!("heartbeat every {} (--app-ping)", human(ms))));
+    }
+    let settings: Vec<&wsdoctor_evidence::config::TimerSetting> = ev
+        .hops
+        .iter()
+        .flat_map(|h| &h.timers)
+        .filter(|t| t.role == TimerRole::Heartbeat)
+        .filter_map(|t| t.setting.as_ref())
+        .collect();
+    if settings.iter().any(|s| s.value.is_none()) {
+        return None;
+    }
+    let slowest = settings.into_iter().max_by_key(|s| s.value)?;
+    let ms = slowest.value?;
+    Some((
+        ms,
+        format!(
+            "heartbeat every {}: {} at {}",
+            human(ms),
+            slowest.raw,
+            slowest.span.file_line()
+        ),
+    ))
 }
 
 fn via_hops(ev: &ConfigEvidence) -> Vec<Hop> {
@@ -109,6 +150,7 @@ fn via_hops(ev: &ConfigEvidence) -> Vec<Hop> {
             is_default: true,
             raise: Vec::new(),
             raise_text: String::new(),
+            notes: Vec::new(),
         })
         .collect()
 }
@@ -161,6 +203,9 @@ fn idle_without_heartbeat(h: &Hop, tightest_ms: u64) -> Option<ConfigFinding> {
     .label(format!("idle connections are closed after {}", human(idle)))
     .evidence(place(h))
     .evidence("no application heartbeat given (--app-ping): any connection quiet for longer is dropped, usually without a close frame (1006)");
+    for n in &h.notes {
+        f = f.evidence(n.clone());
+    }
     f.finding.measured.idle_timeout_s = Some(idle as f64 / 1000.0);
     f.finding.measured.keepalive_by = Some("either".to_owned());
     f = f.fix(heartbeat_fix(recommended_ping_ms(tightest_ms)));
@@ -214,12 +259,21 @@ fn heartbeat_too_slow(h: &Hop, ping: u64, tightest_ms: u64) -> Option<ConfigFind
     Some(f)
 }
 
+/// A lifetime cap of at least this long is normal housekeeping (reconnect
+/// logic covers it); shorter ones cut ordinary sessions.
+const HARMLESS_LIFETIME_MS: u64 = 3_600_000;
+
 fn lifetime(h: &Hop) -> Option<ConfigFinding> {
     let cap = h.lifetime_ms?;
     let i = kb().intermediary(&h.intermediary);
+    let severity = if cap >= HARMLESS_LIFETIME_MS {
+        Severity::Info
+    } else {
+        Severity::Warning
+    };
     let mut f = ConfigFinding::new(
         CauseId::MaxLifetime,
-        Severity::Warning,
+        severity,
         0.7,
         format!(
             "{} ends every WebSocket after {}, whatever the traffic",
@@ -234,6 +288,19 @@ fn lifetime(h: &Hop) -> Option<ConfigFinding> {
             .unwrap_or_else(|| format!("lifetime cap {}", human(cap))),
     )
     .evidence("pings cannot prevent this: only reconnecting (with backoff and jitter) or raising the cap can");
+    if h.span.is_some() {
+        f = f.evidence(place(h)).label(format!(
+            "connections are ended after {}, idle or not",
+            human(cap)
+        ));
+    }
+    for n in &h.notes {
+        f = f.evidence(n.clone());
+    }
+    if h.span.is_some() && !h.raise_text.is_empty() && cap < HARMLESS_LIFETIME_MS {
+        f = f.fix(fix(&h.intermediary, h.raise_text.clone()));
+        f.edits.extend(h.raise.iter().cloned());
+    }
     f.finding.measured.max_lifetime_s = Some(cap as f64 / 1000.0);
     f = match i.and_then(|i| i.fix_snippet.as_deref()) {
         Some(snippet) => f.fix(fix_with(

@@ -83,6 +83,7 @@ fn hop(ev: &ConfigEvidence, s: &HaproxySection) -> Option<Hop> {
                 "Raise `timeout tunnel` for {} {} (it applies once a connection is upgraded).",
                 s.kind, s.name
             ),
+            notes: Vec::new(),
         });
     }
     // Without a tunnel timeout both sides' timers keep running.
@@ -119,6 +120,7 @@ fn hop(ev: &ConfigEvidence, s: &HaproxySection) -> Option<Hop> {
             "Add `{TUNNEL_FIX}` to {} {}: once upgraded, the tunnel timeout replaces timeout client/server, so HTTP requests keep their short timeouts.",
             s.kind, s.name
         ),
+        notes: Vec::new(),
     })
 }
 

@@ -149,6 +149,7 @@ pub(super) fn hops(ev: &ConfigEvidence) -> Vec<Hop> {
                     "Raise proxy_read_timeout for {} (it re-arms on traffic in either direction of the tunnel), and keep a heartbeat well below it.",
                     route_name(route)
                 ),
+                notes: Vec::new(),
             })
         })
         .collect()

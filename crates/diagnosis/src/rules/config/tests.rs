@@ -195,3 +195,171 @@ fn typo_distance() {
     assert!(!is_typo("Host", "upgrade"));
     assert_eq!(distance("kitten", "sitting"), 3);
 }
+
+/// A hop from a non-nginx/HAProxy file, with one timer.
+fn hop_config(
+    product: &str,
+    source: wsdoctor_evidence::config::ConfigKind,
+    role: wsdoctor_evidence::config::TimerRole,
+    value_s: Option<u64>,
+    websocket: bool,
+) -> ConfigEvidence {
+    use wsdoctor_evidence::config::{HopConfig, HopTimer, SourceFile, ValueStyle};
+    let mut ev = ConfigEvidence::default();
+    ev.files.push(SourceFile {
+        path: "app.conf".into(),
+        kind: source,
+        included_from: None,
+        text: "line one\n        key: 60\n".into(),
+    });
+    ev.hops.push(HopConfig {
+        product: product.into(),
+        name: format!("{product} hop"),
+        span: span(1),
+        source,
+        websocket: websocket.then(|| "named so".to_owned()),
+        timers: vec![HopTimer {
+            key: "key".into(),
+            role,
+            setting: value_s.map(|v| setting(v * 1000, &v.to_string(), 2)),
+            style: ValueStyle::Seconds,
+            insert: None,
+        }],
+        upgrade: None,
+        notes: vec![],
+    });
+    ev
+}
+
+#[test]
+fn hop_timers_table() {
+    use wsdoctor_evidence::config::{ConfigKind as K, TimerRole as R};
+    // (product, source, role, written s, expected finding, has an edit)
+    let table = [
+        (
+            "aws-alb",
+            K::Terraform,
+            R::Idle,
+            Some(60),
+            Some("idle-timeout:Warning"),
+            true,
+        ),
+        (
+            "aws-alb",
+            K::Terraform,
+            R::Idle,
+            None,
+            Some("idle-timeout:Warning"),
+            false,
+        ),
+        ("aws-alb", K::Terraform, R::Idle, Some(3600), None, false),
+        (
+            "aws-alb",
+            K::AwsCli,
+            R::Idle,
+            Some(60),
+            Some("idle-timeout:Warning"),
+            false,
+        ),
+        (
+            "aws-nlb",
+            K::Kubernetes,
+            R::Idle,
+            None,
+            Some("idle-timeout:Warning"),
+            false,
+        ),
+        (
+            "ingress-nginx",
+            K::Kubernetes,
+            R::Idle,
+            Some(0),
+            None,
+            false,
+        ),
+        (
+            "gcp-external-alb",
+            K::Terraform,
+            R::Lifetime,
+            None,
+            Some("max-lifetime:Warning"),
+            false,
+        ),
+        (
+            "gcp-external-alb",
+            K::Terraform,
+            R::Lifetime,
+            Some(30),
+            Some("max-lifetime:Warning"),
+            true,
+        ),
+        (
+            "gcp-external-alb",
+            K::Gcloud,
+            R::Lifetime,
+            Some(30),
+            Some("max-lifetime:Warning"),
+            false,
+        ),
+        (
+            "gcp-external-alb",
+            K::Terraform,
+            R::Lifetime,
+            Some(86_400),
+            Some("max-lifetime:Info"),
+            false,
+        ),
+    ];
+    for (product, source, role, value, expected, edit) in table {
+        let ev = hop_config(product, source, role, value, false);
+        let findings = diagnose_config(&ev);
+        // The hop's own finding: a warning about its timer, or any
+        // lifetime finding (an hour-long cap is reported at info level).
+        let hit = findings.iter().find(|f| {
+            (f.finding.id.as_str() == "idle-timeout" && f.finding.severity != Severity::Info)
+                || f.finding.id.as_str() == "max-lifetime"
+        });
+        let got = hit.map(|f| format!("{}:{:?}", f.finding.id.as_str(), f.finding.severity));
+        assert_eq!(
+            got.as_deref(),
+            expected,
+            "{product} {source:?} {value:?}: {:?}",
+            ids(&ev)
+        );
+        assert_eq!(
+            hit.is_some_and(|f| !f.edits.is_empty()),
+            edit,
+            "{product} {source:?} {value:?}"
+        );
+    }
+}
+
+#[test]
+fn upgrade_and_envoy_route_timeout_table() {
+    use wsdoctor_evidence::config::{ConfigKind as K, TimerRole as R, UpgradeSetting};
+    // (websocket intent, upgrade enabled, route timeout s, expected)
+    let table = [
+        (true, false, Some(0), vec!["upgrade-not-forwarded:Error"]),
+        (false, false, Some(0), vec!["upgrade-not-forwarded:Warning"]),
+        (true, true, Some(0), vec![]),
+        (true, true, None, vec!["max-lifetime:Warning"]),
+        (false, true, Some(30), vec!["max-lifetime:Info"]),
+    ];
+    for (ws, enabled, timeout, expected) in table {
+        let mut ev = hop_config("envoy", K::Envoy, R::Request, timeout, ws);
+        ev.hops[0].upgrade = Some(UpgradeSetting {
+            enabled,
+            what: "upgrade_configs".into(),
+            span: span(1),
+            fix: None,
+        });
+        let got: Vec<String> = ids(&ev)
+            .into_iter()
+            .filter(|i| i.starts_with("upgrade") || i.starts_with("max-lifetime"))
+            .collect();
+        assert_eq!(
+            got, expected,
+            "ws={ws} enabled={enabled} timeout={timeout:?}"
+        );
+    }
+}
