@@ -13,8 +13,8 @@ use wsdoctor_evidence::{
 
 use super::LoadConfig;
 use crate::conn::driver::{drive, WatchPlan};
-use crate::conn::session::{Session, SessionConfig};
 use crate::conn::hold::HoldPool;
+use crate::conn::session::{Session, SessionConfig};
 use crate::conn::{self, BoxedStream, ConnectOptions};
 
 /// How the generator closes its connections when the ramp is over.
