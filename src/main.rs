@@ -16,6 +16,7 @@ mod output;
 mod probe;
 mod reconnect_cmd;
 mod serve_cmd;
+mod serve_procs;
 mod storm_cmd;
 mod watch_cmd;
 

@@ -12,6 +12,8 @@ use anyhow::Context as _;
 use clap::Args;
 use wsdoctor_lab::{DiagServer, Fault, LabTls, ServeConfig, ServeEvent};
 
+use crate::serve_procs;
+
 /// Arguments of `wsdoctor serve`.
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
@@ -59,6 +61,13 @@ pub(crate) struct ServeArgs {
     /// The PEM private key of --tls-cert.
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub(crate) tls_key: Option<PathBuf>,
+    /// Accept on N processes sharing the port (SO_REUSEPORT): one process
+    /// holds at most its open-file limit of connections (20,000 here).
+    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub(crate) procs: u16,
+    /// Internal: this process is worker I of a `serve --procs` group.
+    #[arg(long, hide = true, value_name = "I")]
+    pub(crate) worker: Option<usize>,
     /// Serve wss:// with a fresh self-signed certificate for localhost and
     /// 127.0.0.1, written to FILE for clients' --ca-cert.
     #[arg(long, value_name = "FILE")]
@@ -110,25 +119,85 @@ fn config(args: &ServeArgs) -> anyhow::Result<ServeConfig> {
         tls: tls(args)?,
         http2: args.http2,
         h2_faults,
+        reuse_port: args.procs > 1 || args.worker.is_some(),
         ..ServeConfig::default()
     })
 }
 
 #[allow(clippy::print_stdout, clippy::print_stderr)]
 pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<u8> {
+    // One connection is one file: take what the hard limit allows.
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
     let config = config(&args)?;
     let instance = config.instance.clone();
     let http2 = config.http2;
-    let mut log = match &args.events {
+    let worker = args.worker;
+    let events_path = match (&args.events, worker) {
+        (Some(path), Some(i)) => Some(serve_procs::worker_events(path, i)),
+        (path, _) => path.clone(),
+    };
+    let mut log = match &events_path {
         Some(path) => Some(BufWriter::new(
             File::create(path).with_context(|| format!("creating {}", path.display()))?,
         )),
         None => None,
     };
     let mut server = DiagServer::start(config).await?;
+    let _workers = if args.procs > 1 && worker.is_none() {
+        serve_procs::spawn_workers(usize::from(args.procs), server.addr().port())?
+    } else {
+        Vec::new()
+    };
     let mut events = server
         .take_events()
         .context("the server gave no event channel")?;
+    // Workers print their connections, not the banner.
+    if worker.is_none() {
+        print_banner(&server, &instance, http2, &args);
+    }
+    let mut server = Some(server);
+    let mut stopping = None;
+    let parent_gone = async {
+        match worker {
+            Some(_) => serve_procs::parent_gone().await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(parent_gone);
+    loop {
+        tokio::select! {
+            event = events.recv() => match event {
+                Some(event) => write_event(&event, log.as_mut())?,
+                // Every connection task is gone after the shutdown.
+                None => break,
+            },
+            _ = tokio::signal::ctrl_c(), if server.is_some() => {
+                if worker.is_none() {
+                    eprintln!("wsdoctor serve: stopping, closing connections with 1001");
+                }
+                // Records keep arriving while the connections close.
+                if let Some(server) = server.take() {
+                    stopping = Some(tokio::spawn(server.shutdown()));
+                }
+            }
+            () = &mut parent_gone, if server.is_some() => {
+                if let Some(server) = server.take() {
+                    stopping = Some(tokio::spawn(server.shutdown()));
+                }
+            }
+        }
+    }
+    if let Some(task) = stopping {
+        let _ = task.await;
+    }
+    if let Some(log) = &mut log {
+        log.flush().context("writing the event log")?;
+    }
+    Ok(0)
+}
+
+#[allow(clippy::print_stderr)]
+fn print_banner(server: &DiagServer, instance: &str, http2: bool, args: &ServeArgs) {
     let whoami = server
         .url("/whoami")
         .replacen("wss://", "https://", 1)
@@ -149,31 +218,16 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<u8> {
             path.display()
         );
     }
-    let mut server = Some(server);
-    let mut stopping = None;
-    loop {
-        tokio::select! {
-            event = events.recv() => match event {
-                Some(event) => write_event(&event, log.as_mut())?,
-                // Every connection task is gone after the shutdown.
-                None => break,
-            },
-            _ = tokio::signal::ctrl_c(), if server.is_some() => {
-                eprintln!("wsdoctor serve: stopping, closing connections with 1001");
-                // Records keep arriving while the connections close.
-                if let Some(server) = server.take() {
-                    stopping = Some(tokio::spawn(server.shutdown()));
-                }
+    if args.procs > 1 {
+        eprintln!(
+            "  processes         {} sharing the port (SO_REUSEPORT){}",
+            args.procs,
+            match &args.events {
+                Some(path) => format!("; workers' events in {}.1 …", path.display()),
+                None => String::new(),
             }
-        }
+        );
     }
-    if let Some(task) = stopping {
-        let _ = task.await;
-    }
-    if let Some(log) = &mut log {
-        log.flush().context("writing the event log")?;
-    }
-    Ok(0)
 }
 
 #[allow(clippy::print_stdout)]

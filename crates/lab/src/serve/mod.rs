@@ -113,6 +113,10 @@ pub struct ServeConfig {
     /// replaces these), applied before the other faults: `status:501`
     /// advertises WebSockets over HTTP/2 and then refuses them.
     pub h2_faults: Vec<Fault>,
+    /// Share the port with other processes (`SO_REUSEPORT`): the kernel
+    /// spreads new connections over every `serve` listening on it, past
+    /// one process's open-file limit.
+    pub reuse_port: bool,
 }
 
 impl Default for ServeConfig {
@@ -131,6 +135,7 @@ impl Default for ServeConfig {
             tls: None,
             http2: false,
             h2_faults: Vec::new(),
+            reuse_port: false,
         }
     }
 }
@@ -191,7 +196,7 @@ impl DiagServer {
             addr: config.listen,
             source,
         };
-        let listener = TcpListener::bind(config.listen).await.map_err(bind_err)?;
+        let listener = listen(config.listen, config.reuse_port).map_err(bind_err)?;
         let addr = listener.local_addr().map_err(bind_err)?;
         let (shutdown, shutdown_rx) = watch::channel(false);
         let (events_tx, events_rx) = if config.events {
@@ -326,6 +331,25 @@ async fn accept_loop(
     if drained.is_err() {
         tasks.shutdown().await;
     }
+}
+
+/// How many connection attempts the kernel queues before `accept`: tokio's
+/// default (1,024) overflows when thousands of clients open at once, and an
+/// overflow costs a client a 1 s SYN retransmit (the kernel caps it at
+/// `net.core.somaxconn`).
+const LISTEN_BACKLOG: i32 = 8192;
+
+fn listen(addr: SocketAddr, reuse_port: bool) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    if reuse_port {
+        socket.set_reuse_port(true)?;
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(LISTEN_BACKLOG)?;
+    TcpListener::from_std(socket.into())
 }
 
 /// Connections the pool holds now.

@@ -136,7 +136,7 @@ impl LoadConfig {
         }
         let ips = scale::loopback_sources(needed);
         let note = format!(
-            "spread {} connections over {} local source addresses ({}) on its own: one source address reaches one server address from at most {} ephemeral ports (net.ipv4.ip_local_port_range)",
+            "spread {} connections over {} local source addresses ({}) on its own: the kernel's search for a free port on each connect stays cheap while an address uses under an eighth of its {} ephemeral ports (net.ipv4.ip_local_port_range)",
             format_count(here),
             ips.len(),
             scale::describe_sources(&ips),
