@@ -144,7 +144,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<u8> {
     };
     let mut server = DiagServer::start(config).await?;
     let _workers = if args.procs > 1 && worker.is_none() {
-        serve_procs::spawn_workers(usize::from(args.procs), server.addr().port())?
+        serve_procs::spawn_workers(usize::from(args.procs), args.listen.port())?
     } else {
         Vec::new()
     };

@@ -1,0 +1,129 @@
+//! `wsdoctor serve --procs 2` with the built binary: both processes accept
+//! on the one port, a load through it is healthy, and when the parent
+//! stops its worker goes too.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use assert_cmd::cargo::CommandCargoExt;
+use serde_json::Value;
+
+fn wsdoctor() -> Command {
+    let mut c = Command::cargo_bin("wsdoctor").unwrap();
+    c.env("NO_COLOR", "1");
+    c
+}
+
+/// A port free a moment ago (serve --procs needs a fixed one).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The instance that answers `GET /whoami` on a new connection.
+fn whoami(port: u16) -> Option<String> {
+    let mut tcp = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    tcp.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    tcp.write_all(b"GET /whoami HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .ok()?;
+    let mut answer = String::new();
+    tcp.read_to_string(&mut answer).ok()?;
+    let body = answer.split("\r\n\r\n").nth(1)?;
+    let json: Value = serde_json::from_str(body).ok()?;
+    json["instance"].as_str().map(str::to_owned)
+}
+
+/// Pids of the processes whose command line holds `needle`.
+fn processes_with(needle: &str) -> Vec<u32> {
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        if String::from_utf8_lossy(&cmdline)
+            .replace('\0', " ")
+            .contains(needle)
+        {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+fn start(port: u16) -> Child {
+    let mut child = wsdoctor()
+        .args(["serve", "--procs", "2", "--ping-interval", "0", "--listen"])
+        .arg(format!("127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The banner means the parent listens; give the worker a moment.
+    let mut banner = String::new();
+    BufReader::new(child.stderr.take().unwrap())
+        .read_line(&mut banner)
+        .unwrap();
+    assert!(banner.contains("listening"), "{banner}");
+    std::thread::sleep(Duration::from_millis(500));
+    child
+}
+
+#[test]
+fn two_processes_share_the_port_and_stop_together() {
+    let port = free_port();
+    let listen = format!("--listen 127.0.0.1:{port}");
+    let mut parent = start(port);
+    assert_eq!(processes_with(&listen).len(), 2, "parent and one worker");
+
+    // The kernel spreads new connections over both listeners.
+    let instances: std::collections::BTreeSet<String> =
+        (0..64).filter_map(|_| whoami(port)).collect();
+    assert_eq!(instances.len(), 2, "{instances:?}");
+
+    // A small load through both is healthy.
+    let out = wsdoctor()
+        .args([
+            "load", "--json", "-c", "400", "--rate", "2000", "--hold", "1s",
+        ])
+        .arg(format!("ws://127.0.0.1:{port}/"))
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["verdict"], "healthy", "{report}");
+
+    // SIGINT to the parent alone: the worker sees its stdin close and goes.
+    let killed = Command::new("kill")
+        .args(["-INT", &parent.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !processes_with(&listen).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = parent.wait();
+    assert!(
+        processes_with(&listen).is_empty(),
+        "left running: {:?}",
+        processes_with(&listen)
+    );
+}
+
+#[test]
+fn procs_needs_a_fixed_port() {
+    let out = wsdoctor()
+        .args(["serve", "--procs", "2", "--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--procs needs a fixed port"), "{stderr}");
+}
