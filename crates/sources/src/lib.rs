@@ -9,6 +9,7 @@ pub mod conn;
 pub mod flow;
 pub mod idle;
 pub mod load;
+pub mod memory;
 pub mod probe;
 mod progress;
 pub mod reconnect;

@@ -69,6 +69,10 @@ use driver::{SHUTDOWN_CODE, SHUTDOWN_REASON};
 /// Finished-connection records buffered for the reader of
 /// [`DiagServer::take_events`]; more are dropped.
 const EVENT_BUFFER: usize = 4096;
+/// How often the accept loop considers giving freed memory back, and after
+/// how many new connections it does.
+const RELEASE_EVERY: Duration = Duration::from_secs(5);
+const RELEASE_AFTER_ACCEPTS: usize = 1000;
 /// How long a graceful shutdown waits for clients to answer the 1001.
 const SHUTDOWN_WAIT: Duration = Duration::from_secs(3);
 /// How long a client may take to finish the TLS handshake, or to send the
@@ -297,14 +301,25 @@ async fn accept_loop(
     mut stop: oneshot::Receiver<()>,
 ) {
     let mut tasks = JoinSet::new();
+    let mut accepted_since_release = 0usize;
+    let mut release = tokio::time::interval(RELEASE_EVERY);
     loop {
         tokio::select! {
             _ = &mut stop => break,
+            _ = release.tick() => {
+                // After a burst of handshakes, give their memory back (what
+                // a held connection keeps is small; see HoldPool).
+                if accepted_since_release >= RELEASE_AFTER_ACCEPTS {
+                    accepted_since_release = 0;
+                    wsdoctor_sources::memory::release_freed_memory();
+                }
+            }
             accepted = listener.accept() => match accepted {
                 Ok((tcp, _)) if tasks.len() + held_count(&shared) >= shared.config.max_connections => {
                     drop(tcp);
                 }
                 Ok((tcp, peer)) => {
+                    accepted_since_release += 1;
                     let shared = Arc::clone(&shared);
                     tasks.spawn(accept(tcp, peer, shared));
                 }

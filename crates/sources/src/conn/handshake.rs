@@ -209,7 +209,8 @@ pub(crate) async fn upgrade(
         }
     }
 
-    let mut buf = BytesMut::with_capacity(4096);
+    // A 101 is a few hundred bytes; the buffer grows for a longer answer.
+    let mut buf = BytesMut::with_capacity(1024);
     let head = loop {
         match parse_head(&buf) {
             HeadParse::Complete(head) => break head,

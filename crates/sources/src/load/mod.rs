@@ -241,8 +241,19 @@ pub async fn run_with(
         // This process's connections of the step, each launched when the
         // whole ramp would launch it (a shard keeps the global schedule).
         let mut owned = step.owned(shard).peekable();
+        let mut released = false;
         loop {
             let now = started.elapsed();
+            if !released && owned.peek().is_none() {
+                let stats = &steps[s_index].stats;
+                let failed: u64 = stats.failures.values().sum();
+                if stats.opened + failed >= stats.attempted {
+                    // Every handshake of the step is over: what they
+                    // needed while in flight is free now.
+                    crate::memory::release_freed_memory();
+                    released = true;
+                }
+            }
             let wake = if let Some(&next) = owned.peek() {
                 let at = step.launch_at(next, config.rate);
                 if now >= at {
