@@ -44,6 +44,15 @@ async fn a_healthy_ramp_gives_no_problem() {
     let steps = report["observations"]["load"]["steps"].as_array().unwrap();
     assert_eq!(steps.len(), 5);
     assert!(steps.iter().all(|s| s["opened"] == s["attempted"]));
+    // Echoes count in the step they were sent in, not in the last one
+    // (connections report them when they end).
+    for step in steps {
+        assert!(
+            step["echo_rtt"]["count"].as_u64().unwrap_or(0) > 0,
+            "no echo counted in step {}: {step:#}",
+            step["index"]
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

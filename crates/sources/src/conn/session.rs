@@ -187,6 +187,11 @@ impl Session {
         }
     }
 
+    /// The start of the attempt: the zero of every recorded time.
+    pub fn origin(&self) -> Instant {
+        self.origin
+    }
+
     /// True once the connection has ended (the transmit queue may still hold
     /// a last close frame to flush).
     pub fn is_ended(&self) -> bool {

@@ -50,6 +50,9 @@ pub(super) enum Event {
     },
     Echo {
         rtt_us: u64,
+        /// When the message was sent: it counts in that step, not in the
+        /// one when the connection ended (the report comes at the end).
+        sent_at: Instant,
     },
 }
 
@@ -220,9 +223,13 @@ async fn hold(
 
 /// Reports how an open connection ended, and that it did.
 fn finish(reporter: &Reporter, session: Session) {
+    let origin = session.origin();
     let (_, _, end, sent) = session.into_evidence();
-    for rtt_us in sent.iter().filter_map(|m| m.echo_rtt_us) {
-        reporter.send(Event::Echo { rtt_us });
+    for message in &sent {
+        if let Some(rtt_us) = message.echo_rtt_us {
+            let sent_at = origin + std::time::Duration::from_micros(message.at_us);
+            reporter.send(Event::Echo { rtt_us, sent_at });
+        }
     }
     if let Some(kind) = end.as_ref().and_then(|e| drop_kind(&e.end)) {
         reporter.send(Event::Dropped { kind });

@@ -458,11 +458,27 @@ impl Aggregate<'_> {
                 w.line(report.conn, conn_step, since, line);
             }
         }
-        apply(self.steps, self.current, report, self.open, self.peak);
+        apply(
+            self.steps,
+            self.current,
+            report,
+            self.open,
+            self.peak,
+            Some((self.started, self.plan)),
+        );
     }
 }
 
-fn apply(steps: &mut [StepAcc], current: usize, report: Report, open: &mut u64, peak: &mut u64) {
+/// `echo_steps`: when the ramp started and its plan, to count an echo in
+/// the step it was sent in.
+fn apply(
+    steps: &mut [StepAcc],
+    current: usize,
+    report: Report,
+    open: &mut u64,
+    peak: &mut u64,
+    echo_steps: Option<(Instant, &LoadPlan)>,
+) {
     match report.event {
         Event::Opened { step, handshake_us } => {
             *open += 1;
@@ -499,8 +515,16 @@ fn apply(steps: &mut [StepAcc], current: usize, report: Report, open: &mut u64, 
                 *s.stats.drops.entry(kind).or_insert(0) += 1;
             }
         }
-        Event::Echo { rtt_us } => {
-            if let Some(h) = steps.get_mut(current).and_then(|s| s.echo.as_mut()) {
+        Event::Echo { rtt_us, sent_at } => {
+            let step = echo_steps
+                .and_then(|(started, plan)| {
+                    let since = sent_at.checked_duration_since(started)?;
+                    plan.steps
+                        .iter()
+                        .position(|s| s.start <= since && since < s.hold_end)
+                })
+                .unwrap_or(current);
+            if let Some(h) = steps.get_mut(step).and_then(|s| s.echo.as_mut()) {
                 let _ = h.record(rtt_us.max(1));
             }
         }
