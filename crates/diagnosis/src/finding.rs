@@ -232,6 +232,12 @@ pub struct Finding {
     pub evidence: Vec<String>,
     /// How to fix it; at least one.
     pub fix: Vec<Fix>,
+    /// How to confirm this conclusion (wsdoctor extension of the contract).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirm: Option<String>,
+    /// What observation would change the conclusion (wsdoctor extension).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub would_change: Option<String>,
 }
 
 /// The overall verdict of a report.
@@ -268,11 +274,13 @@ impl Verdict {
     }
 }
 
-/// Sorts findings most important first: severity, then confidence.
+/// Sorts findings most important first — severity, then the strength of
+/// the evidence (`confidence`) weighed by how often the cause is the answer
+/// (the runbook's frequency order, [`crate::advice::prior`]) — and fills in
+/// how to confirm each and what would change its conclusion.
 pub fn rank(findings: &mut [Finding]) {
-    findings.sort_by(|a, b| {
-        b.severity
-            .cmp(&a.severity)
-            .then(b.confidence.total_cmp(&a.confidence))
-    });
+    findings.sort_by(crate::advice::prior::compare);
+    for f in findings.iter_mut() {
+        crate::advice::checks::annotate(f);
+    }
 }

@@ -2,6 +2,7 @@
 //! in the contract's vocabulary, backed by an embedded knowledge base of
 //! intermediaries and close codes. It never does I/O.
 
+pub mod advice;
 pub mod explain;
 mod finding;
 pub mod fingerprint;

@@ -187,6 +187,8 @@ pub(crate) fn finding(id: CauseId, severity: Severity, confidence: f64, title: &
         measured: Measured::default(),
         evidence: Vec::new(),
         fix: Vec::new(),
+        confirm: None,
+        would_change: None,
     }
 }
 

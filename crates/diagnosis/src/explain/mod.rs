@@ -80,6 +80,11 @@ pub enum ExplainError {
     NoEntry(u16),
 }
 
+/// Every cause id `explain` knows, in the contract's order.
+pub fn all_cause_ids() -> Vec<CauseId> {
+    causes::CAUSES.iter().map(|c| c.id).collect()
+}
+
 /// Explains a close code (`"1006"`, `"4001"`) or a cause id (`"idle-timeout"`).
 pub fn explain(input: &str) -> Result<Explanation, ExplainError> {
     let input = input.trim();
@@ -317,8 +322,17 @@ fn explain_cause(row: &causes::CauseRow) -> Explanation {
         subcauses: Vec::new(),
         next_check: row.next_check.iter().map(|l| (*l).to_owned()).collect(),
         related: row.close_codes.iter().map(|c| (*c).to_owned()).collect(),
-        fix_snippet: None,
+        fix_snippet: Some(cause_fix_text(row.id)),
         sources,
+    }
+}
+
+/// The cause's general fix as one block: its sentence, then its code.
+fn cause_fix_text(id: CauseId) -> String {
+    let fix = crate::advice::cause_fix(id);
+    match fix.snippet {
+        Some(snippet) => format!("{}\n\n{snippet}", fix.text),
+        None => fix.text,
     }
 }
 

@@ -27,6 +27,8 @@ pub(crate) fn finding(
         measured: Measured::default(),
         evidence: Vec::new(),
         fix: Vec::new(),
+        confirm: None,
+        would_change: None,
     }
 }
 
@@ -127,19 +129,13 @@ pub(crate) fn typical_idle_timeouts() -> String {
         .join(", ")
 }
 
-/// The server-side heartbeat fix, with a code snippet when the server's
-/// library is known and the kb has one.
-pub(crate) fn heartbeat_fix(server_lib: Option<&Intermediary>) -> Fix {
-    let text = format!(
-        "Send a WebSocket ping from the server every 25–30 s, well below the shortest idle \
-         timeout on the path (defaults: {}), and close connections whose pong does not come \
-         back. Browsers cannot send pings, so the server has to.",
-        typical_idle_timeouts()
-    );
-    match server_lib.and_then(|i| i.fix_snippet.as_deref().map(|s| (i, s))) {
-        Some((i, snippet)) => fix_with(&i.id, text, snippet),
-        None => fix("server", text),
-    }
+/// Raising the idle timeout of the two or three hops most likely to own a
+/// timer of `t_us` when no header names the hop on the path.
+pub(crate) fn likely_raise_fixes(t_us: u64) -> Vec<Fix> {
+    crate::advice::prior::likely_hops(&idle_matches(t_us))
+        .into_iter()
+        .filter_map(raise_idle_fix)
+        .collect()
 }
 
 /// Raising a hop's idle timeout, from its kb entry.

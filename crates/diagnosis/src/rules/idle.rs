@@ -6,9 +6,10 @@ use wsdoctor_evidence::idle::{Arm, IdleEvidence, IdleSample};
 use wsdoctor_evidence::{ConnectionEnd, FrameKind, ProbeEvidence, Side};
 
 use super::common::{
-    fix, human, idle_matches, lifetime_matches, median, names_with_value, raise_idle_fix, secs,
-    to_s,
+    fix, human, idle_matches, lifetime_matches, likely_raise_fixes, median, names_with_value,
+    raise_idle_fix, secs, to_s,
 };
+use crate::advice::app::{app_heartbeat_fix, server_ping_fix};
 use crate::finding::{rank, CauseId, Finding, Severity, SourceKind};
 use crate::fingerprint::identify;
 use crate::kb::{kb, Intermediary};
@@ -403,9 +404,11 @@ fn timer_findings(
     let blamed = blamed.filter(|_| closer != Some(Closer::Server));
     f.evidence.extend(blame_lines);
     f.intermediary = blamed.map(|i| i.id.clone());
-    if let Some(i) = blamed.filter(|_| !lifetime) {
-        if let Some(raise) = raise_idle_fix(i) {
-            f.fix.push(raise);
+    if !lifetime {
+        match blamed {
+            Some(i) => f.fix.extend(raise_idle_fix(i)),
+            // No header names the hop: the likeliest two or three owners of this timer.
+            None => f.fix.extend(likely_raise_fixes(t_idle)),
         }
     }
     let half = t_idle / 2;
@@ -443,19 +446,13 @@ fn timer_findings(
             ),
         ));
     } else if f.measured.keepalive_by.as_deref() == Some("data") {
-        f.fix.push(fix(
+        f.fix.push(app_heartbeat_fix(
             "server",
-            format!("This path ignores WebSocket pings: send a small application message (a heartbeat) every {} or more often.", human(half)),
+            t_idle,
+            "This path ignores WebSocket pings",
         ));
     } else {
-        f.fix.push(fix(
-            "server",
-            format!(
-                "Or keep connections busy: send a WebSocket ping from the server every {} (half the measured {} timeout) and close connections whose pong does not come back. Browsers cannot send pings, so the server has to.",
-                human(half),
-                human(t_idle)
-            ),
-        ));
+        f.fix.push(server_ping_fix(Some(t_idle), None));
     }
     let mut findings = vec![f];
     if !lifetime {
@@ -478,10 +475,7 @@ fn timer_findings(
                     secs(p),
                     secs(t_idle)
                 ));
-                slow.fix.push(fix(
-                    "server",
-                    format!("Ping every {} or more often.", human(half)),
-                ));
+                slow.fix.push(server_ping_fix(Some(t_idle), None));
                 findings.push(slow);
             }
             None if !server_pinged(e) => {
@@ -495,13 +489,7 @@ fn timer_findings(
                     "no ping from the server on any of the {} connections",
                     e.samples.len()
                 ));
-                none.fix.push(fix(
-                    "server",
-                    format!(
-                        "Send a WebSocket ping from the server every {} or more often, and close connections whose pong does not come back.",
-                        human(half)
-                    ),
-                ));
+                none.fix.push(server_ping_fix(Some(t_idle), None));
                 findings.push(none);
             }
             _ => {}

@@ -1,7 +1,7 @@
 //! Rules: evidence in, findings out. One submodule per kind of source; each
 //! is a pure function of its evidence.
 
-mod common;
+pub(crate) mod common;
 pub mod config;
 pub mod idle;
 pub mod load;

@@ -6,7 +6,9 @@ use wsdoctor_evidence::idle::Arm;
 use wsdoctor_evidence::watch::{WatchDrop, WatchEvidence};
 use wsdoctor_evidence::ConnectionEnd;
 
-use super::common::{finding, fix, human, idle_matches, median, names_with_value, to_s};
+use super::common::{
+    finding, fix, human, idle_matches, likely_raise_fixes, median, names_with_value, to_s,
+};
 use crate::finding::{rank, CauseId, Finding, Severity, SourceKind};
 
 /// Drops within this long of each other across connections are one event.
@@ -165,10 +167,17 @@ pub fn diagnose_watch(e: &WatchEvidence) -> Vec<Finding> {
                     names_with_value(&matches, |i| i.idle_timeout_default_s)
                 ));
             }
-            f.fix.push(fix(
-                "server",
-                format!("Send a WebSocket ping from the server every {} or more often, or raise the idle timeout of the hop that owns it (`wsdoctor idle` names it).", human(t / 2)),
-            ));
+            if lifetime {
+                // Pings cannot help against a cap that ignores traffic.
+                f.fix.push(fix(
+                    "proxy",
+                    format!("Raise the lifetime cap of the hop that owns it (`wsdoctor idle` names it), and make clients reconnect with backoff before {} is reached.", human(t)),
+                ));
+            } else {
+                f.fix
+                    .push(crate::advice::app::server_ping_fix(Some(t), None));
+                f.fix.extend(likely_raise_fixes(t));
+            }
             findings.push(f);
         }
     }

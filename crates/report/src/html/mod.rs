@@ -40,7 +40,7 @@ h1 { font-size: 1.4em; margin-bottom: 0.2em; } h2 { font-size: 1.15em; margin-to
 .finding { border-left: 4px solid #9e9e9e; padding: 0.3em 0.9em; margin: 1em 0; background: #fafafa; }
 .finding.error { border-color: #c62828; } .finding.warning { border-color: #ef6c00; } .finding.info { border-color: #9e9e9e; }
 .finding h3 { margin: 0.2em 0; font-size: 1.05em; } .tag { color: #757575; font-weight: normal; font-size: 0.85em; }
-.finding ul { margin: 0.3em 0; padding-left: 1.2em; } .fix { margin: 0.5em 0; } .fix b { color: #1565c0; }
+.finding ul { margin: 0.3em 0; padding-left: 1.2em; } .fix { margin: 0.5em 0; } .fix b { color: #1565c0; } .check { color: #616161; font-size: 0.9em; }
 pre { background: #263238; color: #eceff1; padding: 0.7em; border-radius: 4px; overflow-x: auto; font-size: 0.85em; }
 svg { width: 100%; height: auto; font: 11px system-ui, sans-serif; fill: #424242; } svg .unit { fill: #757575; } svg .marker { fill: #616161; font-size: 10px; }
 .caption { color: #616161; font-size: 0.9em; }
@@ -92,6 +92,18 @@ fn finding_html(out: &mut String, f: &Finding) {
         );
         if let Some(snippet) = &fix.snippet {
             let _ = write!(out, "<pre>{}</pre>", escape_html(snippet));
+        }
+    }
+    for (label, text) in [
+        ("confirm", &f.confirm),
+        ("would change it", &f.would_change),
+    ] {
+        if let Some(text) = text {
+            let _ = write!(
+                out,
+                r#"<div class="check"><b>{label}:</b> {}</div>"#,
+                escape_html(text)
+            );
         }
     }
     out.push_str("</div>");

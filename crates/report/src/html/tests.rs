@@ -104,3 +104,15 @@ fn timeline_snapshot() {
     let (evidence, _) = testkit::healthy_echo_at("wss://echo.example.com/ws", true);
     insta::assert_snapshot!(probe_charts(&[&evidence])[0].svg);
 }
+
+#[test]
+fn confirm_and_would_change_are_rendered_escaped() {
+    let mut report = sample_report();
+    report.findings[0].confirm = Some("run <b>this</b>".into());
+    report.findings[0].would_change = Some("a 101 & more".into());
+    let html = render_html(&report, &[]);
+    assert!(
+        html.contains(r#"<div class="check"><b>confirm:</b> run &lt;b&gt;this&lt;/b&gt;</div>"#)
+    );
+    assert!(html.contains(r#"<div class="check"><b>would change it:</b> a 101 &amp; more</div>"#));
+}

@@ -88,6 +88,19 @@ fn finding_block(finding: &Finding, style: Style) -> String {
             lines.push(indent(&code_block(snippet), 4));
         }
     }
+    // How to confirm, and what would change the conclusion: one line each.
+    for (label, text) in [
+        ("confirm:", &finding.confirm),
+        ("would change it:", &finding.would_change),
+    ] {
+        if let Some(text) = text {
+            lines.push(format!(
+                "{} {}",
+                style.paint(Tone::Dim, label),
+                escape_peer(text)
+            ));
+        }
+    }
     let (head, rest) = lines.split_at(1);
     let mut out = head.concat();
     for line in rest {

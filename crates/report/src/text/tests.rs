@@ -131,3 +131,29 @@ fn peer_controlled_strings_are_escaped() {
         assert!(!strip_ansi(&text).contains('\x1b'), "{text}");
     }
 }
+
+#[test]
+fn confirm_and_would_change_are_one_line_each_after_the_fixes() {
+    let (_, mut findings) = nginx_400_with(&[]);
+    findings.truncate(1);
+    findings[0].confirm = Some("probe each hop\u{1b}[31m".to_owned());
+    findings[0].would_change = Some("a 101 from the backend".to_owned());
+    let text = render_findings(&findings, Style::PLAIN);
+    let lines: Vec<&str> = text.lines().collect();
+    let confirm = lines
+        .iter()
+        .position(|l| {
+            l.trim_start()
+                .starts_with("confirm: probe each hop\\u{1b}[31m")
+        })
+        .unwrap_or(usize::MAX);
+    assert_eq!(
+        lines.get(confirm + 1).map(|l| l.trim_start()),
+        Some("would change it: a 101 from the backend"),
+        "{text}"
+    );
+    assert!(
+        !lines[confirm + 1..].iter().any(|l| l.contains("fix (for")),
+        "{text}"
+    );
+}

@@ -16,7 +16,7 @@ use wsdoctor_evidence::format_duration;
 use super::{haproxy, hops, nginx, ConfigFinding};
 use crate::finding::{CauseId, Severity};
 use crate::kb::kb;
-use crate::rules::common::{fix, fix_with, raise_idle_fix, typical_idle_timeouts};
+use crate::rules::common::{fix, fix_with, raise_idle_fix};
 
 /// The share of an idle timeout a heartbeat may use and still clear it.
 const MARGIN: f64 = 0.8;
@@ -56,11 +56,6 @@ fn human(ms: u64) -> String {
 
 fn clears(ping_ms: u64, idle_ms: u64) -> bool {
     (ping_ms as f64) <= idle_ms as f64 * MARGIN
-}
-
-/// The heartbeat to recommend: half the tightest timer, at most 30 s.
-fn recommended_ping_ms(tightest_ms: u64) -> u64 {
-    (tightest_ms / 2).clamp(1_000, 30_000)
 }
 
 pub(super) fn diagnose(ev: &ConfigEvidence) -> Vec<ConfigFinding> {
@@ -164,15 +159,10 @@ fn raise_fix(h: &Hop) -> Option<crate::finding::Fix> {
     kb().intermediary(&h.intermediary).and_then(raise_idle_fix)
 }
 
-fn heartbeat_fix(ping_ms: u64) -> crate::finding::Fix {
-    fix(
-        "server",
-        format!(
-            "Send a WebSocket ping (or an application heartbeat) every {} or less, in either direction; browsers cannot send pings, so the server has to. Common idle defaults: {}.",
-            human(ping_ms),
-            typical_idle_timeouts()
-        ),
-    )
+/// The heartbeat for the tightest idle timer of the stack: a ping every
+/// half of it, as code (the snippets live in [`crate::advice::app`]).
+fn heartbeat_fix(tightest_ms: u64) -> crate::finding::Fix {
+    crate::advice::app::server_ping_fix(Some(tightest_ms.saturating_mul(1000)), None)
 }
 
 fn place(h: &Hop) -> String {
@@ -208,7 +198,7 @@ fn idle_without_heartbeat(h: &Hop, tightest_ms: u64) -> Option<ConfigFinding> {
     }
     f.finding.measured.idle_timeout_s = Some(idle as f64 / 1000.0);
     f.finding.measured.keepalive_by = Some("either".to_owned());
-    f = f.fix(heartbeat_fix(recommended_ping_ms(tightest_ms)));
+    f = f.fix(heartbeat_fix(tightest_ms));
     if let Some(raise) = raise_fix(h) {
         f = f.fix(raise);
     }
@@ -251,7 +241,7 @@ fn heartbeat_too_slow(h: &Hop, ping: u64, tightest_ms: u64) -> Option<ConfigFind
         human((idle as f64 * MARGIN) as u64)
     ));
     f.finding.measured.idle_timeout_s = Some(idle as f64 / 1000.0);
-    f = f.fix(heartbeat_fix(recommended_ping_ms(tightest_ms)));
+    f = f.fix(heartbeat_fix(tightest_ms));
     if let Some(raise) = raise_fix(h) {
         f = f.fix(raise);
     }
@@ -362,5 +352,5 @@ fn stack(idle: &[&Hop], tightest: &Hop, ping: Option<u64>) -> ConfigFinding {
         f = f.evidence(format!("{t:>8}  {}: {}{mark}", h.name, place(h)));
     }
     f.finding.measured.idle_timeout_s = Some(tightest_ms as f64 / 1000.0);
-    f.fix(heartbeat_fix(recommended_ping_ms(tightest_ms)))
+    f.fix(heartbeat_fix(tightest_ms))
 }

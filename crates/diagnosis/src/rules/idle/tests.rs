@@ -138,7 +138,7 @@ fn silent_drops_at_sixty_seconds_behind_an_alb() {
         .as_deref()
         .is_some_and(|s| s.contains("idle_timeout.timeout_seconds"))));
     assert!(
-        f.fix.iter().any(|x| x.text.contains("every 30.0 s")),
+        f.fix.iter().any(|x| x.text.contains("every 30 s")),
         "{:#?}",
         f.fix
     );

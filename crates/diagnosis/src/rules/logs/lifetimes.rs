@@ -9,9 +9,7 @@ use wsdoctor_evidence::logs::{quantile, Bucket, LogEvidence, LogFormat};
 use super::{count, human_ms, percent, samples, secs_f, Ctx};
 use crate::finding::{CauseId, Finding, Severity};
 use crate::kb::{kb, Intermediary};
-use crate::rules::common::{
-    fix, heartbeat_fix, idle_matches, lifetime_matches, names_with_value, raise_idle_fix,
-};
+use crate::rules::common::{fix, idle_matches, lifetime_matches, names_with_value, raise_idle_fix};
 
 /// Fewer lifetimes than this say nothing about a timer.
 const MIN_SAMPLES: u64 = 10;
@@ -286,6 +284,10 @@ fn fixes(blamed: Option<&'static Intermediary>, id: CauseId, value_ms: u64) -> V
             ),
         ));
     }
-    out.push(heartbeat_fix(None));
+    // The log measured T: ping at half of it rather than the 25 s default.
+    out.push(crate::advice::app::server_ping_fix(
+        Some(value_ms.saturating_mul(1000)),
+        None,
+    ));
     out
 }

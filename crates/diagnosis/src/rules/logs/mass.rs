@@ -194,11 +194,8 @@ fn finding(ctx: &Ctx<'_>, b: &Burst) -> Finding {
          1001 or 1012 so clients know to reconnect, and for nginx set worker_shutdown_timeout \
          so old workers do not keep sockets for hours after a reload.",
     ));
-    f.fix.push(fix(
-        "client",
-        "Reconnect with exponential backoff and random jitter so that a mass disconnect is \
-         not followed by a thundering herd.",
-    ));
+    // Without jitter the clients of a mass disconnect come back as a herd.
+    f.fix.push(crate::advice::app::full_jitter_fix());
     f
 }
 

@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use wsdoctor_evidence::logs::ClientReconnects;
 
 use super::{count, samples, Ctx};
+use crate::advice::app::full_jitter_fix;
 use crate::finding::{CauseId, Finding, Severity};
-use crate::rules::common::{fix, fix_with};
 
 /// A client needs this many delays before its policy is named.
 const MIN_DELAYS: usize = 3;
@@ -160,12 +160,7 @@ fn no_backoff(
             delays_text(&c.delays_ms)
         ));
     }
-    f.fix.push(fix_with(
-        "client",
-        "Back off exponentially with random jitter after each failed or dropped connection, \
-         and reset the delay only after a connection stayed up for a while.",
-        "delay = min(30_000, 500 * 2 ** attempt) * (0.5 + Math.random() / 2)",
-    ));
+    f.fix.push(full_jitter_fix());
     f
 }
 
@@ -214,10 +209,6 @@ fn no_jitter(ctx: &Ctx<'_>, exponential: &[&ClientReconnects]) -> Option<Finding
             delays_text(&c.delays_ms)
         ));
     }
-    f.fix.push(fix(
-        "client",
-        "Add random jitter to every backoff delay (full jitter: a random delay between 0 and \
-         the exponential value) so clients dropped together do not return together.",
-    ));
+    f.fix.push(full_jitter_fix());
     Some(f)
 }

@@ -7,7 +7,7 @@ use super::{heartbeat, Ctx};
 use crate::finding::{CauseId, Finding, Severity};
 use crate::kb::{kb, CodeEntry, Intermediary};
 use crate::rules::common::{
-    fix, fix_with, heartbeat_fix, human, idle_matches, lifetime_matches, names_with_value,
+    fix, fix_with, human, idle_matches, lifetime_matches, likely_raise_fixes, names_with_value,
     raise_idle_fix, secs, to_s,
 };
 
@@ -479,9 +479,18 @@ fn abnormal(ctx: &Ctx<'_>, end: &ConnectionEnd) -> Finding {
             ),
         ));
     }
-    f.fix.push(heartbeat_fix(ctx.server_library()));
+    let measured_t = since.filter(|_| timer_like);
+    f.fix.push(crate::advice::app::server_ping_fix(
+        measured_t,
+        ctx.server_library(),
+    ));
+    let likely = match (blamed, measured_t) {
+        (None, Some(t)) if !idle.is_empty() => likely_raise_fixes(t),
+        _ => Vec::new(),
+    };
     match blamed.and_then(raise_idle_fix) {
         Some(raise) => f.fix.push(raise),
+        None if !likely.is_empty() => f.fix.extend(likely),
         None => f.fix.push(fix(
             "proxy",
             "Check the idle timeout (and any maximum connection lifetime) of every proxy and \

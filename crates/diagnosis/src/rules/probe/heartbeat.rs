@@ -6,7 +6,7 @@ use wsdoctor_evidence::{ConnectionEnd, FrameKind, Side};
 use super::Ctx;
 use crate::finding::{CauseId, Finding, Severity};
 use crate::rules::common::{
-    fix, heartbeat_fix, human, median, millis, raise_idle_fix, secs, to_s, typical_idle_timeouts,
+    fix, human, idle_matches, median, millis, raise_idle_fix, secs, to_s, typical_idle_timeouts,
 };
 
 /// A watch this long outlasts the most common idle timeouts (55–60 s), so
@@ -117,7 +117,13 @@ fn no_heartbeat(ctx: &Ctx<'_>) -> Option<Finding> {
         "{data_messages} message{plural} from the server; longest silence {}",
         secs(silence)
     ));
-    f.fix.push(heartbeat_fix(ctx.server_library()));
+    // A drop after a silence that matches a known idle timeout measured T:
+    // the ping interval is then half of it rather than the 25 s default.
+    let measured_t = Some(silence).filter(|s| !we_ended && !idle_matches(*s).is_empty());
+    f.fix.push(crate::advice::app::server_ping_fix(
+        measured_t,
+        ctx.server_library(),
+    ));
     if !long {
         f.fix.push(fix(
             "client",
@@ -164,7 +170,11 @@ fn too_slow(ctx: &Ctx<'_>, interval: u64) -> Option<Finding> {
     f.measured.server_ping_interval_s = Some(to_s(interval));
     f.measured.watched_s = Some(to_s(ctx.watched_us()));
     f.evidence.splice(0..0, ping_lines(ctx));
-    f.fix.insert(0, heartbeat_fix(ctx.server_library()));
+    let hop_t_us = hop.map(|(_, t)| u64::from(t) * 1_000_000);
+    f.fix.insert(
+        0,
+        crate::advice::app::server_ping_fix(hop_t_us, ctx.server_library()),
+    );
     Some(f)
 }
 

@@ -1,0 +1,70 @@
+//! What to do about a finding beyond what its rule measured: the
+//! application-side code that fixes it ([`app`]), the frequency prior that
+//! orders findings ([`prior`]), how to confirm each conclusion and what
+//! would change it ([`checks`]), and one fix per cause for `explain`
+//! ([`cause_fix`]).
+
+pub mod app;
+pub mod checks;
+pub mod prior;
+#[cfg(test)]
+mod tests;
+
+use crate::finding::{CauseId, Fix};
+use crate::rules::common::fix;
+
+/// The general fix for a cause, when no evidence narrows it: what `explain`
+/// shows, and what every cause id is guaranteed to have. Rules attach more
+/// specific fixes (the blamed hop's setting, the measured T).
+pub fn cause_fix(id: CauseId) -> Fix {
+    let text = match id {
+        CauseId::IdleTimeout | CauseId::NoHeartbeat | CauseId::HeartbeatTooSlow => {
+            return app::server_ping_fix(None, None);
+        }
+        CauseId::ReconnectNoBackoff | CauseId::ReconnectNoJitter => {
+            return app::full_jitter_fix();
+        }
+        CauseId::DnsFailure => "Fix the DNS record, or the resolver the client uses (its search domains, /etc/hosts, the container's DNS).",
+        CauseId::ConnectRefused => "Start the server on that address and port, or open the firewall or security group that rejects the connection.",
+        CauseId::ConnectTimeout => "Allow the port through every firewall, security group and network ACL on the path; check that the address is routable from the client.",
+        CauseId::TlsFailure => "Serve a certificate chain that is complete, valid now and names the host; clients behind TLS inspection need its CA.",
+        CauseId::UpgradeNotForwarded => "Forward the Upgrade and Connection headers at every proxy between client and server (nginx: proxy_http_version 1.1; proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection $connection_upgrade;). `wsdoctor lint` checks the config.",
+        CauseId::UpgradeRejected => "Send what the server's checks expect: the credentials, an allowed Origin, the right path and a subprotocol it supports.",
+        CauseId::BackendUnavailable => "Bring the backend up, or point the proxy at the address and port it listens on; keep the backend's own keep-alive timeout above the proxy's.",
+        CauseId::HandshakeInvalid => "Fix the server (or the proxy that rewrites its answer): Sec-WebSocket-Accept must be the SHA-1 of the key and GUID, and only requested extensions and subprotocols may be accepted.",
+        CauseId::MaxLifetime => "Raise the hop's lifetime cap, and make clients reconnect with backoff before it is reached; pings cannot help against a cap.",
+        CauseId::AbnormalClose => "Find which hop ends the connection (`wsdoctor idle` for timers, `wsdoctor watch` for patterns), and make clients reconnect with jittered backoff meanwhile.",
+        CauseId::ServerError => "Catch exceptions in the message handler so one bad message does not end the connection, and log them with the connection id.",
+        CauseId::GoingAway => "Drain on shutdown: send 1001 or 1012, stop accepting, let clients reconnect elsewhere with jittered backoff.",
+        CauseId::ProtocolError => "Align message sizes and types with the peer's limits (max message size, text vs binary, valid UTF-8).",
+        CauseId::PolicyClose => "Read the reason: refresh credentials before they expire, or follow the rule the server enforces.",
+        CauseId::LoadLimit => "Raise the limit that is hit (file descriptors, worker connections, the proxy's maxconn, memory per connection), or spread connections over more instances.",
+        CauseId::HandlerStalled => "Catch and log exceptions inside the message handler; add an application-level liveness message the client checks.",
+        CauseId::StickySessionMissing => "Enable session affinity on the load balancer, or keep per-connection state in a shared store.",
+        CauseId::MassDisconnect => "Drain instead of dropping on deploys and reloads (close with 1001/1012, nginx worker_shutdown_timeout), and reconnect with jittered backoff.",
+        CauseId::SlowConsumer => "Bound the send queue per connection and drop or coalesce messages for slow clients instead of buffering without limit.",
+        CauseId::H2WebsocketBroken => "Disable HTTP/2 WebSockets (RFC 8441) at the proxy, or fix its extended CONNECT forwarding to the backend.",
+        CauseId::LocalKeepaliveTimeout => "Raise the client's ping timeout above the worst pong delay, and keep the server's event loop from blocking.",
+        CauseId::Healthy => "Nothing to fix.",
+    };
+    let for_ = match id {
+        CauseId::DnsFailure
+        | CauseId::TlsFailure
+        | CauseId::ConnectRefused
+        | CauseId::ConnectTimeout
+        | CauseId::ServerError
+        | CauseId::HandlerStalled
+        | CauseId::HandshakeInvalid
+        | CauseId::GoingAway
+        | CauseId::SlowConsumer => "server",
+        CauseId::UpgradeNotForwarded
+        | CauseId::BackendUnavailable
+        | CauseId::MaxLifetime
+        | CauseId::StickySessionMissing
+        | CauseId::H2WebsocketBroken
+        | CauseId::LoadLimit
+        | CauseId::MassDisconnect => "proxy",
+        _ => "client",
+    };
+    fix(for_, text)
+}
