@@ -370,7 +370,9 @@ impl Worker {
         let Some(held) = self.held.get_mut(key) else {
             return;
         };
-        if held.session.is_ended() && held.unsent.is_empty() {
+        // An ended session had its last flush; a peer that stopped reading
+        // does not get to keep it (and its socket) alive.
+        if held.session.is_ended() {
             let mut held = self.held.remove(key);
             let _ = self.poll.registry().deregister(&mut held.stream);
             // End TCP politely; the socket closes when `held` is dropped.
