@@ -70,7 +70,7 @@ use driver::{SHUTDOWN_CODE, SHUTDOWN_REASON};
 /// [`DiagServer::take_events`]; more are dropped.
 const EVENT_BUFFER: usize = 4096;
 /// How often the accept loop considers giving freed memory back, and after
-/// how many new connections it does.
+/// how many new connections it does (once a tick passed without any).
 const RELEASE_EVERY: Duration = Duration::from_secs(5);
 const RELEASE_AFTER_ACCEPTS: usize = 1000;
 /// How long a graceful shutdown waits for clients to answer the 1001.
@@ -302,17 +302,22 @@ async fn accept_loop(
 ) {
     let mut tasks = JoinSet::new();
     let mut accepted_since_release = 0usize;
+    let mut accepted_at_last_tick = 0usize;
     let mut release = tokio::time::interval(RELEASE_EVERY);
     loop {
         tokio::select! {
             _ = &mut stop => break,
             _ = release.tick() => {
-                // After a burst of handshakes, give their memory back (what
-                // a held connection keeps is small; see HoldPool).
-                if accepted_since_release >= RELEASE_AFTER_ACCEPTS {
+                // After a burst of handshakes, once it is over, give their
+                // memory back (what a held connection keeps is small; see
+                // HoldPool). Not during one: the trim holds the allocator's
+                // locks and would slow the handshakes down.
+                let calm = accepted_since_release == accepted_at_last_tick;
+                if calm && accepted_since_release >= RELEASE_AFTER_ACCEPTS {
                     accepted_since_release = 0;
                     wsdoctor_sources::memory::release_freed_memory();
                 }
+                accepted_at_last_tick = accepted_since_release;
             }
             accepted = listener.accept() => match accepted {
                 Ok((tcp, _)) if tasks.len() + held_count(&shared) >= shared.config.max_connections => {
