@@ -7,7 +7,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{fixtures, lint, summary};
+use common::{fixtures, lint, patch, summary};
 
 #[test]
 fn broken_nginx_finds_every_planted_mistake_with_its_line() {
@@ -147,26 +147,6 @@ fn apply_fix(rel: &str) -> (tempfile::TempDir, String) {
         .unwrap();
     }
     (tmp, diff)
-}
-
-fn patch(dir: &Path, diff: &str) {
-    use std::io::Write;
-    let mut child = std::process::Command::new("patch")
-        .args(["-p1", "--quiet"])
-        .current_dir(dir)
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .expect("patch(1) runs");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(diff.as_bytes())
-        .unwrap();
-    assert!(
-        child.wait().unwrap().success(),
-        "patch -p1 failed on:\n{diff}"
-    );
 }
 
 #[test]
