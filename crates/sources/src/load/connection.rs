@@ -23,7 +23,6 @@ pub(super) const CLOSE_REASON: &str = "wsdoctor load finished";
 
 /// One message from a connection to the aggregator.
 #[derive(Debug)]
-#[allow(dead_code)] // conn and at are for the per-connection timeline (--events)
 pub(super) struct Report {
     /// The connection's index in the whole ramp (0-based).
     pub(super) conn: u64,
