@@ -13,6 +13,29 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+/// Words in a path, location, upstream or service name that say "WebSocket
+/// here" (config readers and rules decide which routes need the upgrade).
+/// `socket.io` only matches where names are split keeping dots.
+pub const WEBSOCKET_WORDS: &[&str] = &[
+    "ws",
+    "wss",
+    "websocket",
+    "websockets",
+    "socket",
+    "sockets",
+    "sockjs",
+    "socketio",
+    "socket.io",
+    "cable",
+    "hub",
+    "hubs",
+    "realtime",
+    "live",
+    "stream",
+    "subscriptions",
+    "graphql-ws",
+];
+
 /// A place in a config file: 1-based line and column (in characters), and
 /// how many characters the highlighted token spans.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -39,25 +39,7 @@ const NLB_LISTENER_ATTRIBUTES: &str =
 const CLB_IDLE: &str = "service.beta.kubernetes.io/aws-load-balancer-connection-idle-timeout";
 
 /// Words in a path or service name that say "WebSocket here".
-pub(crate) const WS_WORDS: &[&str] = &[
-    "ws",
-    "wss",
-    "websocket",
-    "websockets",
-    "socket",
-    "sockets",
-    "sockjs",
-    "socketio",
-    "socket.io",
-    "cable",
-    "hub",
-    "hubs",
-    "realtime",
-    "live",
-    "stream",
-    "subscriptions",
-    "graphql-ws",
-];
+pub(crate) use wsdoctor_evidence::config::WEBSOCKET_WORDS as WS_WORDS;
 
 /// Why `text` (a path, a service name) names a WebSocket endpoint.
 pub(crate) fn names_websocket(text: &str) -> bool {

@@ -15,24 +15,7 @@ use crate::rules::common::fix;
 const NGINX: &str = "nginx";
 
 /// Words in a location path or upstream name that say "WebSocket here".
-pub(super) const WS_WORDS: &[&str] = &[
-    "ws",
-    "wss",
-    "websocket",
-    "websockets",
-    "socket",
-    "sockets",
-    "sockjs",
-    "cable",
-    "hub",
-    "hubs",
-    "realtime",
-    "live",
-    "stream",
-    "subscriptions",
-    "graphql-ws",
-    "socketio",
-];
+pub(super) use wsdoctor_evidence::config::WEBSOCKET_WORDS as WS_WORDS;
 
 /// The first nginx version whose `proxy_http_version` default is 1.1.
 const HTTP11_DEFAULT_SINCE: (u32, u32, u32) = (1, 29, 7);
