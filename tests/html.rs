@@ -87,3 +87,53 @@ async fn the_report_renders_in_chromium_with_a_clean_console() {
         "a screenshot was drawn"
     );
 }
+
+/// Runs the binary with `args` and `--html PAGE`; returns the page.
+fn html_of(args: &[&str], page: &std::path::Path) -> String {
+    let out = Command::cargo_bin("wsdoctor")
+        .unwrap()
+        .args(args)
+        .arg("--html")
+        .arg(page)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.code().is_some_and(|c| c < 2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::read_to_string(page).unwrap()
+}
+
+#[test]
+fn logs_and_storm_reports_draw_their_charts_in_chromium() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/crates/logs/tests/fixtures");
+    let logs_page = dir.path().join("logs.html");
+    let html = html_of(
+        &[
+            "logs",
+            &format!("{fixtures}/alb.log.gz"),
+            &format!("{fixtures}/nginx-error.log"),
+        ],
+        &logs_page,
+    );
+    for title in ["How long connections lived", "When connections closed"] {
+        assert!(html.contains(title), "{title} missing");
+    }
+    let storm_page = dir.path().join("storm.html");
+    let html = html_of(
+        &["storm", "--policy", "phoenix", "--clients", "1000"],
+        &storm_page,
+    );
+    assert!(html.contains("The reconnect wave") && html.contains("server back"));
+    if support::require("chromium").is_none() {
+        return;
+    }
+    for (i, page) in [&logs_page, &storm_page].into_iter().enumerate() {
+        let (dom, log) = chromium(page, &dir.path().join(format!("p{i}")), &["--dump-dom"]);
+        assert!(dom.contains("<svg"), "{dom}");
+        let console: Vec<&str> = log.lines().filter(|l| l.contains("CONSOLE")).collect();
+        assert!(console.is_empty(), "console messages: {console:#?}");
+    }
+}

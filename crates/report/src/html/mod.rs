@@ -3,7 +3,10 @@
 //! network fetches; prints well. Every peer-controlled string is escaped.
 
 mod charts;
+mod client_charts;
+mod logs_charts;
 mod svg;
+mod watch_charts;
 
 use std::fmt::Write;
 
@@ -12,6 +15,9 @@ use wsdoctor_diagnosis::{Finding, Severity, Verdict};
 use crate::json::Report;
 
 pub use charts::{drop_histogram, idle_charts, load_charts, probe_charts, timeline, Chart};
+pub use client_charts::{reconnect_charts, storm_charts};
+pub use logs_charts::logs_charts;
+pub use watch_charts::watch_charts;
 
 /// Escapes text for HTML element content and attribute values.
 pub fn escape_html(text: &str) -> String {
@@ -44,8 +50,13 @@ h1 { font-size: 1.4em; margin-bottom: 0.2em; } h2 { font-size: 1.15em; margin-to
 pre { background: #263238; color: #eceff1; padding: 0.7em; border-radius: 4px; overflow-x: auto; font-size: 0.85em; }
 svg { width: 100%; height: auto; font: 11px system-ui, sans-serif; fill: #424242; } svg .unit { fill: #757575; } svg .marker { fill: #616161; font-size: 10px; }
 .caption { color: #616161; font-size: 0.9em; }
+summary { cursor: pointer; color: #1565c0; font-size: 0.9em; margin: 0.3em 0; }
+@media print { details > pre { display: block; } }
 @media print { body { margin: 0; max-width: none; } .finding { break-inside: avoid; } svg { break-inside: avoid; } }
 "#;
+
+/// Snippets longer than this many lines are folded under `<details>`.
+const SNIPPET_FOLD_LINES: usize = 12;
 
 fn verdict_class(v: Verdict) -> (&'static str, &'static str) {
     match v {
@@ -91,7 +102,18 @@ fn finding_html(out: &mut String, f: &Finding) {
             escape_html(&fix.text)
         );
         if let Some(snippet) = &fix.snippet {
-            let _ = write!(out, "<pre>{}</pre>", escape_html(snippet));
+            // Long snippets (a ping loop in five languages) would push the
+            // charts off the first screens of a ticket; they fold, no script.
+            let lines = snippet.lines().count();
+            if lines > SNIPPET_FOLD_LINES {
+                let _ = write!(
+                    out,
+                    "<details><summary>the snippet ({lines} lines)</summary><pre>{}</pre></details>",
+                    escape_html(snippet)
+                );
+            } else {
+                let _ = write!(out, "<pre>{}</pre>", escape_html(snippet));
+            }
         }
     }
     for (label, text) in [

@@ -75,6 +75,8 @@ pub(crate) struct Canvas {
     pub(crate) x: Scale,
     pub(crate) y: Scale,
     body: String,
+    /// Right end (px) of the last marker label in each label row.
+    marker_rows: Vec<f64>,
 }
 
 impl Canvas {
@@ -86,6 +88,7 @@ impl Canvas {
             x: Scale::new(x_lo, x_hi, LEFT, WIDTH - RIGHT),
             y: Scale::new(y_lo, y_hi, height - BOTTOM, TOP),
             body: String::new(),
+            marker_rows: Vec::new(),
         }
     }
 
@@ -193,18 +196,48 @@ impl Canvas {
         );
     }
 
-    /// A dashed vertical marker with a label at the top.
+    /// A dashed vertical marker with a label at the top. Labels that would
+    /// overlap an earlier one drop to the next of a few rows; when no row
+    /// has room the line stays and its tooltip carries the label.
     pub(crate) fn marker(&mut self, x: f64, label: &str) {
+        const ROWS: usize = 4;
+        const MAX_CHARS: usize = 30;
         let px = self.x.at(x);
+        let short: String = if label.chars().count() > MAX_CHARS {
+            let cut: String = label.chars().take(MAX_CHARS - 1).collect();
+            format!("{}…", cut.trim_end())
+        } else {
+            label.to_owned()
+        };
+        // About 5.6 px per character at the markers' 10 px font.
+        let width = 5.6 * short.chars().count() as f64 + 6.0;
+        // Labels that would run past the right edge are drawn to the left.
+        let (anchor, tx, left, right) = if px + width > WIDTH - RIGHT {
+            ("end", px - 3.0, px - width, px)
+        } else {
+            ("start", px + 3.0, px, px + width)
+        };
+        let row = (0..ROWS).find(|r| self.marker_rows.get(*r).is_none_or(|end| left > *end));
         let _ = write!(
             self.body,
-            r#"<line x1="{px:.1}" y1="{TOP}" x2="{px:.1}" y2="{:.1}" stroke="{}" stroke-dasharray="4 3" /><text x="{:.1}" y="{:.1}" class="marker">{}</text>"#,
+            r#"<line x1="{px:.1}" y1="{TOP}" x2="{px:.1}" y2="{:.1}" stroke="{}" stroke-dasharray="4 3"><title>{}</title></line>"#,
             self.plot_bottom(),
             color::NEUTRAL,
-            px + 3.0,
-            TOP + 10.0,
             escape_html(label)
         );
+        let Some(row) = row.filter(|_| !short.is_empty()) else {
+            return;
+        };
+        let _ = write!(
+            self.body,
+            r#"<text x="{tx:.1}" y="{:.1}" text-anchor="{anchor}" class="marker">{}</text>"#,
+            TOP + 10.0 + 12.0 * row as f64,
+            escape_html(&short)
+        );
+        if self.marker_rows.len() <= row {
+            self.marker_rows.resize(row + 1, f64::MIN);
+        }
+        self.marker_rows[row] = right;
     }
 
     /// A polyline through data points.
@@ -221,6 +254,38 @@ impl Canvas {
             r#"<polyline points="{}" fill="none" stroke="{stroke}" stroke-width="2" />"#,
             path.join(" ")
         );
+    }
+
+    /// A dot at data coordinates, with a tooltip.
+    pub(crate) fn dot(&mut self, (x, y): (f64, f64), fill: &str, title: &str) {
+        let _ = write!(
+            self.body,
+            r#"<circle cx="{:.1}" cy="{:.1}" r="3" fill="{fill}" fill-opacity="0.8"><title>{}</title></circle>"#,
+            self.x.at(x),
+            self.y.at(y),
+            escape_html(title)
+        );
+    }
+
+    /// A row of coloured swatches with their meaning, top right of the plot.
+    pub(crate) fn legend(&mut self, entries: &[(&str, &str)]) {
+        // About 6.5 px per character at the chart's 11 px font.
+        let width: f64 = entries
+            .iter()
+            .map(|(_, label)| 18.0 + 6.5 * label.chars().count() as f64)
+            .sum();
+        let mut x = (WIDTH - RIGHT - width).max(LEFT);
+        for (fill, label) in entries {
+            let _ = write!(
+                self.body,
+                r#"<rect x="{x:.1}" y="{:.1}" width="10" height="10" fill="{fill}" /><text x="{:.1}" y="{:.1}">{}</text>"#,
+                TOP - 12.0,
+                x + 13.0,
+                TOP - 3.0,
+                escape_html(label)
+            );
+            x += 18.0 + 6.5 * label.chars().count() as f64;
+        }
     }
 
     /// Text at pixel coordinates.
@@ -253,6 +318,24 @@ mod tests {
         assert_eq!(nice_step(60.0, 8.0), 10.0);
         assert_eq!(nice_step(0.7, 7.0), 0.1);
         assert_eq!(nice_step(1000.0, 4.0), 500.0);
+    }
+
+    #[test]
+    fn close_marker_labels_take_separate_rows() {
+        let mut c = Canvas::new(200.0, (0.0, 100.0), (0.0, 1.0));
+        c.marker(55.0, "heroku-router");
+        c.marker(60.0, "AWS Application Load Balancer / nginx / Apache httpd");
+        c.marker(90.0, "cloudflare");
+        let svg = c.finish("t");
+        let rows: Vec<&str> = svg
+            .match_indices(r#"class="marker""#)
+            .map(|(i, _)| &svg[..i])
+            .map(|before| before.rsplit("y=\"").next().unwrap_or(""))
+            .collect();
+        assert_eq!(rows.len(), 3, "{svg}");
+        assert_ne!(rows[0], rows[1], "overlapping labels share a row: {svg}");
+        assert!(svg.contains("AWS Application Load Balancer /…") || svg.contains("…"));
+        assert!(svg.contains("<title>AWS Application Load Balancer / nginx / Apache httpd</title>"));
     }
 
     #[test]
