@@ -151,6 +151,10 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<u8> {
     let mut events = server
         .take_events()
         .context("the server gave no event channel")?;
+    let mut browser_reports = server
+        .take_browser_reports()
+        .context("the server gave no browser report channel")?;
+    let mut browser_pages = BrowserPages::default();
     // Workers print their connections, not the banner.
     if worker.is_none() {
         print_banner(&server, &instance, http2, &args);
@@ -171,6 +175,9 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<u8> {
                 // Every connection task is gone after the shutdown.
                 None => break,
             },
+            Some(report) = browser_reports.recv() => {
+                browser_pages.take(&report, log.as_mut())?;
+            }
             _ = tokio::signal::ctrl_c(), if server.is_some() => {
                 if worker.is_none() {
                     eprintln!("wsdoctor serve: stopping, closing connections with 1001");
@@ -203,8 +210,9 @@ fn print_banner(server: &DiagServer, instance: &str, http2: bool, args: &ServeAr
         .replacen("wss://", "https://", 1)
         .replacen("ws://", "http://", 1);
     eprintln!(
-        "wsdoctor serve: listening, instance {instance}\n  point a client at  {}\n  what arrived      curl {whoami}\n  Ctrl-C stops (every connection gets a close frame 1001)",
+        "wsdoctor serve: listening, instance {instance}\n  point a client at  {}\n  what arrived      curl {whoami}\n  browser probe     open {} in a browser, through your proxies (findings print here)\n  Ctrl-C stops (every connection gets a close frame 1001)",
         server.url("/ws"),
+        whoami.trim_end_matches("whoami"),
     );
     if http2 {
         eprintln!(
@@ -227,6 +235,53 @@ fn print_banner(server: &DiagServer, instance: &str, http2: bool, args: &ServeAr
                 None => String::new(),
             }
         );
+    }
+}
+
+/// What each browser probe page last reported, so findings are printed
+/// when they change and once more when the page finishes, not on every post.
+#[derive(Default)]
+struct BrowserPages {
+    /// Session → the finding ids and titles last printed.
+    printed: std::collections::HashMap<String, Vec<String>>,
+}
+
+impl BrowserPages {
+    /// Sessions remembered; a flood of fake sessions cannot grow the map.
+    const MAX_SESSIONS: usize = 1_000;
+
+    #[allow(clippy::print_stdout)]
+    fn take(
+        &mut self,
+        report: &wsdoctor_evidence::browser::BrowserEvidence,
+        log: Option<&mut BufWriter<File>>,
+    ) -> anyhow::Result<()> {
+        let findings = wsdoctor_diagnosis::rules::browser::diagnose_browser(report);
+        let key: Vec<String> = findings
+            .iter()
+            .map(|f| format!("{} {}", f.id.as_str(), f.title))
+            .collect();
+        let changed = self.printed.get(&report.session) != Some(&key);
+        if !changed && !report.finished {
+            return Ok(());
+        }
+        if self.printed.len() >= Self::MAX_SESSIONS && !self.printed.contains_key(&report.session) {
+            self.printed.clear();
+        }
+        self.printed.insert(report.session.clone(), key);
+        // serve's stdout is a log of lines (often piped): no colours.
+        let style = wsdoctor_report::Style::PLAIN;
+        println!(
+            "{}",
+            wsdoctor_report::text::serve_view::browser_lines(report, &findings, style)
+        );
+        if let Some(log) = log {
+            let line = serde_json::json!({ "browser": report, "findings": findings });
+            serde_json::to_writer(&mut *log, &line).context("writing the event log")?;
+            log.write_all(b"\n").context("writing the event log")?;
+            log.flush().context("writing the event log")?;
+        }
+        Ok(())
     }
 }
 

@@ -8,6 +8,7 @@
 //!
 //! This crate does no I/O and depends on no runtime.
 
+pub mod browser;
 pub mod config;
 mod connection;
 mod duration;

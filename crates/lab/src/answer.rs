@@ -160,6 +160,29 @@ pub(crate) fn json(body: &str, ident: Ident<'_>) -> Vec<u8> {
     response("HTTP/1.1", 200, ident, &[], "application/json", body)
 }
 
+/// A 200 with an HTML page that must not be cached (the browser probe:
+/// a cached copy would hide what the path does to the page request).
+pub(crate) fn html_page(body: &str, ident: Ident<'_>) -> Vec<u8> {
+    response(
+        "HTTP/1.1",
+        200,
+        ident,
+        &[("Cache-Control", "no-store")],
+        "text/html; charset=utf-8",
+        body,
+    )
+}
+
+/// A 204: taken, nothing to say (no body, and no `Content-Length`, RFC 9110
+/// §8.6).
+pub(crate) fn no_content(ident: Ident<'_>) -> Vec<u8> {
+    format!(
+        "HTTP/1.1 204 No Content\r\nServer: {}\r\nX-Wsdoctor-Instance: {}\r\nConnection: close\r\n\r\n",
+        ident.server, ident.instance
+    )
+    .into_bytes()
+}
+
 /// A 400 naming what was wrong (bad fault text, unparsable request).
 pub(crate) fn bad_request(why: &str, ident: Ident<'_>) -> Vec<u8> {
     let body = format!("400 Bad Request: {why}\n");

@@ -75,6 +75,17 @@ pub(crate) async fn serve(mut client: TcpStream, slot: Slot) {
     if upstream.write_all(&head_out).await.is_err() {
         return answer_and_close(client, 502).await;
     }
+    // A request body (a POST) goes up before the answer is awaited, as any
+    // proxy does; early WebSocket frames wait for the 101 in the relay.
+    let mut up_rest = request.rest;
+    if let Some(length) = request.content_length.filter(|n| *n <= MAX_BODY) {
+        if pass_body(&mut client, &mut upstream, &mut up_rest, length)
+            .await
+            .is_err()
+        {
+            return answer_and_close(client, 502).await;
+        }
+    }
     let wait = plan.answer_timeout().unwrap_or(ANSWER_TIMEOUT);
     let response = match timeout(wait, head::read(&mut upstream, Kind::Response)).await {
         Ok(HeadRead::Complete(h)) => h,
@@ -93,7 +104,7 @@ pub(crate) async fn serve(mut client: TcpStream, slot: Slot) {
     let init = RelayInit {
         plan,
         websocket: response.status == 101 && !plan.strip_upgrade,
-        up_rest: request.rest,
+        up_rest,
         down_rest: response.rest,
         mass_at: shared
             .mass_at
@@ -109,6 +120,38 @@ pub(crate) async fn serve(mut client: TcpStream, slot: Slot) {
             tokio::join!(finish(&mut client), finish(&mut upstream));
         }
     }
+}
+
+/// Largest request body passed on before the answer (the browser probe's
+/// reports are a few KiB); a longer one is left to the relay.
+const MAX_BODY: u64 = 1 << 20;
+
+/// Writes the `length` bytes of body (`already` read with the head, the
+/// rest from `client`) to `upstream`, within [`HEAD_TIMEOUT`].
+async fn pass_body(
+    client: &mut TcpStream,
+    upstream: &mut TcpStream,
+    already: &mut bytes::BytesMut,
+    length: u64,
+) -> std::io::Result<()> {
+    let have = (already.len() as u64).min(length) as usize;
+    upstream.write_all(&already.split_to(have)).await?;
+    let mut left = length - have as u64;
+    let mut chunk = vec![0_u8; 16 * 1024];
+    timeout(HEAD_TIMEOUT, async {
+        while left > 0 {
+            let want = (left as usize).min(chunk.len());
+            let n = client.read(&mut chunk[..want]).await?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            upstream.write_all(&chunk[..n]).await?;
+            left -= n as u64;
+        }
+        Ok(())
+    })
+    .await
+    .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))?
 }
 
 async fn delay(d: Duration) {

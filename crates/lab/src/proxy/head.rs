@@ -23,6 +23,9 @@ pub(crate) struct Head {
     pub(crate) bytes: Vec<u8>,
     /// The status code, for responses.
     pub(crate) status: u16,
+    /// `Content-Length` of a request that carries a body (a POST); the body
+    /// must reach the upstream before its answer can come back.
+    pub(crate) content_length: Option<u64>,
     pub(crate) rest: BytesMut,
 }
 
@@ -45,12 +48,20 @@ pub(crate) enum Kind {
     Response,
 }
 
-/// Length of the head in `buf` and the status, or why there is none yet.
-fn parse(kind: Kind, buf: &[u8]) -> Result<Option<(usize, u16)>, HeadRead> {
+/// Length of the head in `buf`, the status (responses) or the
+/// `Content-Length` (requests), or why there is none yet.
+fn parse(kind: Kind, buf: &[u8]) -> Result<Option<(usize, u16, Option<u64>)>, HeadRead> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let parsed = match kind {
         Kind::Request => match httparse::Request::new(&mut headers).parse(buf) {
-            Ok(httparse::Status::Complete(len)) => Ok(httparse::Status::Complete((len, 0))),
+            Ok(httparse::Status::Complete(len)) => {
+                let length = headers
+                    .iter()
+                    .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+                    .and_then(|h| std::str::from_utf8(h.value).ok())
+                    .and_then(|v| v.trim().parse::<u64>().ok());
+                Ok(httparse::Status::Complete((len, 0, length)))
+            }
             Ok(httparse::Status::Partial) => Ok(httparse::Status::Partial),
             Err(e) => Err(e),
         },
@@ -60,6 +71,7 @@ fn parse(kind: Kind, buf: &[u8]) -> Result<Option<(usize, u16)>, HeadRead> {
                 Ok(httparse::Status::Complete(len)) => Ok(httparse::Status::Complete((
                     len,
                     response.code.unwrap_or_default(),
+                    None,
                 ))),
                 Ok(httparse::Status::Partial) => Ok(httparse::Status::Partial),
                 Err(e) => Err(e),
@@ -67,7 +79,7 @@ fn parse(kind: Kind, buf: &[u8]) -> Result<Option<(usize, u16)>, HeadRead> {
         }
     };
     match parsed {
-        Ok(httparse::Status::Complete((len, _))) if len > MAX_HEAD => Err(HeadRead::TooLarge),
+        Ok(httparse::Status::Complete((len, _, _))) if len > MAX_HEAD => Err(HeadRead::TooLarge),
         Ok(httparse::Status::Complete(done)) => Ok(Some(done)),
         Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD => Err(HeadRead::TooLarge),
         Ok(httparse::Status::Partial) => Ok(None),
@@ -81,12 +93,13 @@ pub(crate) async fn read<R: AsyncRead + Unpin>(r: &mut R, kind: Kind) -> HeadRea
     let mut buf = BytesMut::with_capacity(4096);
     loop {
         match parse(kind, &buf) {
-            Ok(Some((len, status))) => {
+            Ok(Some((len, status, content_length))) => {
                 let bytes = buf[..len].to_vec();
                 buf.advance(len);
                 return HeadRead::Complete(Head {
                     bytes,
                     status,
+                    content_length,
                     rest: buf,
                 });
             }

@@ -16,6 +16,7 @@ use wsdoctor_evidence::{
 use wsdoctor_sources::conn::rfc3339_from_unix;
 use wsdoctor_sources::conn::session::{Session, SessionConfig};
 
+use super::browser;
 use super::driver::{self, Ending, Timers};
 use super::{ServeEvent, ServeShared};
 use crate::answer::{self, Ident};
@@ -53,6 +54,12 @@ pub(crate) async fn serve(conn: Conn, peer: SocketAddr, shared: &ServeShared) {
         let body = greeting(&request, peer, &shared.lab.instance);
         let bytes = answer::json(&body, ident);
         return handshake::answer_and_close(conn, &bytes).await;
+    }
+    if browser::is_report(&request, path) {
+        return browser::receive(conn, &request, leftover, shared, ident).await;
+    }
+    if browser::wants_page(&request, path, is_upgrade) {
+        return browser::page(conn, ident).await;
     }
     // Anywhere in the path, so that a proxy routing only the WebSocket's
     // prefix to serve (`/app/ws/v1/connections/ID`) passes the question too.

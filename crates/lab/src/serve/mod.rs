@@ -44,6 +44,7 @@
 //! 10,000 recorded frame events per connection, and a bounded event
 //! channel that drops records nobody reads. The server never prints.
 
+mod browser;
 mod connection;
 mod driver;
 mod h2;
@@ -59,6 +60,7 @@ use serde::Serialize;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
+use wsdoctor_evidence::browser::BrowserEvidence;
 use wsdoctor_evidence::ConnectionRecord;
 
 use crate::conn::Conn;
@@ -164,6 +166,8 @@ pub(crate) struct ServeShared {
     lab: Shared,
     shutdown: watch::Receiver<bool>,
     events: Option<mpsc::Sender<ServeEvent>>,
+    /// Reports posted by the browser probe page (with [`ServeConfig::events`]).
+    browser: Option<mpsc::Sender<BrowserEvidence>>,
     /// TLS, offering `h2` in ALPN when HTTP/2 is on.
     tls: Option<tokio_rustls::TlsAcceptor>,
     /// Tagged connections, for `GET /v1/connections/ID`.
@@ -191,6 +195,7 @@ pub struct DiagServer {
     shutdown: watch::Sender<bool>,
     accept: AcceptTask,
     events: Option<mpsc::Receiver<ServeEvent>>,
+    browser: Option<mpsc::Receiver<BrowserEvidence>>,
 }
 
 impl DiagServer {
@@ -205,6 +210,12 @@ impl DiagServer {
         let (shutdown, shutdown_rx) = watch::channel(false);
         let (events_tx, events_rx) = if config.events {
             let (tx, rx) = mpsc::channel(EVENT_BUFFER);
+            (Some(tx), Some(rx))
+        } else {
+            (None, None)
+        };
+        let (browser_tx, browser_rx) = if config.events {
+            let (tx, rx) = mpsc::channel(browser::REPORT_BUFFER);
             (Some(tx), Some(rx))
         } else {
             (None, None)
@@ -234,6 +245,7 @@ impl DiagServer {
             lab,
             shutdown: shutdown_rx,
             events: events_tx,
+            browser: browser_tx,
             tls,
             ledger: ledger::Ledger::new(ledger::LEDGER_CAPACITY),
             // Without the pool (threads could not start) tasks hold them all.
@@ -252,6 +264,7 @@ impl DiagServer {
             shutdown,
             accept,
             events: events_rx,
+            browser: browser_rx,
         })
     }
 
@@ -285,6 +298,13 @@ impl DiagServer {
     /// call or without [`ServeConfig::events`]).
     pub fn take_events(&mut self) -> Option<mpsc::Receiver<ServeEvent>> {
         self.events.take()
+    }
+
+    /// Reports from browser probe pages (`GET /` hands the page out; it
+    /// posts to `…/v1/browser`), each with the server's view of every
+    /// connection it lists. Once; `None` without [`ServeConfig::events`].
+    pub fn take_browser_reports(&mut self) -> Option<mpsc::Receiver<BrowserEvidence>> {
+        self.browser.take()
     }
 
     /// Graceful stop: stops accepting, sends every open connection a close

@@ -42,3 +42,70 @@ pub fn connection_line(client: &str, record: &ConnectionRecord) -> String {
         escape_peer(client)
     )
 }
+
+/// What a browser probe page reported, with its findings: a header line
+/// (who, which path, how far along), one line per WebSocket, the findings.
+/// Everything from the page is peer-controlled and escaped.
+pub fn browser_lines(
+    report: &wsdoctor_evidence::browser::BrowserEvidence,
+    findings: &[wsdoctor_diagnosis::Finding],
+    style: crate::Style,
+) -> String {
+    let ms = |v: u64| format_duration(Duration::from_millis(v));
+    let mut out = format!(
+        "browser {} ({}) {}: page {} over {}, {} WebSocket(s) to {}\n",
+        escape_peer(&report.session),
+        escape_peer(&crate::text::layout::truncate(&report.user_agent, 60)),
+        if report.finished {
+            format!("finished after {}", ms(report.ran_ms))
+        } else {
+            format!("running for {}", ms(report.ran_ms))
+        },
+        escape_peer(&report.page_url),
+        escape_peer(
+            report
+                .page_protocol
+                .as_deref()
+                .unwrap_or("an unknown protocol")
+        ),
+        report.connections.len(),
+        escape_peer(&report.websocket_url),
+    );
+    for c in &report.connections {
+        let life = match (c.opened_ms, c.closed_ms) {
+            (None, Some(_)) => "never opened".to_owned(),
+            (None, None) => "connecting".to_owned(),
+            (Some(_), None) => "open".to_owned(),
+            (Some(_), Some(_)) => format!("lived {}", ms(c.lived_ms().unwrap_or(0))),
+        };
+        let close = match (c.code, c.was_clean) {
+            (Some(code), clean) => format!(
+                ", close {code}{}{}",
+                if clean == Some(false) {
+                    " (not clean)"
+                } else {
+                    ""
+                },
+                if c.closed_by_page { " by the page" } else { "" }
+            ),
+            _ => String::new(),
+        };
+        let server = match c.server.as_ref().and_then(|v| v.end.as_ref()) {
+            Some(end) => format!("; the server saw: {}", end.end.describe()),
+            None if c.server.is_some() => "; the server: still open".to_owned(),
+            None => String::new(),
+        };
+        let hidden = if c.hidden_for_ms > 0 {
+            format!("; tab hidden for {}", ms(c.hidden_for_ms))
+        } else {
+            String::new()
+        };
+        out.push_str(&format!(
+            "  {} #{}: {life}{close}{hidden}{server}\n",
+            c.arm.as_str(),
+            c.attempt,
+        ));
+    }
+    out.push_str(&crate::render_findings(findings, style));
+    out
+}
