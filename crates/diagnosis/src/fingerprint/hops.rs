@@ -18,8 +18,9 @@ pub enum Timer {
     Idle(u64),
     /// Connections were closed at this age (µs) whatever the traffic.
     Lifetime(u64),
-    /// Connections were closed this many µs after a reload signal.
-    AfterReload(u64),
+    /// Connections were closed this many µs after a reload signal (`None`:
+    /// many closed at once, and when the reload was is not known).
+    AfterReload(Option<u64>),
 }
 
 /// How the connection ended, as far as it tells hops apart.
@@ -108,6 +109,8 @@ const CONTRADICTION: f64 = 0.5;
 /// A product whose timer cannot be set, at another value, is present at
 /// most (a header proves that), not the owner of this timer.
 const FIXED_TIMER_MISMATCH: f64 = 0.2;
+/// Ids named in the "less likely" line.
+const MORE_IDS: usize = 6;
 /// Characters of a source reference shown in an evidence line.
 const SOURCE_CHARS: usize = 80;
 /// The top hop is named only this far ahead of the next one.
@@ -199,15 +202,22 @@ pub fn lines(hops: &[Hop], n: usize) -> Vec<String> {
     if shown.is_empty() {
         return Vec::new();
     }
-    let mut out =
-        vec!["likely hops, most likely first (confidence: the signals for and against each):".to_owned()];
+    let mut out = vec![
+        "likely hops, most likely first (confidence: the signals for and against each):".to_owned(),
+    ];
     out.extend(shown.iter().map(|h| format!("  {}", h.line())));
     if hops.len() > n {
         let rest: Vec<&str> = hops[n..]
             .iter()
+            .take(MORE_IDS)
             .map(|h| h.intermediary.id.as_str())
             .collect();
-        out.push(format!("  less likely: {}", rest.join(", ")));
+        let more = if hops.len() > n + MORE_IDS {
+            ", …"
+        } else {
+            ""
+        };
+        out.push(format!("  less likely: {}{more}", rest.join(", ")));
     }
     out
 }
@@ -221,14 +231,15 @@ enum Vote {
 fn matching(t: Timer) -> Vec<&'static str> {
     kb().intermediaries()
         .iter()
-        .filter(|i| default_for(i, t).is_some_and(|(v, _)| near(us_of(t), v)))
+        .filter(|i| us_of(t).is_some_and(|us| default_for(i, t).is_some_and(|(v, _)| near(us, v))))
         .map(|i| i.id.as_str())
         .collect()
 }
 
-fn us_of(t: Timer) -> u64 {
+fn us_of(t: Timer) -> Option<u64> {
     match t {
-        Timer::Idle(us) | Timer::Lifetime(us) | Timer::AfterReload(us) => us,
+        Timer::Idle(us) | Timer::Lifetime(us) => Some(us),
+        Timer::AfterReload(us) => us,
     }
 }
 
@@ -259,13 +270,17 @@ fn default_for(i: &Intermediary, t: Timer) -> Option<(u32, String)> {
 /// matches, only those and the products a header names are considered:
 /// "configurable to this value" is true of nearly every hop.
 fn timer_vote(i: &Intermediary, t: Timer, matching: &[&str], named: bool) -> Option<Vote> {
-    let us = us_of(t);
+    // Only a drain after an unknown reload has no value, and it matches nothing.
+    let us = us_of(t).unwrap_or(0);
     if matching.contains(&i.id.as_str()) {
         let (_, key) = default_for(i, t)?;
         let what = match t {
-            Timer::Idle(_) => "default idle timeout",
-            Timer::Lifetime(_) => "default connection lifetime cap",
-            Timer::AfterReload(_) => "default drain time after a reload",
+            Timer::Idle(_) => "default idle timeout".to_owned(),
+            Timer::Lifetime(_) => "default connection lifetime cap".to_owned(),
+            Timer::AfterReload(_) => match reload_drain(&i.id) {
+                Some(d) => format!("default drain time after a reload, {}", d.directive),
+                None => "default drain time after a reload".to_owned(),
+            },
         };
         let shared = if matching.len() > 1 {
             format!(", shared by {} products", matching.len())
@@ -281,8 +296,11 @@ fn timer_vote(i: &Intermediary, t: Timer, matching: &[&str], named: bool) -> Opt
     match t {
         Timer::Idle(_) => {
             let setting = i.idle_timeout_setting.as_deref()?;
-            let fits = i.idle_timeout_min_s.is_none_or(|m| us >= u64::from(m) * 1_000_000)
-                && i.idle_timeout_max_s.is_none_or(|m| us <= u64::from(m) * 1_000_000);
+            let fits = i
+                .idle_timeout_min_s
+                .is_none_or(|m| us >= u64::from(m) * 1_000_000)
+                && i.idle_timeout_max_s
+                    .is_none_or(|m| us <= u64::from(m) * 1_000_000);
             let fixed = setting.starts_with("none")
                 || (i.idle_timeout_min_s.is_some() && i.idle_timeout_min_s == i.idle_timeout_max_s);
             match (i.idle_timeout_default_s, fixed, fits) {
@@ -292,16 +310,19 @@ fn timer_vote(i: &Intermediary, t: Timer, matching: &[&str], named: bool) -> Opt
                     i.id
                 ))),
                 (_, false, true)
-                    if configured_is_plausible && (named || HOP_PRIOR.contains(&i.id.as_str())) => Some(Vote::For(
-                    CONFIGURABLE_WEIGHT,
-                    format!(
-                        "its idle timeout is configurable{}, so {} may be its setting",
-                        i.idle_timeout_default_s
-                            .map(|d| format!(" (default {d} s)"))
-                            .unwrap_or_default(),
-                        human(us)
-                    ),
-                )),
+                    if configured_is_plausible && (named || HOP_PRIOR.contains(&i.id.as_str())) =>
+                {
+                    Some(Vote::For(
+                        CONFIGURABLE_WEIGHT,
+                        format!(
+                            "its idle timeout is configurable{}, so {} may be its setting",
+                            i.idle_timeout_default_s
+                                .map(|d| format!(" (default {d} s)"))
+                                .unwrap_or_default(),
+                            human(us)
+                        ),
+                    ))
+                }
                 _ => None,
             }
         }
@@ -410,7 +431,9 @@ fn method_words(method: &str, id: &str) -> String {
     match method {
         "tcp_fin" => "with a TCP FIN and no close frame".to_owned(),
         "tcp_rst" => "with a TCP RST".to_owned(),
-        "silent_drop_then_rst" => "silently (the flow is forgotten; the next write gets an RST)".to_owned(),
+        "silent_drop_then_rst" => {
+            "silently (the flow is forgotten; the next write gets an RST)".to_owned()
+        }
         "close_frame" => match expected_code(id) {
             Some(c) => format!("with a close frame {c}"),
             None => "with a close frame".to_owned(),
@@ -441,7 +464,11 @@ fn first_source(i: &Intermediary, key: &str) -> String {
     };
     // Sources carry quotes and notes; the reference is enough in a line.
     let cut: String = first.trim().chars().take(SOURCE_CHARS).collect();
-    let more = if cut.len() < first.trim().len() { "…" } else { "" };
+    let more = if cut.len() < first.trim().len() {
+        "…"
+    } else {
+        ""
+    };
     format!(", source {cut}{more}")
 }
 

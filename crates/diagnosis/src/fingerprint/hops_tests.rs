@@ -92,13 +92,13 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "240 s after a reload: nginx worker_shutdown_timeout, then HAProxy hard-stop-after",
-        timer: Timer::AfterReload(240 * S), shape: FIN, headers: &[],
+        timer: Timer::AfterReload(Some(240 * S)), shape: FIN, headers: &[],
         first: &["nginx", "haproxy"], named: Some("nginx"),
         because: "default drain time after a reload",
     },
     Case {
-        name: "a reload answered with 1001 is Caddy",
-        timer: Timer::AfterReload(2 * S), shape: Some(Shape::CloseFrame(Some(1001))), headers: &[],
+        name: "a burst of 1001 closes is a Caddy reload",
+        timer: Timer::AfterReload(None), shape: Some(Shape::CloseFrame(Some(1001))), headers: &[],
         first: &["caddy"], named: None,
         because: "close frame 1001",
     },
@@ -148,6 +148,19 @@ fn timers_closes_and_headers_rank_the_hops() {
         let top = hops[0].reasons.join("; ");
         assert!(top.contains(case.because), "{}: {top}", case.name);
     }
+}
+
+#[test]
+fn a_burst_of_fins_is_a_drain_of_nginx_or_haproxy() {
+    let hops = rank(&Observed {
+        timer: Some(Timer::AfterReload(None)),
+        shape: FIN,
+        named: &[],
+    });
+    let ids: Vec<&str> = hops.iter().map(|h| h.intermediary.id.as_str()).collect();
+    assert_eq!(ids, ["nginx", "haproxy", "caddy"]);
+    assert!(confident(&hops).is_none());
+    assert!(hops[2].reasons.join(" ").contains("but we saw a TCP FIN"));
 }
 
 #[test]
