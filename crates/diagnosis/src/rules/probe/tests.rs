@@ -623,7 +623,14 @@ fn cases() -> Vec<Case> {
                 .closed(185.0, we_closed()),
             C::HeartbeatTooSlow,
             Warning,
-            |f| assert_eq!(f.measured.server_ping_interval_s, Some(60.0)),
+            |f| {
+                assert_eq!(f.measured.server_ping_interval_s, Some(60.0));
+                // No header names a hop: the likely ones are named, not blamed.
+                assert_eq!(f.intermediary, None);
+                assert!(has_evidence(f, "nginx 60 s, Kubernetes ingress-nginx controller 60 s, AWS Application Load Balancer 60 s"), "{:#?}", f.evidence);
+                let hops: Vec<&str> = f.fix.iter().skip(1).map(|x| x.for_.as_str()).collect();
+                assert_eq!(hops, ["nginx", "ingress-nginx", "aws-alb"]);
+            },
         ),
     ]
 }
