@@ -462,9 +462,11 @@ fn first_source(i: &Intermediary, key: &str) -> String {
     let Some(first) = text.as_deref().and_then(|s| s.split(" ; ").next()) else {
         return String::new();
     };
-    // Sources carry quotes and notes; the reference is enough in a line.
-    let cut: String = first.trim().chars().take(SOURCE_CHARS).collect();
-    let more = if cut.len() < first.trim().len() {
+    // Sources carry quotes and notes in parentheses; the reference is
+    // enough in a line.
+    let reference = first.split(" (").next().unwrap_or(first).trim();
+    let cut: String = reference.chars().take(SOURCE_CHARS).collect();
+    let more = if cut.len() < reference.len() {
         "…"
     } else {
         ""

@@ -476,7 +476,15 @@ mod tests {
     fn a_burst_of_fins_points_at_the_reload_drains_and_1001_at_caddy() {
         let burst = |end: fn() -> ConnectionEnd| {
             let drops = (0..6)
-                .map(|i| drop(100_000 + i * 7, Arm::Silent, i as u32, end(), 30.0 + i as f64))
+                .map(|i| {
+                    drop(
+                        100_000 + i * 7,
+                        Arm::Silent,
+                        i as u32,
+                        end(),
+                        30.0 + i as f64,
+                    )
+                })
                 .collect();
             diagnose_watch(&window(drops)).remove(0)
         };
@@ -500,7 +508,15 @@ mod tests {
     #[test]
     fn silent_resets_at_350_seconds_name_the_nlb() {
         let drops = (0..4)
-            .map(|i| drop(350_000 + i * 351_000, Arm::Silent, 1, ConnectionEnd::Reset, 350.2))
+            .map(|i| {
+                drop(
+                    350_000 + i * 351_000,
+                    Arm::Silent,
+                    1,
+                    ConnectionEnd::Reset,
+                    350.2,
+                )
+            })
             .collect();
         let f = &diagnose_watch(&window(drops))[0];
         assert_eq!(f.id, CauseId::IdleTimeout);

@@ -1,5 +1,7 @@
 //! Snapshots of the text views and the escaping guarantees.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use wsdoctor_diagnosis::Verdict;
 
 use super::{

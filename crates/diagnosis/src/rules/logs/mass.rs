@@ -28,6 +28,8 @@ const PRODUCER_CONFIDENCE: f64 = 0.8;
 const DRAIN_FIXES: usize = 2;
 /// Candidate hops listed in the evidence.
 const SHOWN_HOPS: usize = 3;
+/// Closes sooner than this after a reload are the reload, not a drain timer.
+const MIN_DRAIN_US: u64 = 10_000_000;
 /// How long after a burst reconnects are counted.
 const RECONNECT_WINDOW_MS: i64 = 10_000;
 
@@ -200,7 +202,9 @@ fn finding(ctx: &Ctx<'_>, b: &Burst) -> Finding {
             relative(e.at_ms - b.from_ms)
         ));
     }
-    if let (Some(r), Some(us)) = (reload, since_reload_us) {
+    // Right after a reload is the reload itself; a drain runs for a while.
+    let drained = since_reload_us.filter(|us| *us >= MIN_DRAIN_US);
+    if let (Some(r), Some(us)) = (reload, drained) {
         f.evidence.push(format!(
             "the closes came {} after the reload at {}:{}: old workers are given a fixed time to finish, then closed",
             human(us),

@@ -4,8 +4,8 @@
 use wsdoctor_evidence::{ConnectionEnd, FrameKind, Side};
 
 use super::Ctx;
-use crate::finding::{CauseId, Finding, Severity};
 use crate::advice::prior::likely_hops;
+use crate::finding::{CauseId, Finding, Severity};
 use crate::kb::{kb, Intermediary};
 use crate::rules::common::{
     fix, human, idle_matches, median, millis, names_with_value, raise_idle_fix, secs, to_s,
