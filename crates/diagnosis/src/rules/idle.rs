@@ -18,7 +18,7 @@ mod sides;
 use sides::{check_arm, pairing_lines, ArmCheck, Closer};
 
 /// Candidate hops listed in a finding's evidence.
-const SHOWN_HOPS: usize = 4;
+const SHOWN_HOPS: usize = 3;
 /// Candidate hops whose fix is given when none is named.
 const LIKELY_FIXES: usize = 3;
 
