@@ -130,15 +130,6 @@ pub(crate) fn typical_idle_timeouts() -> String {
         .join(", ")
 }
 
-/// Raising the idle timeout of the two or three hops most likely to own a
-/// timer of `t_us` when no header names the hop on the path.
-pub(crate) fn likely_raise_fixes(t_us: u64) -> Vec<Fix> {
-    crate::advice::prior::likely_hops(&idle_matches(t_us))
-        .into_iter()
-        .filter_map(raise_idle_fix)
-        .collect()
-}
-
 /// The fixes for the top `n` ranked hops, each in the words of its timer:
 /// raise the idle timeout, raise the lifetime cap, or bound the reload drain.
 pub(crate) fn hop_fixes(hops: &[Hop], timer: Timer, n: usize) -> Vec<Fix> {

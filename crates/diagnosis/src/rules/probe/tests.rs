@@ -520,6 +520,35 @@ fn cases() -> Vec<Case> {
             },
         ),
         case(
+            "RST after 350 s of silence, no header: the NLB, by its timer and how it closes",
+            Probe::new()
+                .watch(400.0)
+                .opened()
+                .closed(350.2, ConnectionEnd::Reset),
+            C::AbnormalClose,
+            Error,
+            |f| {
+                assert_eq!(f.intermediary.as_deref(), Some("aws-nlb"), "{f:#?}");
+                assert!(has_evidence(f, "aws-nlb.idle_close_method"));
+                assert!(f.fix.iter().any(|x| x.for_ == "aws-nlb"));
+            },
+        ),
+        case(
+            "FIN at 30 s of age, no header: GCP's backend-service timeout first, not named",
+            Probe::new()
+                .watch(65.0)
+                .opened()
+                .closed(30.0, ConnectionEnd::FinWithoutClose { mid_frame: false }),
+            C::AbnormalClose,
+            Error,
+            |f| {
+                assert_eq!(f.intermediary, None, "{f:#?}");
+                let first = f.evidence.iter().find(|l| l.starts_with("  ")).unwrap();
+                assert!(first.contains("gcp-external-alb"), "{:#?}", f.evidence);
+                assert!(f.fix.iter().any(|x| x.for_ == "gcp-external-alb"));
+            },
+        ),
+        case(
             "RST",
             Probe::new().opened().closed(5.0, ConnectionEnd::Reset),
             C::AbnormalClose,
