@@ -205,3 +205,16 @@ fn every_reload_drain_is_a_kb_product() {
         assert!(kb().intermediary(d.default_from).is_some(), "{}", d.id);
     }
 }
+
+#[test]
+fn a_backend_named_by_its_server_header_is_not_blamed_for_a_tcp_close() {
+    let named = identify(&handshake(101, &[("Server", "gunicorn/22.0")], None));
+    assert!(named.iter().any(|c| c.id == "gunicorn"), "{named:?}");
+    let hops = rank(&Observed {
+        timer: Some(Timer::Idle(60 * S)),
+        shape: FIN,
+        named: &named,
+    });
+    assert!(hops.iter().all(|h| h.intermediary.id != "gunicorn"));
+    assert!(confident(&hops).is_none());
+}
