@@ -84,6 +84,8 @@ pub struct Hop {
     pub confidence: f64,
     /// Each signal for or against it, in words, with its kb entry and source.
     pub reasons: Vec<String>,
+    /// A header (or the log's format) names it: only then is it blamed alone.
+    pub named: bool,
 }
 
 impl Hop {
@@ -98,8 +100,8 @@ impl Hop {
     }
 }
 
-/// A default timer shared by `n` products says "one of these": alone it
-/// never reaches the blame threshold, even when no other product shares it.
+/// A default timer shared by `n` products says "one of these"; alone it
+/// stays below the blame threshold even when no other product shares it.
 const TIMER_WEIGHT: f64 = 0.45;
 /// The measured value is within the range a product can be configured to.
 const CONFIGURABLE_WEIGHT: f64 = 0.1;
@@ -135,6 +137,13 @@ pub fn rank(o: &Observed<'_>) -> Vec<Hop> {
         // backend's Server header came through.
         let frame_closer = matches!(o.shape, Some(Shape::CloseFrame(_)));
         if !i.is_proxy() && !frame_closer {
+            continue;
+        }
+        // After a reload only the products whose drain the kb describes
+        // (ingress-nginx is nginx there: one candidate).
+        if matches!(o.timer, Some(Timer::AfterReload(_)))
+            && close_method(i, Timer::AfterReload(None)).is_none()
+        {
             continue;
         }
         let mut doubt = 1.0;
@@ -180,6 +189,7 @@ pub fn rank(o: &Observed<'_>) -> Vec<Hop> {
             intermediary: i,
             confidence: round2(confidence.min(0.99)),
             reasons,
+            named: header.is_some(),
         });
     }
     hops.sort_by(|a, b| {
@@ -191,11 +201,14 @@ pub fn rank(o: &Observed<'_>) -> Vec<Hop> {
     hops
 }
 
-/// The top hop, when it is likely enough and clearly ahead of the next.
+/// The top hop, when something names it (timers and closes only rank: many
+/// products share them, and a configured one looks like another's
+/// default), it is likely enough and it is clearly ahead of the next.
 pub fn confident(hops: &[Hop]) -> Option<&Hop> {
     let top = hops.first()?;
     let next = hops.get(1).map_or(0.0, |h| h.confidence);
-    (top.confidence >= super::BLAME_THRESHOLD && top.confidence - next >= MARGIN).then_some(top)
+    (top.named && top.confidence >= super::BLAME_THRESHOLD && top.confidence - next >= MARGIN)
+        .then_some(top)
 }
 
 /// Evidence lines: the ranked candidates, at most `n`.

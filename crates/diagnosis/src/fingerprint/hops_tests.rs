@@ -55,15 +55,15 @@ const CASES: &[Case] = &[
         because: "CF-RAY",
     },
     Case {
-        name: "350 s + RST on the next write is the NLB, named by how it closes",
+        name: "350 s + RST on the next write is the NLB, ranked first but not guessed",
         timer: Timer::Idle(350 * S), shape: Some(Shape::Reset), headers: &[],
-        first: &["aws-nlb"], named: Some("aws-nlb"),
+        first: &["aws-nlb"], named: None,
         because: "silently",
     },
     Case {
         name: "350 s half-open is the NLB too",
         timer: Timer::Idle(350 * S), shape: Some(Shape::HalfOpen), headers: &[],
-        first: &["aws-nlb"], named: Some("aws-nlb"),
+        first: &["aws-nlb"], named: None,
         because: "aws-nlb.idle_close_method",
     },
     Case {
@@ -93,8 +93,14 @@ const CASES: &[Case] = &[
     Case {
         name: "240 s after a reload: nginx worker_shutdown_timeout, then HAProxy hard-stop-after",
         timer: Timer::AfterReload(Some(240 * S)), shape: FIN, headers: &[],
-        first: &["nginx", "haproxy"], named: Some("nginx"),
+        first: &["nginx", "haproxy"], named: None,
         because: "default drain time after a reload",
+    },
+    Case {
+        name: "240 s after a reload with Server: nginx names nginx",
+        timer: Timer::AfterReload(Some(240 * S)), shape: FIN, headers: &[("Server", "nginx")],
+        first: &["nginx", "haproxy"], named: Some("nginx"),
+        because: "worker_shutdown_timeout",
     },
     Case {
         name: "a burst of 1001 closes is a Caddy reload",

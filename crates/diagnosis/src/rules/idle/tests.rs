@@ -191,7 +191,7 @@ fn everyone_dying_together_is_a_lifetime_cap() {
 }
 
 #[test]
-fn drops_at_350_s_by_reset_name_the_nlb_and_a_fin_there_says_it_does_not_fit() {
+fn drops_at_350_s_by_reset_rank_the_nlb_first_and_a_fin_there_says_it_does_not_fit() {
     let at = |end: fn() -> ConnectionEnd| {
         let e = Exp::new()
             .ran(352.0)
@@ -205,8 +205,14 @@ fn drops_at_350_s_by_reset_name_the_nlb_and_a_fin_there_says_it_does_not_fit() {
         diagnose_idle(&e).remove(0)
     };
     let reset = at(|| ConnectionEnd::Reset);
-    assert_eq!(reset.intermediary.as_deref(), Some("aws-nlb"), "{reset:#?}");
-    assert!(reset.fix.iter().any(|x| x.for_ == "aws-nlb"));
+    // No header: ranked and fixed first, not named.
+    assert_eq!(reset.intermediary, None, "{reset:#?}");
+    let first_hop = reset.evidence.iter().find(|l| l.starts_with("  ")).unwrap();
+    assert!(
+        first_hop.contains("aws-nlb") && first_hop.contains("silently"),
+        "{first_hop}"
+    );
+    assert_eq!(reset.fix[0].for_, "aws-nlb", "{:#?}", reset.fix);
     let fin = at(fin);
     assert_eq!(fin.intermediary, None, "{fin:#?}");
     assert!(
