@@ -3,6 +3,8 @@
 //! knowledge base's fingerprints (plus a few rules of our own), so findings
 //! can name the hop to fix and use its fix snippet.
 
+mod drains;
+pub mod hops;
 mod rules;
 mod signal;
 #[cfg(test)]

@@ -6,6 +6,7 @@ use std::time::Duration;
 use wsdoctor_evidence::{escape_peer, format_duration, format_secs};
 
 use crate::finding::{CauseId, Finding, Fix, Measured, Severity, SourceKind};
+use crate::fingerprint::hops::{reload_drain, Hop, Timer};
 use crate::kb::{kb, Intermediary};
 
 /// A finding with no evidence or fix yet.
@@ -129,13 +130,46 @@ pub(crate) fn typical_idle_timeouts() -> String {
         .join(", ")
 }
 
-/// Raising the idle timeout of the two or three hops most likely to own a
-/// timer of `t_us` when no header names the hop on the path.
-pub(crate) fn likely_raise_fixes(t_us: u64) -> Vec<Fix> {
-    crate::advice::prior::likely_hops(&idle_matches(t_us))
-        .into_iter()
-        .filter_map(raise_idle_fix)
+/// The fixes for the top `n` ranked hops, each in the words of its timer:
+/// raise the idle timeout, raise the lifetime cap, or bound the reload drain.
+pub(crate) fn hop_fixes(hops: &[Hop], timer: Timer, n: usize) -> Vec<Fix> {
+    hops.iter()
+        .take(n)
+        .filter_map(|h| {
+            let i = h.intermediary;
+            match timer {
+                Timer::Idle(_) => raise_idle_fix(i),
+                Timer::Lifetime(_) => raise_lifetime_fix(i),
+                Timer::AfterReload(_) => reload_drain(&i.id).map(|d| {
+                    fix_with(
+                        &i.id,
+                        format!(
+                            "Set {} to how long clients may keep their connections after a reload, and make them reconnect with jittered backoff when it passes",
+                            d.directive
+                        ),
+                        d.snippet,
+                    )
+                }),
+            }
+        })
         .collect()
+}
+
+/// Raising a hop's connection lifetime cap, from its kb entry.
+pub(crate) fn raise_lifetime_fix(i: &Intermediary) -> Option<Fix> {
+    let setting = i.max_lifetime_setting.as_deref()?;
+    let default = i
+        .max_lifetime_s
+        .map(|t| format!(" (default {t} s)"))
+        .unwrap_or_default();
+    let text = format!(
+        "Raise {}'s connection lifetime cap{default}: {setting}",
+        i.short_name()
+    );
+    Some(match i.fix_snippet.as_deref() {
+        Some(snippet) => fix_with(&i.id, text, snippet),
+        None => fix(&i.id, text),
+    })
 }
 
 /// Raising a hop's idle timeout, from its kb entry.

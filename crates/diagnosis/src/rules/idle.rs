@@ -6,16 +6,21 @@ use wsdoctor_evidence::idle::{Arm, IdleEvidence, IdleSample};
 use wsdoctor_evidence::{ConnectionEnd, FrameKind, ProbeEvidence, Side};
 
 use super::common::{
-    fix, human, idle_matches, lifetime_matches, likely_raise_fixes, median, names_with_value,
-    raise_idle_fix, secs, to_s,
+    fix, hop_fixes, human, median, names_with_value, raise_idle_fix, raise_lifetime_fix, secs, to_s,
 };
 use crate::advice::app::{app_heartbeat_fix, server_ping_fix};
 use crate::finding::{rank, CauseId, Finding, Severity, SourceKind};
+use crate::fingerprint::hops::{self, Hop, Observed, Shape, Timer};
 use crate::fingerprint::identify;
 use crate::kb::{kb, Intermediary};
 
 mod sides;
 use sides::{check_arm, pairing_lines, ArmCheck, Closer};
+
+/// Candidate hops listed in a finding's evidence.
+const SHOWN_HOPS: usize = 3;
+/// Candidate hops whose fix is given when none is named.
+const LIKELY_FIXES: usize = 3;
 
 /// Two drops count as "the same time" within 2 % or 250 ms (timer ticks and RTT).
 fn same_time(a: u64, b: u64) -> bool {
@@ -92,79 +97,20 @@ fn server_pinged(e: &IdleEvidence) -> bool {
     })
 }
 
-/// The product to blame for a timer of `t_us`: a fingerprinted hop whose
-/// default matches, else a fingerprinted proxy whose timer is configurable
-/// to that value, else none (the kb matches are listed as evidence instead).
-fn blame(
-    e: &IdleEvidence,
-    t_us: u64,
-    lifetime: bool,
-) -> (Option<&'static Intermediary>, Vec<String>) {
-    let Some(handshake) = e
+/// The products that may own the timer, ranked from the timer value, how
+/// the connections ended and the handshake's headers together.
+fn ranked_hops(e: &IdleEvidence, timer: Timer, shape: Option<Shape>) -> Vec<Hop> {
+    let named = e
         .samples
         .iter()
         .find_map(|s| s.connection.handshake.as_ref())
-    else {
-        return (None, Vec::new());
-    };
-    let candidates = identify(handshake);
-    let matches = if lifetime {
-        lifetime_matches(t_us)
-    } else {
-        idle_matches(t_us)
-    };
-    let mut evidence = Vec::new();
-    for c in &candidates {
-        let Some(i) = kb().intermediary(&c.id) else {
-            continue;
-        };
-        if matches.iter().any(|m| m.id == i.id) {
-            evidence.push(format!(
-                "{} matches the default of {} ({})",
-                human(t_us),
-                i.short_name(),
-                c.evidence
-            ));
-            return (Some(i), evidence);
-        }
-    }
-    for c in candidates.iter().filter(|c| c.confidence >= 0.5) {
-        let Some(i) = kb().intermediary(&c.id) else {
-            continue;
-        };
-        let configurable = !lifetime
-            && i.idle_timeout_setting.is_some()
-            && i.idle_timeout_max_s
-                .is_none_or(|max| u64::from(max) * 1_000_000 >= t_us);
-        if configurable && i.is_proxy() {
-            let default = i
-                .idle_timeout_default_s
-                .map(|d| format!(" (default {d} s)"))
-                .unwrap_or_default();
-            evidence.push(format!(
-                "the answer came through {} ({}); its idle timer is configurable{default}, so {} is most likely its setting",
-                i.short_name(),
-                c.evidence,
-                human(t_us)
-            ));
-            return (Some(i), evidence);
-        }
-    }
-    if !matches.is_empty() {
-        let value = |i: &Intermediary| {
-            if lifetime {
-                i.max_lifetime_s
-            } else {
-                i.idle_timeout_default_s
-            }
-        };
-        evidence.push(format!(
-            "{} is the default of {}; no response header says which of them is on this path",
-            human(t_us),
-            names_with_value(&matches, value)
-        ));
-    }
-    (None, evidence)
+        .map(identify)
+        .unwrap_or_default();
+    hops::rank(&Observed {
+        timer: Some(timer),
+        shape,
+        named: &named,
+    })
 }
 
 fn sample_line(s: &IdleSample) -> String {
@@ -398,18 +344,29 @@ fn timer_findings(
     f.evidence.extend(direction_lines(&keepalive));
     let (pair_lines, closer) = pairing_lines(e, &reference.dropped);
     f.evidence.extend(pair_lines);
-    let (blamed, blame_lines) = blame(e, if lifetime { t_age } else { t_idle }, lifetime);
+    let timer = if lifetime {
+        Timer::Lifetime(t_age)
+    } else {
+        Timer::Idle(t_idle)
+    };
+    let shape = reference.dropped[0]
+        .connection
+        .end
+        .as_ref()
+        .and_then(|end| Shape::of(&end.end));
+    let ranked = ranked_hops(e, timer, shape);
     // The server's own view overrules a header: a hop that merely relayed
     // the server's close is not to blame.
-    let blamed = blamed.filter(|_| closer != Some(Closer::Server));
-    f.evidence.extend(blame_lines);
+    let blamed = hops::confident(&ranked)
+        .map(|h| h.intermediary)
+        .filter(|_| closer != Some(Closer::Server));
+    f.evidence.extend(hops::lines(&ranked, SHOWN_HOPS));
     f.intermediary = blamed.map(|i| i.id.clone());
-    if !lifetime {
-        match blamed {
-            Some(i) => f.fix.extend(raise_idle_fix(i)),
-            // No header names the hop: the likeliest two or three owners of this timer.
-            None => f.fix.extend(likely_raise_fixes(t_idle)),
-        }
+    match (blamed, lifetime) {
+        (Some(i), false) => f.fix.extend(raise_idle_fix(i)),
+        (Some(i), true) => f.fix.extend(raise_lifetime_fix(i)),
+        // Nothing names the hop: the likeliest two or three owners of this timer.
+        (None, _) => f.fix.extend(hop_fixes(&ranked, timer, LIKELY_FIXES)),
     }
     let half = t_idle / 2;
     if lifetime {

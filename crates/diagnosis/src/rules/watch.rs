@@ -6,10 +6,15 @@ use wsdoctor_evidence::idle::Arm;
 use wsdoctor_evidence::watch::{WatchDrop, WatchEvidence};
 use wsdoctor_evidence::ConnectionEnd;
 
+use wsdoctor_evidence::{HandshakeRecord, Header};
+
 use super::common::{
-    finding, fix, human, idle_matches, likely_raise_fixes, median, names_with_value, to_s,
+    finding, fix, hop_fixes, human, idle_matches, median, names_with_value, raise_idle_fix,
+    raise_lifetime_fix, to_s,
 };
 use crate::finding::{rank, CauseId, Finding, Severity, SourceKind};
+use crate::fingerprint::hops::{self, Hop, Observed, Shape, Timer};
+use crate::fingerprint::identify;
 
 /// Drops within this long of each other across connections are one event.
 const BURST_MS: u64 = 1_000;
@@ -47,6 +52,41 @@ fn bursts(e: &WatchEvidence) -> Vec<Vec<&WatchDrop>> {
 
 fn how(d: &WatchDrop) -> String {
     d.end.describe()
+}
+
+/// Candidate hops listed in the evidence.
+const SHOWN_HOPS: usize = 3;
+/// Candidate hops whose fix is given when none is named.
+const LIKELY_FIXES: usize = 3;
+
+/// The hops that may have ended `d` (and the drops like it) at `timer`,
+/// from how it ended and the `Server` header its handshake answer had.
+fn ranked_hops(d: &WatchDrop, timer: Timer) -> Vec<Hop> {
+    // A watch keeps only the Server header; it is what identify() reads first.
+    let named = d
+        .server
+        .as_ref()
+        .map(|server| {
+            identify(&HandshakeRecord {
+                request: Vec::new(),
+                http_version: "HTTP/1.1".to_owned(),
+                status: 101,
+                reason: "Switching Protocols".to_owned(),
+                headers: vec![Header {
+                    name: "Server".to_owned(),
+                    value: server.clone(),
+                }],
+                body: None,
+                subprotocol: None,
+                problems: Vec::new(),
+            })
+        })
+        .unwrap_or_default();
+    hops::rank(&Observed {
+        timer: Some(timer),
+        shape: Shape::of(&d.end),
+        named: &named,
+    })
 }
 
 /// Diagnoses the window.
@@ -93,6 +133,13 @@ pub fn diagnose_watch(e: &WatchEvidence) -> Vec<Finding> {
             "proxy",
             "A reload, deploy or restart closed every connection at once: match these times with deploy and config-reload logs. Drain old connections gradually (nginx worker_shutdown_timeout, Caddy stream_close_delay) and make clients reconnect with jittered backoff.",
         ));
+        // When the reload was is not known here: how the burst closed says
+        // whose drain it may have been (FIN: nginx, HAProxy; 1001: Caddy).
+        let timer = Timer::AfterReload(None);
+        let ranked = ranked_hops(bursts[0][0], timer);
+        f.intermediary = hops::confident(&ranked).map(|h| h.intermediary.id.clone());
+        f.evidence.extend(hops::lines(&ranked, SHOWN_HOPS));
+        f.fix.extend(hop_fixes(&ranked, timer, 2));
         findings.push(f);
     }
 
@@ -167,8 +214,26 @@ pub fn diagnose_watch(e: &WatchEvidence) -> Vec<Finding> {
                     names_with_value(&matches, |i| i.idle_timeout_default_s)
                 ));
             }
+            let timer = if lifetime {
+                Timer::Lifetime(t)
+            } else {
+                Timer::Idle(t)
+            };
+            let ranked = silent
+                .first()
+                .map(|d| ranked_hops(d, timer))
+                .unwrap_or_default();
+            let blamed = hops::confident(&ranked).map(|h| h.intermediary);
+            f.intermediary = blamed.map(|i| i.id.clone());
+            f.evidence.extend(hops::lines(&ranked, SHOWN_HOPS));
+            let hop_fix = match blamed {
+                Some(i) if lifetime => raise_lifetime_fix(i).into_iter().collect(),
+                Some(i) => raise_idle_fix(i).into_iter().collect(),
+                None => hop_fixes(&ranked, timer, LIKELY_FIXES),
+            };
             if lifetime {
                 // Pings cannot help against a cap that ignores traffic.
+                f.fix.extend(hop_fix);
                 f.fix.push(fix(
                     "proxy",
                     format!("Raise the lifetime cap of the hop that owns it (`wsdoctor idle` names it), and make clients reconnect with backoff before {} is reached.", human(t)),
@@ -176,7 +241,7 @@ pub fn diagnose_watch(e: &WatchEvidence) -> Vec<Finding> {
             } else {
                 f.fix
                     .push(crate::advice::app::server_ping_fix(Some(t), None));
-                f.fix.extend(likely_raise_fixes(t));
+                f.fix.extend(hop_fix);
             }
             findings.push(f);
         }
@@ -405,6 +470,60 @@ mod tests {
         let f = &diagnose_watch(&window(drops))[0];
         assert_eq!(f.id, CauseId::MassDisconnect);
         assert_eq!(f.measured.connections_affected, Some(6));
+    }
+
+    #[test]
+    fn a_burst_of_fins_points_at_the_reload_drains_and_1001_at_caddy() {
+        let burst = |end: fn() -> ConnectionEnd| {
+            let drops = (0..6)
+                .map(|i| {
+                    drop(
+                        100_000 + i * 7,
+                        Arm::Silent,
+                        i as u32,
+                        end(),
+                        30.0 + i as f64,
+                    )
+                })
+                .collect();
+            diagnose_watch(&window(drops)).remove(0)
+        };
+        let f = burst(fin);
+        let first = f.evidence.iter().find(|l| l.starts_with("  ")).unwrap();
+        assert!(first.contains("nginx"), "{:#?}", f.evidence);
+        assert!(f.fix.iter().any(|x| x
+            .snippet
+            .as_deref()
+            .is_some_and(|s| s.contains("worker_shutdown_timeout"))));
+        let f = burst(|| ConnectionEnd::CloseHandshake {
+            code: Some(1001),
+            reason: String::new(),
+            initiator: wsdoctor_evidence::Side::Remote,
+            answered: true,
+        });
+        let first = f.evidence.iter().find(|l| l.starts_with("  ")).unwrap();
+        assert!(first.contains("caddy"), "{:#?}", f.evidence);
+    }
+
+    #[test]
+    fn silent_resets_at_350_seconds_point_at_the_nlb() {
+        let drops = (0..4)
+            .map(|i| {
+                drop(
+                    350_000 + i * 351_000,
+                    Arm::Silent,
+                    1,
+                    ConnectionEnd::Reset,
+                    350.2,
+                )
+            })
+            .collect();
+        let f = &diagnose_watch(&window(drops))[0];
+        assert_eq!(f.id, CauseId::IdleTimeout);
+        assert_eq!(f.intermediary, None, "no header names it: {f:#?}");
+        let first = f.evidence.iter().find(|l| l.starts_with("  ")).unwrap();
+        assert!(first.contains("aws-nlb"), "{:#?}", f.evidence);
+        assert!(f.fix.iter().any(|x| x.for_ == "aws-nlb"));
     }
 
     #[test]

@@ -4,6 +4,7 @@ use std::fmt::Write;
 
 use wsdoctor_diagnosis::Explanation;
 
+use super::layout::indent;
 use super::style::{Style, Tone};
 
 /// Renders an explanation: meaning, who sends it, usual causes, how to tell
@@ -53,9 +54,8 @@ pub fn render_explanation(e: &Explanation, style: Style) -> String {
     );
     if let Some(snippet) = &e.fix_snippet {
         let _ = writeln!(out, "\n{}", style.paint(Tone::Title, "Fix"));
-        for line in snippet.lines() {
-            let _ = writeln!(out, "    {line}");
-        }
+        // A blank line in a snippet stays blank: no trailing spaces to copy.
+        let _ = writeln!(out, "{}", indent(snippet.trim_matches('\n'), 4));
     }
     section(&mut out, style, "Next check", &e.next_check);
     if !e.related.is_empty() {

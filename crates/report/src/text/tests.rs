@@ -1,8 +1,12 @@
 //! Snapshots of the text views and the escaping guarantees.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use wsdoctor_diagnosis::Verdict;
 
-use super::{render_comparison, render_findings, render_probe, verdict_line, Style};
+use super::{
+    render_comparison, render_explanation, render_findings, render_probe, verdict_line, Style,
+};
 use crate::testkit::{healthy_echo_at, nginx_400_with, rst_after_idle};
 
 #[test]
@@ -156,4 +160,18 @@ fn confirm_and_would_change_are_one_line_each_after_the_fixes() {
         !lines[confirm + 1..].iter().any(|l| l.contains("fix (for")),
         "{text}"
     );
+}
+
+#[test]
+fn explain_keeps_blank_snippet_lines_blank() {
+    // The GCP entry's fix snippet has a blank line between gcloud and GKE.
+    let e = wsdoctor_diagnosis::explain::explain("gcp-external-alb").unwrap();
+    let text = render_explanation(&e, Style::PLAIN);
+    assert!(
+        !text.lines().any(|l| l.ends_with(' ')),
+        "trailing whitespace:\n{text}"
+    );
+    let fix = text.split("\nFix\n").nth(1).unwrap();
+    let fix = fix.split("\n\nNext check").next().unwrap_or(fix);
+    insta::assert_snapshot!(fix);
 }

@@ -178,6 +178,50 @@ fn everyone_dying_together_is_a_lifetime_cap() {
     assert_eq!(f.id, CauseId::MaxLifetime);
     assert_eq!(f.measured.max_lifetime_s, Some(30.01));
     assert!(f.fix.iter().any(|x| x.text.contains("Pings cannot help")));
+    // No header GCP is known by: 30 s is its backend-service timeout, ranked
+    // first and fixed first, but not named.
+    let first_hop = f.evidence.iter().find(|l| l.starts_with("  ")).unwrap();
+    assert!(first_hop.contains("gcp-external-alb"), "{:#?}", f.evidence);
+    assert_eq!(f.intermediary, None);
+    assert_eq!(f.fix[0].for_, "gcp-external-alb", "{:#?}", f.fix);
+    assert!(f.fix[0]
+        .snippet
+        .as_deref()
+        .is_some_and(|s| s.contains("--timeout=")));
+}
+
+#[test]
+fn drops_at_350_s_by_reset_rank_the_nlb_first_and_a_fin_there_says_it_does_not_fit() {
+    let at = |end: fn() -> ConnectionEnd| {
+        let e = Exp::new()
+            .ran(352.0)
+            .arm(
+                Arm::Silent,
+                None,
+                &[(end(), 350.2, 350.2), (end(), 350.4, 350.4)],
+            )
+            .arm(Arm::Ping, None, &[(ours(), 352.0, 0.3)])
+            .done();
+        diagnose_idle(&e).remove(0)
+    };
+    let reset = at(|| ConnectionEnd::Reset);
+    // No header: ranked and fixed first, not named.
+    assert_eq!(reset.intermediary, None, "{reset:#?}");
+    let first_hop = reset.evidence.iter().find(|l| l.starts_with("  ")).unwrap();
+    assert!(
+        first_hop.contains("aws-nlb") && first_hop.contains("silently"),
+        "{first_hop}"
+    );
+    assert_eq!(reset.fix[0].for_, "aws-nlb", "{:#?}", reset.fix);
+    let fin = at(fin);
+    assert_eq!(fin.intermediary, None, "{fin:#?}");
+    assert!(
+        fin.evidence
+            .iter()
+            .any(|l| l.contains("aws-nlb") && l.contains("but we saw a TCP FIN")),
+        "{:#?}",
+        fin.evidence
+    );
 }
 
 #[test]

@@ -6,7 +6,9 @@ use wsdoctor_evidence::logs::{Bucket, LogEvent, LogEventKind, TIMELINE_BUCKET_MS
 
 use super::{count, percent, samples, Ctx};
 use crate::finding::{CauseId, Finding, Severity};
-use crate::rules::common::fix;
+use crate::fingerprint::hops::{self, Observed, Timer};
+use crate::fingerprint::Candidate;
+use crate::rules::common::{fix, hop_fixes, human};
 
 /// The window a burst is counted in.
 const WINDOW_MS: i64 = 1000;
@@ -20,6 +22,14 @@ const MAX_BURSTS: usize = 3;
 const SEPARATION_MS: i64 = 30_000;
 /// How far from a burst a reload line may be to be named.
 const EVENT_RADIUS_MS: i64 = 10 * 60 * 1000;
+/// An access log names the hop it came from about as surely as a header.
+const PRODUCER_CONFIDENCE: f64 = 0.8;
+/// Drain directives whose fix is given.
+const DRAIN_FIXES: usize = 2;
+/// Candidate hops listed in the evidence.
+const SHOWN_HOPS: usize = 3;
+/// Closes sooner than this after a reload are the reload, not a drain timer.
+const MIN_DRAIN_US: u64 = 10_000_000;
 /// How long after a burst reconnects are counted.
 const RECONNECT_WINDOW_MS: i64 = 10_000;
 
@@ -110,6 +120,34 @@ fn nearest_event<'e>(events: &'e [LogEvent], burst: &Burst) -> Option<&'e LogEve
         })
 }
 
+/// The last reload line before the burst: a drain timer counts from it.
+fn reload_before<'e>(events: &'e [LogEvent], burst: &Burst) -> Option<&'e LogEvent> {
+    events
+        .iter()
+        .filter(|e| e.kind == LogEventKind::Reload)
+        .filter(|e| e.at_ms <= burst.from_ms && burst.from_ms - e.at_ms <= EVENT_RADIUS_MS)
+        .max_by_key(|e| e.at_ms)
+}
+
+/// The hops whose reload drain may have ended these connections, ranked by
+/// the time since the reload and the log's producer.
+fn drain_hops(ctx: &Ctx<'_>, timer: Timer) -> Vec<hops::Hop> {
+    let named: Vec<Candidate> = ctx
+        .producer
+        .map(|p| Candidate {
+            id: p.id.clone(),
+            confidence: PRODUCER_CONFIDENCE,
+            evidence: format!("the access log is {}'s", p.short_name()),
+        })
+        .into_iter()
+        .collect();
+    hops::rank(&Observed {
+        timer: Some(timer),
+        shape: None,
+        named: &named,
+    })
+}
+
 fn finding(ctx: &Ctx<'_>, b: &Burst) -> Finding {
     let ev = ctx.ev;
     let window_ms = (b.to_ms - b.from_ms).max(TIMELINE_BUCKET_MS);
@@ -141,7 +179,14 @@ fn finding(ctx: &Ctx<'_>, b: &Burst) -> Finding {
     f.measured.connections_affected = Some(b.closes);
     f.measured.cluster_window_s = Some(window_ms as f64 / 1000.0);
     f.measured.samples = Some(samples(b.closes));
-    f.intermediary = ctx.producer.map(|p| p.id.clone());
+    let reload = reload_before(&ev.events, b);
+    let since_reload_us = reload.map(|r| u64::try_from(b.from_ms - r.at_ms).unwrap_or(0) * 1000);
+    let timer = Timer::AfterReload(since_reload_us);
+    let ranked = drain_hops(ctx, timer);
+    f.intermediary = hops::confident(&ranked)
+        .map(|h| h.intermediary)
+        .or(ctx.producer)
+        .map(|i| i.id.clone());
     f.evidence.push(format!(
         "{} of all {} connections in the logs ended in these {:.1} s",
         percent(b.closes, ev.connections),
@@ -157,6 +202,17 @@ fn finding(ctx: &Ctx<'_>, b: &Burst) -> Finding {
             relative(e.at_ms - b.from_ms)
         ));
     }
+    // Right after a reload is the reload itself; a drain runs for a while.
+    let drained = since_reload_us.filter(|us| *us >= MIN_DRAIN_US);
+    if let (Some(r), Some(us)) = (reload, drained) {
+        f.evidence.push(format!(
+            "the closes came {} after the reload at {}:{}: old workers are given a fixed time to finish, then closed",
+            human(us),
+            r.file,
+            r.line
+        ));
+    }
+    f.evidence.extend(hops::lines(&ranked, SHOWN_HOPS));
     let timeouts = ev
         .events
         .iter()
@@ -194,6 +250,7 @@ fn finding(ctx: &Ctx<'_>, b: &Burst) -> Finding {
          1001 or 1012 so clients know to reconnect, and for nginx set worker_shutdown_timeout \
          so old workers do not keep sockets for hours after a reload.",
     ));
+    f.fix.extend(hop_fixes(&ranked, timer, DRAIN_FIXES));
     // Without jitter the clients of a mass disconnect come back as a herd.
     f.fix.push(crate::advice::app::full_jitter_fix());
     f

@@ -149,3 +149,62 @@ fn nothing_to_judge_and_nothing_wrong() {
     assert_eq!(findings.len(), 1);
     assert_eq!(findings[0].id, CauseId::Healthy);
 }
+
+#[test]
+fn a_burst_240_s_after_a_reload_is_nginx_worker_shutdown_timeout() {
+    use wsdoctor_evidence::logs::{LogEvent, LogEventKind};
+    let reload_at = 1_700_000_000_000_i64;
+    let burst_at = reload_at + 240_000;
+    let ev = |files: Vec<LogFile>| {
+        let mut closes: Vec<(i64, u64)> = (0..600).map(|s| (reload_at + s * 1000, 1)).collect();
+        closes.push((burst_at + 100, 300));
+        closes.sort_unstable();
+        LogEvidence {
+            files,
+            connections: 900,
+            closes: buckets(&closes),
+            events: vec![LogEvent {
+                at_ms: reload_at,
+                kind: LogEventKind::Reload,
+                file: "error.log".into(),
+                line: 7,
+                text: "signal process started".into(),
+            }],
+            ..LogEvidence::default()
+        }
+    };
+    let mass = |files| {
+        diagnose_logs(&ev(files))
+            .into_iter()
+            .find(|f| f.id == CauseId::MassDisconnect)
+            .unwrap()
+    };
+    // Without an access log that names the hop: nginx (240 s is
+    // ingress-nginx's default) ranked before HAProxy, neither named.
+    let f = mass(Vec::new());
+    let text = f.evidence.join("\n");
+    let nginx = text.find("  nginx (").unwrap();
+    let haproxy = text.find("  haproxy (").unwrap();
+    assert!(nginx < haproxy, "{text}");
+    assert!(
+        text.contains("240.1 s after the reload at error.log:7"),
+        "{text}"
+    );
+    assert_eq!(f.intermediary, None);
+    let fixes: Vec<&str> = f.fix.iter().map(|x| x.for_.as_str()).collect();
+    assert!(
+        fixes.starts_with(&["server", "nginx", "haproxy"]),
+        "{fixes:?}"
+    );
+    assert!(f.fix[1]
+        .snippet
+        .as_deref()
+        .is_some_and(|s| s.contains("worker_shutdown_timeout")));
+    assert!(f.fix[2]
+        .snippet
+        .as_deref()
+        .is_some_and(|s| s.contains("hard-stop-after")));
+    // nginx's own access log names it.
+    let f = mass(vec![file(LogFormat::Nginx)]);
+    assert_eq!(f.intermediary.as_deref(), Some("nginx"));
+}

@@ -5,11 +5,17 @@ use wsdoctor_evidence::{escape_peer, ConnectionEnd, PongPolicy, Side, Transport}
 
 use super::{heartbeat, Ctx};
 use crate::finding::{CauseId, Finding, Severity};
+use crate::fingerprint::hops::{self, Observed, Shape, Timer};
 use crate::kb::{kb, CodeEntry, Intermediary};
 use crate::rules::common::{
-    fix, fix_with, human, idle_matches, lifetime_matches, likely_raise_fixes, names_with_value,
-    raise_idle_fix, secs, to_s,
+    fix, fix_with, hop_fixes, human, idle_matches, lifetime_matches, names_with_value,
+    raise_idle_fix, raise_lifetime_fix, secs, to_s,
 };
+
+/// Candidate hops listed in the evidence of a drop.
+const SHOWN_HOPS: usize = 3;
+/// Candidate hops whose fix is given when none is named.
+const LIKELY_FIXES: usize = 3;
 
 /// Silences at least this long can be an idle timer firing (the shortest
 /// common ones are 30 s lifetimes and 55–60 s idle timeouts; some are set lower).
@@ -454,6 +460,25 @@ fn abnormal(ctx: &Ctx<'_>, end: &ConnectionEnd) -> Finding {
         f.confidence = 0.8;
         blamed = Some(b);
     }
+    // No header names a hop whose timer fits: rank the products the timer
+    // and the way the connection ended point at.
+    let timer = match (since, idle.is_empty(), life.is_empty()) {
+        (Some(s), false, _) => Some(Timer::Idle(s)),
+        (_, true, false) => Some(Timer::Lifetime(open)),
+        _ => None,
+    };
+    let ranked = match timer.filter(|_| blamed.is_none()) {
+        Some(t) => hops::rank(&Observed {
+            timer: Some(t),
+            shape: Shape::of(end),
+            named: &ctx.candidates,
+        }),
+        None => Vec::new(),
+    };
+    f.evidence.extend(hops::lines(&ranked, SHOWN_HOPS));
+    if let Some(top) = hops::confident(&ranked) {
+        blamed = Some(top.intermediary);
+    }
     f.intermediary = blamed.map(|b| b.id.clone());
 
     // A heartbeat only helps against timers that fire after a silence; a
@@ -484,11 +509,17 @@ fn abnormal(ctx: &Ctx<'_>, end: &ConnectionEnd) -> Finding {
         measured_t,
         ctx.server_library(),
     ));
-    let likely = match (blamed, measured_t) {
-        (None, Some(t)) if !idle.is_empty() => likely_raise_fixes(t),
+    let likely = match (blamed, timer) {
+        (None, Some(t)) if measured_t.is_some() || !life.is_empty() => {
+            hop_fixes(&ranked, t, LIKELY_FIXES)
+        }
         _ => Vec::new(),
     };
-    match blamed.and_then(raise_idle_fix) {
+    let raise = match timer {
+        Some(Timer::Lifetime(_)) => blamed.and_then(raise_lifetime_fix),
+        _ => blamed.and_then(raise_idle_fix),
+    };
+    match raise {
         Some(raise) => f.fix.push(raise),
         None if !likely.is_empty() => f.fix.extend(likely),
         None => f.fix.push(fix(

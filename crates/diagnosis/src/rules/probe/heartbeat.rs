@@ -4,9 +4,12 @@
 use wsdoctor_evidence::{ConnectionEnd, FrameKind, Side};
 
 use super::Ctx;
+use crate::advice::prior::likely_hops;
 use crate::finding::{CauseId, Finding, Severity};
+use crate::kb::{kb, Intermediary};
 use crate::rules::common::{
-    fix, human, idle_matches, median, millis, raise_idle_fix, secs, to_s, typical_idle_timeouts,
+    fix, human, idle_matches, median, millis, names_with_value, raise_idle_fix, secs, to_s,
+    typical_idle_timeouts,
 };
 
 /// A watch this long outlasts the most common idle timeouts (55–60 s), so
@@ -156,15 +159,30 @@ fn too_slow(ctx: &Ctx<'_>, interval: u64) -> Option<Finding> {
             f.fix.extend(raise_idle_fix(i));
             f
         }
-        None if interval >= SLOW_PING_US => ctx.finding(
-            CauseId::HeartbeatTooSlow,
-            Severity::Warning,
-            0.4,
-            format!(
-                "The server pings every {every}: not below common idle timeouts ({})",
-                typical_idle_timeouts()
-            ),
-        ),
+        None if interval >= SLOW_PING_US => {
+            let mut f = ctx.finding(
+                CauseId::HeartbeatTooSlow,
+                Severity::Warning,
+                0.4,
+                format!(
+                    "The server pings every {every}: not below common idle timeouts ({})",
+                    typical_idle_timeouts()
+                ),
+            );
+            if ctx.blamed_proxy().is_none() {
+                // No header names the hop: the likeliest ones whose default
+                // timer this interval does not beat, and how to raise theirs.
+                let likely = likely_hops(&outpaced_by(interval));
+                if !likely.is_empty() {
+                    f.evidence.push(format!(
+                        "no response header names the hop; the most common ones whose default idle timeout is not above {every}: {}",
+                        names_with_value(&likely, |i| i.idle_timeout_default_s)
+                    ));
+                    f.fix.extend(likely.into_iter().filter_map(raise_idle_fix));
+                }
+            }
+            f
+        }
         None => return None,
     };
     f.measured.server_ping_interval_s = Some(to_s(interval));
@@ -176,6 +194,18 @@ fn too_slow(ctx: &Ctx<'_>, interval: u64) -> Option<Finding> {
         crate::advice::app::server_ping_fix(hop_t_us, ctx.server_library()),
     );
     Some(f)
+}
+
+/// The kb products whose default idle timeout a ping every `interval_us`
+/// does not beat (timers fire on a tick: 1 s of slack).
+fn outpaced_by(interval_us: u64) -> Vec<&'static Intermediary> {
+    kb().intermediaries()
+        .iter()
+        .filter(|i| {
+            i.idle_timeout_default_s
+                .is_some_and(|t| u64::from(t) * 1_000_000 <= interval_us + 1_000_000)
+        })
+        .collect()
 }
 
 /// Says which checks ran and what they saw; added when nothing reached warning.

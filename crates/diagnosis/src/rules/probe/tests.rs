@@ -520,6 +520,36 @@ fn cases() -> Vec<Case> {
             },
         ),
         case(
+            "RST after 350 s of silence, no header: the NLB first, by its timer and how it closes",
+            Probe::new()
+                .watch(400.0)
+                .opened()
+                .closed(350.2, ConnectionEnd::Reset),
+            C::AbnormalClose,
+            Error,
+            |f| {
+                assert_eq!(f.intermediary, None, "no header names it: {f:#?}");
+                let first = f.evidence.iter().find(|l| l.starts_with("  ")).unwrap();
+                assert!(first.contains("aws-nlb.idle_close_method"), "{first}");
+                assert!(f.fix.iter().any(|x| x.for_ == "aws-nlb"));
+            },
+        ),
+        case(
+            "FIN at 30 s of age, no header: GCP's backend-service timeout first, not named",
+            Probe::new()
+                .watch(65.0)
+                .opened()
+                .closed(30.0, ConnectionEnd::FinWithoutClose { mid_frame: false }),
+            C::AbnormalClose,
+            Error,
+            |f| {
+                assert_eq!(f.intermediary, None, "{f:#?}");
+                let first = f.evidence.iter().find(|l| l.starts_with("  ")).unwrap();
+                assert!(first.contains("gcp-external-alb"), "{:#?}", f.evidence);
+                assert!(f.fix.iter().any(|x| x.for_ == "gcp-external-alb"));
+            },
+        ),
+        case(
             "RST",
             Probe::new().opened().closed(5.0, ConnectionEnd::Reset),
             C::AbnormalClose,
@@ -623,7 +653,14 @@ fn cases() -> Vec<Case> {
                 .closed(185.0, we_closed()),
             C::HeartbeatTooSlow,
             Warning,
-            |f| assert_eq!(f.measured.server_ping_interval_s, Some(60.0)),
+            |f| {
+                assert_eq!(f.measured.server_ping_interval_s, Some(60.0));
+                // No header names a hop: the likely ones are named, not blamed.
+                assert_eq!(f.intermediary, None);
+                assert!(has_evidence(f, "nginx 60 s, Kubernetes ingress-nginx controller 60 s, AWS Application Load Balancer 60 s"), "{:#?}", f.evidence);
+                let hops: Vec<&str> = f.fix.iter().skip(1).map(|x| x.for_.as_str()).collect();
+                assert_eq!(hops, ["nginx", "ingress-nginx", "aws-alb"]);
+            },
         ),
     ]
 }

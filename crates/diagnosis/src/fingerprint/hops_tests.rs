@@ -1,0 +1,226 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use super::*;
+use crate::fingerprint::identify;
+use crate::testkit::handshake;
+
+const S: u64 = 1_000_000;
+
+struct Case {
+    name: &'static str,
+    timer: Timer,
+    shape: Option<Shape>,
+    /// Response headers of the 101.
+    headers: &'static [(&'static str, &'static str)],
+    /// The first hops, in order.
+    first: &'static [&'static str],
+    /// The hop confident enough to name in `intermediary`.
+    named: Option<&'static str>,
+    /// Text the top hop's reasons must contain.
+    because: &'static str,
+}
+
+const FIN: Option<Shape> = Some(Shape::Fin);
+
+#[rustfmt::skip] // one case per block, like a table
+const CASES: &[Case] = &[
+    Case {
+        name: "60.0 s + FIN + Server: awselb/2.0 is the ALB",
+        timer: Timer::Idle(60 * S), shape: FIN, headers: &[("Server", "awselb/2.0")],
+        first: &["aws-alb", "nginx"], named: Some("aws-alb"),
+        because: "is how AWS Application Load Balancer closes idle connections",
+    },
+    Case {
+        name: "60.0 s + FIN, no header: the 60 s FIN-closers by frequency, none named",
+        timer: Timer::Idle(60 * S), shape: FIN, headers: &[],
+        first: &["nginx", "ingress-nginx", "aws-alb", "aws-clb"], named: None,
+        because: "shared by",
+    },
+    Case {
+        name: "60.0 s + RST: Fly.io's proxy resets, the FIN-closers rank below it",
+        timer: Timer::Idle(60 * S), shape: Some(Shape::Reset), headers: &[],
+        first: &["fly-proxy"], named: None,
+        because: "TCP RST",
+    },
+    Case {
+        name: "100 s is Cloudflare",
+        timer: Timer::Idle(100 * S), shape: FIN, headers: &[],
+        first: &["cloudflare"], named: None,
+        because: "default idle timeout",
+    },
+    Case {
+        name: "100 s + CF-RAY names Cloudflare",
+        timer: Timer::Idle(100 * S), shape: FIN, headers: &[("Server", "cloudflare"), ("CF-RAY", "8a1b2c3d4e5f-AMS")],
+        first: &["cloudflare"], named: Some("cloudflare"),
+        because: "CF-RAY",
+    },
+    Case {
+        name: "350 s + RST on the next write is the NLB, ranked first but not guessed",
+        timer: Timer::Idle(350 * S), shape: Some(Shape::Reset), headers: &[],
+        first: &["aws-nlb"], named: None,
+        because: "silently",
+    },
+    Case {
+        name: "350 s half-open is the NLB too",
+        timer: Timer::Idle(350 * S), shape: Some(Shape::HalfOpen), headers: &[],
+        first: &["aws-nlb"], named: None,
+        because: "aws-nlb.idle_close_method",
+    },
+    Case {
+        name: "350 s + FIN: still the NLB's value, but its close contradicts it",
+        timer: Timer::Idle(350 * S), shape: FIN, headers: &[],
+        first: &["aws-nlb"], named: None,
+        because: "but we saw a TCP FIN",
+    },
+    Case {
+        name: "55 s is Heroku",
+        timer: Timer::Idle(55 * S), shape: FIN, headers: &[],
+        first: &["heroku-router"], named: None,
+        because: "55.0 s",
+    },
+    Case {
+        name: "a 30 s lifetime cap is GCP's backend-service timeout",
+        timer: Timer::Lifetime(30 * S), shape: FIN, headers: &[],
+        first: &["gcp-external-alb"], named: None,
+        because: "gcp-external-alb.max_lifetime_s",
+    },
+    Case {
+        name: "a 30 s lifetime cap with Via: 1.1 google names it",
+        timer: Timer::Lifetime(30 * S), shape: FIN, headers: &[("Via", "1.1 google")],
+        first: &["gcp-external-alb"], named: Some("gcp-external-alb"),
+        because: "Via: 1.1 google",
+    },
+    Case {
+        name: "240 s after a reload: nginx worker_shutdown_timeout, then HAProxy hard-stop-after",
+        timer: Timer::AfterReload(Some(240 * S)), shape: FIN, headers: &[],
+        first: &["nginx", "haproxy"], named: None,
+        because: "default drain time after a reload",
+    },
+    Case {
+        name: "240 s after a reload with Server: nginx names nginx",
+        timer: Timer::AfterReload(Some(240 * S)), shape: FIN, headers: &[("Server", "nginx")],
+        first: &["nginx", "haproxy"], named: Some("nginx"),
+        because: "worker_shutdown_timeout",
+    },
+    Case {
+        name: "a burst of 1001 closes is a Caddy reload",
+        timer: Timer::AfterReload(None), shape: Some(Shape::CloseFrame(Some(1001))), headers: &[],
+        first: &["caddy"], named: None,
+        because: "close frame 1001",
+    },
+    Case {
+        name: "a configured 42 s timer: the configurable hops people hit most",
+        timer: Timer::Idle(42 * S), shape: FIN, headers: &[],
+        first: &["nginx", "ingress-nginx", "aws-alb"], named: None,
+        because: "configurable",
+    },
+    Case {
+        name: "a configured 3 s nginx timer with Server: nginx names nginx",
+        timer: Timer::Idle(3 * S), shape: FIN, headers: &[("Server", "nginx/1.24.0")],
+        first: &["nginx"], named: Some("nginx"),
+        because: "Server: nginx/1.24.0",
+    },
+    Case {
+        name: "a header for a hop with a fixed timer that does not match ranks it down",
+        timer: Timer::Idle(60 * S), shape: FIN, headers: &[("Via", "1.1 vegur")],
+        first: &["nginx"], named: None,
+        because: "shared by",
+    },
+];
+
+#[test]
+fn timers_closes_and_headers_rank_the_hops() {
+    for case in CASES {
+        let named = identify(&handshake(101, case.headers, None));
+        let hops = rank(&Observed {
+            timer: Some(case.timer),
+            shape: case.shape,
+            named: &named,
+        });
+        let ids: Vec<&str> = hops.iter().map(|h| h.intermediary.id.as_str()).collect();
+        assert!(
+            ids.starts_with(case.first),
+            "{}: got {ids:?}\n{:#?}",
+            case.name,
+            lines(&hops, 6)
+        );
+        assert_eq!(
+            confident(&hops).map(|h| h.intermediary.id.as_str()),
+            case.named,
+            "{}: {:#?}",
+            case.name,
+            lines(&hops, 6)
+        );
+        let top = hops[0].reasons.join("; ");
+        assert!(top.contains(case.because), "{}: {top}", case.name);
+    }
+}
+
+#[test]
+fn a_burst_of_fins_is_a_drain_of_nginx_or_haproxy() {
+    let hops = rank(&Observed {
+        timer: Some(Timer::AfterReload(None)),
+        shape: FIN,
+        named: &[],
+    });
+    let ids: Vec<&str> = hops.iter().map(|h| h.intermediary.id.as_str()).collect();
+    assert_eq!(ids, ["nginx", "haproxy", "caddy"]);
+    assert!(confident(&hops).is_none());
+    assert!(hops[2].reasons.join(" ").contains("but we saw a TCP FIN"));
+}
+
+#[test]
+fn a_contradicted_hop_ranks_below_one_that_fits_and_says_why() {
+    let rank_of = |shape| {
+        let hops = rank(&Observed {
+            timer: Some(Timer::Idle(60 * S)),
+            shape: Some(shape),
+            named: &[],
+        });
+        let at = hops
+            .iter()
+            .position(|h| h.intermediary.id == "fly-proxy")
+            .unwrap();
+        (at, hops[at].reasons.join("; "))
+    };
+    let (with_fin, why) = rank_of(Shape::Fin);
+    let (with_rst, _) = rank_of(Shape::Reset);
+    assert!(with_rst < with_fin, "{with_rst} vs {with_fin}");
+    assert!(
+        why.contains("but we saw a TCP FIN") && why.contains("with a TCP RST"),
+        "{why}"
+    );
+}
+
+#[test]
+fn nothing_observed_names_nothing() {
+    assert!(rank(&Observed::default()).is_empty());
+    // A timer no product has and no header: only the configurable fallbacks, weakly.
+    let hops = rank(&Observed {
+        timer: Some(Timer::Lifetime(7 * S)),
+        shape: None,
+        named: &[],
+    });
+    assert!(confident(&hops).is_none(), "{:#?}", lines(&hops, 5));
+}
+
+#[test]
+fn every_reload_drain_is_a_kb_product() {
+    for d in RELOAD_DRAINS {
+        assert!(kb().intermediary(d.id).is_some(), "{}", d.id);
+        assert!(kb().intermediary(d.default_from).is_some(), "{}", d.id);
+    }
+}
+
+#[test]
+fn a_backend_named_by_its_server_header_is_not_blamed_for_a_tcp_close() {
+    let named = identify(&handshake(101, &[("Server", "gunicorn/22.0")], None));
+    assert!(named.iter().any(|c| c.id == "gunicorn"), "{named:?}");
+    let hops = rank(&Observed {
+        timer: Some(Timer::Idle(60 * S)),
+        shape: FIN,
+        named: &named,
+    });
+    assert!(hops.iter().all(|h| h.intermediary.id != "gunicorn"));
+    assert!(confident(&hops).is_none());
+}
