@@ -12,10 +12,9 @@
 use wsdoctor_evidence::browser::{BrowserArm, BrowserConnection, BrowserEvidence};
 use wsdoctor_evidence::{ConnectionEnd, Side};
 
-use super::common::{
-    finding, fix, human, idle_matches, likely_raise_fixes, median, names_with_value, peer, to_s,
-};
+use super::common::{finding, fix, hop_fixes, human, median, peer, to_s};
 use crate::finding::{rank, CauseId, Finding, Severity, SourceKind};
+use crate::fingerprint::hops::{self, Observed, Timer};
 
 /// Chrome throttles timers of pages hidden for 5 minutes to once a minute
 /// ("intensive wake up throttling", Chrome 88+,
@@ -157,9 +156,20 @@ fn timer_finding(
         ));
         f.fix
             .push(crate::advice::app::server_ping_fix(Some(t_us), None));
-        f.fix.extend(likely_raise_fixes(t_us));
         f
     };
+    // A browser cannot tell a FIN from a RST (both are 1006), so only the
+    // timer ranks the hops here.
+    let timer = if busy_at_t >= 1 {
+        Timer::Lifetime(t_us)
+    } else {
+        Timer::Idle(t_us)
+    };
+    let ranked = hops::rank(&Observed {
+        timer: Some(timer),
+        shape: None,
+        named: &[],
+    });
     f.measured.samples = Some(u32::try_from(at_t).unwrap_or(u32::MAX));
     f.measured.connections_affected = Some(at_t as u64);
     let spread = lives.iter().max().unwrap_or(&t) - lives.iter().min().unwrap_or(&t);
@@ -177,14 +187,8 @@ fn timer_finding(
         lives.len(),
         human(t_us)
     ));
-    let matches = idle_matches(t_us);
-    if !matches.is_empty() {
-        f.evidence.push(format!(
-            "{} is the default of {}",
-            human(t_us),
-            names_with_value(&matches, |i| i.idle_timeout_default_s)
-        ));
-    }
+    f.evidence.extend(hops::lines(&ranked, 3));
+    f.fix.extend(hop_fixes(&ranked, timer, 3));
     Some(f)
 }
 
