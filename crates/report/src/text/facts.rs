@@ -132,6 +132,7 @@ mod tests {
             tls_done_us: None,
             request_written_us: Some(2_500),
             response_head_us: Some(10_000),
+            proxy_tunnel_done_us: None,
         };
         let got: Vec<_> = phases(&timings)
             .iter()
