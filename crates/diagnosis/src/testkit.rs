@@ -290,6 +290,12 @@ impl Probe {
         self
     }
 
+    /// Through this forward proxy.
+    pub(crate) fn through_proxy(mut self, proxy: wsdoctor_evidence::ForwardProxyRecord) -> Probe {
+        self.ev.connection.forward_proxy = Some(proxy);
+        self
+    }
+
     /// The evidence.
     pub(crate) fn build(self) -> ProbeEvidence {
         self.ev
