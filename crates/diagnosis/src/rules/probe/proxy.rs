@@ -142,7 +142,8 @@ fn refused(
                 ),
             )],
         ),
-        (Some(502..=504), _) | (None, Some(("connect", 0x03..=0x06))) => (
+        // tinyproxy answers 500 "Unable to connect" where squid says 503.
+        (Some(500 | 502..=504), _) | (None, Some(("connect", 0x03..=0x06))) => (
             format!("The forward proxy {name} could not reach {target}"),
             vec![fix(
                 "network",
@@ -177,12 +178,7 @@ fn refused(
                 f.evidence.push(format!("{name}: {}", escape_peer(value)));
             }
         }
-        if let Some(line) = c
-            .body
-            .as_ref()
-            .and_then(|b| b.text.lines().map(str::trim).find(|l| !l.is_empty()))
-        {
-            let line: String = line.chars().take(120).collect();
+        if let Some(line) = c.body.as_ref().and_then(|b| page_title(&b.text)) {
             f.evidence
                 .push(format!("error page: {}", escape_peer(&line)));
         }
@@ -191,6 +187,20 @@ fn refused(
     f.fix = fixes;
     f.fix.push(curl_fix(ctx, proxy));
     f
+}
+
+/// An error page's `<title>`, or its first non-empty line; at most 120 characters.
+fn page_title(text: &str) -> Option<String> {
+    let lower = text.to_ascii_lowercase();
+    let title = lower
+        .find("<title>")
+        .map(|start| start + "<title>".len())
+        .and_then(|start| {
+            let len = lower[start..].find("</title>")?;
+            text.get(start..start + len)
+        });
+    let line = title.or_else(|| text.lines().map(str::trim).find(|l| !l.is_empty()))?;
+    Some(line.trim().chars().take(120).collect())
 }
 
 fn failed(ctx: &Ctx<'_>, proxy: &ForwardProxyRecord, end: &ConnectionEnd) -> Finding {
@@ -310,10 +320,7 @@ mod tests {
         assert!(fixes(&f).contains("http://user:pass@proxy:3128"));
         assert!(fixes(&f).contains("Basic realm"));
         assert_eq!(f.measured.http_status, Some(407));
-        assert!(f
-            .evidence
-            .iter()
-            .any(|e| e == "error page: <html><title>Access denied</title>"));
+        assert!(f.evidence.iter().any(|e| e == "error page: Access denied"));
         let again = refused_with(407, &[], true);
         assert!(
             again.title.contains("rejected our credentials"),
