@@ -518,6 +518,15 @@ async fn tinyproxy_tunnels_and_refuses() {
         "{f:#?}"
     );
 
+    // Wrong credentials: tinyproxy says 401, still the credentials' fault.
+    let e = probe(options(&url, &format!("http://alice:nope@{}", tiny.addr))).await;
+    let f = top(&e);
+    assert_eq!(
+        (f.id, f.measured.http_status),
+        (CauseId::ProxyRefused, Some(401))
+    );
+    assert!(f.title.contains("rejected our credentials"), "{}", f.title);
+
     // A port outside ConnectPort: tinyproxy's 403 "Access violation".
     let other = start_lab().await;
     let e = probe(options(&other.url("/ws"), &proxy)).await;

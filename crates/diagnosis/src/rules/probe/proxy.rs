@@ -108,7 +108,8 @@ fn refused(
     });
     let socks = proxy.socks.as_ref().map(|s| (s.step.as_str(), s.code));
     let (title, fixes) = match (status, socks) {
-        (Some(407), _) | (None, Some(("method", 0xFF) | ("auth", _))) => {
+        // tinyproxy answers 401 to wrong credentials, 407 to none.
+        (Some(401 | 407), _) | (None, Some(("method", 0xFF) | ("auth", _))) => {
             let title = if sent_credentials || matches!(socks, Some(("auth", _))) {
                 format!("The forward proxy {name} rejected our credentials")
             } else {
@@ -166,7 +167,8 @@ fn refused(
             format!("The forward proxy {name} refused the tunnel to {target}"),
             vec![fix(
                 "proxy",
-                "Read the proxy's answer below and its log at this time: it says why it refused.",
+                "Read the proxy's answer (status line, headers, error page) and its log at this \
+                 time: they say why it refused.",
             )],
         ),
     };
