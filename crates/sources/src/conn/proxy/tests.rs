@@ -94,12 +94,16 @@ fn connect_request_carries_basic_auth_and_records_it_redacted() {
     assert!(redacted.contains(&"Proxy-Authorization: Basic REDACTED".to_owned()));
 }
 
+/// A target URL, the environment, and the (variable, proxy) chosen.
+type Row<'a> = (&'a str, Vars<'a>, Option<(&'a str, &'a str)>);
+type Vars<'a> = &'a [(&'a str, &'a str)];
+
 #[test]
 fn environment_table() {
     let ws = "ws://api.example.com:8080/ws";
     let wss = "wss://api.example.com/ws";
     let p = "http://proxy:3128";
-    let table: &[(&str, &[(&str, &str)], Option<(&str, &str)>)] = &[
+    let table: &[Row<'_>] = &[
         (ws, &[], None),
         (
             wss,
