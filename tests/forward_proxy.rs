@@ -32,6 +32,12 @@ enum Policy {
     OnlyPort(u16),
     /// Answer in something that is not HTTP.
     NotHttp,
+    /// Never answer.
+    Stall,
+    /// Answer 200, then send bytes of its own before the tunnel carried any.
+    Chatty,
+    /// An endless answer head.
+    Flood,
 }
 
 /// A proxy task on 127.0.0.1:0 and the request heads it saw.
@@ -95,9 +101,34 @@ async fn http_proxy(auth: Option<&'static str>, policy: Policy) -> TestProxy {
         }
         let head = String::from_utf8_lossy(&head).into_owned();
         seen.lock().unwrap().push(head.clone());
-        if policy == Policy::NotHttp {
-            let _ = client.write_all(b"SSH-2.0-OpenSSH_9.2\r\n").await;
-            return;
+        match policy {
+            Policy::NotHttp => {
+                let _ = client.write_all(b"SSH-2.0-OpenSSH_9.2\r\n").await;
+                return;
+            }
+            Policy::Stall => {
+                tokio::time::sleep(Duration::from_secs(10)).await;
+                return;
+            }
+            Policy::Chatty => {
+                let _ = client
+                    .write_all(b"HTTP/1.1 200 OK\r\n\r\nwelcome to the proxy\r\n")
+                    .await;
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                return;
+            }
+            Policy::Flood => {
+                let _ = client.write_all(b"HTTP/1.1 200 OK\r\n").await;
+                // Bounded: 1 MiB, far past the 16 KiB a head may have.
+                let line = format!("X-Filler: {}\r\n", "a".repeat(1000));
+                for _ in 0..(1 << 20) / line.len() {
+                    if client.write_all(line.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+                return;
+            }
+            Policy::Allow | Policy::OnlyPort(_) => {}
         }
         let authority = head
             .lines()
@@ -414,14 +445,32 @@ async fn a_dead_or_wrong_proxy_is_named_as_the_proxy() {
     let e = probe(options(&url, &ssh.url("http", ""))).await;
     match end(&e) {
         ConnectionEnd::ProxyFailed { error, .. } => {
-            assert!(error.contains("not HTTP"), "{error}");
+            assert!(error.contains("not valid HTTP"), "{error}");
         }
         other => panic!("{other:?}"),
     }
     assert_eq!(top(&e).id, CauseId::ProxyRefused);
+    // A proxy that stalls, one that talks into the tunnel, one that floods.
+    for (policy, want) in [
+        (Policy::Stall, "no complete answer"),
+        (Policy::Chatty, "bytes after its 2xx answer"),
+        (Policy::Flood, "longer than 16384 bytes"),
+    ] {
+        let bad = http_proxy(None, policy).await;
+        let mut o = options(&url, &bad.url("http", ""));
+        o.connect_timeout = Duration::from_millis(500);
+        let e = probe(o).await;
+        match end(&e) {
+            ConnectionEnd::ProxyFailed { error, .. } => assert!(error.contains(want), "{error}"),
+            other => panic!("{other:?}"),
+        }
+    }
     // An HTTP proxy URL pointing at a SOCKS5 port, and the other way round.
     let socks = socks5_proxy(None, 0).await;
-    let e = probe(options(&url, &socks.url("http", ""))).await;
+    // The SOCKS5 server reads our CONNECT as a greeting and waits for more.
+    let mut o = options(&url, &socks.url("http", ""));
+    o.connect_timeout = Duration::from_millis(500);
+    let e = probe(o).await;
     assert!(
         matches!(end(&e), ConnectionEnd::ProxyFailed { .. }),
         "{:?}",

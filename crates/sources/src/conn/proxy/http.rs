@@ -67,11 +67,15 @@ pub(super) async fn connect(
         match parse_head(&buf) {
             HeadParse::Complete(head) => break head,
             HeadParse::Invalid(why) => {
+                let hint = if buf.starts_with(b"HTTP/") {
+                    ""
+                } else {
+                    " (is this the proxy's HTTP port, or a SOCKS or TLS-only port?)"
+                };
                 return Err(failed(format!(
-                    "the answer to CONNECT is not HTTP ({why}); first bytes: {:?} (is this the \
-                     proxy's HTTP port, or a SOCKS or TLS-only port?)",
+                    "the answer to CONNECT is not valid HTTP ({why}); first bytes: {:?}{hint}",
                     String::from_utf8_lossy(&buf[..buf.len().min(40)])
-                )))
+                )));
             }
             HeadParse::Partial if buf.len() >= MAX_HEAD_BYTES => {
                 return Err(failed(format!(
