@@ -52,6 +52,12 @@ fn fix_for(kind: &str, server: Option<&str>) -> (String, String) {
             "server".to_owned(),
             "The server or a proxy in front of it refuses new upgrades past this level: look for a connection limit (maxconn in HAProxy, max_conns/limit_conn in nginx, the application's own cap) and for the process's open-file limit.".to_owned(),
         ),
+        // The forward proxy's own limit, not the target's (tinyproxy
+        // MaxClients, squid's file descriptors).
+        k if k.starts_with("proxy-") => (
+            "proxy".to_owned(),
+            "The forward proxy refuses or fails tunnels past this level: its own connection limit is reached (tinyproxy MaxClients, squid max_filedescriptors). Raise it, or measure the target without the proxy (--no-proxy).".to_owned(),
+        ),
         "refused" => (
             "server".to_owned(),
             "Connections are refused once the accept queue is full or the server stops listening: raise the listen backlog (net.core.somaxconn and the server's backlog setting) and check that the process did not crash.".to_owned(),
