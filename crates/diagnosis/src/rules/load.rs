@@ -188,14 +188,27 @@ pub fn diagnose_load(e: &LoadEvidence) -> Vec<Finding> {
                 .iter()
                 .max_by_key(|(_, n)| **n)
                 .map_or(("", 0), |(k, n)| (k.as_str(), **n));
+            // A forward proxy that refuses from the first connection on is
+            // no load limit: nothing got through it at all.
+            let (id, title) = if limit == 0 && top_kind.starts_with("proxy-") {
+                (
+                    CauseId::ProxyRefused,
+                    "The forward proxy refused every tunnel, from the first connection".to_owned(),
+                )
+            } else {
+                (
+                    CauseId::LoadLimit,
+                    format!(
+                        "Failures begin at about {} concurrent connections",
+                        thousands(limit)
+                    ),
+                )
+            };
             let mut f = finding(
-                CauseId::LoadLimit,
+                id,
                 Severity::Error,
                 if first.is_some() { 0.85 } else { 0.7 },
-                format!(
-                    "Failures begin at about {} concurrent connections",
-                    thousands(limit)
-                ),
+                title,
                 SourceKind::Load,
             );
             f.measured.concurrency_limit = Some(limit);
@@ -376,6 +389,22 @@ mod tests {
             .iter()
             .any(|l| l.contains("76 of 100") && l.contains("nginx")));
         assert!(f.fix[0].text.contains("limit_conn"));
+    }
+
+    #[test]
+    fn a_proxy_that_refuses_everything_is_no_load_limit() {
+        let e = evidence(vec![step(1, 10, 0, &[("proxy-407", 10, 0)], 0)]);
+        let f = &diagnose_load(&e)[0];
+        assert_eq!(f.id, CauseId::ProxyRefused);
+        assert_eq!(f.fix[0].for_, "proxy");
+        // Past a level, the proxy's refusals are its own connection limit.
+        let e = evidence(vec![
+            step(1, 100, 100, &[], 100),
+            step(2, 100, 50, &[("proxy-503", 50, 150)], 150),
+        ]);
+        let f = &diagnose_load(&e)[0];
+        assert_eq!(f.id, CauseId::LoadLimit);
+        assert!(f.fix[0].text.contains("MaxClients"), "{}", f.fix[0].text);
     }
 
     #[test]
