@@ -103,6 +103,13 @@ pub(crate) struct ConnectArgs {
     /// extended CONNECT) and compare them; other commands ignore it.
     #[arg(long, conflicts_with_all = ["http1", "http2"])]
     pub(crate) compare_http: bool,
+    /// Go through this forward proxy: http://[user:pass@]host:port (HTTP CONNECT),
+    /// socks5:// or socks5h://. Default: HTTPS_PROXY / HTTP_PROXY / ALL_PROXY minus NO_PROXY, as curl.
+    #[arg(long, value_name = "URL")]
+    pub(crate) proxy: Option<String>,
+    /// Ignore the proxy environment variables and connect directly.
+    #[arg(long, conflicts_with = "proxy")]
+    pub(crate) no_proxy: bool,
 }
 
 #[derive(Debug, Args)]

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{bail, Context};
 use wsdoctor_diagnosis::Finding;
 use wsdoctor_evidence::{HeartbeatSettings, PongPolicy, ProbeEvidence};
-use wsdoctor_sources::conn::{ConnectOptions, HttpVersion, Target, TlsOptions};
+use wsdoctor_sources::conn::{ConnectOptions, ForwardProxy, HttpVersion, Target, TlsOptions};
 use wsdoctor_sources::probe::{self as probe_source, ProbeConfig};
 
 use crate::args::{ConnectArgs, ProbeArgs};
@@ -46,7 +46,16 @@ pub(crate) fn connect_options(url: &str, args: &ConnectArgs) -> anyhow::Result<C
         .iter()
         .map(|h| parse_header(h))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let proxy = if args.no_proxy {
+        None
+    } else if let Some(url) = &args.proxy {
+        Some(ForwardProxy::parse(url, "flag")?)
+    } else {
+        let env: std::collections::HashMap<String, String> = std::env::vars().collect();
+        wsdoctor_sources::conn::proxy::from_env(&target, &env)?
+    };
     let mut options = ConnectOptions::new(target);
+    options.proxy = proxy;
     options.headers = headers;
     options.origin.clone_from(&args.origin);
     options.subprotocols.clone_from(&args.subprotocols);

@@ -170,3 +170,31 @@ backend lab
         _dir: dir,
     })
 }
+
+/// tinyproxy, an HTTP CONNECT forward proxy, on 127.0.0.1 allowing
+/// 127.0.0.1, with `extra` config lines (`ConnectPort 443`, `BasicAuth u p`).
+pub(crate) fn tinyproxy(extra: &str) -> Option<Proxy> {
+    let bin = require("tinyproxy")?;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let conf = format!(
+        "Port {port}\nListen 127.0.0.1\nTimeout 600\nAllow 127.0.0.1\nMaxClients 20\n\
+         LogLevel Warning\n{extra}\n"
+    );
+    let path = dir.path().join("tinyproxy.conf");
+    std::fs::write(&path, conf).unwrap();
+    // -d: stay in the foreground, so the child is the proxy itself.
+    let mut child = Command::new(bin)
+        .args(["-d", "-c", path.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    wait_listening(addr, &mut child);
+    Some(Proxy {
+        child,
+        addr,
+        _dir: dir,
+    })
+}

@@ -61,6 +61,9 @@ pub enum CauseId {
     H2WebsocketBroken,
     /// A keepalive gave up because a pong did not come back in time.
     LocalKeepaliveTimeout,
+    /// The forward proxy (HTTP CONNECT or SOCKS5) refused or failed the
+    /// tunnel to the target. An extension of the contract's vocabulary.
+    ProxyRefused,
     /// Nothing wrong was found by the checks that ran.
     Healthy,
 }
@@ -95,6 +98,7 @@ impl CauseId {
             CauseId::SlowConsumer => "slow-consumer",
             CauseId::H2WebsocketBroken => "h2-websocket-broken",
             CauseId::LocalKeepaliveTimeout => "local-keepalive-timeout",
+            CauseId::ProxyRefused => "proxy-refused",
             CauseId::Healthy => "healthy",
         }
     }

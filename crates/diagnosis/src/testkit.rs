@@ -101,6 +101,7 @@ impl Probe {
                         tls_done_us: Some(20_000),
                         request_written_us: Some(20_100),
                         response_head_us: Some(OPEN_AT_US),
+                        proxy_tunnel_done_us: None,
                     },
                     tls: Some(TlsInfo {
                         version: "TLSv1_3".to_owned(),
@@ -119,6 +120,7 @@ impl Probe {
                     end: None,
                     http2_offered: false,
                     extended_connect: None,
+                    forward_proxy: None,
                 },
                 watch_ms: 10_000,
                 sent: Vec::new(),
@@ -285,6 +287,12 @@ impl Probe {
             since_last_outbound_us: since(Side::Local),
         };
         self.ev.connection.end = Some(record);
+        self
+    }
+
+    /// Through this forward proxy.
+    pub(crate) fn through_proxy(mut self, proxy: wsdoctor_evidence::ForwardProxyRecord) -> Probe {
+        self.ev.connection.forward_proxy = Some(proxy);
         self
     }
 

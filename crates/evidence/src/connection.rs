@@ -34,6 +34,11 @@ pub struct PhaseTimings {
     pub request_written_us: Option<u64>,
     /// The full response head was received.
     pub response_head_us: Option<u64>,
+    /// The forward proxy's tunnel to the target was established (HTTP
+    /// CONNECT answered 2xx, or SOCKS5 replied success); `connect_done_us`
+    /// is then the TCP connect to the proxy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_tunnel_done_us: Option<u64>,
 }
 
 /// What TLS negotiated.
@@ -164,6 +169,10 @@ pub struct ConnectionRecord {
     /// and fall back to HTTP/1.1 otherwise. `None` when HTTP/2 was not spoken.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extended_connect: Option<bool>,
+    /// The forward proxy the connection went through, if any. Then
+    /// `resolved` and `peer_addr` are the proxy's, and timings are to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forward_proxy: Option<crate::ForwardProxyRecord>,
 }
 
 impl ConnectionRecord {

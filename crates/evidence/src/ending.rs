@@ -215,6 +215,31 @@ pub enum ConnectionEnd {
         /// The operating system's error.
         error: String,
     },
+    /// The forward proxy answered our tunnel request with a refusal. For HTTP
+    /// CONNECT: 407 (credentials missing or wrong), 403 (the proxy's policy
+    /// blocks this host or port; many corporate proxies allow CONNECT only
+    /// to 443), 502/504 (the proxy could not reach the target). For SOCKS5:
+    /// the reply code of RFC 1928 §6 (0x02 not allowed by ruleset, 0x04 host
+    /// unreachable, 0x05 refused by the target), no acceptable
+    /// authentication method, or rejected credentials (RFC 1929).
+    ProxyRefused {
+        /// The proxy URL, redacted.
+        proxy: String,
+        /// The proxy's answer in one line (peer-controlled).
+        answer: String,
+        /// The HTTP status of a CONNECT refusal.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        status: Option<u16>,
+    },
+    /// The forward proxy accepted TCP but the tunnel failed otherwise: it
+    /// closed or stalled before answering, or answered something that is
+    /// not HTTP or SOCKS5 (often the wrong port, or a TLS-only proxy).
+    ProxyFailed {
+        /// The proxy URL, redacted.
+        proxy: String,
+        /// What went wrong.
+        error: String,
+    },
 }
 
 impl ConnectionEnd {
@@ -243,6 +268,8 @@ impl ConnectionEnd {
                 | ConnectionEnd::HandshakeAborted { .. }
                 | ConnectionEnd::HandshakeRejected { .. }
                 | ConnectionEnd::HandshakeInvalid { .. }
+                | ConnectionEnd::ProxyRefused { .. }
+                | ConnectionEnd::ProxyFailed { .. }
         )
     }
 
@@ -337,6 +364,16 @@ impl ConnectionEnd {
             }
             ConnectionEnd::LocalDeadline { what } => format!("our own deadline passed: {what}"),
             ConnectionEnd::Io { error } => format!("socket error: {}", escape_peer(error)),
+            ConnectionEnd::ProxyRefused { proxy, answer, .. } => format!(
+                "the forward proxy {} refused the tunnel: {}",
+                escape_peer(proxy),
+                escape_peer(answer)
+            ),
+            ConnectionEnd::ProxyFailed { proxy, error } => format!(
+                "the tunnel through the forward proxy {} failed: {}",
+                escape_peer(proxy),
+                escape_peer(error)
+            ),
         }
     }
 }

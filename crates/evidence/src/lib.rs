@@ -18,6 +18,7 @@ mod handshake;
 pub mod idle;
 pub mod load;
 pub mod logs;
+mod proxy;
 pub mod reconnect;
 mod redact;
 pub mod watch;
@@ -30,4 +31,5 @@ pub use duration::{format_count, format_duration, format_secs, parse_duration, D
 pub use ending::{ConnectionEnd, EndRecord, LocalResource, Side, TlsFailureKind, Transport};
 pub use escape::escape_peer;
 pub use handshake::{BodySample, HandshakeProblem, HandshakeRecord, Header};
+pub use proxy::{ForwardProxyRecord, ProxyKind, SocksReply};
 pub use redact::{redact_header_value, redact_url, REDACTED};

@@ -39,6 +39,7 @@ impl Probe {
                 end: None,
                 http2_offered: false,
                 extended_connect: None,
+                forward_proxy: None,
             },
             watch_ms: 30_000,
             sent: Vec::new(),
@@ -61,6 +62,7 @@ impl Probe {
             tls_done_us: tls,
             request_written_us: written,
             response_head_us: head,
+            proxy_tunnel_done_us: None,
         };
         self
     }

@@ -115,6 +115,10 @@ pub fn checks(f: &Finding) -> (String, String) {
             "compare the pong RTTs with the client's ping timeout, and the server's event-loop lag at that time".to_owned(),
             "pongs arriving late but arriving means a slow server or path (raise the timeout); none at all means a half-open path".to_owned(),
         ),
+        CauseId::ProxyRefused => (
+            "`curl -v -p -x PROXY_URL https://HOST:PORT/` asks the same proxy for the same tunnel and prints its answer".to_owned(),
+            "a direct connection (`--no-proxy`) failing the same way means the target, not the proxy, is the problem".to_owned(),
+        ),
         CauseId::Healthy => (
             "`wsdoctor idle URL` measures timers longer than this run".to_owned(),
             "a longer watch (past 60 s, 100 s, 350 s) can still reveal an idle timer this run was too short to see".to_owned(),

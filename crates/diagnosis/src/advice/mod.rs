@@ -45,6 +45,7 @@ pub fn cause_fix(id: CauseId) -> Fix {
         CauseId::SlowConsumer => "Bound the send queue per connection and drop or coalesce messages for slow clients instead of buffering without limit.",
         CauseId::H2WebsocketBroken => "Disable HTTP/2 WebSockets (RFC 8441) at the proxy, or fix its extended CONNECT forwarding to the backend.",
         CauseId::LocalKeepaliveTimeout => "Raise the client's ping timeout above the worst pong delay, and keep the server's event loop from blocking.",
+        CauseId::ProxyRefused => "Give the forward proxy what it asks for: credentials in the proxy URL (http://user:pass@proxy:3128) for a 407, the target host and port allowed (or port 443) for a 403; for a 502/504 the proxy cannot reach the target from its network.",
         CauseId::Healthy => "Nothing to fix.",
     };
     let for_ = match id {
@@ -62,6 +63,7 @@ pub fn cause_fix(id: CauseId) -> Fix {
         | CauseId::MaxLifetime
         | CauseId::StickySessionMissing
         | CauseId::H2WebsocketBroken
+        | CauseId::ProxyRefused
         | CauseId::LoadLimit
         | CauseId::MassDisconnect => "proxy",
         _ => "client",

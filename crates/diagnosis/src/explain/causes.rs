@@ -22,6 +22,7 @@ const IDLE: &str = "`wsdoctor idle <url>` measures the idle timeout and lifetime
 const LINT: &str = "Read the proxy's config: the Upgrade and Connection headers (nginx `proxy_set_header`), and its tunnel timeout (nginx `proxy_read_timeout`, HAProxy `timeout tunnel`).";
 const LOGS: &str = "Read the server's and the proxy's logs at the close time: they say which side ended the connection, and why.";
 const LOAD: &str = "Open connections in steps against a test instance and note the level where failures begin, and how they fail.";
+const PROXY: &str = "`curl -v -p -x PROXY_URL https://HOST:PORT/` asks the same proxy for the same tunnel; `wsdoctor probe --no-proxy <url>` tries without it.";
 const RECONNECT: &str = "Drop your client's connection on purpose and time its reconnects: delays should grow and be randomised, never immediate.";
 
 #[rustfmt::skip] // one row per line, like the contract's table
@@ -52,6 +53,7 @@ pub(crate) const CAUSES: &[CauseRow] = &[
     CauseRow { id: CauseId::SlowConsumer, meaning: "One side closed because the other could not keep up (send buffer overflow, backpressure).", typical_evidence: "queue growth before the close; 1008/1009 or an overflow reason", next_check: &[LOAD, LOGS], close_codes: &["1008", "1009"] },
     CauseRow { id: CauseId::H2WebsocketBroken, meaning: "The HTTP/2 extended CONNECT path (RFC 8441) that browsers take fails while HTTP/1.1 upgrade works, or is advertised but broken.", typical_evidence: "SETTINGS_ENABLE_CONNECT_PROTOCOL and the outcome of both handshakes", next_check: &[PROBE], close_codes: &["1006"] },
     CauseRow { id: CauseId::LocalKeepaliveTimeout, meaning: "The client library itself gave up because a pong did not come back in time (python-websockets reports this as a 1011 it sent).", typical_evidence: "our own ping deadline passed; a 1011 whose reason names keepalive", next_check: &[WATCH], close_codes: &["1011"] },
+    CauseRow { id: CauseId::ProxyRefused, meaning: "The forward proxy (HTTP CONNECT or SOCKS5) refused or failed the tunnel to the target: 407 credentials missing or wrong, 403 its policy blocks the host or port (many allow CONNECT only to 443), 502/504 it could not reach the target; SOCKS5 reply codes likewise.", typical_evidence: "the proxy's answer to CONNECT (status line, Proxy-Authenticate, error page) or the SOCKS5 reply code", next_check: &[PROBE, PROXY], close_codes: &["1006"] },
     CauseRow { id: CauseId::Healthy, meaning: "Nothing wrong was found by the checks that ran (the finding says which ran).", typical_evidence: "—", next_check: &[], close_codes: &[] },
 ];
 

@@ -52,6 +52,12 @@ fn fix_for(kind: &str, server: Option<&str>) -> (String, String) {
             "server".to_owned(),
             "The server or a proxy in front of it refuses new upgrades past this level: look for a connection limit (maxconn in HAProxy, max_conns/limit_conn in nginx, the application's own cap) and for the process's open-file limit.".to_owned(),
         ),
+        // The forward proxy's own limit, not the target's (tinyproxy
+        // MaxClients, squid's file descriptors).
+        k if k.starts_with("proxy-") => (
+            "proxy".to_owned(),
+            "The forward proxy refuses or fails tunnels past this level: its own connection limit is reached (tinyproxy MaxClients, squid max_filedescriptors). Raise it, or measure the target without the proxy (--no-proxy).".to_owned(),
+        ),
         "refused" => (
             "server".to_owned(),
             "Connections are refused once the accept queue is full or the server stops listening: raise the listen backlog (net.core.somaxconn and the server's backlog setting) and check that the process did not crash.".to_owned(),
@@ -182,14 +188,27 @@ pub fn diagnose_load(e: &LoadEvidence) -> Vec<Finding> {
                 .iter()
                 .max_by_key(|(_, n)| **n)
                 .map_or(("", 0), |(k, n)| (k.as_str(), **n));
+            // A forward proxy that refuses from the first connection on is
+            // no load limit: nothing got through it at all.
+            let (id, title) = if limit == 0 && top_kind.starts_with("proxy-") {
+                (
+                    CauseId::ProxyRefused,
+                    "The forward proxy refused every tunnel, from the first connection".to_owned(),
+                )
+            } else {
+                (
+                    CauseId::LoadLimit,
+                    format!(
+                        "Failures begin at about {} concurrent connections",
+                        thousands(limit)
+                    ),
+                )
+            };
             let mut f = finding(
-                CauseId::LoadLimit,
+                id,
                 Severity::Error,
                 if first.is_some() { 0.85 } else { 0.7 },
-                format!(
-                    "Failures begin at about {} concurrent connections",
-                    thousands(limit)
-                ),
+                title,
                 SourceKind::Load,
             );
             f.measured.concurrency_limit = Some(limit);
@@ -370,6 +389,22 @@ mod tests {
             .iter()
             .any(|l| l.contains("76 of 100") && l.contains("nginx")));
         assert!(f.fix[0].text.contains("limit_conn"));
+    }
+
+    #[test]
+    fn a_proxy_that_refuses_everything_is_no_load_limit() {
+        let e = evidence(vec![step(1, 10, 0, &[("proxy-407", 10, 0)], 0)]);
+        let f = &diagnose_load(&e)[0];
+        assert_eq!(f.id, CauseId::ProxyRefused);
+        assert_eq!(f.fix[0].for_, "proxy");
+        // Past a level, the proxy's refusals are its own connection limit.
+        let e = evidence(vec![
+            step(1, 100, 100, &[], 100),
+            step(2, 100, 50, &[("proxy-503", 50, 150)], 150),
+        ]);
+        let f = &diagnose_load(&e)[0];
+        assert_eq!(f.id, CauseId::LoadLimit);
+        assert!(f.fix[0].text.contains("MaxClients"), "{}", f.fix[0].text);
     }
 
     #[test]

@@ -301,6 +301,9 @@ pub fn diagnose_watch(e: &WatchEvidence) -> Vec<Finding> {
             }
             ConnectionEnd::DnsFailed { .. } => CauseId::DnsFailure,
             ConnectionEnd::TlsFailed { .. } => CauseId::TlsFailure,
+            ConnectionEnd::ProxyRefused { .. } | ConnectionEnd::ProxyFailed { .. } => {
+                CauseId::ProxyRefused
+            }
             ConnectionEnd::HandshakeRejected { status: 502..=504 } => CauseId::BackendUnavailable,
             ConnectionEnd::HandshakeRejected { .. } => CauseId::UpgradeRejected,
             ConnectionEnd::HandshakeInvalid { .. } => CauseId::HandshakeInvalid,

@@ -467,6 +467,7 @@ impl RecordSeed {
             http2_offered: http2,
             // The server that advertised it.
             extended_connect: http2.then_some(true),
+            forward_proxy: None,
         }
     }
 }

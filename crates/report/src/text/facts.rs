@@ -58,6 +58,7 @@ pub(crate) fn phases(timings: &PhaseTimings) -> Vec<Phase> {
     let named = [
         ("DNS", timings.dns_done_us),
         ("TCP connect", timings.connect_done_us),
+        ("proxy tunnel", timings.proxy_tunnel_done_us),
         ("TLS", timings.tls_done_us),
         ("request written", timings.request_written_us),
         ("response head", timings.response_head_us),
@@ -132,6 +133,7 @@ mod tests {
             tls_done_us: None,
             request_written_us: Some(2_500),
             response_head_us: Some(10_000),
+            proxy_tunnel_done_us: None,
         };
         let got: Vec<_> = phases(&timings)
             .iter()

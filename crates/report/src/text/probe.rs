@@ -3,8 +3,8 @@
 
 use wsdoctor_diagnosis::Finding;
 use wsdoctor_evidence::{
-    escape_peer, format_duration, ConnectionRecord, EndRecord, FrameKind, HandshakeProblem,
-    HandshakeRecord, PongPolicy, ProbeEvidence, Side, TlsInfo,
+    escape_peer, format_duration, ConnectionRecord, EndRecord, ForwardProxyRecord, FrameKind,
+    HandshakeProblem, HandshakeRecord, PongPolicy, ProbeEvidence, Side, TlsInfo,
 };
 
 use super::facts::{dur, phases, server_pings, spread, status_line};
@@ -18,20 +18,27 @@ const MAX_PEER_LINE: usize = 120;
 /// Body lines shown for a non-101 answer: enough for an error page's title.
 const BODY_LINES: usize = 3;
 
-/// Renders one probe: **Target**, **Handshake**, **Timings**, **Watch**
+/// Renders one probe: **Target** (with the forward proxy as a hop),
+/// **Proxy** (its answer, when it refused the tunnel), **Handshake**, **Timings**, **Watch**
 /// (only when the WebSocket opened), **Ended** and **Findings** (in the
 /// order given). The verdict line is left to the caller ([`super::verdict_line`]).
 pub fn render_probe(evidence: &ProbeEvidence, findings: &[Finding], style: Style) -> String {
     let record = &evidence.connection;
     let mut out = String::new();
     section(&mut out, "Target", &target(record, style), style);
+    // A refused tunnel: the proxy's answer is the handshake that matters.
+    if let Some(connect) = record
+        .forward_proxy
+        .as_ref()
+        .and_then(|p| p.connect.as_ref())
+        .filter(|c| !(200..300).contains(&c.status))
+    {
+        section(&mut out, "Proxy", &handshake_lines(connect, style), style);
+    }
     if let Some(handshake) = &record.handshake {
-        section(
-            &mut out,
-            "Handshake",
-            &handshake_lines(handshake, style),
-            style,
-        );
+        let mut lines = handshake_lines(handshake, style);
+        lines.extend(http2_line(record, handshake, style));
+        section(&mut out, "Handshake", &lines, style);
     }
     section(&mut out, "Timings", &timings(record, style), style);
     if record.opened() {
@@ -59,16 +66,95 @@ fn target(record: &ConnectionRecord, style: Style) -> Vec<String> {
     } else {
         record.resolved.join(", ")
     };
-    let rows = vec![
+    // With a forward proxy, DNS and TCP went to the proxy, not the target.
+    let whose = if record.forward_proxy.is_some() {
+        "  (the proxy's)"
+    } else {
+        ""
+    };
+    let peer = record.peer_addr.as_deref().unwrap_or(NONE);
+    let mut rows = vec![
         // Already redacted by the evidence layer; escaped because it is printed.
         vec![key("url"), Cell::left(escape_peer(&record.target))],
-        vec![key("resolved"), Cell::left(resolved)],
-        vec![
-            key("peer"),
-            Cell::left(record.peer_addr.as_deref().unwrap_or(NONE)),
-        ],
     ];
+    if let Some(proxy) = &record.forward_proxy {
+        rows.push(vec![key("proxy"), proxy_hop(proxy, style)]);
+    }
+    rows.push(vec![
+        key("resolved"),
+        Cell::left(format!("{resolved}{whose}")),
+    ]);
+    rows.push(vec![key("peer"), Cell::left(format!("{peer}{whose}"))]);
     grid(&rows, 0, style)
+}
+
+/// `http://proxy:3128 (from HTTPS_PROXY) → tunnel 200 Connection established`.
+fn proxy_hop(proxy: &ForwardProxyRecord, style: Style) -> Cell {
+    let answer = proxy.answer();
+    let refused = proxy
+        .connect
+        .as_ref()
+        .is_some_and(|c| !(200..300).contains(&c.status))
+        || proxy.socks.as_ref().is_some_and(|s| s.code != 0);
+    let tunnel = match (&answer, &proxy.connect) {
+        (Some(_), Some(c)) => format!("tunnel {} {}", c.status, c.reason),
+        (Some(a), None) => format!("tunnel {a}"),
+        (None, _) => "no answer to the tunnel request".to_owned(),
+    };
+    let tunnel = escape_peer(tunnel.trim_end());
+    let tunnel = if refused || answer.is_none() {
+        style.paint(Tone::Error, &tunnel)
+    } else {
+        tunnel
+    };
+    Cell::left(format!(
+        "{} (from {}, {}) → {tunnel}",
+        escape_peer(&proxy.url),
+        escape_peer(&proxy.from),
+        proxy.kind.as_str()
+    ))
+}
+
+/// What happened with HTTP/2, when it was offered or spoken:
+/// `HTTP/2  offered (ALPN h2); server SETTINGS_ENABLE_CONNECT_PROTOCOL=1; opened by extended CONNECT`.
+fn http2_line(
+    record: &ConnectionRecord,
+    handshake: &HandshakeRecord,
+    style: Style,
+) -> Option<String> {
+    if !record.http2_offered && record.extended_connect.is_none() {
+        return None;
+    }
+    let mut parts = Vec::new();
+    if record.http2_offered {
+        parts.push(match record.tls.as_ref().map(|t| t.alpn.as_deref()) {
+            Some(Some("h2")) => "offered (ALPN h2)".to_owned(),
+            Some(Some(other)) => format!("offered (ALPN h2); server chose {}", escape_peer(other)),
+            Some(None) => "offered (ALPN h2); server chose no protocol".to_owned(),
+            None => "offered (prior knowledge, h2c)".to_owned(),
+        });
+    }
+    match record.extended_connect {
+        Some(true) => parts.push("server SETTINGS_ENABLE_CONNECT_PROTOCOL=1".to_owned()),
+        Some(false) => {
+            parts.push("server did not advertise SETTINGS_ENABLE_CONNECT_PROTOCOL".to_owned());
+        }
+        None => {}
+    }
+    if handshake.is_http2() {
+        parts.push(if handshake.switched() {
+            "opened by extended CONNECT".to_owned()
+        } else {
+            format!("extended CONNECT answered {}", handshake.status)
+        });
+    } else if record.http2_offered {
+        parts.push("opened by the HTTP/1.1 upgrade".to_owned());
+    }
+    Some(format!(
+        "{}  {}",
+        style.paint(Tone::Dim, "HTTP/2"),
+        parts.join("; ")
+    ))
 }
 
 /// The headers that say who answered and what was negotiated.
@@ -85,6 +171,7 @@ fn header_matters(name: &str) -> bool {
             | "connection"
             | "sec-websocket-protocol"
             | "sec-websocket-extensions"
+            | "proxy-authenticate"
     ) || name.starts_with("x-amzn-")
         || name.starts_with("x-envoy-")
 }

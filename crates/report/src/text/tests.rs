@@ -175,3 +175,74 @@ fn explain_keeps_blank_snippet_lines_blank() {
     let fix = fix.split("\n\nNext check").next().unwrap_or(fix);
     insta::assert_snapshot!(fix);
 }
+
+fn through_proxy(evidence: &mut wsdoctor_evidence::ProbeEvidence, status: u16, reason: &str) {
+    use wsdoctor_evidence::{ForwardProxyRecord, HandshakeRecord, Header, ProxyKind};
+    let connect = HandshakeRecord {
+        request: vec![
+            "CONNECT echo.example.com:443 HTTP/1.1".to_owned(),
+            "Host: echo.example.com:443".to_owned(),
+            "Proxy-Authorization: Basic REDACTED".to_owned(),
+        ],
+        http_version: "HTTP/1.1".to_owned(),
+        status,
+        reason: reason.to_owned(),
+        headers: vec![Header {
+            name: "Proxy-Authenticate".to_owned(),
+            value: "Basic realm=\"corp\"".to_owned(),
+        }],
+        body: None,
+        subprotocol: None,
+        problems: Vec::new(),
+    };
+    let record = &mut evidence.connection;
+    record.forward_proxy = Some(ForwardProxyRecord {
+        url: "http://alice:REDACTED@proxy.corp:3128".to_owned(),
+        kind: ProxyKind::HttpConnect,
+        from: "HTTPS_PROXY".to_owned(),
+        connect: Some(connect),
+        socks: None,
+    });
+    record.phases.proxy_tunnel_done_us = Some(40_000);
+}
+
+#[test]
+fn probe_through_a_proxy_over_http2() {
+    let (mut evidence, findings) = healthy_echo_at("wss://echo.example.com/ws", true);
+    through_proxy(&mut evidence, 200, "Connection established");
+    let record = &mut evidence.connection;
+    record.http2_offered = true;
+    let out = render_probe(&evidence, &findings, Style::PLAIN);
+    assert!(out.contains(
+        "proxy     http://alice:REDACTED@proxy.corp:3128 (from HTTPS_PROXY, http-connect) → tunnel 200 Connection established"
+    ), "{out}");
+    assert!(out.contains("proxy tunnel"), "{out}");
+    assert!(out.contains("(the proxy's)"), "{out}");
+    assert!(
+        out.contains(
+            "HTTP/2  offered (ALPN h2); server chose http/1.1; opened by the HTTP/1.1 upgrade"
+        ),
+        "{out}"
+    );
+    insta::assert_snapshot!(out);
+}
+
+#[test]
+fn probe_refused_by_the_proxy_shows_its_answer() {
+    let (mut evidence, findings) = healthy_echo_at("wss://echo.example.com/ws", true);
+    through_proxy(&mut evidence, 407, "Proxy Authentication Required");
+    evidence.connection.handshake = None;
+    let out = render_probe(&evidence, &findings, Style::PLAIN);
+    assert!(
+        out.contains("→ tunnel 407 Proxy Authentication Required"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Proxy-Authenticate:  Basic realm=\"corp\""),
+        "{out}"
+    );
+    assert!(
+        out.contains("> CONNECT echo.example.com:443 HTTP/1.1"),
+        "{out}"
+    );
+}

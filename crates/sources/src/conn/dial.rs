@@ -1,4 +1,5 @@
-//! DNS and TCP connect, each timed and each failure classified.
+//! DNS and TCP connect, each timed and each failure classified; with a
+//! forward proxy, to the proxy, then the tunnel through it.
 
 use std::io;
 use std::net::SocketAddr;
@@ -10,19 +11,65 @@ use wsdoctor_evidence::{ConnectionEnd, ConnectionRecord, LocalResource};
 
 use super::{end_before_open, micros_since, ConnectOptions};
 
-/// Resolves the target and connects to the first address that answers.
-/// Returns `None` (with `record.end` set) when no address could be reached.
+/// Where a TCP connection goes: the target, or the forward proxy.
+struct Endpoint<'a> {
+    host: &'a str,
+    ip: Option<std::net::IpAddr>,
+    port: u16,
+}
+
+/// Resolves the target and connects to the first address that answers;
+/// with a forward proxy, resolves and connects to the proxy instead and
+/// opens the tunnel to the target (`resolved` and `peer_addr` are then the
+/// proxy's). Returns `None` (with `record.end` set) when the target could
+/// not be reached.
 pub(crate) async fn dial(
     options: &ConnectOptions,
     origin: Instant,
     record: &mut ConnectionRecord,
 ) -> Option<TcpStream> {
     let target = &options.target;
+    let Some(proxy) = &options.proxy else {
+        let endpoint = Endpoint {
+            host: &target.host,
+            ip: target.ip,
+            port: target.port,
+        };
+        return dial_endpoint(&endpoint, options, origin, record).await;
+    };
+    record.forward_proxy = Some(proxy.record());
+    let endpoint = Endpoint {
+        host: &proxy.host,
+        ip: proxy.ip,
+        port: proxy.port,
+    };
+    let mut tcp = dial_endpoint(&endpoint, options, origin, record).await?;
+    // The proxy's own DNS and connect to the target happen inside the
+    // tunnel request: it gets a connect budget of its own.
+    let deadline = tokio::time::Instant::now() + options.connect_timeout;
+    match super::proxy::tunnel(&mut tcp, proxy, target, deadline, record).await {
+        Ok(()) => {
+            record.phases.proxy_tunnel_done_us = Some(micros_since(origin, Instant::now()));
+            Some(tcp)
+        }
+        Err(end) => {
+            end_before_open(record, origin, end);
+            None
+        }
+    }
+}
+
+async fn dial_endpoint(
+    endpoint: &Endpoint<'_>,
+    options: &ConnectOptions,
+    origin: Instant,
+    record: &mut ConnectionRecord,
+) -> Option<TcpStream> {
     let deadline = tokio::time::Instant::from_std(origin + options.connect_timeout);
-    let addrs: Vec<SocketAddr> = match target.ip {
-        Some(ip) => vec![SocketAddr::new(ip, target.port)],
+    let addrs: Vec<SocketAddr> = match endpoint.ip {
+        Some(ip) => vec![SocketAddr::new(ip, endpoint.port)],
         None => {
-            let lookup = tokio::net::lookup_host((target.host.as_str(), target.port));
+            let lookup = tokio::net::lookup_host((endpoint.host, endpoint.port));
             let result = timeout_at(deadline, lookup).await;
             record.phases.dns_done_us = Some(micros_since(origin, Instant::now()));
             let error = match result {
@@ -32,7 +79,8 @@ pub(crate) async fn dial(
                         "no addresses".to_owned()
                     } else {
                         found_into(record, &found);
-                        return connect_any(&found, deadline, options, origin, record).await;
+                        return connect_any(&found, deadline, endpoint, options, origin, record)
+                            .await;
                     }
                 }
                 Ok(Err(e)) => e.to_string(),
@@ -45,7 +93,7 @@ pub(crate) async fn dial(
                 record,
                 origin,
                 ConnectionEnd::DnsFailed {
-                    host: target.host.clone(),
+                    host: endpoint.host.to_owned(),
                     error,
                 },
             );
@@ -53,7 +101,7 @@ pub(crate) async fn dial(
         }
     };
     found_into(record, &addrs);
-    connect_any(&addrs, deadline, options, origin, record).await
+    connect_any(&addrs, deadline, endpoint, options, origin, record).await
 }
 
 fn found_into(record: &mut ConnectionRecord, addrs: &[SocketAddr]) {
@@ -63,6 +111,7 @@ fn found_into(record: &mut ConnectionRecord, addrs: &[SocketAddr]) {
 async fn connect_any(
     addrs: &[SocketAddr],
     deadline: tokio::time::Instant,
+    endpoint: &Endpoint<'_>,
     options: &ConnectOptions,
     origin: Instant,
     record: &mut ConnectionRecord,
@@ -89,7 +138,7 @@ async fn connect_any(
         }
     }
     let end = last_end.unwrap_or_else(|| ConnectionEnd::ConnectFailed {
-        addr: options.target.host.clone(),
+        addr: endpoint.host.to_owned(),
         error: "no address to connect to".to_owned(),
     });
     end_before_open(record, origin, end);

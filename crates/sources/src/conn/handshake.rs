@@ -321,8 +321,8 @@ fn transport_end_before_head(e: &std::io::Error, bytes_received: usize) -> Conne
 /// Reads up to [`MAX_BODY_BYTES`] of a refused answer's body: by
 /// Content-Length, chunked, or until the peer closes — whichever applies —
 /// and never past the handshake deadline.
-async fn read_body(
-    stream: &mut BoxedStream,
+pub(crate) async fn read_body<S: tokio::io::AsyncRead + Unpin + ?Sized>(
+    stream: &mut S,
     mut buf: BytesMut,
     handshake: &HandshakeRecord,
     deadline: tokio::time::Instant,

@@ -18,6 +18,7 @@ pub mod driver;
 pub mod h2;
 pub mod handshake;
 pub mod hold;
+pub mod proxy;
 pub mod session;
 pub mod target;
 pub mod tls;
@@ -30,6 +31,7 @@ use wsdoctor_evidence::{
     ConnectionEnd, ConnectionRecord, EndRecord, HeartbeatSettings, PhaseTimings, Role,
 };
 
+pub use proxy::{ForwardProxy, ProxyError};
 pub use target::{Target, TargetError};
 pub use tls::{TlsOptions, TlsSetupError};
 
@@ -73,7 +75,7 @@ pub enum HttpVersion {
 /// # Defaults
 /// `connect_timeout` 10 s, `handshake_timeout` 10 s, no extra headers, no
 /// origin, no subprotocol, TLS verified against the system's roots, the
-/// HTTP/1.1 upgrade.
+/// HTTP/1.1 upgrade, no forward proxy.
 #[derive(Debug, Clone)]
 pub struct ConnectOptions {
     /// What to connect to.
@@ -95,6 +97,10 @@ pub struct ConnectOptions {
     pub bind_ip: Option<std::net::IpAddr>,
     /// Which HTTP to ask for the WebSocket over.
     pub http: HttpVersion,
+    /// The forward proxy to tunnel through (HTTP CONNECT or SOCKS5). The
+    /// library never reads the environment; the caller decides
+    /// ([`proxy::from_env`] reads it as curl does).
+    pub proxy: Option<ForwardProxy>,
 }
 
 impl ConnectOptions {
@@ -110,6 +116,7 @@ impl ConnectOptions {
             tls: TlsOptions::default(),
             bind_ip: None,
             http: HttpVersion::Http1,
+            proxy: None,
         }
     }
 }
@@ -154,6 +161,7 @@ pub fn new_record(target: &Target, role: Role, heartbeat: HeartbeatSettings) -> 
         end: None,
         http2_offered: false,
         extended_connect: None,
+        forward_proxy: None,
     }
 }
 

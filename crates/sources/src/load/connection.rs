@@ -71,6 +71,12 @@ fn failure_kind(end: &ConnectionEnd) -> String {
         }
         ConnectionEnd::HandshakeRejected { status } => format!("http-{status}"),
         ConnectionEnd::HandshakeInvalid { .. } => "invalid-101".to_owned(),
+        ConnectionEnd::ProxyRefused {
+            status: Some(status),
+            ..
+        } => format!("proxy-{status}"),
+        ConnectionEnd::ProxyRefused { .. } => "proxy-refused".to_owned(),
+        ConnectionEnd::ProxyFailed { .. } => "proxy-failed".to_owned(),
         _ => "connect-error".to_owned(),
     }
 }

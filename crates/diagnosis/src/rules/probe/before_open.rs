@@ -9,6 +9,9 @@ use crate::rules::common::{fix, http_url, millis};
 
 /// Findings for an end that came before the WebSocket opened.
 pub(super) fn diagnose(ctx: &Ctx<'_>, end: &ConnectionEnd) -> Option<Finding> {
+    if let Some(f) = super::proxy::diagnose(ctx, end) {
+        return Some(f);
+    }
     let f = match end {
         ConnectionEnd::DnsFailed { host, .. } => dns(ctx, end, host),
         ConnectionEnd::ConnectRefused { addr } => refused(ctx, end, addr),

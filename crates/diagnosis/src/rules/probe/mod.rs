@@ -9,6 +9,7 @@ mod after_open;
 mod before_open;
 mod h2;
 mod heartbeat;
+mod proxy;
 mod rejected;
 #[cfg(test)]
 mod tests;
@@ -51,6 +52,7 @@ pub fn diagnose_probe(evidence: &ProbeEvidence) -> Vec<Finding> {
     if opened {
         findings.extend(heartbeat::diagnose(&ctx));
         if !findings.iter().any(|f| f.severity >= Severity::Warning) {
+            notes.extend(proxy::notes(&ctx));
             findings.push(heartbeat::healthy(&ctx, notes));
         }
     }

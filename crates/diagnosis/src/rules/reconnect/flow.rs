@@ -45,6 +45,9 @@ fn ended(e: &FlowEvidence, end: &ConnectionEnd) -> Finding {
         ConnectionEnd::CloseHandshake { .. } => (CauseId::ProtocolError, Severity::Warning),
         ConnectionEnd::ConnectRefused { .. } => (CauseId::ConnectRefused, Severity::Error),
         ConnectionEnd::DnsFailed { .. } => (CauseId::DnsFailure, Severity::Error),
+        ConnectionEnd::ProxyRefused { .. } | ConnectionEnd::ProxyFailed { .. } => {
+            (CauseId::ProxyRefused, Severity::Error)
+        }
         ConnectionEnd::HandshakeRejected { status: 502..=504 } => {
             (CauseId::BackendUnavailable, Severity::Error)
         }
