@@ -6,6 +6,7 @@
 #   sh bench/watch/soak.sh [MINUTES]      (default 30)
 #
 # Prints minute,rss_kib; a flat tail (after the --window has filled) is the pass.
+# The report (JSON and HTML with the drops chart) and the events are kept.
 set -eu
 minutes=${1:-30}
 bin=${WSDOCTOR:-target/release/wsdoctor}
@@ -15,7 +16,7 @@ dir=$(mktemp -d)
 lab=$!
 sleep 1
 "$bin" watch ws://127.0.0.1:9102/ws --conns 20 --interval 500ms --duration "${minutes}m" \
-  --window 5m --backoff 100ms --backoff-max 500ms --events "$dir/events.jsonl" --json >"$dir/report.json" &
+  --window 5m --backoff 100ms --backoff-max 500ms --events "$dir/events.jsonl" --json --html "$dir/report.html" >"$dir/report.json" &
 watch=$!
 echo "minute,rss_kib"
 i=0

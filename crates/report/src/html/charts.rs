@@ -194,56 +194,66 @@ pub fn drop_histogram(drops: &[f64], known: &[(f64, String)]) -> Chart {
     }
 }
 
-/// The load ramp: opened and failed attempts per step (bars) and the
-/// handshake p99 (line, right-hand labels in ms).
+/// The load ramp: connections open after each step with the step's
+/// failures and drops stacked on top, then the handshake (and echo)
+/// latency percentiles per step on a millisecond axis.
 pub fn load_charts(evidence: &LoadEvidence) -> Vec<Chart> {
     let steps = &evidence.steps;
-    let n = steps.len().max(1) as f64;
-    let y_hi = steps.iter().map(|s| s.attempted).max().unwrap_or(1) as f64;
+    if steps.is_empty() {
+        return Vec::new();
+    }
+    let n = steps.len() as f64;
+    let failed = |s: &wsdoctor_evidence::load::LoadStep| s.failures.values().sum::<u64>();
+    let dropped = |s: &wsdoctor_evidence::load::LoadStep| s.drops.values().sum::<u64>();
+    let y_hi = steps
+        .iter()
+        .map(|s| (s.open_at_end + failed(s) + dropped(s)).max(s.target))
+        .max()
+        .unwrap_or(1)
+        .max(1) as f64;
     let mut c = Canvas::new(260.0, (0.5, n + 0.5), (0.0, y_hi));
-    c.y_axis(0.0, y_hi, "attempts in the step");
+    c.y_axis(0.0, y_hi, "connections");
+    c.legend(&[
+        (color::GOOD, "open"),
+        (color::BAD, "failed to open"),
+        (color::WARN, "dropped"),
+    ]);
     for s in steps {
         let x = f64::from(s.index);
-        let failed: u64 = s.failures.values().sum();
+        let open = s.open_at_end as f64;
         c.rect(
             (x - 0.3, x + 0.3),
-            (0.0, s.opened as f64),
+            (0.0, open),
             color::GOOD,
-            &format!("step {}: {} opened", s.index, s.opened),
+            &format!(
+                "step {} (aiming at {}): {} open at the end",
+                s.index, s.target, s.open_at_end
+            ),
         );
-        if failed > 0 {
-            c.rect(
-                (x - 0.3, x + 0.3),
-                (s.opened as f64, (s.opened + failed) as f64),
-                color::BAD,
-                &format!("step {}: {failed} failed", s.index),
-            );
+        let mut top = open;
+        for (n, fill, what) in [
+            (failed(s), color::BAD, "failed to open"),
+            (dropped(s), color::WARN, "dropped during the hold"),
+        ] {
+            if n > 0 {
+                c.rect(
+                    (x - 0.3, x + 0.3),
+                    (top, top + n as f64),
+                    fill,
+                    &format!("step {}: {n} {what}", s.index),
+                );
+                top += n as f64;
+            }
         }
+        // The step's aim, so a bar that falls short is visible as such.
+        let aim = c.y.at(s.target as f64);
+        let (a, b) = (c.x.at(x - 0.38), c.x.at(x + 0.38));
+        c.hline(a, b, aim);
         let bottom = c.plot_bottom();
         let px = c.x.at(x);
         c.label(px - 22.0, bottom + 16.0, &format!("{} conns", s.target));
     }
-    let p99_hi = steps.iter().map(|s| s.handshake.p99_us).max().unwrap_or(0) as f64;
-    if p99_hi > 0.0 {
-        let points: Vec<(f64, f64)> = steps
-            .iter()
-            .filter(|s| s.handshake.count > 0)
-            .map(|s| {
-                (
-                    f64::from(s.index),
-                    s.handshake.p99_us as f64 / p99_hi * y_hi,
-                )
-            })
-            .collect();
-        c.line(&points, color::ACCENT);
-        let top = c.y.at(y_hi);
-        c.label(
-            super::svg::WIDTH - 220.0,
-            top + 12.0,
-            &format!("p99 handshake, max {:.1} ms", p99_hi / 1000.0),
-        );
-    }
-    let mut caption = "Bars are each step's new attempts: green opened, red failed. The blue line is the step's p99 handshake latency, scaled to its own maximum.".to_owned();
+    let mut caption = "One bar per step: connections open when the step's hold ended (green), with the attempts of the step that failed (red) and connections dropped during its hold (orange) on top; the dark tick is what the step aimed for.".to_owned();
     if !evidence.shards.is_empty() {
         caption.push_str(&format!(
             " Merged from {} shards; percentiles come from their histograms added up.",
@@ -258,9 +268,81 @@ pub fn load_charts(evidence: &LoadEvidence) -> Vec<Chart> {
     for note in &evidence.generator.notes {
         caption.push_str(&format!(" Note: {note}."));
     }
-    vec![Chart {
+    let mut charts = vec![Chart {
         title: "Load ramp".to_owned(),
         caption,
         svg: c.finish("Load ramp"),
-    }]
+    }];
+    if let Some(chart) = latency_by_step(evidence) {
+        charts.push(chart);
+    }
+    charts
+}
+
+fn latency_by_step(evidence: &LoadEvidence) -> Option<Chart> {
+    let steps = &evidence.steps;
+    let measured: Vec<_> = steps.iter().filter(|s| s.handshake.count > 0).collect();
+    if measured.is_empty() {
+        return None;
+    }
+    let echo = steps.iter().any(|s| s.echo_rtt.count > 0);
+    let ms = |us: u64| us as f64 / 1000.0;
+    let y_hi = steps
+        .iter()
+        .map(|s| s.handshake.max_us.max(s.echo_rtt.p99_us))
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let y_hi = ms(y_hi) * 1.1;
+    let n = steps.len() as f64;
+    let mut c = Canvas::new(240.0, (0.5, n + 0.5), (0.0, y_hi));
+    c.y_axis(0.0, y_hi, "ms");
+    let mut legend = vec![
+        (color::GOOD, "handshake p50"),
+        (color::ACCENT, "p99"),
+        (color::NEUTRAL, "max"),
+    ];
+    if echo {
+        legend.push((color::WARN, "echo RTT p99"));
+    }
+    c.legend(&legend);
+    for (pick, stroke) in [
+        (
+            (|s: &wsdoctor_evidence::load::LoadStep| s.handshake.p50_us) as fn(&_) -> u64,
+            color::GOOD,
+        ),
+        (|s| s.handshake.p99_us, color::ACCENT),
+        (|s| s.handshake.max_us, color::NEUTRAL),
+    ] {
+        let points: Vec<(f64, f64)> = measured
+            .iter()
+            .map(|s| (f64::from(s.index), ms(pick(s))))
+            .collect();
+        c.line(&points, stroke);
+        for (s, p) in measured.iter().zip(&points) {
+            c.dot(
+                *p,
+                stroke,
+                &format!("step {} ({} conns): {:.2} ms", s.index, s.target, p.1),
+            );
+        }
+    }
+    if echo {
+        let points: Vec<(f64, f64)> = steps
+            .iter()
+            .filter(|s| s.echo_rtt.count > 0)
+            .map(|s| (f64::from(s.index), ms(s.echo_rtt.p99_us)))
+            .collect();
+        c.line(&points, color::WARN);
+    }
+    let bottom = c.plot_bottom();
+    for s in steps {
+        let px = c.x.at(f64::from(s.index));
+        c.label(px - 22.0, bottom + 16.0, &format!("{} conns", s.target));
+    }
+    Some(Chart {
+        title: "Latency by step".to_owned(),
+        caption: "Handshake latency (TCP connect to the 101) of each step's new connections: median, 99th percentile and slowest; a p99 that climbs with the step is the server or a proxy queueing.".to_owned(),
+        svg: c.finish("Latency by step"),
+    })
 }

@@ -256,6 +256,15 @@ impl Canvas {
         );
     }
 
+    /// A short dark horizontal line in pixels (a target mark).
+    pub(crate) fn hline(&mut self, x0: f64, x1: f64, y: f64) {
+        let _ = write!(
+            self.body,
+            r#"<line x1="{x0:.1}" y1="{y:.1}" x2="{x1:.1}" y2="{y:.1}" stroke="{}" stroke-width="2" />"#,
+            "#212121"
+        );
+    }
+
     /// A dot at data coordinates, with a tooltip.
     pub(crate) fn dot(&mut self, (x, y): (f64, f64), fill: &str, title: &str) {
         let _ = write!(
@@ -269,10 +278,10 @@ impl Canvas {
 
     /// A row of coloured swatches with their meaning, top right of the plot.
     pub(crate) fn legend(&mut self, entries: &[(&str, &str)]) {
-        // About 6.5 px per character at the chart's 11 px font.
+        // About 6.6 px per character at the charts' 11 px font.
         let width: f64 = entries
             .iter()
-            .map(|(_, label)| 18.0 + 6.5 * label.chars().count() as f64)
+            .map(|(_, label)| 22.0 + 6.6 * label.chars().count() as f64)
             .sum();
         let mut x = (WIDTH - RIGHT - width).max(LEFT);
         for (fill, label) in entries {
@@ -284,7 +293,7 @@ impl Canvas {
                 TOP - 3.0,
                 escape_html(label)
             );
-            x += 18.0 + 6.5 * label.chars().count() as f64;
+            x += 22.0 + 6.6 * label.chars().count() as f64;
         }
     }
 
