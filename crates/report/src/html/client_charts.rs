@@ -2,11 +2,15 @@
 //! (flat lines are no backoff, lines rising together are backoff without
 //! jitter), and the storm simulation's attempts per second.
 
+use wsdoctor_diagnosis::rules::reconnect::fixes;
 use wsdoctor_diagnosis::rules::reconnect::storm::{StormScenario, StormSeries};
 use wsdoctor_evidence::reconnect::ReconnectEvidence;
 
 use super::charts::Chart;
 use super::svg::{color, Canvas};
+
+/// The full-jitter envelope's fill, light enough to sit behind the lines.
+const ENVELOPE: &str = "#e3f2fd";
 
 /// Clients drawn; more make a tangle nobody reads.
 const MAX_CLIENTS: usize = 12;
@@ -43,6 +47,19 @@ pub fn reconnect_charts(evidence: &ReconnectEvidence) -> Vec<Chart> {
     let mut c = Canvas::new(260.0, (0.5, x_hi), (0.0, y_hi));
     c.x_axis(0.5, x_hi, "drop number");
     c.y_axis(0.0, y_hi, "seconds until the client came back");
+    // The envelope full jitter draws from: uniform in 0..min(cap, base × 2^n).
+    // (A client's attempt count restarts after a connection that stayed up,
+    // so this is the widest it could be.)
+    for n in 1..=attempts {
+        let exp = i32::try_from(n - 1).unwrap_or(i32::MAX).min(30);
+        let top = (fixes::BASE_S * 2f64.powi(exp)).min(fixes::CAP_S).min(y_hi);
+        c.rect(
+            (n as f64 - 0.45, n as f64 + 0.45),
+            (0.0, top),
+            ENVELOPE,
+            &format!("full jitter would wait 0–{top:.0} s before attempt {n}"),
+        );
+    }
     for (i, client) in clients.iter().enumerate() {
         let stroke = PALETTE[i % PALETTE.len()];
         let points: Vec<(f64, f64)> = client
@@ -68,7 +85,7 @@ pub fn reconnect_charts(evidence: &ReconnectEvidence) -> Vec<Chart> {
     }
     let shown = clients.len();
     let more = evidence.clients.len() + evidence.clients_omitted as usize - shown;
-    let mut caption = "One line per client: how long it stayed away after each drop. Flat near zero is no backoff (a storm waiting to happen); lines that rise together are exponential backoff without jitter (every client returns at the same moment); a spread that grows is full jitter.".to_owned();
+    let mut caption = format!("One line per client: how long it stayed away after each drop. The pale bars are where full-jitter backoff (base {:.0} s, ×2, cap {:.0} s) would put each attempt. Flat near zero is no backoff (a storm waiting to happen); lines that rise together are exponential backoff without jitter (every client returns at the same moment); points scattered over the pale bars are full jitter.", fixes::BASE_S, fixes::CAP_S);
     if more > 0 {
         caption.push_str(&format!(" {more} more clients are not drawn."));
     }
