@@ -103,6 +103,10 @@ pub(crate) struct ConnectArgs {
     /// extended CONNECT) and compare them; other commands ignore it.
     #[arg(long, conflicts_with_all = ["http1", "http2"])]
     pub(crate) compare_http: bool,
+    /// Offer permessage-deflate (RFC 7692), as browsers do, and report what the server
+    /// agreed (window bits, context takeover) and how much it compressed.
+    #[arg(long)]
+    pub(crate) deflate: bool,
 }
 
 #[derive(Debug, Args)]

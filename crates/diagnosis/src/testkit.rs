@@ -119,6 +119,7 @@ impl Probe {
                     end: None,
                     http2_offered: false,
                     extended_connect: None,
+                    deflate: None,
                 },
                 watch_ms: 10_000,
                 sent: Vec::new(),

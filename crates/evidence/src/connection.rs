@@ -164,6 +164,10 @@ pub struct ConnectionRecord {
     /// and fall back to HTTP/1.1 otherwise. `None` when HTTP/2 was not spoken.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extended_connect: Option<bool>,
+    /// permessage-deflate (RFC 7692), when it was negotiated: the agreed
+    /// parameters and the compressed against inflated bytes received.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deflate: Option<crate::DeflateRecord>,
 }
 
 impl ConnectionRecord {

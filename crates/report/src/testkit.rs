@@ -39,6 +39,7 @@ impl Probe {
                 end: None,
                 http2_offered: false,
                 extended_connect: None,
+                deflate: None,
             },
             watch_ms: 30_000,
             sent: Vec::new(),

@@ -9,12 +9,13 @@ use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use wsdoctor_evidence::idle::ServerView;
+use wsdoctor_evidence::DeflateParams;
 use wsdoctor_evidence::{
     redact_header_value, redact_url, ConnectionRecord, HandshakeRecord, Header, HeartbeatSettings,
     PhaseTimings, PongPolicy, Role, Side,
 };
-use wsdoctor_sources::conn::rfc3339_from_unix;
 use wsdoctor_sources::conn::session::{Session, SessionConfig};
+use wsdoctor_sources::conn::{deflate, rfc3339_from_unix};
 
 use super::driver::{self, Ending, Timers};
 use super::{ServeEvent, ServeShared};
@@ -88,7 +89,16 @@ pub(crate) async fn serve(conn: Conn, peer: SocketAddr, shared: &ServeShared) {
         Ok(key) => key,
         Err(bad) => return handshake::answer_and_close(conn, &bad.answer(ident)).await,
     };
-    let head = handshake::switching_protocols(&request, key, &plan, ident);
+    let deflate = deflate_answer(&request, shared);
+    let mut head = handshake::switching_protocols(&request, key, &plan, ident);
+    if let Some(params) = deflate {
+        // Before the blank line that ends the head.
+        head.truncate(head.len() - 2);
+        head.push_str(&format!(
+            "Sec-WebSocket-Extensions: {}\r\n\r\n",
+            params.header_value()
+        ));
+    }
     if conn.send(head.as_bytes()).await.is_err() {
         return;
     }
@@ -112,6 +122,7 @@ pub(crate) async fn serve(conn: Conn, peer: SocketAddr, shared: &ServeShared) {
         status: 101,
         reason: "Switching Protocols",
         headers,
+        deflate,
     };
     let (conn, leftover) = match super::held::try_hold(conn, leftover, &exchange, shared) {
         Ok(()) => return,
@@ -138,6 +149,23 @@ pub(super) struct Exchange<'a> {
     pub(super) status: u16,
     pub(super) reason: &'static str,
     pub(super) headers: Vec<Header>,
+    /// permessage-deflate as agreed in the answer.
+    pub(super) deflate: Option<DeflateParams>,
+}
+
+/// The server's side of permessage-deflate (RFC 7692): the first offer it
+/// can honour, when `serve` compresses at all. Without a window asked for,
+/// it compresses with 12 bits (4 KiB), as Python `websockets` does: the
+/// compressor of a 15-bit window costs about twice the memory per
+/// connection for little gain on small messages.
+pub(super) fn deflate_answer(request: &Request, shared: &ServeShared) -> Option<DeflateParams> {
+    if !shared.config.deflate {
+        return None;
+    }
+    let offer = request.header("sec-websocket-extensions")?;
+    let mut params = deflate::choose_offer(offer)?;
+    params.server_max_window_bits = Some(params.server_max_window_bits.unwrap_or(12).min(12));
+    Some(params)
 }
 
 /// Runs the evidence session in the server role over `stream` once the
@@ -284,6 +312,9 @@ pub(super) fn new_session(
         exchange.origin,
         opened,
     );
+    if let Some(params) = exchange.deflate {
+        session.use_deflate(params);
+    }
     if shared.config.greet || plan.session.greet {
         let greeting = greeting(exchange.request, exchange.peer, &shared.lab.instance);
         session.send_message(opened, &greeting);
@@ -421,6 +452,7 @@ impl RecordSeed {
             .duration_since(SystemTime::UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
+        let deflate = session.deflate_record();
         let (events, events_omitted, end, _) = session.into_evidence();
         let http2 = self.http_version == "HTTP/2";
         let headers = self
@@ -460,6 +492,7 @@ impl RecordSeed {
             http2_offered: http2,
             // The server that advertised it.
             extended_connect: http2.then_some(true),
+            deflate,
         }
     }
 }

@@ -13,6 +13,7 @@
 //! connection when the server picks `http/1.1`, as a browser does), prior
 //! knowledge for `ws://`; the same session then runs over the HTTP/2 stream.
 
+pub mod deflate;
 pub mod dial;
 pub mod driver;
 pub mod h2;
@@ -73,7 +74,7 @@ pub enum HttpVersion {
 /// # Defaults
 /// `connect_timeout` 10 s, `handshake_timeout` 10 s, no extra headers, no
 /// origin, no subprotocol, TLS verified against the system's roots, the
-/// HTTP/1.1 upgrade.
+/// HTTP/1.1 upgrade, no extension offered.
 #[derive(Debug, Clone)]
 pub struct ConnectOptions {
     /// What to connect to.
@@ -95,6 +96,8 @@ pub struct ConnectOptions {
     pub bind_ip: Option<std::net::IpAddr>,
     /// Which HTTP to ask for the WebSocket over.
     pub http: HttpVersion,
+    /// Offer permessage-deflate (RFC 7692, [`deflate::OFFER`]).
+    pub deflate: bool,
 }
 
 impl ConnectOptions {
@@ -110,6 +113,7 @@ impl ConnectOptions {
             tls: TlsOptions::default(),
             bind_ip: None,
             http: HttpVersion::Http1,
+            deflate: false,
         }
     }
 }
@@ -122,6 +126,9 @@ pub struct OpenConnection {
     pub leftover: BytesMut,
     /// When the 101 was received.
     pub opened_at: Instant,
+    /// permessage-deflate, when it was negotiated: hand it to
+    /// [`session::Session::use_deflate`].
+    pub deflate: Option<wsdoctor_evidence::DeflateParams>,
 }
 
 impl std::fmt::Debug for OpenConnection {
@@ -154,6 +161,7 @@ pub fn new_record(target: &Target, role: Role, heartbeat: HeartbeatSettings) -> 
         end: None,
         http2_offered: false,
         extended_connect: None,
+        deflate: None,
     }
 }
 

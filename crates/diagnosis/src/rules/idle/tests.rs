@@ -63,6 +63,7 @@ fn record(
         }),
         http2_offered: false,
         extended_connect: None,
+        deflate: None,
     }
 }
 
