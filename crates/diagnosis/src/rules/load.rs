@@ -337,6 +337,7 @@ mod tests {
                 histogram: None,
             },
             echo_rtt: Latency::default(),
+            ..LoadStep::default()
         }
     }
 

@@ -278,6 +278,7 @@ fn watch(evidence: &ProbeEvidence, style: Style) -> Vec<String> {
         };
         rows.push(vec![key("echoes"), Cell::left(text)]);
     }
+    rows.extend(super::extensions::extensions_row(record));
     if let Some(first) = first_message(record) {
         rows.push(vec![key("first message"), Cell::left(first)]);
     }
