@@ -125,10 +125,11 @@ async fn serve_compresses_its_greeting_and_echoes() {
         let server = serve(true, http == HttpVersion::Http2).await;
         let e = probe(&server, http).await;
         let deflate = e.connection.deflate.expect("negotiated");
-        // serve limits its own window to 12 bits, as python-websockets does.
+        // serve limits its own window to 12 bits, as python-websockets does,
+        // and compresses each message on its own (no compressor is kept).
         assert_eq!(deflate.params.server_max_window_bits, Some(12));
-        // The greeting and both echoes came compressed; the second echo
-        // reuses the first one's window, so it costs almost nothing.
+        assert!(deflate.params.server_no_context_takeover);
+        // The greeting and both echoes came compressed.
         assert_eq!(deflate.compressed_messages_in, 3, "{http:?}");
         assert!(deflate.compressed_bytes_in * 10 < deflate.inflated_bytes_in);
         assert_eq!(echoes_matched(&e), 2, "{http:?}");

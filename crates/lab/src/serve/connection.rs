@@ -154,10 +154,13 @@ pub(super) struct Exchange<'a> {
 }
 
 /// The server's side of permessage-deflate (RFC 7692): the first offer it
-/// can honour, when `serve` compresses at all. Without a window asked for,
-/// it compresses with 12 bits (4 KiB), as Python `websockets` does: the
-/// compressor of a 15-bit window costs about twice the memory per
-/// connection for little gain on small messages.
+/// can honour, when `serve` compresses at all. Every answer says
+/// `server_no_context_takeover` (RFC 7692 §7.1.1.1 lets a server add it):
+/// each message is compressed on its own and the compressor is freed after
+/// it, because flate2 keeps zlib's default memLevel and a kept compressor
+/// costs about 200 KiB per connection (measured: 755 MiB of RSS for 3,300
+/// held connections). Without a window asked for it compresses with 12
+/// bits (4 KiB), as Python `websockets` does.
 pub(super) fn deflate_answer(request: &Request, shared: &ServeShared) -> Option<DeflateParams> {
     if !shared.config.deflate {
         return None;
@@ -165,6 +168,7 @@ pub(super) fn deflate_answer(request: &Request, shared: &ServeShared) -> Option<
     let offer = request.header("sec-websocket-extensions")?;
     let mut params = deflate::choose_offer(offer)?;
     params.server_max_window_bits = Some(params.server_max_window_bits.unwrap_or(12).min(12));
+    params.server_no_context_takeover = true;
     Some(params)
 }
 

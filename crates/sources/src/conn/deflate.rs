@@ -147,7 +147,12 @@ pub(crate) struct DeflateCodec {
     /// We are the server: compress what we send and read the client's
     /// context flags for what we receive.
     server: bool,
-    inflater: Decompress,
+    /// Created at the first compressed message received (a peer may never
+    /// compress), dropped after each one when the peer takes no context
+    /// over: an idle connection then holds no zlib state at all.
+    inflater: Option<Decompress>,
+    /// The inflater's window, from the peer's agreed window.
+    inflate_bits: u8,
     /// Created at the first message we compress, dropped after each
     /// message when our side takes no context over.
     deflater: Option<Compress>,
@@ -176,7 +181,8 @@ impl DeflateCodec {
         DeflateCodec {
             params,
             server,
-            inflater: Decompress::new_with_window_bits(false, peer_bits.unwrap_or(15).max(9)),
+            inflater: None,
+            inflate_bits: peer_bits.unwrap_or(15).max(9),
             deflater: None,
             stream_ended: false,
             record: DeflateRecord {
@@ -220,7 +226,7 @@ impl DeflateCodec {
             self.params.server_no_context_takeover
         };
         if peer_resets || self.stream_ended {
-            self.inflater.reset(false);
+            self.inflater = None;
             self.stream_ended = false;
         }
         Ok(total)
@@ -233,6 +239,10 @@ impl DeflateCodec {
         limit: u64,
         sink: &mut dyn FnMut(&[u8]),
     ) -> Result<u64, InflateError> {
+        let bits = self.inflate_bits;
+        let inflater = self
+            .inflater
+            .get_or_insert_with(|| Decompress::new_with_window_bits(false, bits));
         let mut out = [0u8; INFLATE_SLICE];
         // Each round consumes input or fills a slice (or returns): the count
         // bounds a decoder that would do neither.
@@ -242,13 +252,12 @@ impl DeflateCodec {
                 // Bytes after BFINAL carry nothing (the tail, usually).
                 return Ok(produced);
             }
-            let (in_before, out_before) = (self.inflater.total_in(), self.inflater.total_out());
-            let status = self
-                .inflater
+            let (in_before, out_before) = (inflater.total_in(), inflater.total_out());
+            let status = inflater
                 .decompress(input, &mut out, FlushDecompress::Sync)
                 .map_err(|e| InflateError::Corrupt(e.to_string()))?;
-            let consumed = usize::try_from(self.inflater.total_in() - in_before).unwrap_or(0);
-            let written = usize::try_from(self.inflater.total_out() - out_before).unwrap_or(0);
+            let consumed = usize::try_from(inflater.total_in() - in_before).unwrap_or(0);
+            let written = usize::try_from(inflater.total_out() - out_before).unwrap_or(0);
             input = input.get(consumed..).unwrap_or_default();
             produced += written as u64;
             self.record.inflated_bytes_in += written as u64;
