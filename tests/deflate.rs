@@ -59,7 +59,15 @@ fn probe_deflate_against_python_websockets_inflates_the_echo() {
     let message = ten_kb();
     let out = Command::cargo_bin("wsdoctor")
         .unwrap()
-        .args(["probe", "--json", "--deflate", &url, "--watch", "1s", "--send"])
+        .args([
+            "probe",
+            "--json",
+            "--deflate",
+            &url,
+            "--watch",
+            "1s",
+            "--send",
+        ])
         .arg(&message)
         .output()
         .unwrap();
