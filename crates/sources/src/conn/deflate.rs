@@ -20,9 +20,12 @@ const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
 /// inflated size in one buffer.
 const INFLATE_SLICE: usize = 8 * 1024;
 
-/// One extension of a `Sec-WebSocket-Extensions` value: its name and its
-/// parameters (a value's quotes removed).
-fn parse_extensions(value: &str) -> Vec<(String, Vec<(String, Option<String>)>)> {
+/// An extension parameter: its name (lower case) and its value, if any.
+type Param = (String, Option<String>);
+
+/// The extensions of a `Sec-WebSocket-Extensions` value: each one's name
+/// and parameters (a value's quotes removed).
+fn parse_extensions(value: &str) -> Vec<(String, Vec<Param>)> {
     value
         .split(',')
         .map(str::trim)
@@ -60,7 +63,7 @@ fn window_bits(name: &str, value: Option<&str>) -> Result<u8, String> {
 /// whether it is the server's answer (where `client_max_window_bits` needs
 /// a value) or a client's offer (where it may come bare).
 fn read_params(
-    params: &[(String, Option<String>)],
+    params: &[Param],
     answer: bool,
 ) -> Result<(DeflateParams, bool), String> {
     let mut negotiated = DeflateParams::default();
