@@ -157,3 +157,62 @@ async fn serve_without_deflate_declines_and_stays_healthy() {
     assert_eq!(diagnose_probe(&e)[0].id, CauseId::Healthy);
     server.shutdown().await;
 }
+
+/// A server whose 101 answers the offer with `extensions`.
+async fn answering(extensions: &'static str) -> (String, tokio::task::JoinHandle<()>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move {
+        let (mut tcp, _) = listener.accept().await.unwrap();
+        let mut head = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !head.ends_with(b"\r\n\r\n") && head.len() < 16 * 1024 {
+            let n = tcp.read(&mut buf).await.unwrap();
+            if n == 0 {
+                return;
+            }
+            head.extend_from_slice(&buf[..n]);
+        }
+        let head = String::from_utf8_lossy(&head);
+        let key = head
+            .lines()
+            .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
+            .unwrap()
+            .trim();
+        let answer = format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Accept: {}\r\nSec-WebSocket-Extensions: {extensions}\r\n\r\n",
+            wsdoctor_sources::conn::handshake::accept_key(key)
+        );
+        let _ = tcp.write_all(answer.as_bytes()).await;
+        let _ = tcp.read(&mut buf).await;
+    });
+    (url, task)
+}
+
+#[tokio::test]
+async fn an_answer_breaking_rfc_7692_is_handshake_invalid_with_the_reason() {
+    for (answer, offered, why) in [
+        (
+            "permessage-deflate; server_max_window_bits=16",
+            true,
+            "not a window size",
+        ),
+        ("permessage-deflate; colour=blue", true, "unknown parameter"),
+        ("permessage-deflate", false, "did not offer"),
+    ] {
+        let (url, server) = answering(answer).await;
+        let mut connect = ConnectOptions::new(Target::parse(&url).unwrap());
+        connect.deflate = offered;
+        let mut config = ProbeConfig::new(connect);
+        config.watch = Duration::from_millis(100);
+        let e = run(&config, None).await;
+        let findings = diagnose_probe(&e);
+        assert_eq!(findings[0].id, CauseId::HandshakeInvalid, "{answer}");
+        let said = serde_json::to_string(&findings[0]).unwrap();
+        assert!(said.contains(why), "{answer}: {said}");
+        assert!(e.connection.deflate.is_none());
+        server.abort();
+    }
+}

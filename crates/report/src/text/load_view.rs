@@ -155,3 +155,34 @@ pub fn render_load(evidence: &LoadEvidence, findings: &[Finding], style: Style) 
     section(&mut out, "Findings", &findings, style);
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use wsdoctor_evidence::load::LoadStep;
+
+    use super::*;
+
+    #[test]
+    fn memory_per_connection_is_shown_when_measured() {
+        let mut step = LoadStep {
+            index: 2,
+            open_at_end: 1000,
+            ..LoadStep::default()
+        };
+        step.set_memory(Some(40 << 20), Some(33 << 20));
+        let mut evidence = LoadEvidence {
+            steps: vec![step],
+            rss_start_bytes: Some(33 << 20),
+            deflate_offered: true,
+            ..LoadEvidence::default()
+        };
+        let text = render_load(&evidence, &[], Style::PLAIN);
+        assert!(
+            text.contains("generator memory: 40 MiB resident after step 2 (+7.0 MiB since the start) · 7.2 KiB per open connection (permessage-deflate offered)"),
+            "{text}"
+        );
+        evidence.steps[0].set_memory(None, Some(33 << 20));
+        let text = render_load(&evidence, &[], Style::PLAIN);
+        assert!(!text.contains("generator memory"), "{text}");
+    }
+}

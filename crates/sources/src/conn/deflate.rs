@@ -62,10 +62,7 @@ fn window_bits(name: &str, value: Option<&str>) -> Result<u8, String> {
 /// Which parameters one extension offer or answer carries. `answer` says
 /// whether it is the server's answer (where `client_max_window_bits` needs
 /// a value) or a client's offer (where it may come bare).
-fn read_params(
-    params: &[Param],
-    answer: bool,
-) -> Result<(DeflateParams, bool), String> {
+fn read_params(params: &[Param], answer: bool) -> Result<(DeflateParams, bool), String> {
     let mut negotiated = DeflateParams::default();
     let mut client_bits_offered = false;
     let mut seen: Vec<&str> = Vec::new();
