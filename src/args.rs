@@ -110,6 +110,10 @@ pub(crate) struct ConnectArgs {
     /// Ignore the proxy environment variables and connect directly.
     #[arg(long, conflicts_with = "proxy")]
     pub(crate) no_proxy: bool,
+    /// Offer permessage-deflate (RFC 7692), as browsers do, and report what the server
+    /// agreed (window bits, context takeover) and how much it compressed.
+    #[arg(long)]
+    pub(crate) deflate: bool,
 }
 
 #[derive(Debug, Args)]

@@ -395,6 +395,7 @@ fn child_args(
         (c.insecure, "--insecure"),
         (c.http2, "--http2"),
         (c.http1, "--http1"),
+        (c.deflate, "--deflate"),
         (true, "--json"),
         (true, "--child"),
     ]

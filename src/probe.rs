@@ -67,6 +67,7 @@ pub(crate) fn connect_options(url: &str, args: &ConnectArgs) -> anyhow::Result<C
     } else {
         HttpVersion::Http1
     };
+    options.deflate = args.deflate;
     Ok(options)
 }
 

@@ -72,6 +72,10 @@ pub(crate) struct ServeArgs {
     /// 127.0.0.1, written to FILE for clients' --ca-cert.
     #[arg(long, value_name = "FILE")]
     pub(crate) self_signed: Option<PathBuf>,
+    /// Refuse permessage-deflate offers. By default serve accepts them, as Python
+    /// websockets does (Node ws servers have it off: use this to look like one).
+    #[arg(long)]
+    pub(crate) no_deflate: bool,
 }
 
 /// A short random instance name, so two servers behind one balancer differ.
@@ -120,6 +124,7 @@ fn config(args: &ServeArgs) -> anyhow::Result<ServeConfig> {
         http2: args.http2,
         h2_faults,
         reuse_port: args.procs > 1 || args.worker.is_some(),
+        deflate: !args.no_deflate,
         ..ServeConfig::default()
     })
 }

@@ -121,6 +121,7 @@ impl Probe {
                     http2_offered: false,
                     extended_connect: None,
                     forward_proxy: None,
+                    deflate: None,
                 },
                 watch_ms: 10_000,
                 sent: Vec::new(),

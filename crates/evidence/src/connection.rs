@@ -173,6 +173,10 @@ pub struct ConnectionRecord {
     /// `resolved` and `peer_addr` are the proxy's, and timings are to it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub forward_proxy: Option<crate::ForwardProxyRecord>,
+    /// permessage-deflate (RFC 7692), when it was negotiated: the agreed
+    /// parameters and the compressed against inflated bytes received.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deflate: Option<crate::DeflateRecord>,
 }
 
 impl ConnectionRecord {

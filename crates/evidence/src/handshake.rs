@@ -51,10 +51,19 @@ pub enum HandshakeProblem {
         /// The selected subprotocol.
         got: String,
     },
-    /// An extension we did not offer was selected (we offer none).
+    /// An extension we did not offer was selected.
     UnrequestedExtension {
         /// The `Sec-WebSocket-Extensions` value.
         got: String,
+    },
+    /// The answer to our permessage-deflate offer breaks RFC 7692 §7
+    /// (an unknown or repeated parameter, a window outside 8..15, a
+    /// `client_max_window_bits` we did not offer, more than one extension).
+    InvalidExtension {
+        /// The `Sec-WebSocket-Extensions` value.
+        got: String,
+        /// What is wrong with it.
+        reason: String,
     },
 }
 

@@ -11,6 +11,7 @@
 pub mod browser;
 pub mod config;
 mod connection;
+mod deflate;
 mod duration;
 mod ending;
 mod escape;
@@ -27,6 +28,7 @@ pub use connection::{
     ConnectionRecord, FrameEvent, FrameKind, HeartbeatSettings, PhaseTimings, PongPolicy,
     ProbeEvidence, Role, SentMessage, TlsInfo, MAX_RECORDED_EVENTS,
 };
+pub use deflate::{DeflateParams, DeflateRecord};
 pub use duration::{format_count, format_duration, format_secs, parse_duration, DurationError};
 pub use ending::{ConnectionEnd, EndRecord, LocalResource, Side, TlsFailureKind, Transport};
 pub use escape::escape_peer;

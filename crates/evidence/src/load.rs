@@ -63,6 +63,29 @@ pub struct LoadStep {
     pub handshake: Latency,
     /// Echo round trips measured during this step.
     pub echo_rtt: Latency,
+    /// The generator's resident memory when the step's hold ended (the sum
+    /// over the processes of a merge); absent where it cannot be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rss_bytes: Option<u64>,
+    /// What each open connection costs the generator: the growth of its
+    /// resident memory since the start, divided by the connections open
+    /// at the step's end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes_per_connection: Option<u64>,
+}
+
+impl LoadStep {
+    /// Sets [`LoadStep::rss_bytes`] and [`LoadStep::bytes_per_connection`]
+    /// from a sample at the step's end and the one at the start.
+    pub fn set_memory(&mut self, rss_bytes: Option<u64>, rss_at_start: Option<u64>) {
+        self.rss_bytes = rss_bytes;
+        self.bytes_per_connection = match (rss_bytes, rss_at_start) {
+            (Some(now), Some(start)) if self.open_at_end > 0 => {
+                Some(now.saturating_sub(start) / self.open_at_end)
+            }
+            _ => None,
+        };
+    }
 }
 
 /// The generator's own situation: what it could use, so its limits are
@@ -159,4 +182,11 @@ pub struct LoadEvidence {
     /// shard as it saw itself.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub shards: Vec<ShardSummary>,
+    /// The generator's resident memory before the first connection (the
+    /// sum over the processes of a merge).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rss_start_bytes: Option<u64>,
+    /// The connections offered permessage-deflate (`--deflate`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deflate_offered: bool,
 }

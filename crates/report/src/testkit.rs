@@ -40,6 +40,7 @@ impl Probe {
                 http2_offered: false,
                 extended_connect: None,
                 forward_proxy: None,
+                deflate: None,
             },
             watch_ms: 30_000,
             sent: Vec::new(),

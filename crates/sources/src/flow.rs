@@ -117,6 +117,9 @@ pub async fn run(config: &FlowConfig) -> FlowEvidence {
     };
     let opened = open.opened_at;
     let mut session = Session::new(session_config, origin, opened);
+    if let Some(params) = open.deflate {
+        session.use_deflate(params);
+    }
     let (close_tx, close_rx) = watch::channel(origin + config.max);
     let mut plan = WatchPlan {
         close_at: close_rx,

@@ -102,6 +102,9 @@ async fn run_one(
         ..SessionConfig::default()
     };
     let mut session = Session::new(session_config, origin, open.opened_at);
+    if let Some(params) = open.deflate {
+        session.use_deflate(params);
+    }
     // The probe's deadline never moves; the sender just has to outlive the drive.
     let (_deadline, close_at) = tokio::sync::watch::channel(open.opened_at + config.watch);
     let watch_end = open.opened_at + config.watch;
@@ -130,6 +133,9 @@ async fn run_one(
         }
     })
     .await;
+    if let Some(deflate) = session.deflate_record() {
+        record.deflate = Some(deflate);
+    }
     let (events, omitted, end, sent) = session.into_evidence();
     record.events = events;
     record.events_omitted = omitted;

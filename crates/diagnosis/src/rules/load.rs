@@ -356,6 +356,7 @@ mod tests {
                 histogram: None,
             },
             echo_rtt: Latency::default(),
+            ..LoadStep::default()
         }
     }
 

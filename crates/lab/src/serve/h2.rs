@@ -229,6 +229,12 @@ async fn handle(
     let on_upgrade = hyper::upgrade::on(&mut req);
     let mut response = Response::new(Full::new(Bytes::new()));
     add_ident(&mut response, &instance);
+    let deflate = super::connection::deflate_answer(&request, &shared);
+    if let Some(value) = deflate.and_then(|p| http::HeaderValue::from_str(&p.header_value()).ok()) {
+        response
+            .headers_mut()
+            .insert("sec-websocket-extensions", value);
+    }
     let answer_headers: Vec<Header> = response
         .headers()
         .iter()
@@ -253,6 +259,7 @@ async fn handle(
             status: 200,
             reason: "",
             headers: answer_headers,
+            deflate,
         };
         match run_session(&mut stream, BytesMut::new(), &exchange, &shared).await {
             // END_STREAM: the HTTP/2 form of a FIN.

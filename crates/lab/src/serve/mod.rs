@@ -123,6 +123,11 @@ pub struct ServeConfig {
     /// spreads new connections over every `serve` listening on it, past
     /// one process's open-file limit.
     pub reuse_port: bool,
+    /// Accept permessage-deflate (RFC 7692) when a client offers it, as
+    /// Python `websockets` and browsers' peers usually do (Node `ws` has it
+    /// off by default): compressed messages are inflated, and the echo,
+    /// ticks and greeting are compressed.
+    pub deflate: bool,
 }
 
 impl Default for ServeConfig {
@@ -142,6 +147,7 @@ impl Default for ServeConfig {
             http2: false,
             h2_faults: Vec::new(),
             reuse_port: false,
+            deflate: true,
         }
     }
 }

@@ -69,6 +69,7 @@ fn ramp() -> LoadEvidence {
             histogram: None,
         },
         echo_rtt: Latency::default(),
+        ..LoadStep::default()
     };
     LoadEvidence {
         target: "ws://127.0.0.1:9001/".into(),

@@ -28,6 +28,38 @@ fn counts(map: &std::collections::BTreeMap<String, u64>) -> String {
         .join(", ")
 }
 
+fn kib(bytes: u64) -> String {
+    match bytes {
+        b if b >= 10 << 20 => format!("{:.0} MiB", b as f64 / f64::from(1 << 20)),
+        b if b >= 1 << 20 => format!("{:.1} MiB", b as f64 / f64::from(1 << 20)),
+        b => format!("{:.1} KiB", b as f64 / 1024.0),
+    }
+}
+
+/// The generator's memory at the last step that measured it: what one
+/// open connection costs it, with or without permessage-deflate.
+fn memory_line(evidence: &LoadEvidence) -> Option<String> {
+    let step = evidence
+        .steps
+        .iter()
+        .rev()
+        .find(|s| s.bytes_per_connection.is_some())?;
+    let rss = step.rss_bytes?;
+    let per_connection = step.bytes_per_connection?;
+    let deflate = if evidence.deflate_offered {
+        "permessage-deflate offered"
+    } else {
+        "no compression offered"
+    };
+    Some(format!(
+        "generator memory: {} resident after step {} (+{} since the start) · {} per open connection ({deflate})",
+        kib(rss),
+        step.index,
+        kib(rss.saturating_sub(evidence.rss_start_bytes.unwrap_or(rss))),
+        kib(per_connection),
+    ))
+}
+
 /// Renders a load ramp and its findings.
 pub fn render_load(evidence: &LoadEvidence, findings: &[Finding], style: Style) -> String {
     let mut rows = vec![vec![
@@ -107,6 +139,7 @@ pub fn render_load(evidence: &LoadEvidence, findings: &[Finding], style: Style) 
             shard.index, shard.count, shard.count
         ));
     }
+    body.extend(memory_line(evidence));
     for note in &g.notes {
         body.push(format!("note: {note}"));
     }
@@ -121,4 +154,35 @@ pub fn render_load(evidence: &LoadEvidence, findings: &[Finding], style: Style) 
         .collect();
     section(&mut out, "Findings", &findings, style);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use wsdoctor_evidence::load::LoadStep;
+
+    use super::*;
+
+    #[test]
+    fn memory_per_connection_is_shown_when_measured() {
+        let mut step = LoadStep {
+            index: 2,
+            open_at_end: 1000,
+            ..LoadStep::default()
+        };
+        step.set_memory(Some(40 << 20), Some(33 << 20));
+        let mut evidence = LoadEvidence {
+            steps: vec![step],
+            rss_start_bytes: Some(33 << 20),
+            deflate_offered: true,
+            ..LoadEvidence::default()
+        };
+        let text = render_load(&evidence, &[], Style::PLAIN);
+        assert!(
+            text.contains("generator memory: 40 MiB resident after step 2 (+7.0 MiB since the start) · 7.2 KiB per open connection (permessage-deflate offered)"),
+            "{text}"
+        );
+        evidence.steps[0].set_memory(None, Some(33 << 20));
+        let text = render_load(&evidence, &[], Style::PLAIN);
+        assert!(!text.contains("generator memory"), "{text}");
+    }
 }

@@ -5,6 +5,7 @@
 
 mod compare;
 mod explain;
+mod extensions;
 mod facts;
 mod findings;
 pub mod idle_view;

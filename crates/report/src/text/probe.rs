@@ -253,6 +253,11 @@ fn describe_problem(problem: &HandshakeProblem) -> String {
         HandshakeProblem::UnrequestedExtension { got } => {
             format!("extension '{}' selected but not offered", escape_peer(got))
         }
+        HandshakeProblem::InvalidExtension { got, reason } => format!(
+            "extension answer '{}' refused: {}",
+            escape_peer(got),
+            escape_peer(reason)
+        ),
         // The enum is non-exhaustive: a new kind still shows, in its JSON form.
         other => serde_json::to_string(other)
             .map_or_else(|_| "unknown problem".to_owned(), |s| escape_peer(&s)),
@@ -360,6 +365,7 @@ fn watch(evidence: &ProbeEvidence, style: Style) -> Vec<String> {
         };
         rows.push(vec![key("echoes"), Cell::left(text)]);
     }
+    rows.extend(super::extensions::extensions_row(record));
     if let Some(first) = first_message(record) {
         rows.push(vec![key("first message"), Cell::left(first)]);
     }

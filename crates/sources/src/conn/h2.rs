@@ -286,6 +286,9 @@ fn build_request(options: &ConnectOptions) -> Result<(Request<Empty<Bytes>>, Vec
     if !options.subprotocols.is_empty() {
         headers.push(("sec-websocket-protocol", options.subprotocols.join(", ")));
     }
+    if options.deflate {
+        headers.push(("sec-websocket-extensions", super::deflate::OFFER.to_owned()));
+    }
     let has_user_agent = options
         .headers
         .iter()
@@ -519,7 +522,9 @@ pub(crate) async fn open(
         end_before_open(record, origin, ConnectionEnd::HandshakeRejected { status });
         return None;
     }
-    handshake.problems = super::handshake::check_negotiation(&handshake, &options.subprotocols);
+    let (problems, deflate) =
+        super::handshake::check_negotiation(&handshake, &options.subprotocols, options.deflate);
+    handshake.problems = problems;
     handshake.subprotocol = handshake
         .header("sec-websocket-protocol")
         .map(|s| s.trim().to_owned());
@@ -529,6 +534,7 @@ pub(crate) async fn open(
         end_before_open(record, origin, ConnectionEnd::HandshakeInvalid { problems });
         return None;
     }
+    record.deflate = super::handshake::deflate_record(deflate);
     let upgraded = match tokio::time::timeout_at(deadline, hyper::upgrade::on(response)).await {
         Ok(Ok(upgraded)) => upgraded,
         Ok(Err(e)) => {
@@ -548,6 +554,7 @@ pub(crate) async fn open(
         }),
         leftover: BytesMut::new(),
         opened_at: Instant::now(),
+        deflate,
     })
 }
 

@@ -9,8 +9,8 @@ use bytes::{Buf, BytesMut};
 use sha1::{Digest, Sha1};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use wsdoctor_evidence::{
-    redact_header_value, BodySample, ConnectionEnd, ConnectionRecord, HandshakeProblem,
-    HandshakeRecord, Header, Transport,
+    redact_header_value, BodySample, ConnectionEnd, ConnectionRecord, DeflateParams, DeflateRecord,
+    HandshakeProblem, HandshakeRecord, Header, Transport,
 };
 
 use super::{end_before_open, micros_since, BoxedStream, ConnectOptions, OpenConnection};
@@ -61,6 +61,9 @@ fn build_request(options: &ConnectOptions, key: &str) -> (Vec<u8>, Vec<String>) 
     }
     if !options.subprotocols.is_empty() {
         push("Sec-WebSocket-Protocol", &options.subprotocols.join(", "));
+    }
+    if options.deflate {
+        push("Sec-WebSocket-Extensions", super::deflate::OFFER);
     }
     let has_user_agent = options
         .headers
@@ -128,7 +131,7 @@ fn has_token(value: Option<&str>, token: &str) -> bool {
 }
 
 /// RFC 6455 §4.1 checks of a 101 answer.
-fn check_101(record: &HandshakeRecord, key: &str, offered: &[String]) -> Vec<HandshakeProblem> {
+fn check_101(record: &HandshakeRecord, key: &str) -> Vec<HandshakeProblem> {
     let mut problems = Vec::new();
     let expected = accept_key(key);
     let got = record.header("Sec-WebSocket-Accept").map(str::trim);
@@ -150,17 +153,19 @@ fn check_101(record: &HandshakeRecord, key: &str, offered: &[String]) -> Vec<Han
             got: connection.map(str::to_owned),
         });
     }
-    problems.extend(check_negotiation(record, offered));
     problems
 }
 
 /// The negotiation checks that apply to any successful answer, HTTP/1.1's
 /// 101 or HTTP/2's 2xx (RFC 6455 §4.1, RFC 8441 §5): a subprotocol we did
-/// not offer, or any extension (we offer none).
+/// not offer, an extension we did not offer, or an answer to our
+/// permessage-deflate offer that breaks RFC 7692 §7. Also returns what
+/// deflate settings were agreed.
 pub(crate) fn check_negotiation(
     record: &HandshakeRecord,
     offered: &[String],
-) -> Vec<HandshakeProblem> {
+    deflate_offered: bool,
+) -> (Vec<HandshakeProblem>, Option<DeflateParams>) {
     let mut problems = Vec::new();
     if let Some(chosen) = record.header("Sec-WebSocket-Protocol") {
         if !offered.iter().any(|p| p == chosen.trim()) {
@@ -169,12 +174,28 @@ pub(crate) fn check_negotiation(
             });
         }
     }
-    if let Some(ext) = record.header("Sec-WebSocket-Extensions") {
-        problems.push(HandshakeProblem::UnrequestedExtension {
-            got: ext.to_owned(),
-        });
+    let extensions: Vec<&str> = record.headers_named("Sec-WebSocket-Extensions").collect();
+    let mut deflate = None;
+    if !extensions.is_empty() {
+        let got = extensions.join(", ");
+        if !deflate_offered {
+            problems.push(HandshakeProblem::UnrequestedExtension { got });
+        } else {
+            match super::deflate::check_answer(&got) {
+                Ok(params) => deflate = Some(params),
+                Err(reason) => problems.push(HandshakeProblem::InvalidExtension { got, reason }),
+            }
+        }
     }
-    problems
+    (problems, deflate)
+}
+
+/// What a valid answer agreed on, for the record and the open connection.
+pub(crate) fn deflate_record(params: Option<DeflateParams>) -> Option<DeflateRecord> {
+    params.map(|params| DeflateRecord {
+        params,
+        ..DeflateRecord::default()
+    })
 }
 
 /// Writes the upgrade request and reads the answer. On a valid 101 returns
@@ -275,7 +296,10 @@ pub(crate) async fn upgrade(
     };
 
     if head.status == 101 {
-        handshake.problems = check_101(&handshake, &key, &options.subprotocols);
+        handshake.problems = check_101(&handshake, &key);
+        let (negotiation, deflate) =
+            check_negotiation(&handshake, &options.subprotocols, options.deflate);
+        handshake.problems.extend(negotiation);
         handshake.subprotocol = handshake
             .header("Sec-WebSocket-Protocol")
             .map(|s| s.trim().to_owned());
@@ -285,10 +309,12 @@ pub(crate) async fn upgrade(
             end_before_open(record, origin, ConnectionEnd::HandshakeInvalid { problems });
             return None;
         }
+        record.deflate = deflate_record(deflate);
         return Some(OpenConnection {
             stream,
             leftover: buf,
             opened_at: Instant::now(),
+            deflate,
         });
     }
 

@@ -13,6 +13,7 @@
 //! connection when the server picks `http/1.1`, as a browser does), prior
 //! knowledge for `ws://`; the same session then runs over the HTTP/2 stream.
 
+pub mod deflate;
 pub mod dial;
 pub mod driver;
 pub mod h2;
@@ -75,7 +76,7 @@ pub enum HttpVersion {
 /// # Defaults
 /// `connect_timeout` 10 s, `handshake_timeout` 10 s, no extra headers, no
 /// origin, no subprotocol, TLS verified against the system's roots, the
-/// HTTP/1.1 upgrade, no forward proxy.
+/// HTTP/1.1 upgrade, no forward proxy, no extension offered.
 #[derive(Debug, Clone)]
 pub struct ConnectOptions {
     /// What to connect to.
@@ -101,6 +102,8 @@ pub struct ConnectOptions {
     /// library never reads the environment; the caller decides
     /// ([`proxy::from_env`] reads it as curl does).
     pub proxy: Option<ForwardProxy>,
+    /// Offer permessage-deflate (RFC 7692, [`deflate::OFFER`]).
+    pub deflate: bool,
 }
 
 impl ConnectOptions {
@@ -117,6 +120,7 @@ impl ConnectOptions {
             bind_ip: None,
             http: HttpVersion::Http1,
             proxy: None,
+            deflate: false,
         }
     }
 }
@@ -129,6 +133,9 @@ pub struct OpenConnection {
     pub leftover: BytesMut,
     /// When the 101 was received.
     pub opened_at: Instant,
+    /// permessage-deflate, when it was negotiated: hand it to
+    /// [`session::Session::use_deflate`].
+    pub deflate: Option<wsdoctor_evidence::DeflateParams>,
 }
 
 impl std::fmt::Debug for OpenConnection {
@@ -162,6 +169,7 @@ pub fn new_record(target: &Target, role: Role, heartbeat: HeartbeatSettings) -> 
         http2_offered: false,
         extended_connect: None,
         forward_proxy: None,
+        deflate: None,
     }
 }
 

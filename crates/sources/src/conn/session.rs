@@ -21,10 +21,11 @@ use websocket_sans_io::{
     FrameInfo, Opcode, WebsocketFrameDecoder, WebsocketFrameEncoder, WebsocketFrameEvent,
 };
 use wsdoctor_evidence::{
-    ConnectionEnd, EndRecord, FrameEvent, FrameKind, HeartbeatSettings, PongPolicy, Role,
-    SentMessage, Side, Transport, MAX_RECORDED_EVENTS,
+    ConnectionEnd, DeflateParams, DeflateRecord, EndRecord, FrameEvent, FrameKind,
+    HeartbeatSettings, PongPolicy, Role, SentMessage, Side, Transport, MAX_RECORDED_EVENTS,
 };
 
+use super::deflate::{DeflateCodec, InflateError};
 use super::micros_since;
 
 /// Largest frame we accept; bigger ones end the connection as a protocol
@@ -94,8 +95,11 @@ struct IncomingFrame {
 #[derive(Debug)]
 struct IncomingMessage {
     opcode: Opcode,
+    /// Its length (inflated, when compressed).
     len: usize,
     kept: Vec<u8>,
+    /// RSV1 was set on its first frame (permessage-deflate).
+    compressed: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,6 +145,8 @@ pub struct Session {
     last_data_in: Option<Instant>,
     last_pong_rtt_us: Option<u64>,
     frames_in: u64,
+    // Boxed: a connection without permessage-deflate pays one pointer.
+    deflate: Option<Box<DeflateCodec>>,
 }
 
 impl Session {
@@ -184,7 +190,23 @@ impl Session {
             last_data_in: None,
             last_pong_rtt_us: None,
             frames_in: 0,
+            deflate: None,
         }
+    }
+
+    /// Turns on permessage-deflate as negotiated for this connection:
+    /// compressed messages are inflated, and in the server role the
+    /// messages we send are compressed. As a client we send ours
+    /// uncompressed, which RFC 7692 allows message by message.
+    pub fn use_deflate(&mut self, params: DeflateParams) {
+        let server = self.config.role == Role::Server;
+        self.deflate = Some(Box::new(DeflateCodec::new(params, server)));
+    }
+
+    /// permessage-deflate on this connection, when negotiated: the
+    /// parameters and the compressed against inflated bytes received.
+    pub fn deflate_record(&self) -> Option<DeflateRecord> {
+        self.deflate.as_ref().map(|codec| codec.record())
     }
 
     /// The start of the attempt: the zero of every recorded time.
@@ -424,7 +446,27 @@ impl Session {
             };
             return self.violation(now, rule.to_owned());
         }
-        if info.reserved != 0 {
+        // RSV1 is permessage-deflate's "compressed" bit, valid only on the
+        // first frame of a data message (RFC 7692 §6.1).
+        const RSV1: u8 = 0b100;
+        let compressed = info.reserved == RSV1 && self.deflate.is_some();
+        if compressed && info.opcode.is_control() {
+            return self.violation(
+                now,
+                format!(
+                    "RSV1 set on a {:?} frame; permessage-deflate compresses data messages only (RFC 7692 §6.1)",
+                    info.opcode
+                ),
+            );
+        }
+        if compressed && info.opcode == Opcode::Continuation {
+            return self.violation(
+                now,
+                "RSV1 set on a continuation frame; only a message's first frame carries it (RFC 7692 §6.1)"
+                    .to_owned(),
+            );
+        }
+        if info.reserved != 0 && !compressed {
             return self.violation(
                 now,
                 format!(
@@ -433,7 +475,12 @@ impl Session {
                 ),
             );
         }
-        if !info.is_reasonable() {
+        if !(FrameInfo {
+            reserved: 0,
+            ..info
+        })
+        .is_reasonable()
+        {
             return self.violation(
                 now,
                 format!("opcode {:?} is reserved or a control frame is fragmented (RFC 6455 §5.2, §5.5)", info.opcode),
@@ -473,6 +520,7 @@ impl Session {
                     opcode: info.opcode,
                     len: 0,
                     kept: Vec::new(),
+                    compressed,
                 });
             }
             _ => {}
@@ -484,22 +532,69 @@ impl Session {
         });
     }
 
-    fn on_payload(&mut self, _now: Instant, chunk: &[u8]) {
+    fn on_payload(&mut self, now: Instant, chunk: &[u8]) {
         let Some(frame) = &mut self.frame else { return };
         if frame.info.opcode.is_control() {
             frame.control.extend_from_slice(chunk);
-        } else if let Some(message) = &mut self.message {
-            message.len = message.len.saturating_add(chunk.len());
-            // An echo needs the whole message, bounded by the frame limit.
-            let keep = if self.config.echo {
-                usize::try_from(self.config.max_frame_bytes).unwrap_or(usize::MAX)
-            } else {
-                KEEP_MESSAGE_BYTES
-            };
-            let room = keep.saturating_sub(message.kept.len());
-            message
-                .kept
-                .extend_from_slice(&chunk[..chunk.len().min(room)]);
+            return;
+        }
+        let Some(message) = &mut self.message else {
+            return;
+        };
+        // An echo needs the whole message, bounded by the frame limit.
+        let keep = if self.config.echo {
+            usize::try_from(self.config.max_frame_bytes).unwrap_or(usize::MAX)
+        } else {
+            KEEP_MESSAGE_BYTES
+        };
+        match (&mut self.deflate, message.compressed) {
+            (Some(codec), true) => {
+                let inflated = codec.inflate(
+                    chunk,
+                    message.len as u64,
+                    self.config.max_frame_bytes,
+                    &mut |out| keep_part(&mut message.kept, out, keep),
+                );
+                self.after_inflate(now, inflated);
+            }
+            _ => {
+                message.len = message.len.saturating_add(chunk.len());
+                keep_part(&mut message.kept, chunk, keep);
+            }
+        }
+    }
+
+    /// Takes the inflated length of the message so far, or ends the
+    /// connection: 1009 for a message inflating past our limit (a deflate
+    /// bomb stops there), 1002 for data that is not deflate.
+    fn after_inflate(&mut self, now: Instant, inflated: Result<u64, InflateError>) {
+        match inflated {
+            Ok(len) => {
+                if let Some(message) = &mut self.message {
+                    message.len = usize::try_from(len).unwrap_or(usize::MAX);
+                }
+            }
+            Err(InflateError::TooBig) => {
+                self.message = None;
+                self.frame = None;
+                self.queue_close(now, Some(1009), "message too big");
+                let rule = format!(
+                    "a compressed message inflates past our {} byte limit (a deflate bomb, or \
+                     a limit too small); closed with 1009",
+                    self.config.max_frame_bytes
+                );
+                self.finish(now, ConnectionEnd::ProtocolViolation { rule });
+            }
+            Err(InflateError::Corrupt(why)) => {
+                self.message = None;
+                self.frame = None;
+                self.violation(
+                    now,
+                    format!(
+                        "a compressed message is not valid deflate data ({why}; RFC 7692 §7.2.2)"
+                    ),
+                );
+            }
         }
     }
 
@@ -518,12 +613,34 @@ impl Session {
             Opcode::Pong => self.on_pong(now, &frame.control),
             Opcode::ConnectionClose => self.on_close(now, &frame.control),
             _ if frame.info.fin => {
+                self.finish_inflating(now);
                 if let Some(message) = self.message.take() {
                     self.on_message(now, &message, frame.original_opcode);
                 }
             }
             _ => {}
         }
+    }
+
+    /// Inflates the tail RFC 7692 §7.2.1 strips off a compressed message.
+    fn finish_inflating(&mut self, now: Instant) {
+        let (Some(codec), Some(message)) = (&mut self.deflate, &mut self.message) else {
+            return;
+        };
+        if !message.compressed {
+            return;
+        }
+        let keep = if self.config.echo {
+            usize::try_from(self.config.max_frame_bytes).unwrap_or(usize::MAX)
+        } else {
+            KEEP_MESSAGE_BYTES
+        };
+        let inflated = codec.finish_message(
+            message.len as u64,
+            self.config.max_frame_bytes,
+            &mut |out| keep_part(&mut message.kept, out, keep),
+        );
+        self.after_inflate(now, inflated);
     }
 
     fn on_ping(&mut self, now: Instant, payload: Vec<u8>) {
@@ -753,13 +870,20 @@ impl Session {
             Role::Client => Some(fastrand::u32(..).to_be_bytes()),
             Role::Server => None,
         };
+        let mut reserved = 0;
+        if let (Some(codec), true) = (&mut self.deflate, opcode.is_data()) {
+            if let Some(compressed) = codec.compress(&payload) {
+                payload = compressed;
+                reserved = 0b100;
+            }
+        }
         let mut encoder = WebsocketFrameEncoder::new();
         let header = encoder.start_frame(&FrameInfo {
             opcode,
             payload_length: payload.len() as u64,
             mask,
             fin: true,
-            reserved: 0,
+            reserved,
         });
         encoder.transform_frame_payload(&mut payload);
         let mut wire = Vec::with_capacity(header.len() + payload.len());
@@ -806,6 +930,12 @@ impl Session {
     }
 }
 
+/// Appends what still fits under `keep` bytes.
+fn keep_part(kept: &mut Vec<u8>, part: &[u8], keep: usize) {
+    let room = keep.saturating_sub(kept.len());
+    kept.extend_from_slice(&part[..part.len().min(room)]);
+}
+
 /// What a long-running watcher needs to tell a stalled handler from a dead
 /// connection. Kept as fields, not read from the frame log, because the log
 /// stops growing at its cap while a watch runs for days.
@@ -826,5 +956,7 @@ impl Session {
     }
 }
 
+#[cfg(test)]
+mod deflate_tests;
 #[cfg(test)]
 mod tests;

@@ -229,6 +229,9 @@ async fn run_sample(
         };
     };
     let mut session = Session::new(session_config, origin, open.opened_at);
+    if let Some(params) = open.deflate {
+        session.use_deflate(params);
+    }
     let mut plan = WatchPlan {
         close_at,
         code: 1000,
@@ -236,6 +239,9 @@ async fn run_sample(
         read_buffer: crate::conn::driver::DEFAULT_READ_BUFFER,
     };
     drive(open.stream, open.leftover, &mut session, &mut plan, |_| {}).await;
+    if let Some(deflate) = session.deflate_record() {
+        record.deflate = Some(deflate);
+    }
     let (events, omitted, end, _sent) = session.into_evidence();
     record.events = events;
     record.events_omitted = omitted;

@@ -200,7 +200,10 @@ async fn open(
     };
     let handshake_us = record.phases.response_head_us.unwrap_or(0);
     // Boxed: moved into the holding future by pointer, not by value.
-    let session = Box::new(Session::new(session_config, origin, open.opened_at));
+    let mut session = Box::new(Session::new(session_config, origin, open.opened_at));
+    if let Some(params) = open.deflate {
+        session.use_deflate(params);
+    }
     Ok((
         open.stream,
         open.leftover,

@@ -311,7 +311,19 @@ fn merge_checked(shards: &[&ShardResult]) -> Result<LoadEvidence, MergeError> {
             add_histogram(&mut acc.echo, &s.echo_rtt, &shard.label, s.index)?;
         }
     }
+    // The processes' memory adds up; a shard that could not read its own
+    // leaves the sum unknown.
+    let rss_start = sum_all(shards.iter().map(|s| s.evidence.rss_start_bytes));
     for acc in steps.values_mut() {
+        let index = acc.stats.index;
+        let rss = sum_all(shards.iter().map(|s| {
+            s.evidence
+                .steps
+                .iter()
+                .find(|st| st.index == index)
+                .and_then(|st| st.rss_bytes)
+        }));
+        acc.stats.set_memory(rss, rss_start);
         acc.stats.failure_samples = merge_samples(shards, acc.stats.index);
         acc.stats.handshake = hist::latency(Some(&acc.handshake));
         acc.stats.echo_rtt = hist::latency(Some(&acc.echo));
@@ -345,7 +357,14 @@ fn merge_checked(shards: &[&ShardResult]) -> Result<LoadEvidence, MergeError> {
         plan: e.plan.clone(),
         shard: None,
         shards: summaries,
+        rss_start_bytes: rss_start,
+        deflate_offered: shards.iter().any(|s| s.evidence.deflate_offered),
     })
+}
+
+/// The sum, when every value is known.
+fn sum_all(values: impl Iterator<Item = Option<u64>>) -> Option<u64> {
+    values.sum()
 }
 
 /// The first failure of each kind in a step, across shards. How many
@@ -458,6 +477,7 @@ mod tests {
             open_at_end,
             handshake: hist::latency(Some(&h)),
             echo_rtt: Latency::default(),
+            ..LoadStep::default()
         }
     }
 
@@ -508,6 +528,34 @@ mod tests {
         assert_eq!(merged.evidence.peak_open, 100);
         assert_eq!(merged.evidence.shards.len(), 2);
         assert!(merged.evidence.shard.is_none());
+    }
+
+    #[test]
+    fn memory_of_the_processes_adds_up() {
+        let with_rss = |index: u32, start: u64, end: u64| {
+            let mut step = step(1, &[900; 50], &[], 50);
+            step.rss_bytes = Some(end);
+            let mut result = shard(index, 2, vec![step]);
+            result.evidence.rss_start_bytes = Some(start);
+            result
+        };
+        let merged = merge(
+            &[
+                with_rss(0, 10_000_000, 11_000_000),
+                with_rss(1, 10_000_000, 12_000_000),
+            ],
+            false,
+        )
+        .unwrap();
+        let s = &merged.evidence.steps[0];
+        assert_eq!(s.rss_bytes, Some(23_000_000));
+        // 3 MB grown over 100 connections open.
+        assert_eq!(s.bytes_per_connection, Some(30_000));
+        // A shard that could not read its memory leaves the sum unknown.
+        let mut blind = with_rss(1, 10_000_000, 12_000_000);
+        blind.evidence.rss_start_bytes = None;
+        let merged = merge(&[with_rss(0, 10_000_000, 11_000_000), blind], false).unwrap();
+        assert_eq!(merged.evidence.steps[0].bytes_per_connection, None);
     }
 
     #[test]

@@ -214,6 +214,8 @@ pub async fn run_with(
     // Open plain-TCP connections are held by a few threads at a few hundred
     // bytes each; without the pool (it could not start) tasks hold them.
     let pool = HoldPool::per_core().ok().map(Arc::new);
+    // After the pool's threads started: what follows is the connections'.
+    let rss_start = crate::memory::resident_bytes();
     let (deadline_tx, deadline_rx) = watch::channel(started + Duration::from_secs(24 * 3600));
     let (events_tx, mut events_rx) = mpsc::unbounded_channel();
     let mut tasks = tokio::task::JoinSet::new();
@@ -324,6 +326,9 @@ pub async fn run_with(
             }
         }
         steps[s_index].stats.open_at_end = open;
+        steps[s_index]
+            .stats
+            .set_memory(crate::memory::resident_bytes(), rss_start);
         let attempted = steps[s_index].stats.attempted.max(1);
         let failed: u64 = steps[s_index].stats.failures.values().sum();
         if failed as f64 / attempted as f64 >= config.stop_failure_share {
@@ -393,6 +398,8 @@ pub async fn run_with(
         plan: config.plan_spec(),
         shard: config.shard.map(Shard::spec),
         shards: Vec::new(),
+        rss_start_bytes: rss_start,
+        deflate_offered: config.connect.deflate,
     };
     LoadRun {
         evidence,

@@ -189,6 +189,9 @@ async fn run_slot(
                     handshake_us: record.phases.response_head_us.unwrap_or(0),
                 });
                 let mut session = Session::new(session_config, origin, open.opened_at);
+                if let Some(params) = open.deflate {
+                    session.use_deflate(params);
+                }
                 let mut plan = WatchPlan {
                     close_at: close_at.clone(),
                     code: 1001,

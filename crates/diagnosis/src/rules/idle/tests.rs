@@ -64,6 +64,7 @@ fn record(
         http2_offered: false,
         extended_connect: None,
         forward_proxy: None,
+        deflate: None,
     }
 }
 

@@ -315,6 +315,7 @@ fn invalid(ctx: &Ctx<'_>, problems: &[HandshakeProblem]) -> Finding {
             p,
             HandshakeProblem::UnrequestedSubprotocol { .. }
                 | HandshakeProblem::UnrequestedExtension { .. }
+                | HandshakeProblem::InvalidExtension { .. }
         )
     }) {
         f.fix.push(fix(
@@ -360,6 +361,11 @@ fn describe_problem(p: &HandshakeProblem) -> String {
         HandshakeProblem::UnrequestedExtension { got: g } => format!(
             "server selected extension \"{}\", which we did not offer",
             escape_peer(g)
+        ),
+        HandshakeProblem::InvalidExtension { got: g, reason } => format!(
+            "server answered our permessage-deflate offer with \"{}\": {}",
+            escape_peer(g),
+            escape_peer(reason)
         ),
         other => escape_peer(&format!("{other:?}")),
     }
