@@ -55,6 +55,10 @@ pub(crate) struct WatchArgs {
     /// Largest reconnect delay.
     #[arg(long, value_parser = parse_duration, default_value = "60s", value_name = "DUR")]
     pub(crate) backoff_max: Duration,
+    /// Response header that names the server instance, to check that one
+    /// client's reconnects stay on one instance (sticky sessions).
+    #[arg(long, default_value = wsdoctor_sources::watch::DEFAULT_INSTANCE_HEADER, value_name = "NAME")]
+    pub(crate) instance_header: String,
     #[command(flatten)]
     pub(crate) connect: ConnectArgs,
     #[command(flatten)]
@@ -83,6 +87,15 @@ fn watch_config(args: &WatchArgs) -> anyhow::Result<WatchConfig> {
     config.expect_every = args.expect_every;
     config.backoff_base = args.backoff;
     config.backoff_cap = args.backoff_max;
+    let header = args.instance_header.trim();
+    if header.is_empty()
+        || !header
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        bail!("--instance-header must be a header name like X-Instance-Id");
+    }
+    config.instance_header = header.to_owned();
     Ok(config)
 }
 

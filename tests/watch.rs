@@ -10,7 +10,7 @@ use std::process::Command;
 
 use assert_cmd::cargo::CommandCargoExt;
 use serde_json::Value;
-use wsdoctor_lab::{LabConfig, LabServer};
+use wsdoctor_lab::{DiagServer, LabConfig, LabServer, ServeConfig};
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -153,4 +153,64 @@ async fn a_server_that_ends_every_connection_at_once_is_a_mass_disconnect() {
     assert_eq!(ids[0], "mass-disconnect", "{report:#}");
     let evidence = report["findings"][0]["evidence"].to_string();
     assert!(evidence.contains("1012"), "the burst says how: {evidence}");
+}
+
+/// Watch's silent connections through HAProxy over two `serve` instances,
+/// cut every 700 ms by `timeout tunnel`; returns the finding ids.
+async fn reconnects_through_haproxy(balance: &str) -> Option<Vec<String>> {
+    let mut servers = Vec::new();
+    for name in ["serve-a", "serve-b"] {
+        servers.push(
+            DiagServer::start(ServeConfig {
+                instance: name.to_owned(),
+                ..ServeConfig::default()
+            })
+            .await
+            .unwrap(),
+        );
+    }
+    let addrs: Vec<_> = servers.iter().map(DiagServer::addr).collect();
+    let proxy = support::haproxy_balancing(&addrs, balance, "timeout tunnel 700ms")?;
+    let url = format!("ws://{}/ws?ping=off", proxy.addr);
+    let out = Command::cargo_bin("wsdoctor")
+        .unwrap()
+        .args(["watch", &url, "--arms", "silent", "--conns", "1"])
+        .args([
+            "--duration",
+            "4s",
+            "--backoff",
+            "100ms",
+            "--backoff-max",
+            "200ms",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    Some(
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["id"].as_str().unwrap().to_owned())
+            .collect(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reconnects_spread_over_instances_are_a_missing_sticky_session() {
+    let Some(spread) = reconnects_through_haproxy("roundrobin").await else {
+        return;
+    };
+    assert!(
+        spread.iter().any(|id| id == "sticky-session-missing"),
+        "{spread:?}"
+    );
+    // Hashing by source address keeps one client on one instance.
+    let pinned = reconnects_through_haproxy("source").await.unwrap();
+    assert!(pinned.iter().any(|id| id == "idle-timeout"), "{pinned:?}");
+    assert!(
+        !pinned.iter().any(|id| id == "sticky-session-missing"),
+        "{pinned:?}"
+    );
 }

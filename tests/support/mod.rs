@@ -134,7 +134,22 @@ http {{
 
 /// HAProxy in HTTP mode in front of `upstream`, with `timeouts` (e.g. `timeout tunnel 3s`).
 pub(crate) fn haproxy(upstream: SocketAddr, timeouts: &str) -> Option<Proxy> {
+    haproxy_balancing(&[upstream], "roundrobin", timeouts)
+}
+
+/// HAProxy spreading over several `upstreams` with `balance {balance}`
+/// (`roundrobin`, `source`, …).
+pub(crate) fn haproxy_balancing(
+    upstreams: &[SocketAddr],
+    balance: &str,
+    timeouts: &str,
+) -> Option<Proxy> {
     let bin = require("haproxy")?;
+    let servers: String = upstreams
+        .iter()
+        .enumerate()
+        .map(|(i, addr)| format!("    server lab{} {addr}\n", i + 1))
+        .collect();
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let conf = format!(
@@ -151,8 +166,8 @@ frontend web
     bind 127.0.0.1:{port}
     default_backend lab
 backend lab
-    server lab1 {upstream}
-"#
+    balance {balance}
+{servers}"#
     );
     let path = dir.path().join("haproxy.cfg");
     std::fs::write(&path, conf).unwrap();

@@ -29,6 +29,11 @@ pub struct WatchDrop {
     pub idle_us: Option<u64>,
     /// The `Server` header of its handshake answer.
     pub server: Option<String>,
+    /// Which server instance answered its handshake (the
+    /// `--instance-header`, `X-Wsdoctor-Instance` by default), for telling
+    /// whether one client's reconnects stay on one instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
 }
 
 /// A connection whose pongs came back but whose expected messages stopped.

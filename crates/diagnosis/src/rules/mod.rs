@@ -9,6 +9,7 @@ pub mod load;
 pub mod logs;
 mod probe;
 pub mod reconnect;
+pub mod sticky;
 pub mod watch;
 
 pub(crate) use common::typical_idle_timeouts;

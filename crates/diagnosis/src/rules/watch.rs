@@ -12,6 +12,7 @@ use super::common::{
     finding, fix, hop_fixes, human, idle_matches, median, names_with_value, raise_idle_fix,
     raise_lifetime_fix, to_s,
 };
+use super::sticky::{sticky_finding, InstanceTrail};
 use crate::finding::{rank, CauseId, Finding, Severity, SourceKind};
 use crate::fingerprint::hops::{self, Hop, Observed, Shape, Timer};
 use crate::fingerprint::identify;
@@ -290,6 +291,29 @@ pub fn diagnose_watch(e: &WatchEvidence) -> Vec<Finding> {
         findings.push(f);
     }
 
+    // Reconnects of one slot that moved between server instances.
+    let mut trails: std::collections::BTreeMap<(&str, &str, u32), Vec<String>> =
+        std::collections::BTreeMap::new();
+    for d in e.drops.iter().filter(|d| d.opened) {
+        if let Some(instance) = &d.instance {
+            trails
+                .entry((d.target.as_str(), d.arm.as_str(), d.slot))
+                .or_default()
+                .push(instance.clone());
+        }
+    }
+    let trails: Vec<InstanceTrail> = trails
+        .into_iter()
+        .map(|((target, arm, slot), instances)| InstanceTrail {
+            client: format!("{arm} #{slot} of {target}"),
+            instances,
+        })
+        .collect();
+    if let Some(mut f) = sticky_finding(&trails, SourceKind::Flow) {
+        f.title = format!("{when}: {}", f.title);
+        findings.push(f);
+    }
+
     // Failed reconnects.
     let failed: Vec<&WatchDrop> = e.drops.iter().filter(|d| !d.opened).collect();
     if !failed.is_empty() {
@@ -437,6 +461,7 @@ mod tests {
             idle_us: Some((idle_s * 1e6) as u64),
             end,
             server: None,
+            instance: None,
         }
     }
 
@@ -562,6 +587,32 @@ mod tests {
             ids.contains(&CauseId::HandlerStalled) && ids.contains(&CauseId::ConnectRefused),
             "{ids:?}"
         );
+    }
+
+    #[test]
+    fn reconnects_that_change_instance_are_a_missing_sticky_session() {
+        let on = |at: u64, slot: u32, instance: &str| WatchDrop {
+            instance: Some(instance.to_owned()),
+            ..drop(at, Arm::Ping, slot, fin(), 0.0)
+        };
+        let moving = window(vec![
+            on(1_000, 1, "a"),
+            on(9_000, 1, "b"),
+            on(20_000, 2, "a"),
+        ]);
+        let f = diagnose_watch(&moving)
+            .into_iter()
+            .find(|f| f.id == CauseId::StickySessionMissing)
+            .unwrap();
+        assert!(f.evidence[0].contains("a → b"), "{:?}", f.evidence);
+        let staying = window(vec![
+            on(1_000, 1, "a"),
+            on(9_000, 1, "a"),
+            on(20_000, 2, "b"),
+        ]);
+        assert!(!diagnose_watch(&staying)
+            .iter()
+            .any(|f| f.id == CauseId::StickySessionMissing));
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub(crate) mod color {
     pub(crate) const NEUTRAL: &str = "#757575";
     pub(crate) const ACCENT: &str = "#1565c0";
     pub(crate) const GRID: &str = "#e0e0e0";
+    pub(crate) const INK: &str = "#212121";
 }
 
 /// A linear scale from data to pixels.
@@ -261,7 +262,7 @@ impl Canvas {
         let _ = write!(
             self.body,
             r#"<line x1="{x0:.1}" y1="{y:.1}" x2="{x1:.1}" y2="{y:.1}" stroke="{}" stroke-width="2" />"#,
-            "#212121"
+            color::INK
         );
     }
 

@@ -116,6 +116,7 @@ mod tests {
             age_us: Some((age_s * 1e6) as u64),
             idle_us: Some((age_s * 1e6) as u64),
             server: None,
+            instance: None,
         }
     }
 

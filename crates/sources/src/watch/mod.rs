@@ -26,6 +26,11 @@ use crate::conn::driver::{drive, WatchPlan};
 use crate::conn::session::{Session, SessionConfig};
 use crate::conn::{self, rfc3339_from_unix, ConnectOptions};
 
+/// The header `wsdoctor serve` names its instance in.
+pub const DEFAULT_INSTANCE_HEADER: &str = "X-Wsdoctor-Instance";
+/// Longest instance name kept.
+const MAX_INSTANCE: usize = 80;
+
 /// A validated watch.
 ///
 /// # Defaults
@@ -47,6 +52,9 @@ pub struct WatchConfig {
     pub backoff_base: Duration,
     /// Largest reconnect delay.
     pub backoff_cap: Duration,
+    /// The response header that names the server instance (sticky-session
+    /// check).
+    pub instance_header: String,
 }
 
 impl WatchConfig {
@@ -60,6 +68,7 @@ impl WatchConfig {
             expect_every: None,
             backoff_base: Duration::from_secs(1),
             backoff_cap: Duration::from_secs(60),
+            instance_header: DEFAULT_INSTANCE_HEADER.to_owned(),
         }
     }
 
@@ -180,6 +189,13 @@ async fn run_slot(
             .as_ref()
             .and_then(|h| h.header("Server"))
             .map(wsdoctor_evidence::escape_peer);
+        let instance = record
+            .handshake
+            .as_ref()
+            .and_then(|h| h.header(&config.instance_header))
+            .map(|v| {
+                wsdoctor_evidence::escape_peer(&v.chars().take(MAX_INSTANCE).collect::<String>())
+            });
         let end = match opened {
             None => record.end.map(|e| (e, false)),
             Some(open) => {
@@ -248,6 +264,7 @@ async fn run_slot(
             },
             end: end.end,
             server,
+            instance,
         })));
         // A connection that lived a while resets the backoff: this drop is
         // news, not a retry storm.
