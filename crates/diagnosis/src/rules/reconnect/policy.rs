@@ -307,6 +307,16 @@ mod tests {
                 vec![0.003, 0.2, 0.4, 0.8, 1.6],
                 Exponential,
             ),
+            (
+                "two immediate retries, then doubling",
+                vec![0.003, 0.004, 0.2, 0.4, 0.8, 1.6],
+                Exponential,
+            ),
+            (
+                "a random first delay and an immediate retry, then fixed 2 s",
+                vec![0.37, 0.002, 2.0, 2.01, 1.99, 2.0],
+                Fixed,
+            ),
             ("linear", vec![1.0, 2.0, 3.0, 4.0, 5.0], Linear),
             ("linear capped", vec![0.5, 1.0, 1.5, 2.0, 2.0, 2.0], Linear),
             (
@@ -346,6 +356,8 @@ mod tests {
         let py = classify(&[0.037, 0.1, 0.1618, 0.2618, 0.4236]).unwrap_or_else(|| panic!());
         assert_eq!(py.skipped, 1);
         assert!((py.factor.unwrap_or(0.0) - 1.618).abs() < 0.01);
+        let two = classify(&[0.003, 0.004, 0.2, 0.4, 0.8, 1.6]).unwrap_or_else(|| panic!());
+        assert_eq!((two.skipped, two.base_s), (2, 0.2));
     }
 
     #[test]
