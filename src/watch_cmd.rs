@@ -242,7 +242,8 @@ pub(crate) async fn run(args: WatchArgs) -> anyhow::Result<u8> {
     );
     let style = output::style(&args.output);
     let text = format!(
-        "\nFindings over the watch\n{}\n{}\n",
+        "\n{}Findings over the watch\n{}\n{}\n",
+        wsdoctor_report::text::watch_view::render_watch_drops(&evidence, style),
         wsdoctor_report::render_findings(&report.findings, style),
         wsdoctor_report::verdict_line(report.verdict, &report.findings, style)
     );

@@ -17,6 +17,7 @@ mod probe;
 pub mod reconnect_view;
 pub mod serve_view;
 mod style;
+pub mod watch_view;
 
 pub use compare::render_comparison;
 pub use explain::render_explanation;
