@@ -59,9 +59,6 @@ pub(crate) async fn serve(conn: Conn, peer: SocketAddr, shared: &ServeShared) {
     if browser::is_report(&request, path) {
         return browser::receive(conn, &request, leftover, shared, ident).await;
     }
-    if browser::wants_page(&request, path, is_upgrade) {
-        return browser::page(conn, ident).await;
-    }
     // Anywhere in the path, so that a proxy routing only the WebSocket's
     // prefix to serve (`/app/ws/v1/connections/ID`) passes the question too.
     let ledger_id = path
@@ -70,6 +67,9 @@ pub(crate) async fn serve(conn: Conn, peer: SocketAddr, shared: &ServeShared) {
     if let Some(id) = ledger_id.filter(|_| !is_upgrade) {
         let bytes = ledger_answer(id, &request.method, shared, ident);
         return handshake::answer_and_close(conn, &bytes).await;
+    }
+    if browser::wants_page(&request, path, is_upgrade) {
+        return browser::page(conn, ident).await;
     }
     let faults = match &query.fault {
         Some(text) => match Fault::parse_list(text) {
