@@ -266,6 +266,30 @@ pub struct LogEvidence {
     pub events: Vec<LogEvent>,
     /// Error-log events beyond the cap, only counted.
     pub events_dropped: u64,
+    /// Upgrade attempts (101s and failures) by the number of connections
+    /// open when they were made, from logs with open and close times;
+    /// ascending by band, then status. Bands are
+    /// [`LogEvidence::concurrency_band_width`] connections wide.
+    #[serde(default)]
+    pub concurrency: Vec<ConcurrencyBand>,
+    /// Width of the concurrency bands (1 until more than
+    /// [`MAX_CONCURRENCY_BANDS`] levels were seen).
+    #[serde(default)]
+    pub concurrency_band_width: u64,
+}
+
+/// Most concurrency bands kept; wider bands beyond.
+pub const MAX_CONCURRENCY_BANDS: u64 = 1024;
+
+/// Attempts answered `status` while `from`..`from + width` connections were open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConcurrencyBand {
+    /// Open connections at the attempt (the band's lowest value).
+    pub from: u64,
+    /// The answer (101 for a connection that opened, tunnels included).
+    pub status: u16,
+    /// How many attempts.
+    pub count: u64,
 }
 
 impl LogEvidence {

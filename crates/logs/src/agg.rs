@@ -9,9 +9,9 @@ use std::collections::HashSet;
 use std::hash::BuildHasherDefault;
 
 use wsdoctor_evidence::logs::{
-    Bucket, ClientReconnects, EndReason, FailedUpgrade, HourCount, LogEvent, LogEventKind,
-    LogEvidence, LogFormat, MalformedLine, LIFETIME_BUCKET_MS, MAX_DELAYS_PER_CLIENT, MAX_EVENTS,
-    MAX_MALFORMED_SAMPLES, TIMELINE_BUCKET_MS,
+    Bucket, ClientReconnects, ConcurrencyBand, EndReason, FailedUpgrade, HourCount, LogEvent,
+    LogEventKind, LogEvidence, LogFormat, MalformedLine, LIFETIME_BUCKET_MS, MAX_CONCURRENCY_BANDS,
+    MAX_DELAYS_PER_CLIENT, MAX_EVENTS, MAX_MALFORMED_SAMPLES, TIMELINE_BUCKET_MS,
 };
 
 use crate::bytes::{show, FxHasher, FxMap};
@@ -138,6 +138,14 @@ pub(crate) struct Agg {
     lifetimes: FxMap<u64, u64>,
     closes: FxMap<i64, u64>,
     opens: FxMap<i64, u64>,
+    /// Attempts with a logged start by (start bucket, status; 101 for any
+    /// connection that opened), and the close buckets of those that
+    /// opened: enough to sweep the open count over time.
+    tried_at: FxMap<(i64, u16), u64>,
+    closed_at: FxMap<i64, u64>,
+    /// Error answers of "maybe" upgrades by path and (start bucket,
+    /// status): attempts on paths that turn out to be WebSocket paths.
+    maybe_errors_at: FxMap<Box<[u8]>, FxMap<(i64, u16), u64>>,
     statuses: FxMap<u16, u64>,
     failed: FxMap<Box<[u8]>, FxMap<u16, Failure>>,
     maybe: FxMap<Box<[u8]>, FxMap<u16, u64>>,
@@ -242,6 +250,14 @@ impl Agg {
             } else if let Some(statuses) = slot(&mut self.maybe, r.path, MAX_PATHS, OTHER_PATHS) {
                 bump(statuses, r.status, 1);
             }
+            if let (Some(start), true) = (r.start_ms, r.status >= 400 || r.status == 0) {
+                let at = (start.div_euclid(TIMELINE_BUCKET_MS), r.status);
+                if let Some(by_bucket) =
+                    slot(&mut self.maybe_errors_at, r.path, MAX_PATHS, OTHER_PATHS)
+                {
+                    bump(by_bucket, at, 1);
+                }
+            }
             return;
         }
         stats.websocket_entries += 1;
@@ -289,7 +305,17 @@ impl Agg {
         // Only a logged start is an open time; an end time stands in for
         // it in reconnect delays, never on the timeline.
         if let Some(s) = r.start_ms {
-            bump(&mut self.opens, s.div_euclid(TIMELINE_BUCKET_MS), 1);
+            let bucket = s.div_euclid(TIMELINE_BUCKET_MS);
+            bump(&mut self.opens, bucket, 1);
+            let status = if r.opened() { 101 } else { r.status };
+            bump(&mut self.tried_at, (bucket, status), 1);
+            if r.opened() {
+                bump(
+                    &mut self.closed_at,
+                    r.end_ms.div_euclid(TIMELINE_BUCKET_MS),
+                    1,
+                );
+            }
         }
         self.add_client(r, start);
     }
@@ -351,6 +377,19 @@ impl Agg {
         }
         for (k, v) in later.opens {
             bump(&mut self.opens, k, v);
+        }
+        for (k, v) in later.tried_at {
+            bump(&mut self.tried_at, k, v);
+        }
+        for (k, v) in later.closed_at {
+            bump(&mut self.closed_at, k, v);
+        }
+        for (path, by_bucket) in later.maybe_errors_at {
+            if let Some(mine) = slot(&mut self.maybe_errors_at, &path, MAX_PATHS, OTHER_PATHS) {
+                for (k, v) in by_bucket {
+                    bump(mine, k, v);
+                }
+            }
         }
         for (k, v) in later.statuses {
             bump(&mut self.statuses, k, v);
@@ -434,6 +473,17 @@ impl Agg {
                 self.failed_total += n;
             }
         }
+        for (path, by_bucket) in std::mem::take(&mut self.maybe_errors_at) {
+            if ws_paths.contains(&path) {
+                for (k, v) in by_bucket {
+                    bump(&mut self.tried_at, k, v);
+                }
+            }
+        }
+        let (concurrency, concurrency_band_width) = concurrency_bands(
+            std::mem::take(&mut self.tried_at),
+            std::mem::take(&mut self.closed_at),
+        );
         let offset_ms = self.utc_offset_s.unwrap_or(0) * 1000;
         let mut events: Vec<LogEvent> = self
             .events
@@ -533,6 +583,8 @@ impl Agg {
             reconnects,
             events,
             events_dropped: self.events_dropped,
+            concurrency,
+            concurrency_band_width,
         }
     }
 }
@@ -566,4 +618,63 @@ pub(crate) fn malformed(stats: &mut FileStats, line_no: u64, line: &[u8], reason
             text: show(line, SAMPLE_CHARS),
         });
     }
+}
+
+/// Sweeps the open count over 100 ms buckets: each attempt is counted at the
+/// number of connections open when its bucket began (opens and closes of
+/// the same bucket apply after it). Returns the bands and their width.
+fn concurrency_bands(
+    tried_at: FxMap<(i64, u16), u64>,
+    closed_at: FxMap<i64, u64>,
+) -> (Vec<ConcurrencyBand>, u64) {
+    let mut tried: Vec<((i64, u16), u64)> = tried_at.into_iter().collect();
+    tried.sort_unstable();
+    let mut closes: Vec<(i64, u64)> = closed_at.into_iter().collect();
+    closes.sort_unstable();
+    let mut at_level: Vec<(u64, u16, u64)> = Vec::with_capacity(tried.len());
+    let (mut open, mut t, mut c) = (0u64, 0, 0);
+    while t < tried.len() || c < closes.len() {
+        let bucket = match (tried.get(t), closes.get(c)) {
+            (Some(a), Some(b)) => a.0 .0.min(b.0),
+            (Some(a), None) => a.0 .0,
+            (None, Some(b)) => b.0,
+            (None, None) => break,
+        };
+        let mut opened = 0;
+        while let Some(&((b, status), n)) = tried.get(t) {
+            if b != bucket {
+                break;
+            }
+            at_level.push((open, status, n));
+            if status == 101 {
+                opened += n;
+            }
+            t += 1;
+        }
+        let mut closed = 0;
+        while let Some(&(b, n)) = closes.get(c) {
+            if b != bucket {
+                break;
+            }
+            closed += n;
+            c += 1;
+        }
+        open = (open + opened).saturating_sub(closed);
+    }
+    let max = at_level.iter().map(|l| l.0).max().unwrap_or(0);
+    let width = (max + 1).div_ceil(MAX_CONCURRENCY_BANDS).max(1);
+    let mut bands: FxMap<(u64, u16), u64> = FxMap::default();
+    for (level, status, n) in at_level {
+        bump(&mut bands, (level / width * width, status), n);
+    }
+    let mut out: Vec<ConcurrencyBand> = bands
+        .into_iter()
+        .map(|((from, status), count)| ConcurrencyBand {
+            from,
+            status,
+            count,
+        })
+        .collect();
+    out.sort_unstable_by_key(|b| (b.from, b.status));
+    (out, width)
 }

@@ -215,9 +215,13 @@ impl NginxFormat {
                     };
                     v.set(*var, &rest[..len]);
                     at += len;
+                    // Plain successes stop here; 101s and errors (which
+                    // may be failed upgrades, placed by their start time)
+                    // read on.
                     if k == self.plain_cutoff
                         && !self.has_upgrade
-                        && !matches!(v.status, Some([b'1', b'0', b'1']))
+                        && matches!(v.status, Some([b'1'..=b'3', _, _]))
+                        && v.status != Some(b"101")
                     {
                         break;
                     }
@@ -257,6 +261,15 @@ impl NginxFormat {
             r.utc_offset_s = offset;
             if polling(request_query(target)) {
                 r.upgrade = Upgrade::No;
+            }
+            // Errors are rare: their start places them on the open-count
+            // sweep (failures that rise with concurrency).
+            if status >= 400 || status == 0 {
+                r.start_ms = v
+                    .request_time
+                    .and_then(parse_secs_ms)
+                    .and_then(|rt| i64::try_from(rt).ok())
+                    .map(|rt| end_ms - rt);
             }
             return Ok(Parsed::Record(r));
         }
