@@ -148,7 +148,7 @@ pub(crate) struct Agg {
     maybe_errors_at: FxMap<Box<[u8]>, FxMap<(i64, u16), u64>>,
     statuses: FxMap<u16, u64>,
     failed: FxMap<Box<[u8]>, FxMap<u16, Failure>>,
-    maybe: FxMap<Box<[u8]>, FxMap<u16, u64>>,
+    maybe: FxMap<Box<[u8]>, StatusCounts>,
     ws_paths: FxSet<Box<[u8]>>,
     reasons: FxMap<Box<[u8]>, ReasonStats>,
     hours: FxMap<i64, (u64, u64)>,
@@ -158,6 +158,21 @@ pub(crate) struct Agg {
     /// The zone of the last nginx `$time_local` seen, to read error-log
     /// times (which have none) in the same zone.
     pub(crate) utc_offset_s: Option<i64>,
+}
+
+/// Counts per status of one path: a path sees a handful of statuses, where
+/// a scan of a short list beats hashing (this runs once per plain line).
+#[derive(Debug, Default)]
+struct StatusCounts(Vec<(u16, u64)>);
+
+impl StatusCounts {
+    #[inline]
+    fn bump(&mut self, status: u16, by: u64) {
+        match self.0.iter_mut().find(|(s, _)| *s == status) {
+            Some((_, n)) => *n += by,
+            None => self.0.push((status, by)),
+        }
+    }
 }
 
 fn bump<K: std::hash::Hash + Eq>(map: &mut FxMap<K, u64>, key: K, by: u64) {
@@ -246,9 +261,9 @@ impl Agg {
         if r.upgrade == Upgrade::Maybe && !r.opened() {
             // The hot path of plain-HTTP lines in nginx logs: one hash.
             if let Some(statuses) = self.maybe.get_mut(r.path) {
-                bump(statuses, r.status, 1);
+                statuses.bump(r.status, 1);
             } else if let Some(statuses) = slot(&mut self.maybe, r.path, MAX_PATHS, OTHER_PATHS) {
-                bump(statuses, r.status, 1);
+                statuses.bump(r.status, 1);
             }
             if let (Some(start), true) = (r.start_ms, r.status >= 400 || r.status == 0) {
                 let at = (start.div_euclid(TIMELINE_BUCKET_MS), r.status);
@@ -410,8 +425,8 @@ impl Agg {
             let Some(mine) = slot(&mut self.maybe, &path, MAX_PATHS, OTHER_PATHS) else {
                 continue;
             };
-            for (status, n) in statuses {
-                bump(mine, status, n);
+            for (status, n) in statuses.0 {
+                mine.bump(status, n);
             }
         }
         self.ws_paths.extend(later.ws_paths);
@@ -467,7 +482,7 @@ impl Agg {
             let Some(by_status) = slot(&mut self.failed, &path, MAX_PATHS, OTHER_PATHS) else {
                 continue;
             };
-            for (status, n) in statuses {
+            for (status, n) in statuses.0 {
                 by_status.entry(status).or_default().count += n;
                 bump(&mut self.statuses, status, n);
                 self.failed_total += n;

@@ -5,6 +5,7 @@ pub(crate) mod haproxy;
 pub(crate) mod har;
 pub mod nginx;
 pub(crate) mod nginx_error;
+mod nginx_fast;
 pub(crate) mod wsdoctor;
 
 use memchr::memchr_iter;
