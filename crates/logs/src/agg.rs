@@ -34,6 +34,8 @@ const HOUR_MS: i64 = 3_600_000;
 const SAMPLE_CHARS: usize = 160;
 
 type FxSet<T> = HashSet<T, BuildHasherDefault<FxHasher>>;
+/// Attempts by (100 ms start bucket, status).
+type AttemptsAt = FxMap<(i64, u16), u64>;
 
 /// Which entries count (`--since`, `--until`, `--path`).
 #[derive(Debug, Clone, Default)]
@@ -141,11 +143,11 @@ pub(crate) struct Agg {
     /// Attempts with a logged start by (start bucket, status; 101 for any
     /// connection that opened), and the close buckets of those that
     /// opened: enough to sweep the open count over time.
-    tried_at: FxMap<(i64, u16), u64>,
+    tried_at: AttemptsAt,
     closed_at: FxMap<i64, u64>,
     /// Error answers of "maybe" upgrades by path and (start bucket,
     /// status): attempts on paths that turn out to be WebSocket paths.
-    maybe_errors_at: FxMap<Box<[u8]>, FxMap<(i64, u16), u64>>,
+    maybe_errors_at: FxMap<Box<[u8]>, AttemptsAt>,
     statuses: FxMap<u16, u64>,
     failed: FxMap<Box<[u8]>, FxMap<u16, Failure>>,
     maybe: FxMap<Box<[u8]>, StatusCounts>,
@@ -692,4 +694,58 @@ fn concurrency_bands(
         .collect();
     out.sort_unstable_by_key(|b| (b.from, b.status));
     (out, width)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn band(from: u64, status: u16, count: u64) -> ConcurrencyBand {
+        ConcurrencyBand {
+            from,
+            status,
+            count,
+        }
+    }
+
+    /// Three connections open in buckets 0, 1, 2 and close in bucket 5; a
+    /// 503 in bucket 3 sees three open, one in bucket 6 none; opens and
+    /// closes of an attempt's own bucket count after it.
+    #[test]
+    fn the_sweep_counts_open_connections_at_each_attempt() {
+        let mut tried = AttemptsAt::default();
+        let mut closed = FxMap::default();
+        for b in 0..3 {
+            tried.insert((b, 101), 1);
+        }
+        closed.insert(5, 3);
+        tried.insert((3, 503), 2);
+        tried.insert((5, 503), 1);
+        tried.insert((6, 503), 1);
+        let (bands, width) = concurrency_bands(tried, closed);
+        assert_eq!(width, 1);
+        assert_eq!(
+            bands,
+            vec![
+                band(0, 101, 1),
+                band(0, 503, 1),
+                band(1, 101, 1),
+                band(2, 101, 1),
+                band(3, 503, 3),
+            ]
+        );
+    }
+
+    /// Past `MAX_CONCURRENCY_BANDS` levels, bands widen.
+    #[test]
+    fn many_levels_make_wider_bands() {
+        let mut tried = AttemptsAt::default();
+        for b in 0..3000 {
+            tried.insert((b, 101), 1);
+        }
+        let (bands, width) = concurrency_bands(tried, FxMap::default());
+        assert_eq!(width, 3);
+        assert_eq!(bands.len(), 1000);
+        assert!(bands.iter().all(|b| b.count == 3 && b.from % 3 == 0));
+    }
 }

@@ -204,7 +204,7 @@ fn wsdoctor_events_with_junk_browser_and_watch_lines() {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/wsdoctor-serve.jsonl"),
     )
     .unwrap();
-    let mut text = serve.clone();
+    let mut text = serve;
     text.extend_from_slice(b"{\"browser\":{\"ua\":\"x\"},\"findings\":[]}\n");
     text.extend_from_slice(b"{\"connection\": truncated\n");
     text.extend_from_slice(br#"{"drop":{"age_us":4999198,"arm":"silent","at_ms":5004,"end":{"kind":"reset"},"idle_us":1,"opened":true,"slot":3,"target":"ws://localhost:8089/chat","wall":"2026-11-26T11:53:30Z"},"event":"drop"}"#);

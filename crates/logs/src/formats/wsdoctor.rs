@@ -108,7 +108,7 @@ pub(crate) fn parse(line: &[u8]) -> Result<Parsed<'_>, &'static str> {
         return connection(parsed.client, c);
     }
     if let Some(d) = parsed.drop {
-        return drop(line, d);
+        return drop(line, &d);
     }
     let known = parsed.browser.is_some()
         || parsed.event == Some("stall")
@@ -146,7 +146,7 @@ fn connection<'a>(client: Option<&'a str>, c: Connection<'a>) -> Result<Parsed<'
 
 /// A `watch` drop: it ended at `wall`, `age_us` after it opened. The
 /// client is the watch slot, so a slot's reconnects line up.
-fn drop<'a>(line: &'a [u8], d: Drop<'a>) -> Result<Parsed<'a>, &'static str> {
+fn drop<'a>(line: &'a [u8], d: &Drop<'a>) -> Result<Parsed<'a>, &'static str> {
     let end_ms = parse_iso8601(d.wall.as_bytes()).ok_or("wall is not a time")?;
     let mut r = Record::new(
         end_ms,
