@@ -22,6 +22,9 @@ use crate::record::{Parsed, Record, Upgrade};
 /// WebSocket paths; this only stops a crawler's random URLs from growing
 /// memory.
 const MAX_PATHS: usize = 4096;
+/// (path, 100 ms bucket, status) slots kept for failed "maybe" upgrades
+/// (about 40 MB at most).
+const MAX_MAYBE_ERROR_SLOTS: usize = 1_000_000;
 /// Distinct end reasons kept.
 const MAX_REASONS: usize = 256;
 /// The key that stands for every path past [`MAX_PATHS`].
@@ -148,6 +151,7 @@ pub(crate) struct Agg {
     /// Error answers of "maybe" upgrades by path and (start bucket,
     /// status): attempts on paths that turn out to be WebSocket paths.
     maybe_errors_at: FxMap<Box<[u8]>, AttemptsAt>,
+    maybe_error_slots: usize,
     statuses: FxMap<u16, u64>,
     failed: FxMap<Box<[u8]>, FxMap<u16, Failure>>,
     maybe: FxMap<Box<[u8]>, StatusCounts>,
@@ -160,6 +164,12 @@ pub(crate) struct Agg {
     /// The zone of the last nginx `$time_local` seen, to read error-log
     /// times (which have none) in the same zone.
     pub(crate) utc_offset_s: Option<i64>,
+}
+
+/// Statuses a capacity limit answers with (a 5xx, 429, or none logged):
+/// the only failures the open-connection sweep needs.
+fn capacity_status(status: u16) -> bool {
+    matches!(status, 0 | 429 | 500..=599)
 }
 
 /// Counts per status of one path: a path sees a handful of statuses, where
@@ -267,13 +277,9 @@ impl Agg {
             } else if let Some(statuses) = slot(&mut self.maybe, r.path, MAX_PATHS, OTHER_PATHS) {
                 statuses.bump(r.status, 1);
             }
-            if let (Some(start), true) = (r.start_ms, r.status >= 400 || r.status == 0) {
+            if let (Some(start), true) = (r.start_ms, capacity_status(r.status)) {
                 let at = (start.div_euclid(TIMELINE_BUCKET_MS), r.status);
-                if let Some(by_bucket) =
-                    slot(&mut self.maybe_errors_at, r.path, MAX_PATHS, OTHER_PATHS)
-                {
-                    bump(by_bucket, at, 1);
-                }
+                self.add_maybe_error(r.path, at, 1);
             }
             return;
         }
@@ -335,6 +341,25 @@ impl Agg {
             }
         }
         self.add_client(r, start);
+    }
+
+    /// Counts a capacity error of a "maybe" upgrade at (bucket, status),
+    /// while fewer than [`MAX_MAYBE_ERROR_SLOTS`] (path, bucket, status)
+    /// slots exist: plain paths failing for hours must not grow memory
+    /// with the file.
+    fn add_maybe_error(&mut self, path: &[u8], at: (i64, u16), n: u64) {
+        let full = self.maybe_error_slots >= MAX_MAYBE_ERROR_SLOTS;
+        let Some(by_bucket) = slot(&mut self.maybe_errors_at, path, MAX_PATHS, OTHER_PATHS) else {
+            return;
+        };
+        match by_bucket.get_mut(&at) {
+            Some(count) => *count += n,
+            None if !full => {
+                by_bucket.insert(at, n);
+                self.maybe_error_slots += 1;
+            }
+            None => {}
+        }
     }
 
     fn add_reason(&mut self, reason: &[u8], format: LogFormat, lifetime: Option<u64>) {
@@ -402,10 +427,8 @@ impl Agg {
             bump(&mut self.closed_at, k, v);
         }
         for (path, by_bucket) in later.maybe_errors_at {
-            if let Some(mine) = slot(&mut self.maybe_errors_at, &path, MAX_PATHS, OTHER_PATHS) {
-                for (k, v) in by_bucket {
-                    bump(mine, k, v);
-                }
+            for (at, n) in by_bucket {
+                self.add_maybe_error(&path, at, n);
             }
         }
         for (k, v) in later.statuses {

@@ -230,13 +230,12 @@ impl NginxFormat {
                     };
                     v.set(*var, &rest[..len]);
                     at += len;
-                    // Plain successes stop here; 101s and errors (which
-                    // may be failed upgrades, placed by their start time)
-                    // read on.
+                    // Plain lines stop here; 101s and capacity errors
+                    // (5xx, 429: maybe failed upgrades, placed on the
+                    // open-connection sweep by their start) read on.
                     if k == self.plain_cutoff
                         && !self.has_upgrade
-                        && matches!(v.status, Some([b'1'..=b'3', _, _]))
-                        && v.status != Some(b"101")
+                        && !matches!(v.status, Some(b"101" | b"429" | b"000" | [b'5', _, _]))
                     {
                         break;
                     }
@@ -277,9 +276,9 @@ impl NginxFormat {
             if polling(request_query(target)) {
                 r.upgrade = Upgrade::No;
             }
-            // Errors are rare: their start places them on the open-count
-            // sweep (failures that rise with concurrency).
-            if status >= 400 || status == 0 {
+            // Capacity errors are rare: their start places them on the
+            // open-count sweep (failures that rise with concurrency).
+            if matches!(status, 0 | 429 | 500..=599) {
                 r.start_ms = v
                     .request_time
                     .and_then(parse_secs_ms)
