@@ -24,6 +24,8 @@ pub(crate) enum FormatArg {
     Haproxy,
     /// HAR file from browser developer tools.
     Har,
+    /// wsdoctor's own JSON Lines events (serve --events, watch --events).
+    Wsdoctor,
 }
 
 impl From<FormatArg> for LogFormat {
@@ -34,6 +36,7 @@ impl From<FormatArg> for LogFormat {
             FormatArg::NginxError => LogFormat::NginxError,
             FormatArg::Haproxy => LogFormat::Haproxy,
             FormatArg::Har => LogFormat::Har,
+            FormatArg::Wsdoctor => LogFormat::Wsdoctor,
         }
     }
 }

@@ -378,3 +378,28 @@ fn explain_knows_the_products() {
         "{text}"
     );
 }
+
+/// `wsdoctor logs` reads `serve --events` output (forced and detected) and
+/// finds the lab's 2 s idle timeout; the report matches the schema.
+#[test]
+fn logs_reads_wsdoctor_serve_events() {
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/crates/logs/tests/fixtures/wsdoctor-serve.jsonl"
+    );
+    for extra in [&[][..], &["--format", "wsdoctor"][..]] {
+        let mut args = vec!["logs", fixture, "--json"];
+        args.extend_from_slice(extra);
+        let (code, stdout, stderr) = wsdoctor(&args);
+        let report: Value =
+            serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+        schema_validate(&report);
+        assert_eq!(code, 1, "{stdout}");
+        assert_eq!(ids(&report), vec!["idle-timeout"]);
+        assert_eq!(report["findings"][0]["measured"]["idle_timeout_s"], 2.0);
+        assert_eq!(
+            report["observations"]["logs"]["files"][0]["format"],
+            "wsdoctor"
+        );
+    }
+}

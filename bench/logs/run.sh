@@ -49,7 +49,8 @@ failed = sum(got(i, "connections_affected") or 0 for i in ("backend-unavailable"
 checks = [("idle-timeout connections", got("idle-timeout", "connections_affected"), p["idle"]),
           ("mass-disconnect connections", got("mass-disconnect", "connections_affected"), p["mass"]),
           ("failed upgrades", failed, p["failed"]),
-          ("reconnect-no-backoff clients", got("reconnect-no-backoff", "samples"), p["storm_clients"])]
+          ("reconnect-no-backoff clients", got("reconnect-no-backoff", "samples"), p["storm_clients"]),
+          ("load-limit concurrency", got("load-limit", "concurrency_limit"), p["load_limit"])]
 for name, g, want in checks:
     print(f"   {name}: found {g}, planted {want} {'OK' if g == want else 'MISMATCH'}")
 PY

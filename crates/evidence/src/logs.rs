@@ -39,16 +39,19 @@ pub enum LogFormat {
     Haproxy,
     /// HTTP Archive from a browser's developer tools.
     Har,
+    /// wsdoctor's own JSON Lines events (`serve --events`, `watch --events`).
+    Wsdoctor,
 }
 
 impl LogFormat {
     /// Every format, in the order `--format` lists them.
-    pub const ALL: [LogFormat; 5] = [
+    pub const ALL: [LogFormat; 6] = [
         LogFormat::Alb,
         LogFormat::Nginx,
         LogFormat::NginxError,
         LogFormat::Haproxy,
         LogFormat::Har,
+        LogFormat::Wsdoctor,
     ];
 
     /// The spelling of `--format` and of reports.
@@ -59,6 +62,7 @@ impl LogFormat {
             LogFormat::NginxError => "nginx-error",
             LogFormat::Haproxy => "haproxy",
             LogFormat::Har => "har",
+            LogFormat::Wsdoctor => "wsdoctor",
         }
     }
 
@@ -70,6 +74,7 @@ impl LogFormat {
             LogFormat::NginxError => "nginx error log",
             LogFormat::Haproxy => "HAProxy log",
             LogFormat::Har => "HAR file",
+            LogFormat::Wsdoctor => "wsdoctor events",
         }
     }
 
@@ -80,7 +85,7 @@ impl LogFormat {
             LogFormat::Alb => Some("aws-alb"),
             LogFormat::Nginx | LogFormat::NginxError => Some("nginx"),
             LogFormat::Haproxy => Some("haproxy"),
-            LogFormat::Har => None,
+            LogFormat::Har | LogFormat::Wsdoctor => None,
         }
     }
 
@@ -261,6 +266,30 @@ pub struct LogEvidence {
     pub events: Vec<LogEvent>,
     /// Error-log events beyond the cap, only counted.
     pub events_dropped: u64,
+    /// Upgrade attempts (101s and failures) by the number of connections
+    /// open when they were made, from logs with open and close times;
+    /// ascending by band, then status. Bands are
+    /// [`LogEvidence::concurrency_band_width`] connections wide.
+    #[serde(default)]
+    pub concurrency: Vec<ConcurrencyBand>,
+    /// Width of the concurrency bands (1 until more than
+    /// [`MAX_CONCURRENCY_BANDS`] levels were seen).
+    #[serde(default)]
+    pub concurrency_band_width: u64,
+}
+
+/// Most concurrency bands kept; wider bands beyond.
+pub const MAX_CONCURRENCY_BANDS: u64 = 1024;
+
+/// Attempts answered `status` while `from`..`from + width` connections were open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConcurrencyBand {
+    /// Open connections at the attempt (the band's lowest value).
+    pub from: u64,
+    /// The answer (101 for a connection that opened, tunnels included).
+    pub status: u16,
+    /// How many attempts.
+    pub count: u64,
 }
 
 impl LogEvidence {
@@ -332,11 +361,30 @@ pub fn haproxy_termination_meaning(state: &str) -> Option<&'static str> {
     })
 }
 
+/// What an end reason of wsdoctor's events (`close 1001`, `reset`) means.
+pub fn wsdoctor_end_meaning(reason: &str) -> Option<&'static str> {
+    Some(match reason {
+        "close 1000" => "normal closure",
+        "close 1001" => "going away (server shutdown or page left)",
+        "close 1006" => "abnormal closure (no close frame)",
+        "close 1008" => "policy violation",
+        "close 1009" => "message too big",
+        "close 1011" => "server error",
+        "close 1012" => "service restart",
+        "close 1013" => "try again later (overloaded)",
+        "fin-without-close" => "TCP closed without a WebSocket close frame",
+        "reset" => "TCP reset",
+        "half-open" => "pings went unanswered: the path silently dropped the connection",
+        _ => return None,
+    })
+}
+
 impl EndReason {
     /// What the reason means, for the formats whose vocabulary is known.
     pub fn meaning(&self) -> Option<&'static str> {
         match self.format {
             LogFormat::Haproxy => haproxy_termination_meaning(&self.reason),
+            LogFormat::Wsdoctor => wsdoctor_end_meaning(&self.reason),
             _ => None,
         }
     }

@@ -29,8 +29,17 @@ fn main() -> std::io::Result<()> {
     let mut out = BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
     let p = generator::generate(flavor, bytes, 42, &mut out)?;
     eprintln!(
-        "{{\"lines\":{},\"bytes\":{},\"connections\":{},\"idle\":{},\"mass\":{},\"mass_at_ms\":{},\"failed\":{},\"storm_clients\":{}}}",
-        p.lines, p.bytes, p.connections, p.idle, p.mass, p.mass_at_ms, p.failed, p.storm_clients
+        "{{\"lines\":{},\"bytes\":{},\"connections\":{},\"idle\":{},\"mass\":{},\"mass_at_ms\":{},\"failed\":{},\"storm_clients\":{},\"load_limit\":{},\"load_limited\":{}}}",
+        p.lines,
+        p.bytes,
+        p.connections,
+        p.idle,
+        p.mass,
+        p.mass_at_ms,
+        p.failed,
+        p.storm_clients,
+        generator::LOAD_LIMIT,
+        p.load_limited
     );
     if flavor == generator::Flavor::Nginx {
         eprintln!("nginx log_format: {}", generator::NGINX_FORMAT);

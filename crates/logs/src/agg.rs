@@ -9,9 +9,9 @@ use std::collections::HashSet;
 use std::hash::BuildHasherDefault;
 
 use wsdoctor_evidence::logs::{
-    Bucket, ClientReconnects, EndReason, FailedUpgrade, HourCount, LogEvent, LogEventKind,
-    LogEvidence, LogFormat, MalformedLine, LIFETIME_BUCKET_MS, MAX_DELAYS_PER_CLIENT, MAX_EVENTS,
-    MAX_MALFORMED_SAMPLES, TIMELINE_BUCKET_MS,
+    Bucket, ClientReconnects, ConcurrencyBand, EndReason, FailedUpgrade, HourCount, LogEvent,
+    LogEventKind, LogEvidence, LogFormat, MalformedLine, LIFETIME_BUCKET_MS, MAX_CONCURRENCY_BANDS,
+    MAX_DELAYS_PER_CLIENT, MAX_EVENTS, MAX_MALFORMED_SAMPLES, TIMELINE_BUCKET_MS,
 };
 
 use crate::bytes::{show, FxHasher, FxMap};
@@ -22,6 +22,9 @@ use crate::record::{Parsed, Record, Upgrade};
 /// WebSocket paths; this only stops a crawler's random URLs from growing
 /// memory.
 const MAX_PATHS: usize = 4096;
+/// (path, 100 ms bucket, status) slots kept for failed "maybe" upgrades
+/// (about 40 MB at most).
+const MAX_MAYBE_ERROR_SLOTS: usize = 1_000_000;
 /// Distinct end reasons kept.
 const MAX_REASONS: usize = 256;
 /// The key that stands for every path past [`MAX_PATHS`].
@@ -34,6 +37,8 @@ const HOUR_MS: i64 = 3_600_000;
 const SAMPLE_CHARS: usize = 160;
 
 type FxSet<T> = HashSet<T, BuildHasherDefault<FxHasher>>;
+/// Attempts by (100 ms start bucket, status).
+type AttemptsAt = FxMap<(i64, u16), u64>;
 
 /// Which entries count (`--since`, `--until`, `--path`).
 #[derive(Debug, Clone, Default)]
@@ -138,9 +143,18 @@ pub(crate) struct Agg {
     lifetimes: FxMap<u64, u64>,
     closes: FxMap<i64, u64>,
     opens: FxMap<i64, u64>,
+    /// Attempts with a logged start by (start bucket, status; 101 for any
+    /// connection that opened), and the close buckets of those that
+    /// opened: enough to sweep the open count over time.
+    tried_at: AttemptsAt,
+    closed_at: FxMap<i64, u64>,
+    /// Error answers of "maybe" upgrades by path and (start bucket,
+    /// status): attempts on paths that turn out to be WebSocket paths.
+    maybe_errors_at: FxMap<Box<[u8]>, AttemptsAt>,
+    maybe_error_slots: usize,
     statuses: FxMap<u16, u64>,
     failed: FxMap<Box<[u8]>, FxMap<u16, Failure>>,
-    maybe: FxMap<Box<[u8]>, FxMap<u16, u64>>,
+    maybe: FxMap<Box<[u8]>, StatusCounts>,
     ws_paths: FxSet<Box<[u8]>>,
     reasons: FxMap<Box<[u8]>, ReasonStats>,
     hours: FxMap<i64, (u64, u64)>,
@@ -150,6 +164,27 @@ pub(crate) struct Agg {
     /// The zone of the last nginx `$time_local` seen, to read error-log
     /// times (which have none) in the same zone.
     pub(crate) utc_offset_s: Option<i64>,
+}
+
+/// Statuses a capacity limit answers with (a 5xx, 429, or none logged):
+/// the only failures the open-connection sweep needs.
+fn capacity_status(status: u16) -> bool {
+    matches!(status, 0 | 429 | 500..=599)
+}
+
+/// Counts per status of one path: a path sees a handful of statuses, where
+/// a scan of a short list beats hashing (this runs once per plain line).
+#[derive(Debug, Default)]
+struct StatusCounts(Vec<(u16, u64)>);
+
+impl StatusCounts {
+    #[inline]
+    fn bump(&mut self, status: u16, by: u64) {
+        match self.0.iter_mut().find(|(s, _)| *s == status) {
+            Some((_, n)) => *n += by,
+            None => self.0.push((status, by)),
+        }
+    }
 }
 
 fn bump<K: std::hash::Hash + Eq>(map: &mut FxMap<K, u64>, key: K, by: u64) {
@@ -238,9 +273,13 @@ impl Agg {
         if r.upgrade == Upgrade::Maybe && !r.opened() {
             // The hot path of plain-HTTP lines in nginx logs: one hash.
             if let Some(statuses) = self.maybe.get_mut(r.path) {
-                bump(statuses, r.status, 1);
+                statuses.bump(r.status, 1);
             } else if let Some(statuses) = slot(&mut self.maybe, r.path, MAX_PATHS, OTHER_PATHS) {
-                bump(statuses, r.status, 1);
+                statuses.bump(r.status, 1);
+            }
+            if let (Some(start), true) = (r.start_ms, capacity_status(r.status)) {
+                let at = (start.div_euclid(TIMELINE_BUCKET_MS), r.status);
+                self.add_maybe_error(r.path, at, 1);
             }
             return;
         }
@@ -289,9 +328,38 @@ impl Agg {
         // Only a logged start is an open time; an end time stands in for
         // it in reconnect delays, never on the timeline.
         if let Some(s) = r.start_ms {
-            bump(&mut self.opens, s.div_euclid(TIMELINE_BUCKET_MS), 1);
+            let bucket = s.div_euclid(TIMELINE_BUCKET_MS);
+            bump(&mut self.opens, bucket, 1);
+            let status = if r.opened() { 101 } else { r.status };
+            bump(&mut self.tried_at, (bucket, status), 1);
+            if r.opened() {
+                bump(
+                    &mut self.closed_at,
+                    r.end_ms.div_euclid(TIMELINE_BUCKET_MS),
+                    1,
+                );
+            }
         }
         self.add_client(r, start);
+    }
+
+    /// Counts a capacity error of a "maybe" upgrade at (bucket, status),
+    /// while fewer than [`MAX_MAYBE_ERROR_SLOTS`] (path, bucket, status)
+    /// slots exist: plain paths failing for hours must not grow memory
+    /// with the file.
+    fn add_maybe_error(&mut self, path: &[u8], at: (i64, u16), n: u64) {
+        let full = self.maybe_error_slots >= MAX_MAYBE_ERROR_SLOTS;
+        let Some(by_bucket) = slot(&mut self.maybe_errors_at, path, MAX_PATHS, OTHER_PATHS) else {
+            return;
+        };
+        match by_bucket.get_mut(&at) {
+            Some(count) => *count += n,
+            None if !full => {
+                by_bucket.insert(at, n);
+                self.maybe_error_slots += 1;
+            }
+            None => {}
+        }
     }
 
     fn add_reason(&mut self, reason: &[u8], format: LogFormat, lifetime: Option<u64>) {
@@ -352,6 +420,17 @@ impl Agg {
         for (k, v) in later.opens {
             bump(&mut self.opens, k, v);
         }
+        for (k, v) in later.tried_at {
+            bump(&mut self.tried_at, k, v);
+        }
+        for (k, v) in later.closed_at {
+            bump(&mut self.closed_at, k, v);
+        }
+        for (path, by_bucket) in later.maybe_errors_at {
+            for (at, n) in by_bucket {
+                self.add_maybe_error(&path, at, n);
+            }
+        }
         for (k, v) in later.statuses {
             bump(&mut self.statuses, k, v);
         }
@@ -371,8 +450,8 @@ impl Agg {
             let Some(mine) = slot(&mut self.maybe, &path, MAX_PATHS, OTHER_PATHS) else {
                 continue;
             };
-            for (status, n) in statuses {
-                bump(mine, status, n);
+            for (status, n) in statuses.0 {
+                mine.bump(status, n);
             }
         }
         self.ws_paths.extend(later.ws_paths);
@@ -428,12 +507,23 @@ impl Agg {
             let Some(by_status) = slot(&mut self.failed, &path, MAX_PATHS, OTHER_PATHS) else {
                 continue;
             };
-            for (status, n) in statuses {
+            for (status, n) in statuses.0 {
                 by_status.entry(status).or_default().count += n;
                 bump(&mut self.statuses, status, n);
                 self.failed_total += n;
             }
         }
+        for (path, by_bucket) in std::mem::take(&mut self.maybe_errors_at) {
+            if ws_paths.contains(&path) {
+                for (k, v) in by_bucket {
+                    bump(&mut self.tried_at, k, v);
+                }
+            }
+        }
+        let (concurrency, concurrency_band_width) = concurrency_bands(
+            std::mem::take(&mut self.tried_at),
+            std::mem::take(&mut self.closed_at),
+        );
         let offset_ms = self.utc_offset_s.unwrap_or(0) * 1000;
         let mut events: Vec<LogEvent> = self
             .events
@@ -533,6 +623,8 @@ impl Agg {
             reconnects,
             events,
             events_dropped: self.events_dropped,
+            concurrency,
+            concurrency_band_width,
         }
     }
 }
@@ -565,5 +657,118 @@ pub(crate) fn malformed(stats: &mut FileStats, line_no: u64, line: &[u8], reason
             reason: reason.to_owned(),
             text: show(line, SAMPLE_CHARS),
         });
+    }
+}
+
+/// Sweeps the open count over 100 ms buckets: each attempt is counted at the
+/// number of connections open when its bucket began (opens and closes of
+/// the same bucket apply after it). Returns the bands and their width.
+fn concurrency_bands(
+    tried_at: FxMap<(i64, u16), u64>,
+    closed_at: FxMap<i64, u64>,
+) -> (Vec<ConcurrencyBand>, u64) {
+    let mut tried: Vec<((i64, u16), u64)> = tried_at.into_iter().collect();
+    tried.sort_unstable();
+    let mut closes: Vec<(i64, u64)> = closed_at.into_iter().collect();
+    closes.sort_unstable();
+    let mut at_level: Vec<(u64, u16, u64)> = Vec::with_capacity(tried.len());
+    let (mut open, mut t, mut c) = (0u64, 0, 0);
+    while t < tried.len() || c < closes.len() {
+        let bucket = match (tried.get(t), closes.get(c)) {
+            (Some(a), Some(b)) => a.0 .0.min(b.0),
+            (Some(a), None) => a.0 .0,
+            (None, Some(b)) => b.0,
+            (None, None) => break,
+        };
+        let mut opened = 0;
+        while let Some(&((b, status), n)) = tried.get(t) {
+            if b != bucket {
+                break;
+            }
+            at_level.push((open, status, n));
+            if status == 101 {
+                opened += n;
+            }
+            t += 1;
+        }
+        let mut closed = 0;
+        while let Some(&(b, n)) = closes.get(c) {
+            if b != bucket {
+                break;
+            }
+            closed += n;
+            c += 1;
+        }
+        open = (open + opened).saturating_sub(closed);
+    }
+    let max = at_level.iter().map(|l| l.0).max().unwrap_or(0);
+    let width = (max + 1).div_ceil(MAX_CONCURRENCY_BANDS).max(1);
+    let mut bands: FxMap<(u64, u16), u64> = FxMap::default();
+    for (level, status, n) in at_level {
+        bump(&mut bands, (level / width * width, status), n);
+    }
+    let mut out: Vec<ConcurrencyBand> = bands
+        .into_iter()
+        .map(|((from, status), count)| ConcurrencyBand {
+            from,
+            status,
+            count,
+        })
+        .collect();
+    out.sort_unstable_by_key(|b| (b.from, b.status));
+    (out, width)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn band(from: u64, status: u16, count: u64) -> ConcurrencyBand {
+        ConcurrencyBand {
+            from,
+            status,
+            count,
+        }
+    }
+
+    /// Three connections open in buckets 0, 1, 2 and close in bucket 5; a
+    /// 503 in bucket 3 sees three open, one in bucket 6 none; opens and
+    /// closes of an attempt's own bucket count after it.
+    #[test]
+    fn the_sweep_counts_open_connections_at_each_attempt() {
+        let mut tried = AttemptsAt::default();
+        let mut closed = FxMap::default();
+        for b in 0..3 {
+            tried.insert((b, 101), 1);
+        }
+        closed.insert(5, 3);
+        tried.insert((3, 503), 2);
+        tried.insert((5, 503), 1);
+        tried.insert((6, 503), 1);
+        let (bands, width) = concurrency_bands(tried, closed);
+        assert_eq!(width, 1);
+        assert_eq!(
+            bands,
+            vec![
+                band(0, 101, 1),
+                band(0, 503, 1),
+                band(1, 101, 1),
+                band(2, 101, 1),
+                band(3, 503, 3),
+            ]
+        );
+    }
+
+    /// Past `MAX_CONCURRENCY_BANDS` levels, bands widen.
+    #[test]
+    fn many_levels_make_wider_bands() {
+        let mut tried = AttemptsAt::default();
+        for b in 0..3000 {
+            tried.insert((b, 101), 1);
+        }
+        let (bands, width) = concurrency_bands(tried, FxMap::default());
+        assert_eq!(width, 3);
+        assert_eq!(bands.len(), 1000);
+        assert!(bands.iter().all(|b| b.count == 3 && b.from % 3 == 0));
     }
 }

@@ -167,3 +167,61 @@ fn unreadable_and_unknown_inputs_are_errors() {
         Err(LogsError::UnknownFormat { .. })
     ));
 }
+
+/// Made by running `wsdoctor serve --events` behind `wsdoctor lab
+/// idle-timeout=2s`: three rounds of four `wsdoctor probe --watch 5s`
+/// through the lab (each cut at 2 s by a FIN), then two probes straight to
+/// the server that close normally after 1 s and 0.5 s.
+#[test]
+fn wsdoctor_serve_events() {
+    let ev = read(&["wsdoctor-serve.jsonl"], |_| {});
+    let file = &ev.files[0];
+    assert_eq!(file.format, LogFormat::Wsdoctor);
+    assert!(file.detected);
+    assert_eq!(
+        (file.lines, file.websocket_entries, file.malformed),
+        (14, 14, 0)
+    );
+    assert_eq!(ev.connections, 14);
+    assert_eq!(ev.clients, 6);
+    let fin = ev
+        .end_reasons
+        .iter()
+        .find(|r| r.reason == "fin-without-close")
+        .expect("FIN ends");
+    assert_eq!((fin.count, fin.lifetime_mode_ms), (12, Some(2000)));
+    let normal = ev.end_reasons.iter().find(|r| r.reason == "close 1000");
+    assert_eq!(normal.map(|r| r.count), Some(2));
+    let findings = diagnose_logs(&ev);
+    let idle = find(&findings, CauseId::IdleTimeout);
+    assert_eq!(idle.measured.idle_timeout_s, Some(2.0));
+    assert_eq!(idle.measured.connections_affected, Some(12));
+}
+
+#[test]
+fn wsdoctor_events_with_junk_browser_and_watch_lines() {
+    let serve = std::fs::read(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/wsdoctor-serve.jsonl"),
+    )
+    .unwrap();
+    let mut text = serve;
+    text.extend_from_slice(b"{\"browser\":{\"ua\":\"x\"},\"findings\":[]}\n");
+    text.extend_from_slice(b"{\"connection\": truncated\n");
+    text.extend_from_slice(br#"{"drop":{"age_us":4999198,"arm":"silent","at_ms":5004,"end":{"kind":"reset"},"idle_us":1,"opened":true,"slot":3,"target":"ws://localhost:8089/chat","wall":"2026-11-26T11:53:30Z"},"event":"drop"}"#);
+    text.push(b'\n');
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mixed.jsonl");
+    std::fs::write(&path, &text).unwrap();
+    let ev = read_logs(&LogsConfig::new(vec![Input::Path(path)])).unwrap();
+    let file = &ev.files[0];
+    assert_eq!(
+        (file.lines, file.websocket_entries, file.malformed),
+        (17, 15, 1)
+    );
+    assert_eq!(file.malformed_samples[0].line, 16);
+    assert_eq!(ev.connections, 15);
+    assert!(ev
+        .end_reasons
+        .iter()
+        .any(|r| r.reason == "reset" && r.count == 1));
+}

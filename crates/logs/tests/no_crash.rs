@@ -12,6 +12,7 @@ const SEEDS: &[&str] = &[
     r#"203.0.113.9 - - [15/Jan/2026:14:03:11 +0000] "GET /ws HTTP/1.1" 101 520 "-" "Mozilla/5.0" 60.001"#,
     r#"Jan 15 14:03:11 lb1 haproxy[1]: 10.0.1.2:33317 [15/Jan/2026:14:02:11.000] fe be/s 0/0/1/2/60003 101 180 - - cD-- 1/1/1/1/0 0/0 "GET /s HTTP/1.1""#,
     "2026/01/15 14:02:11 [error] 31#31: *5 upstream timed out while proxying upgraded connection",
+    r#"{"instance":"fx","client":"a","connection":{"target":"ws://127.0.0.1:1/ws?client=a","started_at":"2026-11-26T11:53:04Z","handshake":{"status":101},"end":{"end":{"kind":"close-handshake","code":1000},"at_us":2001526,"open_for_us":2001000}}}"#,
 ];
 
 fn run(format: LogFormat, bytes: &[u8]) {
@@ -38,23 +39,24 @@ fn run(format: LogFormat, bytes: &[u8]) {
     let _ = wsdoctor_diagnosis::rules::logs::diagnose_logs(&ev);
 }
 
-const FORMATS: [LogFormat; 4] = [
+const FORMATS: [LogFormat; 5] = [
     LogFormat::Alb,
     LogFormat::Nginx,
     LogFormat::Haproxy,
     LogFormat::NginxError,
+    LogFormat::Wsdoctor,
 ];
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
     #[test]
-    fn arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..600), f in 0usize..4) {
+    fn arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..600), f in 0usize..5) {
         run(FORMATS[f], &bytes);
     }
 
     #[test]
-    fn mutated_real_lines(seed in 0usize..4, cut in 0usize..400, at in 0usize..400, byte in any::<u8>(), f in 0usize..4) {
+    fn mutated_real_lines(seed in 0usize..5, cut in 0usize..400, at in 0usize..400, byte in any::<u8>(), f in 0usize..5) {
         let mut line = SEEDS[seed].as_bytes().to_vec();
         if at < line.len() {
             line[at] = byte;

@@ -84,6 +84,22 @@ fn check(flavor: generator::Flavor) {
         .filter_map(|f| f.measured.connections_affected)
         .sum();
     assert_eq!(failed, planted.failed);
+
+    assert!(planted.load_limited > 100, "{planted:?}");
+    let limit = find(&findings, CauseId::LoadLimit);
+    assert_eq!(
+        limit.measured.concurrency_limit,
+        Some(generator::LOAD_LIMIT),
+        "{limit:#?}"
+    );
+    assert_eq!(limit.measured.http_status, Some(503), "{limit:#?}");
+    assert_eq!(
+        findings
+            .iter()
+            .filter(|f| f.id == CauseId::LoadLimit)
+            .count(),
+        1
+    );
 }
 
 #[test]

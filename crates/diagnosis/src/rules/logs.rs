@@ -2,9 +2,11 @@
 //! single probe can see. Each submodule reads one aspect of the aggregates:
 //! lifetimes clustered at one value (a timer), failed upgrades by status,
 //! closes bunched in time (a reload or deploy), and per-client reconnect
-//! delays (retry policy). Pure: the same evidence gives the same findings.
+//! delays (retry policy), and failures that rise with open connections
+//! (a capacity limit). Pure: the same evidence gives the same findings.
 
 mod lifetimes;
+mod load_limit;
 mod mass;
 mod reconnect;
 #[cfg(test)]
@@ -27,6 +29,7 @@ pub fn diagnose_logs(evidence: &LogEvidence) -> Vec<Finding> {
     findings.extend(upgrades::diagnose(&ctx));
     findings.extend(mass::diagnose(&ctx));
     findings.extend(reconnect::diagnose(&ctx));
+    findings.extend(load_limit::diagnose(&ctx));
     let seen = evidence.connections + evidence.failed_upgrades_total;
     if seen > 0 && !findings.iter().any(|f| f.severity >= Severity::Warning) {
         findings.push(healthy(&ctx));

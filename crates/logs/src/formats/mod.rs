@@ -5,6 +5,8 @@ pub(crate) mod haproxy;
 pub(crate) mod har;
 pub mod nginx;
 pub(crate) mod nginx_error;
+mod nginx_fast;
+pub(crate) mod wsdoctor;
 
 use memchr::memchr_iter;
 use wsdoctor_evidence::logs::LogFormat;
@@ -19,6 +21,7 @@ pub(crate) enum LineParser {
     Nginx(NginxFormat),
     NginxError,
     Haproxy,
+    Wsdoctor,
 }
 
 impl LineParser {
@@ -29,6 +32,7 @@ impl LineParser {
             LogFormat::Nginx => Some(LineParser::Nginx(nginx.clone())),
             LogFormat::NginxError => Some(LineParser::NginxError),
             LogFormat::Haproxy => Some(LineParser::Haproxy),
+            LogFormat::Wsdoctor => Some(LineParser::Wsdoctor),
             LogFormat::Har => None,
         }
     }
@@ -39,6 +43,7 @@ impl LineParser {
             LineParser::Nginx(_) => LogFormat::Nginx,
             LineParser::NginxError => LogFormat::NginxError,
             LineParser::Haproxy => LogFormat::Haproxy,
+            LineParser::Wsdoctor => LogFormat::Wsdoctor,
         }
     }
 
@@ -49,6 +54,7 @@ impl LineParser {
             LineParser::Nginx(f) => f.parse(line),
             LineParser::NginxError => nginx_error::parse(line),
             LineParser::Haproxy => haproxy::parse(line),
+            LineParser::Wsdoctor => wsdoctor::parse(line),
         }
     }
 }
@@ -56,9 +62,17 @@ impl LineParser {
 /// Lines looked at to detect a format.
 const SNIFF_LINES: usize = 50;
 
-/// The format of a file from its first bytes: the line format that reads
-/// most of the first lines, or HAR. `None` when nothing reads at least half.
+/// The format of a file from its first bytes: wsdoctor's events when the
+/// first line is one, HAR, or the line format that reads most of the first
+/// lines. `None` when nothing reads at least half.
 pub(crate) fn detect(head: &[u8], nginx: &NginxFormat) -> Option<LogFormat> {
+    let first = head
+        .split(|c| *c == b'\n')
+        .map(|l| l.trim_ascii())
+        .find(|l| !l.is_empty());
+    if first.is_some_and(wsdoctor::looks_like_wsdoctor) {
+        return Some(LogFormat::Wsdoctor);
+    }
     if har::looks_like_har(head) {
         return Some(LogFormat::Har);
     }
@@ -98,7 +112,7 @@ mod tests {
     #[test]
     fn detects_each_format() {
         let nginx = NginxFormat::combined();
-        let cases: [(&[u8], Option<LogFormat>); 6] = [
+        let cases: [(&[u8], Option<LogFormat>); 7] = [
             (
                 b"ws 2026-01-15T14:03:11.186641Z app/lb/1 1.2.3.4:5 - 0 0 0 101 101 1 1 \"GET http://h:80/ HTTP/1.1\"\n",
                 Some(LogFormat::Alb),
@@ -117,6 +131,10 @@ mod tests {
             ),
             (b"{\"log\": {\"entries\": []}}", Some(LogFormat::Har)),
             (b"hello\nworld\n", None),
+            (
+                b"\n{\"browser\":{},\"findings\":[]}\n{\"conn\":1,\"t_ms\":1}\n",
+                Some(LogFormat::Wsdoctor),
+            ),
         ];
         for (head, want) in cases {
             assert_eq!(

@@ -12,7 +12,9 @@
 //!   connection is opened 55–65 s before it (so that no killed connection
 //!   has a lifetime near the idle timeout and the two counts stay exact);
 //! * failed upgrades: ALB 502 (no target), nginx 400, both on `/ws`;
-//! * reconnect storms: a few clients reconnect every time at a fixed delay.
+//! * reconnect storms: a few clients reconnect every time at a fixed delay;
+//! * a load limit: while [`LOAD_LIMIT`] connections are open, every new
+//!   WebSocket attempt (storms aside) is answered 503 and never opens.
 //!
 //! Everything else is background HTTP from random clients.
 
@@ -51,7 +53,12 @@ pub(crate) struct Planted {
     pub(crate) failed: u64,
     /// Clients in a reconnect storm.
     pub(crate) storm_clients: u64,
+    /// Attempts answered 503 because [`LOAD_LIMIT`] connections were open.
+    pub(crate) load_limited: u64,
 }
+
+/// Open connections at which new upgrades are refused with 503.
+pub(crate) const LOAD_LIMIT: u64 = 120;
 
 /// 2026-01-15T00:00:00Z.
 const T0_MS: i64 = 1_768_435_200_000;
@@ -276,6 +283,23 @@ pub(crate) fn generate<W: Write>(
                 end = mass_ms + EXCLUSION_MS + 1 + i64::try_from(rng.below(1000)).unwrap_or(0);
             }
             let idle = idle && end - start == life;
+            let held = open
+                .iter()
+                .filter(|c| c.0.status == 101 && c.0.start_ms <= start && c.0.end_ms > start)
+                .count() as u64;
+            // The second of the mass disconnect is left alone: its closes
+            // are not in the heap any more by the time they are written.
+            if held >= LOAD_LIMIT && base != mass_ms {
+                w.planted.load_limited += 1;
+                open.push(Reverse(Conn {
+                    end_ms: start + 2,
+                    start_ms: start,
+                    client: rng.ip(),
+                    idle: false,
+                    status: 503,
+                }));
+                continue;
+            }
             open.push(Reverse(Conn {
                 end_ms: end,
                 start_ms: start,
@@ -354,6 +378,18 @@ pub(crate) fn generate<W: Write>(
             }
         }
         sec += 1;
+    }
+    // Connections still open are written as they will close, so the log
+    // shows every connection the load limit counted (storms aside, whose
+    // unfinished clients are not counted).
+    while let Some(Reverse(c)) = open.pop() {
+        if c.client.starts_with("192.0.2.") {
+            continue;
+        }
+        if c.idle {
+            w.planted.idle += 1;
+        }
+        w.websocket(&c, &mut rng)?;
     }
     // Storm clients that did not finish before the end are not counted.
     w.planted.storm_clients = storms.iter().filter(|s| s.2 == 0).count() as u64;

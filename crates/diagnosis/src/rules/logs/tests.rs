@@ -208,3 +208,65 @@ fn a_burst_240_s_after_a_reload_is_nginx_worker_shutdown_timeout() {
     let f = mass(vec![file(LogFormat::Nginx)]);
     assert_eq!(f.intermediary.as_deref(), Some("nginx"));
 }
+
+/// Ten 101s and (per level) some failures of `status` at each level.
+fn concurrency(levels: &[(u64, u64, u64)], status: u16) -> LogEvidence {
+    use wsdoctor_evidence::logs::ConcurrencyBand;
+    let mut bands = Vec::new();
+    for &(from, ok, failed) in levels {
+        bands.push(ConcurrencyBand {
+            from,
+            status: 101,
+            count: ok,
+        });
+        if failed > 0 {
+            bands.push(ConcurrencyBand {
+                from,
+                status,
+                count: failed,
+            });
+        }
+    }
+    let connections = levels.iter().map(|l| l.1).sum();
+    let failed = levels.iter().map(|l| l.2).sum();
+    LogEvidence {
+        files: vec![file(LogFormat::Haproxy)],
+        connections,
+        failed_upgrades_total: failed,
+        concurrency: bands,
+        concurrency_band_width: 1,
+        ..LogEvidence::default()
+    }
+}
+
+#[test]
+fn load_limit_is_a_step_in_failures_by_open_connections() {
+    // Clean up to 99 open, then half of the attempts at 100 fail with 503.
+    let mut levels: Vec<(u64, u64, u64)> = (0..100).map(|c| (c, 2, 0)).collect();
+    levels.extend([(100, 20, 20), (101, 2, 1)]);
+    let findings = diagnose_logs(&concurrency(&levels, 503));
+    let f = findings
+        .iter()
+        .find(|f| f.id == CauseId::LoadLimit)
+        .expect("load-limit");
+    assert_eq!(f.measured.concurrency_limit, Some(100));
+    assert_eq!(f.measured.http_status, Some(503));
+    assert_eq!(f.measured.connections_affected, Some(21));
+    assert_eq!(f.intermediary.as_deref(), Some("haproxy"));
+    assert!(f.fix.iter().any(|x| x.text.contains("maxconn")));
+    assert!(f.fix.iter().any(|x| x.text.contains("ulimit -n")));
+
+    // A failure rate that does not change with load is no limit…
+    let flat: Vec<(u64, u64, u64)> = (0..200).map(|c| (c, 4, u64::from(c % 4 == 0))).collect();
+    let findings = diagnose_logs(&concurrency(&flat, 503));
+    assert!(findings.iter().all(|f| f.id != CauseId::LoadLimit));
+    // …nor a step with too few attempts above it, nor 4xx answers.
+    let mut few: Vec<(u64, u64, u64)> = (0..100).map(|c| (c, 2, 0)).collect();
+    few.push((100, 3, 9));
+    assert!(diagnose_logs(&concurrency(&few, 503))
+        .iter()
+        .all(|f| f.id != CauseId::LoadLimit));
+    assert!(diagnose_logs(&concurrency(&levels, 403))
+        .iter()
+        .all(|f| f.id != CauseId::LoadLimit));
+}
