@@ -215,7 +215,7 @@ fn print_banner(server: &DiagServer, instance: &str, http2: bool, args: &ServeAr
         .replacen("wss://", "https://", 1)
         .replacen("ws://", "http://", 1);
     eprintln!(
-        "wsdoctor serve: listening, instance {instance}\n  point a client at  {}\n  what arrived      curl {whoami}\n  browser probe     open {} in a browser, through your proxies (findings print here)\n  Ctrl-C stops (every connection gets a close frame 1001)",
+        "wsdoctor serve: listening, instance {instance}\n  point a client at  {}\n  what arrived      curl {whoami}\n  browser probe     open {} in a browser, through your proxies (findings print here; HTTP/1.1 only)\n  Ctrl-C stops (every connection gets a close frame 1001)",
         server.url("/ws"),
         whoami.trim_end_matches("whoami"),
     );

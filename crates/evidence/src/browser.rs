@@ -149,6 +149,12 @@ pub struct BrowserEvidence {
     /// Tab visibility changes, in order.
     #[serde(default)]
     pub visibility: Vec<VisibilityChange>,
+    /// Set by the server: every connection of this page could be looked
+    /// up in its ledger. False when several `serve` processes share the
+    /// port (the report reached one, the WebSockets others), so a missing
+    /// `server` view then says nothing.
+    #[serde(default)]
+    pub server_views_complete: bool,
 }
 
 /// Why a report body was refused.
@@ -211,16 +217,8 @@ impl BrowserEvidence {
             cut(&mut c.conn_id);
             c.server = None;
         }
+        e.server_views_complete = false;
         Ok(e)
-    }
-
-    /// ms the tab had been hidden at `at_ms` (0 when visible then).
-    pub fn hidden_for_at(&self, at_ms: u64) -> u64 {
-        let mut hidden_since = None;
-        for change in self.visibility.iter().take_while(|c| c.at_ms <= at_ms) {
-            hidden_since = change.hidden.then_some(change.at_ms);
-        }
-        hidden_since.map_or(0, |since| at_ms - since)
     }
 }
 
@@ -246,15 +244,6 @@ mod tests {
         );
         assert_eq!(e.connections[0].lived_ms(), Some(2000));
         assert!(e.connections[0].dropped());
-    }
-
-    #[test]
-    fn hidden_time_counts_from_the_last_hide() {
-        let e = BrowserEvidence::from_page(page("").as_bytes()).unwrap();
-        assert_eq!(e.hidden_for_at(50), 0);
-        assert_eq!(e.hidden_for_at(500), 400);
-        assert_eq!(e.hidden_for_at(1000), 0);
-        assert_eq!(e.hidden_for_at(2500), 500);
     }
 
     #[test]

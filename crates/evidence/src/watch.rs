@@ -36,6 +36,44 @@ pub struct WatchDrop {
     pub instance: Option<String>,
 }
 
+/// How a watched connection ended, in the three kinds a person tells apart
+/// at a glance (the text strip and the HTML chart both use these).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropKind {
+    /// It opened and ended without a close frame from the far side (FIN,
+    /// RST, half-open): a hop or a crash.
+    NoCloseFrame,
+    /// The far side sent a close frame.
+    CloseFrame,
+    /// A reconnect attempt failed before it opened.
+    ReconnectFailed,
+}
+
+impl DropKind {
+    /// Words for a legend.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DropKind::NoCloseFrame => "no close frame",
+            DropKind::CloseFrame => "close frame",
+            DropKind::ReconnectFailed => "reconnect failed",
+        }
+    }
+}
+
+impl WatchDrop {
+    /// Which of the three kinds this drop is.
+    pub fn kind(&self) -> DropKind {
+        match &self.end {
+            _ if !self.opened => DropKind::ReconnectFailed,
+            ConnectionEnd::CloseHandshake {
+                initiator: crate::Side::Remote,
+                ..
+            } => DropKind::CloseFrame,
+            _ => DropKind::NoCloseFrame,
+        }
+    }
+}
+
 /// A connection whose pongs came back but whose expected messages stopped.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WatchStall {

@@ -120,7 +120,12 @@ fn timer_finding(
         .filter_map(|c| c.lived_ms())
         .filter(|l| same(*l, t))
         .count();
-    let mut f = if busy_at_t >= 1 {
+    // The heartbeat arm dying at t too means a cap that ignores traffic
+    // only if its messages came well inside t; a heartbeat slower than the
+    // timer leaves that arm as silent as the other.
+    let heartbeat_inside = e.settings.heartbeat_ms.saturating_mul(2) <= t;
+    let lifetime = busy_at_t >= 1 && heartbeat_inside;
+    let mut f = if lifetime {
         let mut f = finding(
             CauseId::MaxLifetime,
             Severity::Error,
@@ -150,17 +155,25 @@ fn timer_finding(
         );
         f.measured.idle_timeout_s = Some(to_s(t_us));
         f.measured.keepalive_by = Some("data".to_owned());
-        f.evidence.push(format!(
-            "the heartbeat arm (a message every {}) was not cut at that age",
-            human(e.settings.heartbeat_ms.saturating_mul(1000))
-        ));
+        f.evidence.push(if busy_at_t == 0 {
+            format!(
+                "the heartbeat arm (a message every {}) was not cut at that age",
+                human(e.settings.heartbeat_ms.saturating_mul(1000))
+            )
+        } else {
+            format!(
+                "the heartbeat arm was cut at that age too, but its message every {} is not inside the timer: it was as idle as the silent one (a heartbeat must come well within {})",
+                human(e.settings.heartbeat_ms.saturating_mul(1000)),
+                human(t_us)
+            )
+        });
         f.fix
             .push(crate::advice::app::server_ping_fix(Some(t_us), None));
         f
     };
     // A browser cannot tell a FIN from a RST (both are 1006), so only the
     // timer ranks the hops here.
-    let timer = if busy_at_t >= 1 {
+    let timer = if lifetime {
         Timer::Lifetime(t_us)
     } else {
         Timer::Idle(t_us)
@@ -335,7 +348,22 @@ fn never_opened(e: &BrowserEvidence) -> Option<Finding> {
         .collect();
     let first = failed.first()?;
     let reached = failed.iter().any(|c| c.server.is_some());
-    let mut f = if reached {
+    let mut f = if !e.server_views_complete && !reached {
+        // Several serve processes share the port: this one's ledger may
+        // simply not hold the attempts, so where they ended is unknown.
+        let mut f = finding(
+            CauseId::UpgradeRejected,
+            Severity::Error,
+            0.35,
+            "The browser could not open a WebSocket; whether the upgrade reached serve is unknown here (several serve processes share the port)",
+            SourceKind::Browser,
+        );
+        f.fix.push(fix(
+            "proxy",
+            "Run `wsdoctor probe` on the WebSocket URL to see the status and who answered, or run serve as one process for this test.",
+        ));
+        f
+    } else if reached {
         finding(
             CauseId::UpgradeRejected,
             Severity::Error,

@@ -78,7 +78,11 @@ pub(crate) async fn serve(mut client: TcpStream, slot: Slot) {
     // A request body (a POST) goes up before the answer is awaited, as any
     // proxy does; early WebSocket frames wait for the 101 in the relay.
     let mut up_rest = request.rest;
-    if let Some(length) = request.content_length.filter(|n| *n <= MAX_BODY) {
+    if request.content_length.is_some_and(|n| n > MAX_BODY) {
+        // The upstream would wait for a body the proxy does not pass first.
+        return answer_and_close(client, 413).await;
+    }
+    if let Some(length) = request.content_length {
         if pass_body(&mut client, &mut upstream, &mut up_rest, length)
             .await
             .is_err()
@@ -123,7 +127,7 @@ pub(crate) async fn serve(mut client: TcpStream, slot: Slot) {
 }
 
 /// Largest request body passed on before the answer (the browser probe's
-/// reports are a few KiB); a longer one is left to the relay.
+/// reports are a few KiB); a longer one is answered 413.
 const MAX_BODY: u64 = 1 << 20;
 
 /// Writes the `length` bytes of body (`already` read with the head, the

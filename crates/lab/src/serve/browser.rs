@@ -87,6 +87,9 @@ pub(crate) async fn receive(
     for connection in &mut report.connections {
         connection.server = shared.ledger.get(&connection.conn_id);
     }
+    // With the port shared between processes the page's WebSockets may
+    // have landed on another process, whose ledger this one cannot read.
+    report.server_views_complete = !shared.config.reuse_port;
     if let Some(tx) = &shared.browser {
         let _ = tx.try_send(report);
     }

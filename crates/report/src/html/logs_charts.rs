@@ -90,7 +90,10 @@ fn closes_over_time(evidence: &LogEvidence) -> Option<Chart> {
     let (first, last) = (evidence.closes.first()?, evidence.closes.last()?);
     let origin = evidence.first_ms.unwrap_or(first.at).min(first.at);
     let end = evidence.last_ms.unwrap_or(last.at).max(last.at);
-    let span_s = ((end - origin) as f64 / 1000.0).max(1.0);
+    // Log times are the file's: a hostile or broken one (year 1, year
+    // 300,000) must not overflow, so differences are taken in f64.
+    let since = |ms: i64| (ms as f64 - origin as f64) / 1000.0;
+    let span_s = since(end).max(1.0);
     // Minutes read better than thousands of seconds.
     let (unit_s, unit) = if span_s > 600.0 {
         (60.0, "minutes")
@@ -98,7 +101,7 @@ fn closes_over_time(evidence: &LogEvidence) -> Option<Chart> {
         (1.0, "seconds")
     };
     let x_hi = span_s / unit_s;
-    let at = |b: &Bucket| (b.at - origin) as f64 / 1000.0 / unit_s;
+    let at = |b: &Bucket| since(b.at) / unit_s;
     let (width, closes) = rebin(evidence.closes.iter().map(|b| (at(b), b.count)), 0.0, x_hi);
     let (_, opens) = rebin(evidence.opens.iter().map(|b| (at(b), b.count)), 0.0, x_hi);
     let y_hi = closes
@@ -109,8 +112,8 @@ fn closes_over_time(evidence: &LogEvidence) -> Option<Chart> {
         .unwrap_or(1)
         .max(1) as f64;
     let mut c = Canvas::new(240.0, (0.0, x_hi), (0.0, y_hi));
-    let since = wsdoctor_evidence::logs::format_utc(origin);
-    c.x_axis(0.0, x_hi, &format!("{unit} since {since}"));
+    let origin_utc = wsdoctor_evidence::logs::format_utc(origin);
+    c.x_axis(0.0, x_hi, &format!("{unit} since {origin_utc}"));
     c.y_axis(0.0, y_hi, "per bar");
     let mut legend = vec![(color::BAD, "closed"), (color::ACCENT, "opened")];
     if evidence
@@ -127,7 +130,7 @@ fn closes_over_time(evidence: &LogEvidence) -> Option<Chart> {
             reloads += 1;
             // Ten labelled reloads already crowd the chart; the rest are lines.
             let label = if reloads <= 10 { "reload" } else { "" };
-            c.marker((event.at_ms - origin) as f64 / 1000.0 / unit_s, label);
+            c.marker(since(event.at_ms) / unit_s, label);
         }
     }
     for (i, n) in closes.iter().enumerate().filter(|(_, n)| **n > 0) {
@@ -294,6 +297,25 @@ mod tests {
     fn logs_without_durations_or_closes_draw_nothing_empty() {
         let charts = logs_charts(&LogEvidence::default(), &[]);
         assert!(charts.is_empty());
+    }
+
+    #[test]
+    fn absurd_log_times_do_not_overflow() {
+        let mut e = evidence();
+        e.closes = vec![
+            Bucket {
+                at: i64::MIN,
+                count: 1,
+            },
+            Bucket {
+                at: i64::MAX,
+                count: 1,
+            },
+        ];
+        e.first_ms = Some(i64::MIN);
+        e.last_ms = Some(i64::MAX);
+        let charts = logs_charts(&e, &[]);
+        assert!(charts.iter().any(|c| c.title == "When connections closed"));
     }
 
     #[test]

@@ -344,7 +344,7 @@ mod tests {
             .collect();
         assert_eq!(rows.len(), 3, "{svg}");
         assert_ne!(rows[0], rows[1], "overlapping labels share a row: {svg}");
-        assert!(svg.contains("AWS Application Load Balancer /…") || svg.contains("…"));
+        assert!(svg.contains(">AWS Application Load Balancer…<"), "{svg}");
         assert!(svg.contains("<title>AWS Application Load Balancer / nginx / Apache httpd</title>"));
     }
 

@@ -2,8 +2,7 @@
 //! the connection was), so a fixed idle timer is a horizontal row, a mass
 //! disconnect a vertical column, and random drops a cloud.
 
-use wsdoctor_evidence::watch::{WatchDrop, WatchEvidence};
-use wsdoctor_evidence::{ConnectionEnd, Side};
+use wsdoctor_evidence::watch::{DropKind, WatchDrop, WatchEvidence};
 
 use super::charts::{drop_histogram, Chart};
 use super::svg::{color, Canvas};
@@ -30,14 +29,13 @@ pub fn watch_charts(evidence: &WatchEvidence, known: &[(f64, String)]) -> Vec<Ch
 
 /// Colour and legend word for how a watched connection ended.
 fn drop_style(drop: &WatchDrop) -> (&'static str, &'static str) {
-    match &drop.end {
-        _ if !drop.opened => (color::NEUTRAL, "reconnect failed"),
-        ConnectionEnd::CloseHandshake {
-            initiator: Side::Remote,
-            ..
-        } => (color::WARN, "close frame"),
-        _ => (color::BAD, "no close frame"),
-    }
+    let kind = drop.kind();
+    let fill = match kind {
+        DropKind::ReconnectFailed => color::NEUTRAL,
+        DropKind::CloseFrame => color::WARN,
+        DropKind::NoCloseFrame => color::BAD,
+    };
+    (fill, kind.as_str())
 }
 
 fn drops_over_time(evidence: &WatchEvidence) -> Chart {
@@ -103,6 +101,7 @@ fn drops_over_time(evidence: &WatchEvidence) -> Chart {
 mod tests {
     use super::*;
     use wsdoctor_evidence::idle::Arm;
+    use wsdoctor_evidence::{ConnectionEnd, Side};
 
     fn drop(at_ms: u64, age_s: f64, end: ConnectionEnd) -> WatchDrop {
         WatchDrop {

@@ -2,8 +2,8 @@
 //! line of Unicode blocks per way of ending (a fixed timer is a steady
 //! comb, a reload a single tall column), above the findings.
 
-use wsdoctor_evidence::watch::{WatchDrop, WatchEvidence};
-use wsdoctor_evidence::{format_count, ConnectionEnd, Side};
+use wsdoctor_evidence::format_count;
+use wsdoctor_evidence::watch::{DropKind, WatchDrop, WatchEvidence};
 
 use super::style::{Style, Tone};
 
@@ -11,18 +11,16 @@ const BLOCKS: [char; 9] = [' ', '▁', '▂', '▃', '▄', '▅', '▆', '▇',
 /// Columns of the strip; the bucket width follows from the run's length.
 const COLUMNS: usize = 60;
 
-fn class(d: &WatchDrop) -> usize {
-    match &d.end {
-        _ if !d.opened => 2,
-        ConnectionEnd::CloseHandshake {
-            initiator: Side::Remote,
-            ..
-        } => 1,
-        _ => 0,
-    }
-}
+/// The strip's rows, in order.
+const KINDS: [DropKind; 3] = [
+    DropKind::NoCloseFrame,
+    DropKind::CloseFrame,
+    DropKind::ReconnectFailed,
+];
 
-const CLASSES: [&str; 3] = ["no close frame", "close frame", "reconnect failed"];
+fn row(d: &WatchDrop) -> usize {
+    KINDS.iter().position(|k| *k == d.kind()).unwrap_or(0)
+}
 
 fn human_span(ms: u64) -> String {
     match ms {
@@ -44,7 +42,7 @@ pub fn render_watch_drops(e: &WatchEvidence, style: Style) -> String {
         let col = usize::try_from(d.at_ms / bucket_ms)
             .unwrap_or(COLUMNS - 1)
             .min(COLUMNS - 1);
-        counts[class(d)][col] += 1;
+        counts[row(d)][col] += 1;
     }
     let max = counts.iter().flatten().copied().max().unwrap_or(1).max(1);
     let mut out = format!(
@@ -69,10 +67,14 @@ pub fn render_watch_drops(e: &WatchEvidence, style: Style) -> String {
                 BLOCKS[level.clamp(1, 8)]
             })
             .collect();
-        let tone = if i == 1 { Tone::Warning } else { Tone::Error };
+        let tone = if KINDS[i] == DropKind::CloseFrame {
+            Tone::Warning
+        } else {
+            Tone::Error
+        };
         out.push_str(&format!(
             "  {:<17}{}  {}\n",
-            CLASSES[i],
+            KINDS[i].as_str(),
             style.paint(tone, &strip),
             format_count(total)
         ));
@@ -86,6 +88,7 @@ pub fn render_watch_drops(e: &WatchEvidence, style: Style) -> String {
 mod tests {
     use super::*;
     use wsdoctor_evidence::idle::Arm;
+    use wsdoctor_evidence::ConnectionEnd;
 
     fn drop(at_ms: u64, end: ConnectionEnd, opened: bool) -> WatchDrop {
         WatchDrop {

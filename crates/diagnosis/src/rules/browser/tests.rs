@@ -58,6 +58,7 @@ fn page(connections: Vec<BrowserConnection>) -> BrowserEvidence {
         finished: true,
         connections,
         visibility: Vec::new(),
+        server_views_complete: true,
     }
 }
 
@@ -113,6 +114,23 @@ fn both_arms_cut_at_one_age_is_a_lifetime_cap() {
 }
 
 #[test]
+fn a_heartbeat_slower_than_the_timer_does_not_make_it_a_lifetime_cap() {
+    // Both arms cut at 15 s, but the heartbeat only every 20 s: both were idle.
+    let mut e = page(vec![
+        conn(Idle, 1, 10, 15_010, 1006, false),
+        conn(Heartbeat, 1, 12, 15_013, 1006, false),
+        conn(Idle, 2, 16_020, 31_020, 1006, false),
+    ]);
+    e.settings.heartbeat_ms = 20_000;
+    let f = &diagnose_browser(&e)[0];
+    assert_eq!(f.id, CauseId::IdleTimeout, "{f:#?}");
+    assert!(f
+        .evidence
+        .iter()
+        .any(|l| l.contains("not inside the timer")));
+}
+
+#[test]
 fn a_close_frame_the_server_sent_but_the_browser_never_saw_is_blamed_on_a_hop() {
     let mut a = conn(Heartbeat, 1, 10, 1_600, 1006, false);
     a.server = Some(server_closed(1001));
@@ -163,6 +181,10 @@ fn no_websocket_ever_opened_says_whether_the_upgrade_reached_the_server() {
     failed.opened_ms = None;
     let e = page(vec![failed.clone()]);
     assert_eq!(diagnose_browser(&e)[0].id, CauseId::UpgradeNotForwarded);
+    let mut shared_port = page(vec![failed.clone()]);
+    shared_port.server_views_complete = false;
+    let f = &diagnose_browser(&shared_port)[0];
+    assert!(f.title.contains("unknown"), "{}", f.title);
     failed.server = Some(server_closed(1002));
     let e = page(vec![failed]);
     assert_eq!(diagnose_browser(&e)[0].id, CauseId::UpgradeRejected);

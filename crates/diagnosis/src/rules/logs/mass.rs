@@ -48,7 +48,8 @@ pub(crate) fn bursts(closes: &[Bucket]) -> Vec<Burst> {
     let (Some(first), Some(last)) = (closes.first(), closes.last()) else {
         return Vec::new();
     };
-    let span_s = ((last.at - first.at) as f64 / 1000.0).max(1.0);
+    // f64: the times are the log's, and an absurd one must not overflow.
+    let span_s = ((last.at as f64 - first.at as f64) / 1000.0).max(1.0);
     let per_second = total as f64 / span_s;
     let threshold = (per_second * RATE_FACTOR).max(MIN_CLOSES as f64);
     // Per-bucket level that still belongs to a burst: well above average.

@@ -100,6 +100,21 @@ pub enum ProxyError {
     },
 }
 
+/// A proxy URL as it may appear in an error: everything between `://` and
+/// the last `@` is credentials, whatever it contains (`/`, `?`, `#` in a
+/// password would fool a URL-shaped redaction, and the URL did not parse).
+fn redact_proxy_input(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    match rest.rfind('@') {
+        Some(at) => format!(
+            "{scheme}://{}@{}",
+            wsdoctor_evidence::REDACTED,
+            &rest[at + 1..]
+        ),
+        None => redact_url(url),
+    }
+}
+
 /// curl's port for a proxy URL without one, whatever the scheme.
 const DEFAULT_PROXY_PORT: u16 = 1080;
 
@@ -114,7 +129,7 @@ impl ForwardProxy {
         } else {
             format!("http://{trimmed}")
         };
-        let redacted = redact_url(&with_scheme);
+        let redacted = redact_proxy_input(&with_scheme);
         let from = from.to_owned();
         let url = Url::parse(&with_scheme).map_err(|e| ProxyError::Malformed {
             input: redacted.clone(),

@@ -63,6 +63,20 @@ fn refuses_what_it_cannot_speak_with_the_password_hidden() {
         Err(ProxyError::UnsupportedScheme { .. })
     ));
     assert!(ForwardProxy::parse("http://", "flag").is_err());
+    // Passwords with URL delimiters in them (the URL then does not parse, or
+    // parses to another host) never reach an error message.
+    for input in [
+        "http://user:pa/ss@proxy:3128",
+        "http://user:pa?ss@proxy:3128",
+        "http://user:pa#ss@proxy:3128",
+        "http://user:p@ss@proxy:99999",
+    ] {
+        if let Err(e) = ForwardProxy::parse(input, "flag") {
+            let text = e.to_string();
+            assert!(!text.contains("pa/ss") && !text.contains("pa?ss"), "{text}");
+            assert!(!text.contains("pa#ss") && !text.contains("p@ss"), "{text}");
+        }
+    }
     let long = format!("socks5://{}:p@h:1", "u".repeat(300));
     assert!(matches!(
         ForwardProxy::parse(&long, "flag"),
