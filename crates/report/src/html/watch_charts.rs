@@ -39,13 +39,20 @@ fn drop_style(drop: &WatchDrop) -> (&'static str, &'static str) {
 }
 
 fn drops_over_time(evidence: &WatchEvidence) -> Chart {
+    // The evidence keeps the drops of the rolling window only: the axis
+    // covers that window, not the whole run.
     let ran_s = (evidence.ran_ms as f64 / 1000.0).max(1.0);
-    let (unit_s, unit) = if ran_s > 600.0 {
+    let window_ms = match evidence.window_ms {
+        0 => evidence.ran_ms,
+        w => w.min(evidence.ran_ms),
+    };
+    let from_s = (evidence.ran_ms - window_ms) as f64 / 1000.0;
+    let (unit_s, unit) = if ran_s - from_s > 600.0 {
         (60.0, "minutes")
     } else {
         (1.0, "seconds")
     };
-    let x_hi = ran_s / unit_s;
+    let (x_lo, x_hi) = (from_s / unit_s, ran_s / unit_s);
     let age_s = |d: &WatchDrop| d.age_us.map_or(0.0, |us| us as f64 / 1e6);
     let y_hi = evidence
         .drops
@@ -54,8 +61,8 @@ fn drops_over_time(evidence: &WatchEvidence) -> Chart {
         .fold(0.0_f64, f64::max)
         .max(1.0)
         * 1.1;
-    let mut c = Canvas::new(260.0, (0.0, x_hi), (0.0, y_hi));
-    c.x_axis(0.0, x_hi, &format!("{unit} since the watch started"));
+    let mut c = Canvas::new(260.0, (x_lo, x_hi), (0.0, y_hi));
+    c.x_axis(x_lo, x_hi, &format!("{unit} since the watch started"));
     c.y_axis(0.0, y_hi, "age at drop, s");
     c.legend(&[
         (color::BAD, "no close frame"),
@@ -88,7 +95,8 @@ fn drops_over_time(evidence: &WatchEvidence) -> Chart {
     Chart {
         title: "Drops over time".to_owned(),
         caption: format!(
-            "Each dot is one of {opened} drops (and {} failed reconnects at the bottom), placed by when it happened and how long the connection had been open. A horizontal row is a fixed timer; a vertical column is a mass disconnect; blue ticks at the top are stalled message flows ({}).",
+            "Each dot is one of {opened} drops in the last {} (and {} failed reconnects at the bottom), placed by when it happened and how long the connection had been open. A horizontal row is a fixed timer; a vertical column is a mass disconnect; blue ticks at the top are stalled message flows ({}).",
+            wsdoctor_evidence::format_duration(std::time::Duration::from_millis(window_ms)),
             evidence.drops.len() - opened,
             evidence.stalls.len()
         ),
@@ -140,6 +148,21 @@ mod tests {
         };
         let charts = watch_charts(&evidence, &[(60.0, "aws-alb".into())]);
         assert_eq!(charts.len(), 2, "dots and the idle histogram");
+        assert!(
+            charts[0].caption.contains("in the last 120.0 s"),
+            "{}",
+            charts[0].caption
+        );
+        // With a one-minute window the axis starts at the window.
+        let windowed = WatchEvidence {
+            window_ms: 60_000,
+            ..evidence.clone()
+        };
+        let svg = &watch_charts(&windowed, &[])[0].svg;
+        assert!(
+            svg.contains(">70</text>"),
+            "the axis covers 60–120 s: {svg}"
+        );
         let svg = &charts[0].svg;
         assert_eq!(svg.matches("<circle").count(), 2);
         assert!(svg.contains(color::BAD) && svg.contains(color::WARN));
