@@ -12,7 +12,7 @@
 use wsdoctor_evidence::browser::{BrowserArm, BrowserConnection, BrowserEvidence};
 use wsdoctor_evidence::{ConnectionEnd, Side};
 
-use super::common::{finding, fix, hop_fixes, human, median, peer, to_s};
+use super::common::{close_code_cause, finding, fix, hop_fixes, human, median, peer, to_s};
 use crate::finding::{rank, CauseId, Finding, Severity, SourceKind};
 use crate::fingerprint::hops::{self, Observed, Timer};
 
@@ -256,12 +256,8 @@ fn close_codes(dropped: &[&BrowserConnection]) -> Vec<Finding> {
     }
     let mut out = Vec::new();
     for (code, conns) in codes {
-        let (id, severity) = match code {
-            1011 => (CauseId::ServerError, Severity::Error),
-            1001 | 1012..=1014 => (CauseId::GoingAway, Severity::Warning),
-            1002 | 1003 | 1007 | 1009 | 1010 => (CauseId::ProtocolError, Severity::Error),
-            1008 | 3000..=4999 => (CauseId::PolicyClose, Severity::Warning),
-            _ => continue,
+        let Some((id, severity)) = close_code_cause(code) else {
+            continue;
         };
         let mut f = finding(
             id,

@@ -33,6 +33,18 @@ pub(crate) fn finding(
     }
 }
 
+/// The cause and severity of a close frame's code, for rules that group
+/// drops by code (1000 and 1005 are no cause: `None`).
+pub(crate) fn close_code_cause(code: u16) -> Option<(CauseId, Severity)> {
+    match code {
+        1011 => Some((CauseId::ServerError, Severity::Error)),
+        1001 | 1012..=1014 => Some((CauseId::GoingAway, Severity::Warning)),
+        1002 | 1003 | 1007 | 1009 | 1010 => Some((CauseId::ProtocolError, Severity::Error)),
+        1008 | 3000..=4999 => Some((CauseId::PolicyClose, Severity::Warning)),
+        _ => None,
+    }
+}
+
 /// A fix without a snippet.
 pub(crate) fn fix(for_: &str, text: impl Into<String>) -> Fix {
     Fix {

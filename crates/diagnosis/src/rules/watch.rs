@@ -9,8 +9,8 @@ use wsdoctor_evidence::ConnectionEnd;
 use wsdoctor_evidence::{HandshakeRecord, Header};
 
 use super::common::{
-    finding, fix, hop_fixes, human, idle_matches, median, names_with_value, raise_idle_fix,
-    raise_lifetime_fix, to_s,
+    close_code_cause, finding, fix, hop_fixes, human, idle_matches, median, names_with_value,
+    raise_idle_fix, raise_lifetime_fix, to_s,
 };
 use super::sticky::{sticky_finding, InstanceTrail};
 use crate::finding::{rank, CauseId, Finding, Severity, SourceKind};
@@ -262,12 +262,8 @@ pub fn diagnose_watch(e: &WatchEvidence) -> Vec<Finding> {
         }
     }
     for (code, drops) in codes {
-        let (id, severity) = match code {
-            1011 => (CauseId::ServerError, Severity::Error),
-            1001 | 1012..=1014 => (CauseId::GoingAway, Severity::Warning),
-            1002 | 1003 | 1007 | 1009 | 1010 => (CauseId::ProtocolError, Severity::Error),
-            1008 | 3000..=4999 => (CauseId::PolicyClose, Severity::Warning),
-            _ => continue,
+        let Some((id, severity)) = close_code_cause(code) else {
+            continue;
         };
         let mut f = finding(
             id,

@@ -156,7 +156,7 @@ mod tests {
         // With a one-minute window the axis starts at the window.
         let windowed = WatchEvidence {
             window_ms: 60_000,
-            ..evidence.clone()
+            ..evidence
         };
         let svg = &watch_charts(&windowed, &[])[0].svg;
         assert!(

@@ -92,6 +92,31 @@ pub(crate) struct ResponseHead {
     pub(crate) len: usize,
 }
 
+impl ResponseHead {
+    /// The exchange as evidence: the request as sent (already redacted)
+    /// and this answer, its header values redacted where they carry
+    /// credentials; no body, subprotocol or problems yet.
+    pub(crate) fn into_record(self, request: Vec<String>) -> HandshakeRecord {
+        HandshakeRecord {
+            request,
+            http_version: format!("HTTP/1.{}", self.version),
+            status: self.status,
+            reason: self.reason,
+            headers: self
+                .headers
+                .iter()
+                .map(|(n, v)| Header {
+                    name: n.clone(),
+                    value: redact_header_value(n, v),
+                })
+                .collect(),
+            body: None,
+            subprotocol: None,
+            problems: Vec::new(),
+        }
+    }
+}
+
 /// How far a response head has arrived.
 pub(crate) enum HeadParse {
     Complete(ResponseHead),
@@ -277,25 +302,9 @@ pub(crate) async fn upgrade(
     record.phases.response_head_us = Some(micros_since(origin, Instant::now()));
     buf.advance(head.len);
 
-    let mut handshake = HandshakeRecord {
-        request: redacted,
-        http_version: format!("HTTP/1.{}", head.version),
-        status: head.status,
-        reason: head.reason,
-        headers: head
-            .headers
-            .iter()
-            .map(|(n, v)| Header {
-                name: n.clone(),
-                value: redact_header_value(n, v),
-            })
-            .collect(),
-        body: None,
-        subprotocol: None,
-        problems: Vec::new(),
-    };
+    let mut handshake = head.into_record(redacted);
 
-    if head.status == 101 {
+    if handshake.status == 101 {
         handshake.problems = check_101(&handshake, &key);
         let (negotiation, deflate) =
             check_negotiation(&handshake, &options.subprotocols, options.deflate);

@@ -6,9 +6,7 @@ use base64::Engine;
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use wsdoctor_evidence::{
-    redact_header_value, ConnectionEnd, ForwardProxyRecord, HandshakeRecord, Header,
-};
+use wsdoctor_evidence::{redact_header_value, ConnectionEnd, ForwardProxyRecord};
 
 use super::{authority, io_failed, ForwardProxy};
 use crate::conn::handshake::{parse_head, read_body, HeadParse};
@@ -99,23 +97,7 @@ pub(super) async fn connect(
         }
     };
     buf.advance(head.len);
-    let mut exchange = HandshakeRecord {
-        request: redacted,
-        http_version: format!("HTTP/1.{}", head.version),
-        status: head.status,
-        reason: head.reason,
-        headers: head
-            .headers
-            .iter()
-            .map(|(n, v)| Header {
-                name: n.clone(),
-                value: redact_header_value(n, v),
-            })
-            .collect(),
-        body: None,
-        subprotocol: None,
-        problems: Vec::new(),
-    };
+    let mut exchange = head.into_record(redacted);
     if (200..300).contains(&exchange.status) {
         let extra = buf.len();
         record.connect = Some(exchange);
