@@ -331,6 +331,13 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<u8> {
         observations,
     );
     output::emit(&args.output, &report, &text).context("writing the report")?;
+    if args.output.json && as_expected != total {
+        // stdout is the JSON alone; which scenario missed is for a person.
+        #[allow(clippy::print_stderr)]
+        {
+            eprint!("{text}");
+        }
+    }
     // The demo succeeds when every injected failure was recognised.
     Ok(if as_expected == total { 0 } else { 1 })
 }

@@ -332,8 +332,8 @@ fn demo_diagnoses_every_lab_failure() {
         words.len() > 3 && words[1] == "of" && words[0] == words[2] && words[0] != "0",
         "{text}"
     );
-    let (code, json, _) = wsdoctor(&["demo", "--watch", "2s", "--json"]);
-    assert_eq!(code, 0);
+    let (code, json, err) = wsdoctor(&["demo", "--watch", "2s", "--json"]);
+    assert_eq!(code, 0, "{err}");
     schema_validate(&serde_json::from_str(&json).unwrap());
 }
 
