@@ -29,16 +29,7 @@ fn open_in_chromium(url: &str) -> Browser {
     let bin = support::binary("chromium").expect("checked by the caller");
     let profile = tempfile::tempdir().unwrap();
     let child = Command::new(bin)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-        ])
+        .args(support::CHROMIUM_FLAGS)
         .arg(format!("--user-data-dir={}", profile.path().display()))
         .arg(url)
         .stdout(Stdio::null())

@@ -15,15 +15,8 @@ use wsdoctor_lab::{LabConfig, LabServer};
 fn chromium(file: &std::path::Path, profile: &std::path::Path, extra: &[&str]) -> (String, String) {
     let bin = support::binary("chromium").expect("checked by the caller");
     let out = Command::new(bin)
+        .args(support::CHROMIUM_FLAGS)
         .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
             "--enable-logging=stderr",
             "--v=0",
             // Any request for an http(s) resource would fail loudly here.

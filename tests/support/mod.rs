@@ -28,6 +28,47 @@ impl Drop for Proxy {
     }
 }
 
+/// Writes `conf` into `dir` as `name`, starts `bin FLAGS… CONF-PATH` in the
+/// foreground and waits for it to listen on 127.0.0.1:`port`.
+fn start_proxy(
+    bin: &str,
+    flags: &[&str],
+    dir: tempfile::TempDir,
+    name: &str,
+    conf: &str,
+    port: u16,
+) -> Proxy {
+    let path = dir.path().join(name);
+    std::fs::write(&path, conf).unwrap();
+    let mut child = Command::new(bin)
+        .args(flags)
+        .arg(&path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    wait_listening(addr, &mut child);
+    Proxy {
+        child,
+        addr,
+        _dir: dir,
+    }
+}
+
+/// Headless Chromium as root on a machine with no outside network: without
+/// the background-networking flags it keeps trying Google's hosts.
+pub(crate) const CHROMIUM_FLAGS: &[&str] = &[
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+];
+
 /// A port that was free a moment ago (nginx and HAProxy cannot report an
 /// ephemeral port back to us, so we pick one).
 fn free_port() -> u16 {
@@ -115,21 +156,14 @@ http {{
 }}
 "#
     );
-    let path = dir.path().join("nginx.conf");
-    std::fs::write(&path, conf).unwrap();
-    let mut child = Command::new(bin)
-        .args(["-p", &p.to_string(), "-c", path.to_str().unwrap()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    wait_listening(addr, &mut child);
-    Some(Proxy {
-        child,
-        addr,
-        _dir: dir,
-    })
+    Some(start_proxy(
+        &bin,
+        &["-p", &p.to_string(), "-c"],
+        dir,
+        "nginx.conf",
+        &conf,
+        port,
+    ))
 }
 
 /// HAProxy in HTTP mode in front of `upstream`, with `timeouts` (e.g. `timeout tunnel 3s`).
@@ -169,21 +203,14 @@ backend lab
     balance {balance}
 {servers}"#
     );
-    let path = dir.path().join("haproxy.cfg");
-    std::fs::write(&path, conf).unwrap();
-    let mut child = Command::new(bin)
-        .args(["-db", "-f", path.to_str().unwrap()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    wait_listening(addr, &mut child);
-    Some(Proxy {
-        child,
-        addr,
-        _dir: dir,
-    })
+    Some(start_proxy(
+        &bin,
+        &["-db", "-f"],
+        dir,
+        "haproxy.cfg",
+        &conf,
+        port,
+    ))
 }
 
 /// tinyproxy, an HTTP CONNECT forward proxy, on 127.0.0.1 allowing
@@ -196,20 +223,13 @@ pub(crate) fn tinyproxy(extra: &str) -> Option<Proxy> {
         "Port {port}\nListen 127.0.0.1\nTimeout 600\nAllow 127.0.0.1\nMaxClients 20\n\
          LogLevel Warning\n{extra}\n"
     );
-    let path = dir.path().join("tinyproxy.conf");
-    std::fs::write(&path, conf).unwrap();
     // -d: stay in the foreground, so the child is the proxy itself.
-    let mut child = Command::new(bin)
-        .args(["-d", "-c", path.to_str().unwrap()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    wait_listening(addr, &mut child);
-    Some(Proxy {
-        child,
-        addr,
-        _dir: dir,
-    })
+    Some(start_proxy(
+        &bin,
+        &["-d", "-c"],
+        dir,
+        "tinyproxy.conf",
+        &conf,
+        port,
+    ))
 }

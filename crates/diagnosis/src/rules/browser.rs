@@ -12,7 +12,7 @@
 use wsdoctor_evidence::browser::{BrowserArm, BrowserConnection, BrowserEvidence};
 use wsdoctor_evidence::{ConnectionEnd, Side};
 
-use super::common::{close_code_cause, finding, fix, hop_fixes, human, median, peer, to_s};
+use super::common::{close_code_finding, finding, fix, hop_fixes, human, median, peer, to_s};
 use crate::finding::{rank, CauseId, Finding, Severity, SourceKind};
 use crate::fingerprint::hops::{self, Observed, Timer};
 
@@ -254,39 +254,29 @@ fn close_codes(dropped: &[&BrowserConnection]) -> Vec<Finding> {
             codes.entry(code).or_default().push(c);
         }
     }
-    let mut out = Vec::new();
-    for (code, conns) in codes {
-        let Some((id, severity)) = close_code_cause(code) else {
-            continue;
-        };
-        let mut f = finding(
-            id,
-            severity,
-            0.8,
-            format!(
-                "The browser got close frame {code} on {} connection(s)",
-                conns.len()
-            ),
-            SourceKind::Browser,
-        );
-        f.measured.close_code = Some(code);
-        f.measured.connections_affected = Some(conns.len() as u64);
-        f.evidence.extend(conns.iter().take(3).map(|c| {
-            format!(
-                "{} connection #{} after {}: {}",
-                c.arm.as_str(),
-                c.attempt,
-                lived_words(c),
-                browser_saw(c)
+    codes
+        .into_iter()
+        .filter_map(|(code, conns)| {
+            close_code_finding(
+                code,
+                conns.len(),
+                format!(
+                    "The browser got close frame {code} on {} connection(s)",
+                    conns.len()
+                ),
+                conns.iter().map(|c| {
+                    format!(
+                        "{} connection #{} after {}: {}",
+                        c.arm.as_str(),
+                        c.attempt,
+                        lived_words(c),
+                        browser_saw(c)
+                    )
+                }),
+                SourceKind::Browser,
             )
-        }));
-        f.fix.push(fix(
-            "server",
-            format!("Look in the server's log at these times for why it closed with {code} (`wsdoctor explain {code}`)."),
-        ));
-        out.push(f);
-    }
-    out
+        })
+        .collect()
 }
 
 /// The heartbeat arm dropped only while the tab was hidden: the page's

@@ -45,6 +45,28 @@ pub(crate) fn close_code_cause(code: u16) -> Option<(CauseId, Severity)> {
     }
 }
 
+/// The finding for `count` connections a close frame `code` ended, when
+/// the code names a cause: title and up to three evidence lines are the
+/// source's words; the fix sends the reader to the server's log.
+pub(crate) fn close_code_finding(
+    code: u16,
+    count: usize,
+    title: String,
+    evidence: impl IntoIterator<Item = String>,
+    source: SourceKind,
+) -> Option<Finding> {
+    let (id, severity) = close_code_cause(code)?;
+    let mut f = finding(id, severity, 0.8, title, source);
+    f.measured.close_code = Some(code);
+    f.measured.connections_affected = Some(count as u64);
+    f.evidence.extend(evidence.into_iter().take(3));
+    f.fix.push(fix(
+        "server",
+        format!("Look in the server's log at these times for why it closed with {code} (`wsdoctor explain {code}`)."),
+    ));
+    Some(f)
+}
+
 /// A fix without a snippet.
 pub(crate) fn fix(for_: &str, text: impl Into<String>) -> Fix {
     Fix {

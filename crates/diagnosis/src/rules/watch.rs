@@ -9,7 +9,7 @@ use wsdoctor_evidence::ConnectionEnd;
 use wsdoctor_evidence::{HandshakeRecord, Header};
 
 use super::common::{
-    close_code_cause, finding, fix, hop_fixes, human, idle_matches, median, names_with_value,
+    close_code_finding, finding, fix, hop_fixes, human, idle_matches, median, names_with_value,
     raise_idle_fix, raise_lifetime_fix, to_s,
 };
 use super::sticky::{sticky_finding, InstanceTrail};
@@ -262,29 +262,18 @@ pub fn diagnose_watch(e: &WatchEvidence) -> Vec<Finding> {
         }
     }
     for (code, drops) in codes {
-        let Some((id, severity)) = close_code_cause(code) else {
-            continue;
-        };
-        let mut f = finding(
-            id,
-            severity,
-            0.8,
+        findings.extend(close_code_finding(
+            code,
+            drops.len(),
             format!(
                 "{when}: the server closed {} connection(s) with {code}",
                 drops.len()
             ),
-            SourceKind::Flow,
-        );
-        f.measured.close_code = Some(code);
-        f.measured.connections_affected = Some(drops.len() as u64);
-        f.evidence.extend(
             drops
                 .iter()
-                .take(3)
                 .map(|d| format!("{} #{} at {}: {}", d.arm.as_str(), d.slot, d.wall, how(d))),
-        );
-        f.fix.push(fix("server", format!("Look in the server's log at these times for why it closed with {code} (`wsdoctor explain {code}`).")));
-        findings.push(f);
+            SourceKind::Flow,
+        ));
     }
 
     // Reconnects of one slot that moved between server instances.
