@@ -145,7 +145,11 @@ async fn connect_any(
     None
 }
 
-fn classify_connect_error(addr: SocketAddr, e: &io::Error, origin: Instant) -> ConnectionEnd {
+pub(crate) fn classify_connect_error(
+    addr: SocketAddr,
+    e: &io::Error,
+    origin: Instant,
+) -> ConnectionEnd {
     if let Some(resource) = e.raw_os_error().and_then(LocalResource::from_os_error) {
         return ConnectionEnd::LocalLimit {
             resource,
@@ -181,6 +185,35 @@ async fn connect_from(
     } else {
         tokio::net::TcpSocket::new_v6()?
     };
+    bind_address_no_port(&socket);
     socket.bind(SocketAddr::new(ip, 0))?;
     socket.connect(addr).await
+}
+
+/// Asks the kernel to choose the source port at `connect(2)` rather than at
+/// `bind(2)` (`IP_BIND_ADDRESS_NO_PORT`, Linux 4.2+). A bind to port 0 has
+/// to find a port no other socket on that address holds, whoever it talks
+/// to; at connect the port only has to make the four-tuple unique, so one
+/// source address can reach many servers from the same ports, and the
+/// search stays cheap as the range fills. Where the option does not exist
+/// the bind works as before.
+pub(crate) fn bind_address_no_port(socket: &impl std::os::fd::AsRawFd) {
+    #[cfg(target_os = "linux")]
+    {
+        let on: libc::c_int = 1;
+        #[allow(unsafe_code)]
+        // SAFETY: a plain setsockopt on a descriptor the caller owns, with
+        // a pointer to a c_int that lives for the call and its exact size.
+        unsafe {
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                libc::IPPROTO_IP,
+                libc::IP_BIND_ADDRESS_NO_PORT,
+                std::ptr::addr_of!(on).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            );
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = socket;
 }

@@ -18,7 +18,7 @@ use super::{end_before_open, micros_since, BoxedStream, ConnectOptions, OpenConn
 /// The GUID of RFC 6455 §1.3.
 const WEBSOCKET_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 /// A response head longer than this is not an upgrade answer.
-const MAX_HEAD_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_HEAD_BYTES: usize = 64 * 1024;
 /// How much of a refused answer's body we keep.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 const MAX_HEADERS: usize = 128;
@@ -31,13 +31,13 @@ pub fn accept_key(key: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(sha.finalize())
 }
 
-fn new_key() -> String {
+pub(crate) fn new_key() -> String {
     let bytes: [u8; 16] = std::array::from_fn(|_| fastrand::u8(..));
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 /// The request head as bytes, and the same lines redacted for the record.
-fn build_request(options: &ConnectOptions, key: &str) -> (Vec<u8>, Vec<String>) {
+pub(crate) fn build_request(options: &ConnectOptions, key: &str) -> (Vec<u8>, Vec<String>) {
     let target = &options.target;
     let mut lines = vec![
         format!("GET {} HTTP/1.1", target.resource),
@@ -215,6 +215,31 @@ pub(crate) fn check_negotiation(
     (problems, deflate)
 }
 
+/// Judges a `101` answer to our request with `key` (every dialer, tokio's
+/// and the hold pool's, goes through here): records its problems and
+/// subprotocol in `handshake`, and returns the agreed permessage-deflate,
+/// or the end that a broken answer means.
+pub(crate) fn judge_101(
+    handshake: &mut HandshakeRecord,
+    key: &str,
+    options: &ConnectOptions,
+) -> Result<Option<DeflateParams>, ConnectionEnd> {
+    handshake.problems = check_101(handshake, key);
+    let (negotiation, deflate) =
+        check_negotiation(handshake, &options.subprotocols, options.deflate);
+    handshake.problems.extend(negotiation);
+    handshake.subprotocol = handshake
+        .header("Sec-WebSocket-Protocol")
+        .map(|s| s.trim().to_owned());
+    if handshake.problems.is_empty() {
+        Ok(deflate)
+    } else {
+        Err(ConnectionEnd::HandshakeInvalid {
+            problems: handshake.problems.clone(),
+        })
+    }
+}
+
 /// What a valid answer agreed on, for the record and the open connection.
 pub(crate) fn deflate_record(params: Option<DeflateParams>) -> Option<DeflateRecord> {
     params.map(|params| DeflateRecord {
@@ -305,19 +330,15 @@ pub(crate) async fn upgrade(
     let mut handshake = head.into_record(redacted);
 
     if handshake.status == 101 {
-        handshake.problems = check_101(&handshake, &key);
-        let (negotiation, deflate) =
-            check_negotiation(&handshake, &options.subprotocols, options.deflate);
-        handshake.problems.extend(negotiation);
-        handshake.subprotocol = handshake
-            .header("Sec-WebSocket-Protocol")
-            .map(|s| s.trim().to_owned());
-        let problems = handshake.problems.clone();
+        let judged = judge_101(&mut handshake, &key, options);
         record.handshake = Some(handshake);
-        if !problems.is_empty() {
-            end_before_open(record, origin, ConnectionEnd::HandshakeInvalid { problems });
-            return None;
-        }
+        let deflate = match judged {
+            Ok(deflate) => deflate,
+            Err(invalid) => {
+                end_before_open(record, origin, invalid);
+                return None;
+            }
+        };
         record.deflate = deflate_record(deflate);
         return Some(OpenConnection {
             stream,
@@ -334,7 +355,10 @@ pub(crate) async fn upgrade(
     None
 }
 
-fn transport_end_before_head(e: &std::io::Error, bytes_received: usize) -> ConnectionEnd {
+pub(crate) fn transport_end_before_head(
+    e: &std::io::Error,
+    bytes_received: usize,
+) -> ConnectionEnd {
     let transport = match e.kind() {
         std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted => {
             Transport::Reset

@@ -8,12 +8,13 @@ use bytes::BytesMut;
 
 use tokio::sync::{mpsc, watch};
 use wsdoctor_evidence::{
-    escape_peer, ConnectionEnd, ConnectionRecord, HeartbeatSettings, PongPolicy, Role, Side,
+    escape_peer, ConnectionEnd, ConnectionRecord, HandshakeRecord, HeartbeatSettings, PongPolicy,
+    Role, Side,
 };
 
 use super::LoadConfig;
 use crate::conn::driver::{drive, WatchPlan};
-use crate::conn::hold::HoldPool;
+use crate::conn::hold::{DialObserver, HoldPool};
 use crate::conn::session::{Session, SessionConfig};
 use crate::conn::{self, BoxedStream, ConnectOptions};
 
@@ -245,19 +246,62 @@ fn finish(reporter: &Reporter, session: Session) {
 }
 
 fn failed(step: usize, record: &ConnectionRecord) -> Event {
-    let (kind, detail) = match record.end.as_ref() {
-        Some(end) => (failure_kind(&end.end), end.end.describe()),
+    failed_with(
+        step,
+        record.end.as_ref().map(|e| &e.end),
+        record.handshake.as_ref(),
+    )
+}
+
+fn failed_with(
+    step: usize,
+    end: Option<&ConnectionEnd>,
+    handshake: Option<&HandshakeRecord>,
+) -> Event {
+    let (kind, detail) = match end {
+        Some(end) => (failure_kind(end), end.describe()),
         None => ("connect-error".to_owned(), "no end recorded".to_owned()),
     };
-    let server = record
-        .handshake
-        .as_ref()
-        .and_then(|h| h.header("Server"))
-        .map(escape_peer);
+    let server = handshake.and_then(|h| h.header("Server")).map(escape_peer);
     Event::Failed {
         step,
         kind,
         detail,
         server,
+    }
+}
+
+/// One connection of the ramp that the hold pool opens and holds itself
+/// ([`HoldPool::dial`]): what it hears goes to the aggregator as from a
+/// task.
+pub(super) struct PooledConnection {
+    step: usize,
+    reporter: Reporter,
+}
+
+impl PooledConnection {
+    pub(super) fn new(step: usize, conn: u64, reports: mpsc::UnboundedSender<Report>) -> Self {
+        PooledConnection {
+            step,
+            reporter: Reporter { conn, reports },
+        }
+    }
+}
+
+impl DialObserver for PooledConnection {
+    fn opened(&mut self, handshake_us: u64) {
+        self.reporter.send(Event::Opened {
+            step: self.step,
+            handshake_us,
+        });
+    }
+
+    fn failed(self: Box<Self>, end: ConnectionEnd, handshake: Option<Box<HandshakeRecord>>) {
+        let event = failed_with(self.step, Some(&end), handshake.as_deref());
+        self.reporter.send(event);
+    }
+
+    fn ended(self: Box<Self>, session: Box<Session>) {
+        finish(&self.reporter, *session);
     }
 }

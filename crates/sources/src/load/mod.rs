@@ -17,7 +17,7 @@ use wsdoctor_evidence::load::{
     FailureSample, GeneratorLimits, LoadEvidence, LoadPlanSpec, LoadStep,
 };
 
-use crate::conn::hold::HoldPool;
+use crate::conn::hold::{Dial, HoldPool};
 use crate::conn::ConnectOptions;
 use crate::{Progress, ProgressSink};
 use std::sync::Arc;
@@ -32,7 +32,7 @@ mod plan;
 pub mod procs;
 pub mod scale;
 
-use connection::{run_connection, session_config, Event, Report};
+use connection::{run_connection, session_config, Event, PooledConnection, Report};
 pub use events::EventsWriter;
 use events::LineKind;
 pub use merge::{merge, MergeError, Merged, ShardResult};
@@ -214,6 +214,13 @@ pub async fn run_with(
     // Open plain-TCP connections are held by a few threads at a few hundred
     // bytes each; without the pool (it could not start) tasks hold them.
     let pool = HoldPool::per_core().ok().map(Arc::new);
+    // Plain ws:// straight to one address: the pool opens the connections
+    // itself (one registration per socket, no task, no hand-over).
+    let pooled_dial = match &pool {
+        Some(_) => pool_dial_address(&config.connect).await,
+        None => None,
+    };
+    let shared_options = Arc::new(config.connect.clone());
     // After the pool's threads started: what follows is the connections'.
     let rss_start = crate::memory::resident_bytes();
     let (deadline_tx, deadline_rx) = watch::channel(started + Duration::from_secs(24 * 3600));
@@ -261,15 +268,34 @@ pub async fn run_with(
                 if now >= at {
                     timer_lag_max_us = timer_lag_max_us
                         .max(u64::try_from((now - at).as_micros()).unwrap_or(u64::MAX));
-                    let mut options = config.connect.clone();
-                    if !source_ips.is_empty() {
-                        // Round robin over this process's own launches: a
-                        // shard's global indices share a stride and would
-                        // pick a subset of the addresses.
-                        options.bind_ip = Some(source_ips[launched_here % source_ips.len()]);
-                    }
+                    // Round robin over this process's own launches: a
+                    // shard's global indices share a stride and would pick
+                    // a subset of the addresses.
+                    let bind_ip = (!source_ips.is_empty())
+                        .then(|| source_ips[launched_here % source_ips.len()])
+                        .or(config.connect.bind_ip);
                     launched_here += 1;
                     steps[s_index].stats.attempted += 1;
+                    owned.next();
+                    if let (Some(pool), Some(addr)) = (&pool, pooled_dial) {
+                        let dial = Dial {
+                            addr,
+                            bind_ip,
+                            options: Arc::clone(&shared_options),
+                            session: Arc::clone(&session_config),
+                            observer: Box::new(PooledConnection::new(
+                                s_index,
+                                next,
+                                events_tx.clone(),
+                            )),
+                        };
+                        // A stopped pool drops the dial: the attempt counts
+                        // as pending at the end, as an aborted task's does.
+                        let _ = pool.dial(dial);
+                        continue;
+                    }
+                    let mut options = config.connect.clone();
+                    options.bind_ip = bind_ip;
                     tasks.spawn(run_connection(
                         options,
                         session_config.clone(),
@@ -279,7 +305,6 @@ pub async fn run_with(
                         events_tx.clone(),
                         pool.clone(),
                     ));
-                    owned.next();
                     continue;
                 }
                 at
@@ -404,6 +429,34 @@ pub async fn run_with(
     LoadRun {
         evidence,
         events: events.map(EventsWriter::finish),
+    }
+}
+
+/// The one address the hold pool can dial for every connection of the
+/// ramp: a plain `ws://` target without a forward proxy over HTTP/1.1,
+/// whose host is an address or resolves to exactly one (more than one, and
+/// the tokio dialer tries them in turn for each connection; a lookup that
+/// fails is left to it too, so each attempt reports it).
+async fn pool_dial_address(options: &ConnectOptions) -> Option<std::net::SocketAddr> {
+    let target = &options.target;
+    let plain = !target.secure
+        && options.proxy.is_none()
+        && options.http == crate::conn::HttpVersion::Http1;
+    if !plain {
+        return None;
+    }
+    if let Some(ip) = target.ip {
+        return Some(std::net::SocketAddr::new(ip, target.port));
+    }
+    let lookup = tokio::net::lookup_host((target.host.as_str(), target.port));
+    let found: Vec<_> = tokio::time::timeout(options.connect_timeout, lookup)
+        .await
+        .ok()?
+        .ok()?
+        .collect();
+    match found.as_slice() {
+        [one] => Some(*one),
+        _ => None,
     }
 }
 

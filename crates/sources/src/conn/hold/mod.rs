@@ -9,16 +9,21 @@
 //! nothing is allocated per connection for waiting: a few worker threads
 //! each own a `mio` poll, a slab of connections and a heap of timers, and
 //! read on readiness into one scratch buffer per worker — the way tcpkali
-//! does it. tokio still does the connecting and the handshake; a connection
-//! is handed over ([`HoldPool::adopt`]) once it is open.
+//! does it. A connection comes in two ways: opened elsewhere (tokio, with
+//! TLS or a proxy) and handed over ([`HoldPool::adopt`]), or opened by the
+//! worker itself, connect and upgrade included ([`HoldPool::dial`]), which
+//! is what lets `wsdoctor load` open ten thousand a second.
 //!
 //! The session ([`Session`], sans-IO) decides everything, as under the
 //! tokio driver: this is only another shell around it.
+
+mod dial;
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::io::{self, Read as _, Write as _};
 use std::net::Shutdown;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -28,6 +33,8 @@ use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
+pub use self::dial::{Dial, DialObserver};
+use self::dial::{Opening, Progress};
 use super::driver::{classify_io_error, DEFAULT_READ_BUFFER};
 use super::session::Session;
 
@@ -51,6 +58,7 @@ struct Adoption {
 
 enum Command {
     Adopt(Box<Adoption>),
+    Dial(Box<Dial>),
     /// Start the closing handshake of every connection (held now or
     /// adopted later) at this time, with this code and reason.
     CloseAll {
@@ -63,7 +71,21 @@ enum Command {
 struct WorkerHandle {
     commands: mpsc::Sender<Command>,
     waker: Arc<Waker>,
+    /// Set by whoever wakes the worker, cleared by the worker before it
+    /// takes its commands: a burst of commands costs one wake-up (a
+    /// syscall and a context switch), not one each.
+    woken: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
+}
+
+impl WorkerHandle {
+    fn send(&self, command: Command) -> Result<(), Command> {
+        self.commands.send(command).map_err(|e| e.0)?;
+        if !self.woken.swap(true, Ordering::SeqCst) {
+            let _ = self.waker.wake();
+        }
+        Ok(())
+    }
 }
 
 /// Worker threads holding open connections. Dropping the pool stops the
@@ -71,7 +93,7 @@ struct WorkerHandle {
 /// handshake: call [`HoldPool::close_all`] first for that).
 pub struct HoldPool {
     workers: Vec<WorkerHandle>,
-    next: std::sync::atomic::AtomicUsize,
+    next: AtomicUsize,
 }
 
 impl std::fmt::Debug for HoldPool {
@@ -89,25 +111,34 @@ impl HoldPool {
         for index in 0..threads.max(1) {
             let poll = Poll::new()?;
             let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+            let woken = Arc::new(AtomicBool::new(false));
             let (commands, receiver) = mpsc::channel();
+            let worker_woken = Arc::clone(&woken);
             let thread = std::thread::Builder::new()
                 .name(format!("wsdoctor-hold-{index}"))
-                .spawn(move || Worker::new(poll, receiver).run())?;
+                .spawn(move || Worker::new(poll, receiver, worker_woken).run())?;
             workers.push(WorkerHandle {
                 commands,
                 waker,
+                woken,
                 thread: Some(thread),
             });
         }
         Ok(HoldPool {
             workers,
-            next: std::sync::atomic::AtomicUsize::new(0),
+            next: AtomicUsize::new(0),
         })
     }
 
     /// One worker per core.
     pub fn per_core() -> io::Result<HoldPool> {
         HoldPool::start(std::thread::available_parallelism().map_or(1, |n| n.get()))
+    }
+
+    /// The next worker, round robin.
+    fn worker(&self) -> &WorkerHandle {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        &self.workers[n % self.workers.len()]
     }
 
     /// Takes over an open connection. The session must have consumed
@@ -123,41 +154,46 @@ impl HoldPool {
         let Ok(stream) = stream.into_std() else {
             return Err((session, on_end));
         };
-        let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let worker = &self.workers[n % self.workers.len()];
         let adoption = Box::new(Adoption {
             stream,
             session,
             on_end,
         });
-        match worker.commands.send(Command::Adopt(adoption)) {
-            Ok(()) => {
-                let _ = worker.waker.wake();
-                Ok(())
-            }
-            Err(mpsc::SendError(Command::Adopt(a))) => Err((a.session, a.on_end)),
-            Err(_) => unreachable_adopt(),
+        match self.worker().send(Command::Adopt(adoption)) {
+            Ok(()) => Ok(()),
+            Err(Command::Adopt(a)) => Err((a.session, a.on_end)),
+            Err(_) => unreachable_send(),
+        }
+    }
+
+    /// Opens a connection on a worker and holds it there; the observer hears
+    /// how the opening went and, later, how the connection ended. On error
+    /// (the pool has stopped) the dial is given back untouched.
+    pub fn dial(&self, dial: Dial) -> Result<(), Box<Dial>> {
+        match self.worker().send(Command::Dial(Box::new(dial))) {
+            Ok(()) => Ok(()),
+            Err(Command::Dial(dial)) => Err(dial),
+            Err(_) => unreachable_send(),
         }
     }
 
     /// Every connection starts its closing handshake at `at` (connections
-    /// adopted later too).
+    /// adopted or opened later too).
     pub fn close_all(&self, at: Instant, code: u16, reason: &str) {
         let reason: Arc<str> = Arc::from(reason);
         for worker in &self.workers {
-            let _ = worker.commands.send(Command::CloseAll {
+            let _ = worker.send(Command::CloseAll {
                 at,
                 code,
                 reason: Arc::clone(&reason),
             });
-            let _ = worker.waker.wake();
         }
     }
 }
 
 /// `send` hands back exactly the command it was given.
 #[cold]
-fn unreachable_adopt() -> Result<(), (Box<Session>, OnEnd)> {
+fn unreachable_send<T>() -> T {
     unreachable!("mpsc::SendError returns the command that was sent")
 }
 
@@ -173,6 +209,13 @@ impl Drop for HoldPool {
             }
         }
     }
+}
+
+/// A connection the worker owns: opening (boxed: the request and the
+/// answer so far are needed only until the 101) or held.
+enum Slot {
+    Opening(Box<Opening>),
+    Held(Held),
 }
 
 /// One held connection.
@@ -191,8 +234,9 @@ struct Held {
 struct Worker {
     poll: Poll,
     commands: mpsc::Receiver<Command>,
-    held: Slab<Held>,
-    /// (when, slab key); stale entries (the key's `wake_at` moved) are skipped.
+    woken: Arc<AtomicBool>,
+    slots: Slab<Slot>,
+    /// (when, slab key); stale entries (the key's wake-up moved) are skipped.
     timers: BinaryHeap<Reverse<(Instant, usize)>>,
     close_all: Option<(Instant, u16, Arc<str>)>,
     /// Connections that may have bytes left after their turn.
@@ -203,11 +247,12 @@ struct Worker {
 }
 
 impl Worker {
-    fn new(poll: Poll, commands: mpsc::Receiver<Command>) -> Worker {
+    fn new(poll: Poll, commands: mpsc::Receiver<Command>, woken: Arc<AtomicBool>) -> Worker {
         Worker {
             poll,
             commands,
-            held: Slab::new(),
+            woken,
+            slots: Slab::new(),
             timers: BinaryHeap::new(),
             close_all: None,
             read_again: Vec::new(),
@@ -251,16 +296,22 @@ impl Worker {
 
     /// One connection's turn after readiness.
     fn turn(&mut self, key: usize, readable: bool, writable: bool) {
-        let Some(held) = self.held.get_mut(key) else {
-            return;
-        };
-        if writable {
-            held.flush(Instant::now());
+        match self.slots.get_mut(key) {
+            None => {}
+            Some(Slot::Opening(opening)) => {
+                let progress = opening.on_ready(Instant::now(), &mut self.scratch);
+                self.progress(key, progress);
+            }
+            Some(Slot::Held(held)) => {
+                if writable {
+                    held.flush(Instant::now());
+                }
+                if readable && held.read(Instant::now(), &mut self.scratch) {
+                    self.read_again.push(key);
+                }
+                self.settle(key);
+            }
         }
-        if readable && held.read(Instant::now(), &mut self.scratch) {
-            self.read_again.push(key);
-        }
-        self.settle(key);
     }
 
     fn next_deadline(&self) -> Option<Instant> {
@@ -275,9 +326,12 @@ impl Worker {
 
     /// Applies queued commands; false once the pool is gone.
     fn take_commands(&mut self) -> bool {
+        // Before taking: a command sent after this store wakes us again.
+        self.woken.store(false, Ordering::SeqCst);
         loop {
             match self.commands.try_recv() {
                 Ok(Command::Adopt(adoption)) => self.adopt(*adoption),
+                Ok(Command::Dial(dial)) => self.dial(*dial),
                 Ok(Command::CloseAll { at, code, reason }) => {
                     self.close_all = Some((at, code, reason));
                     self.closing_all = false;
@@ -295,7 +349,7 @@ impl Worker {
             on_end,
         } = adoption;
         let mut stream = TcpStream::from_std(stream);
-        let entry = self.held.vacant_entry();
+        let entry = self.slots.vacant_entry();
         let key = entry.key();
         if let Err(e) = self
             .poll
@@ -306,27 +360,113 @@ impl Worker {
             on_end(session);
             return;
         }
-        entry.insert(Held {
+        entry.insert(Slot::Held(Held {
             stream,
             session,
             on_end,
             unsent: Vec::new(),
             wake_at: None,
             writable: false,
-        });
-        if self.closing_all {
-            if let (Some(held), Some((_, code, reason))) =
-                (self.held.get_mut(key), self.close_all.as_ref())
-            {
+        }));
+        self.start_holding(key);
+    }
+
+    /// A connection just became held: it closes at once if the close-all
+    /// time has passed, and frames queued before now go out; data that
+    /// arrived meanwhile is announced by the next readiness event.
+    fn start_holding(&mut self, key: usize) {
+        if let (Some(Slot::Held(held)), true) = (self.slots.get_mut(key), self.closing_all) {
+            if let Some((_, code, reason)) = self.close_all.as_ref() {
                 held.session.close(Instant::now(), *code, reason);
             }
         }
-        // Frames queued before the hand-over go out now; data that arrived
-        // meanwhile is announced by the first readiness event.
-        if let Some(held) = self.held.get_mut(key) {
+        if let Some(Slot::Held(held)) = self.slots.get_mut(key) {
             held.flush(Instant::now());
         }
         self.settle(key);
+    }
+
+    fn dial(&mut self, dial: Dial) {
+        let now = Instant::now();
+        let mut opening = match Opening::start(dial, now) {
+            Ok(opening) => Box::new(opening),
+            Err((observer, end)) => return observer.failed(end, None),
+        };
+        let entry = self.slots.vacant_entry();
+        let key = entry.key();
+        // Registered once for both: writable says the connect is done,
+        // readable that the answer is here. The held connection keeps it.
+        let interest = Interest::READABLE | Interest::WRITABLE;
+        if let Err(e) = self
+            .poll
+            .registry()
+            .register(&mut opening.stream, Token(key), interest)
+        {
+            let end = wsdoctor_evidence::ConnectionEnd::Io {
+                error: format!("could not watch the socket: {e}"),
+            };
+            return opening.observer.failed(end, None);
+        }
+        opening.armed = opening.deadline;
+        self.timers.push(Reverse((opening.deadline, key)));
+        entry.insert(Slot::Opening(opening));
+    }
+
+    /// Acts on what an opening connection's turn (or its deadline) gave.
+    fn progress(&mut self, key: usize, progress: Progress) {
+        match progress {
+            Progress::Waiting => {
+                // Connected: the handshake's deadline replaces the connect's.
+                if let Some(Slot::Opening(opening)) = self.slots.get_mut(key) {
+                    if opening.armed != opening.deadline {
+                        opening.armed = opening.deadline;
+                        self.timers.push(Reverse((opening.deadline, key)));
+                    }
+                }
+            }
+            Progress::Failed(end, handshake) => {
+                // Dropping the socket closes it and takes it out of the poll.
+                if let Some(Slot::Opening(opening)) = self.slots.try_remove(key) {
+                    let Opening { observer, .. } = *opening;
+                    observer.failed(end, handshake);
+                }
+            }
+            Progress::Open(session) => {
+                let Some(Slot::Opening(opening)) = self.slots.try_remove(key) else {
+                    return;
+                };
+                let Opening {
+                    mut stream,
+                    observer,
+                    ..
+                } = *opening;
+                let entry = self.slots.vacant_entry();
+                // The slab hands the freed key out again, so the socket's
+                // registration (its token is the key) stays as it is.
+                if entry.key() != key {
+                    let interest = Interest::READABLE | Interest::WRITABLE;
+                    if let Err(e) =
+                        self.poll
+                            .registry()
+                            .reregister(&mut stream, Token(entry.key()), interest)
+                    {
+                        let mut session = session;
+                        session.handle_transport_error(Instant::now(), None, e.to_string());
+                        return observer.ended(session);
+                    }
+                }
+                let key = entry.key();
+                entry.insert(Slot::Held(Held {
+                    stream,
+                    session,
+                    on_end: Box::new(move |session| observer.ended(session)),
+                    unsent: Vec::new(),
+                    wake_at: None,
+                    writable: true,
+                }));
+                self.start_holding(key);
+            }
+        }
     }
 
     fn fire_timers(&mut self, now: Instant) {
@@ -334,9 +474,14 @@ impl Worker {
             if !self.closing_all && now >= *at {
                 self.closing_all = true;
                 let (code, reason) = (*code, Arc::clone(reason));
-                let keys: Vec<usize> = self.held.iter().map(|(key, _)| key).collect();
+                let keys: Vec<usize> = self
+                    .slots
+                    .iter()
+                    .filter(|(_, slot)| matches!(slot, Slot::Held(_)))
+                    .map(|(key, _)| key)
+                    .collect();
                 for key in keys {
-                    if let Some(held) = self.held.get_mut(key) {
+                    if let Some(Slot::Held(held)) = self.slots.get_mut(key) {
                         if !held.session.is_closing() {
                             held.session.close(now, code, &reason);
                         }
@@ -351,50 +496,58 @@ impl Worker {
                 break;
             }
             self.timers.pop();
-            let Some(held) = self.held.get_mut(key) else {
-                continue;
-            };
-            if held.wake_at != Some(at) {
-                continue;
+            match self.slots.get_mut(key) {
+                Some(Slot::Held(held)) if held.wake_at == Some(at) => {
+                    held.wake_at = None;
+                    held.session.handle_timeout(now);
+                    held.flush(now);
+                    self.settle(key);
+                }
+                Some(Slot::Opening(opening)) if opening.deadline == at => {
+                    let end = opening.timed_out();
+                    self.progress(key, Progress::Failed(end, None));
+                }
+                // Stale: the wake-up moved, or the key is someone else's now.
+                _ => {}
             }
-            held.wake_at = None;
-            held.session.handle_timeout(now);
-            held.flush(now);
-            self.settle(key);
         }
     }
 
-    /// After anything happened to `key`: end it, or arm its next timer and
-    /// its interest in writability.
+    /// After anything happened to held connection `key`: end it, or arm its
+    /// next timer and its interest in writability.
     fn settle(&mut self, key: usize) {
-        let Some(held) = self.held.get_mut(key) else {
+        let Some(Slot::Held(held)) = self.slots.get_mut(key) else {
             return;
         };
         // An ended session had its last flush; a peer that stopped reading
         // does not get to keep it (and its socket) alive.
         if held.session.is_ended() {
-            let mut held = self.held.remove(key);
-            let _ = self.poll.registry().deregister(&mut held.stream);
-            // End TCP politely; the socket closes when `held` is dropped.
+            let Some(Slot::Held(held)) = self.slots.try_remove(key) else {
+                return;
+            };
+            // End TCP politely; the socket closes when `held` is dropped,
+            // which also takes it out of the poll (the worker holds its only
+            // descriptor): no deregistering syscall.
             let _ = held.stream.shutdown(Shutdown::Write);
             (held.on_end)(held.session);
             return;
         }
-        let want_writable = !held.unsent.is_empty();
-        if want_writable != held.writable {
-            let interest = if want_writable {
-                Interest::READABLE | Interest::WRITABLE
-            } else {
-                Interest::READABLE
-            };
-            if self
+        // Interest in writability is added when bytes wait and then kept:
+        // readiness is edge-triggered, so it costs at most a flush that finds
+        // nothing to send, where dropping it again would cost a syscall.
+        if !held.unsent.is_empty()
+            && !held.writable
+            && self
                 .poll
                 .registry()
-                .reregister(&mut held.stream, Token(key), interest)
+                .reregister(
+                    &mut held.stream,
+                    Token(key),
+                    Interest::READABLE | Interest::WRITABLE,
+                )
                 .is_ok()
-            {
-                held.writable = want_writable;
-            }
+        {
+            held.writable = true;
         }
         let wake = held.session.poll_timeout();
         if wake != held.wake_at {
