@@ -185,7 +185,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<u8> {
             }
             _ = tokio::signal::ctrl_c(), if server.is_some() => {
                 if worker.is_none() {
-                    eprintln!("wsdoctor serve: stopping, closing connections with 1001");
+                    say(format_args!("wsdoctor serve: stopping, closing connections with 1001"));
                 }
                 // Records keep arriving while the connections close.
                 if let Some(server) = server.take() {
@@ -208,38 +208,37 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<u8> {
     Ok(0)
 }
 
-#[allow(clippy::print_stderr)]
 fn print_banner(server: &DiagServer, instance: &str, http2: bool, args: &ServeArgs) {
     let whoami = server
         .url("/whoami")
         .replacen("wss://", "https://", 1)
         .replacen("ws://", "http://", 1);
-    eprintln!(
+    say(format_args!(
         "wsdoctor serve: listening, instance {instance}\n  point a client at  {}\n  what arrived      curl {whoami}\n  browser probe     open {} in a browser, through your proxies (findings print here; HTTP/1.1 only)\n  Ctrl-C stops (every connection gets a close frame 1001)",
         server.url("/ws"),
         whoami.trim_end_matches("whoami"),
-    );
+    ));
     if http2 {
-        eprintln!(
+        say(format_args!(
             "  HTTP/2            extended CONNECT (RFC 8441) on: wsdoctor probe --http2 {}",
             server.url("/ws")
-        );
+        ));
     }
     if let Some(path) = &args.self_signed {
-        eprintln!(
+        say(format_args!(
             "  certificate       {} (trust it with --ca-cert)",
             path.display()
-        );
+        ));
     }
     if args.procs > 1 {
-        eprintln!(
+        say(format_args!(
             "  processes         {} sharing the port (SO_REUSEPORT){}",
             args.procs,
             match &args.events {
                 Some(path) => format!("; workers' events in {}.1 …", path.display()),
                 None => String::new(),
             }
-        );
+        ));
     }
 }
 
@@ -303,4 +302,12 @@ fn write_event(event: &ServeEvent, log: Option<&mut BufWriter<File>>) -> anyhow:
         log.flush().context("writing the event log")?;
     }
     Ok(())
+}
+
+/// One line (or a few) for the person running the server. A server must
+/// not die because its stderr went away (a closed pipe, a detached
+/// terminal), so write errors are ignored, where `eprintln!` would panic.
+fn say(text: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr().lock(), "{text}");
 }

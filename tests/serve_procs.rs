@@ -68,10 +68,12 @@ fn start(port: u16) -> Child {
         .unwrap();
     // The banner means the parent listens; give the worker a moment.
     let mut banner = String::new();
-    BufReader::new(child.stderr.take().unwrap())
-        .read_line(&mut banner)
-        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    stderr.read_line(&mut banner).unwrap();
     assert!(banner.contains("listening"), "{banner}");
+    // Keep reading: the rest of the banner (and anything later) must find
+    // an open pipe, as it would on a terminal.
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
     std::thread::sleep(Duration::from_millis(500));
     child
 }

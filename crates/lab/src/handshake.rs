@@ -24,7 +24,7 @@ pub(crate) const MAX_HEAD: usize = 16 * 1024;
 /// Most header lines accepted; beyond it the answer is 431 too.
 const MAX_HEADERS: usize = 100;
 /// How long a client may take to send its request head.
-const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long to wait for the client to close after an HTTP answer.
 const ANSWER_LINGER: Duration = Duration::from_secs(1);
 /// The GUID RFC 6455 appends to the key before hashing.
@@ -62,7 +62,7 @@ impl Request {
 
 /// What came of reading the request head.
 #[derive(Debug)]
-enum Head {
+pub(crate) enum Head {
     /// A full head, and whatever the client sent after it.
     Complete(Request, BytesMut),
     /// Over [`MAX_HEAD`] or [`MAX_HEADERS`].
@@ -71,41 +71,50 @@ enum Head {
     Malformed(String),
 }
 
-/// Reads until the end of the request head. `Ok(None)`: the client went away.
-async fn read_head(conn: &mut Conn) -> std::io::Result<Option<Head>> {
-    let mut buf = BytesMut::with_capacity(4096);
-    loop {
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut req = httparse::Request::new(&mut headers);
-        match req.parse(&buf) {
-            Ok(httparse::Status::Complete(len)) if len > MAX_HEAD => {
-                return Ok(Some(Head::TooLarge))
-            }
-            Ok(httparse::Status::Complete(len)) => {
-                let request = Request {
-                    method: req.method.unwrap_or_default().to_owned(),
-                    target: req.path.unwrap_or_default().to_owned(),
-                    headers: req
-                        .headers
-                        .iter()
-                        .map(|h| {
-                            let value = String::from_utf8_lossy(h.value).into_owned();
-                            (h.name.to_owned(), value)
-                        })
-                        .collect(),
-                };
-                buf.advance(len);
-                return Ok(Some(Head::Complete(request, buf)));
-            }
-            Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD => {
-                return Ok(Some(Head::TooLarge))
-            }
-            Ok(httparse::Status::Partial) => {}
-            Err(httparse::Error::TooManyHeaders) => return Ok(Some(Head::TooLarge)),
-            Err(e) => return Ok(Some(Head::Malformed(e.to_string()))),
+/// Parses the request head in `buf`: `None` while it is incomplete; a
+/// complete head comes with its length in bytes.
+pub(crate) fn parse_head(buf: &[u8]) -> Option<(Head, usize)> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut headers);
+    match req.parse(buf) {
+        Ok(httparse::Status::Complete(len)) if len > MAX_HEAD => Some((Head::TooLarge, len)),
+        Ok(httparse::Status::Complete(len)) => {
+            let request = Request {
+                method: req.method.unwrap_or_default().to_owned(),
+                target: req.path.unwrap_or_default().to_owned(),
+                headers: req
+                    .headers
+                    .iter()
+                    .map(|h| {
+                        let value = String::from_utf8_lossy(h.value).into_owned();
+                        (h.name.to_owned(), value)
+                    })
+                    .collect(),
+            };
+            Some((Head::Complete(request, BytesMut::new()), len))
         }
-        // Reads are bounded by this reserve; the size check above stops the
-        // loop soon after MAX_HEAD.
+        Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD => Some((Head::TooLarge, buf.len())),
+        Ok(httparse::Status::Partial) => None,
+        Err(httparse::Error::TooManyHeaders) => Some((Head::TooLarge, buf.len())),
+        Err(e) => Some((Head::Malformed(e.to_string()), buf.len())),
+    }
+}
+
+/// Reads until the end of the request head, starting with what was read
+/// already (`buf`). `Ok(None)`: the client went away.
+async fn read_head(conn: &mut Conn, mut buf: BytesMut) -> std::io::Result<Option<Head>> {
+    loop {
+        if let Some((head, len)) = parse_head(&buf) {
+            return Ok(Some(match head {
+                Head::Complete(request, _) => {
+                    buf.advance(len);
+                    Head::Complete(request, buf)
+                }
+                other => other,
+            }));
+        }
+        // Reads are bounded by this reserve; the size check in parse_head
+        // stops the loop soon after MAX_HEAD.
         buf.reserve(4096);
         if conn.read_buf(&mut buf).await? == 0 {
             return Ok(None);
@@ -224,7 +233,9 @@ fn accept_with(key: &str, guid: &str) -> String {
 
 /// Serves one connection from the request head to the end.
 pub(crate) async fn serve(conn: Conn, peer: SocketAddr, shared: &Shared) {
-    if let Some((conn, request, leftover)) = read_request(conn, &shared.instance).await {
+    if let Some((conn, request, leftover)) =
+        read_request(conn, BytesMut::new(), &shared.instance).await
+    {
         respond(conn, peer, shared, request, leftover).await;
     }
 }
@@ -233,10 +244,12 @@ pub(crate) async fn serve(conn: Conn, peer: SocketAddr, shared: &Shared) {
 /// answer (too large, malformed) already.
 pub(crate) async fn read_request(
     mut conn: Conn,
+    received: BytesMut,
     instance: &str,
 ) -> Option<(Conn, Request, BytesMut)> {
     // Timeout, read error or EOF: nothing to answer.
-    let Ok(Ok(Some(head))) = tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut conn)).await else {
+    let read = read_head(&mut conn, received);
+    let Ok(Ok(Some(head))) = tokio::time::timeout(HEAD_TIMEOUT, read).await else {
         return None;
     };
     let fallback = Ident {

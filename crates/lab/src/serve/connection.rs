@@ -35,12 +35,14 @@ const LEDGER_PATH: &str = "/v1/connections/";
 /// The request header that tags a connection for the ledger.
 const CONN_ID_HEADER: &str = "x-wsdoctor-conn-id";
 
-/// Serves one accepted connection (after TLS, if any) to the end.
-pub(crate) async fn serve(conn: Conn, peer: SocketAddr, shared: &ServeShared) {
+/// Serves one accepted connection (after TLS, if any) to the end;
+/// `received` is what was read of it already (the hold pool hands back what
+/// it read when the request is not a plain upgrade).
+pub(crate) async fn serve(conn: Conn, received: BytesMut, peer: SocketAddr, shared: &ServeShared) {
     let origin = Instant::now();
     let started_at = SystemTime::now();
     let Some((mut conn, request, leftover)) =
-        handshake::read_request(conn, &shared.lab.instance).await
+        handshake::read_request(conn, received, &shared.lab.instance).await
     else {
         return;
     };
@@ -71,13 +73,66 @@ pub(crate) async fn serve(conn: Conn, peer: SocketAddr, shared: &ServeShared) {
     if browser::wants_page(&request, path, is_upgrade) {
         return browser::page(conn, ident).await;
     }
+    let (plan, head, deflate) = match prepare_upgrade(&request, &query, shared, ident) {
+        Prepared::Upgrade {
+            plan,
+            head,
+            deflate,
+        } => (plan, head, deflate),
+        Prepared::Refuse(bytes) => return handshake::answer_and_close(conn, &bytes).await,
+        Prepared::LabFaults => {
+            return handshake::respond(conn, peer, &shared.lab, request, leftover).await
+        }
+    };
+    if conn.send(head.as_bytes()).await.is_err() {
+        return;
+    }
+    let exchange = Exchange::upgrade(
+        &request,
+        &query,
+        &plan,
+        peer,
+        (origin, started_at),
+        (&head, deflate),
+    );
+    let (conn, leftover) = match super::held::try_hold(conn, leftover, &exchange, shared) {
+        Ok(()) => return,
+        Err(back) => back,
+    };
+    let mut conn = conn;
+    match run_session(&mut conn, leftover, &exchange, shared).await {
+        Ending::Reset => conn.reset(),
+        Ending::Fin => conn.finish(FIN_LINGER).await,
+    }
+}
+
+/// How this server answers an upgrade request, decided without I/O (the
+/// tokio path and the hold pool both ask).
+pub(super) enum Prepared {
+    /// Upgrade with this head (`101 …`, ending in the blank line).
+    Upgrade {
+        plan: Plan,
+        head: String,
+        deflate: Option<DeflateParams>,
+    },
+    /// Answer this and close (a bad `fault=`, a request that cannot be
+    /// upgraded).
+    Refuse(Vec<u8>),
+    /// The lab's own handshake faults decide the answer.
+    LabFaults,
+}
+
+/// Decides the answer to an upgrade request.
+pub(super) fn prepare_upgrade(
+    request: &Request,
+    query: &Query,
+    shared: &ServeShared,
+    ident: Ident<'_>,
+) -> Prepared {
     let faults = match &query.fault {
         Some(text) => match Fault::parse_list(text) {
             Ok(f) => f,
-            Err(e) => {
-                let bytes = answer::bad_request(&e.to_string(), ident);
-                return handshake::answer_and_close(conn, &bytes).await;
-            }
+            Err(e) => return Prepared::Refuse(answer::bad_request(&e.to_string(), ident)),
         },
         None => shared.lab.faults.clone(),
     };
@@ -90,14 +145,14 @@ pub(crate) async fn serve(conn: Conn, peer: SocketAddr, shared: &ServeShared) {
         || plan.session.fin_mid_frame.is_some()
         || plan.session.huge_frame;
     if special {
-        return handshake::respond(conn, peer, &shared.lab, request, leftover).await;
+        return Prepared::LabFaults;
     }
-    let key = match handshake::check_upgrade(&request) {
+    let key = match handshake::check_upgrade(request) {
         Ok(key) => key,
-        Err(bad) => return handshake::answer_and_close(conn, &bad.answer(ident)).await,
+        Err(bad) => return Prepared::Refuse(bad.answer(ident)),
     };
-    let deflate = deflate_answer(&request, shared);
-    let mut head = handshake::switching_protocols(&request, key, &plan, ident);
+    let deflate = deflate_answer(request, shared);
+    let mut head = handshake::switching_protocols(request, key, &plan, ident);
     if let Some(params) = deflate {
         // Before the blank line that ends the head.
         head.truncate(head.len() - 2);
@@ -106,39 +161,10 @@ pub(crate) async fn serve(conn: Conn, peer: SocketAddr, shared: &ServeShared) {
             params.header_value()
         ));
     }
-    if conn.send(head.as_bytes()).await.is_err() {
-        return;
-    }
-    let headers = head
-        .split("\r\n")
-        .skip(1)
-        .filter_map(|line| line.split_once(": "))
-        .map(|(name, value)| Header {
-            name: name.to_owned(),
-            value: value.to_owned(),
-        })
-        .collect();
-    let exchange = Exchange {
-        request: &request,
-        query: &query,
-        plan: &plan,
-        peer,
-        origin,
-        started_at,
-        http_version: "HTTP/1.1",
-        status: 101,
-        reason: "Switching Protocols",
-        headers,
+    Prepared::Upgrade {
+        plan,
+        head,
         deflate,
-    };
-    let (conn, leftover) = match super::held::try_hold(conn, leftover, &exchange, shared) {
-        Ok(()) => return,
-        Err(back) => back,
-    };
-    let mut conn = conn;
-    match run_session(&mut conn, leftover, &exchange, shared).await {
-        Ending::Reset => conn.reset(),
-        Ending::Fin => conn.finish(FIN_LINGER).await,
     }
 }
 
@@ -158,6 +184,42 @@ pub(super) struct Exchange<'a> {
     pub(super) headers: Vec<Header>,
     /// permessage-deflate as agreed in the answer.
     pub(super) deflate: Option<DeflateParams>,
+}
+
+impl<'a> Exchange<'a> {
+    /// An HTTP/1.1 upgrade answered with `head`, as [`prepare_upgrade`]
+    /// decided it.
+    pub(super) fn upgrade(
+        request: &'a Request,
+        query: &'a Query,
+        plan: &'a Plan,
+        peer: SocketAddr,
+        (origin, started_at): (Instant, SystemTime),
+        (head, deflate): (&str, Option<DeflateParams>),
+    ) -> Exchange<'a> {
+        let headers = head
+            .split("\r\n")
+            .skip(1)
+            .filter_map(|line| line.split_once(": "))
+            .map(|(name, value)| Header {
+                name: name.to_owned(),
+                value: value.to_owned(),
+            })
+            .collect();
+        Exchange {
+            request,
+            query,
+            plan,
+            peer,
+            origin,
+            started_at,
+            http_version: "HTTP/1.1",
+            status: 101,
+            reason: "Switching Protocols",
+            headers,
+            deflate,
+        }
+    }
 }
 
 /// The server's side of permessage-deflate (RFC 7692): the first offer it

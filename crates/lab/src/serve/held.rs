@@ -1,20 +1,35 @@
 //! Plain connections without timers of their own (no ticks, no scheduled
-//! faults) are handed to the [`HoldPool`] once the 101 is sent: an idle
+//! faults) live in the [`HoldPool`] once the 101 is sent: an idle
 //! connection then costs its session and a compact record seed, not a task
 //! with an 8 KiB read buffer — what lets one `serve` process hold its
 //! 20,000 file descriptors' worth of connections in a few tens of MiB.
+//!
+//! They get there two ways. Accepted plain connections go straight to the
+//! pool, which reads the request and asks [`PooledRequest`] (the same
+//! decisions as the tokio path, without I/O): a plain upgrade is answered
+//! and held right there, anything else (HTTP requests, faults, ticks,
+//! tagged connections, malformed heads) comes back to the accept loop with
+//! the bytes read so far. TLS and HTTP/2 connections are answered by tokio
+//! and handed over afterwards ([`try_hold`]).
 
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use bytes::BytesMut;
-use wsdoctor_sources::conn::hold::HoldPool;
+use tokio::sync::mpsc;
+use wsdoctor_sources::conn::hold::{HoldPool, OnEnd, Responder, Response};
 use wsdoctor_sources::conn::session::Session;
 
-use super::connection::{client_id, conn_id, new_session, Exchange, RecordSeed};
+use super::browser;
+use super::connection::{
+    client_id, conn_id, new_session, prepare_upgrade, Exchange, Prepared, RecordSeed,
+};
 use super::{ServeEvent, ServeShared};
+use crate::answer::Ident;
 use crate::conn::Conn;
+use crate::handshake::{self, Head, Query};
 
 /// The pool and how many connections it holds for this server.
 pub(super) struct HeldConnections {
@@ -30,14 +45,24 @@ impl std::fmt::Debug for HeldConnections {
     }
 }
 
-/// Hands the connection to the pool when nothing but the session has to
-/// happen on it; gives it back otherwise.
-pub(super) fn try_hold(
-    conn: Conn,
-    mut leftover: BytesMut,
-    exchange: &Exchange<'_>,
-    shared: &ServeShared,
-) -> Result<(), (Conn, BytesMut)> {
+/// One connection in the pool's count, for as long as this lives.
+struct Counted(Arc<AtomicUsize>);
+
+impl Counted {
+    fn new(count: &Arc<AtomicUsize>) -> Counted {
+        count.fetch_add(1, Ordering::Relaxed);
+        Counted(Arc::clone(count))
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Whether nothing but the session has to happen on this connection.
+fn holdable(exchange: &Exchange<'_>, shared: &ServeShared) -> bool {
     let plan = &exchange.plan.session;
     // Tagged connections are few (idle experiments) and report to the ledger
     // from their task.
@@ -51,16 +76,17 @@ pub(super) fn try_hold(
             .or(shared.config.tick)
             .is_some()
         || conn_id(exchange.request, exchange.query).is_some();
-    let (Some(held), false, Conn::Plain(_)) = (&shared.held, own_timers, &conn) else {
-        return Err((conn, leftover));
-    };
-    let Conn::Plain(tcp) = conn else {
-        return Err((conn, leftover));
-    };
-    let opened = Instant::now();
-    let (mut session, heartbeat) = new_session(exchange, shared, opened);
-    session.handle_data(opened, &mut leftover);
-    drop(leftover);
+    !own_timers
+}
+
+/// The session of a held connection, and what files its record at the end.
+fn held_session(
+    exchange: &Exchange<'_>,
+    shared: &ServeShared,
+    opened: Instant,
+    counted: Counted,
+) -> (Box<Session>, OnEnd) {
+    let (session, heartbeat) = new_session(exchange, shared, opened);
     let record = shared.events.clone().map(|events| {
         let client = client_id(exchange.request, exchange.query, exchange.peer);
         (
@@ -70,10 +96,8 @@ pub(super) fn try_hold(
             RecordSeed::new(exchange, opened, heartbeat),
         )
     });
-    let count = Arc::clone(&held.count);
-    count.fetch_add(1, Ordering::Relaxed);
     let on_end = Box::new(move |session: Box<Session>| {
-        count.fetch_sub(1, Ordering::Relaxed);
+        drop(counted);
         if let Some((events, instance, client, seed)) = record {
             let event = ServeEvent {
                 instance: instance.into(),
@@ -84,9 +108,135 @@ pub(super) fn try_hold(
             let _ = events.try_send(event);
         }
     });
-    if held.pool.adopt(tcp, Box::new(session), on_end).is_err() {
-        // The pool stopped: the server is going away with its connections.
-        held.count.fetch_sub(1, Ordering::Relaxed);
-    }
+    (Box::new(session), on_end)
+}
+
+/// Hands the connection to the pool when nothing but the session has to
+/// happen on it; gives it back otherwise.
+pub(super) fn try_hold(
+    conn: Conn,
+    mut leftover: BytesMut,
+    exchange: &Exchange<'_>,
+    shared: &ServeShared,
+) -> Result<(), (Conn, BytesMut)> {
+    let (Some(held), true, Conn::Plain(_)) = (&shared.held, holdable(exchange, shared), &conn)
+    else {
+        return Err((conn, leftover));
+    };
+    let Conn::Plain(tcp) = conn else {
+        return Err((conn, leftover));
+    };
+    let opened = Instant::now();
+    let (mut session, on_end) = held_session(exchange, shared, opened, Counted::new(&held.count));
+    session.handle_data(opened, &mut leftover);
+    drop(leftover);
+    // Err only when the pool stopped: the server is going away with its
+    // connections (the count went with `on_end`).
+    let _ = held.pool.adopt(tcp, session, on_end);
     Ok(())
+}
+
+/// A connection the pool gave back, with what it read of it.
+#[derive(Debug)]
+pub(super) struct HandedBack {
+    pub(super) stream: std::net::TcpStream,
+    pub(super) received: BytesMut,
+    pub(super) peer: SocketAddr,
+}
+
+/// Sends an accepted plain connection to the pool to be answered there; the
+/// connection comes back through `hand_back` unless it is a plain upgrade.
+/// Gives it back at once when the pool has stopped.
+pub(super) fn answer_in_pool(
+    stream: std::net::TcpStream,
+    peer: SocketAddr,
+    shared: &Arc<ServeShared>,
+    hand_back: &mpsc::UnboundedSender<HandedBack>,
+) -> Result<(), std::net::TcpStream> {
+    let Some(held) = &shared.held else {
+        return Err(stream);
+    };
+    let responder = Box::new(PooledRequest {
+        peer,
+        shared: Arc::clone(shared),
+        origin: Instant::now(),
+        started_at: SystemTime::now(),
+        hand_back: hand_back.clone(),
+        counted: Some(Counted::new(&held.count)),
+    });
+    let deadline = Instant::now() + handshake::HEAD_TIMEOUT;
+    held.pool
+        .answer(stream, responder, deadline)
+        .map_err(|(stream, _)| stream)
+}
+
+/// `serve`'s side of a connection the pool answers: the tokio path's
+/// decisions ([`prepare_upgrade`], [`holdable`]) on the request head.
+struct PooledRequest {
+    peer: SocketAddr,
+    shared: Arc<ServeShared>,
+    origin: Instant,
+    started_at: SystemTime,
+    hand_back: mpsc::UnboundedSender<HandedBack>,
+    /// Counts the connection from its accept; moves into the held session.
+    counted: Option<Counted>,
+}
+
+impl Responder for PooledRequest {
+    fn respond(&mut self, received: &[u8], now: Instant) -> Response {
+        let Some((head, head_len)) = handshake::parse_head(received) else {
+            return Response::NeedMore;
+        };
+        // Too large or malformed: the tokio path says so in its answer.
+        let Head::Complete(request, _) = head else {
+            return Response::HandBack;
+        };
+        let path = request.target.split('?').next().unwrap_or_default();
+        // The same order as the tokio path: only an upgrade that is not a
+        // browser report is a WebSocket.
+        if !request.has_token("upgrade", "websocket") || browser::is_report(&request, path) {
+            return Response::HandBack;
+        }
+        let query = Query::parse(&request.target);
+        let shared = &*self.shared;
+        let ident = Ident {
+            server: handshake::DEFAULT_SERVER,
+            instance: &shared.lab.instance,
+        };
+        let Prepared::Upgrade {
+            plan,
+            head,
+            deflate,
+        } = prepare_upgrade(&request, &query, shared, ident)
+        else {
+            return Response::HandBack;
+        };
+        let exchange = Exchange::upgrade(
+            &request,
+            &query,
+            &plan,
+            self.peer,
+            (self.origin, self.started_at),
+            (&head, deflate),
+        );
+        let (true, Some(counted)) = (holdable(&exchange, shared), self.counted.take()) else {
+            return Response::HandBack;
+        };
+        let (session, on_end) = held_session(&exchange, shared, now, counted);
+        Response::Upgrade {
+            answer: head.into_bytes(),
+            head_len,
+            session,
+            on_end,
+        }
+    }
+
+    fn hand_back(self: Box<Self>, stream: std::net::TcpStream, received: Vec<u8>) {
+        // A closed channel: the server is stopping; the connection closes.
+        let _ = self.hand_back.send(HandedBack {
+            stream,
+            received: BytesMut::from(&received[..]),
+            peer: self.peer,
+        });
+    }
 }

@@ -56,8 +56,10 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::BytesMut;
 use serde::Serialize;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::unix::AsyncFd;
+use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 use wsdoctor_evidence::browser::BrowserEvidence;
@@ -322,10 +324,21 @@ impl DiagServer {
 }
 
 async fn accept_loop(
-    listener: TcpListener,
+    listener: std::net::TcpListener,
     shared: Arc<ServeShared>,
     mut stop: oneshot::Receiver<()>,
 ) {
+    // Accepted without tokio's reactor: a plain connection goes to the hold
+    // pool as it is, registered once, there (see `held`).
+    #[allow(unsafe_code)]
+    // SAFETY: the AsyncFd owns the std listener, whose descriptor is open
+    // and the same one until the AsyncFd drops it; nothing else closes it.
+    let registered = unsafe { AsyncFd::register(listener) };
+    let Ok(listener) = registered else {
+        return;
+    };
+    let pooled = shared.tls.is_none() && !shared.config.http2 && shared.held.is_some();
+    let (hand_back, mut handed_back) = mpsc::unbounded_channel::<held::HandedBack>();
     let mut tasks = JoinSet::new();
     let mut accepted_since_release = 0usize;
     let mut accepted_at_last_tick = 0usize;
@@ -345,18 +358,31 @@ async fn accept_loop(
                 }
                 accepted_at_last_tick = accepted_since_release;
             }
-            accepted = listener.accept() => match accepted {
+            accepted = accept_std(&listener) => match accepted {
                 Ok((tcp, _)) if tasks.len() + held_count(&shared) >= shared.config.max_connections => {
                     drop(tcp);
                 }
                 Ok((tcp, peer)) => {
                     accepted_since_release += 1;
+                    let _ = tcp.set_nodelay(true);
+                    let tcp = if pooled {
+                        match held::answer_in_pool(tcp, peer, &shared, &hand_back) {
+                            Ok(()) => continue,
+                            Err(tcp) => tcp,
+                        }
+                    } else {
+                        tcp
+                    };
                     let shared = Arc::clone(&shared);
-                    tasks.spawn(accept(tcp, peer, shared));
+                    tasks.spawn(accept(tcp, BytesMut::new(), peer, shared));
                 }
                 // Usually out of file descriptors: back off instead of spinning.
                 Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
             },
+            Some(back) = handed_back.recv() => {
+                let shared = Arc::clone(&shared);
+                tasks.spawn(accept(back.stream, back.received, back.peer, shared));
+            }
             Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
         }
     }
@@ -385,7 +411,19 @@ async fn accept_loop(
 /// `net.core.somaxconn`).
 const LISTEN_BACKLOG: i32 = 8192;
 
-fn listen(addr: SocketAddr, reuse_port: bool) -> std::io::Result<TcpListener> {
+/// Accepts one connection, as a plain socket (not registered anywhere).
+async fn accept_std(
+    listener: &AsyncFd<std::net::TcpListener>,
+) -> std::io::Result<(std::net::TcpStream, SocketAddr)> {
+    loop {
+        let mut ready = listener.readable().await?;
+        if let Ok(accepted) = ready.try_io(|listener| listener.get_ref().accept()) {
+            return accepted;
+        }
+    }
+}
+
+fn listen(addr: SocketAddr, reuse_port: bool) -> std::io::Result<std::net::TcpListener> {
     use socket2::{Domain, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
     socket.set_reuse_address(true)?;
@@ -395,7 +433,7 @@ fn listen(addr: SocketAddr, reuse_port: bool) -> std::io::Result<TcpListener> {
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
     socket.listen(LISTEN_BACKLOG)?;
-    TcpListener::from_std(socket.into())
+    Ok(socket.into())
 }
 
 /// Connections the pool holds now.
@@ -405,9 +443,22 @@ fn held_count(shared: &ServeShared) -> usize {
     })
 }
 
-/// TLS (and ALPN), or the h2c preface, decide which server runs the connection.
-async fn accept(tcp: TcpStream, peer: SocketAddr, shared: Arc<ServeShared>) {
+/// TLS (and ALPN), or the h2c preface, decide which server runs the
+/// connection; `received` is what the hold pool read of it already.
+async fn accept(
+    tcp: std::net::TcpStream,
+    received: BytesMut,
+    peer: SocketAddr,
+    shared: Arc<ServeShared>,
+) {
     let _ = tcp.set_nodelay(true);
+    // accept(2) does not pass the listener's O_NONBLOCK on; tokio needs it.
+    if tcp.set_nonblocking(true).is_err() {
+        return;
+    }
+    let Ok(tcp) = TcpStream::from_std(tcp) else {
+        return;
+    };
     let conn = match &shared.tls {
         Some(acceptor) => {
             let Ok(Ok(tls)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await
@@ -426,5 +477,5 @@ async fn accept(tcp: TcpStream, peer: SocketAddr, shared: Arc<ServeShared>) {
         }
         None => Conn::Plain(tcp),
     };
-    connection::serve(conn, peer, &shared).await;
+    connection::serve(conn, received, peer, &shared).await;
 }

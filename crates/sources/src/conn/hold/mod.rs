@@ -9,14 +9,17 @@
 //! nothing is allocated per connection for waiting: a few worker threads
 //! each own a `mio` poll, a slab of connections and a heap of timers, and
 //! read on readiness into one scratch buffer per worker — the way tcpkali
-//! does it. A connection comes in two ways: opened elsewhere (tokio, with
-//! TLS or a proxy) and handed over ([`HoldPool::adopt`]), or opened by the
-//! worker itself, connect and upgrade included ([`HoldPool::dial`]), which
-//! is what lets `wsdoctor load` open ten thousand a second.
+//! does it. A connection comes in three ways: opened elsewhere (tokio, with
+//! TLS or a proxy) and handed over ([`HoldPool::adopt`]); opened by the
+//! worker itself, connect and upgrade included ([`HoldPool::dial`], what
+//! lets `wsdoctor load` open ten thousand a second); or accepted by a
+//! server and answered by the worker, the server deciding
+//! ([`HoldPool::answer`], what lets `wsdoctor serve` keep up with it).
 //!
 //! The session ([`Session`], sans-IO) decides everything, as under the
 //! tokio driver: this is only another shell around it.
 
+mod answer;
 mod dial;
 
 use std::cmp::Reverse;
@@ -33,6 +36,8 @@ use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
+use self::answer::{Answered, Answering};
+pub use self::answer::{Responder, Response};
 pub use self::dial::{Dial, DialObserver};
 use self::dial::{Opening, Progress};
 use super::driver::{classify_io_error, DEFAULT_READ_BUFFER};
@@ -59,6 +64,7 @@ struct Adoption {
 enum Command {
     Adopt(Box<Adoption>),
     Dial(Box<Dial>),
+    Answer(Box<Answering>),
     /// Start the closing handshake of every connection (held now or
     /// adopted later) at this time, with this code and reason.
     CloseAll {
@@ -177,6 +183,36 @@ impl HoldPool {
         }
     }
 
+    /// Answers an accepted connection on a worker: its request head is read
+    /// there and given to `responder`, which decides (the 101 and a session
+    /// to hold, or the connection back). A client that has not sent a whole
+    /// head by `deadline` is disconnected. On error (the pool has stopped)
+    /// the connection is given back untouched.
+    pub fn answer(
+        &self,
+        stream: std::net::TcpStream,
+        responder: Box<dyn Responder>,
+        deadline: Instant,
+    ) -> Result<(), (std::net::TcpStream, Box<dyn Responder>)> {
+        // accept(2) does not pass the listener's O_NONBLOCK on.
+        if stream.set_nonblocking(true).is_err() {
+            return Err((stream, responder));
+        }
+        let answering = Box::new(Answering::new(
+            TcpStream::from_std(stream),
+            deadline,
+            responder,
+        ));
+        match self.worker().send(Command::Answer(answering)) {
+            Ok(()) => Ok(()),
+            Err(Command::Answer(answering)) => {
+                let (stream, _, responder) = answering.into_parts();
+                Err((stream.into(), responder))
+            }
+            Err(_) => unreachable_send(),
+        }
+    }
+
     /// Every connection starts its closing handshake at `at` (connections
     /// adopted or opened later too).
     pub fn close_all(&self, at: Instant, code: u16, reason: &str) {
@@ -211,10 +247,11 @@ impl Drop for HoldPool {
     }
 }
 
-/// A connection the worker owns: opening (boxed: the request and the
-/// answer so far are needed only until the 101) or held.
+/// A connection the worker owns: opening or answering (boxed: the request
+/// and the answer so far are needed only until the 101) or held.
 enum Slot {
     Opening(Box<Opening>),
+    Answering(Box<Answering>),
     Held(Held),
 }
 
@@ -302,6 +339,10 @@ impl Worker {
                 let progress = opening.on_ready(Instant::now(), &mut self.scratch);
                 self.progress(key, progress);
             }
+            Some(Slot::Answering(answering)) => {
+                let answered = answering.on_ready(Instant::now(), &mut self.scratch);
+                self.answered(key, answered);
+            }
             Some(Slot::Held(held)) => {
                 if writable {
                     held.flush(Instant::now());
@@ -332,6 +373,7 @@ impl Worker {
             match self.commands.try_recv() {
                 Ok(Command::Adopt(adoption)) => self.adopt(*adoption),
                 Ok(Command::Dial(dial)) => self.dial(*dial),
+                Ok(Command::Answer(answering)) => self.answer(answering),
                 Ok(Command::CloseAll { at, code, reason }) => {
                     self.close_all = Some((at, code, reason));
                     self.closing_all = false;
@@ -410,6 +452,88 @@ impl Worker {
         opening.armed = opening.deadline;
         self.timers.push(Reverse((opening.deadline, key)));
         entry.insert(Slot::Opening(opening));
+    }
+
+    fn answer(&mut self, mut answering: Box<Answering>) {
+        let entry = self.slots.vacant_entry();
+        let key = entry.key();
+        // Readable only: a fresh socket is writable at once, and the 101
+        // is written when the request has come.
+        if self
+            .poll
+            .registry()
+            .register(&mut answering.stream, Token(key), Interest::READABLE)
+            .is_err()
+        {
+            // Cannot watch it: the server's own path can.
+            let (stream, received, responder) = answering.into_parts();
+            return responder.hand_back(stream.into(), received);
+        }
+        self.timers.push(Reverse((answering.deadline, key)));
+        entry.insert(Slot::Answering(answering));
+    }
+
+    /// Acts on what an answering connection's turn gave.
+    fn answered(&mut self, key: usize, answered: Answered) {
+        match answered {
+            Answered::Waiting => {}
+            // Dropping the socket closes it and takes it out of the poll.
+            Answered::Gone => drop(self.slots.try_remove(key)),
+            Answered::HandBack => {
+                if let Some(Slot::Answering(answering)) = self.slots.try_remove(key) {
+                    let (mut stream, received, responder) = answering.into_parts();
+                    // The descriptor lives on elsewhere: take it out of ours.
+                    let _ = self.poll.registry().deregister(&mut stream);
+                    responder.hand_back(stream.into(), received);
+                }
+            }
+            Answered::Upgrade {
+                answer,
+                mut session,
+                on_end,
+                mut leftover,
+            } => {
+                let Some(Slot::Answering(answering)) = self.slots.try_remove(key) else {
+                    return;
+                };
+                let (mut stream, _, _) = answering.into_parts();
+                let now = Instant::now();
+                let unsent = match write_now(&mut stream, &answer) {
+                    Ok(written) => answer[written..].to_vec(),
+                    Err(e) => {
+                        session.handle_transport_error(now, classify_io_error(&e), e.to_string());
+                        return on_end(session);
+                    }
+                };
+                if !leftover.is_empty() {
+                    session.handle_data(now, &mut leftover);
+                }
+                let entry = self.slots.vacant_entry();
+                // The slab hands the freed key out again (see `progress`).
+                if entry.key() != key
+                    && self
+                        .poll
+                        .registry()
+                        .reregister(&mut stream, Token(entry.key()), Interest::READABLE)
+                        .is_err()
+                {
+                    session.handle_transport_error(now, None, "could not watch the socket".into());
+                    return on_end(session);
+                }
+                let key = entry.key();
+                entry.insert(Slot::Held(Held {
+                    stream,
+                    session,
+                    on_end,
+                    // The rest of the 101, in the rare case the socket
+                    // would not take it all: it leaves before any frame.
+                    unsent,
+                    wake_at: None,
+                    writable: false,
+                }));
+                self.start_holding(key);
+            }
+        }
     }
 
     /// Acts on what an opening connection's turn (or its deadline) gave.
@@ -507,6 +631,10 @@ impl Worker {
                     let end = opening.timed_out();
                     self.progress(key, Progress::Failed(end, None));
                 }
+                // No whole request head in time: closed unanswered.
+                Some(Slot::Answering(answering)) if answering.deadline == at => {
+                    drop(self.slots.try_remove(key));
+                }
                 // Stale: the wake-up moved, or the key is someone else's now.
                 _ => {}
             }
@@ -557,6 +685,21 @@ impl Worker {
             }
         }
     }
+}
+
+/// Writes as much of `bytes` as the socket takes now; how much that was.
+fn write_now(stream: &mut TcpStream, bytes: &[u8]) -> io::Result<usize> {
+    let mut written = 0;
+    while written < bytes.len() {
+        match stream.write(&bytes[written..]) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => written += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(written)
 }
 
 impl Held {
