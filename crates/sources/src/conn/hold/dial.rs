@@ -67,9 +67,10 @@ impl std::fmt::Debug for Dial {
 enum Phase {
     /// Waiting for the TCP connect to complete.
     Connecting,
-    /// Connected: writing the request (`sent` bytes of it so far), then
-    /// reading the answer's head.
-    Upgrading { sent: usize },
+    /// Connected: writing the request (`sent` bytes of it so far).
+    Writing { sent: usize },
+    /// Reading the answer's head.
+    Reading,
 }
 
 /// A connection between `connect(2)` and the 101.
@@ -83,9 +84,9 @@ pub(super) struct Opening {
     /// The deadline the worker's timer heap has for this connection.
     pub(super) armed: Instant,
     key: String,
+    /// The request until it is written (then freed: thousands of openings
+    /// can be waiting for their answers at once).
     request: Vec<u8>,
-    /// The request as recorded (secrets redacted).
-    redacted: Vec<String>,
     /// The answer so far (a 101 usually comes in one read).
     received: Vec<u8>,
     options: Arc<ConnectOptions>,
@@ -118,7 +119,8 @@ impl Opening {
             }
         };
         let key = handshake::new_key();
-        let (request, redacted) = handshake::build_request(&dial.options, &key);
+        // The redacted lines are rebuilt only for a refusal's record.
+        let (request, _) = handshake::build_request(&dial.options, &key);
         Ok(Opening {
             stream,
             addr: dial.addr,
@@ -128,7 +130,6 @@ impl Opening {
             armed: now,
             key,
             request,
-            redacted,
             received: Vec::new(),
             options: dial.options,
             session: dial.session,
@@ -142,7 +143,7 @@ impl Opening {
             match self.connected() {
                 Ok(false) => return Progress::Waiting,
                 Ok(true) => {
-                    self.phase = Phase::Upgrading { sent: 0 };
+                    self.phase = Phase::Writing { sent: 0 };
                     self.deadline = now + self.options.handshake_timeout;
                 }
                 Err(e) => {
@@ -153,16 +154,19 @@ impl Opening {
                 }
             }
         }
-        let Phase::Upgrading { sent } = &mut self.phase else {
-            return Progress::Waiting;
-        };
-        while *sent < self.request.len() {
+        while let Phase::Writing { sent } = &mut self.phase {
             match self.stream.write(&self.request[*sent..]) {
                 Ok(0) => {
                     let e = io::Error::from(io::ErrorKind::WriteZero);
                     return Progress::Failed(handshake::transport_end_before_head(&e, 0), None);
                 }
-                Ok(n) => *sent += n,
+                Ok(n) => {
+                    *sent += n;
+                    if *sent == self.request.len() {
+                        self.request = Vec::new();
+                        self.phase = Phase::Reading;
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Progress::Waiting,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
@@ -180,7 +184,7 @@ impl Opening {
                 addr: self.addr.to_string(),
                 after_ms: millis(self.options.connect_timeout),
             },
-            Phase::Upgrading { .. } => ConnectionEnd::HandshakeTimedOut {
+            Phase::Writing { .. } | Phase::Reading => ConnectionEnd::HandshakeTimedOut {
                 after_ms: millis(self.options.handshake_timeout),
             },
         }
@@ -244,18 +248,22 @@ impl Opening {
 
     fn judge(&mut self, head: handshake::ResponseHead, now: Instant) -> Progress {
         let head_len = head.len;
-        let mut record = head.into_record(std::mem::take(&mut self.redacted));
-        if record.status != 101 {
-            let status = record.status;
+        if head.status != 101 {
+            let status = head.status;
+            let record = head.into_record(self.redacted_request());
             return Progress::Failed(
                 ConnectionEnd::HandshakeRejected { status },
                 Some(Box::new(record)),
             );
         }
+        let mut record = head.into_record(Vec::new());
         let deflate: Option<DeflateParams> =
             match handshake::judge_101(&mut record, &self.key, &self.options) {
                 Ok(deflate) => deflate,
-                Err(end) => return Progress::Failed(end, Some(Box::new(record))),
+                Err(end) => {
+                    record.request = self.redacted_request();
+                    return Progress::Failed(end, Some(Box::new(record)));
+                }
             };
         let mut session = Box::new(Session::new(Arc::clone(&self.session), self.started, now));
         if let Some(params) = deflate {
@@ -268,6 +276,13 @@ impl Opening {
         }
         self.observer.opened(micros_since(self.started, now));
         Progress::Open(session)
+    }
+}
+
+impl Opening {
+    /// The request as the record shows it (secrets redacted).
+    fn redacted_request(&self) -> Vec<String> {
+        handshake::build_request(&self.options, &self.key).1
     }
 }
 
