@@ -231,6 +231,33 @@ async fn whoami_and_graceful_shutdown() -> Result<()> {
 }
 
 #[tokio::test]
+async fn a_client_that_never_sends_its_head_does_not_keep_the_server_alive() -> Result<()> {
+    within(10, async {
+        let mut server = server(None).await?;
+        let mut events = server.take_events().context("no events")?;
+        // Connected, half a head, then silence (a preconnect, a health check).
+        let mut silent = TcpStream::connect(server.addr()).await?;
+        silent.write_all(b"GET /ws HTTP/1.1\r\n").await?;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let started = std::time::Instant::now();
+        server.shutdown().await;
+        // Everything the server owned is gone: the event channel closes and
+        // the silent client is disconnected, long before the 30 s head
+        // timeout.
+        assert!(events.recv().await.is_none());
+        let mut rest = Vec::new();
+        let _ = silent.read_to_end(&mut rest).await;
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test]
 async fn hostile_clients_do_not_hurt_others() -> Result<()> {
     within(20, async {
         let mut server = server(None).await?;

@@ -14,7 +14,7 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::{Instant, SystemTime};
 
 use bytes::BytesMut;
@@ -158,7 +158,7 @@ pub(super) fn answer_in_pool(
     };
     let responder = Box::new(PooledRequest {
         peer,
-        shared: Arc::clone(shared),
+        shared: Arc::downgrade(shared),
         origin: Instant::now(),
         started_at: SystemTime::now(),
         hand_back: hand_back.clone(),
@@ -174,7 +174,9 @@ pub(super) fn answer_in_pool(
 /// decisions ([`prepare_upgrade`], [`holdable`]) on the request head.
 struct PooledRequest {
     peer: SocketAddr,
-    shared: Arc<ServeShared>,
+    /// Weak: the pool belongs to the server, and a client that never sends
+    /// its head must not keep the server (and so the pool) alive.
+    shared: Weak<ServeShared>,
     origin: Instant,
     started_at: SystemTime,
     hand_back: mpsc::UnboundedSender<HandedBack>,
@@ -198,7 +200,11 @@ impl Responder for PooledRequest {
             return Response::HandBack;
         }
         let query = Query::parse(&request.target);
-        let shared = &*self.shared;
+        // Gone: the server is stopping; the hand-back finds no one either.
+        let Some(shared) = self.shared.upgrade() else {
+            return Response::HandBack;
+        };
+        let shared = &*shared;
         let ident = Ident {
             server: handshake::DEFAULT_SERVER,
             instance: &shared.lab.instance,

@@ -215,6 +215,15 @@ impl DiagServer {
         };
         let listener = listen(config.listen, config.reuse_port).map_err(bind_err)?;
         let addr = listener.local_addr().map_err(bind_err)?;
+        // Accepted without tokio's reactor: a plain connection goes to the
+        // hold pool as it is and is registered once, there (see `held`).
+        #[allow(unsafe_code)]
+        // SAFETY: the AsyncFd owns the std listener, whose descriptor is
+        // open and the same one until the AsyncFd drops it; nothing else
+        // closes it.
+        let registered =
+            unsafe { AsyncFd::register_with_interest(listener, tokio::io::Interest::READABLE) };
+        let listener = registered.map_err(|e| bind_err(e.into_parts().1))?;
         let (shutdown, shutdown_rx) = watch::channel(false);
         let (events_tx, events_rx) = if config.events {
             let (tx, rx) = mpsc::channel(EVENT_BUFFER);
@@ -324,19 +333,10 @@ impl DiagServer {
 }
 
 async fn accept_loop(
-    listener: std::net::TcpListener,
+    listener: AsyncFd<std::net::TcpListener>,
     shared: Arc<ServeShared>,
     mut stop: oneshot::Receiver<()>,
 ) {
-    // Accepted without tokio's reactor: a plain connection goes to the hold
-    // pool as it is, registered once, there (see `held`).
-    #[allow(unsafe_code)]
-    // SAFETY: the AsyncFd owns the std listener, whose descriptor is open
-    // and the same one until the AsyncFd drops it; nothing else closes it.
-    let registered = unsafe { AsyncFd::register(listener) };
-    let Ok(listener) = registered else {
-        return;
-    };
     let pooled = shared.tls.is_none() && !shared.config.http2 && shared.held.is_some();
     let (hand_back, mut handed_back) = mpsc::unbounded_channel::<held::HandedBack>();
     let mut tasks = JoinSet::new();
@@ -387,8 +387,11 @@ async fn accept_loop(
         }
     }
     drop(listener);
+    // Handed back from now on: closed (the send fails) instead of queued.
+    drop(handed_back);
     // Connections saw the shutdown signal and are closing with 1001; held
-    // ones are told by their pool.
+    // ones are told by their pool, which also closes those still waiting
+    // for their request head.
     if let Some(held) = &shared.held {
         held.pool
             .close_all(std::time::Instant::now(), SHUTDOWN_CODE, SHUTDOWN_REASON);

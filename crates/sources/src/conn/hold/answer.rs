@@ -225,6 +225,36 @@ mod tests {
     }
 
     #[test]
+    fn a_fin_right_behind_the_request_is_seen_once_held() {
+        let pool = HoldPool::start(1).unwrap();
+        let (tx, _rx) = mpsc::channel();
+        let responder = TestServer {
+            upgrade: true,
+            handed_back: tx,
+        };
+        let mut client = connect(&pool, responder, WAIT);
+        // Head, a frame and the FIN, all there before the worker reads.
+        client.write_all(&[HEAD, FRAME].concat()).unwrap();
+        client.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut all = Vec::new();
+        // The server answers, echoes, and closes its side once it has seen
+        // the FIN: read_to_end returns; a missed FIN would hang it until
+        // the read timeout.
+        let started = Instant::now();
+        client.read_to_end(&mut all).unwrap();
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(
+            all.ends_with(&[0x81, 0x02, b'h', b'i'])
+                || all.windows(4).any(|w| w == [0x81, 0x02, b'h', b'i']),
+            "{all:?}"
+        );
+    }
+
+    #[test]
     fn anything_else_comes_back_with_the_bytes_read_and_a_usable_socket() {
         let pool = HoldPool::start(1).unwrap();
         let (tx, rx) = mpsc::channel();

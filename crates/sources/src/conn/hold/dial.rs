@@ -452,6 +452,46 @@ mod tests {
     }
 
     #[test]
+    fn a_fin_right_behind_the_101_ends_the_connection_at_once() {
+        // 101, a frame and the FIN, sent together: when they are all in
+        // the socket before the worker's poll returns, one edge announces
+        // them, the turn reads up to the 101 and only `read_again` brings
+        // the FIN (timing decides whether a run hits that case; the
+        // answering side's test does every time).
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut tcp, _) = listener.accept().unwrap();
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && tcp.read(&mut byte).unwrap_or(0) == 1 {
+                head.push(byte[0]);
+            }
+            let text = String::from_utf8_lossy(&head).into_owned();
+            let key = text
+                .lines()
+                .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
+                .unwrap_or_default()
+                .to_owned();
+            let mut bytes = upgrade(&key);
+            bytes.extend_from_slice(&[0x81, 0x02, b'h', b'i']);
+            tcp.write_all(&bytes).unwrap();
+            tcp.shutdown(std::net::Shutdown::Write).unwrap();
+            std::thread::sleep(Duration::from_millis(300));
+        });
+        let pool = HoldPool::start(1).unwrap();
+        let heard = dial(&pool, addr, WAIT);
+        assert!(matches!(heard.recv_timeout(WAIT).unwrap(), Heard::Opened));
+        // No close_all: the end must come from the FIN alone.
+        let ended = heard.recv_timeout(WAIT).unwrap();
+        assert!(
+            matches!(&ended, Heard::Ended(Some(end), 1) if !matches!(end, ConnectionEnd::CloseHandshake { initiator: Side::Local, .. })),
+            "{ended:?}"
+        );
+        server.join().unwrap();
+    }
+
+    #[test]
     fn a_refusal_keeps_its_status_and_server_header() {
         let (addr, _server) = server(|_| {
             Some(b"HTTP/1.1 503 Service Unavailable\r\nServer: nginx/1.26.3\r\nContent-Length: 0\r\n\r\n".to_vec())

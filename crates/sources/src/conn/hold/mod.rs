@@ -87,8 +87,9 @@ struct WorkerHandle {
 impl WorkerHandle {
     fn send(&self, command: Command) -> Result<(), Command> {
         self.commands.send(command).map_err(|e| e.0)?;
-        if !self.woken.swap(true, Ordering::SeqCst) {
-            let _ = self.waker.wake();
+        if !self.woken.swap(true, Ordering::AcqRel) && self.waker.wake().is_err() {
+            // Not woken after all: the next sender tries again.
+            self.woken.store(false, Ordering::Release);
         }
         Ok(())
     }
@@ -213,8 +214,9 @@ impl HoldPool {
         }
     }
 
-    /// Every connection starts its closing handshake at `at` (connections
-    /// adopted or opened later too).
+    /// Every held connection starts its closing handshake at `at`
+    /// (connections adopted or opened later too, as soon as they open);
+    /// connections still waiting for a request head are closed then.
     pub fn close_all(&self, at: Instant, code: u16, reason: &str) {
         let reason: Arc<str> = Arc::from(reason);
         for worker in &self.workers {
@@ -241,7 +243,11 @@ impl Drop for HoldPool {
             drop(std::mem::replace(&mut worker.commands, dead));
             let _ = worker.waker.wake();
             if let Some(thread) = worker.thread.take() {
-                let _ = thread.join();
+                // Dropped from one of its own workers (the last owner was
+                // a callback there): that one stops on its own.
+                if thread.thread().id() != std::thread::current().id() {
+                    let _ = thread.join();
+                }
             }
         }
     }
@@ -367,8 +373,10 @@ impl Worker {
 
     /// Applies queued commands; false once the pool is gone.
     fn take_commands(&mut self) -> bool {
-        // Before taking: a command sent after this store wakes us again.
-        self.woken.store(false, Ordering::SeqCst);
+        // Before taking: a command sent after this wakes us again. A swap,
+        // not a store: reading the senders' `true` orders their sends
+        // before the `try_recv`s below.
+        self.woken.swap(false, Ordering::AcqRel);
         loop {
             match self.commands.try_recv() {
                 Ok(Command::Adopt(adoption)) => self.adopt(*adoption),
@@ -414,8 +422,9 @@ impl Worker {
     }
 
     /// A connection just became held: it closes at once if the close-all
-    /// time has passed, and frames queued before now go out; data that
-    /// arrived meanwhile is announced by the next readiness event.
+    /// time has passed, and frames queued before now go out. (Data that
+    /// arrived meanwhile: an adopted socket's registration reports it; the
+    /// pool's own openings are put on `read_again` by their callers.)
     fn start_holding(&mut self, key: usize) {
         if let (Some(Slot::Held(held)), true) = (self.slots.get_mut(key), self.closing_all) {
             if let Some((_, code, reason)) = self.close_all.as_ref() {
@@ -500,10 +509,9 @@ impl Worker {
                 let now = Instant::now();
                 let unsent = match write_now(&mut stream, &answer) {
                     Ok(written) => answer[written..].to_vec(),
-                    Err(e) => {
-                        session.handle_transport_error(now, classify_io_error(&e), e.to_string());
-                        return on_end(session);
-                    }
+                    // Gone before its 101: no session to record, as on the
+                    // server's own path (dropping `on_end` uncounts it).
+                    Err(_) => return drop((session, on_end)),
                 };
                 if !leftover.is_empty() {
                     session.handle_data(now, &mut leftover);
@@ -531,6 +539,9 @@ impl Worker {
                     wake_at: None,
                     writable: false,
                 }));
+                // The turn stopped reading at the request head (see
+                // `progress`).
+                self.read_again.push(key);
                 self.start_holding(key);
             }
         }
@@ -588,6 +599,9 @@ impl Worker {
                     wake_at: None,
                     writable: true,
                 }));
+                // The turn stopped reading at the 101: what came behind it
+                // (more frames, a FIN, a reset) gets no new edge.
+                self.read_again.push(key);
                 self.start_holding(key);
             }
         }
@@ -598,6 +612,9 @@ impl Worker {
             if !self.closing_all && now >= *at {
                 self.closing_all = true;
                 let (code, reason) = (*code, Arc::clone(reason));
+                // A server going away answers no more requests.
+                self.slots
+                    .retain(|_, slot| !matches!(slot, Slot::Answering(_)));
                 let keys: Vec<usize> = self
                     .slots
                     .iter()
