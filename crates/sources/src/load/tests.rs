@@ -96,3 +96,29 @@ fn attempts_that_never_answered_are_counted() {
     assert!(!step.failures.contains_key(super::PENDING_AT_END));
     assert_ne!(before, step);
 }
+
+#[tokio::test]
+async fn the_pool_dials_only_plain_http1_targets_without_a_proxy() {
+    let options = |url: &str| ConnectOptions::new(Target::parse(url).unwrap());
+    let plain = options("ws://127.0.0.1:9/ws");
+    assert_eq!(
+        super::pool_dial_address(&plain).await,
+        Some("127.0.0.1:9".parse().unwrap())
+    );
+    assert_eq!(
+        super::pool_dial_address(&options("ws://[::1]:9/")).await,
+        Some("[::1]:9".parse().unwrap())
+    );
+    // TLS, HTTP/2 and forward proxies are tokio's.
+    assert_eq!(
+        super::pool_dial_address(&options("wss://127.0.0.1:9/")).await,
+        None
+    );
+    let mut h2 = options("ws://127.0.0.1:9/");
+    h2.http = crate::conn::HttpVersion::Http2;
+    assert_eq!(super::pool_dial_address(&h2).await, None);
+    let mut proxied = options("ws://127.0.0.1:9/");
+    proxied.proxy =
+        Some(crate::conn::ForwardProxy::parse("http://127.0.0.1:3128", "--proxy").unwrap());
+    assert_eq!(super::pool_dial_address(&proxied).await, None);
+}
