@@ -187,8 +187,22 @@ mod tests {
         }
     }
 
-    /// A client connected to a socket the pool answers with `responder`.
-    fn connect(pool: &HoldPool, responder: TestServer, deadline: Duration) -> TcpStream {
+    /// A client connected to a socket a one-worker pool answers with a
+    /// [`TestServer`]; the hand-backs arrive on the receiver.
+    fn connect(
+        upgrade: bool,
+        deadline: Duration,
+    ) -> (
+        HoldPool,
+        TcpStream,
+        mpsc::Receiver<(std::net::TcpStream, Vec<u8>)>,
+    ) {
+        let pool = HoldPool::start(1).unwrap();
+        let (handed_back, rx) = mpsc::channel();
+        let responder = TestServer {
+            upgrade,
+            handed_back,
+        };
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         client.set_read_timeout(Some(WAIT)).unwrap();
@@ -196,7 +210,7 @@ mod tests {
         pool.answer(accepted, Box::new(responder), Instant::now() + deadline)
             .map_err(|_| "pool stopped")
             .unwrap();
-        client
+        (pool, client, rx)
     }
 
     fn read_exactly(client: &mut TcpStream, n: usize) -> Vec<u8> {
@@ -207,13 +221,7 @@ mod tests {
 
     #[test]
     fn a_plain_upgrade_is_answered_and_the_frames_behind_it_are_served() {
-        let pool = HoldPool::start(1).unwrap();
-        let (tx, _rx) = mpsc::channel();
-        let responder = TestServer {
-            upgrade: true,
-            handed_back: tx,
-        };
-        let mut client = connect(&pool, responder, WAIT);
+        let (_pool, mut client, _rx) = connect(true, WAIT);
         // The head in two pieces, the second with a frame right behind it.
         client.write_all(&HEAD[..10]).unwrap();
         std::thread::sleep(Duration::from_millis(50));
@@ -226,13 +234,7 @@ mod tests {
 
     #[test]
     fn a_fin_right_behind_the_request_is_seen_once_held() {
-        let pool = HoldPool::start(1).unwrap();
-        let (tx, _rx) = mpsc::channel();
-        let responder = TestServer {
-            upgrade: true,
-            handed_back: tx,
-        };
-        let mut client = connect(&pool, responder, WAIT);
+        let (_pool, mut client, _rx) = connect(true, WAIT);
         // Head, a frame and the FIN, all there before the worker reads.
         client.write_all(&[HEAD, FRAME].concat()).unwrap();
         client.shutdown(std::net::Shutdown::Write).unwrap();
@@ -256,13 +258,7 @@ mod tests {
 
     #[test]
     fn anything_else_comes_back_with_the_bytes_read_and_a_usable_socket() {
-        let pool = HoldPool::start(1).unwrap();
-        let (tx, rx) = mpsc::channel();
-        let responder = TestServer {
-            upgrade: false,
-            handed_back: tx,
-        };
-        let mut client = connect(&pool, responder, WAIT);
+        let (_pool, mut client, rx) = connect(false, WAIT);
         client.write_all(HEAD).unwrap();
         let (mut stream, received) = rx.recv_timeout(WAIT).unwrap();
         assert_eq!(received, HEAD);
@@ -275,13 +271,7 @@ mod tests {
 
     #[test]
     fn a_client_without_a_whole_head_by_the_deadline_is_disconnected() {
-        let pool = HoldPool::start(1).unwrap();
-        let (tx, rx) = mpsc::channel();
-        let responder = TestServer {
-            upgrade: true,
-            handed_back: tx,
-        };
-        let mut client = connect(&pool, responder, Duration::from_millis(200));
+        let (_pool, mut client, rx) = connect(true, Duration::from_millis(200));
         client.write_all(&HEAD[..10]).unwrap();
         let started = Instant::now();
         let mut rest = Vec::new();

@@ -352,6 +352,21 @@ mod tests {
         }
     }
 
+    /// Reads a request head byte by byte; its `Sec-WebSocket-Key`.
+    fn read_key(tcp: &mut std::net::TcpStream) -> String {
+        tcp.set_read_timeout(Some(WAIT)).unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") && tcp.read(&mut byte).unwrap_or(0) == 1 {
+            head.push(byte[0]);
+        }
+        String::from_utf8_lossy(&head)
+            .lines()
+            .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
+            .unwrap_or_default()
+            .to_owned()
+    }
+
     /// A one-connection server on 127.0.0.1:0 that answers the first
     /// request head with `answer(key)` and then reads until the client
     /// closes; returns what it read after the head.
@@ -362,18 +377,7 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         let thread = std::thread::spawn(move || {
             let (mut tcp, _) = listener.accept().unwrap();
-            tcp.set_read_timeout(Some(WAIT)).unwrap();
-            let mut head = Vec::new();
-            let mut byte = [0u8; 1];
-            while !head.ends_with(b"\r\n\r\n") && tcp.read(&mut byte).unwrap_or(0) == 1 {
-                head.push(byte[0]);
-            }
-            let text = String::from_utf8_lossy(&head).into_owned();
-            let key = text
-                .lines()
-                .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
-                .unwrap_or_default()
-                .to_owned();
+            let key = read_key(&mut tcp);
             let Some(bytes) = answer(&key) else {
                 // Never answer: hold the socket until the client gives up.
                 let mut rest = Vec::new();
@@ -462,18 +466,7 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         let server = std::thread::spawn(move || {
             let (mut tcp, _) = listener.accept().unwrap();
-            let mut head = Vec::new();
-            let mut byte = [0u8; 1];
-            while !head.ends_with(b"\r\n\r\n") && tcp.read(&mut byte).unwrap_or(0) == 1 {
-                head.push(byte[0]);
-            }
-            let text = String::from_utf8_lossy(&head).into_owned();
-            let key = text
-                .lines()
-                .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
-                .unwrap_or_default()
-                .to_owned();
-            let mut bytes = upgrade(&key);
+            let mut bytes = upgrade(&read_key(&mut tcp));
             bytes.extend_from_slice(&[0x81, 0x02, b'h', b'i']);
             tcp.write_all(&bytes).unwrap();
             tcp.shutdown(std::net::Shutdown::Write).unwrap();
