@@ -105,7 +105,7 @@ async fn upstream_addr(url: &str) -> anyhow::Result<SocketAddr> {
         .with_context(|| format!("{with_port} resolved to no address"))
 }
 
-#[allow(clippy::print_stdout, clippy::print_stderr)]
+#[allow(clippy::print_stdout)]
 pub(crate) async fn run(args: LabArgs) -> anyhow::Result<u8> {
     if args.list {
         println!("faults: {PROXY_FAULTS}\n\npresets (durations scaled by --time-scale):");
@@ -136,11 +136,11 @@ pub(crate) async fn run(args: LabArgs) -> anyhow::Result<u8> {
     })
     .await?;
     let list: Vec<String> = faults.iter().map(ToString::to_string).collect();
-    eprintln!(
+    crate::output::say(format_args!(
         "wsdoctor lab: proxy listening\n  point a client at  {}\n  upstream          {behind}\n  faults            {}\n  Ctrl-C stops",
         proxy.url("/ws"),
         if list.is_empty() { "none".to_owned() } else { list.join(", ") },
-    );
+    ));
     let _ = tokio::signal::ctrl_c().await;
     proxy.shutdown().await;
     if let Some(server) = server {

@@ -142,3 +142,17 @@ impl Spinner {
         }
     }
 }
+
+/// A line for the person running a long-lived server (`serve`, `lab`) on
+/// stderr. A server must not die because its stderr went away (a closed
+/// pipe, a detached terminal): write errors are ignored, where `eprintln!`
+/// would panic.
+pub(crate) fn say(text: std::fmt::Arguments<'_>) {
+    let _ = writeln!(std::io::stderr().lock(), "{text}");
+}
+
+/// A line of a long-lived server's log on stdout (one per connection), for
+/// the same reason: `serve | head` stops reading, the server goes on.
+pub(crate) fn log_line(text: std::fmt::Arguments<'_>) {
+    let _ = writeln!(std::io::stdout().lock(), "{text}");
+}

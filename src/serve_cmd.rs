@@ -12,6 +12,7 @@ use anyhow::Context as _;
 use clap::Args;
 use wsdoctor_lab::{DiagServer, Fault, LabTls, ServeConfig, ServeEvent};
 
+use crate::output;
 use crate::serve_procs;
 
 /// Arguments of `wsdoctor serve`.
@@ -129,7 +130,6 @@ fn config(args: &ServeArgs) -> anyhow::Result<ServeConfig> {
     })
 }
 
-#[allow(clippy::print_stdout, clippy::print_stderr)]
 pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<u8> {
     // One connection is one file: take what the hard limit allows.
     let _ = rlimit::increase_nofile_limit(u64::MAX);
@@ -185,7 +185,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<u8> {
             }
             _ = tokio::signal::ctrl_c(), if server.is_some() => {
                 if worker.is_none() {
-                    say(format_args!("wsdoctor serve: stopping, closing connections with 1001"));
+                    output::say(format_args!("wsdoctor serve: stopping, closing connections with 1001"));
                 }
                 // Records keep arriving while the connections close.
                 if let Some(server) = server.take() {
@@ -213,25 +213,25 @@ fn print_banner(server: &DiagServer, instance: &str, http2: bool, args: &ServeAr
         .url("/whoami")
         .replacen("wss://", "https://", 1)
         .replacen("ws://", "http://", 1);
-    say(format_args!(
+    output::say(format_args!(
         "wsdoctor serve: listening, instance {instance}\n  point a client at  {}\n  what arrived      curl {whoami}\n  browser probe     open {} in a browser, through your proxies (findings print here; HTTP/1.1 only)\n  Ctrl-C stops (every connection gets a close frame 1001)",
         server.url("/ws"),
         whoami.trim_end_matches("whoami"),
     ));
     if http2 {
-        say(format_args!(
+        output::say(format_args!(
             "  HTTP/2            extended CONNECT (RFC 8441) on: wsdoctor probe --http2 {}",
             server.url("/ws")
         ));
     }
     if let Some(path) = &args.self_signed {
-        say(format_args!(
+        output::say(format_args!(
             "  certificate       {} (trust it with --ca-cert)",
             path.display()
         ));
     }
     if args.procs > 1 {
-        say(format_args!(
+        output::say(format_args!(
             "  processes         {} sharing the port (SO_REUSEPORT){}",
             args.procs,
             match &args.events {
@@ -254,7 +254,6 @@ impl BrowserPages {
     /// Sessions remembered; a flood of fake sessions cannot grow the map.
     const MAX_SESSIONS: usize = 1_000;
 
-    #[allow(clippy::print_stdout)]
     fn take(
         &mut self,
         report: &wsdoctor_evidence::browser::BrowserEvidence,
@@ -275,10 +274,10 @@ impl BrowserPages {
         self.printed.insert(report.session.clone(), key);
         // serve's stdout is a log of lines (often piped): no colours.
         let style = wsdoctor_report::Style::PLAIN;
-        println!(
+        output::log_line(format_args!(
             "{}",
             wsdoctor_report::text::serve_view::browser_lines(report, &findings, style)
-        );
+        ));
         if let Some(log) = log {
             let line = serde_json::json!({ "browser": report, "findings": findings });
             serde_json::to_writer(&mut *log, &line).context("writing the event log")?;
@@ -289,12 +288,11 @@ impl BrowserPages {
     }
 }
 
-#[allow(clippy::print_stdout)]
 fn write_event(event: &ServeEvent, log: Option<&mut BufWriter<File>>) -> anyhow::Result<()> {
-    println!(
+    output::log_line(format_args!(
         "{}",
         wsdoctor_report::text::serve_view::connection_line(&event.client, &event.connection)
-    );
+    ));
     if let Some(log) = log {
         serde_json::to_writer(&mut *log, event).context("writing the event log")?;
         log.write_all(b"\n").context("writing the event log")?;
@@ -302,12 +300,4 @@ fn write_event(event: &ServeEvent, log: Option<&mut BufWriter<File>>) -> anyhow:
         log.flush().context("writing the event log")?;
     }
     Ok(())
-}
-
-/// One line (or a few) for the person running the server. A server must
-/// not die because its stderr went away (a closed pipe, a detached
-/// terminal), so write errors are ignored, where `eprintln!` would panic.
-fn say(text: std::fmt::Arguments<'_>) {
-    use std::io::Write as _;
-    let _ = writeln!(std::io::stderr().lock(), "{text}");
 }

@@ -93,3 +93,58 @@ async fn ten_thousand_connections_dropped_at_once_leave_serve_serving() {
         "RSS grew from {before} to {during} KiB"
     );
 }
+
+/// Probes `port` once; the verdict.
+fn probe_verdict(port: u16) -> Value {
+    let out = Command::cargo_bin("wsdoctor")
+        .unwrap()
+        .args([
+            "probe",
+            &format!("ws://127.0.0.1:{port}/ws"),
+            "--watch",
+            "200ms",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    report["verdict"].clone()
+}
+
+#[test]
+fn serve_outlives_its_stdout_and_stderr() {
+    // `serve | head -3` and a closed terminal: whoever read the output is
+    // gone before the banner is written. The server goes on serving.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::cargo_bin("wsdoctor")
+        .unwrap()
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--ping-interval",
+            "0",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    drop(child.stderr.take());
+    let server = Killed(child);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "serve did not start (or died)");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The first connection's line goes to the closed stdout when it ends;
+    // the second must still be served.
+    assert_eq!(probe_verdict(port), "healthy");
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(probe_verdict(port), "healthy");
+    drop(server);
+}
