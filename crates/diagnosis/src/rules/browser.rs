@@ -12,7 +12,9 @@
 use wsdoctor_evidence::browser::{BrowserArm, BrowserConnection, BrowserEvidence};
 use wsdoctor_evidence::{ConnectionEnd, Side};
 
-use super::common::{close_code_finding, finding, fix, hop_fixes, human, median, peer, to_s};
+use super::common::{
+    close_code_finding, finding, fix, hop_fixes, human, median, peer, same_time_us, to_s,
+};
 use crate::finding::{rank, CauseId, Finding, Severity, SourceKind};
 use crate::fingerprint::hops::{self, Observed, Timer};
 
@@ -22,8 +24,9 @@ use crate::fingerprint::hops::{self, Observed, Timer};
 /// page's timers run at most once a second.
 const THROTTLE_AFTER_HIDDEN_MS: u64 = 5 * 60 * 1000;
 
-fn same(a: u64, b: u64) -> bool {
-    a.abs_diff(b) <= (a.max(b) / 50).max(250)
+/// [`same_time_us`] for the page's millisecond clock.
+fn same(a_ms: u64, b_ms: u64) -> bool {
+    same_time_us(a_ms.saturating_mul(1000), b_ms.saturating_mul(1000))
 }
 
 fn lived_words(c: &BrowserConnection) -> String {

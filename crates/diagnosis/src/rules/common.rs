@@ -312,3 +312,31 @@ pub(crate) fn local_limit(
     f.fix.push(fix("client", advice));
     f
 }
+
+/// Two durations in µs count as "the same time" within 2 % or 250 ms:
+/// timer ticks and round trips blur a timeout by about that much.
+pub(crate) fn same_time_us(a: u64, b: u64) -> bool {
+    a.abs_diff(b) <= (a.max(b) / 50).max(250_000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_time_us;
+
+    #[test]
+    fn the_same_time_is_within_two_percent_or_a_quarter_second() {
+        let s = 1_000_000;
+        for (a, b, same) in [
+            (60 * s, 61 * s, true),         // 1.6 %
+            (60 * s, 62 * s, false),        // 3.2 %
+            (2 * s, 2 * s + 250_000, true), // the 250 ms floor
+            (2 * s, 2 * s + 260_000, false),
+            (0, 250_000, true),
+            (350 * s, 357 * s, true), // 7 s of 350 s
+            (u64::MAX, u64::MAX - 1, true),
+        ] {
+            assert_eq!(same_time_us(a, b), same, "{a} {b}");
+            assert_eq!(same_time_us(b, a), same, "{b} {a}");
+        }
+    }
+}

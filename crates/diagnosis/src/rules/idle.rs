@@ -6,7 +6,8 @@ use wsdoctor_evidence::idle::{Arm, IdleEvidence, IdleSample};
 use wsdoctor_evidence::{ConnectionEnd, FrameKind, ProbeEvidence, Side};
 
 use super::common::{
-    fix, hop_fixes, human, median, names_with_value, raise_idle_fix, raise_lifetime_fix, secs, to_s,
+    fix, hop_fixes, human, median, names_with_value, raise_idle_fix, raise_lifetime_fix,
+    same_time_us, secs, to_s,
 };
 use crate::advice::app::{app_heartbeat_fix, server_ping_fix};
 use crate::finding::{rank, CauseId, Finding, Severity, SourceKind};
@@ -21,12 +22,6 @@ use sides::{check_arm, pairing_lines, ArmCheck, Closer};
 const SHOWN_HOPS: usize = 3;
 /// Candidate hops whose fix is given when none is named.
 const LIKELY_FIXES: usize = 3;
-
-/// Two drops count as "the same time" within 2 % or 250 ms (timer ticks and RTT).
-fn same_time(a: u64, b: u64) -> bool {
-    let tolerance = (a.max(b) / 50).max(250_000);
-    a.abs_diff(b) <= tolerance
-}
 
 struct ArmView<'a> {
     arm: Arm,
@@ -204,7 +199,7 @@ pub fn diagnose_idle(e: &IdleEvidence) -> Vec<Finding> {
             let scattered = v.all_dropped()
                 && first
                     .zip(last)
-                    .is_some_and(|(first, last)| !same_time(*first, *last));
+                    .is_some_and(|(first, last)| !same_time_us(*first, *last));
             partly || scattered
         })
     {
@@ -274,7 +269,7 @@ fn timer_findings(
         .filter(|v| v.arm != reference.arm && !v.opened.is_empty())
         .collect();
     let died_together =
-        |v: &&ArmView<'_>| v.all_dropped() && v.ages().iter().all(|a| same_time(*a, t_age));
+        |v: &&ArmView<'_>| v.all_dropped() && v.ages().iter().all(|a| same_time_us(*a, t_age));
     let lifetime = !keepalive.is_empty() && keepalive.iter().all(died_together);
     let kept_alive: Vec<Arm> = keepalive
         .iter()
@@ -289,7 +284,7 @@ fn timer_findings(
     let busy_off_timer = keepalive
         .iter()
         .flat_map(|v| v.ages())
-        .any(|a| !same_time(a, t_age));
+        .any(|a| !same_time_us(a, t_age));
     if !lifetime && busy_dropped && (!fixed || busy_off_timer) {
         return vec![random_drops(e, views, transport, close_code)];
     }

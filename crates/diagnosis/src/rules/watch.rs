@@ -10,7 +10,7 @@ use wsdoctor_evidence::{HandshakeRecord, Header};
 
 use super::common::{
     close_code_finding, finding, fix, hop_fixes, human, idle_matches, median, names_with_value,
-    raise_idle_fix, raise_lifetime_fix, to_s,
+    raise_idle_fix, raise_lifetime_fix, same_time_us, to_s,
 };
 use super::sticky::{sticky_finding, InstanceTrail};
 use crate::finding::{rank, CauseId, Finding, Severity, SourceKind};
@@ -23,10 +23,6 @@ const BURST_MS: u64 = 1_000;
 fn window_words(e: &WatchEvidence) -> String {
     let span = e.ran_ms.min(e.window_ms);
     format!("in the last {}", human(span.saturating_mul(1000)))
-}
-
-fn same(a: u64, b: u64) -> bool {
-    a.abs_diff(b) <= (a.max(b) / 50).max(250_000)
 }
 
 /// Groups of drops that happened within [`BURST_MS`] and hit at least half
@@ -157,7 +153,7 @@ pub fn diagnose_watch(e: &WatchEvidence) -> Vec<Finding> {
         .collect();
     let idles: Vec<u64> = silent.iter().filter_map(|d| d.idle_us).collect();
     if let Some(t) = median(idles.clone()) {
-        let at_t = idles.iter().filter(|i| same(**i, t)).count();
+        let at_t = idles.iter().filter(|i| same_time_us(**i, t)).count();
         if at_t >= 2 && at_t * 2 > idles.len() {
             let keepalive_drops = single.iter().filter(|d| d.arm != Arm::Silent).count();
             let ages: Vec<u64> = single
@@ -165,7 +161,7 @@ pub fn diagnose_watch(e: &WatchEvidence) -> Vec<Finding> {
                 .filter(|d| d.arm != Arm::Silent)
                 .filter_map(|d| d.age_us)
                 .collect();
-            let lifetime = keepalive_drops > 0 && ages.iter().all(|a| same(*a, t));
+            let lifetime = keepalive_drops > 0 && ages.iter().all(|a| same_time_us(*a, t));
             let mut f = if lifetime {
                 let mut f = finding(
                     CauseId::MaxLifetime,
