@@ -3,16 +3,9 @@
 
 use wsdoctor_evidence::{ConnectionRecord, DeflateRecord};
 
+use super::facts::bytes;
 use super::layout::Cell;
 use super::style::Tone;
-
-fn size(bytes: u64) -> String {
-    match bytes {
-        b if b >= 1 << 20 => format!("{:.1} MiB", b as f64 / f64::from(1 << 20)),
-        b if b >= 1024 => format!("{:.1} KiB", b as f64 / 1024.0),
-        b => format!("{b} B"),
-    }
-}
 
 /// `permessage-deflate (server_max_window_bits=15, context kept) — 12.3 KiB
 /// received as 3.1 KiB`.
@@ -41,8 +34,8 @@ pub(super) fn describe_deflate(deflate: &DeflateRecord) -> String {
     } else {
         format!(
             "{} received as {} ({} compressed message{})",
-            size(deflate.inflated_bytes_in),
-            size(deflate.compressed_bytes_in),
+            bytes(deflate.inflated_bytes_in),
+            bytes(deflate.compressed_bytes_in),
             deflate.compressed_messages_in,
             if deflate.compressed_messages_in == 1 {
                 ""

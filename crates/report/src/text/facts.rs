@@ -13,6 +13,17 @@ pub(crate) fn dur(us: u64) -> String {
     format_duration(Duration::from_micros(us))
 }
 
+/// A size for people: `749 B`, `7.2 KiB`, `7.0 MiB`, `40 MiB`.
+pub(crate) fn bytes(n: u64) -> String {
+    const MIB: f64 = (1u64 << 20) as f64;
+    match n {
+        n if n >= 10 << 20 => format!("{:.0} MiB", n as f64 / MIB),
+        n if n >= 1 << 20 => format!("{:.1} MiB", n as f64 / MIB),
+        n if n >= 1024 => format!("{:.1} KiB", n as f64 / 1024.0),
+        n => format!("{n} B"),
+    }
+}
+
 /// The median of `values` (the mean of the middle two for an even count).
 pub(crate) fn median(values: &[u64]) -> Option<u64> {
     let mut sorted = values.to_vec();
@@ -117,6 +128,20 @@ pub(crate) fn server_pings(record: &ConnectionRecord) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_read_as_people_write_them() {
+        for (n, text) in [
+            (0, "0 B"),
+            (749, "749 B"),
+            (1024, "1.0 KiB"),
+            (7_373, "7.2 KiB"),
+            (7 << 20, "7.0 MiB"),
+            (40 << 20, "40 MiB"),
+        ] {
+            assert_eq!(bytes(n), text);
+        }
+    }
 
     #[test]
     fn median_of_odd_even_and_empty() {

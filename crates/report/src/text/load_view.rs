@@ -4,6 +4,7 @@
 use wsdoctor_diagnosis::Finding;
 use wsdoctor_evidence::load::LoadEvidence;
 
+use super::facts::bytes;
 use super::findings::render_findings;
 use super::layout::{grid, section, Cell};
 use super::style::{Style, Tone};
@@ -28,14 +29,6 @@ fn counts(map: &std::collections::BTreeMap<String, u64>) -> String {
         .join(", ")
 }
 
-fn kib(bytes: u64) -> String {
-    match bytes {
-        b if b >= 10 << 20 => format!("{:.0} MiB", b as f64 / f64::from(1 << 20)),
-        b if b >= 1 << 20 => format!("{:.1} MiB", b as f64 / f64::from(1 << 20)),
-        b => format!("{:.1} KiB", b as f64 / 1024.0),
-    }
-}
-
 /// The generator's memory at the last step that measured it: what one
 /// open connection costs it, with or without permessage-deflate.
 fn memory_line(evidence: &LoadEvidence) -> Option<String> {
@@ -53,10 +46,10 @@ fn memory_line(evidence: &LoadEvidence) -> Option<String> {
     };
     Some(format!(
         "generator memory: {} resident after step {} (+{} since the start) · {} per open connection ({deflate})",
-        kib(rss),
+        bytes(rss),
         step.index,
-        kib(rss.saturating_sub(evidence.rss_start_bytes.unwrap_or(rss))),
-        kib(per_connection),
+        bytes(rss.saturating_sub(evidence.rss_start_bytes.unwrap_or(rss))),
+        bytes(per_connection),
     ))
 }
 
