@@ -258,6 +258,44 @@ async fn a_client_that_never_sends_its_head_does_not_keep_the_server_alive() -> 
 }
 
 #[tokio::test]
+async fn connections_over_the_cap_are_closed_and_a_freed_place_is_taken_again() -> Result<()> {
+    within(10, async {
+        let server = DiagServer::start(ServeConfig {
+            ping_interval: None,
+            greet: false,
+            max_connections: 3,
+            ..ServeConfig::default()
+        })
+        .await?;
+        let url = server.url("/ws");
+        let mut open = Vec::new();
+        for _ in 0..2 {
+            open.push(connect_async(url.as_str()).await?.0);
+        }
+        // Held ones count, and so does one that has not sent its head yet.
+        let silent = TcpStream::connect(server.addr()).await?;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let over = connect_async(url.as_str()).await;
+        assert!(over.is_err(), "a fourth connection was served");
+        drop(silent);
+        // The freed place is taken again once the server has seen it go.
+        let mut again = None;
+        for _ in 0..50 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            if let Ok((ws, _)) = connect_async(url.as_str()).await {
+                again = Some(ws);
+                break;
+            }
+        }
+        assert!(again.is_some(), "no place after one connection closed");
+        drop((open, again));
+        server.shutdown().await;
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test]
 async fn hostile_clients_do_not_hurt_others() -> Result<()> {
     within(20, async {
         let mut server = server(None).await?;
