@@ -107,7 +107,7 @@ pub(crate) async fn run(args: IdleArgs) -> anyhow::Result<u8> {
         wsdoctor_report::text::idle_view::render_idle(&evidence, &report.findings, style),
         wsdoctor_report::verdict_line(report.verdict, &report.findings, style)
     );
-    output::write_html(&args.output, &report, || {
+    output::write_html(&args.output, &report, Some(&text), || {
         wsdoctor_report::html::idle_charts(
             &evidence,
             &wsdoctor_diagnosis::kb::known_idle_timeouts(),

@@ -187,7 +187,7 @@ pub(crate) async fn run(args: LintArgs) -> anyhow::Result<u8> {
         report.verdict = Verdict::Inconclusive;
     }
     let exit = u8::try_from(report.verdict.exit_code()).unwrap_or(1);
-    output::write_html(&args.output, &report, Vec::new)?;
+    output::write_html(&args.output, &report, None, Vec::new)?;
 
     if args.output.json {
         let value = json_report(&report, &findings)?;

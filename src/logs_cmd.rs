@@ -183,7 +183,7 @@ pub(crate) async fn run(args: LogsArgs) -> anyhow::Result<u8> {
         wsdoctor_report::text::logs_view::render_logs(&evidence, &report.findings, style),
         wsdoctor_report::verdict_line(report.verdict, &report.findings, style)
     );
-    output::write_html(&args.output, &report, || {
+    output::write_html(&args.output, &report, Some(&text), || {
         wsdoctor_report::html::logs_charts(
             &evidence,
             &wsdoctor_diagnosis::kb::known_idle_timeouts(),

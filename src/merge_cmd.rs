@@ -146,7 +146,7 @@ pub(crate) fn render(
         wsdoctor_report::text::load_view::render_load(evidence, &report.findings, style),
         wsdoctor_report::verdict_line(report.verdict, &report.findings, style)
     );
-    output::write_html(out, &report, || {
+    output::write_html(out, &report, Some(&text), || {
         wsdoctor_report::html::load_charts(evidence)
     })?;
     output::emit(out, &report, &text).context("writing the report")?;

@@ -30,17 +30,18 @@ pub(crate) fn style_for(when: ColorWhen) -> Style {
     Style { color }
 }
 
-/// Writes the HTML report when `--html FILE` was given; `charts` is only
-/// built then.
+/// Writes the HTML report when `--html FILE` was given: the findings, the
+/// charts (only built then) and `text`, the report as the terminal shows it.
 pub(crate) fn write_html(
     output: &OutputArgs,
     report: &Report,
+    text: Option<&str>,
     charts: impl FnOnce() -> Vec<wsdoctor_report::html::Chart>,
 ) -> anyhow::Result<()> {
     let Some(path) = &output.html else {
         return Ok(());
     };
-    let page = wsdoctor_report::html::render_html(report, &charts());
+    let page = wsdoctor_report::html::render_html(report, &charts(), text);
     std::fs::write(path, page)
         .map_err(|e| anyhow::anyhow!("cannot write the HTML report to {}: {e}", path.display()))
 }

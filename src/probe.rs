@@ -172,7 +172,7 @@ pub(crate) async fn run(args: ProbeArgs) -> anyhow::Result<u8> {
         "{text}\n{}\n",
         wsdoctor_report::verdict_line(report.verdict, &report.findings, style)
     );
-    output::write_html(&args.output, &report, || {
+    output::write_html(&args.output, &report, Some(&text), || {
         wsdoctor_report::html::probe_charts(&evidence.iter().collect::<Vec<_>>())
     })?;
     output::emit(&args.output, &report, &text).context("writing the report")?;

@@ -175,7 +175,7 @@ pub(crate) async fn run(args: ReconnectArgs) -> anyhow::Result<u8> {
         "{}\n",
         wsdoctor_report::verdict_line(report.verdict, &report.findings, style)
     ));
-    output::write_html(&args.output, &report, || {
+    output::write_html(&args.output, &report, Some(&text), || {
         let mut charts = wsdoctor_report::html::reconnect_charts(&evidence);
         if let Some((scenario, runs)) = &storm {
             let series: Vec<_> = runs.iter().map(|(_, wave)| wave).collect();

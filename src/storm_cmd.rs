@@ -141,7 +141,7 @@ pub(crate) async fn run(args: StormArgs) -> anyhow::Result<u8> {
         wsdoctor_report::render_findings(&report.findings, style),
         wsdoctor_report::verdict_line(report.verdict, &report.findings, style)
     );
-    output::write_html(&args.output, &report, || {
+    output::write_html(&args.output, &report, Some(&text), || {
         let series: Vec<_> = runs.iter().map(|(_, wave)| wave).collect();
         wsdoctor_report::html::storm_charts(&scenario, &series)
     })?;

@@ -247,7 +247,7 @@ pub(crate) async fn run(args: WatchArgs) -> anyhow::Result<u8> {
         wsdoctor_report::render_findings(&report.findings, style),
         wsdoctor_report::verdict_line(report.verdict, &report.findings, style)
     );
-    output::write_html(&args.output, &report, || {
+    output::write_html(&args.output, &report, Some(&text), || {
         wsdoctor_report::html::watch_charts(
             &evidence,
             &wsdoctor_diagnosis::kb::known_idle_timeouts(),

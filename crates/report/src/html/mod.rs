@@ -131,8 +131,11 @@ fn finding_html(out: &mut String, f: &Finding) {
     out.push_str("</div>");
 }
 
-/// The whole page for a report and its charts.
-pub fn render_html(report: &Report, charts: &[Chart]) -> String {
+/// The whole page for a report, its charts and, when given, the text report
+/// as the terminal shows it (colours dropped): everything the text view
+/// says — the handshake, TLS, a forward proxy, the extensions, the tables —
+/// without a second rendering of it here.
+pub fn render_html(report: &Report, charts: &[Chart], text: Option<&str>) -> String {
     let (class, word) = verdict_class(report.verdict);
     let mut out = String::new();
     let title = format!("wsdoctor {} — {}", report.command, report.target);
@@ -165,7 +168,33 @@ pub fn render_html(report: &Report, charts: &[Chart]) -> String {
             escape_html(&chart.caption)
         );
     }
+    if let Some(text) = text {
+        let _ = write!(
+            out,
+            r#"<h2>Text report</h2><details><summary>the same report as the terminal shows it</summary><pre class="text">{}</pre></details>"#,
+            escape_html(&without_colours(text))
+        );
+    }
     out.push_str("</body></html>\n");
+    out
+}
+
+/// `text` without the SGR colour sequences (`ESC [ … m`) our text views add
+/// on a terminal. Peer-controlled strings never carry a raw ESC into the
+/// text (they are escaped first), so only ours are there to drop.
+fn without_colours(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("\x1b[") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 2..];
+        match after.find(|c: char| !(c.is_ascii_digit() || c == ';')) {
+            Some(end) if after[end..].starts_with('m') => rest = &after[end + 1..],
+            // Not a colour sequence: the ESC goes, the rest stays.
+            _ => rest = &rest[at + 1..],
+        }
+    }
+    out.push_str(rest);
     out
 }
 

@@ -35,7 +35,7 @@ fn the_page_is_self_contained_and_escaped() {
     report.findings[0]
         .evidence
         .push("<img src=x onerror=alert(1)>".into());
-    let html = render_html(&report, &probe_charts(&[&evidence]));
+    let html = render_html(&report, &probe_charts(&[&evidence]), None);
     assert!(html.starts_with("<!DOCTYPE html>"));
     assert!(!html.contains("<script"), "no scripts");
     assert!(!html.contains("<img"), "peer text is escaped");
@@ -111,9 +111,39 @@ fn confirm_and_would_change_are_rendered_escaped() {
     let mut report = sample_report();
     report.findings[0].confirm = Some("run <b>this</b>".into());
     report.findings[0].would_change = Some("a 101 & more".into());
-    let html = render_html(&report, &[]);
+    let html = render_html(&report, &[], None);
     assert!(
         html.contains(r#"<div class="check"><b>confirm:</b> run &lt;b&gt;this&lt;/b&gt;</div>"#)
     );
     assert!(html.contains(r#"<div class="check"><b>would change it:</b> a 101 &amp; more</div>"#));
+}
+
+#[test]
+fn the_text_report_comes_along_without_colours_and_escaped() {
+    let report = sample_report();
+    let text = "Handshake\n  \x1b[1;31mHTTP/1.1 400 Bad Request\x1b[0m\n  proxy  http://p:3128 \u{2192} tunnel 200 <ok>\n";
+    let html = render_html(&report, &[], Some(text));
+    assert!(html.contains("<h2>Text report</h2>"));
+    assert!(
+        html.contains(
+            "  HTTP/1.1 400 Bad Request\n  proxy  http://p:3128 \u{2192} tunnel 200 &lt;ok&gt;"
+        ),
+        "{html}"
+    );
+    assert!(!html.contains('\x1b'));
+    assert!(!render_html(&report, &[], None).contains("Text report"));
+}
+
+#[test]
+fn only_colour_sequences_are_dropped() {
+    for (text, plain) in [
+        ("\x1b[32mok\x1b[0m", "ok"),
+        ("a\x1b[1;4;38;5;208mb\x1b[m", "ab"),
+        ("no colours", "no colours"),
+        // Not SGR: the ESC goes, the rest stays.
+        ("\x1b[2Jx", "[2Jx"),
+        ("cut \x1b[", "cut ["),
+    ] {
+        assert_eq!(super::without_colours(text), plain, "{text:?}");
+    }
 }
