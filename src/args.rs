@@ -56,7 +56,7 @@ pub(crate) struct OutputArgs {
     /// Print the JSON report (wsdoctor.report/v1) alone on stdout.
     #[arg(long)]
     pub(crate) json: bool,
-    /// Also write a self-contained HTML report (findings and charts) to FILE.
+    /// Also write a self-contained HTML report (findings, charts and the text report) to FILE.
     #[arg(long, value_name = "FILE")]
     pub(crate) html: Option<PathBuf>,
     /// When to use colours (auto: only on a terminal, and never with NO_COLOR).
