@@ -187,7 +187,17 @@ pub(crate) async fn run(args: LintArgs) -> anyhow::Result<u8> {
         report.verdict = Verdict::Inconclusive;
     }
     let exit = u8::try_from(report.verdict.exit_code()).unwrap_or(1);
-    output::write_html(&args.output, &report, None, Vec::new)?;
+    // For the page (only with --html): the text report without colours,
+    // whatever stdout is.
+    let plain = wsdoctor_report::Style::PLAIN;
+    let page_text = args.output.html.as_ref().map(|_| {
+        format!(
+            "{}\n{}\n",
+            wsdoctor_report::text::lint_view::render_lint(&evidence, &findings, plain),
+            wsdoctor_report::verdict_line(report.verdict, &report.findings, plain)
+        )
+    });
+    output::write_html(&args.output, &report, page_text.as_deref(), Vec::new)?;
 
     if args.output.json {
         let value = json_report(&report, &findings)?;
