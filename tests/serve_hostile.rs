@@ -30,23 +30,33 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn ten_thousand_connections_dropped_at_once_leave_serve_serving() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
+/// A loopback port nothing listens on now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
-        .port();
+        .port()
+}
+
+/// `wsdoctor serve` on `port`, without pings.
+fn serve(port: u16) -> Command {
+    let mut command = Command::cargo_bin("wsdoctor").unwrap();
+    command.args([
+        "serve",
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--ping-interval",
+        "0",
+    ]);
+    command
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ten_thousand_connections_dropped_at_once_leave_serve_serving() {
+    let port = free_port();
     let server = Killed(
-        Command::cargo_bin("wsdoctor")
-            .unwrap()
-            .args([
-                "serve",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--ping-interval",
-                "0",
-            ])
+        serve(port)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -115,20 +125,8 @@ fn probe_verdict(port: u16) -> Value {
 fn serve_outlives_its_stdout_and_stderr() {
     // `serve | head -3` and a closed terminal: whoever read the output is
     // gone before the banner is written. The server goes on serving.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = Command::cargo_bin("wsdoctor")
-        .unwrap()
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--ping-interval",
-            "0",
-        ])
+    let port = free_port();
+    let mut child = serve(port)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
