@@ -344,31 +344,16 @@ fn not_http2(
             record.phases.response_head_us = Some(micros_since(origin, Instant::now()));
             let body = &seen[head.len.min(seen.len())..];
             let keep = body.len().min(MAX_BODY_BYTES);
-            record.handshake = Some(HandshakeRecord {
-                request: lines,
-                http_version: format!("HTTP/1.{}", head.version),
-                status: head.status,
-                reason: head.reason,
-                headers: head
-                    .headers
-                    .iter()
-                    .map(|(n, v)| Header {
-                        name: n.clone(),
-                        value: redact_header_value(n, v),
-                    })
-                    .collect(),
-                body: (!body.is_empty()).then(|| BodySample {
-                    text: String::from_utf8_lossy(&body[..keep]).into_owned(),
-                    bytes_read: body.len(),
-                    // Only what came with the head was read.
-                    truncated: true,
-                }),
-                subprotocol: None,
-                problems: Vec::new(),
+            let status = head.status;
+            let mut handshake = head.into_record(lines);
+            handshake.body = (!body.is_empty()).then(|| BodySample {
+                text: String::from_utf8_lossy(&body[..keep]).into_owned(),
+                bytes_read: body.len(),
+                // Only what came with the head was read.
+                truncated: true,
             });
-            ConnectionEnd::HandshakeRejected {
-                status: head.status,
-            }
+            record.handshake = Some(handshake);
+            ConnectionEnd::HandshakeRejected { status }
         }
         _ => ConnectionEnd::HandshakeAborted {
             bytes_received: seen.len(),
