@@ -14,16 +14,10 @@ use wsdoctor_diagnosis::{CauseId, Finding, SourceKind};
 use wsdoctor_evidence::browser::BrowserEvidence;
 use wsdoctor_lab::{DiagServer, LabProxy, ProxyConfig, ProxyFault, ServeConfig};
 
-/// Kills Chromium when the test ends, however it ends.
-/// (The profile directory lives as long as the browser.)
-struct Browser(std::process::Child, #[allow(dead_code)] tempfile::TempDir);
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+/// Chromium, killed when the test ends however it ends, and its profile
+/// directory (fields drop in order: the browser goes first).
+#[allow(dead_code)]
+struct Browser(support::KillOnDrop, tempfile::TempDir);
 
 fn open_in_chromium(url: &str) -> Browser {
     let bin = support::binary("chromium").expect("checked by the caller");
@@ -36,7 +30,7 @@ fn open_in_chromium(url: &str) -> Browser {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    Browser(child, profile)
+    Browser(support::KillOnDrop(child), profile)
 }
 
 /// Serves the page behind a lab proxy with `faults`, opens it with

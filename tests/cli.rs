@@ -5,40 +5,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod support;
+
+use std::process::Command;
 
 use assert_cmd::cargo::CommandCargoExt;
 use serde_json::Value;
 use wsdoctor_lab::{LabConfig, LabServer};
 
-/// A child process that is killed when the test ends.
-struct Peer(Child);
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `python3 ARGS…` and returns it with the port it reports on its first line.
-fn python_peer(args: &[&str], port_from_line: fn(&str) -> Option<u16>) -> Option<(Peer, u16)> {
-    let child = Command::new("python3")
-        .arg("-u")
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .ok()?;
-    let mut peer = Peer(child);
-    let stdout = peer.0.stdout.take()?;
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).ok()?;
-    let port = port_from_line(&line)?;
-    Some((peer, port))
-}
+use support::python_peer;
 
 fn wsdoctor(args: &[&str]) -> (i32, String, String) {
     let out = Command::cargo_bin("wsdoctor")

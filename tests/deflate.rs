@@ -4,8 +4,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod support;
+
+use std::process::Command;
 use std::time::Duration;
 
 use assert_cmd::cargo::CommandCargoExt;
@@ -16,15 +17,6 @@ use wsdoctor_lab::{DiagServer, ServeConfig};
 use wsdoctor_sources::conn::{ConnectOptions, HttpVersion, Target};
 use wsdoctor_sources::probe::{run, ProbeConfig};
 
-struct Peer(Child);
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// A compressible 10 KB message.
 fn ten_kb() -> String {
     "compress me, I repeat myself. ".repeat(340)
@@ -32,22 +24,10 @@ fn ten_kb() -> String {
 
 #[test]
 fn probe_deflate_against_python_websockets_inflates_the_echo() {
-    let child = Command::new("python3")
-        .args(["-u", "tests/peers/python_websockets_echo.py", "0"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn();
-    let Ok(child) = child else {
-        assert!(std::env::var_os("CI").is_none(), "CI must install python3");
-        eprintln!("skipped: no python3");
-        return;
-    };
-    let mut peer = Peer(child);
-    let mut line = String::new();
-    let stdout = peer.0.stdout.take().unwrap();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
-    let Ok(port) = line.trim().parse::<u16>() else {
+    let peer = support::python_peer(&["tests/peers/python_websockets_echo.py", "0"], |l| {
+        l.trim().parse().ok()
+    });
+    let Some((_peer, port)) = peer else {
         assert!(
             std::env::var_os("CI").is_none(),
             "CI must install python3 and the websockets package"

@@ -14,18 +14,46 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A proxy process that is killed when dropped.
-pub(crate) struct Proxy {
-    child: Child,
-    pub(crate) addr: SocketAddr,
-    _dir: tempfile::TempDir,
+/// A child process that is killed (and reaped) when the test ends, however
+/// it ends.
+pub(crate) struct KillOnDrop(pub(crate) Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Starts `python3 -u ARGS…` in the repository root and returns it with the
+/// port it reports on its first line; `None` when it cannot start or says
+/// no port (python3 or a package missing).
+pub(crate) fn python_peer(
+    args: &[&str],
+    port_from_line: fn(&str) -> Option<u16>,
+) -> Option<(KillOnDrop, u16)> {
+    use std::io::{BufRead as _, BufReader};
+    let child = Command::new("python3")
+        .arg("-u")
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let mut peer = KillOnDrop(child);
+    let stdout = peer.0.stdout.take()?;
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).ok()?;
+    let port = port_from_line(&line)?;
+    Some((peer, port))
+}
+
+/// A proxy process that is killed when dropped.
+pub(crate) struct Proxy {
+    _child: KillOnDrop,
+    pub(crate) addr: SocketAddr,
+    _dir: tempfile::TempDir,
 }
 
 /// Writes `conf` into `dir` as `name`, starts `bin FLAGS… CONF-PATH` in the
@@ -40,17 +68,20 @@ fn start_proxy(
 ) -> Proxy {
     let path = dir.path().join(name);
     std::fs::write(&path, conf).unwrap();
-    let mut child = Command::new(bin)
-        .args(flags)
-        .arg(&path)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    // Killed even when it never comes up and the wait below panics.
+    let mut child = KillOnDrop(
+        Command::new(bin)
+            .args(flags)
+            .arg(&path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    wait_listening(addr, &mut child);
+    wait_listening(addr, &mut child.0);
     Proxy {
-        child,
+        _child: child,
         addr,
         _dir: dir,
     }
