@@ -11,6 +11,7 @@ use std::process::Command;
 
 use assert_cmd::cargo::CommandCargoExt;
 use serde_json::Value;
+use support::schema_validate;
 use wsdoctor_lab::{LabConfig, LabServer};
 
 use support::python_peer;
@@ -27,19 +28,6 @@ fn wsdoctor(args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
-}
-
-fn schema_validate(report: &Value) {
-    let schema: Value = serde_json::from_str(include_str!("../schema/report.schema.json")).unwrap();
-    let validator = jsonschema::validator_for(&schema).unwrap();
-    let errors: Vec<String> = validator
-        .iter_errors(report)
-        .map(|e| e.to_string())
-        .collect();
-    assert!(
-        errors.is_empty(),
-        "report does not match the schema: {errors:#?}"
-    );
 }
 
 fn json_probe(args: &[&str]) -> (i32, Value) {

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use assert_cmd::cargo::CommandCargoExt;
 use serde_json::Value;
+use support::schema_validate;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use wsdoctor_diagnosis::{diagnose_probe, CauseId, Finding};
@@ -615,16 +616,6 @@ fn wsdoctor(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
     )
-}
-
-fn schema_validate(report: &Value) {
-    let schema: Value = serde_json::from_str(include_str!("../schema/report.schema.json")).unwrap();
-    let validator = jsonschema::validator_for(&schema).unwrap();
-    let errors: Vec<String> = validator
-        .iter_errors(report)
-        .map(|e| e.to_string())
-        .collect();
-    assert!(errors.is_empty(), "{errors:#?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,12 +6,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
+mod support;
+
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use assert_cmd::cargo::CommandCargoExt;
 use serde_json::Value;
+use support::schema_validate;
 use wsdoctor_lab::{LabConfig, LabServer};
 
 /// A short ramp: 3 steps of 80, held 1 s at the end.
@@ -59,16 +62,6 @@ fn report_from(stdout: &[u8], stderr: &[u8]) -> Value {
     });
     schema_validate(&report);
     report
-}
-
-fn schema_validate(report: &Value) {
-    let schema: Value = serde_json::from_str(include_str!("../schema/report.schema.json")).unwrap();
-    let validator = jsonschema::validator_for(&schema).unwrap();
-    let errors: Vec<String> = validator
-        .iter_errors(report)
-        .map(|e| e.to_string())
-        .collect();
-    assert!(errors.is_empty(), "not the schema: {errors:#?}");
 }
 
 fn load_obs(report: &Value) -> &Value {

@@ -49,6 +49,18 @@ pub(crate) fn python_peer(
     Some((peer, port))
 }
 
+/// Fails the test unless `report` follows `schema/report.schema.json`.
+pub(crate) fn schema_validate(report: &serde_json::Value) {
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("../../schema/report.schema.json")).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(report)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "not the schema: {errors:#?}");
+}
+
 /// A proxy process that is killed when dropped.
 pub(crate) struct Proxy {
     _child: KillOnDrop,
