@@ -15,9 +15,10 @@ use serde::Deserialize;
 pub use close_code::{CloseCode, CloseRange, CodeEntry, Subcause};
 pub use intermediary::Intermediary;
 
-/// `kb/intermediaries.toml`, byte-identical to the shared research copy.
+/// `kb/intermediaries.toml`: the living copy (it started as the shared research
+/// copy; new and corrected facts go here, each with its source and date).
 pub const INTERMEDIARIES_TOML: &str = include_str!("../../kb/intermediaries.toml");
-/// `kb/close-codes.toml`, byte-identical to the shared research copy.
+/// `kb/close-codes.toml`: the living copy, like the intermediaries.
 pub const CLOSE_CODES_TOML: &str = include_str!("../../kb/close-codes.toml");
 
 /// Why a knowledge-base text did not parse.
