@@ -285,11 +285,8 @@ fn every_kb_fact_has_a_source_and_a_date() {
                     }
                 }
                 if section != "intermediary" {
-                    if !table
-                        .get("source")
-                        .and_then(|s| s.as_str())
-                        .is_some_and(|s| !s.trim().is_empty())
-                    {
+                    let source = table.get("source").and_then(|s| s.as_str());
+                    if source.is_none_or(|s| s.trim().is_empty()) {
                         missing.push(format!("{file}: {section}.{name} has no source"));
                     }
                     continue;
