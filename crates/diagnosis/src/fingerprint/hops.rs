@@ -123,12 +123,20 @@ const MARGIN: f64 = 0.05;
 /// nothing points anywhere.
 pub fn rank(o: &Observed<'_>) -> Vec<Hop> {
     let matching = o.timer.map(matching).unwrap_or_default();
+    // When a header names some of the products that share the value, the
+    // value is theirs: the others sharing it are not on the path as far as
+    // anything shows (an App Gateway's 30 s does not dilute GCP's 30 s
+    // behind `Via: 1.1 google`).
+    let named_matching = matching
+        .iter()
+        .filter(|id| o.named.iter().any(|c| c.id == **id))
+        .count();
     let mut hops: Vec<Hop> = Vec::new();
     for i in kb().intermediaries() {
         let header = o.named.iter().find(|c| c.id == i.id);
         let timer = o
             .timer
-            .and_then(|t| timer_vote(i, t, &matching, header.is_some()));
+            .and_then(|t| timer_vote(i, t, &matching, header.is_some(), named_matching));
         if header.is_none() && timer.is_none() {
             continue;
         }
@@ -246,7 +254,7 @@ enum Vote {
 fn matching(t: Timer) -> Vec<&'static str> {
     kb().intermediaries()
         .iter()
-        .filter(|i| us_of(t).is_some_and(|us| default_for(i, t).is_some_and(|(v, _)| near(us, v))))
+        .filter(|i| default_for(i, t).is_some())
         .map(|i| i.id.as_str())
         .collect()
 }
@@ -265,17 +273,43 @@ fn near(us: u64, secs: u32) -> bool {
     (measured - t).abs() <= (t * 0.02).max(1.0)
 }
 
-/// The product's default for this kind of timer, with the kb key it comes from.
+/// The product's default for this kind of timer that the measured value
+/// matches, with the kb key it comes from. Where the docs and field reports
+/// disagree the kb lists several (`idle_timeout_also_s`: Cloudflare's
+/// reported 100 s and documented 120 s); any of them matches.
 fn default_for(i: &Intermediary, t: Timer) -> Option<(u32, String)> {
+    let us = us_of(t)?;
+    let first_near = |values: &mut dyn Iterator<Item = u32>, key: &str, also: &str| {
+        values
+            .enumerate()
+            .find(|(_, v)| near(us, *v))
+            .map(|(n, v)| {
+                let from = if n == 0 { key } else { also };
+                (v, format!("{}.{from}", i.id))
+            })
+    };
     match t {
-        Timer::Idle(_) => i
-            .idle_timeout_default_s
-            .map(|v| (v, format!("{}.idle_timeout_default_s", i.id))),
-        Timer::Lifetime(_) => i
-            .max_lifetime_s
-            .map(|v| (v, format!("{}.max_lifetime_s", i.id))),
+        Timer::Idle(_) => first_near(
+            &mut i.idle_timeout_defaults(),
+            if i.idle_timeout_default_s.is_some() {
+                "idle_timeout_default_s"
+            } else {
+                "idle_timeout_also_s"
+            },
+            "idle_timeout_also_s",
+        ),
+        Timer::Lifetime(_) => first_near(
+            &mut i.max_lifetime_defaults(),
+            if i.max_lifetime_s.is_some() {
+                "max_lifetime_s"
+            } else {
+                "max_lifetime_also_s"
+            },
+            "max_lifetime_also_s",
+        ),
         Timer::AfterReload(_) => reload_drain(&i.id).and_then(|d| {
             d.default_s
+                .filter(|v| near(us, *v))
                 .map(|v| (v, format!("{}.max_lifetime_note", d.default_from)))
         }),
     }
@@ -284,7 +318,13 @@ fn default_for(i: &Intermediary, t: Timer) -> Option<(u32, String)> {
 /// For or against a product from the timer. Where some product's default
 /// matches, only those and the products a header names are considered:
 /// "configurable to this value" is true of nearly every hop.
-fn timer_vote(i: &Intermediary, t: Timer, matching: &[&str], named: bool) -> Option<Vote> {
+fn timer_vote(
+    i: &Intermediary,
+    t: Timer,
+    matching: &[&str],
+    named: bool,
+    named_matching: usize,
+) -> Option<Vote> {
     // Only a drain after an unknown reload has no value, and it matches nothing.
     let us = us_of(t).unwrap_or(0);
     if matching.contains(&i.id.as_str()) {
@@ -297,13 +337,20 @@ fn timer_vote(i: &Intermediary, t: Timer, matching: &[&str], named: bool) -> Opt
                 None => "default drain time after a reload".to_owned(),
             },
         };
-        let shared = if matching.len() > 1 {
-            format!(", shared by {} products", matching.len())
+        let sharers = if named && named_matching > 0 {
+            named_matching
         } else {
-            String::new()
+            matching.len()
+        };
+        let shared = match (matching.len(), sharers) {
+            (1, _) => String::new(),
+            (all, 1) if all > 1 && named => {
+                format!(", shared by {all} products but the only one a header names")
+            }
+            (all, _) => format!(", shared by {all} products"),
         };
         return Some(Vote::For(
-            TIMER_WEIGHT / matching.len() as f64,
+            TIMER_WEIGHT / sharers as f64,
             format!("{} is its {what}{shared} (kb: {key})", human(us)),
         ));
     }

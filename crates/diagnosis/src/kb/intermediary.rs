@@ -25,6 +25,12 @@ pub struct Intermediary {
     pub idle_timeout_min_s: Option<u32>,
     /// Largest configurable idle timeout.
     pub idle_timeout_max_s: Option<u32>,
+    /// Other default idle timeouts the docs or field reports give, where they
+    /// disagree with `idle_timeout_default_s` (which holds the smallest).
+    #[serde(default)]
+    pub idle_timeout_also_s: Vec<u32>,
+    /// Which of the disagreeing idle values is documented and which reported.
+    pub idle_timeout_disagreement_note: Option<String>,
     /// The knob that controls the idle timeout.
     pub idle_timeout_setting: Option<String>,
     /// Which traffic resets the idle timer.
@@ -38,6 +44,11 @@ pub struct Intermediary {
     pub max_lifetime_s: Option<u32>,
     /// Largest configurable lifetime cap.
     pub max_lifetime_max_s: Option<u32>,
+    /// Other default lifetime caps the docs or field reports give.
+    #[serde(default)]
+    pub max_lifetime_also_s: Vec<u32>,
+    /// Which of the disagreeing lifetime values is documented and which reported.
+    pub max_lifetime_disagreement_note: Option<String>,
     /// The knob that controls the lifetime cap.
     pub max_lifetime_setting: Option<String>,
     /// Lifetime notes (reloads, restarts).
@@ -104,6 +115,21 @@ pub struct Intermediary {
 }
 
 impl Intermediary {
+    /// Every default idle timeout the kb gives for this product: the
+    /// default first, then the disagreeing values.
+    pub fn idle_timeout_defaults(&self) -> impl Iterator<Item = u32> + '_ {
+        self.idle_timeout_default_s
+            .into_iter()
+            .chain(self.idle_timeout_also_s.iter().copied())
+    }
+
+    /// Every default lifetime cap the kb gives for this product.
+    pub fn max_lifetime_defaults(&self) -> impl Iterator<Item = u32> + '_ {
+        self.max_lifetime_s
+            .into_iter()
+            .chain(self.max_lifetime_also_s.iter().copied())
+    }
+
     /// The display name without its parenthesised detail: `nginx`, `AWS Application Load Balancer`.
     pub fn short_name(&self) -> &str {
         self.name

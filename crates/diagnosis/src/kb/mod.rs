@@ -233,7 +233,7 @@ pub fn kb() -> &'static Kb {
 pub fn known_idle_timeouts() -> Vec<(f64, String)> {
     let mut groups: std::collections::BTreeMap<u32, Vec<&str>> = std::collections::BTreeMap::new();
     for i in kb().intermediaries() {
-        if let Some(t) = i.idle_timeout_default_s {
+        for t in i.idle_timeout_defaults() {
             groups.entry(t).or_default().push(i.short_name());
         }
     }

@@ -68,7 +68,13 @@ fn every_intermediary_has_name_and_kind() {
 }
 
 /// Keys that describe an entry rather than state a fact about the product.
-const NOT_FACTS: &[&str] = &["name", "kind", "confidence", "fingerprint_confidence"];
+const NOT_FACTS: &[&str] = &[
+    "name",
+    "kind",
+    "confidence",
+    "fingerprint_confidence",
+    "read",
+];
 
 /// Values that say "we do not know": they need no source.
 const NO_CLAIM: &[&str] = &["unknown", "unclear", "n/a"];
