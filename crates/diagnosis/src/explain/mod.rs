@@ -100,7 +100,7 @@ pub fn explain(input: &str) -> Result<Explanation, ExplainError> {
         return explain_code(code);
     }
     let id = input.to_ascii_lowercase();
-    if let Some(i) = kb().intermediary(&id) {
+    if let Some(i) = product(&id) {
         return Ok(explain_intermediary(i));
     }
     match causes::find(&id) {
@@ -338,18 +338,62 @@ fn cause_fix_text(id: CauseId) -> String {
 
 /// Everything the kb says about one product: its timers, how it closes, how
 /// to recognise it, and the config that fixes it.
+/// Other names people type for a kb product (`explain agic`). Kept here,
+/// not in the kb: they are how users say it, not facts about the product.
+const PRODUCT_ALIASES: &[(&str, &str)] = &[
+    ("agic", "azure-agic"),
+    ("application-gateway", "azure-app-gateway"),
+    ("app-gateway", "azure-app-gateway"),
+    ("front-door", "azure-front-door"),
+    ("afd", "azure-front-door"),
+    ("app-service", "azure-app-service"),
+    ("container-apps", "azure-container-apps"),
+    ("cloud-run", "gcp-cloud-run"),
+    ("cloudrun", "gcp-cloud-run"),
+    ("gke", "gcp-external-alb"),
+    ("gke-ingress", "gcp-external-alb"),
+    ("ambassador", "emissary"),
+    ("emissary-ingress", "emissary"),
+    ("gloo-edge", "gloo"),
+    ("linkerd2", "linkerd"),
+    ("fly", "fly-proxy"),
+    ("fly.io", "fly-proxy"),
+    ("heroku", "heroku-router"),
+];
+
+/// The kb product a user's word names: its id, or one of its aliases.
+fn product(id: &str) -> Option<&'static crate::kb::Intermediary> {
+    let kb = kb();
+    kb.intermediary(id).or_else(|| {
+        PRODUCT_ALIASES
+            .iter()
+            .find(|(alias, _)| *alias == id)
+            .and_then(|(_, target)| kb.intermediary(target))
+    })
+}
+
+/// `120 s (also given: 100 s)`: a default and the values the docs or field
+/// reports give instead.
+fn with_also(value: u32, also: &[u32]) -> String {
+    if also.is_empty() {
+        return format!("{value} s");
+    }
+    let more: Vec<String> = also.iter().map(|v| format!("{v} s")).collect();
+    format!("{value} s (also given: {})", more.join(", "))
+}
+
 fn explain_intermediary(i: &'static crate::kb::Intermediary) -> Explanation {
     let mut facts = Vec::new();
     let mut sources = Vec::new();
-    let mut source = |s: &Option<String>| {
-        if let Some(s) = s {
-            if !sources.contains(s) {
-                sources.push(s.clone());
+    let mut source = |s: Option<&str>| {
+        if let Some(s) = s.filter(|s| !s.trim().is_empty()) {
+            if !sources.iter().any(|have: &String| have == s) {
+                sources.push(s.to_owned());
             }
         }
     };
-    match i.idle_timeout_default_s {
-        Some(t) => {
+    match (i.idle_timeout_default_s, i.idle_timeout_also_s.as_slice()) {
+        (Some(t), also) => {
             let range = match (i.idle_timeout_min_s, i.idle_timeout_max_s) {
                 (Some(lo), Some(hi)) => format!(", configurable {lo}–{hi} s"),
                 _ => String::new(),
@@ -359,26 +403,56 @@ fn explain_intermediary(i: &'static crate::kb::Intermediary) -> Explanation {
                 .as_deref()
                 .map(|s| format!(" ({s})"))
                 .unwrap_or_default();
-            facts.push(format!("Idle timeout: {t} s by default{range}{setting}."));
+            facts.push(format!(
+                "Idle timeout: {} by default{range}{setting}.",
+                with_also(t, also)
+            ));
         }
-        None => facts.push("Idle timeout: not documented in the sources consulted.".to_owned()),
+        (None, [first, rest @ ..]) => facts.push(format!(
+            "Idle timeout: {} as given by the sources (no single default).",
+            with_also(*first, rest)
+        )),
+        (None, []) => match &i.idle_timeout_note {
+            Some(note) => facts.push(format!("Idle timeout: {note}")),
+            None => facts.push("Idle timeout: not documented in the sources consulted.".to_owned()),
+        },
     }
-    source(&i.idle_timeout_source);
+    if i.idle_timeout_default_s.is_some() || !i.idle_timeout_also_s.is_empty() {
+        if let Some(note) = &i.idle_timeout_note {
+            facts.push(note.clone());
+        }
+    }
+    if let Some(note) = &i.idle_timeout_disagreement_note {
+        facts.push(format!("Where the sources disagree: {note}"));
+    }
+    source(i.idle_timeout_source.as_deref());
     if let Some(counts) = &i.idle_timeout_counts {
         facts.push(format!("What resets it: {counts}"));
     }
-    match (i.max_lifetime_s, &i.max_lifetime_note) {
-        (Some(t), _) => facts.push(format!(
-            "Maximum connection lifetime: {t} s{}.",
-            i.max_lifetime_setting
+    let lifetime = match (i.max_lifetime_s, i.max_lifetime_also_s.as_slice()) {
+        (Some(t), also) => Some(with_also(t, also)),
+        (None, [first, rest @ ..]) => Some(with_also(*first, rest)),
+        (None, []) => None,
+    };
+    match (lifetime, &i.max_lifetime_note) {
+        (Some(t), note) => {
+            let setting = i
+                .max_lifetime_setting
                 .as_deref()
                 .map(|s| format!(" ({s})"))
-                .unwrap_or_default()
-        )),
+                .unwrap_or_default();
+            facts.push(format!("Maximum connection lifetime: {t}{setting}."));
+            if let Some(note) = note {
+                facts.push(note.clone());
+            }
+        }
         (None, Some(note)) => facts.push(format!("Maximum lifetime: {note}")),
         (None, None) => {}
     }
-    source(&i.max_lifetime_source);
+    if let Some(note) = &i.max_lifetime_disagreement_note {
+        facts.push(format!("Where the sources disagree: {note}"));
+    }
+    source(i.max_lifetime_source.as_deref());
     if let Some(method) = &i.idle_close_method {
         let detail = i
             .idle_close_detail
@@ -392,7 +466,7 @@ fn explain_intermediary(i: &'static crate::kb::Intermediary) -> Explanation {
     if let Some(sees) = &i.idle_close_client_sees {
         facts.push(format!("What the client sees: {sees}"));
     }
-    source(&i.idle_close_source);
+    source(i.idle_close_source.as_deref());
     if let Some(pp) = &i.ping_pong_counts {
         let note = i
             .ping_pong_note
@@ -401,21 +475,38 @@ fn explain_intermediary(i: &'static crate::kb::Intermediary) -> Explanation {
             .unwrap_or_default();
         facts.push(format!("Do WebSocket pings keep it open: {pp}.{note}"));
     }
-    source(&i.ping_pong_source);
+    source(i.ping_pong_source.as_deref());
     facts.extend(i.other_drop_causes.iter().cloned());
-    source(&i.other_drop_causes_source);
+    source(i.other_drop_causes_source.as_deref());
+    if let Some(h) = &i.handshake_timeout_behavior {
+        facts.push(format!(
+            "When the backend is slow to answer the upgrade: {h}"
+        ));
+    }
+    source(i.handshake_timeout_source.as_deref());
+    // The rarer facts (`reload_close_detail`, `request_timeout_note`, …):
+    // their notes and details, in the kb's words, with their sources.
+    for (key, value) in &i.other {
+        let Some(text) = value.as_str() else { continue };
+        if key.ends_with("_note") || key.ends_with("_detail") || key.ends_with("_client_sees") {
+            facts.push(text.to_owned());
+        } else if key.ends_with("_source") {
+            source(Some(text));
+        }
+    }
     let mut recognise: Vec<String> = i.fingerprint.clone();
     if let Some(note) = &i.fingerprint_note {
         recognise.push(note.clone());
     }
-    source(&i.fingerprint_source);
-    source(&i.websocket_source);
-    source(&i.fix_source);
+    source(i.fingerprint_source.as_deref());
+    source(i.websocket_source.as_deref());
+    source(i.fix_source.as_deref());
     let meaning = match (&i.websocket_support, &i.websocket_config) {
         (Some(support), Some(config)) => format!(
             "{} ({}). WebSocket support: {support}. {config}",
             i.name, i.kind
         ),
+        (Some(support), None) => format!("{} ({}). WebSocket support: {support}.", i.name, i.kind),
         _ => format!("{} ({}).", i.name, i.kind),
     };
     Explanation {

@@ -144,3 +144,81 @@ fn every_kb_intermediary_and_every_cause_id_has_an_explanation() {
         matches!(explain("aws-abl"), Err(ExplainError::Unknown { hint, .. }) if hint.contains("aws-alb"))
     );
 }
+
+/// `explain <product>` states what the kb says and names where each fact
+/// comes from: every `*_source` of the entry is among the sources shown.
+#[test]
+fn every_product_explanation_names_all_its_sources() {
+    let doc: toml::Table = toml::from_str(crate::kb::INTERMEDIARIES_TOML).unwrap();
+    for (id, entry) in doc["intermediary"].as_table().unwrap() {
+        let e = explain(id).unwrap_or_else(|err| panic!("{id}: {err}"));
+        for (key, value) in entry.as_table().unwrap() {
+            if let (true, Some(source)) = (key.ends_with("_source"), value.as_str()) {
+                assert!(
+                    e.sources.iter().any(|s| s == source),
+                    "{id}: {key} not among the sources shown: {:?}",
+                    e.sources
+                );
+            }
+        }
+    }
+}
+
+/// The platforms of issue 21: what `explain` says of each, and a source it
+/// names (the page read on 2026-12-06, or the absence it records).
+#[test]
+fn platform_explanations() {
+    #[rustfmt::skip] // (asked as, kb id, text in the facts, text in a source)
+    let table: &[(&str, &str, &str, &str)] = &[
+        ("cloudflare", "cloudflare", "100 s (also given: 120 s)", "connection-limits/index.md"),
+        ("cloudflare", "cloudflare", "8 hours", "cloudflare-one/policies/gateway/proxy"),
+        ("cloudflare", "cloudflare", "restart servers", "network/websockets"),
+        ("front-door", "azure-front-door", "4 hours", "docs.azure.cn/zh-cn/frontdoor"),
+        ("azure-app-gateway", "azure-app-gateway", "20 s (also given: 30 s)", "ingress-controller-annotations"),
+        ("agic", "azure-agic", "Maximum connection lifetime: 30 s", "ingress-controller-annotations"),
+        ("app-service", "azure-app-service", "", "gowebsockettry"),
+        ("container-apps", "azure-container-apps", "240 s", "container-apps/network-proxy"),
+        ("cloud-run", "gcp-cloud-run", "Maximum connection lifetime: 300 s", "run/docs/triggering/websockets"),
+        ("gke", "gcp-external-alb", "GKE Gateway", "absence:"),
+        ("contour", "contour", "Maximum connection lifetime: 15 s", "projectcontour.io"),
+        ("ambassador", "emissary", "3000 ms", "getambassador.io"),
+        ("istio", "istio", "drains the old listener", "istio/issues/19664"),
+        ("gloo", "gloo", "No WebSocket idle or lifetime default", "docs.solo.io"),
+        ("kong", "kong", "Idle timeout: 60 s", "Kong/kong"),
+        ("traefik", "traefik", "respondingTimeouts", "traefik/traefik"),
+        ("linkerd", "linkerd", "doesn't have any default timeouts", "linkerd2/issues/12964"),
+        ("fly.io", "fly-proxy", "Idle timeout: 60 s", "fly.io/docs/reference/services"),
+        ("render", "render", "Cloudflare", "docs.render.com"),
+        ("vercel", "vercel", "maxDuration", "vercel.com/docs/functions/websockets"),
+        ("netlify", "netlify", "counted separately", "docs.netlify.com/build/server/limits"),
+        ("railway", "railway", "60 s (also given: 900 s)", "docs.railway.com"),
+        ("heroku", "heroku-router", "Idle timeout: 55 s", "devcenter.heroku.com"),
+    ];
+    for (asked, id, fact, source) in table {
+        let e = explain(asked).unwrap_or_else(|err| panic!("{asked}: {err}"));
+        assert_eq!(e.topic, Topic::Intermediary(id), "{asked}");
+        let facts = format!("{} {}", e.meaning, e.root_causes.join(" "));
+        assert!(facts.contains(fact), "{asked}: no {fact:?} in {facts}");
+        assert!(
+            e.sources.iter().any(|s| s.contains(source)),
+            "{asked}: no source with {source:?} in {:?}",
+            e.sources
+        );
+    }
+    // The App Service entry says what a user sees when WebSockets are off.
+    assert!(explain("app-service").unwrap().meaning.contains("503"));
+}
+
+#[test]
+fn every_alias_names_a_kb_product() {
+    for (alias, target) in super::PRODUCT_ALIASES {
+        assert!(
+            crate::kb::kb().intermediary(target).is_some(),
+            "{alias} -> {target}"
+        );
+        assert!(
+            crate::kb::kb().intermediary(alias).is_none(),
+            "{alias} is itself a kb id"
+        );
+    }
+}
