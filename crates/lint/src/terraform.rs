@@ -8,7 +8,10 @@
 //! * `aws_elb` (Classic): `idle_timeout` (default 60 s), and `listener`
 //!   blocks with `lb_protocol = "http"`, which do not pass upgrades;
 //! * `google_compute_backend_service` / `google_compute_region_backend_service`:
-//!   `timeout_sec` (default 30 s), a lifetime cap for WebSockets.
+//!   `timeout_sec` (default 30 s), a lifetime cap for WebSockets;
+//! * the platforms of [`platforms`]: Azure Application Gateway's
+//!   `request_timeout`, App Service's `websockets_enabled`, Cloud Run's
+//!   `timeout`.
 //!
 //! `var.x` values are resolved from `variable "x" { default = … }` in the
 //! same directory after every file is read, the way a module is written.
@@ -24,10 +27,13 @@ use wsdoctor_evidence::config::{
     TimerRole, TimerSetting, UpgradeSetting, ValueStyle,
 };
 
-use crate::doc::seconds_ms;
+use crate::doc::{duration_ms, seconds_ms};
 use crate::kube::names_websocket;
 use crate::loader::Loader;
 use crate::source::ReadError;
+
+#[path = "terraform_platforms.rs"]
+mod platforms;
 
 /// A `var.NAME` reference waiting for the variable's default.
 #[derive(Debug, Clone)]
@@ -212,6 +218,7 @@ fn timer(
     block: &Block,
     key: &str,
     role: TimerRole,
+    style: ValueStyle,
     pending: &mut Option<String>,
 ) -> HopTimer {
     let attr = block.body.get_attribute(key);
@@ -219,11 +226,21 @@ fn timer(
         let span = file.span(a.value.span());
         match value(a) {
             Value::Known(raw) => {
-                let value = seconds_ms(&raw);
+                let suffixed = matches!(style, ValueStyle::SecondsSuffix);
+                let value = if suffixed {
+                    duration_ms(&raw)
+                } else {
+                    seconds_ms(&raw)
+                };
                 if value.is_none() {
+                    let what = if suffixed {
+                        "a duration (`300s`)"
+                    } else {
+                        "a number of seconds"
+                    };
                     loader.problem(
                         ProblemKind::InvalidValue,
-                        format!("`{raw}` is not a number of seconds"),
+                        format!("`{raw}` is not {what}"),
                         span.clone(),
                     );
                 }
@@ -253,13 +270,19 @@ fn timer(
             }
         }
     });
+    // A duration is a string in HCL; a number of seconds is a number.
+    let written = if matches!(style, ValueStyle::SecondsSuffix) {
+        "\"{value}\""
+    } else {
+        "{value}"
+    };
     HopTimer {
         key: key.to_owned(),
         role,
         setting,
-        style: ValueStyle::Seconds,
+        style,
         insert: if attr.is_none() {
-            file.block_insert(block, &format!("{key} = {{value}}"))
+            file.block_insert(block, &format!("{key} = {written}"))
         } else {
             None
         },
@@ -278,6 +301,13 @@ fn resource(
     let label_span = file.span(block.labels.get(1).and_then(|l| l.span()));
     let address = format!("{kind}.{name}");
     let websocket = names_websocket(name).then(|| format!("its name `{name}` names WebSockets"));
+    if let Some(hops) = platforms::resource(loader, vars, file, block, kind, name) {
+        let mut hops = hops;
+        // The caller pushes one hop; the others go in here, in file order.
+        let last = hops.pop();
+        loader.evidence.hops.extend(hops);
+        return last;
+    }
     let mut pending = None;
     let (product, key, role, mut notes, upgrade) = match kind {
         "aws_lb" | "aws_alb" => {
@@ -343,7 +373,15 @@ fn resource(
         ),
         _ => return None,
     };
-    let mut t = timer(loader, file, block, key, role, &mut pending);
+    let mut t = timer(
+        loader,
+        file,
+        block,
+        key,
+        role,
+        ValueStyle::Seconds,
+        &mut pending,
+    );
     if notes.iter().any(|n| n.contains("fixed at 350")) {
         t.insert = None;
     }

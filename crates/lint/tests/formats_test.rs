@@ -269,6 +269,106 @@ fn terraform_fixtures_parse_before_and_after_fix() {
     );
 }
 
+/// Issue 21: the Terraform forms of the platform settings that cut or
+/// refuse WebSockets, with the exact place of each value, and a `--fix`
+/// that real `terraform fmt` accepts and that leaves nothing to report.
+#[test]
+fn terraform_platform_settings() {
+    let (ev, findings) = lint(&["terraform/platforms/broken"], |_| {});
+    let s = summary(&findings);
+    assert_has(
+        &s,
+        &[
+            // App Service without websockets_enabled: the site_config block.
+            "upgrade-not-forwarded/Error@azure.tf:30",
+            // websockets_enabled = false: the value.
+            "upgrade-not-forwarded/Error@azure.tf:42",
+            // App Gateway backend_http_settings "ws": request_timeout 30.
+            "max-lifetime/Warning@azure.tf:12",
+            // Cloud Run timeout = "300s", and one without a timeout (300 s default).
+            "max-lifetime/Warning@cloudrun.tf:6",
+            "max-lifetime/Warning@cloudrun.tf:13",
+        ],
+    );
+    // The "api" backend settings name no WebSocket while "ws" does: not judged.
+    assert!(
+        !s.contains(&"max-lifetime/Warning@azure.tf:48".to_owned()),
+        "{s:#?}"
+    );
+    let span_of = |line: u32| {
+        let f = findings
+            .iter()
+            .find(|f| {
+                f.span
+                    .as_ref()
+                    .is_some_and(|sp| sp.line == line && sp.file.ends_with(".tf"))
+            })
+            .unwrap_or_else(|| panic!("no finding at line {line}: {s:#?}"));
+        let sp = f.span.as_ref().unwrap();
+        (sp.line, sp.column, sp.len)
+    };
+    // `30` in `request_timeout       = 30`; `false`; `site_config`.
+    assert_eq!(span_of(12), (12, 29, 2));
+    assert_eq!(span_of(42), (42, 26, 5));
+    assert_eq!(span_of(30), (30, 3, 11));
+    // `"300s"`, quotes included, so the edit keeps them.
+    let run = findings
+        .iter()
+        .find(|f| {
+            f.span
+                .as_ref()
+                .is_some_and(|sp| sp.file.ends_with("cloudrun.tf") && sp.line == 6)
+        })
+        .unwrap();
+    let sp = run.span.as_ref().unwrap();
+    assert_eq!((sp.column, sp.len), (15, 6));
+    assert!(
+        run.finding.title.contains("300.0 s"),
+        "{}",
+        run.finding.title
+    );
+    let gw = ev
+        .hops
+        .iter()
+        .filter(|h| h.product == "azure-app-gateway")
+        .count();
+    assert_eq!(gw, 2, "one hop per backend_http_settings");
+
+    let (_, findings) = lint(&["terraform/platforms/fixed"], |c| {
+        c.app_ping_ms = Some(25_000);
+    });
+    assert_eq!(
+        worst(&findings),
+        Severity::Info,
+        "{:#?}",
+        summary(&findings)
+    );
+
+    let terraform = common::binary("terraform");
+    let Some((tmp, diff)) = apply_fix(&["terraform/platforms/broken"], |_| {}) else {
+        return;
+    };
+    assert!(diff.contains("+    websockets_enabled = true"), "{diff}");
+    assert!(diff.contains("timeout = \"3600s\""), "{diff}");
+    let dir = tmp.path().join("tests/fixtures/terraform/platforms/broken");
+    match &terraform {
+        Some(t) => {
+            for f in ["azure.tf", "cloudrun.tf"] {
+                common::terraform_parses(t, &dir.join(f))
+                    .unwrap_or_else(|e| panic!("{f} after --fix: {e}\n{diff}"));
+            }
+        }
+        None => assert!(!common::in_ci(), "terraform is not installed but CI is set"),
+    }
+    let (_, findings) = lint_abs(&dir, |c| c.app_ping_ms = Some(25_000));
+    assert_eq!(
+        worst(&findings),
+        Severity::Info,
+        "{:#?}\n{diff}",
+        summary(&findings)
+    );
+}
+
 #[test]
 fn cloudformation_and_cli_output() {
     let (ev, findings) = lint(&["cloud/broken"], |_| {});
