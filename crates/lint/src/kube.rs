@@ -9,7 +9,14 @@
 //!   (`idle_timeout.timeout_seconds=…`), Service annotations for NLB
 //!   listeners (`…listener-attributes.TCP-<port>: tcp.idle_timeout.seconds=…`)
 //!   and Classic ELBs (`…connection-idle-timeout`);
-//! * GKE: `BackendConfig` `spec.timeoutSec`, a lifetime cap for WebSockets.
+//! * GKE: `BackendConfig` `spec.timeoutSec`, a lifetime cap for WebSockets;
+//! * AGIC, Contour `HTTPProxy` and Istio `DestinationRule`: see [`platforms`].
+//!
+//! An Ingress's class (`spec.ingressClassName` or the
+//! `kubernetes.io/ingress.class` annotation) decides its controller; the
+//! annotation prefixes only when it names none. Annotations written for
+//! another controller are ignored by the one that serves it, and the hop
+//! says so (nginx timeouts on a GCE Ingress change nothing).
 //!
 //! Files may hold many documents, and `kubectl get -o yaml` wraps objects
 //! in a `List`; both are read.
@@ -37,6 +44,9 @@ const NLB_IDLE: &str = "tcp.idle_timeout.seconds";
 const NLB_LISTENER_ATTRIBUTES: &str =
     "service.beta.kubernetes.io/aws-load-balancer-listener-attributes.";
 const CLB_IDLE: &str = "service.beta.kubernetes.io/aws-load-balancer-connection-idle-timeout";
+
+#[path = "kube_platforms.rs"]
+mod platforms;
 
 /// Words in a path or service name that say "WebSocket here".
 pub(crate) use wsdoctor_evidence::config::WEBSOCKET_WORDS as WS_WORDS;
@@ -153,32 +163,109 @@ enum Controller {
     NginxInc,
     Alb,
     Gce,
+    Agic,
 }
 
-fn controller(o: &Object<'_>) -> Option<Controller> {
-    let class = o
-        .node
+impl Controller {
+    /// The annotation prefix this controller reads.
+    fn prefix(self) -> &'static str {
+        match self {
+            Controller::IngressNginx => NGINX_PREFIX,
+            Controller::NginxInc => NGINX_INC_PREFIX,
+            Controller::Alb => ALB_PREFIX,
+            Controller::Gce => "cloud.google.com/",
+            Controller::Agic => platforms::AGIC_PREFIX,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Controller::IngressNginx => "ingress-nginx",
+            Controller::NginxInc => "NGINX Ingress Controller",
+            Controller::Alb => "AWS Load Balancer Controller",
+            Controller::Gce => "GKE Ingress",
+            Controller::Agic => "Application Gateway Ingress Controller",
+        }
+    }
+}
+
+/// The Ingress class, lower-cased, when one is written.
+fn ingress_class(o: &Object<'_>) -> Option<String> {
+    o.node
         .path(&["spec", "ingressClassName"])
         .and_then(Node::str)
         .or_else(|| {
             o.annotation("kubernetes.io/ingress.class")
                 .and_then(Node::str)
         })
-        .unwrap_or_default()
-        .to_ascii_lowercase();
+        .map(str::to_ascii_lowercase)
+}
+
+/// The controller a class names (`nginx` is ingress-nginx's default class;
+/// NGINX Inc's controller is told apart by its `nginx.org/` annotations).
+fn controller_of_class(class: &str, o: &Object<'_>) -> Option<Controller> {
+    if class == "alb" {
+        Some(Controller::Alb)
+    } else if class.starts_with("gce") {
+        Some(Controller::Gce)
+    } else if class == "azure/application-gateway" || class.starts_with("azure-application-gateway")
+    {
+        Some(Controller::Agic)
+    } else if class.contains("nginx") {
+        Some(
+            if o.has_prefix(NGINX_INC_PREFIX) && !o.has_prefix(NGINX_PREFIX) {
+                Controller::NginxInc
+            } else {
+                Controller::IngressNginx
+            },
+        )
+    } else {
+        None
+    }
+}
+
+fn controller(o: &Object<'_>) -> Option<Controller> {
+    if let Some(c) = ingress_class(o).and_then(|class| controller_of_class(&class, o)) {
+        return Some(c);
+    }
     if o.has_prefix(NGINX_INC_PREFIX) {
         return Some(Controller::NginxInc);
     }
-    if o.has_prefix(ALB_PREFIX) || class == "alb" {
+    if o.has_prefix(ALB_PREFIX) {
         return Some(Controller::Alb);
     }
-    if class.starts_with("gce") {
-        return Some(Controller::Gce);
+    if o.has_prefix(platforms::AGIC_PREFIX) {
+        return Some(Controller::Agic);
     }
-    if o.has_prefix(NGINX_PREFIX) || class.contains("nginx") {
+    if o.has_prefix(NGINX_PREFIX) {
         return Some(Controller::IngressNginx);
     }
     None
+}
+
+/// Annotations written for a controller other than the one that serves
+/// the Ingress: each ignored, with its line.
+fn foreign_annotations(doc: &Doc, o: &Object<'_>, serving: Controller) -> Vec<String> {
+    let others = [
+        Controller::IngressNginx,
+        Controller::NginxInc,
+        Controller::Alb,
+        Controller::Agic,
+    ];
+    o.annotation_keys()
+        .filter_map(|(k, _)| {
+            let key = k.str()?;
+            let owner = others
+                .iter()
+                .find(|c| **c != serving && key.starts_with(c.prefix()))?;
+            Some(format!(
+                "`{key}` (line {}) is written for {}; this Ingress is served by {}, which ignores it",
+                doc.span(k).line,
+                owner.name(),
+                serving.name()
+            ))
+        })
+        .collect()
 }
 
 /// A backend an Ingress routes to.
@@ -251,6 +338,8 @@ pub(crate) fn load(loader: &mut Loader, path: &Path) -> Result<(), ReadError> {
             "Service" => hops.extend(service(loader, &doc, o)),
             "BackendConfig" => hops.push(backend_config(loader, &doc, o)),
             "ConfigMap" => hops.extend(controller_config_map(loader, &doc, o)),
+            "HTTPProxy" => hops.extend(platforms::http_proxy(loader, &doc, o)),
+            "DestinationRule" => hops.extend(platforms::destination_rule(loader, &doc, o)),
             _ => {}
         }
     }
@@ -364,8 +453,10 @@ fn ingress(loader: &mut Loader, doc: &Doc, o: &Object<'_>) -> Option<HopConfig> 
             );
             h
         }
+        Controller::Agic => platforms::agic_ingress(loader, doc, o),
     };
     h.websocket = websocket;
+    h.notes.extend(foreign_annotations(doc, o, controller));
     Some(h)
 }
 

@@ -269,6 +269,87 @@ fn terraform_fixtures_parse_before_and_after_fix() {
     );
 }
 
+/// Issue 21: the manifest forms (AGIC's request-timeout annotation,
+/// Contour HTTPProxy timeoutPolicy, Istio DestinationRule idleTimeout), and
+/// annotations the serving controller ignores, named with their line.
+#[test]
+fn kubernetes_platform_settings() {
+    let (_, findings) = lint(&["kubernetes/platforms/broken"], |_| {});
+    let s = summary(&findings);
+    assert_has(
+        &s,
+        &[
+            // AGIC without request-timeout: 30 s default, at the Ingress name.
+            "max-lifetime/Warning@agic.yaml:5",
+            // Contour route /ws without timeoutPolicy.response: Envoy's 15 s.
+            "max-lifetime/Warning@contour.yaml:12",
+            // Contour route /live: response: 30s.
+            "max-lifetime/Warning@contour.yaml:20",
+            // Istio tcp.idleTimeout: 30s.
+            "idle-timeout/Warning@istio.yaml:10",
+            // GKE Ingress: the backend service's 30 s.
+            "max-lifetime/Warning@gce.yaml:6",
+        ],
+    );
+    let at = |file: &str, line: u32| {
+        findings
+            .iter()
+            .find(|f| {
+                f.span
+                    .as_ref()
+                    .is_some_and(|sp| sp.file.ends_with(file) && sp.line == line)
+            })
+            .unwrap_or_else(|| panic!("nothing at {file}:{line}: {s:#?}"))
+    };
+    let span = |file: &str, line: u32| {
+        let sp = at(file, line).span.clone().unwrap();
+        (sp.column, sp.len)
+    };
+    assert_eq!(span("contour.yaml", 20), (19, 3), "`30s`");
+    assert_eq!(span("istio.yaml", 10), (22, 3), "`30s`");
+    assert_eq!(span("contour.yaml", 12), (7, 16), "`enableWebsockets`");
+    assert!(at("contour.yaml", 12).finding.title.contains("15.0 s"));
+    // nginx annotations on Ingresses that nginx does not serve.
+    for (file, line, controller) in [
+        ("gce.yaml", 6, "GKE Ingress"),
+        ("agic.yaml", 5, "Application Gateway Ingress Controller"),
+    ] {
+        let evidence = at(file, line).finding.evidence.join("\n");
+        assert!(
+            evidence.contains("`nginx.ingress.kubernetes.io/proxy-read-timeout` (line 8) is written for ingress-nginx")
+                && evidence.contains(controller),
+            "{file}: {evidence}"
+        );
+    }
+
+    let (_, findings) = lint(&["kubernetes/platforms/fixed"], |c| {
+        c.app_ping_ms = Some(25_000);
+    });
+    assert_eq!(
+        worst(&findings),
+        Severity::Info,
+        "{:#?}",
+        summary(&findings)
+    );
+    let Some((tmp, diff)) = apply_fix(&["kubernetes/platforms/broken"], |_| {}) else {
+        return;
+    };
+    assert!(
+        diff.contains("+      timeoutPolicy:\n+        response: 3600s"),
+        "{diff}"
+    );
+    let dir = tmp
+        .path()
+        .join("tests/fixtures/kubernetes/platforms/broken");
+    let (_, findings) = lint_abs(&dir, |c| c.app_ping_ms = Some(25_000));
+    // What --fix cannot do: the GKE Ingress needs a BackendConfig.
+    let left: Vec<String> = summary(&findings)
+        .into_iter()
+        .filter(|f| f.contains("Warning") || f.contains("Error"))
+        .collect();
+    assert_eq!(left, ["max-lifetime/Warning@gce.yaml:6"], "{diff}");
+}
+
 /// Issue 21: the Terraform forms of the platform settings that cut or
 /// refuse WebSockets, with the exact place of each value, and a `--fix`
 /// that real `terraform fmt` accepts and that leaves nothing to report.
