@@ -10,7 +10,9 @@
 //!   listeners (`…listener-attributes.TCP-<port>: tcp.idle_timeout.seconds=…`)
 //!   and Classic ELBs (`…connection-idle-timeout`);
 //! * GKE: `BackendConfig` `spec.timeoutSec`, a lifetime cap for WebSockets;
-//! * AGIC, Contour `HTTPProxy` and Istio `DestinationRule`: see [`platforms`].
+//! * AGIC, Contour `HTTPProxy` and Istio `DestinationRule`: see [`platforms`];
+//! * pod shutdown (`terminationGracePeriodSeconds`, `preStop` sleeps): see
+//!   [`pods`].
 //!
 //! An Ingress's class (`spec.ingressClassName` or the
 //! `kubernetes.io/ingress.class` annotation) decides its controller; the
@@ -47,6 +49,9 @@ const CLB_IDLE: &str = "service.beta.kubernetes.io/aws-load-balancer-connection-
 
 #[path = "kube_platforms.rs"]
 mod platforms;
+
+#[path = "kube_pods.rs"]
+mod pods;
 
 /// Words in a path or service name that say "WebSocket here".
 pub(crate) use wsdoctor_evidence::config::WEBSOCKET_WORDS as WS_WORDS;
@@ -340,6 +345,9 @@ pub(crate) fn load(loader: &mut Loader, path: &Path) -> Result<(), ReadError> {
             "ConfigMap" => hops.extend(controller_config_map(loader, &doc, o)),
             "HTTPProxy" => hops.extend(platforms::http_proxy(loader, &doc, o)),
             "DestinationRule" => hops.extend(platforms::destination_rule(loader, &doc, o)),
+            "Deployment" | "StatefulSet" | "DaemonSet" => {
+                hops.extend(pods::workload(loader, &doc, o));
+            }
             _ => {}
         }
     }

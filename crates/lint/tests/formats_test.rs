@@ -350,6 +350,76 @@ fn kubernetes_platform_settings() {
     assert_eq!(left, ["max-lifetime/Warning@gce.yaml:6"], "{diff}");
 }
 
+/// Issue 21, Kubernetes drains: a preStop sleep that uses up the grace
+/// period, and an ingress-nginx controller killed before its workers'
+/// `worker-shutdown-timeout` ends; each at the value, fixed by raising
+/// `terminationGracePeriodSeconds` (inserted where it is not written).
+#[test]
+fn kubernetes_drains() {
+    let (_, findings) = lint(&["kubernetes/drains/broken"], |_| {});
+    let s = summary(&findings);
+    assert_has(
+        &s,
+        &[
+            // "sleep 30" against the default 30 s: the `30` inside the string.
+            "mass-disconnect/Warning@chat.yaml:23",
+            // preStop.sleep.seconds 20 against 25.
+            "mass-disconnect/Warning@chat.yaml:46",
+            // The controller: 60 s grace, 240s worker-shutdown-timeout.
+            "mass-disconnect/Warning@controller.yaml:23",
+        ],
+    );
+    let at = |file: &str, line: u32| {
+        let f = findings
+            .iter()
+            .find(|f| {
+                f.finding.severity == Severity::Warning
+                    && f.span
+                        .as_ref()
+                        .is_some_and(|sp| sp.file.ends_with(file) && sp.line == line)
+            })
+            .unwrap_or_else(|| panic!("nothing at {file}:{line}: {s:#?}"));
+        let sp = f.span.clone().unwrap();
+        (sp.column, sp.len, f.finding.title.clone())
+    };
+    let (column, len, title) = at("chat.yaml", 23);
+    assert_eq!((column, len), (51, 2), "the 30 of \"sleep 30\": {title}");
+    assert_eq!(at("chat.yaml", 46).0, 26);
+    let (column, len, title) = at("controller.yaml", 23);
+    assert_eq!((column, len), (38, 2));
+    assert!(
+        title.contains("240.0 s") && title.contains("60.0 s"),
+        "{title}"
+    );
+
+    let (_, findings) = lint(&["kubernetes/drains/fixed"], |_| {});
+    assert_eq!(
+        worst(&findings),
+        Severity::Info,
+        "{:#?}",
+        summary(&findings)
+    );
+    let Some((tmp, diff)) = apply_fix(&["kubernetes/drains/broken"], |_| {}) else {
+        return;
+    };
+    assert!(
+        diff.contains("+      terminationGracePeriodSeconds: 60"),
+        "{diff}"
+    );
+    assert!(
+        diff.contains("+      terminationGracePeriodSeconds: 270"),
+        "{diff}"
+    );
+    let dir = tmp.path().join("tests/fixtures/kubernetes/drains/broken");
+    let (_, findings) = lint_abs(&dir, |_| {});
+    assert_eq!(
+        worst(&findings),
+        Severity::Info,
+        "{:#?}\n{diff}",
+        summary(&findings)
+    );
+}
+
 /// Issue 21: the Terraform forms of the platform settings that cut or
 /// refuse WebSockets, with the exact place of each value, and a `--fix`
 /// that real `terraform fmt` accepts and that leaves nothing to report.

@@ -138,11 +138,12 @@ impl Intermediary {
     }
 
     /// True for hops that sit between client and server (not app servers,
-    /// libraries or browsers): the ones that can fail to forward an upgrade.
+    /// libraries, browsers or Kubernetes' pod shutdown): the ones that can
+    /// fail to forward an upgrade.
     pub fn is_proxy(&self) -> bool {
         !matches!(
             self.kind.as_str(),
-            "app server" | "client library" | "browser"
+            "app server" | "client library" | "browser" | "orchestrator"
         )
     }
 }

@@ -8,6 +8,8 @@
 //! * [`hops`]: hops read from Kubernetes manifests, Envoy, Terraform,
 //!   CloudFormation, AWS/gcloud output and Apache: upgrade forwarding where
 //!   it needs configuring, Envoy's route timeout;
+//! * [`pods`]: pod shutdown (`terminationGracePeriodSeconds`, `preStop`)
+//!   against the drains around it;
 //! * [`chain`]: every idle timer and lifetime cap found, across all files
 //!   (plus kb defaults for `--via` hops), as one stack, judged against the
 //!   application heartbeat.
@@ -18,6 +20,7 @@ mod chain;
 mod haproxy;
 mod hops;
 mod nginx;
+mod pods;
 #[cfg(test)]
 mod tests;
 
@@ -90,6 +93,7 @@ pub fn diagnose_config(ev: &ConfigEvidence) -> Vec<ConfigFinding> {
     out.extend(nginx::diagnose(ev));
     out.extend(haproxy::diagnose(ev));
     out.extend(hops::diagnose(ev));
+    out.extend(pods::diagnose(ev));
     out.extend(chain::diagnose(ev));
     let fully_read = !ev.problems.iter().any(|p| p.kind.is_error());
     let worrying = out.iter().any(|f| f.finding.severity >= Severity::Warning);

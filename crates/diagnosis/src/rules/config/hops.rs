@@ -96,7 +96,7 @@ pub(super) fn replace_value(ev: &ConfigEvidence, span: &Span, value: &str) -> Op
 
 /// The edit that sets `t` to `value` (as the product writes it): in place
 /// when the file sets it on this hop, else where the hop would set it.
-fn set_edit(ev: &ConfigEvidence, t: &HopTimer, value: &str) -> Option<Edit> {
+pub(super) fn set_edit(ev: &ConfigEvidence, t: &HopTimer, value: &str) -> Option<Edit> {
     match &t.setting {
         Some(s) if !s.inherited => replace_value(ev, &s.span, value),
         _ => t.insert.as_ref().map(|e| Edit {
@@ -290,6 +290,10 @@ const DRAIN_FIX_S: u64 = 300;
 /// `stream_close_delay`: kb `caddy.reload_close_*`, a 1001 to every
 /// connection on every config reload).
 fn reload_drain(ev: &ConfigEvidence, h: &HopConfig) -> Option<ConfigFinding> {
+    // Pod shutdown drains are judged in `pods`.
+    if super::pods::is_pod(h) {
+        return None;
+    }
     let t = h.timer(TimerRole::Drain)?;
     if h.product != "caddy" {
         return worker_drain(ev, h, t);
