@@ -186,6 +186,12 @@ const CASES: &[Case] = &[
         because: "contour.max_lifetime_s",
     },
     Case {
+        name: "an 800 s lifetime cap is a Vercel Function's reported Pro maximum",
+        timer: Timer::Lifetime(800 * S), shape: FIN, headers: &[],
+        first: &["vercel"], named: None,
+        because: "vercel.max_lifetime_also_s",
+    },
+    Case {
         name: "a 4 h lifetime cap is Front Door's",
         timer: Timer::Lifetime(14_400 * S), shape: FIN, headers: &[],
         first: &["azure-front-door"], named: None,
