@@ -345,6 +345,7 @@ pub(crate) fn load(loader: &mut Loader, path: &Path) -> Result<(), ReadError> {
             "ConfigMap" => hops.extend(controller_config_map(loader, &doc, o)),
             "HTTPProxy" => hops.extend(platforms::http_proxy(loader, &doc, o)),
             "DestinationRule" => hops.extend(platforms::destination_rule(loader, &doc, o)),
+            "GCPBackendPolicy" => hops.push(platforms::gcp_backend_policy(loader, &doc, o)),
             "Deployment" | "StatefulSet" | "DaemonSet" => {
                 hops.extend(pods::workload(loader, &doc, o));
             }

@@ -7,6 +7,8 @@
 //! * Contour `HTTPProxy` routes with `enableWebsockets: true`:
 //!   `timeoutPolicy.response` (Envoy's route timeout, 15 s unless set; a
 //!   lifetime cap) and `timeoutPolicy.idle`;
+//! * GKE Gateway `GCPBackendPolicy`: `spec.default.timeoutSec` (30 s
+//!   unless set), the backend service timeout, a lifetime cap;
 //! * Istio `DestinationRule`: `trafficPolicy.connectionPool.tcp.idleTimeout`
 //!   (1 h by default, the idle timeout of TCP-proxied WebSockets).
 
@@ -133,6 +135,46 @@ pub(super) fn http_proxy(loader: &mut Loader, doc: &Doc, o: &Object<'_>) -> Vec<
         out.push(h);
     }
     out
+}
+
+/// A GKE Gateway `GCPBackendPolicy`: `spec.default.timeoutSec` is the
+/// backend service timeout, a lifetime cap for WebSockets (kb
+/// `gcp-external-alb.gke_gateway_note`).
+pub(super) fn gcp_backend_policy(loader: &mut Loader, doc: &Doc, o: &Object<'_>) -> HopConfig {
+    let target = o
+        .node
+        .path(&["spec", "targetRef", "name"])
+        .and_then(Node::str)
+        .unwrap_or("?");
+    let mut h = hop(
+        doc,
+        o,
+        "gcp-external-alb",
+        format!(
+            "GCPBackendPolicy {} (GKE Gateway backend service of {target})",
+            o.name
+        ),
+    );
+    let default = o.node.path(&["spec"]).and_then(|s| s.entry("default"));
+    let insert = default
+        .and_then(|(k, m)| doc::insert_into(doc, k, m, vec!["timeoutSec: {value}".to_owned()]));
+    let written = default.and_then(|(_, m)| m.get("timeoutSec"));
+    h.timers.push(doc::timer(
+        loader,
+        doc,
+        "spec.default.timeoutSec",
+        TimerRole::Lifetime,
+        ValueStyle::Seconds,
+        written,
+        doc::seconds_ms,
+        written.is_none().then_some(insert).flatten(),
+    ));
+    h.websocket = if names_websocket(target) {
+        Some(format!("its target Service `{target}` names WebSockets"))
+    } else {
+        names_websocket(&o.name).then(|| format!("its name `{}` names WebSockets", o.name))
+    };
+    h
 }
 
 /// An Istio `DestinationRule` that sets the TCP idle timeout.

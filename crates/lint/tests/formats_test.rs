@@ -289,6 +289,8 @@ fn kubernetes_platform_settings() {
             "idle-timeout/Warning@istio.yaml:10",
             // GKE Ingress: the backend service's 30 s.
             "max-lifetime/Warning@gce.yaml:6",
+            // GKE Gateway: a GCPBackendPolicy without spec.default.timeoutSec.
+            "max-lifetime/Warning@gke-gateway.yaml:6",
         ],
     );
     let at = |file: &str, line: u32| {
@@ -335,7 +337,8 @@ fn kubernetes_platform_settings() {
         return;
     };
     assert!(
-        diff.contains("+      timeoutPolicy:\n+        response: 3600s"),
+        diff.contains("+      timeoutPolicy:\n+        response: 3600s")
+            && diff.contains("+    timeoutSec: 3600"),
         "{diff}"
     );
     let dir = tmp

@@ -179,7 +179,7 @@ fn platform_explanations() {
         ("app-service", "azure-app-service", "", "gowebsockettry"),
         ("container-apps", "azure-container-apps", "240 s", "container-apps/network-proxy"),
         ("cloud-run", "gcp-cloud-run", "Maximum connection lifetime: 300 s", "run/docs/triggering/websockets"),
-        ("gke", "gcp-external-alb", "GKE Gateway", "absence:"),
+        ("gke", "gcp-external-alb", "GCPBackendPolicy", "configure-gateway-resources"),
         ("contour", "contour", "Maximum connection lifetime: 15 s", "projectcontour.io"),
         ("ambassador", "emissary", "3000 ms", "getambassador.io"),
         ("istio", "istio", "drains the old listener", "istio/issues/19664"),
