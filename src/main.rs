@@ -30,7 +30,10 @@ use crate::args::{Cli, Command};
 const EXIT_USAGE: u8 = 2;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(&e),
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -62,9 +65,34 @@ fn main() -> ExitCode {
     }
 }
 
+/// clap's own errors quote what was typed (`unexpected argument
+/// 'wss://user:pass@…' found`), so they go through the reports' redaction
+/// too; help and version go out as clap prints them.
+fn usage_error(e: &clap::Error) -> ExitCode {
+    if !e.use_stderr() {
+        // --help, --version: nothing typed is quoted.
+        let _ = e.print();
+        return ExitCode::SUCCESS;
+    }
+    #[allow(clippy::print_stderr)]
+    {
+        eprint!(
+            "{}",
+            wsdoctor_evidence::redact_text(&e.render().to_string())
+        );
+    }
+    ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(EXIT_USAGE))
+}
+
 /// Prints one clear line for an error of the command itself and returns exit 2.
 fn fail(e: &anyhow::Error) -> ExitCode {
-    let chain: Vec<String> = e.chain().map(ToString::to_string).collect();
+    // Every error goes through the reports' redaction: an error may quote
+    // a URL the user typed (or a library's message may), credentials and
+    // all.
+    let chain: Vec<String> = e
+        .chain()
+        .map(|cause| wsdoctor_evidence::redact_text(&cause.to_string()))
+        .collect();
     #[allow(clippy::print_stderr)]
     {
         eprintln!("wsdoctor: {}", chain.join(": "));

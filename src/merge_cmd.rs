@@ -164,7 +164,10 @@ pub(crate) fn run(args: &MergeArgs) -> anyhow::Result<u8> {
                 // One line per bad file, all of them, before giving up.
                 #[allow(clippy::print_stderr)]
                 {
-                    eprintln!("wsdoctor: {e:#}");
+                    eprintln!(
+                        "wsdoctor: {}",
+                        wsdoctor_evidence::redact_text(&format!("{e:#}"))
+                    );
                 }
             }
         }

@@ -13,8 +13,13 @@ use crate::output::{self, Spinner};
 
 /// Validates a `-H 'Name: value'` argument.
 pub(crate) fn parse_header(raw: &str) -> anyhow::Result<(String, String)> {
+    // Errors quote the first word only: the rest may be a credential
+    // (`-H 'Authorization Bearer X'`).
     let Some((name, value)) = raw.split_once(':') else {
-        bail!("header '{raw}' has no ':'; write it as -H 'Name: value'");
+        bail!(
+            "header '{}' has no ':'; write it as -H 'Name: value'",
+            first_word(raw)
+        );
     };
     let name = name.trim();
     let is_token = !name.is_empty()
@@ -22,13 +27,24 @@ pub(crate) fn parse_header(raw: &str) -> anyhow::Result<(String, String)> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
     if !is_token {
-        bail!("'{name}' is not a valid HTTP header name");
+        bail!("'{}' is not a valid HTTP header name", first_word(name));
     }
     let value = value.trim();
     if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
         bail!("the value of header '{name}' contains a line break");
     }
     Ok((name.to_owned(), value.to_owned()))
+}
+
+/// The first word of a header argument, with "…" when more follows.
+fn first_word(raw: &str) -> String {
+    let mut words = raw.split_whitespace();
+    let first = words.next().unwrap_or_default();
+    if words.next().is_some() {
+        format!("{first} …")
+    } else {
+        first.to_owned()
+    }
 }
 
 /// Turns the shared connection flags into validated options for one URL.

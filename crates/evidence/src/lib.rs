@@ -34,4 +34,6 @@ pub use ending::{ConnectionEnd, EndRecord, LocalResource, Side, TlsFailureKind, 
 pub use escape::escape_peer;
 pub use handshake::{BodySample, HandshakeProblem, HandshakeRecord, Header};
 pub use proxy::{ForwardProxyRecord, ProxyKind, SocksReply};
-pub use redact::{redact_header_value, redact_url, REDACTED};
+pub use redact::{
+    redact_header_value, redact_subprotocols, redact_text, redact_typed_url, redact_url, REDACTED,
+};

@@ -98,6 +98,10 @@ pub struct WatchEvidence {
     pub connections: u32,
     /// How many are open right now.
     pub open_now: u32,
+    /// Connections that opened since the start (zero: the watch never saw
+    /// the target work, which is never healthy).
+    #[serde(default)]
+    pub opened_total: u64,
     /// The window's length in ms (drops older than this are forgotten).
     pub window_ms: u64,
     /// How long the watch has run, in ms.

@@ -40,12 +40,4 @@ pub enum LogsError {
         /// Where the JSON went wrong.
         source: serde_json::Error,
     },
-    /// A HAR file too large to load (HAR is one JSON document).
-    #[error("{path}: HAR file larger than {limit_mib} MiB")]
-    HarTooLarge {
-        /// The path as given.
-        path: String,
-        /// The limit.
-        limit_mib: u64,
-    },
 }

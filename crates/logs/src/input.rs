@@ -105,6 +105,29 @@ impl<R: Read> BlockReader<R> {
         }
     }
 
+    /// Reads ahead until `n` bytes (or the end) are buffered and returns
+    /// them; the next block starts with them.
+    pub(crate) fn peek(&mut self, n: usize) -> io::Result<&[u8]> {
+        if !self.eof && self.carry.len() < n {
+            let want = (n - self.carry.len()) as u64;
+            let got = (&mut self.inner).take(want).read_to_end(&mut self.carry)?;
+            self.bytes += got as u64;
+            self.eof = got == 0 || (got as u64) < want;
+        }
+        Ok(&self.carry)
+    }
+
+    /// The rest of the input as one stream (what was peeked, then the
+    /// rest), counting the bytes read in all.
+    pub(crate) fn into_stream(self) -> Counted<io::Chain<io::Cursor<Vec<u8>>, R>> {
+        Counted {
+            bytes: self.bytes,
+            // The peeked bytes were counted when read.
+            counted_ahead: self.carry.len() as u64,
+            inner: io::Cursor::new(self.carry).chain(self.inner),
+        }
+    }
+
     /// The next block, `None` at the end.
     pub(crate) fn next_block(&mut self) -> io::Result<Option<Block>> {
         let mut buf = std::mem::take(&mut self.carry);
@@ -155,6 +178,25 @@ impl<R: Read> BlockReader<R> {
             // One line longer than a block: read more of it.
             target = buf.len() + BLOCK_BYTES;
         }
+    }
+}
+
+/// A reader that counts what is read through it.
+pub(crate) struct Counted<R> {
+    inner: R,
+    /// Bytes of the input read so far.
+    pub(crate) bytes: u64,
+    /// Bytes at the start of `inner` already in `bytes` (peeked before).
+    counted_ahead: u64,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let already = self.counted_ahead.min(n as u64);
+        self.counted_ahead -= already;
+        self.bytes += n as u64 - already;
+        Ok(n)
     }
 }
 

@@ -11,10 +11,7 @@ use crate::agg::{malformed, Agg, FileStats, Filter};
 use crate::error::LogsError;
 use crate::formats::nginx::NginxFormat;
 use crate::formats::{detect, har, LineParser};
-use crate::input::{open, Block, BlockReader, Input, OpenError};
-
-/// Largest HAR file loaded (HAR is one JSON document, read whole).
-const HAR_LIMIT_MIB: u64 = 1024;
+use crate::input::{open, Block, BlockReader, Input, OpenError, BLOCK_BYTES};
 
 /// Reads `input` into `agg` and returns what was read from it.
 pub(crate) fn read_input(
@@ -36,15 +33,18 @@ pub(crate) fn read_input(
         },
     })?;
     let mut blocks = BlockReader::new(reader);
-    let first = blocks.next_block().map_err(|source| LogsError::Read {
+    let read_error = |source| LogsError::Read {
         path: path.clone(),
         source,
-    })?;
-    let head = first.as_ref().map_or(&[][..], |b| b.data.as_slice());
+    };
+    // The format is told from a look ahead that consumes nothing: a HAR is
+    // then read as one stream, whatever the length of its lines.
+    let head = blocks.peek(BLOCK_BYTES).map_err(read_error)?;
     let format = match forced {
         Some(f) => f,
         None if head.is_empty() => LogFormat::Nginx,
-        None => detect(head, nginx).ok_or(LogsError::UnknownFormat { path: path.clone() })?,
+        None => detect(whole_lines(head), nginx)
+            .ok_or(LogsError::UnknownFormat { path: path.clone() })?,
     };
     let mut file = LogFile {
         path: path.clone(),
@@ -59,11 +59,14 @@ pub(crate) fn read_input(
         malformed_samples: Vec::new(),
     };
     let mut stats = FileStats::default();
-    match LineParser::for_format(format, nginx) {
-        Some(parser) => read_lines(&parser, &mut blocks, first, filter, &path, agg, &mut stats),
-        None => read_har(&mut blocks, first, filter, &path, agg, &mut stats)?,
-    }
-    file.bytes = blocks.bytes;
+    file.bytes = match LineParser::for_format(format, nginx) {
+        Some(parser) => {
+            let first = blocks.next_block().map_err(read_error)?;
+            read_lines(&parser, &mut blocks, first, filter, &path, agg, &mut stats);
+            blocks.bytes
+        }
+        None => read_har(blocks, filter, &path, agg, &mut stats)?,
+    };
     file.lines = stats.lines;
     file.websocket_entries = stats.websocket_entries;
     file.filtered_out = stats.filtered_out;
@@ -169,57 +172,56 @@ fn parse_block(
         }
         let n = stats.lines;
         match parser.parse(line) {
-            Ok(parsed) => agg.add(parsed, format, filter, &mut stats, n, path),
+            Ok(parsed) => match parsed.out_of_range() {
+                None => agg.add(parsed, format, filter, &mut stats, n, path),
+                Some(reason) => malformed(&mut stats, n, line, reason),
+            },
             Err(reason) => malformed(&mut stats, n, line, reason),
         }
     }
     (agg, stats)
 }
 
+/// Reads a HAR as one JSON stream; returns the bytes read.
 fn read_har<R: Read>(
-    blocks: &mut BlockReader<R>,
-    first: Option<Block>,
+    blocks: BlockReader<R>,
     filter: &Filter,
     path: &str,
     agg: &mut Agg,
     stats: &mut FileStats,
-) -> Result<(), LogsError> {
-    let mut all = first.map(|b| b.data).unwrap_or_default();
-    loop {
-        match blocks.next_block() {
-            Ok(Some(b)) => all.extend_from_slice(&b.data),
-            Ok(None) => break,
-            Err(source) => {
-                return Err(LogsError::Read {
-                    path: path.to_owned(),
-                    source,
-                })
+) -> Result<u64, LogsError> {
+    let mut stream = blocks.into_stream();
+    let content = har::parse(&mut stream).map_err(|source| {
+        // A read error surfaces inside the JSON error; say it as one.
+        if source.is_io() {
+            LogsError::Read {
+                path: path.to_owned(),
+                source: std::io::Error::other(source.to_string()),
+            }
+        } else {
+            LogsError::Har {
+                path: path.to_owned(),
+                source,
             }
         }
-        if all.len() as u64 > HAR_LIMIT_MIB * 1024 * 1024 {
-            return Err(LogsError::HarTooLarge {
-                path: path.to_owned(),
-                limit_mib: HAR_LIMIT_MIB,
-            });
-        }
-    }
-    let content = har::parse(&all).map_err(|source| LogsError::Har {
-        path: path.to_owned(),
-        source,
     })?;
     stats.lines = content.entries;
-    for _ in 0..content.bad_entries {
-        let n = stats.lines;
-        malformed(
-            stats,
-            n,
-            b"(a WebSocket entry)",
-            "startedDateTime is not a time",
-        );
+    for (entry, why) in &content.bad_samples {
+        malformed(stats, *entry, b"(a WebSocket entry)", why);
     }
+    stats.malformed += content.bad_entries - content.bad_samples.len() as u64;
     for (i, socket) in content.sockets.iter().enumerate() {
         let parsed = crate::record::Parsed::Record(socket.record());
         agg.add(parsed, LogFormat::Har, filter, stats, i as u64 + 1, path);
     }
-    Ok(())
+    Ok(stream.bytes)
+}
+
+/// The head up to its last newline (the sniffed lines are whole), or all
+/// of it when it holds none.
+fn whole_lines(head: &[u8]) -> &[u8] {
+    match memchr::memrchr(b'\n', head) {
+        Some(i) => &head[..=i],
+        None => head,
+    }
 }

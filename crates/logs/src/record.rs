@@ -72,6 +72,22 @@ impl<'a> Record<'a> {
     }
 }
 
+impl Parsed<'_> {
+    /// Why the line's times are not dates a log was written at (before
+    /// 1970, after 9999), if they are not.
+    pub(crate) fn out_of_range(&self) -> Option<&'static str> {
+        let ok = match self {
+            Parsed::Record(r) => {
+                crate::time::in_range_ms(r.end_ms)
+                    && r.start_ms.is_none_or(crate::time::in_range_ms)
+            }
+            Parsed::Event { local_ms, .. } => crate::time::in_range_ms(*local_ms),
+            Parsed::Skip => true,
+        };
+        (!ok).then_some("time is before 1970 or after 9999")
+    }
+}
+
 /// What one line turned out to be.
 #[derive(Debug)]
 pub(crate) enum Parsed<'a> {

@@ -16,6 +16,17 @@ pub(crate) fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// 9999-12-31T23:59:59.999Z in Unix ms: the last time a log line may
+/// carry. Later (or before 1970, or not finite) is not a date a log was
+/// written at; such a line is malformed, not a point on a chart (it
+/// printed `10000-01-0 T04:0` in the per-hour table).
+pub(crate) const MAX_MS: i64 = 253_402_300_799_999;
+
+/// True for Unix ms between 1970 and the end of 9999.
+pub(crate) fn in_range_ms(ms: i64) -> bool {
+    (0..=MAX_MS).contains(&ms)
+}
+
 /// `2026-01-15T14:02:11Z` for Unix ms (second precision).
 pub fn format_rfc3339(ms: i64) -> String {
     wsdoctor_evidence::logs::format_utc(ms)

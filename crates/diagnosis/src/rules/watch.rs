@@ -28,7 +28,11 @@ fn window_words(e: &WatchEvidence) -> String {
 /// Groups of drops that happened within [`BURST_MS`] and hit at least half
 /// of the connections (and three): reloads, deploys, restarts.
 fn bursts(e: &WatchEvidence) -> Vec<Vec<&WatchDrop>> {
-    let opened: Vec<&WatchDrop> = e.drops.iter().filter(|d| d.opened).collect();
+    let opened: Vec<&WatchDrop> = e
+        .drops
+        .iter()
+        .filter(|d| d.opened && !broke_protocol(d))
+        .collect();
     let need = (e.connections as usize).div_ceil(2).max(3);
     let mut out = Vec::new();
     let mut i = 0;
@@ -45,6 +49,12 @@ fn bursts(e: &WatchEvidence) -> Vec<Vec<&WatchDrop>> {
         }
     }
     out
+}
+
+/// A connection the server ended by breaking RFC 6455: what timers, bursts
+/// and hops explain is not what ended it, so it is no timer sample.
+fn broke_protocol(d: &WatchDrop) -> bool {
+    matches!(d.end, ConnectionEnd::ProtocolViolation { .. })
 }
 
 fn how(d: &WatchDrop) -> String {
@@ -84,6 +94,46 @@ fn ranked_hops(d: &WatchDrop, timer: Timer) -> Vec<Hop> {
         shape: Shape::of(&d.end),
         named: &named,
     })
+}
+
+/// Connections the server ended by breaking RFC 6455, as one finding.
+fn protocol_violations(e: &WatchEvidence, when: &str) -> Option<Finding> {
+    let broken: Vec<&WatchDrop> = e
+        .drops
+        .iter()
+        .filter(|d| d.opened && broke_protocol(d))
+        .collect();
+    let first = broken.first()?;
+    let mut f = finding(
+        CauseId::ProtocolError,
+        Severity::Error,
+        0.85,
+        format!(
+            "{when}: the server broke the WebSocket protocol on {} connection(s)",
+            broken.len()
+        ),
+        SourceKind::Flow,
+    );
+    f.measured.connections_affected = Some(broken.len() as u64);
+    f.evidence.extend(broken.iter().take(3).map(|d| {
+        format!(
+            "{} #{} at {}: {} after {} open",
+            d.arm.as_str(),
+            d.slot,
+            d.wall,
+            how(d),
+            human(d.age_us.unwrap_or(0))
+        )
+    }));
+    if let Some(server) = &first.server {
+        f.evidence.push(format!("Server: {server}"));
+    }
+    f.fix.push(fix(
+        "server",
+        "Fix the server, or the proxy that rewrites frames, so it follows RFC 6455; \
+         the rule above is what it broke (`wsdoctor probe` shows the frames).",
+    ));
+    Some(f)
 }
 
 /// Diagnoses the window.
@@ -144,7 +194,7 @@ pub fn diagnose_watch(e: &WatchEvidence) -> Vec<Finding> {
     let single: Vec<&WatchDrop> = e
         .drops
         .iter()
-        .filter(|d| d.opened && !in_burst(d))
+        .filter(|d| d.opened && !in_burst(d) && !broke_protocol(d))
         .collect();
     let silent: Vec<&WatchDrop> = single
         .iter()
@@ -295,7 +345,9 @@ pub fn diagnose_watch(e: &WatchEvidence) -> Vec<Finding> {
         findings.push(f);
     }
 
-    // Failed reconnects.
+    findings.extend(protocol_violations(e, &when));
+
+    // Failed reconnects (or, when nothing ever opened, failed connects).
     let failed: Vec<&WatchDrop> = e.drops.iter().filter(|d| !d.opened).collect();
     if !failed.is_empty() {
         let last = failed[failed.len() - 1];
@@ -314,13 +366,16 @@ pub fn diagnose_watch(e: &WatchEvidence) -> Vec<Finding> {
             ConnectionEnd::HandshakeInvalid { .. } => CauseId::HandshakeInvalid,
             _ => CauseId::BackendUnavailable,
         };
-        let mut f = finding(
-            id,
-            Severity::Error,
-            0.8,
-            format!("{when}: {} reconnect attempt(s) failed", failed.len()),
-            SourceKind::Flow,
-        );
+        let title = if e.opened_total == 0 {
+            format!(
+                "{when}: no connection ever opened; {} attempt(s) failed, the last: {}",
+                failed.len(),
+                how(last)
+            )
+        } else {
+            format!("{when}: {} reconnect attempt(s) failed", failed.len())
+        };
+        let mut f = finding(id, Severity::Error, 0.8, title, SourceKind::Flow);
         f.evidence
             .push(format!("first at {}: {}", failed[0].wall, how(failed[0])));
         if failed.len() > 1 {
@@ -397,7 +452,9 @@ pub fn diagnose_watch(e: &WatchEvidence) -> Vec<Finding> {
         findings.push(f);
     }
 
-    if findings.is_empty() {
+    // Healthy needs evidence: a watch that never saw a connection open
+    // (only possible before any attempt has ended) says nothing.
+    if findings.is_empty() && e.opened_total > 0 {
         let mut f = finding(
             CauseId::Healthy,
             Severity::Info,
@@ -455,6 +512,7 @@ mod tests {
             targets: vec!["wss://example.test/ws".into()],
             connections: 6,
             open_now: 6,
+            opened_total: 6,
             window_ms: 3_600_000,
             ran_ms: 3_600_000,
             interval_ms: 20_000,
@@ -594,6 +652,44 @@ mod tests {
         assert!(!diagnose_watch(&staying)
             .iter()
             .any(|f| f.id == CauseId::StickySessionMissing));
+    }
+
+    #[test]
+    fn protocol_violations_are_no_timer_samples() {
+        let broken = || ConnectionEnd::ProtocolViolation {
+            rule: "reserved opcode 0x3".into(),
+        };
+        let drops = (0..8)
+            .map(|i| {
+                let arm = if i % 2 == 0 { Arm::Silent } else { Arm::Ping };
+                drop(1_000 + i * 400, arm, 1 + i as u32 % 2, broken(), 0.0)
+            })
+            .collect();
+        let findings = diagnose_watch(&window(drops));
+        let ids: Vec<CauseId> = findings.iter().map(|f| f.id).collect();
+        assert_eq!(ids, vec![CauseId::ProtocolError], "{findings:#?}");
+        assert_eq!(findings[0].measured.connections_affected, Some(8));
+        assert!(findings[0].evidence[0].contains("reserved opcode"));
+    }
+
+    #[test]
+    fn a_watch_where_nothing_ever_opened_is_a_failure_never_healthy() {
+        let mut e = window(vec![WatchDrop {
+            opened: false,
+            age_us: None,
+            idle_us: None,
+            end: ConnectionEnd::HandshakeTimedOut { after_ms: 8_000 },
+            ..drop(8_000, Arm::Silent, 1, fin(), 0.0)
+        }]);
+        e.opened_total = 0;
+        e.open_now = 0;
+        let findings = diagnose_watch(&e);
+        assert_eq!(findings[0].id, CauseId::BackendUnavailable);
+        assert!(findings[0].title.contains("no connection ever opened"));
+        assert!(!findings.iter().any(|f| f.id == CauseId::Healthy));
+        // Before any attempt has ended there is nothing to say, not "healthy".
+        e.drops.clear();
+        assert!(diagnose_watch(&e).is_empty());
     }
 
     #[test]

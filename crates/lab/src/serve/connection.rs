@@ -442,7 +442,8 @@ pub(super) fn greeting(request: &Request, peer: SocketAddr, instance: &str) -> S
         "upgrade": pick("upgrade"),
         "connection": pick("connection"),
         "extensions_offered": pick("sec-websocket-extensions"),
-        "subprotocols_offered": pick("sec-websocket-protocol"),
+        "subprotocols_offered": pick("sec-websocket-protocol")
+            .map(|v| redact_header_value("sec-websocket-protocol", &v)),
         "forwarded": forwarded,
         "headers": headers,
     })
@@ -498,7 +499,7 @@ impl RecordSeed {
         let answer: Vec<String> = exchange
             .headers
             .iter()
-            .map(|h| format!("{}: {}", h.name, h.value))
+            .map(|h| format!("{}: {}", h.name, redact_header_value(&h.name, &h.value)))
             .collect();
         RecordSeed {
             target: redact_url(&format!("ws://{host}{}", request.target)).into(),

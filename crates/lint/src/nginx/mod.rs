@@ -22,7 +22,7 @@ pub(crate) fn load(loader: &mut Loader, root: &Root, path: &Path) -> Result<(), 
     let text = loader.read(path, ConfigKind::Nginx, None)?;
     let (tree, problems) = parser::parse(&text.display, &text.text);
     loader.problems(problems);
-    let tree = include::expand(tree, loader, root);
+    let tree = include::expand(tree, path, loader, root);
     let context = Context::of_top_level(&tree);
     let ev = &mut loader.evidence;
     extract::extract(&tree, context, &mut ev.nginx, &mut ev.problems);

@@ -193,6 +193,9 @@ pub(crate) fn check_negotiation(
 ) -> (Vec<HandshakeProblem>, Option<DeflateParams>) {
     let mut problems = Vec::new();
     if let Some(chosen) = record.header("Sec-WebSocket-Protocol") {
+        // The record holds headers redacted (a token passed as a
+        // subprotocol is a secret), so compare with the offer redacted.
+        let offered = wsdoctor_evidence::redact_subprotocols(offered);
         if !offered.iter().any(|p| p == chosen.trim()) {
             problems.push(HandshakeProblem::UnrequestedSubprotocol {
                 got: chosen.to_owned(),

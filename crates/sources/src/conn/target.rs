@@ -3,7 +3,7 @@
 use std::net::IpAddr;
 
 use url::{Host, Url};
-use wsdoctor_evidence::redact_url;
+use wsdoctor_evidence::{redact_typed_url, redact_url};
 
 /// A validated WebSocket target.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,13 +68,15 @@ impl Target {
     /// `host:port/path` (taken as `ws://`).
     pub fn parse(input: &str) -> Result<Target, TargetError> {
         let trimmed = input.trim();
+        // What errors quote of the input: it may hold credentials.
+        let shown = redact_typed_url(trimmed);
         let with_scheme = if trimmed.contains("://") {
             trimmed.to_owned()
         } else {
             format!("ws://{trimmed}")
         };
         let url = Url::parse(&with_scheme).map_err(|e| TargetError::Malformed {
-            input: trimmed.to_owned(),
+            input: shown.clone(),
             reason: e.to_string(),
         })?;
         let secure = match url.scheme() {
@@ -86,16 +88,16 @@ impl Target {
                 } else {
                     "ws://"
                 };
-                let rest = trimmed.split_once("://").map_or(trimmed, |(_, r)| r);
+                let rest = shown.split_once("://").map_or(shown.as_str(), |(_, r)| r);
                 return Err(TargetError::HttpScheme {
-                    input: trimmed.to_owned(),
+                    input: shown.clone(),
                     suggestion,
                     suggested_url: format!("{suggestion}{rest}"),
                 });
             }
             other => {
                 return Err(TargetError::UnsupportedScheme {
-                    input: trimmed.to_owned(),
+                    input: shown,
                     scheme: other.to_owned(),
                 })
             }
@@ -104,11 +106,7 @@ impl Target {
             Some(Host::Domain(d)) if !d.is_empty() => (d.to_owned(), None),
             Some(Host::Ipv4(a)) => (a.to_string(), Some(IpAddr::V4(a))),
             Some(Host::Ipv6(a)) => (a.to_string(), Some(IpAddr::V6(a))),
-            _ => {
-                return Err(TargetError::NoHost {
-                    input: trimmed.to_owned(),
-                })
-            }
+            _ => return Err(TargetError::NoHost { input: shown }),
         };
         let default_port = if secure { 443 } else { 80 };
         let port = url.port().unwrap_or(default_port);

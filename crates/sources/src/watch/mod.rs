@@ -16,7 +16,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{mpsc, watch};
 use wsdoctor_evidence::idle::Arm;
 use wsdoctor_evidence::watch::{WatchDrop, WatchStall};
-use wsdoctor_evidence::{HeartbeatSettings, PongPolicy, Role};
+use wsdoctor_evidence::{ConnectionEnd, ConnectionRecord, HeartbeatSettings, PongPolicy, Role};
 
 pub use http::serve_metrics;
 pub use metrics::WatchMetrics;
@@ -28,6 +28,8 @@ use crate::conn::{self, rfc3339_from_unix, ConnectOptions};
 
 /// The header `wsdoctor serve` names its instance in.
 pub const DEFAULT_INSTANCE_HEADER: &str = "X-Wsdoctor-Instance";
+/// How long connections get to close when the watch ends.
+const CLOSE_GRACE: Duration = Duration::from_millis(700);
 /// Longest instance name kept.
 const MAX_INSTANCE: usize = 80;
 
@@ -166,6 +168,24 @@ fn ms_since(start: Instant) -> u64 {
     u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
+/// How an attempt still pending at the end of the watch stands: connected
+/// (so the server, or a hop, never answered the upgrade) or not even that.
+fn pending_end(
+    record: &ConnectionRecord,
+    options: &ConnectOptions,
+    origin: Instant,
+) -> ConnectionEnd {
+    let after_ms = u64::try_from(origin.elapsed().as_millis()).unwrap_or(u64::MAX);
+    if record.phases.connect_done_us.is_some() {
+        ConnectionEnd::HandshakeTimedOut { after_ms }
+    } else {
+        ConnectionEnd::ConnectTimedOut {
+            addr: format!("{}:{}", options.target.host, options.target.port),
+            after_ms,
+        }
+    }
+}
+
 /// One slot: connect, hold until the path ends it, report, back off, again;
 /// until `stop` turns true.
 async fn run_slot(
@@ -183,7 +203,28 @@ async fn run_slot(
         let origin = Instant::now();
         let session_config = session_config(&config, arm);
         let mut record = conn::new_record(&options.target, Role::Client, session_config.heartbeat);
-        let opened = conn::open(options, origin, &mut record).await;
+        // A handshake still pending when the watch ends is cancelled there
+        // (the watch ends on time) and reported as what it is: an attempt
+        // that did not open in all that time.
+        let opened = tokio::select! {
+            opened = conn::open(options, origin, &mut record) => opened,
+            _ = stop.wait_for(|stopped| *stopped) => {
+                let _ = events.send(WatchEvent::Dropped(Box::new(WatchDrop {
+                    at_ms: ms_since(started),
+                    wall: wall_now(),
+                    target: target.clone(),
+                    arm,
+                    slot,
+                    opened: false,
+                    age_us: None,
+                    idle_us: None,
+                    end: pending_end(&record, options, origin),
+                    server: None,
+                    instance: None,
+                })));
+                break;
+            }
+        };
         let server = record
             .handshake
             .as_ref()
@@ -311,9 +352,11 @@ pub async fn run(
             break;
         }
     }
-    // Close every connection politely (1001, going away) and give them a moment.
+    // Close every connection politely (1001, going away) and give them a
+    // moment, short enough that the watch ends within a second of its
+    // duration (a peer that never answers the close is not waited for).
     let _ = close_tx.send(Instant::now());
-    let _ = tokio::time::timeout(Duration::from_secs(3), async {
+    let _ = tokio::time::timeout(CLOSE_GRACE, async {
         while tasks.join_next().await.is_some() {}
     })
     .await;

@@ -20,6 +20,7 @@ pub struct WatchState {
     targets: Vec<String>,
     connections: u32,
     open_now: u32,
+    opened_total: u64,
     window: Duration,
     interval_ms: u64,
     expect_every_ms: Option<u64>,
@@ -56,6 +57,7 @@ impl WatchState {
             targets: config.targets.iter().map(|t| t.target.redacted()).collect(),
             connections: u32::try_from(config.slots().len()).unwrap_or(u32::MAX),
             open_now: 0,
+            opened_total: 0,
             window,
             interval_ms: u64::try_from(config.interval.as_millis()).unwrap_or(u64::MAX),
             expect_every_ms: config
@@ -75,6 +77,7 @@ impl WatchState {
                 arm, handshake_us, ..
             } => {
                 self.open_now += 1;
+                self.opened_total += 1;
                 self.metrics
                     .handshake_seconds
                     .observe(handshake_us as f64 / 1e6);
@@ -152,6 +155,7 @@ impl WatchState {
             targets: self.targets.clone(),
             connections: self.connections,
             open_now: self.open_now,
+            opened_total: self.opened_total,
             window_ms: u64::try_from(self.window.as_millis()).unwrap_or(u64::MAX),
             ran_ms: now_ms,
             interval_ms: self.interval_ms,

@@ -19,9 +19,7 @@ mod socks;
 use std::net::IpAddr;
 
 use url::{Host, Url};
-use wsdoctor_evidence::{
-    redact_url, ConnectionEnd, ConnectionRecord, ForwardProxyRecord, ProxyKind,
-};
+use wsdoctor_evidence::{ConnectionEnd, ConnectionRecord, ForwardProxyRecord, ProxyKind};
 
 use super::Target;
 
@@ -100,19 +98,10 @@ pub enum ProxyError {
     },
 }
 
-/// A proxy URL as it may appear in an error: everything between `://` and
-/// the last `@` is credentials, whatever it contains (`/`, `?`, `#` in a
-/// password would fool a URL-shaped redaction, and the URL did not parse).
+/// A proxy URL as it may appear in an error (it may not parse):
+/// credentials and token-like parameters redacted.
 fn redact_proxy_input(url: &str) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
-    match rest.rfind('@') {
-        Some(at) => format!(
-            "{scheme}://{}@{}",
-            wsdoctor_evidence::REDACTED,
-            &rest[at + 1..]
-        ),
-        None => redact_url(url),
-    }
+    wsdoctor_evidence::redact_typed_url(url)
 }
 
 /// curl's port for a proxy URL without one, whatever the scheme.
