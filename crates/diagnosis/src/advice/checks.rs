@@ -111,6 +111,10 @@ pub fn checks(f: &Finding) -> (String, String) {
             "`wsdoctor probe URL --compare-http`: HTTP/2 extended CONNECT and HTTP/1.1 upgrade side by side".to_owned(),
             "both paths failing the same way means the problem is not HTTP/2-specific".to_owned(),
         ),
+        CauseId::ServerClose => (
+            "the server's own code for the reason text it sent, and its log at the close time; `wsdoctor idle URL` shows whether every connection ends at the same age".to_owned(),
+            "connections ending at one fixed age whatever the traffic mean a lifetime cap or a token expiry (max-lifetime), not a one-off decision of the application".to_owned(),
+        ),
         CauseId::LocalKeepaliveTimeout => (
             "compare the pong RTTs with the client's ping timeout, and the server's event-loop lag at that time".to_owned(),
             "pongs arriving late but arriving means a slow server or path (raise the timeout); none at all means a half-open path".to_owned(),
