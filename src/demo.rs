@@ -248,6 +248,9 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<u8> {
         config.samples = 1;
         config.interval = Duration::from_millis(250);
         config.max = Duration::from_secs(5);
+        // The survivors' watch for a server heartbeat, on the demo's scale.
+        config.heartbeat_window =
+            wsdoctor_sources::idle::DEFAULT_HEARTBEAT_WINDOW.mul_f64(TIME_SCALE);
         proxies.push(proxy);
         idle_configs.push(config);
     }
