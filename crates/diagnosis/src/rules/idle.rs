@@ -3,18 +3,19 @@
 //! named where the evidence allows. Pure: evidence in, findings out.
 
 use wsdoctor_evidence::idle::{Arm, IdleEvidence, IdleSample};
-use wsdoctor_evidence::{ConnectionEnd, FrameKind, ProbeEvidence, Side};
+use wsdoctor_evidence::{ConnectionEnd, ProbeEvidence};
 
 use super::common::{
     fix, hop_fixes, human, median, names_with_value, raise_idle_fix, raise_lifetime_fix,
     same_time_us, secs, to_s,
 };
-use crate::advice::app::{app_heartbeat_fix, server_ping_fix};
+use crate::advice::app::{app_heartbeat_fix, ping_interval_s, server_ping_fix};
 use crate::finding::{rank, CauseId, Finding, Severity, SourceKind};
 use crate::fingerprint::hops::{self, Hop, Observed, Shape, Timer};
 use crate::fingerprint::identify;
 use crate::kb::{kb, Intermediary};
 
+mod heartbeat;
 mod sides;
 use sides::{check_arm, pairing_lines, ArmCheck, Closer};
 
@@ -69,27 +70,6 @@ fn how(sample: &IdleSample) -> (String, Option<String>, Option<u16>) {
         ),
         None => ("still open".to_owned(), None, None),
     }
-}
-
-/// Median gap between the server's pings across all connections.
-fn server_ping_interval_us(e: &IdleEvidence) -> Option<u64> {
-    let gaps: Vec<u64> = e
-        .samples
-        .iter()
-        .flat_map(|s| {
-            let pings = s.connection.ping_times(Side::Remote);
-            pings.windows(2).map(|w| w[1] - w[0]).collect::<Vec<_>>()
-        })
-        .collect();
-    median(gaps)
-}
-
-fn server_pinged(e: &IdleEvidence) -> bool {
-    e.samples.iter().any(|s| {
-        s.connection
-            .events_from(Side::Remote)
-            .any(|ev| matches!(ev.kind, FrameKind::Ping { .. }))
-    })
 }
 
 /// The products that may own the timer, ranked from the timer value, how
@@ -187,10 +167,10 @@ pub fn diagnose_idle(e: &IdleEvidence) -> Vec<Finding> {
     let Some(reference) = reference else {
         return findings;
     };
-    let ping_interval = server_ping_interval_us(e);
+    let hb = heartbeat::observe(e);
 
     if reference.all_dropped() {
-        findings.extend(timer_findings(e, &views, reference, ping_interval));
+        findings.extend(timer_findings(e, &views, reference, &hb));
     } else if views.iter().any(ArmView::all_dropped)
         && views.iter().any(|v| {
             let partly = !v.dropped.is_empty() && !v.all_dropped();
@@ -232,7 +212,11 @@ pub fn diagnose_idle(e: &IdleEvidence) -> Vec<Finding> {
             findings.push(f);
         }
     } else {
-        findings.push(no_drop_finding(e, &views, ran_us, ping_interval));
+        let measured = match hb.interval {
+            Some(heartbeat::Interval::Measured(p)) => Some(p),
+            _ => None,
+        };
+        findings.push(no_drop_finding(e, &views, ran_us, measured));
     }
     // What the one-direction arms did belongs with the main conclusion.
     if let Some(main) = findings.first_mut() {
@@ -254,7 +238,7 @@ fn timer_findings(
     e: &IdleEvidence,
     views: &[ArmView<'_>],
     reference: &ArmView<'_>,
-    ping_interval: Option<u64>,
+    hb: &heartbeat::Heartbeat,
 ) -> Vec<Finding> {
     let ran_us = e.ran_ms.saturating_mul(1000);
     let idles = reference.idles();
@@ -363,7 +347,8 @@ fn timer_findings(
         // Nothing names the hop: the likeliest two or three owners of this timer.
         (None, _) => f.fix.extend(hop_fixes(&ranked, timer, LIKELY_FIXES)),
     }
-    let half = t_idle / 2;
+    // One ping interval for every command: half the timeout, 30 s at most.
+    let ping_every = human(ping_interval_s(Some(t_idle)).saturating_mul(1_000_000));
     if lifetime {
         let setting = blamed
             .and_then(|i| i.max_lifetime_setting.clone())
@@ -377,7 +362,7 @@ fn timer_findings(
             "server",
             format!(
                 "Only traffic from the server resets this timer (AWS CloudFront counts only origin-to-client bytes): send a WebSocket ping or a small message from the server every {}. Client pings help only through the server's pongs, and client messages the server does not answer not at all.",
-                human(half)
+                ping_every
             ),
         ));
         if f.intermediary.is_none() {
@@ -394,7 +379,7 @@ fn timer_findings(
             "client",
             format!(
                 "Only traffic from the client resets this timer: make the client send a small heartbeat message every {} (server pings count only through the client's pongs).",
-                human(half)
+                ping_every
             ),
         ));
     } else if f.measured.keepalive_by.as_deref() == Some("data") {
@@ -408,44 +393,7 @@ fn timer_findings(
     }
     let mut findings = vec![f];
     if !lifetime {
-        match ping_interval {
-            Some(p) if p >= t_idle.saturating_sub(t_idle / 20) => {
-                let mut slow = finding(
-                    CauseId::HeartbeatTooSlow,
-                    Severity::Warning,
-                    0.8,
-                    format!(
-                        "The server pings every {}, not often enough for a {} idle timeout",
-                        human(p),
-                        human(t_idle)
-                    ),
-                );
-                slow.measured.server_ping_interval_s = Some(to_s(p));
-                slow.measured.idle_timeout_s = Some(to_s(t_idle));
-                slow.evidence.push(format!(
-                    "server pings every {}; idle connections dropped after {}",
-                    secs(p),
-                    secs(t_idle)
-                ));
-                slow.fix.push(server_ping_fix(Some(t_idle), None));
-                findings.push(slow);
-            }
-            None if !server_pinged(e) => {
-                let mut none = finding(
-                    CauseId::NoHeartbeat,
-                    Severity::Warning,
-                    0.8,
-                    format!("No heartbeat: the server sent no ping in {}, so the {} timer ends every quiet connection", human(ran_us), human(t_idle)),
-                );
-                none.evidence.push(format!(
-                    "no ping from the server on any of the {} connections",
-                    e.samples.len()
-                ));
-                none.fix.push(server_ping_fix(Some(t_idle), None));
-                findings.push(none);
-            }
-            _ => {}
-        }
+        findings.extend(heartbeat::findings(e, hb, t_idle));
     }
     findings
 }
