@@ -361,8 +361,7 @@ fn timer_findings(
         f.fix.push(fix(
             "server",
             format!(
-                "Only traffic from the server resets this timer (AWS CloudFront counts only origin-to-client bytes): send a WebSocket ping or a small message from the server every {}. Client pings help only through the server's pongs, and client messages the server does not answer not at all.",
-                ping_every
+                "Only traffic from the server resets this timer (AWS CloudFront counts only origin-to-client bytes): send a WebSocket ping or a small message from the server every {ping_every}. Client pings help only through the server's pongs, and client messages the server does not answer not at all.",
             ),
         ));
         if f.intermediary.is_none() {
@@ -378,8 +377,7 @@ fn timer_findings(
         f.fix.push(fix(
             "client",
             format!(
-                "Only traffic from the client resets this timer: make the client send a small heartbeat message every {} (server pings count only through the client's pongs).",
-                ping_every
+                "Only traffic from the client resets this timer: make the client send a small heartbeat message every {ping_every} (server pings count only through the client's pongs).",
             ),
         ));
     } else if f.measured.keepalive_by.as_deref() == Some("data") {
