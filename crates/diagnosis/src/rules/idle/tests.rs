@@ -722,3 +722,75 @@ fn the_one_direction_fixes_use_the_same_ping_interval_as_every_command() {
     );
     assert!(!text.iter().any(|t| t.contains("40.0 s")), "{text:#?}");
 }
+
+#[test]
+fn a_protocol_violation_is_reported_as_one_never_as_a_lifetime() {
+    let violation = || ConnectionEnd::ProtocolViolation {
+        rule: "reserved bits set without an extension".into(),
+    };
+    // Every connection broken by the server right after the 101.
+    let all = Exp::new()
+        .ran(0.1)
+        .arm(Arm::Silent, None, &[(violation(), 0.0, 0.0)])
+        .arm(Arm::Ping, None, &[(violation(), 0.0, 0.0)])
+        .arm(Arm::Data, None, &[(violation(), 0.0, 0.0)])
+        .done();
+    let findings = diagnose_idle(&all);
+    assert_eq!(findings[0].id, CauseId::ProtocolError, "{findings:#?}");
+    assert_eq!(findings[0].source, crate::SourceKind::Idle);
+    assert!(findings[0].title.contains("reserved bits"), "{findings:#?}");
+    assert_eq!(findings[0].measured.connections_affected, Some(3));
+    assert!(findings
+        .iter()
+        .all(|f| f.id != CauseId::MaxLifetime && f.measured.max_lifetime_s.is_none()));
+    // One broken connection next to a real timer: both, each for what it is.
+    let mixed = Exp::new()
+        .ran(4.0)
+        .arm(Arm::Silent, None, &[(fin(), 3.0, 3.0), (fin(), 3.01, 3.01)])
+        .arm(
+            Arm::Ping,
+            None,
+            &[(violation(), 0.0, 0.0), (ours(), 4.0, 0.1)],
+        )
+        .done();
+    let findings = diagnose_idle(&mixed);
+    let ids: Vec<CauseId> = findings.iter().map(|f| f.id).collect();
+    assert!(ids.contains(&CauseId::ProtocolError), "{ids:?}");
+    assert!(ids.contains(&CauseId::IdleTimeout), "{ids:?}");
+    assert!(!ids.contains(&CauseId::MaxLifetime), "{ids:?}");
+}
+
+#[test]
+fn a_server_closing_every_connection_with_1000_at_one_age_says_so() {
+    let bye = || ConnectionEnd::CloseHandshake {
+        code: Some(1000),
+        reason: "session over".into(),
+        initiator: Side::Remote,
+        answered: true,
+    };
+    let e = Exp::new()
+        .ran(5.1)
+        .arm(Arm::Silent, None, &[(bye(), 5.0, 5.0), (bye(), 5.01, 5.01)])
+        .arm(Arm::Ping, None, &[(bye(), 5.0, 0.2)])
+        .arm(Arm::Data, None, &[(bye(), 5.02, 0.3)])
+        .done();
+    let findings = diagnose_idle(&e);
+    let f = findings
+        .iter()
+        .find(|f| f.id == CauseId::ServerClose)
+        .unwrap_or_else(|| panic!("{findings:#?}"));
+    assert_eq!(f.measured.close_code, Some(1000));
+    assert_eq!(f.measured.close_reason.as_deref(), Some("session over"));
+    assert_eq!(f.measured.connections_affected, Some(4));
+    assert!(
+        f.title.contains("all 4 connections itself at the same age"),
+        "{}",
+        f.title
+    );
+    assert!(
+        f.fix.iter().any(|x| x.text.contains("token lifetime")),
+        "{:#?}",
+        f.fix
+    );
+    assert!(findings.iter().all(|f| f.id != CauseId::Healthy));
+}
