@@ -111,7 +111,7 @@ pub(crate) fn finding_for(
         ));
     }
     f.evidence.push(format!(
-        "the server closed first, before the end of our {} watch: the connection did not end because of us or a timer in the path",
+        "the server closed first, before the end of our {} watch: we had not closed it",
         human(watch_us)
     ));
     f.evidence.extend(meaning_lines(first.code.unwrap_or(1005)));
