@@ -154,6 +154,16 @@ fn non_timer_findings(e: &IdleEvidence, odd: &[IdleSample]) -> Vec<Finding> {
     findings
 }
 
+/// The server ended it on purpose: a close frame it started with 1000 or
+/// without a code.
+fn closed_by_server(s: &IdleSample) -> bool {
+    matches!(
+        s.connection.end.as_ref().map(|e| &e.end),
+        Some(ConnectionEnd::CloseHandshake { code, initiator: Side::Remote, .. })
+            if server_close::is_deliberate(*code)
+    )
+}
+
 /// Diagnoses an idle experiment.
 pub fn diagnose_idle(e: &IdleEvidence) -> Vec<Finding> {
     let (odd, rest): (Vec<IdleSample>, Vec<IdleSample>) = e
@@ -369,6 +379,17 @@ fn timer_findings(
     if !lifetime && busy_dropped && (!fixed || busy_off_timer) {
         return vec![random_drops(e, views, transport, close_code)];
     }
+    // The server itself closed every dropped connection (1000, an empty
+    // close frame): no proxy is to blame. A lifetime is then the server's
+    // own, said by `server-close`; an idle timer is still measured here,
+    // without ranking hops that did not do it.
+    let by_server = views
+        .iter()
+        .flat_map(|v| v.dropped.iter())
+        .all(|s| closed_by_server(s));
+    if by_server && lifetime {
+        return Vec::new();
+    }
 
     let mut f = if lifetime {
         let mut f = finding(
@@ -430,7 +451,15 @@ fn timer_findings(
         .end
         .as_ref()
         .and_then(|end| Shape::of(&end.end));
-    let ranked = ranked_hops(e, timer, shape);
+    let ranked = if by_server {
+        f.evidence.push(
+            "the server itself closed them with a close frame: the timer is the server's own, not a proxy's"
+                .to_owned(),
+        );
+        Vec::new()
+    } else {
+        ranked_hops(e, timer, shape)
+    };
     // The server's own view overrules a header: a hop that merely relayed
     // the server's close is not to blame.
     let blamed = hops::confident(&ranked)
@@ -441,6 +470,10 @@ fn timer_findings(
     match (blamed, lifetime) {
         (Some(i), false) => f.fix.extend(raise_idle_fix(i)),
         (Some(i), true) => f.fix.extend(raise_lifetime_fix(i)),
+        (None, _) if by_server => f.fix.push(fix(
+            "server",
+            format!("The server closes connections that are silent for {}: raise its own idle timeout, or keep them busy.", human(t_idle)),
+        )),
         // Nothing names the hop: the likeliest two or three owners of this timer.
         (None, _) => f.fix.extend(hop_fixes(&ranked, timer, LIKELY_FIXES)),
     }

@@ -128,6 +128,7 @@ pub(crate) fn finding_for(
     };
     f.fix.push(fix("server", reason_fix));
     if same_age {
+        f.measured.max_lifetime_s = Some(to_s(age));
         f.evidence.push(format!(
             "every connection was closed at the same age ({}), whatever its traffic: that is a lifetime the server enforces",
             secs(age)

@@ -794,3 +794,51 @@ fn a_server_closing_every_connection_with_1000_at_one_age_says_so() {
     );
     assert!(findings.iter().all(|f| f.id != CauseId::Healthy));
 }
+
+#[test]
+fn a_lifetime_the_server_closes_itself_blames_no_proxy() {
+    let bye = || ConnectionEnd::CloseHandshake {
+        code: Some(1000),
+        reason: "session over".into(),
+        initiator: Side::Remote,
+        answered: true,
+    };
+    let e = Exp::new()
+        .ran(30.1)
+        .arm(Arm::Silent, Some("Google Frontend"), &[(bye(), 30.0, 30.0)])
+        .arm(Arm::Ping, Some("Google Frontend"), &[(bye(), 30.0, 0.2)])
+        .done();
+    let findings = diagnose_idle(&e);
+    assert_eq!(findings[0].id, CauseId::ServerClose, "{findings:#?}");
+    assert_eq!(findings[0].measured.max_lifetime_s, Some(30.0));
+    assert!(
+        findings.iter().all(|f| f.id != CauseId::MaxLifetime),
+        "{findings:#?}"
+    );
+    assert!(findings.iter().all(|f| f.intermediary.is_none()));
+    // The same server closing only silent connections: its own idle timer.
+    let idle = Exp::new()
+        .ran(31.6)
+        .arm(
+            Arm::Silent,
+            None,
+            &[(bye(), 30.0, 30.0), (bye(), 30.0, 30.0)],
+        )
+        .arm(Arm::Ping, None, &[(ours(), 31.6, 0.2)])
+        .done();
+    let findings = diagnose_idle(&idle);
+    let t = findings
+        .iter()
+        .find(|f| f.id == CauseId::IdleTimeout)
+        .unwrap();
+    assert!(t.intermediary.is_none());
+    assert!(
+        t.evidence.iter().all(|l| !l.contains("likely hops")),
+        "{t:#?}"
+    );
+    assert!(t
+        .fix
+        .iter()
+        .any(|x| x.text.contains("raise its own idle timeout")));
+    assert!(findings.iter().any(|f| f.id == CauseId::ServerClose));
+}
