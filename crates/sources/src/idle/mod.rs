@@ -344,7 +344,8 @@ pub async fn run(config: &IdleConfig, progress: Option<ProgressSink>) -> IdleEvi
                 }
             }
         }
-        if let Some(sink) = &progress {
+        // While the heartbeat is watched, the line about it stays.
+        if let Some(sink) = progress.as_ref().filter(|_| timer_certain.is_none()) {
             let open = slots.iter().filter(|(_, e)| e.is_none()).count();
             sink(Progress::Idle {
                 target: target.clone(),
