@@ -110,6 +110,13 @@ const SCENARIOS: &[Scenario] = &[
         our_pings: false,
     },
     Scenario {
+        name: "server ends the session itself (1000)",
+        via: Via::Proxy(""),
+        path: "/ws?fault=close:1000:1s&reason=done%20for%20today",
+        expect: CauseId::ServerClose,
+        our_pings: false,
+    },
+    Scenario {
         name: "proxy restarts (inject 1012)",
         via: Via::Proxy("inject-close=1012@1s"),
         path: "/ws",
