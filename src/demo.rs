@@ -110,7 +110,7 @@ const SCENARIOS: &[Scenario] = &[
         our_pings: false,
     },
     Scenario {
-        name: "server ends the session itself (1000)",
+        name: "server ends the session (1000)",
         via: Via::Proxy(""),
         path: "/ws?fault=close:1000:1s&reason=done%20for%20today",
         expect: CauseId::ServerClose,
