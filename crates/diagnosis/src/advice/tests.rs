@@ -134,6 +134,9 @@ fn ping_interval_is_half_the_timeout() {
         (Some(100_000_000), 30),
         (Some(350_000_000), 30),
         (Some(1_000_000), 1),
+        // nginx's proxy_read_timeout 20s as idle measured it.
+        (Some(19_992_000), 10),
+        (Some(5_001_000), 2),
         (Some(0), 1),
         (None, 25),
     ];
