@@ -96,7 +96,6 @@ pub(crate) fn finding_for(
     f.measured.close_reason = (!first.reason.is_empty()).then(|| escape_peer(&first.reason));
     f.measured.open_for_s = Some(to_s(age));
     f.measured.connections_affected = Some(closes.len() as u64);
-    f.measured.watched_s = Some(to_s(watch_us));
     for c in closes.iter().take(6) {
         let idle = c
             .idle_us

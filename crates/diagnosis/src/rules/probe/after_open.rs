@@ -144,6 +144,7 @@ fn remote_close(ctx: &Ctx<'_>, code: Option<u16>, reason: &str) -> Option<Findin
             ctx.ev.watch_ms.saturating_mul(1000),
             SourceKind::Probe,
         )?;
+        f.measured.watched_s = Some(to_s(ctx.watched_us()));
         f.evidence.extend(heartbeat::ping_lines(ctx));
         return Some(f);
     }
