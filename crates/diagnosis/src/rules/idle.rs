@@ -3,7 +3,7 @@
 //! named where the evidence allows. Pure: evidence in, findings out.
 
 use wsdoctor_evidence::idle::{Arm, IdleEvidence, IdleSample};
-use wsdoctor_evidence::{ConnectionEnd, ProbeEvidence, Side};
+use wsdoctor_evidence::{ConnectionEnd, ProbeEvidence};
 
 use super::common::{
     fix, hop_fixes, human, median, names_with_value, raise_idle_fix, raise_lifetime_fix,
@@ -14,8 +14,8 @@ use crate::finding::{rank, CauseId, Finding, Severity, SourceKind};
 use crate::fingerprint::hops::{self, Hop, Observed, Shape, Timer};
 use crate::fingerprint::identify;
 use crate::kb::{kb, Intermediary};
-use crate::rules::server_close;
 
+mod ends;
 mod heartbeat;
 mod sides;
 use sides::{check_arm, pairing_lines, ArmCheck, Closer};
@@ -110,69 +110,15 @@ fn survivor_line(arm: &ArmView<'_>, ran_us: u64) -> String {
     )
 }
 
-/// True for the ends no timer produces: the server broke the protocol, an
-/// I/O error, or a close frame whose code names another cause (1002, 1003,
-/// 1007, 1009, 1010, 1011). Such a connection is not a timer sample: its
-/// age says nothing about a lifetime or an idle timeout.
-fn non_timer_end(s: &IdleSample) -> bool {
-    match s.connection.end.as_ref().map(|e| &e.end) {
-        Some(ConnectionEnd::ProtocolViolation { .. } | ConnectionEnd::Io { .. }) => true,
-        Some(ConnectionEnd::CloseHandshake {
-            code: Some(code),
-            initiator: Side::Remote,
-            ..
-        }) => matches!(code, 1002 | 1003 | 1007 | 1009 | 1010 | 1011),
-        _ => false,
-    }
-}
-
-/// What the probe rules say about the first connection that ended without
-/// a timer, with every such connection listed.
-fn non_timer_findings(e: &IdleEvidence, odd: &[IdleSample]) -> Vec<Finding> {
-    let Some(first) = odd.first() else {
-        return Vec::new();
-    };
-    let mut findings: Vec<Finding> = crate::rules::diagnose_probe(&ProbeEvidence {
-        connection: first.connection.clone(),
-        watch_ms: e.max_ms,
-        sent: Vec::new(),
-        h2: None,
-    })
-    .into_iter()
-    .filter(|f| f.severity >= Severity::Warning && f.id != CauseId::NoHeartbeat)
-    .collect();
-    let opened = e.samples.iter().filter(|s| s.connection.opened()).count();
-    if let Some(main) = findings.first_mut() {
-        main.evidence.push(format!(
-            "{} of {opened} connections ended this way, not on a timer (so no lifetime or idle timeout is read from their ages):",
-            odd.len()
-        ));
-        main.evidence
-            .extend(odd.iter().take(6).map(|s| format!("  {}", sample_line(s))));
-        main.measured.connections_affected = Some(odd.len() as u64);
-    }
-    findings
-}
-
-/// The server ended it on purpose: a close frame it started with 1000 or
-/// without a code.
-fn closed_by_server(s: &IdleSample) -> bool {
-    matches!(
-        s.connection.end.as_ref().map(|e| &e.end),
-        Some(ConnectionEnd::CloseHandshake { code, initiator: Side::Remote, .. })
-            if server_close::is_deliberate(*code)
-    )
-}
-
 /// Diagnoses an idle experiment.
 pub fn diagnose_idle(e: &IdleEvidence) -> Vec<Finding> {
     let (odd, rest): (Vec<IdleSample>, Vec<IdleSample>) = e
         .samples
         .iter()
         .cloned()
-        .partition(|s| s.connection.opened() && non_timer_end(s));
+        .partition(|s| s.connection.opened() && ends::non_timer_end(s));
     if !odd.is_empty() {
-        let mut findings = non_timer_findings(e, &odd);
+        let mut findings = ends::non_timer_findings(e, &odd);
         if rest.iter().any(|s| s.connection.opened()) {
             let rest = IdleEvidence {
                 samples: rest,
@@ -301,30 +247,11 @@ pub fn diagnose_idle(e: &IdleEvidence) -> Vec<Finding> {
     }
     // Connections the server itself closed (1000, an empty close frame):
     // who closed, when and what it said is an answer of its own.
-    let closed_by_server: Vec<server_close::ServerClosed> = views
+    let by_server: Vec<&IdleSample> = views
         .iter()
-        .flat_map(|v| v.dropped.iter())
-        .filter_map(|s| match s.connection.end.as_ref().map(|e| &e.end) {
-            Some(ConnectionEnd::CloseHandshake {
-                code,
-                reason,
-                initiator: Side::Remote,
-                ..
-            }) if server_close::is_deliberate(*code) => Some(server_close::ServerClosed {
-                label: format!("{} #{}", s.arm.as_str(), s.sample),
-                code: *code,
-                reason: reason.clone(),
-                age_us: s.age_us().unwrap_or(0),
-                idle_us: s.idle_us(),
-            }),
-            _ => None,
-        })
+        .flat_map(|v| v.dropped.iter().copied())
         .collect();
-    findings.extend(server_close::finding_for(
-        &closed_by_server,
-        e.max_ms.saturating_mul(1000),
-        SourceKind::Idle,
-    ));
+    findings.extend(ends::server_close_finding(e, &by_server));
     // What the one-direction arms did belongs with the main conclusion.
     if let Some(main) = findings.first_mut() {
         main.evidence.extend(notes);
@@ -386,7 +313,7 @@ fn timer_findings(
     let by_server = views
         .iter()
         .flat_map(|v| v.dropped.iter())
-        .all(|s| closed_by_server(s));
+        .all(|s| ends::closed_by_server(s));
     if by_server && lifetime {
         return Vec::new();
     }
