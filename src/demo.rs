@@ -110,6 +110,13 @@ const SCENARIOS: &[Scenario] = &[
         our_pings: false,
     },
     Scenario {
+        name: "server ends the session (1000)",
+        via: Via::Proxy(""),
+        path: "/ws?fault=close:1000:1s&reason=done%20for%20today",
+        expect: CauseId::ServerClose,
+        our_pings: false,
+    },
+    Scenario {
         name: "proxy restarts (inject 1012)",
         via: Via::Proxy("inject-close=1012@1s"),
         path: "/ws",
@@ -248,6 +255,9 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<u8> {
         config.samples = 1;
         config.interval = Duration::from_millis(250);
         config.max = Duration::from_secs(5);
+        // The survivors' watch for a server heartbeat, on the demo's scale.
+        config.heartbeat_window =
+            wsdoctor_sources::idle::DEFAULT_HEARTBEAT_WINDOW.mul_f64(TIME_SCALE);
         proxies.push(proxy);
         idle_configs.push(config);
     }

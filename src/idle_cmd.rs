@@ -35,6 +35,12 @@ pub(crate) struct IdleArgs {
     /// Give up waiting for a drop after this long.
     #[arg(long, value_parser = parse_duration, default_value = "10m", value_name = "DUR")]
     pub(crate) max: Duration,
+    /// Once the timer is certain, keep the connections that survived it
+    /// open until this age of the run (at most --max) to see the server's
+    /// own pings: a heartbeat slower than the timer is told apart from none.
+    /// The default outlasts the 20–30 s that server libraries ping at.
+    #[arg(long, value_parser = parse_duration, default_value = "35s", value_name = "DUR")]
+    pub(crate) heartbeat_window: Duration,
     /// Do not tag connections (`X-Wsdoctor-Conn-Id`) nor ask a `wsdoctor
     /// serve` target afterwards how it saw them end.
     #[arg(long)]
@@ -79,6 +85,7 @@ fn idle_config(args: &IdleArgs) -> anyhow::Result<IdleConfig> {
     config.interval = args.interval;
     config.keepalive_message.clone_from(&args.keepalive_message);
     config.max = args.max;
+    config.heartbeat_window = args.heartbeat_window.min(args.max);
     config.pair = !args.no_pairing;
     // The handshake must not eat the budget of a short experiment.
     config.connect.handshake_timeout = config.connect.handshake_timeout.min(args.max);

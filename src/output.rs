@@ -128,6 +128,22 @@ impl Spinner {
                 } => {
                     format!("measuring {target}: {open} of {total} connections still open")
                 }
+                Progress::IdleTimerCertain {
+                    target,
+                    dropped_at,
+                    heartbeat_until,
+                } => {
+                    // A line that stays: the timer is the main answer, and
+                    // the heartbeat watch may take a while longer.
+                    bar.println(format!(
+                        "{target}: connections dropped together at {}: the timer is certain; \
+                         keeping the survivors open until {} to see the server's heartbeat \
+                         (--heartbeat-window)",
+                        wsdoctor_evidence::format_duration(dropped_at),
+                        wsdoctor_evidence::format_duration(heartbeat_until)
+                    ));
+                    format!("measuring {target}: watching for the server's heartbeat")
+                }
                 Progress::Load { target, step, steps, open, failed, dropped } => format!(
                     "loading {target}: step {step}/{steps}, {open} open, {failed} failed, {dropped} dropped"
                 ),

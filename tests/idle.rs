@@ -23,6 +23,12 @@ fn idle(url: &str, extra: &[&str]) -> (i32, Value, f64) {
         } else {
             &["--max", "20s"][..]
         })
+        // These tests measure timers; the heartbeat watch has its own tests.
+        .args(if extra.contains(&"--heartbeat-window") {
+            &[][..]
+        } else {
+            &["--heartbeat-window", "0s"][..]
+        })
         .output()
         .unwrap();
     let took = started.elapsed().as_secs_f64();
@@ -395,4 +401,25 @@ async fn when_serve_itself_ends_connections_the_pairing_says_the_server_closed_f
     );
     assert!(f["intermediary"].is_null(), "{report:#}");
     assert!(took < 4.5, "took {took} s");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_protocol_violation_is_reported_as_one_not_as_a_lifetime() {
+    // The server announces a 2 GiB frame right after the 101.
+    let lab = LabServer::start(LabConfig::default()).await.unwrap();
+    let (code, report, took) = idle(&lab.url("/ws?fault=huge-frame"), &["--samples", "1"]);
+    assert_eq!(code, 1);
+    let f = top(&report);
+    assert_eq!(f["id"], "protocol-error", "{report:#}");
+    assert_eq!(f["source"], "idle");
+    assert_eq!(f["measured"]["connections_affected"], 3, "{report:#}");
+    assert!(
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["id"] != "max-lifetime" && f["measured"]["max_lifetime_s"].is_null()),
+        "{report:#}"
+    );
+    assert!(took < 4.0, "took {took} s");
 }

@@ -1,21 +1,41 @@
 """A third-party WebSocket server for wsdoctor's tests: python-websockets'
-echo server on 127.0.0.1 with a chosen ping interval. Prints its port."""
+echo server on 127.0.0.1 with a chosen ping interval. Prints its port.
+
+    python_websockets_echo.py [PING_INTERVAL_S] [--close-after S] [--close-reason TEXT]
+
+PING_INTERVAL_S: the server's keepalive ping interval (default 20, the
+library's; 0 turns pings off). --close-after: the server ends every
+connection itself after S seconds with close code 1000 and --close-reason.
+"""
+import argparse
 import asyncio
-import sys
 
 import websockets
 
 
-async def echo(ws):
-    async for message in ws:
-        await ws.send(message)
-
-
 async def main():
-    interval = float(sys.argv[1]) if len(sys.argv) > 1 else 20.0
+    parser = argparse.ArgumentParser()
+    parser.add_argument("ping_interval", nargs="?", type=float, default=20.0)
+    parser.add_argument("--close-after", type=float, default=None)
+    parser.add_argument("--close-reason", default="")
+    args = parser.parse_args()
+
+    async def echo(ws):
+        async for message in ws:
+            await ws.send(message)
+
+    async def handler(ws):
+        if args.close_after is None:
+            await echo(ws)
+            return
+        try:
+            await asyncio.wait_for(echo(ws), timeout=args.close_after)
+        except asyncio.TimeoutError:
+            await ws.close(code=1000, reason=args.close_reason)
+
     # 0 turns the server's own pings off (to see the path's idle timer alone).
-    ping_interval = interval if interval > 0 else None
-    async with websockets.serve(echo, "127.0.0.1", 0, ping_interval=ping_interval) as server:
+    ping_interval = args.ping_interval if args.ping_interval > 0 else None
+    async with websockets.serve(handler, "127.0.0.1", 0, ping_interval=ping_interval) as server:
         print(server.sockets[0].getsockname()[1], flush=True)
         await asyncio.Future()
 

@@ -61,6 +61,9 @@ pub enum CauseId {
     H2WebsocketBroken,
     /// A keepalive gave up because a pong did not come back in time.
     LocalKeepaliveTimeout,
+    /// The server (its application) ended the connection on purpose during
+    /// the watch: 1000 (or an empty close frame), or a code its protocol documents.
+    ServerClose,
     /// The forward proxy (HTTP CONNECT or SOCKS5) refused or failed the
     /// tunnel to the target. An extension of the contract's vocabulary.
     ProxyRefused,
@@ -98,6 +101,7 @@ impl CauseId {
             CauseId::SlowConsumer => "slow-consumer",
             CauseId::H2WebsocketBroken => "h2-websocket-broken",
             CauseId::LocalKeepaliveTimeout => "local-keepalive-timeout",
+            CauseId::ServerClose => "server-close",
             CauseId::ProxyRefused => "proxy-refused",
             CauseId::Healthy => "healthy",
         }

@@ -172,6 +172,14 @@ pub struct IdleEvidence {
     pub ran_ms: u64,
     /// True when it stopped as soon as the outcome was certain (before `max_ms`).
     pub stopped_early: bool,
+    /// How long (age of the experiment) the connections that survived a
+    /// timer were kept open to see the server's pings, in ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heartbeat_window_ms: Option<u64>,
+    /// Age of the experiment when the timer became certain, in ms; `None`
+    /// when no timer was seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timer_certain_ms: Option<u64>,
     /// Every connection, in arm then sample order.
     pub samples: Vec<IdleSample>,
     /// Set when the target was a `wsdoctor serve` and its view was asked for.

@@ -32,6 +32,17 @@ pub enum Progress {
         /// Time since the experiment started.
         elapsed: Duration,
     },
+    /// The idle experiment's timer is certain: the arms that dropped did so
+    /// together at `dropped_at`; the survivors stay open until
+    /// `heartbeat_until` to see the server's pings.
+    IdleTimerCertain {
+        /// The (redacted) target.
+        target: String,
+        /// Age of the experiment at the last drop of the arms that dropped.
+        dropped_at: Duration,
+        /// Age of the experiment at which it will stop.
+        heartbeat_until: Duration,
+    },
     /// A load ramp.
     Load {
         /// The (redacted) target.

@@ -34,10 +34,16 @@ pub const STABLE_S: u64 = 30;
 /// corporate proxy, a mobile carrier's NAT) commonly cut at 55–60 s.
 pub fn ping_interval_s(idle_timeout_us: Option<u64>) -> u64 {
     match idle_timeout_us {
-        Some(t) => (t / 2_000_000).clamp(1, MAX_PING_S),
+        // A timer measured a hair short of its setting (nginx's 20 s comes
+        // out as 19.99 s) still gets half its setting: 10 s, not 9 s.
+        Some(t) => (t.saturating_add(MEASURED_SHORT_US) / 2_000_000).clamp(1, MAX_PING_S),
         None => UNKNOWN_T_PING_S,
     }
 }
+
+/// How far below its setting a measured timer may come out (the first
+/// frame's time, timer ticks).
+const MEASURED_SHORT_US: u64 = 100_000;
 
 /// The longest ping interval recommended, whatever the known timers.
 const MAX_PING_S: u64 = 30;

@@ -9,6 +9,18 @@ fn secs_or(value: Option<f64>, unknown: &str) -> String {
     value.map_or_else(|| unknown.to_owned(), |v| format!("{v:.1} s"))
 }
 
+/// The one suggested ping interval ([`crate::advice::app::ping_interval_s`]):
+/// `30 s`, or in words when T is unknown.
+fn ping_every(idle_timeout_s: Option<f64>) -> String {
+    match idle_timeout_s {
+        Some(t) if t.is_finite() && t > 0.0 => {
+            let us = (t * 1e6) as u64;
+            format!("{} s", crate::advice::app::ping_interval_s(Some(us)))
+        }
+        _ => "half of it (30 s at most)".to_owned(),
+    }
+}
+
 /// (how to confirm, what would change the conclusion) for a finding.
 pub fn checks(f: &Finding) -> (String, String) {
     let m = &f.measured;
@@ -48,7 +60,7 @@ pub fn checks(f: &Finding) -> (String, String) {
             "a valid 101 from the backend directly means a proxy rewrites the handshake".to_owned(),
         ),
         CauseId::IdleTimeout => (
-            format!("run `wsdoctor idle URL`: silent connections should drop at {t} while pinging ones survive; then ping every half of it and the drops should stop"),
+            format!("run `wsdoctor idle URL`: silent connections should drop at {t} while pinging ones survive; then ping every {} and the drops should stop", ping_every(m.idle_timeout_s)),
             format!("a pinging connection dropping at the same age means a lifetime cap (max-lifetime), not an idle timer; drops scattered around {t} rather than at it mean random drops or a stochastic edge"),
         ),
         CauseId::MaxLifetime => (
@@ -110,6 +122,10 @@ pub fn checks(f: &Finding) -> (String, String) {
         CauseId::H2WebsocketBroken => (
             "`wsdoctor probe URL --compare-http`: HTTP/2 extended CONNECT and HTTP/1.1 upgrade side by side".to_owned(),
             "both paths failing the same way means the problem is not HTTP/2-specific".to_owned(),
+        ),
+        CauseId::ServerClose => (
+            "the server's own code for the reason text it sent, and its log at the close time; `wsdoctor idle URL` shows whether every connection ends at the same age".to_owned(),
+            "connections ending at one fixed age whatever the traffic mean a lifetime cap or a token expiry (max-lifetime), not a one-off decision of the application".to_owned(),
         ),
         CauseId::LocalKeepaliveTimeout => (
             "compare the pong RTTs with the client's ping timeout, and the server's event-loop lag at that time".to_owned(),

@@ -44,6 +44,7 @@ pub fn cause_fix(id: CauseId) -> Fix {
         CauseId::MassDisconnect => "Drain instead of dropping on deploys and reloads (close with 1001/1012, nginx worker_shutdown_timeout), and reconnect with jittered backoff.",
         CauseId::SlowConsumer => "Bound the send queue per connection and drop or coalesce messages for slow clients instead of buffering without limit.",
         CauseId::H2WebsocketBroken => "Disable HTTP/2 WebSockets (RFC 8441) at the proxy, or fix its extended CONNECT forwarding to the backend.",
+        CauseId::ServerClose => "Find where the server's code closes with this code and reason (search its source for the reason text); if connections end at the same age every time, it is a session or token lifetime: raise it, or make clients reconnect before it with backoff.",
         CauseId::LocalKeepaliveTimeout => "Raise the client's ping timeout above the worst pong delay, and keep the server's event loop from blocking.",
         CauseId::ProxyRefused => "Give the forward proxy what it asks for: credentials in the proxy URL (http://user:pass@proxy:3128) for a 407, the target host and port allowed (or port 443) for a 403; for a 502/504 the proxy cannot reach the target from its network.",
         CauseId::Healthy => "Nothing to fix.",
@@ -54,6 +55,7 @@ pub fn cause_fix(id: CauseId) -> Fix {
         | CauseId::ConnectRefused
         | CauseId::ConnectTimeout
         | CauseId::ServerError
+        | CauseId::ServerClose
         | CauseId::HandlerStalled
         | CauseId::HandshakeInvalid
         | CauseId::GoingAway

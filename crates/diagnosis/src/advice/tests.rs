@@ -134,6 +134,9 @@ fn ping_interval_is_half_the_timeout() {
         (Some(100_000_000), 30),
         (Some(350_000_000), 30),
         (Some(1_000_000), 1),
+        // nginx's proxy_read_timeout 20s as idle measured it.
+        (Some(19_992_000), 10),
+        (Some(5_001_000), 2),
         (Some(0), 1),
         (None, 25),
     ];
@@ -197,7 +200,7 @@ fn the_backoff_numbers_are_the_snippets_numbers() {
 #[test]
 fn every_cause_id_has_an_explanation_a_fix_and_checks() {
     let ids = all_causes();
-    assert_eq!(ids.len(), 28);
+    assert_eq!(ids.len(), 29);
     for id in ids {
         let e = explain(id.as_str()).unwrap();
         assert!(

@@ -265,6 +265,7 @@ fn related_causes(code: u16) -> Vec<String> {
             CauseId::MassDisconnect,
         ],
         1008 => &[CauseId::PolicyClose, CauseId::SlowConsumer],
+        1000 | 1005 => &[CauseId::ServerClose],
         1011 => &[CauseId::ServerError, CauseId::LocalKeepaliveTimeout],
         1015 => &[CauseId::TlsFailure],
         3000..=4999 => &[CauseId::PolicyClose],

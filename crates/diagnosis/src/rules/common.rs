@@ -34,9 +34,11 @@ pub(crate) fn finding(
 }
 
 /// The cause and severity of a close frame's code, for rules that group
-/// drops by code (1000 and 1005 are no cause: `None`).
+/// drops the server started by code. 1000 and 1005 from the server during a
+/// watch are its own decision (`server-close`): the answer to why they dropped.
 pub(crate) fn close_code_cause(code: u16) -> Option<(CauseId, Severity)> {
     match code {
+        1000 | 1005 => Some((CauseId::ServerClose, Severity::Warning)),
         1011 => Some((CauseId::ServerError, Severity::Error)),
         1001 | 1012..=1014 => Some((CauseId::GoingAway, Severity::Warning)),
         1002 | 1003 | 1007 | 1009 | 1010 => Some((CauseId::ProtocolError, Severity::Error)),

@@ -3,18 +3,20 @@
 //! named where the evidence allows. Pure: evidence in, findings out.
 
 use wsdoctor_evidence::idle::{Arm, IdleEvidence, IdleSample};
-use wsdoctor_evidence::{ConnectionEnd, FrameKind, ProbeEvidence, Side};
+use wsdoctor_evidence::{ConnectionEnd, ProbeEvidence};
 
 use super::common::{
     fix, hop_fixes, human, median, names_with_value, raise_idle_fix, raise_lifetime_fix,
     same_time_us, secs, to_s,
 };
-use crate::advice::app::{app_heartbeat_fix, server_ping_fix};
+use crate::advice::app::{app_heartbeat_fix, ping_interval_s, server_ping_fix};
 use crate::finding::{rank, CauseId, Finding, Severity, SourceKind};
 use crate::fingerprint::hops::{self, Hop, Observed, Shape, Timer};
 use crate::fingerprint::identify;
 use crate::kb::{kb, Intermediary};
 
+mod ends;
+mod heartbeat;
 mod sides;
 use sides::{check_arm, pairing_lines, ArmCheck, Closer};
 
@@ -71,27 +73,6 @@ fn how(sample: &IdleSample) -> (String, Option<String>, Option<u16>) {
     }
 }
 
-/// Median gap between the server's pings across all connections.
-fn server_ping_interval_us(e: &IdleEvidence) -> Option<u64> {
-    let gaps: Vec<u64> = e
-        .samples
-        .iter()
-        .flat_map(|s| {
-            let pings = s.connection.ping_times(Side::Remote);
-            pings.windows(2).map(|w| w[1] - w[0]).collect::<Vec<_>>()
-        })
-        .collect();
-    median(gaps)
-}
-
-fn server_pinged(e: &IdleEvidence) -> bool {
-    e.samples.iter().any(|s| {
-        s.connection
-            .events_from(Side::Remote)
-            .any(|ev| matches!(ev.kind, FrameKind::Ping { .. }))
-    })
-}
-
 /// The products that may own the timer, ranked from the timer value, how
 /// the connections ended and the handshake's headers together.
 fn ranked_hops(e: &IdleEvidence, timer: Timer, shape: Option<Shape>) -> Vec<Hop> {
@@ -131,6 +112,32 @@ fn survivor_line(arm: &ArmView<'_>, ran_us: u64) -> String {
 
 /// Diagnoses an idle experiment.
 pub fn diagnose_idle(e: &IdleEvidence) -> Vec<Finding> {
+    let (odd, rest): (Vec<IdleSample>, Vec<IdleSample>) = e
+        .samples
+        .iter()
+        .cloned()
+        .partition(|s| s.connection.opened() && ends::non_timer_end(s));
+    if !odd.is_empty() {
+        let mut findings = ends::non_timer_findings(e, &odd);
+        if rest.iter().any(|s| s.connection.opened()) {
+            let rest = IdleEvidence {
+                samples: rest,
+                ..e.clone()
+            };
+            // The rest never dropped: that is no health next to a broken connection.
+            findings.extend(
+                diagnose_idle(&rest)
+                    .into_iter()
+                    .filter(|f| f.id != CauseId::Healthy),
+            );
+        }
+        for f in &mut findings {
+            f.source = SourceKind::Idle;
+            f.measured.samples = Some(u32::try_from(e.samples.len()).unwrap_or(u32::MAX));
+        }
+        rank(&mut findings);
+        return findings;
+    }
     // The one-direction arms count only when the server did its part
     // (pushed ticks on `inbound`, kept quiet on `outbound`).
     let mut notes = Vec::new();
@@ -187,10 +194,10 @@ pub fn diagnose_idle(e: &IdleEvidence) -> Vec<Finding> {
     let Some(reference) = reference else {
         return findings;
     };
-    let ping_interval = server_ping_interval_us(e);
+    let hb = heartbeat::observe(e);
 
     if reference.all_dropped() {
-        findings.extend(timer_findings(e, &views, reference, ping_interval));
+        findings.extend(timer_findings(e, &views, reference, &hb));
     } else if views.iter().any(ArmView::all_dropped)
         && views.iter().any(|v| {
             let partly = !v.dropped.is_empty() && !v.all_dropped();
@@ -232,8 +239,19 @@ pub fn diagnose_idle(e: &IdleEvidence) -> Vec<Finding> {
             findings.push(f);
         }
     } else {
-        findings.push(no_drop_finding(e, &views, ran_us, ping_interval));
+        let measured = match hb.interval {
+            Some(heartbeat::Interval::Measured(p)) => Some(p),
+            _ => None,
+        };
+        findings.push(no_drop_finding(e, &views, ran_us, measured));
     }
+    // Connections the server itself closed (1000, an empty close frame):
+    // who closed, when and what it said is an answer of its own.
+    let by_server: Vec<&IdleSample> = views
+        .iter()
+        .flat_map(|v| v.dropped.iter().copied())
+        .collect();
+    findings.extend(ends::server_close_finding(e, &by_server));
     // What the one-direction arms did belongs with the main conclusion.
     if let Some(main) = findings.first_mut() {
         main.evidence.extend(notes);
@@ -254,7 +272,7 @@ fn timer_findings(
     e: &IdleEvidence,
     views: &[ArmView<'_>],
     reference: &ArmView<'_>,
-    ping_interval: Option<u64>,
+    hb: &heartbeat::Heartbeat,
 ) -> Vec<Finding> {
     let ran_us = e.ran_ms.saturating_mul(1000);
     let idles = reference.idles();
@@ -287,6 +305,17 @@ fn timer_findings(
         .any(|a| !same_time_us(a, t_age));
     if !lifetime && busy_dropped && (!fixed || busy_off_timer) {
         return vec![random_drops(e, views, transport, close_code)];
+    }
+    // The server itself closed every dropped connection (1000, an empty
+    // close frame): no proxy is to blame. A lifetime is then the server's
+    // own, said by `server-close`; an idle timer is still measured here,
+    // without ranking hops that did not do it.
+    let by_server = views
+        .iter()
+        .flat_map(|v| v.dropped.iter())
+        .all(|s| ends::closed_by_server(s));
+    if by_server && lifetime {
+        return Vec::new();
     }
 
     let mut f = if lifetime {
@@ -349,7 +378,15 @@ fn timer_findings(
         .end
         .as_ref()
         .and_then(|end| Shape::of(&end.end));
-    let ranked = ranked_hops(e, timer, shape);
+    let ranked = if by_server {
+        f.evidence.push(
+            "the server itself closed them with a close frame: the timer is the server's own, not a proxy's"
+                .to_owned(),
+        );
+        Vec::new()
+    } else {
+        ranked_hops(e, timer, shape)
+    };
     // The server's own view overrules a header: a hop that merely relayed
     // the server's close is not to blame.
     let blamed = hops::confident(&ranked)
@@ -360,10 +397,15 @@ fn timer_findings(
     match (blamed, lifetime) {
         (Some(i), false) => f.fix.extend(raise_idle_fix(i)),
         (Some(i), true) => f.fix.extend(raise_lifetime_fix(i)),
+        (None, _) if by_server => f.fix.push(fix(
+            "server",
+            format!("The server closes connections that are silent for {}: raise its own idle timeout, or keep them busy.", human(t_idle)),
+        )),
         // Nothing names the hop: the likeliest two or three owners of this timer.
         (None, _) => f.fix.extend(hop_fixes(&ranked, timer, LIKELY_FIXES)),
     }
-    let half = t_idle / 2;
+    // One ping interval for every command: half the timeout, 30 s at most.
+    let ping_every = human(ping_interval_s(Some(t_idle)).saturating_mul(1_000_000));
     if lifetime {
         let setting = blamed
             .and_then(|i| i.max_lifetime_setting.clone())
@@ -376,8 +418,7 @@ fn timer_findings(
         f.fix.push(fix(
             "server",
             format!(
-                "Only traffic from the server resets this timer (AWS CloudFront counts only origin-to-client bytes): send a WebSocket ping or a small message from the server every {}. Client pings help only through the server's pongs, and client messages the server does not answer not at all.",
-                human(half)
+                "Only traffic from the server resets this timer (AWS CloudFront counts only origin-to-client bytes): send a WebSocket ping or a small message from the server every {ping_every}. Client pings help only through the server's pongs, and client messages the server does not answer not at all.",
             ),
         ));
         if f.intermediary.is_none() {
@@ -393,8 +434,7 @@ fn timer_findings(
         f.fix.push(fix(
             "client",
             format!(
-                "Only traffic from the client resets this timer: make the client send a small heartbeat message every {} (server pings count only through the client's pongs).",
-                human(half)
+                "Only traffic from the client resets this timer: make the client send a small heartbeat message every {ping_every} (server pings count only through the client's pongs).",
             ),
         ));
     } else if f.measured.keepalive_by.as_deref() == Some("data") {
@@ -408,44 +448,7 @@ fn timer_findings(
     }
     let mut findings = vec![f];
     if !lifetime {
-        match ping_interval {
-            Some(p) if p >= t_idle.saturating_sub(t_idle / 20) => {
-                let mut slow = finding(
-                    CauseId::HeartbeatTooSlow,
-                    Severity::Warning,
-                    0.8,
-                    format!(
-                        "The server pings every {}, not often enough for a {} idle timeout",
-                        human(p),
-                        human(t_idle)
-                    ),
-                );
-                slow.measured.server_ping_interval_s = Some(to_s(p));
-                slow.measured.idle_timeout_s = Some(to_s(t_idle));
-                slow.evidence.push(format!(
-                    "server pings every {}; idle connections dropped after {}",
-                    secs(p),
-                    secs(t_idle)
-                ));
-                slow.fix.push(server_ping_fix(Some(t_idle), None));
-                findings.push(slow);
-            }
-            None if !server_pinged(e) => {
-                let mut none = finding(
-                    CauseId::NoHeartbeat,
-                    Severity::Warning,
-                    0.8,
-                    format!("No heartbeat: the server sent no ping in {}, so the {} timer ends every quiet connection", human(ran_us), human(t_idle)),
-                );
-                none.evidence.push(format!(
-                    "no ping from the server on any of the {} connections",
-                    e.samples.len()
-                ));
-                none.fix.push(server_ping_fix(Some(t_idle), None));
-                findings.push(none);
-            }
-            _ => {}
-        }
+        findings.extend(heartbeat::findings(e, hb, t_idle));
     }
     findings
 }

@@ -9,6 +9,7 @@ pub mod load;
 pub mod logs;
 mod probe;
 pub mod reconnect;
+pub(crate) mod server_close;
 pub mod sticky;
 pub mod watch;
 

@@ -113,9 +113,9 @@ fn schema_ids_are_exactly_the_cause_ids() {
         let cause: CauseId = serde_json::from_value(id.clone()).expect("schema id is a CauseId");
         assert_eq!(Some(cause.as_str()), id.as_str());
     }
-    // ...and the contract's table has 27 of them, plus the extension
-    // proxy-refused (CauseId cannot be listed).
-    assert_eq!(ids.len(), 28);
+    // ...and the contract's table has 28 of them (server-close included),
+    // plus the extension proxy-refused (CauseId cannot be listed).
+    assert_eq!(ids.len(), 29);
 }
 
 #[test]

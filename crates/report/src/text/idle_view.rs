@@ -91,10 +91,15 @@ pub fn render_idle(evidence: &IdleEvidence, findings: &[Finding], style: Style) 
         evidence.target,
         format_duration(Duration::from_millis(evidence.interval_ms)),
         format_duration(Duration::from_millis(evidence.ran_ms)),
-        if evidence.stopped_early {
-            " (stopped once the outcome was certain)"
-        } else {
-            ""
+        match (evidence.stopped_early, evidence.timer_certain_ms) {
+            // The timer was certain early; the survivors were then watched
+            // for the server's heartbeat.
+            (_, Some(certain)) if evidence.ran_ms > certain + 1000 => format!(
+                " (the timer was certain at {}; its survivors were then kept open for the heartbeat window, to see the server's pings)",
+                format_duration(Duration::from_millis(certain))
+            ),
+            (true, _) => " (stopped once the outcome was certain)".to_owned(),
+            (false, _) => String::new(),
         }
     )];
     if let Some(p) = &evidence.pairing {

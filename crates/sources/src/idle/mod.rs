@@ -1,6 +1,10 @@
 //! `wsdoctor idle`: open several connections over one path at once — silent
 //! ones, ones that ping, ones that send data — and see which the path ends,
-//! when, and how. Stops as soon as the outcome is certain.
+//! when, and how. Stops as soon as the outcome is certain, except that the
+//! connections that survived a timer stay open until the heartbeat window
+//! has passed: they are the ones on which the server's own pings can be
+//! seen, and common server heartbeats (20–30 s library defaults) are often
+//! slower than the timer that was just measured.
 //!
 //! The coordinator is a small sans-IO decision ([`IdlePlan::decide`]) over
 //! "which arms have ended, and when", so the stopping rule is tested without
@@ -28,7 +32,8 @@ use crate::{Progress, ProgressSink};
 /// # Defaults
 /// Arms silent, ping and data (the one-direction arms `inbound` and
 /// `outbound` only when asked: they need a `wsdoctor serve`); 2 samples
-/// each; keepalive every 1 s; give up after 10 min; keepalive message
+/// each; keepalive every 1 s; give up after 10 min; watch the survivors of
+/// a timer for the server's heartbeat until 35 s; keepalive message
 /// `wsdoctor keepalive`; pairing with a `wsdoctor serve` on.
 #[derive(Debug, Clone)]
 pub struct IdleConfig {
@@ -44,6 +49,9 @@ pub struct IdleConfig {
     pub keepalive_message: String,
     /// The longest to wait for a drop.
     pub max: Duration,
+    /// How long (age of the experiment, at most `max`) the connections that
+    /// survived a timer stay open to see the server's pings.
+    pub heartbeat_window: Duration,
     /// Tag connections and, when the target is a `wsdoctor serve`, fetch
     /// its view of them afterwards.
     pub pair: bool,
@@ -59,16 +67,25 @@ impl IdleConfig {
             interval: Duration::from_secs(1),
             keepalive_message: "wsdoctor keepalive".to_owned(),
             max: Duration::from_secs(600),
+            heartbeat_window: DEFAULT_HEARTBEAT_WINDOW,
             pair: true,
         }
     }
 }
+
+/// How long the survivors of a timer are watched for the server's pings by
+/// default: past the 20–30 s that common server libraries ping at
+/// (python-websockets 20 s, Socket.IO 25 s, many `ws` examples 30 s).
+pub const DEFAULT_HEARTBEAT_WINDOW: Duration = Duration::from_secs(35);
 
 /// The stopping rule, as a pure function of what has ended so far.
 #[derive(Debug, Clone)]
 pub struct IdlePlan {
     /// The longest to wait.
     pub max: Duration,
+    /// Keep the survivors of a certain timer open until this age of the
+    /// experiment (bounded by `max`), to see the server's heartbeat.
+    pub heartbeat_window: Duration,
 }
 
 /// What the coordinator should do now.
@@ -76,7 +93,15 @@ pub struct IdlePlan {
 pub enum Decision {
     /// Keep waiting, at most until this age of the experiment.
     WaitUntil(Duration),
-    /// The outcome is certain: end every connection still open.
+    /// The timer's outcome is certain (its last drop came at `timer_at`);
+    /// the survivors stay open until `until` to see the server's pings.
+    WatchHeartbeat {
+        /// Age of the experiment at the last drop of the arms that dropped.
+        timer_at: Duration,
+        /// Age of the experiment at which to stop.
+        until: Duration,
+    },
+    /// Nothing more to learn: end every connection still open.
     Stop,
 }
 
@@ -101,14 +126,35 @@ impl IdlePlan {
     ///
     /// Once every connection of some arm has dropped, the others have
     /// survived the same silence as soon as they outlive the last of those
-    /// drops by [`IdlePlan::margin`]; if every connection dropped there is
-    /// nothing left to wait for. While some arm has lost only part of its
-    /// connections the picture is mixed (drops at random times look like
-    /// that) and only more drops, or the max, settle it.
+    /// drops by [`IdlePlan::margin`]: the timer is certain. The survivors
+    /// then stay open until the heartbeat window ([`Decision::WatchHeartbeat`]).
+    /// If every connection dropped there is nothing left to wait for. While
+    /// some arm has lost only part of its connections the picture is mixed
+    /// (drops at random times look like that) and only more drops, or the
+    /// max, settle it.
     pub fn decide(&self, ended: &[(Arm, Option<Duration>)], elapsed: Duration) -> Decision {
         if elapsed >= self.max || ended.iter().all(|(_, e)| e.is_some()) {
             return Decision::Stop;
         }
+        let Some(timer_at) = Self::timer_dropped_at(ended) else {
+            return Decision::WaitUntil(self.max);
+        };
+        let certain_at = timer_at + Self::margin(timer_at);
+        if elapsed < certain_at {
+            return Decision::WaitUntil(certain_at.min(self.max));
+        }
+        let until = self.heartbeat_window.min(self.max);
+        if elapsed >= until {
+            Decision::Stop
+        } else {
+            Decision::WatchHeartbeat { timer_at, until }
+        }
+    }
+
+    /// The last drop of the arms whose connections all dropped, when they
+    /// dropped together (a timer) and no other arm dropped in part; `None`
+    /// while nothing like a timer has happened.
+    fn timer_dropped_at(ended: &[(Arm, Option<Duration>)]) -> Option<Duration> {
         let mut arms: Vec<Arm> = ended.iter().map(|(a, _)| *a).collect();
         arms.sort_unstable();
         arms.dedup();
@@ -131,19 +177,10 @@ impl IdlePlan {
         let scattered = fully_dropped
             .iter()
             .any(|(first, last)| *last - *first > Self::same_time(*last));
-        let fully_dropped_at = fully_dropped.iter().map(|(_, last)| *last).max();
-        match fully_dropped_at {
-            Some(_) if partly_dropped || scattered => Decision::WaitUntil(self.max),
-            Some(at) => {
-                let until = at + Self::margin(at);
-                if elapsed >= until {
-                    Decision::Stop
-                } else {
-                    Decision::WaitUntil(until.min(self.max))
-                }
-            }
-            None => Decision::WaitUntil(self.max),
+        if partly_dropped || scattered {
+            return None;
         }
+        fully_dropped.iter().map(|(_, last)| *last).max()
     }
 }
 
@@ -276,10 +313,14 @@ pub async fn run(config: &IdleConfig, progress: Option<ProgressSink>) -> IdleEvi
                 .spawn(async move { (index, run_sample(&config, arm, sample, conn_id, rx).await) });
         }
     }
-    let plan = IdlePlan { max: config.max };
+    let plan = IdlePlan {
+        max: config.max,
+        heartbeat_window: config.heartbeat_window,
+    };
     let mut results: Vec<Option<IdleSample>> = vec![None; slots.len()];
     let mut stopped_early = false;
     let mut stopping = false;
+    let mut timer_certain: Option<Duration> = None;
     loop {
         let elapsed = started.elapsed();
         let decision = plan.decide(&slots, elapsed);
@@ -289,7 +330,22 @@ pub async fn run(config: &IdleConfig, progress: Option<ProgressSink>) -> IdleEvi
             // Every survivor starts its closing handshake now.
             let _ = deadline_tx.send(Instant::now());
         }
-        if let Some(sink) = &progress {
+        if let Decision::WatchHeartbeat { timer_at, until } = decision {
+            if timer_certain.is_none() {
+                timer_certain = Some(elapsed);
+                // Said at once: the timer is the main answer, and the
+                // heartbeat watch may take a while longer.
+                if let Some(sink) = &progress {
+                    sink(Progress::IdleTimerCertain {
+                        target: target.clone(),
+                        dropped_at: timer_at,
+                        heartbeat_until: until,
+                    });
+                }
+            }
+        }
+        // While the heartbeat is watched, the line about it stays.
+        if let Some(sink) = progress.as_ref().filter(|_| timer_certain.is_none()) {
             let open = slots.iter().filter(|(_, e)| e.is_none()).count();
             sink(Progress::Idle {
                 target: target.clone(),
@@ -299,7 +355,7 @@ pub async fn run(config: &IdleConfig, progress: Option<ProgressSink>) -> IdleEvi
             });
         }
         let wait_until = match decision {
-            Decision::WaitUntil(age) => started + age,
+            Decision::WaitUntil(age) | Decision::WatchHeartbeat { until: age, .. } => started + age,
             // Closing: give the handshakes a bounded time to finish.
             Decision::Stop => Instant::now() + Duration::from_secs(1),
         };
@@ -332,6 +388,10 @@ pub async fn run(config: &IdleConfig, progress: Option<ProgressSink>) -> IdleEvi
         max_ms: u64::try_from(config.max.as_millis()).unwrap_or(u64::MAX),
         ran_ms,
         stopped_early,
+        heartbeat_window_ms: Some(
+            u64::try_from(config.heartbeat_window.min(config.max).as_millis()).unwrap_or(u64::MAX),
+        ),
+        timer_certain_ms: timer_certain.map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
         samples,
         pairing,
     }
@@ -347,7 +407,11 @@ mod tests {
 
     #[test]
     fn stopping_rule_table() {
-        let plan = IdlePlan { max: s(600.0) };
+        // No heartbeat window: stop as soon as the timer is certain.
+        let plan = IdlePlan {
+            max: s(600.0),
+            heartbeat_window: Duration::ZERO,
+        };
         use Arm::*;
         // Nothing ended: wait for the max.
         assert_eq!(
@@ -395,6 +459,57 @@ mod tests {
         );
         // The max passed.
         assert_eq!(plan.decide(&[(Silent, None)], s(600.0)), Decision::Stop);
+    }
+
+    #[test]
+    fn the_survivors_of_a_timer_are_watched_for_the_servers_heartbeat() {
+        use Arm::*;
+        let plan = IdlePlan {
+            max: s(600.0),
+            heartbeat_window: s(35.0),
+        };
+        // nginx's 20 s timer ended the silent arm; the pingers survive.
+        let ended = [
+            (Silent, Some(s(20.0))),
+            (Silent, Some(s(20.01))),
+            (Ping, None),
+            (Data, None),
+        ];
+        let certain = s(20.01) + IdlePlan::margin(s(20.01));
+        assert_eq!(plan.decide(&ended, s(20.5)), Decision::WaitUntil(certain));
+        let watch = Decision::WatchHeartbeat {
+            timer_at: s(20.01),
+            until: s(35.0),
+        };
+        assert_eq!(plan.decide(&ended, certain), watch);
+        assert_eq!(plan.decide(&ended, s(34.9)), watch);
+        assert_eq!(plan.decide(&ended, s(35.0)), Decision::Stop);
+        // The window never outlasts --max.
+        let short = IdlePlan {
+            max: s(25.0),
+            heartbeat_window: s(35.0),
+        };
+        assert_eq!(
+            short.decide(&ended, s(22.0)),
+            Decision::WatchHeartbeat {
+                timer_at: s(20.01),
+                until: s(25.0)
+            }
+        );
+        assert_eq!(short.decide(&ended, s(25.0)), Decision::Stop);
+        // A window already passed when the timer becomes certain: stop.
+        let late = [(Silent, Some(s(40.0))), (Ping, None)];
+        assert_eq!(plan.decide(&late, s(41.5)), Decision::Stop);
+        // Nothing dropped: no timer, wait for a drop or the max.
+        assert_eq!(
+            plan.decide(&[(Silent, None), (Ping, None)], s(36.0)),
+            Decision::WaitUntil(s(600.0))
+        );
+        // Every connection gone (a lifetime cap): nothing left to watch.
+        assert_eq!(
+            plan.decide(&[(Silent, Some(s(3.0))), (Ping, Some(s(3.0)))], s(3.0)),
+            Decision::Stop
+        );
     }
 
     #[test]

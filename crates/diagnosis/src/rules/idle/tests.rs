@@ -110,6 +110,8 @@ impl Exp {
             max_ms: 600_000,
             ran_ms: self.1,
             stopped_early: true,
+            heartbeat_window_ms: None,
+            timer_certain_ms: None,
             samples: self.0,
             pairing: None,
         }
@@ -337,6 +339,8 @@ fn nothing_opened_falls_back_to_the_probe_rules() {
         max_ms: 600_000,
         ran_ms: 1,
         stopped_early: true,
+        heartbeat_window_ms: None,
+        timer_certain_ms: None,
         samples: vec![IdleSample {
             arm: Arm::Silent,
             sample: 1,
@@ -575,4 +579,266 @@ fn a_busy_arm_gone_at_scattered_times_is_random_too() {
         .arm(Arm::Ping, None, &[(fin(), 1.0, 0.2), (fin(), 1.01, 0.3)])
         .done();
     assert!(diagnose_idle(&e)[0].title.contains("send ping traffic"));
+}
+
+/// Server pings at these times (s after the 101) on the samples of `arm`.
+fn pings(e: &mut IdleEvidence, arm: Arm, times: &[f64]) {
+    for s in e.samples.iter_mut().filter(|s| s.arm == arm) {
+        s.connection.events.extend(times.iter().map(|t| FrameEvent {
+            at_us: OPEN_US + us(*t),
+            from: Side::Remote,
+            kind: FrameKind::Ping { len: 0 },
+        }));
+    }
+}
+
+/// nginx's timer `t` ended both silent connections; the ping and data arms
+/// were kept open until `ran` (the heartbeat window).
+fn nginx_timer(t: f64, ran: f64) -> IdleEvidence {
+    let nginx = Some("nginx/1.22.1");
+    let mut e = Exp::new()
+        .ran(ran)
+        .arm(Arm::Silent, nginx, &[(fin(), t, t), (fin(), t, t)])
+        .arm(Arm::Ping, nginx, &[(ours(), ran, 0.1), (ours(), ran, 0.1)])
+        .arm(Arm::Data, nginx, &[(ours(), ran, 0.1), (ours(), ran, 0.1)])
+        .done();
+    e.heartbeat_window_ms = Some((ran * 1000.0) as u64);
+    e
+}
+
+#[test]
+fn the_servers_heartbeat_next_to_a_measured_timer() {
+    // (timer s, run s, server pings on the survivors, expected finding,
+    //  severity, server_ping_interval_s, title contains)
+    type Case = (
+        f64,
+        f64,
+        &'static [f64],
+        Option<CauseId>,
+        Severity,
+        Option<f64>,
+        &'static str,
+    );
+    let cases: &[Case] = &[
+        // The path: nginx 20 s, a server pinging every 30 s. The
+        // survivors see the first ping at 30 s, inside the 35 s window.
+        (
+            20.0,
+            35.0,
+            &[30.0],
+            Some(CauseId::HeartbeatTooSlow),
+            Severity::Warning,
+            Some(30.0),
+            "The server pings every 30.0 s or more, not often enough for the 20.0 s idle timeout",
+        ),
+        // Scaled down: nginx 2 s, pings every 3 s, seen twice in a 7 s window.
+        (
+            2.0,
+            7.0,
+            &[3.0, 6.0],
+            Some(CauseId::HeartbeatTooSlow),
+            Severity::Warning,
+            Some(3.0),
+            "The server pings every 3.0 s, not often enough for the 2.0 s idle timeout",
+        ),
+        // No ping in a window past the library defaults: no heartbeat.
+        (
+            20.0,
+            35.0,
+            &[],
+            Some(CauseId::NoHeartbeat),
+            Severity::Warning,
+            None,
+            "No heartbeat: no ping from the server in 35.0 s",
+        ),
+        // No ping in a short window: said, but not claimed absent.
+        (
+            2.0,
+            5.0,
+            &[],
+            Some(CauseId::NoHeartbeat),
+            Severity::Info,
+            None,
+            "No ping from the server in 5.0 s: a heartbeat slower than that cannot be excluded",
+        ),
+        // One ping 1.5 s in, none in the 1.5 s after it: the interval may be
+        // below the 2 s timer, so nothing is claimed about it.
+        (2.0, 3.0, &[1.5], None, Severity::Info, None, ""),
+    ];
+    for (t, ran, at, id, severity, interval, title) in cases {
+        let mut e = nginx_timer(*t, *ran);
+        pings(&mut e, Arm::Ping, at);
+        pings(&mut e, Arm::Data, at);
+        let findings = diagnose_idle(&e);
+        assert_eq!(findings[0].id, CauseId::IdleTimeout, "{findings:#?}");
+        assert_eq!(findings[0].measured.idle_timeout_s, Some(*t));
+        let hb: Vec<_> = findings
+            .iter()
+            .filter(|f| matches!(f.id, CauseId::HeartbeatTooSlow | CauseId::NoHeartbeat))
+            .collect();
+        match id {
+            None => assert!(hb.is_empty(), "{hb:#?}"),
+            Some(id) => {
+                assert_eq!(hb.len(), 1, "{findings:#?}");
+                let f = hb[0];
+                assert_eq!(f.id, *id);
+                assert_eq!(f.severity, *severity, "{f:#?}");
+                assert_eq!(f.measured.server_ping_interval_s, *interval);
+                assert!(f.title.contains(title), "{}", f.title);
+                assert_eq!(f.measured.watched_s, Some(*ran));
+                // Every suggestion: half the 20 s (or 2 s) timer.
+                let every = format!("every {} s", (*t / 2.0).max(1.0) as u64);
+                assert!(
+                    f.fix.iter().any(|x| x.text.contains(&every)),
+                    "{:#?}",
+                    f.fix
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn the_one_direction_fixes_use_the_same_ping_interval_as_every_command() {
+    // 80 s timer: half is 40 s, but no suggestion goes past 30 s.
+    let mut e = Exp::new()
+        .ran(82.0)
+        .arm(Arm::Silent, None, &[(fin(), 80.0, 80.0)])
+        .arm(Arm::Inbound, None, &[(ours(), 82.0, 0.1)])
+        .arm(Arm::Outbound, None, &[(fin(), 80.0, 0.2)])
+        .done();
+    feed(&mut e, Arm::Inbound, &[1.0, 2.0, 3.0]);
+    let f = &diagnose_idle(&e)[0];
+    assert_eq!(
+        f.measured.keepalive_by.as_deref(),
+        Some("server-to-client"),
+        "{f:#?}"
+    );
+    let text: Vec<&str> = f.fix.iter().map(|x| x.text.as_str()).collect();
+    assert!(
+        text.iter()
+            .any(|t| t.contains("from the server every 30.0 s")),
+        "{text:#?}"
+    );
+    assert!(!text.iter().any(|t| t.contains("40.0 s")), "{text:#?}");
+}
+
+#[test]
+fn a_protocol_violation_is_reported_as_one_never_as_a_lifetime() {
+    let violation = || ConnectionEnd::ProtocolViolation {
+        rule: "reserved bits set without an extension".into(),
+    };
+    // Every connection broken by the server right after the 101.
+    let all = Exp::new()
+        .ran(0.1)
+        .arm(Arm::Silent, None, &[(violation(), 0.0, 0.0)])
+        .arm(Arm::Ping, None, &[(violation(), 0.0, 0.0)])
+        .arm(Arm::Data, None, &[(violation(), 0.0, 0.0)])
+        .done();
+    let findings = diagnose_idle(&all);
+    assert_eq!(findings[0].id, CauseId::ProtocolError, "{findings:#?}");
+    assert_eq!(findings[0].source, crate::SourceKind::Idle);
+    assert!(findings[0].title.contains("reserved bits"), "{findings:#?}");
+    assert_eq!(findings[0].measured.connections_affected, Some(3));
+    assert!(findings
+        .iter()
+        .all(|f| f.id != CauseId::MaxLifetime && f.measured.max_lifetime_s.is_none()));
+    // One broken connection next to a real timer: both, each for what it is.
+    let mixed = Exp::new()
+        .ran(4.0)
+        .arm(Arm::Silent, None, &[(fin(), 3.0, 3.0), (fin(), 3.01, 3.01)])
+        .arm(
+            Arm::Ping,
+            None,
+            &[(violation(), 0.0, 0.0), (ours(), 4.0, 0.1)],
+        )
+        .done();
+    let findings = diagnose_idle(&mixed);
+    let ids: Vec<CauseId> = findings.iter().map(|f| f.id).collect();
+    assert!(ids.contains(&CauseId::ProtocolError), "{ids:?}");
+    assert!(ids.contains(&CauseId::IdleTimeout), "{ids:?}");
+    assert!(!ids.contains(&CauseId::MaxLifetime), "{ids:?}");
+}
+
+#[test]
+fn a_server_closing_every_connection_with_1000_at_one_age_says_so() {
+    let bye = || ConnectionEnd::CloseHandshake {
+        code: Some(1000),
+        reason: "session over".into(),
+        initiator: Side::Remote,
+        answered: true,
+    };
+    let e = Exp::new()
+        .ran(5.1)
+        .arm(Arm::Silent, None, &[(bye(), 5.0, 5.0), (bye(), 5.01, 5.01)])
+        .arm(Arm::Ping, None, &[(bye(), 5.0, 0.2)])
+        .arm(Arm::Data, None, &[(bye(), 5.02, 0.3)])
+        .done();
+    let findings = diagnose_idle(&e);
+    let f = findings
+        .iter()
+        .find(|f| f.id == CauseId::ServerClose)
+        .unwrap_or_else(|| panic!("{findings:#?}"));
+    assert_eq!(f.measured.close_code, Some(1000));
+    assert_eq!(f.measured.close_reason.as_deref(), Some("session over"));
+    assert_eq!(f.measured.connections_affected, Some(4));
+    assert!(
+        f.title.contains("all 4 connections itself at the same age"),
+        "{}",
+        f.title
+    );
+    assert!(
+        f.fix.iter().any(|x| x.text.contains("token lifetime")),
+        "{:#?}",
+        f.fix
+    );
+    assert!(findings.iter().all(|f| f.id != CauseId::Healthy));
+}
+
+#[test]
+fn a_lifetime_the_server_closes_itself_blames_no_proxy() {
+    let bye = || ConnectionEnd::CloseHandshake {
+        code: Some(1000),
+        reason: "session over".into(),
+        initiator: Side::Remote,
+        answered: true,
+    };
+    let e = Exp::new()
+        .ran(30.1)
+        .arm(Arm::Silent, Some("Google Frontend"), &[(bye(), 30.0, 30.0)])
+        .arm(Arm::Ping, Some("Google Frontend"), &[(bye(), 30.0, 0.2)])
+        .done();
+    let findings = diagnose_idle(&e);
+    assert_eq!(findings[0].id, CauseId::ServerClose, "{findings:#?}");
+    assert_eq!(findings[0].measured.max_lifetime_s, Some(30.0));
+    assert!(
+        findings.iter().all(|f| f.id != CauseId::MaxLifetime),
+        "{findings:#?}"
+    );
+    assert!(findings.iter().all(|f| f.intermediary.is_none()));
+    // The same server closing only silent connections: its own idle timer.
+    let idle = Exp::new()
+        .ran(31.6)
+        .arm(
+            Arm::Silent,
+            None,
+            &[(bye(), 30.0, 30.0), (bye(), 30.0, 30.0)],
+        )
+        .arm(Arm::Ping, None, &[(ours(), 31.6, 0.2)])
+        .done();
+    let findings = diagnose_idle(&idle);
+    let t = findings
+        .iter()
+        .find(|f| f.id == CauseId::IdleTimeout)
+        .unwrap();
+    assert!(t.intermediary.is_none());
+    assert!(
+        t.evidence.iter().all(|l| !l.contains("likely hops")),
+        "{t:#?}"
+    );
+    assert!(t
+        .fix
+        .iter()
+        .any(|x| x.text.contains("raise its own idle timeout")));
+    assert!(findings.iter().any(|f| f.id == CauseId::ServerClose));
 }

@@ -4,13 +4,14 @@
 use wsdoctor_evidence::{escape_peer, ConnectionEnd, PongPolicy, Side, Transport};
 
 use super::{heartbeat, Ctx};
-use crate::finding::{CauseId, Finding, Severity};
+use crate::finding::{CauseId, Finding, Severity, SourceKind};
 use crate::fingerprint::hops::{self, Observed, Shape, Timer};
 use crate::kb::{kb, CodeEntry, Intermediary};
 use crate::rules::common::{
     fix, fix_with, hop_fixes, human, idle_matches, lifetime_matches, names_with_value,
     raise_idle_fix, raise_lifetime_fix, secs, to_s,
 };
+use crate::rules::server_close;
 
 /// Candidate hops listed in the evidence of a drop.
 const SHOWN_HOPS: usize = 3;
@@ -35,7 +36,7 @@ pub(super) fn diagnose(
             reason,
             initiator: Side::Remote,
             ..
-        } => remote_close(ctx, *code, reason, notes),
+        } => remote_close(ctx, *code, reason),
         ConnectionEnd::CloseHandshake {
             code,
             initiator: Side::Local,
@@ -80,6 +81,14 @@ pub(super) fn diagnose(
     findings.extend(found);
 }
 
+/// Time since the last frame either way when the connection ended.
+fn idle_at_end(end: &wsdoctor_evidence::EndRecord) -> Option<u64> {
+    match (end.since_last_inbound_us, end.since_last_outbound_us) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 fn open_for_us(ctx: &Ctx<'_>) -> u64 {
     ctx.end.and_then(|e| e.open_for_us).unwrap_or(0)
 }
@@ -118,21 +127,28 @@ fn quoted(reason: &str) -> String {
     }
 }
 
-fn remote_close(
-    ctx: &Ctx<'_>,
-    code: Option<u16>,
-    reason: &str,
-    notes: &mut Vec<String>,
-) -> Option<Finding> {
+fn remote_close(ctx: &Ctx<'_>, code: Option<u16>, reason: &str) -> Option<Finding> {
     let open = open_for_us(ctx);
-    let Some(code) = code.filter(|c| *c != 1000) else {
-        let how = match code {
-            Some(c) => format!("with {c}"),
-            None => "with an empty close frame (1005)".to_owned(),
+    if server_close::is_deliberate(code) {
+        // The server ended it on purpose while we watched: that is why it
+        // dropped, not a healthy watch.
+        let closed = server_close::ServerClosed {
+            label: "the probe's connection".to_owned(),
+            code,
+            reason: reason.to_owned(),
+            age_us: open,
+            idle_us: ctx.end.and_then(idle_at_end),
         };
-        notes.push(format!("server closed normally {how} after {}", secs(open)));
-        return None;
-    };
+        let mut f = server_close::finding_for(
+            &[closed],
+            ctx.ev.watch_ms.saturating_mul(1000),
+            SourceKind::Probe,
+        )?;
+        f.measured.watched_s = Some(to_s(ctx.watched_us()));
+        f.evidence.extend(heartbeat::ping_lines(ctx));
+        return Some(f);
+    }
+    let code = code?;
     let name = code_name(code);
     let title = format!(
         "The server closed with {code} ({name}){} after {}",

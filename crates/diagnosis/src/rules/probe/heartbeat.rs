@@ -16,6 +16,10 @@ use crate::rules::common::{
 /// "no ping" is then a measured risk rather than a guess.
 const LONG_WATCH_US: u64 = 60_000_000;
 
+/// Server libraries ping every 20–30 s by default: a shorter watch that
+/// saw no ping cannot say the server has none.
+const COMMON_HEARTBEAT_MAX_US: u64 = 30_000_000;
+
 /// A ping interval at or above this is not below the common 55–60 s idle timeouts.
 const SLOW_PING_US: u64 = 55_000_000;
 
@@ -24,7 +28,14 @@ pub(super) fn ping_lines(ctx: &Ctx<'_>) -> Vec<String> {
     let server = ctx.server_pings();
     let open = ctx.open_at_us().unwrap_or(0);
     let theirs = match (server.len(), ctx.server_ping_interval_us()) {
-        (0, _) => format!("the server sent no ping in {}", secs(ctx.watched_us())),
+        // Absence is only claimed from a watch past the common heartbeats.
+        (0, _) if ctx.watched_us() >= COMMON_HEARTBEAT_MAX_US => {
+            format!("the server sent no ping in {}", secs(ctx.watched_us()))
+        }
+        (0, _) => format!(
+            "no ping from the server in the {} watched: a heartbeat slower than that cannot be excluded (server libraries ping every 20–30 s)",
+            secs(ctx.watched_us())
+        ),
         (1, _) => format!(
             "the server sent 1 ping, {} after the 101",
             secs(server[0].saturating_sub(open))
@@ -109,7 +120,10 @@ fn no_heartbeat(ctx: &Ctx<'_>) -> Option<Finding> {
         (
             Severity::Info,
             0.3,
-            format!("No ping from the server in the {} watch", human(watched)),
+            format!(
+                "No ping from the server in the {} watch: a heartbeat slower than that cannot be excluded",
+                human(watched)
+            ),
         )
     };
     let mut f = ctx.finding(CauseId::NoHeartbeat, severity, confidence, title);

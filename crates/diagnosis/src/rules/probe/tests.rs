@@ -449,17 +449,24 @@ fn cases() -> Vec<Case> {
             |f| assert!(has_fix(f, "4001")),
         ),
         case(
-            "server closes normally",
+            "the server closes with 1000 during the watch: that is why it dropped",
             Probe::new()
                 .opened()
                 .closed(2.0, close(1000, "bye", Side::Remote, true)),
-            C::Healthy,
-            Info,
+            C::ServerClose,
+            Error,
             |f| {
                 assert!(has_evidence(
                     f,
-                    "server closed normally with 1000 after 2.000 s"
+                    "the server sent close frame 1000 \"bye\" 2.000 s after the 101"
                 ));
+                assert!(has_evidence(f, "1000 (Normal Closure)"));
+                assert!(has_fix(
+                    f,
+                    "Search the server's own code for the reason text \"bye\""
+                ));
+                assert_eq!(f.measured.close_code, Some(1000));
+                assert_eq!(f.measured.close_reason.as_deref(), Some("bye"));
             },
         ),
         case(
@@ -737,7 +744,14 @@ fn short_watch_without_pings_is_only_a_note() {
         .unwrap();
     assert_eq!(nh.severity, Severity::Info);
     assert!((nh.confidence - 0.3).abs() < 1e-9);
-    assert_eq!(nh.title, "No ping from the server in the 10.0 s watch");
+    assert_eq!(
+        nh.title,
+        "No ping from the server in the 10.0 s watch: a heartbeat slower than that cannot be excluded"
+    );
+    assert!(has_evidence(
+        nh,
+        "a heartbeat slower than that cannot be excluded"
+    ));
     assert!(has_fix(nh, "--watch 65s") && has_fix(nh, "every 25 s"));
     assert_eq!(Verdict::of(&findings), Verdict::Healthy);
 }
