@@ -232,6 +232,23 @@ pub(crate) fn classify_tls_error(e: &io::Error) -> (TlsFailureKind, String) {
             "the server's answer is not TLS: the port speaks something else (plain HTTP?)"
                 .to_owned()
         }
+        rustls::Error::PeerMisbehaved(_) => {
+            "the server broke the TLS protocol during the handshake (a TLS-inspecting middlebox or a broken TLS stack answers for it)".to_owned()
+        }
+        rustls::Error::InappropriateMessage { .. }
+        | rustls::Error::InappropriateHandshakeMessage { .. } => {
+            "the server sent a TLS message out of order during the handshake".to_owned()
+        }
+        rustls::Error::NoCertificatesPresented => {
+            "the server presented no certificate".to_owned()
+        }
+        rustls::Error::NoApplicationProtocol => {
+            "the server accepts none of the ALPN protocols offered (http/1.1, and h2 with --http2)".to_owned()
+        }
+        rustls::Error::DecryptError | rustls::Error::PeerSentOversizedRecord => {
+            "the server's TLS records could not be read (corrupted on the way, or not TLS)".to_owned()
+        }
+        // rustls' Display of the rest (rare: local setup errors).
         other => other.to_string(),
     };
     (kind, words)
@@ -252,7 +269,8 @@ fn alert_name(alert: rustls::AlertDescription) -> String {
             out.push(c);
         }
     }
-    out
+    // rustls spells one variant the British way; the RFC does not.
+    out.replace("unrecognised", "unrecognized")
 }
 
 /// What the common alerts usually mean for a client.
@@ -316,5 +334,27 @@ impl ServerCertVerifier for AcceptAnyCertificate {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::alert_name;
+    use rustls::AlertDescription;
+
+    #[test]
+    fn alerts_are_named_as_the_rfc_spells_them() {
+        assert_eq!(
+            alert_name(AlertDescription::HandshakeFailure),
+            "handshake_failure"
+        );
+        assert_eq!(
+            alert_name(AlertDescription::UnrecognisedName),
+            "unrecognized_name"
+        );
+        assert_eq!(
+            alert_name(AlertDescription::CertificateRequired),
+            "certificate_required"
+        );
     }
 }
