@@ -66,7 +66,7 @@ fn fix_for(kind: &str, server: Option<&str>) -> (String, String) {
         ),
         "connect-timeout" | "handshake-timeout" | "pending-at-end" => (
             "server".to_owned(),
-            "New connections wait unanswered: the server accepts or upgrades too slowly at this level (a full SYN or accept queue, a blocked event loop, CPU at 100 %). Check its CPU and the listen backlog.".to_owned(),
+            "New connections wait unanswered: a limit holds them past this level instead of refusing them (HAProxy's maxconn, Envoy's circuit breakers, a full SYN or accept queue), or the server accepts or upgrades too slowly at this level (a blocked event loop, CPU at 100 %). Check the proxies' connection limits, the server's CPU and the listen backlog.".to_owned(),
         ),
         k if k.starts_with("reset") || k.starts_with("eof") => (
             "server".to_owned(),
@@ -255,6 +255,12 @@ pub fn diagnose_load(e: &LoadEvidence) -> Vec<Finding> {
                 ));
                 if let Some(sample) = first {
                     f.evidence.push(format!("first failure: {}", sample.detail));
+                }
+                if matches!(top_kind, "handshake-timeout" | "pending-at-end") {
+                    f.evidence.push(format!(
+                        "queued, not refused: these connections were accepted but got no 101 while {} stayed open",
+                        thousands(step.open_at_end)
+                    ));
                 }
                 let (for_, text) = fix_for(top_kind, server.as_deref());
                 f.fix.push(fix(&for_, text));
@@ -533,6 +539,11 @@ mod tests {
         assert_eq!(f.id, CauseId::LoadLimit);
         assert_eq!(f.measured.concurrency_limit, Some(140));
         assert!(f.fix[0].text.contains("accepts or upgrades too slowly"));
+        assert!(f.fix[0].text.contains("maxconn"));
+        assert!(f
+            .evidence
+            .iter()
+            .any(|l| l.contains("queued, not refused") && l.contains("while 140 stayed open")));
     }
 
     #[test]
