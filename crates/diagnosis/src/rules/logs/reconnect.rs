@@ -162,8 +162,11 @@ fn no_backoff(
     let example = tight[0].0;
     let secs = |ms: u64| ms as f64 / 1000.0;
     let how = match policy {
-        "immediate" => "immediately".to_owned(),
-        "fixed" => format!("every {:.1} s", secs(median(&example.delays_ms))),
+        "immediate" => "immediately after each drop".to_owned(),
+        "fixed" => format!(
+            "every {:.1} s after each drop",
+            secs(median(&example.delays_ms))
+        ),
         _ => {
             let lo = example.delays_ms.iter().copied().min().unwrap_or(0);
             let hi = example.delays_ms.iter().copied().max().unwrap_or(0);
@@ -174,14 +177,16 @@ fn no_backoff(
             )
         }
     };
+    let who = if n == 1 {
+        "1 client reconnects".to_owned()
+    } else {
+        format!("{} clients reconnect", count(n))
+    };
     let mut f = ctx.finding(
         CauseId::ReconnectNoBackoff,
         severity,
         0.8,
-        format!(
-            "{} clients reconnect {how} after each drop, without backing off",
-            count(n)
-        ),
+        format!("{who} {how}, without backing off"),
     );
     f.measured.reconnect_policy = Some(policy.to_owned());
     f.measured.reconnect_delays_s = Some(delays_s(&example.delays_ms));
@@ -203,8 +208,9 @@ fn no_backoff(
     }
     if policy == "random" {
         f.evidence.push(format!(
-            "random but never growing: over {} reconnects the later waits are no longer than the first; backoff would draw them from a range that doubles after each failure",
-            example.delays_ms.len()
+            "random but never growing: in the {} waits recorded for client {} none reaches {GROWTH_OVER_FIRST}× the largest of its first {FIRST_DELAYS}; backoff draws them from a range that doubles after each failure",
+            example.delays_ms.len(),
+            example.client
         ));
     }
     // The first client of each policy, then the busiest others.
