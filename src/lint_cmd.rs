@@ -223,6 +223,18 @@ pub(crate) async fn run(args: LintArgs) -> anyhow::Result<u8> {
         stderr
             .write_all(text.as_bytes())
             .context("writing the report")?;
+        // What --fix could not decide, and an empty diff, said where a
+        // pipe into `patch -p1` does not read it.
+        for note in findings.iter().filter_map(|f| f.fix_note.as_deref()) {
+            writeln!(stderr, "--fix: {note}").context("writing the report")?;
+        }
+        if diff.is_empty() {
+            writeln!(
+                stderr,
+                "--fix: the diff is empty: nothing found here can be changed in place"
+            )
+            .context("writing the report")?;
+        }
         let mut stdout = std::io::stdout().lock();
         stdout
             .write_all(diff.as_bytes())

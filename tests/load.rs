@@ -112,3 +112,47 @@ async fn the_generators_own_fd_limit_is_reported_as_its_own() {
         .iter()
         .all(|f| f["subject"] == "wsdoctor (this machine)" || f["id"] != "load-limit"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_haproxy_maxconn_that_queues_is_a_limit_not_a_healthy_ramp() {
+    let lab = LabServer::start(LabConfig::default()).await.unwrap();
+    // `maxconn` in `defaults` is each frontend's: HAProxy accepts no more
+    // than 8 at once and leaves the rest waiting in the listen backlog
+    // until a slot frees, here when the held connections close.
+    let Some(haproxy) = support::haproxy(lab.addr(), "maxconn 8") else {
+        return;
+    };
+    let (code, report) = load(
+        &format!("ws://{}/ws", haproxy.addr),
+        &["-c", "12", "--step", "4", "--rate", "500"],
+    );
+    support::schema_validate(&report);
+    assert_eq!(code, 1, "{report:#}");
+    let f = &report["findings"][0];
+    assert_eq!(f["id"], "load-limit", "{report:#}");
+    assert_eq!(f["measured"]["concurrency_limit"], 8, "{report:#}");
+    let evidence = f["evidence"].to_string();
+    assert!(evidence.contains("queued, not refused"), "{evidence}");
+    // Never more held at once than were open at once.
+    let peak = report["observations"]["load"]["peak_open"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(peak, 8, "{report:#}");
+    eprintln!("haproxy maxconn 8, -c 12: {}", f["title"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_101_invalid_is_the_handshake_not_a_limit() {
+    let lab = LabServer::start(LabConfig::default()).await.unwrap();
+    let (code, report) = load(
+        &lab.url("/ws?fault=bad-accept"),
+        &["-c", "20", "--rate", "500"],
+    );
+    assert_eq!(code, 1, "{report:#}");
+    let f = &report["findings"][0];
+    assert_eq!(f["id"], "handshake-invalid", "{report:#}");
+    assert!(
+        !f["title"].as_str().unwrap().contains("Failures begin"),
+        "{report:#}"
+    );
+}

@@ -33,6 +33,7 @@ pub const WEBSOCKET_WORDS: &[&str] = &[
     "live",
     "stream",
     "subscriptions",
+    "graphql",
     "graphql-ws",
 ];
 

@@ -41,6 +41,10 @@ pub struct ConfigFinding {
     pub label: Option<String>,
     /// Line edits that fix it (`--fix`); empty when no edit can.
     pub edits: Vec<Edit>,
+    /// What `--fix` could not decide on its own (which of several places
+    /// to change) and how the user tells it; `lint --fix` prints it on
+    /// stderr.
+    pub fix_note: Option<String>,
 }
 
 impl ConfigFinding {
@@ -61,6 +65,7 @@ impl ConfigFinding {
             span: span.cloned(),
             label: None,
             edits: Vec::new(),
+            fix_note: None,
         }
     }
 

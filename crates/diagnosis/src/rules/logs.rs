@@ -122,7 +122,7 @@ fn healthy(ctx: &Ctx<'_>) -> Finding {
         ),
         "close times: no burst of closes within a second".to_owned(),
         format!(
-            "reconnects: {} clients reconnected more than twice; none at a fixed short delay",
+            "reconnects: {} clients reconnected more than twice; none at once, at a fixed short delay or after short waits that never grow",
             count(ev.reconnects.len() as u64)
         ),
     ];

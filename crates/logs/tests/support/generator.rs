@@ -205,6 +205,33 @@ impl<W: Write> Writer<'_, W> {
     }
 }
 
+/// How a [`PlantedClient`] waits after each connection closes.
+#[allow(
+    dead_code,
+    reason = "only tests plant clients; the genlogs example does not"
+)]
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Retry {
+    /// A random wait in `lo_ms..hi_ms`, the same range every time.
+    Uniform { lo_ms: u64, hi_ms: u64 },
+    /// Exponential backoff with full jitter: a random wait in
+    /// `0..min(cap, base·2^n)` before attempt n.
+    FullJitter { base_ms: u64, cap_ms: u64 },
+}
+
+/// A client planted on top of the log's patterns: from `start_s` seconds
+/// into the log it opens `attempts` WebSockets, each living `life_ms`,
+/// waiting per `retry` after each close. Use a `192.0.2.x` address: the
+/// mass disconnect and the load limit leave those alone.
+#[derive(Debug, Clone)]
+pub(crate) struct PlantedClient {
+    pub(crate) client: String,
+    pub(crate) start_s: i64,
+    pub(crate) attempts: u64,
+    pub(crate) life_ms: i64,
+    pub(crate) retry: Retry,
+}
+
 /// Writes about `target_bytes` of log to `out` and says what was planted.
 pub(crate) fn generate<W: Write>(
     flavor: Flavor,
@@ -212,7 +239,24 @@ pub(crate) fn generate<W: Write>(
     seed: u64,
     out: &mut W,
 ) -> io::Result<Planted> {
+    generate_with(flavor, target_bytes, seed, &[], out)
+}
+
+/// As [`generate`], with `clients` planted too (an empty list writes the
+/// very same log as [`generate`]).
+pub(crate) fn generate_with<W: Write>(
+    flavor: Flavor,
+    target_bytes: u64,
+    seed: u64,
+    clients: &[PlantedClient],
+    out: &mut W,
+) -> io::Result<Planted> {
     let mut rng = Rng(seed);
+    // Each planted client: (next start ms, attempts made).
+    let mut planted_clients: Vec<(i64, u64)> = clients
+        .iter()
+        .map(|c| (T0_MS + c.start_s * 1000, 0))
+        .collect();
     let avg_line = match flavor {
         Flavor::Alb => 560,
         Flavor::Nginx => 165,
@@ -338,6 +382,28 @@ pub(crate) fn generate<W: Write>(
                 }));
                 s.1 += life + gap;
                 s.2 -= 1;
+            }
+        }
+        for (c, state) in clients.iter().zip(planted_clients.iter_mut()) {
+            while state.1 < c.attempts && state.0 < base + 1000 {
+                let start = state.0.max(base);
+                let end = start + c.life_ms;
+                open.push(Reverse(Conn {
+                    end_ms: end,
+                    start_ms: start,
+                    client: c.client.clone(),
+                    idle: false,
+                    status: 101,
+                }));
+                let wait = match c.retry {
+                    Retry::Uniform { lo_ms, hi_ms } => lo_ms + rng.below(hi_ms - lo_ms),
+                    Retry::FullJitter { base_ms, cap_ms } => {
+                        let ceiling = base_ms.saturating_mul(1 << state.1.min(30)).min(cap_ms);
+                        rng.below(ceiling)
+                    }
+                };
+                state.0 = end + i64::try_from(wait).unwrap_or(0);
+                state.1 += 1;
             }
         }
         if base == mass_ms {

@@ -23,6 +23,7 @@ pub mod proxy;
 pub mod session;
 pub mod target;
 pub mod tls;
+mod tls_verify;
 
 use std::time::{Duration, Instant, SystemTime};
 

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::{ring, CryptoProvider};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
@@ -19,6 +20,7 @@ use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 use wsdoctor_evidence::{ConnectionEnd, ConnectionRecord, TlsFailureKind, TlsInfo};
 
+use super::tls_verify::{CertProblem, GivenOrWebpki};
 use super::{end_before_open, micros_since, ConnectOptions};
 
 /// TLS settings.
@@ -91,7 +93,14 @@ fn client_config(options: &TlsOptions, offer_h2: bool) -> Result<ClientConfig, r
             roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
         }
         roots.add_parsable_certificates(options.extra_roots.iter().cloned());
-        builder.with_root_certificates(roots).with_no_client_auth()
+        let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider())
+            .build()
+            .map_err(|e| rustls::Error::General(e.to_string()))?;
+        let verifier = GivenOrWebpki::new(webpki, options.extra_roots.clone(), provider());
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier))
+            .with_no_client_auth()
     };
     // By default we speak the HTTP/1.1 upgrade, and offering h2 would invite
     // RFC 8441 instead; with `--http2` we offer both, in a browser's order.
@@ -169,7 +178,8 @@ pub(crate) async fn wrap(
 }
 
 /// Classifies a TLS handshake error from the typed rustls error inside the
-/// io::Error that tokio-rustls returns, never from its text.
+/// io::Error that tokio-rustls returns, never from its text, and says it in
+/// words (the certificate's own problems come described by the verifier).
 pub(crate) fn classify_tls_error(e: &io::Error) -> (TlsFailureKind, String) {
     let Some(tls) = e
         .get_ref()
@@ -180,6 +190,12 @@ pub(crate) fn classify_tls_error(e: &io::Error) -> (TlsFailureKind, String) {
             format!("connection ended during the TLS handshake: {e}"),
         );
     };
+    if let rustls::Error::InvalidCertificate(CertificateError::Other(other)) = tls {
+        let inner: &(dyn std::error::Error + 'static) = &*other.0;
+        if let Some(problem) = inner.downcast_ref::<CertProblem>() {
+            return (problem.kind, problem.words.clone());
+        }
+    }
     let kind = match tls {
         rustls::Error::InvalidCertificate(cert) => match cert {
             CertificateError::UnknownIssuer | CertificateError::BadSignature => {
@@ -199,7 +215,76 @@ pub(crate) fn classify_tls_error(e: &io::Error) -> (TlsFailureKind, String) {
         rustls::Error::InvalidMessage(_) => TlsFailureKind::NotTls,
         _ => TlsFailureKind::Other,
     };
-    (kind, tls.to_string())
+    let words = match tls {
+        rustls::Error::AlertReceived(alert) => {
+            format!(
+                "the server ended the TLS handshake with the alert {} ({}){}",
+                alert_name(*alert),
+                u8::from(*alert),
+                alert_meaning(*alert)
+            )
+        }
+        rustls::Error::PeerIncompatible(_) => {
+            "the server offers no TLS version (1.2 or 1.3) or cipher suite this client supports"
+                .to_owned()
+        }
+        rustls::Error::InvalidMessage(_) => {
+            "the server's answer is not TLS: the port speaks something else (plain HTTP?)"
+                .to_owned()
+        }
+        rustls::Error::PeerMisbehaved(_) => {
+            "the server broke the TLS protocol during the handshake (a TLS-inspecting middlebox or a broken TLS stack answers for it)".to_owned()
+        }
+        rustls::Error::InappropriateMessage { .. }
+        | rustls::Error::InappropriateHandshakeMessage { .. } => {
+            "the server sent a TLS message out of order during the handshake".to_owned()
+        }
+        rustls::Error::NoCertificatesPresented => {
+            "the server presented no certificate".to_owned()
+        }
+        rustls::Error::NoApplicationProtocol => {
+            "the server accepts none of the ALPN protocols offered (http/1.1, and h2 with --http2)".to_owned()
+        }
+        rustls::Error::DecryptError | rustls::Error::PeerSentOversizedRecord => {
+            "the server's TLS records could not be read (corrupted on the way, or not TLS)".to_owned()
+        }
+        // rustls' Display of the rest (rare: local setup errors).
+        other => other.to_string(),
+    };
+    (kind, words)
+}
+
+/// An alert's name as RFC 8446 spells it (`handshake_failure`), from the
+/// enum's variant name (rustls keeps no table of the spellings).
+fn alert_name(alert: rustls::AlertDescription) -> String {
+    let camel = format!("{alert:?}");
+    let mut out = String::with_capacity(camel.len() + 4);
+    for (i, c) in camel.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else if c.is_ascii_alphanumeric() {
+            out.push(c);
+        }
+    }
+    // rustls spells one variant the British way; the RFC does not.
+    out.replace("unrecognised", "unrecognized")
+}
+
+/// What the common alerts usually mean for a client.
+fn alert_meaning(alert: rustls::AlertDescription) -> &'static str {
+    use rustls::AlertDescription as A;
+    match alert {
+        A::HandshakeFailure => ": no cipher suite or TLS version in common, or the server wants a client certificate",
+        A::UnrecognisedName => ": the server serves no site under the name this client sent (SNI); use the host name the server knows",
+        A::ProtocolVersion => ": the server does not accept TLS 1.2 or 1.3 as offered",
+        A::CertificateRequired | A::BadCertificate => ": the server requires a client certificate (mutual TLS)",
+        A::NoApplicationProtocol => ": the server accepts none of the ALPN protocols offered",
+        A::AccessDenied => ": the server refused this client",
+        _ => "",
+    }
 }
 
 /// `--insecure`: accepts any certificate but still checks handshake signatures,
@@ -249,5 +334,27 @@ impl ServerCertVerifier for AcceptAnyCertificate {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::alert_name;
+    use rustls::AlertDescription;
+
+    #[test]
+    fn alerts_are_named_as_the_rfc_spells_them() {
+        assert_eq!(
+            alert_name(AlertDescription::HandshakeFailure),
+            "handshake_failure"
+        );
+        assert_eq!(
+            alert_name(AlertDescription::UnrecognisedName),
+            "unrecognized_name"
+        );
+        assert_eq!(
+            alert_name(AlertDescription::CertificateRequired),
+            "certificate_required"
+        );
     }
 }

@@ -372,11 +372,15 @@ pub async fn run_with(
     // costs at most the session's close wait, and this whole drain 3 s. The
     // channel closes once every connection (task or held) has reported.
     let drain_until = tokio::time::Instant::now() + Duration::from_secs(3);
+    // Our own closes report nothing, so `open` no longer falls: a
+    // connection a queueing limit lets through only now (once ours close)
+    // was never open at the same time as them, and must not raise the peak.
+    let mut peak_while_draining = peak_open;
     let mut agg = Aggregate {
         steps: &mut steps,
         current,
         open: &mut open,
-        peak: &mut peak_open,
+        peak: &mut peak_while_draining,
         events: events.as_mut(),
         plan: &plan,
         started,

@@ -138,6 +138,22 @@ pub(super) fn hops(ev: &ConfigEvidence) -> Vec<Hop> {
         .collect()
 }
 
+/// The edits that make `route` carry WebSockets: the findings the rules
+/// would report were it taken for a WebSocket route, kept only for their
+/// edits (the `map` block, both headers, HTTP/1.1).
+fn websocket_edits(ev: &ConfigEvidence, route: &NginxRoute, why: &str) -> Vec<Edit> {
+    let mut map_planned = false;
+    let mut plan = HeaderPlan::new(ev, route, &mut map_planned);
+    let mut edits: Vec<Edit> = upgrade_header(ev, route, why, &mut plan)
+        .into_iter()
+        .chain(connection_header(ev, route, why, &mut plan))
+        .chain(http_version(ev, route, why))
+        .flat_map(|f| f.edits)
+        .collect();
+    edits.extend(plan.edits());
+    edits
+}
+
 fn no_websocket_route(ev: &ConfigEvidence) -> Option<ConfigFinding> {
     let first = ev.nginx.routes.first()?;
     let mut f = ConfigFinding::new(
@@ -160,13 +176,48 @@ fn no_websocket_route(ev: &ConfigEvidence) -> Option<ConfigFinding> {
             r.proxy_pass.span.file_line()
         ));
     }
-    Some(
-        f.evidence("nginx drops Upgrade and sends `Connection: close` upstream unless told otherwise")
-            .fix(kb_fix(
-                NGINX,
-                "If WebSockets go through one of these locations, forward Upgrade and Connection there and speak HTTP/1.1 upstream.",
-            )),
-    )
+    f = f
+        .evidence("nginx drops Upgrade and sends `Connection: close` upstream unless told otherwise")
+        .fix(kb_fix(
+            NGINX,
+            "If WebSockets go through one of these locations, forward Upgrade and Connection there and speak HTTP/1.1 upstream.",
+        ));
+    match ev.nginx.routes.as_slice() {
+        // The only proxied location is the only place WebSockets can go
+        // through: `--fix` can say where without guessing.
+        [only] => {
+            let why = format!(
+                "it is the only proxied location ({})",
+                only.proxy_pass.span.file_line()
+            );
+            f.edits = websocket_edits(ev, only, &why);
+            if !f.edits.is_empty() {
+                f = f.evidence(format!(
+                    "{} is the only proxied location: `lint --fix` adds the lines there",
+                    route_name(only)
+                ));
+            }
+        }
+        routes => {
+            let listed: Vec<String> = routes
+                .iter()
+                .map(|r| {
+                    format!(
+                        "  {} → {} ({})",
+                        route_name(r),
+                        r.proxy_pass.raw,
+                        r.proxy_pass.span.file_line()
+                    )
+                })
+                .collect();
+            f.fix_note = Some(format!(
+                "no diff for the WebSocket headers: {} proxied locations could carry WebSockets and none says it does:\n{}\nto choose, add `proxy_set_header Upgrade $http_upgrade;` under the proxy_pass of the location that carries them (or serve WebSockets under a path that names them, such as /ws/) and run `wsdoctor lint --fix` again: it completes that location (Connection, proxy_http_version 1.1, the map)",
+                routes.len(),
+                listed.join("\n")
+            ));
+        }
+    }
+    Some(f)
 }
 
 /// Which `proxy_set_header` lines a route needs added, built once per route

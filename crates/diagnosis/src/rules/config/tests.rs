@@ -363,3 +363,88 @@ fn upgrade_and_envoy_route_timeout_table() {
         );
     }
 }
+
+/// `location PATH { proxy_pass UPSTREAM; }` with no WebSocket lines.
+fn plain_route(path: &str, upstream: &str, line: u32) -> NginxRoute {
+    NginxRoute {
+        location: Some(path.into()),
+        block: span(line),
+        proxy_pass: setting(upstream.to_owned(), upstream, line + 1),
+        http_version: None,
+        read_timeout: None,
+        server: Some(span(3)),
+        ..route(vec![])
+    }
+}
+
+#[test]
+fn fix_for_the_classic_broken_config_table() {
+    // (what, routes, edits expected, a note naming the choices expected)
+    let cases: Vec<(&str, Vec<NginxRoute>, bool, bool)> = vec![
+        (
+            "one proxied location: it is the WebSocket one",
+            vec![plain_route("/", "http://app", 5)],
+            true,
+            false,
+        ),
+        (
+            "two plain locations: ambiguous, said on stderr",
+            vec![
+                plain_route("/", "http://app", 5),
+                plain_route("/api/", "http://api", 9),
+            ],
+            false,
+            true,
+        ),
+        (
+            "a location whose path names WebSockets, among others",
+            vec![
+                plain_route("/", "http://app", 5),
+                plain_route("/graphql", "http://api", 9),
+            ],
+            true,
+            false,
+        ),
+        (
+            "an upstream that names them",
+            vec![
+                plain_route("/", "http://app", 5),
+                plain_route("/live-updates/", "http://cable", 9),
+            ],
+            true,
+            false,
+        ),
+    ];
+    for (what, routes, want_edits, want_note) in cases {
+        let mut ev = with_route(routes[0].clone());
+        ev.nginx.routes = routes;
+        let findings = diagnose_config(&ev);
+        let lines: Vec<String> = findings
+            .iter()
+            .flat_map(|f| &f.edits)
+            .flat_map(|e| e.lines.clone())
+            .collect();
+        let text = lines.join("\n");
+        if want_edits {
+            for needed in [
+                "map $http_upgrade $connection_upgrade {",
+                "proxy_http_version 1.1;",
+                "proxy_set_header Upgrade $http_upgrade;",
+                "proxy_set_header Connection $connection_upgrade;",
+            ] {
+                assert!(text.contains(needed), "{what}: no `{needed}` in\n{text}");
+            }
+        } else {
+            assert!(lines.is_empty(), "{what}: {text}");
+        }
+        let note = findings.iter().find_map(|f| f.fix_note.clone());
+        assert_eq!(note.is_some(), want_note, "{what}: {note:?}");
+        if let Some(note) = note {
+            assert!(
+                note.contains("location / → http://app (app.conf:6)")
+                    && note.contains("location /api/ → http://api (app.conf:10)"),
+                "{note}"
+            );
+        }
+    }
+}

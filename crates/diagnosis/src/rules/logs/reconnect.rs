@@ -22,8 +22,38 @@ const EXAMPLES: usize = 3;
 /// Delays equal across clients to this precision are in lockstep.
 const LOCKSTEP_ROUND_MS: u64 = 100;
 
+/// A client with this many delays, none of them growing, has no backoff
+/// whatever their spread (`random`).
+const MIN_FLAT_DELAYS: usize = 8;
+/// The first delays a backoff starts from …
+const FIRST_DELAYS: usize = 3;
+/// … and how far past their largest a later delay must reach to be
+/// growth. Simulated over 20,000 samples of 16 delays each: waits uniform
+/// in 0.05–3 s look grown in 1.1 % of samples; full-jitter exponential
+/// backoff looks grown in 99.3 % (0.5 s doubling to a 10 s cap) to 100 %
+/// (1 s to 30 s), but only in 57 % when its cap is 10 times its base (1 s
+/// to 10 s): past its third doubling such a client draws from one range too.
+const GROWTH_OVER_FIRST: u64 = 4;
+
 /// A client's retry policy, in the contract's `reconnect_policy` words.
 pub(crate) fn policy(delays: &[u64]) -> Option<&'static str> {
+    pattern(delays).or_else(|| flat_random(delays).then_some("random"))
+}
+
+/// Delays that never grow, whatever their spread: random waits drawn from
+/// one fixed range. Exponential backoff with full jitter draws from a
+/// range that doubles, so its later delays outgrow its first ones.
+fn flat_random(delays: &[u64]) -> bool {
+    if delays.len() < MIN_FLAT_DELAYS {
+        return false;
+    }
+    let first_max = delays[..FIRST_DELAYS].iter().copied().max().unwrap_or(0);
+    let max = delays.iter().copied().max().unwrap_or(0);
+    max < GROWTH_OVER_FIRST * first_max.max(1)
+}
+
+/// The recognisable shapes: immediate, fixed, growth to a cap.
+fn pattern(delays: &[u64]) -> Option<&'static str> {
     if delays.len() < MIN_DELAYS {
         return None;
     }
@@ -75,7 +105,7 @@ pub(super) fn diagnose(ctx: &Ctx<'_>) -> Vec<Finding> {
         let median = median(&c.delays_ms);
         match p {
             "immediate" => tight.push((c, p)),
-            "fixed" if median <= SHORT_MS => tight.push((c, p)),
+            "fixed" | "random" if median <= SHORT_MS => tight.push((c, p)),
             "exponential" => exponential.push(c),
             _ => {}
         }
@@ -115,12 +145,14 @@ fn no_backoff(
     tight: &[(&ClientReconnects, &'static str)],
     classified: u64,
 ) -> Finding {
-    let immediate = tight.iter().filter(|(_, p)| *p == "immediate").count();
-    let policy = if immediate * 2 >= tight.len() {
-        "immediate"
-    } else {
-        "fixed"
-    };
+    // The most common policy names the finding; its clients come first.
+    let of = |p: &str| tight.iter().filter(|(_, q)| *q == p).count();
+    let policy = ["immediate", "fixed", "random"]
+        .into_iter()
+        .max_by_key(|p| (of(p), std::cmp::Reverse(*p)))
+        .unwrap_or("immediate");
+    let mut tight: Vec<(&ClientReconnects, &'static str)> = tight.to_vec();
+    tight.sort_by_key(|(c, p)| (*p != policy, std::cmp::Reverse(c.attempts)));
     let n = tight.len() as u64;
     let severity = if n >= 10 || n * 10 >= classified.max(1) {
         Severity::Error
@@ -128,30 +160,75 @@ fn no_backoff(
         Severity::Warning
     };
     let example = tight[0].0;
-    let how = if policy == "immediate" {
-        "immediately".to_owned()
+    let secs = |ms: u64| ms as f64 / 1000.0;
+    let how = match policy {
+        "immediate" => "immediately after each drop".to_owned(),
+        "fixed" => format!(
+            "every {:.1} s after each drop",
+            secs(median(&example.delays_ms))
+        ),
+        _ => {
+            let lo = example.delays_ms.iter().copied().min().unwrap_or(0);
+            let hi = example.delays_ms.iter().copied().max().unwrap_or(0);
+            format!(
+                "after random waits of {:.2}–{:.1} s that never grow",
+                secs(lo),
+                secs(hi)
+            )
+        }
+    };
+    let who = if n == 1 {
+        "1 client reconnects".to_owned()
     } else {
-        format!("every {:.1} s", median(&example.delays_ms) as f64 / 1000.0)
+        format!("{} clients reconnect", count(n))
     };
     let mut f = ctx.finding(
         CauseId::ReconnectNoBackoff,
         severity,
         0.8,
-        format!(
-            "{} clients reconnect {how} after each drop, without backing off",
-            count(n)
-        ),
+        format!("{who} {how}, without backing off"),
     );
     f.measured.reconnect_policy = Some(policy.to_owned());
     f.measured.reconnect_delays_s = Some(delays_s(&example.delays_ms));
     f.measured.samples = Some(samples(n));
     f.evidence.push(format!(
-        "{} of {} clients with a recognisable retry pattern retry at once or at a fixed delay under {} s",
+        "{} of {} clients with a recognisable retry pattern retry at once, at a fixed delay, or after waits that never grow (median under {} s)",
         count(n),
         count(classified),
         SHORT_MS / 1000
     ));
-    for (c, p) in tight.iter().take(EXAMPLES) {
+    let policies: Vec<String> = ["immediate", "fixed", "random"]
+        .into_iter()
+        .filter(|p| of(p) > 0)
+        .map(|p| format!("{} {p}", count(of(p) as u64)))
+        .collect();
+    if policies.len() > 1 {
+        f.evidence
+            .push(format!("by policy: {}", policies.join(", ")));
+    }
+    if policy == "random" {
+        f.evidence.push(format!(
+            "random but never growing: in the {} waits recorded for client {} none reaches {GROWTH_OVER_FIRST}× the largest of its first {FIRST_DELAYS}; backoff draws them from a range that doubles after each failure",
+            example.delays_ms.len(),
+            example.client
+        ));
+    }
+    // The first client of each policy, then the busiest others.
+    let mut shown: Vec<(&ClientReconnects, &'static str)> = Vec::new();
+    for (c, p) in &tight {
+        if !shown.iter().any(|(_, q)| q == p) {
+            shown.push((c, p));
+        }
+    }
+    for (c, p) in &tight {
+        if shown.len() >= EXAMPLES {
+            break;
+        }
+        if !shown.iter().any(|(s, _)| std::ptr::eq(*s, *c)) {
+            shown.push((c, p));
+        }
+    }
+    for (c, p) in shown.iter().take(EXAMPLES) {
         f.evidence.push(format!(
             "client {}: {} attempts ({} failed), {p}, delays {}",
             c.client,

@@ -43,6 +43,132 @@ fn policies() {
     assert_eq!(policy(&[1000, 1000]), None, "too few delays");
 }
 
+/// splitmix64, for reproducible random delays.
+fn unit(state: &mut u64) -> f64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// 16 waits uniform in `lo..hi` ms.
+fn uniform(seed: u64, lo: f64, hi: f64) -> Vec<u64> {
+    let mut s = seed;
+    (0..16)
+        .map(|_| (lo + unit(&mut s) * (hi - lo)) as u64)
+        .collect()
+}
+
+/// 16 waits of exponential backoff with full jitter: random(0, min(cap, base·2^n)).
+fn full_jitter(seed: u64, base: f64, cap: f64) -> Vec<u64> {
+    let mut s = seed;
+    (0..16)
+        .map(|n| (unit(&mut s) * cap.min(base * 2f64.powi(n))) as u64)
+        .collect()
+}
+
+#[test]
+fn the_reconnect_classifier_table() {
+    let capped: Vec<u64> = [500, 1000, 2000, 4000, 8000, 16_000]
+        .into_iter()
+        .chain([30_000; 10])
+        .collect();
+    let cases: Vec<(&str, Vec<u64>, Option<&str>)> = vec![
+        (
+            "immediate",
+            vec![0, 20, 5, 300, 10, 0, 40, 15],
+            Some("immediate"),
+        ),
+        (
+            "fixed 2 s",
+            vec![2000, 2010, 1990, 2000, 2005, 1995],
+            Some("fixed"),
+        ),
+        (
+            "random 0.05-3 s, flat",
+            uniform(7, 50.0, 3000.0),
+            Some("random"),
+        ),
+        (
+            "random 0.5-10 s, flat",
+            uniform(11, 500.0, 10_000.0),
+            Some("random"),
+        ),
+        (
+            "exponential, doubling",
+            vec![1000, 2000, 4000, 8000, 16_000],
+            Some("exponential"),
+        ),
+        ("capped exponential", capped, Some("exponential")),
+        (
+            "exponential with full jitter",
+            full_jitter(7, 1000.0, 30_000.0),
+            None,
+        ),
+        (
+            "exponential with full jitter, low cap",
+            full_jitter(3, 500.0, 10_000.0),
+            None,
+        ),
+        (
+            "too few random delays to say",
+            uniform(7, 50.0, 3000.0)[..6].to_vec(),
+            None,
+        ),
+    ];
+    for (what, delays, expected) in cases {
+        assert_eq!(policy(&delays), expected, "{what}: {delays:?}");
+    }
+    // Over many draws: flat random waits are named, full jitter never is.
+    let flat = (0..200)
+        .filter(|&seed| policy(&uniform(seed, 50.0, 3000.0)) == Some("random"))
+        .count();
+    assert!(flat >= 180, "{flat} of 200 flat clients named");
+    let jittered = (0..200)
+        .filter(|&seed| policy(&full_jitter(seed, 1000.0, 30_000.0)) == Some("random"))
+        .count();
+    assert_eq!(jittered, 0, "full-jitter backoff taken for no backoff");
+}
+
+#[test]
+fn a_jittered_storm_without_growth_is_no_backoff() {
+    let mut ev = LogEvidence::default();
+    ev.files.push(file(LogFormat::Alb));
+    ev.reconnects = vec![
+        ClientReconnects {
+            client: "203.0.113.9".into(),
+            attempts: 1000,
+            failed: 0,
+            delays_ms: uniform(5, 50.0, 3000.0),
+        },
+        ClientReconnects {
+            client: "203.0.113.10".into(),
+            attempts: 17,
+            failed: 0,
+            delays_ms: full_jitter(5, 1000.0, 30_000.0),
+        },
+    ];
+    let findings = diagnose_logs(&ev);
+    let storm: Vec<_> = findings
+        .iter()
+        .filter(|f| f.id == CauseId::ReconnectNoBackoff)
+        .collect();
+    assert_eq!(storm.len(), 1, "{findings:#?}");
+    let f = storm[0];
+    assert_eq!(f.measured.reconnect_policy.as_deref(), Some("random"));
+    assert_eq!(
+        f.measured.samples,
+        Some(1),
+        "the backing-off client is left out"
+    );
+    assert!(f.title.contains("never grow"), "{}", f.title);
+    assert!(f
+        .evidence
+        .iter()
+        .any(|l| l.contains("203.0.113.9: 1,000 attempts")));
+}
+
 #[test]
 fn a_pile_at_sixty_seconds_is_one_cluster() {
     let mut b = vec![(60_000, 50), (60_010, 30), (60_020, 5)];

@@ -131,8 +131,8 @@ fn tls(ctx: &Ctx<'_>, end: &ConnectionEnd, failure: TlsFailureKind) -> Finding {
         TlsFailureKind::UntrustedCertificate => (
             "The server's certificate is not trusted".into(),
             vec![
-                ("server", "Serve the full chain (leaf and intermediates) from a publicly trusted CA.".into()),
-                ("client", "If the server uses a private CA on purpose, trust it: `--ca-cert ca.pem`.".into()),
+                ("client", "If the certificate is self-signed or from a private CA on purpose, give that CA's certificate, or the server's own certificate file, with `--ca-cert FILE`; the evidence above says how the one served differs from any given.".into()),
+                ("server", "For clients that trust only public CAs (browsers): serve the full chain (leaf and intermediates) from a publicly trusted CA.".into()),
             ],
         ),
         TlsFailureKind::HostnameMismatch => (

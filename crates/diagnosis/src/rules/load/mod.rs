@@ -7,6 +7,8 @@ use wsdoctor_evidence::{format_count as thousands, LocalResource};
 use super::common::{finding, fix, local_limit};
 use crate::finding::{rank, CauseId, Finding, Severity, SourceKind};
 
+mod queue;
+
 /// A step "breaks" when more than this share of its attempts failed, or
 /// anything dropped during its hold.
 const FAILURE_SHARE: f64 = 0.01;
@@ -64,7 +66,7 @@ fn fix_for(kind: &str, server: Option<&str>) -> (String, String) {
         ),
         "connect-timeout" | "handshake-timeout" | "pending-at-end" => (
             "server".to_owned(),
-            "New connections wait unanswered: the server accepts or upgrades too slowly at this level (a full SYN or accept queue, a blocked event loop, CPU at 100 %). Check its CPU and the listen backlog.".to_owned(),
+            "New connections wait unanswered: a limit holds them past this level instead of refusing them (HAProxy's maxconn, Envoy's circuit breakers, a full SYN or accept queue), or the server accepts or upgrades too slowly at this level (a blocked event loop, CPU at 100 %). Check the proxies' connection limits, the server's CPU and the listen backlog.".to_owned(),
         ),
         k if k.starts_with("reset") || k.starts_with("eof") => (
             "server".to_owned(),
@@ -160,6 +162,13 @@ pub fn diagnose_load(e: &LoadEvidence) -> Vec<Finding> {
         generator_limited = true;
     }
 
+    // A limit that holds connections back shows before anything fails, if
+    // ever: it comes first when it starts before the knee.
+    if let Some(q) = queue::queueing_step(&e.steps).filter(|q| knee.is_none_or(|k| q.step < k)) {
+        findings.push(queued_finding(e, &q));
+        return finish(findings);
+    }
+
     match knee {
         Some(i) => {
             let step = &e.steps[i];
@@ -188,12 +197,22 @@ pub fn diagnose_load(e: &LoadEvidence) -> Vec<Finding> {
                 .iter()
                 .max_by_key(|(_, n)| **n)
                 .map_or(("", 0), |(k, n)| (k.as_str(), **n));
+            // Nothing opened before the failures: no load limit, whatever
+            // failed fails at any level (a broken handshake, a refusal).
+            let nothing_opened = e.steps[..=i].iter().all(|s| s.opened == 0);
             // A forward proxy that refuses from the first connection on is
             // no load limit: nothing got through it at all.
             let (id, title) = if limit == 0 && top_kind.starts_with("proxy-") {
                 (
                     CauseId::ProxyRefused,
                     "The forward proxy refused every tunnel, from the first connection".to_owned(),
+                )
+            } else if let Some(cause) = nothing_opened.then(|| failure_cause(top_kind)).flatten() {
+                (
+                    cause,
+                    format!(
+                        "Every connection failed from the first one on ({top_kind}): the handshake fails at any load, this is no load limit"
+                    ),
                 )
             } else {
                 (
@@ -236,6 +255,12 @@ pub fn diagnose_load(e: &LoadEvidence) -> Vec<Finding> {
                 ));
                 if let Some(sample) = first {
                     f.evidence.push(format!("first failure: {}", sample.detail));
+                }
+                if matches!(top_kind, "handshake-timeout" | "pending-at-end") {
+                    f.evidence.push(format!(
+                        "queued, not refused: these connections were accepted but got no 101 while {} stayed open",
+                        thousands(step.open_at_end)
+                    ));
                 }
                 let (for_, text) = fix_for(top_kind, server.as_deref());
                 f.fix.push(fix(&for_, text));
@@ -303,6 +328,87 @@ pub fn diagnose_load(e: &LoadEvidence) -> Vec<Finding> {
         None => {}
     }
     finish(findings)
+}
+
+/// The cause a kind of failure names when it happens from the first
+/// connection on, at any load.
+fn failure_cause(kind: &str) -> Option<CauseId> {
+    let status = kind
+        .strip_prefix("http-")
+        .and_then(|s| s.parse::<u16>().ok());
+    Some(match (kind, status) {
+        ("invalid-101", _) => CauseId::HandshakeInvalid,
+        ("refused", _) => CauseId::ConnectRefused,
+        ("connect-timeout", _) => CauseId::ConnectTimeout,
+        ("dns", _) => CauseId::DnsFailure,
+        ("tls", _) => CauseId::TlsFailure,
+        (_, Some(502..=504)) => CauseId::BackendUnavailable,
+        (_, Some(400..=499)) => CauseId::UpgradeRejected,
+        _ => return None,
+    })
+}
+
+/// The finding for a limit that queued connections instead of refusing them.
+fn queued_finding(e: &LoadEvidence, q: &queue::Queueing) -> Finding {
+    let step = &e.steps[q.step];
+    let mut f = finding(
+        CauseId::LoadLimit,
+        Severity::Error,
+        0.8,
+        format!(
+            "New connections wait past about {} concurrent connections: a limit queues them instead of refusing them",
+            thousands(q.plateau)
+        ),
+        SourceKind::Load,
+    );
+    f.measured.concurrency_limit = Some(q.plateau);
+    f.measured.connections_affected = Some(q.waiting);
+    if let Some(before) = q.step.checked_sub(1).map(|j| &e.steps[j]) {
+        f.evidence.push(format!(
+            "up to {} connections (step {}) handshakes took p50 {}",
+            thousands(before.open_at_end),
+            before.index,
+            ms(q.baseline_p50_us)
+        ));
+    }
+    f.evidence.push(format!(
+        "step {}: handshake p50 {} · p90 {} · max {} (against {} before), while the number open stopped at {} of {} attempted: {} were still waiting for their 101 when the step's hold ended",
+        step.index,
+        ms(step.handshake.p50_us),
+        ms(step.handshake.p90_us),
+        ms(step.handshake.max_us),
+        ms(q.baseline_p50_us),
+        thousands(step.open_at_end),
+        thousands(e.steps[..=q.step].iter().map(|s| s.attempted).sum::<u64>()),
+        thousands(q.waiting)
+    ));
+    let failed_after: u64 = e.steps[q.step..].iter().map(failed).sum();
+    f.evidence.push(if failed_after == 0 {
+        format!(
+            "queued, not refused: none of these attempts failed; the waiting ones opened late, the slowest after {}",
+            ms(e.steps[q.step..].iter().map(|s| s.handshake.max_us).max().unwrap_or(0))
+        )
+    } else {
+        format!(
+            "queued, not refused: the waiting attempts opened late; {failed_after} attempts from this step on failed in the end"
+        )
+    });
+    f.evidence.push(format!(
+        "at most {} connections were open at once",
+        thousands(e.peak_open)
+    ));
+    f.fix.push(fix(
+        "server",
+        "A limit in the path holds connections past this level until a slot frees, so clients wait instead of failing: HAProxy's maxconn (global, frontend or server line; queued connections wait up to `timeout queue`), Envoy's circuit breakers (max_connections, max_pending_requests), a full listen backlog, or a server that accepts but upgrades late. Raise it to the concurrency you need (each WebSocket holds its slot for its whole life), or make the excess fail fast so clients back off.",
+    ));
+    if e.generator.timer_lag_max_us > 100_000 {
+        f.evidence.push(format!(
+            "note: the generator ran up to {} late on its own schedule; its CPU may account for part of the wait",
+            ms(e.generator.timer_lag_max_us)
+        ));
+        f.confidence = 0.5;
+    }
+    f
 }
 
 fn finish(mut findings: Vec<Finding>) -> Vec<Finding> {
@@ -433,6 +539,11 @@ mod tests {
         assert_eq!(f.id, CauseId::LoadLimit);
         assert_eq!(f.measured.concurrency_limit, Some(140));
         assert!(f.fix[0].text.contains("accepts or upgrades too slowly"));
+        assert!(f.fix[0].text.contains("maxconn"));
+        assert!(f
+            .evidence
+            .iter()
+            .any(|l| l.contains("queued, not refused") && l.contains("while 140 stayed open")));
     }
 
     #[test]
@@ -476,6 +587,47 @@ mod tests {
             Some("wsdoctor (this machine)")
         );
         assert!(findings[0].title.contains("behind its own schedule"));
+    }
+
+    #[test]
+    fn a_queueing_limit_is_no_healthy_ramp() {
+        let slow = |mut s: LoadStep| {
+            s.handshake.p50_us = 3_050_000;
+            s.handshake.p90_us = 3_400_000;
+            s
+        };
+        let mut e = evidence(vec![
+            step(1, 20, 20, &[], 20),
+            step(2, 20, 20, &[], 40),
+            slow(step(3, 20, 20, &[], 40)),
+        ]);
+        e.peak_open = 40;
+        let findings = diagnose_load(&e);
+        assert_eq!(findings.len(), 1, "{findings:#?}");
+        let f = &findings[0];
+        assert_eq!(f.id, CauseId::LoadLimit);
+        assert_eq!(f.measured.concurrency_limit, Some(40));
+        assert_eq!(f.measured.connections_affected, Some(20));
+        assert!(f.title.contains("queues"), "{}", f.title);
+        assert!(f.evidence.iter().any(|l| l.contains("queued, not refused")));
+        assert!(f.evidence.iter().any(|l| l.contains("at most 40")));
+        assert!(f.fix[0].text.contains("maxconn"));
+    }
+
+    #[test]
+    fn a_handshake_broken_from_the_first_connection_is_no_load_limit() {
+        let e = evidence(vec![step(1, 60, 0, &[("invalid-101", 60, 0)], 0)]);
+        let f = &diagnose_load(&e)[0];
+        assert_eq!(f.id, CauseId::HandshakeInvalid);
+        assert!(!f.title.contains("Failures begin"), "{}", f.title);
+        let e = evidence(vec![step(1, 60, 0, &[("http-403", 60, 0)], 0)]);
+        assert_eq!(diagnose_load(&e)[0].id, CauseId::UpgradeRejected);
+        // Once some opened, the same failure past a level is a limit.
+        let e = evidence(vec![
+            step(1, 100, 100, &[], 100),
+            step(2, 100, 50, &[("http-503", 50, 150)], 150),
+        ]);
+        assert_eq!(diagnose_load(&e)[0].id, CauseId::LoadLimit);
     }
 
     #[test]
