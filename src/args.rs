@@ -187,7 +187,8 @@ signalr, phoenix, actioncable, stomp, mqtt.";
 
 /// A `--app` value.
 pub(crate) fn parse_app(text: &str) -> Result<wsdoctor_app::AppChoice, String> {
-    text.parse().map_err(|e: wsdoctor_app::UnknownApp| e.to_string())
+    text.parse()
+        .map_err(|e: wsdoctor_app::UnknownApp| e.to_string())
 }
 
 /// An idle-experiment or watch arm: `silent`, `ping`, `data`.

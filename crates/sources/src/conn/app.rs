@@ -29,7 +29,12 @@ pub fn prepare(options: &mut ConnectOptions, choice: AppChoice) -> Result<(), Pl
 
 /// Gives `session` the protocol `options` planned, now that the
 /// connection opened (`record` has the server's answer). No plan: nothing.
-pub fn attach(session: &mut Session, options: &ConnectOptions, record: &ConnectionRecord, now: Instant) {
+pub fn attach(
+    session: &mut Session,
+    options: &ConnectOptions,
+    record: &ConnectionRecord,
+    now: Instant,
+) {
     let Some(plan) = &options.app else { return };
     session.use_app(new_session(plan, options, record, session.origin()), now);
 }
@@ -42,7 +47,10 @@ fn new_session(
 ) -> AppSession {
     let start = StartContext {
         query: options.target.url.query().unwrap_or_default().to_owned(),
-        subprotocol: record.handshake.as_ref().and_then(|h| h.subprotocol.clone()),
+        subprotocol: record
+            .handshake
+            .as_ref()
+            .and_then(|h| h.subprotocol.clone()),
     };
     AppSession::new(plan, start, origin)
 }
