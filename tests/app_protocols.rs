@@ -469,3 +469,46 @@ fn explain_answers_every_graphql_transport_ws_code() {
         assert!(e["sources"].to_string().contains("read 2026"), "{code}");
     }
 }
+
+fn idle(url: &str, extra: &[&str]) -> Value {
+    let out = Command::cargo_bin("wsdoctor")
+        .unwrap()
+        .args(["idle", url, "--json"])
+        .args(extra)
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    support::schema_validate(&report);
+    report
+}
+
+#[test]
+fn idle_speaks_socketio_on_every_arm() {
+    let Some((_server, addr)) = socketio(1500, 1500, false) else {
+        return;
+    };
+    // Direct: the data arm sends Engine.IO's noop, every arm answers the
+    // pings, so nothing is dropped (before, the data arm was closed at once
+    // and the rest at pingInterval + pingTimeout).
+    let report = idle(&format!("ws://{addr}/socket.io/"), &["--max", "6s"]);
+    assert_eq!(report["verdict"], "healthy", "{report:#}");
+    let Some(nginx) = support::nginx(addr, "proxy_read_timeout 1s;") else {
+        return;
+    };
+    let report = idle(
+        &format!("ws://{}/socket.io/", nginx.addr),
+        &["--max", "6s", "--interval", "300ms"],
+    );
+    let idle = finding(&report, "idle-timeout");
+    assert_eq!(idle["intermediary"], "nginx", "{report:#}");
+    let slow = finding(&report, "heartbeat-too-slow");
+    assert!(
+        slow["title"].as_str().unwrap().contains("pingInterval"),
+        "{slow:#}"
+    );
+    assert!(
+        !ids(&report).contains(&"no-heartbeat".to_owned()),
+        "{report:#}"
+    );
+}

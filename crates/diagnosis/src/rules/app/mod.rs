@@ -8,10 +8,12 @@
 //! The WebSocket-level rules run first; these refine their findings.
 
 mod fixes;
+mod idle;
 mod probe;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use idle::adjust_idle;
 pub(crate) use probe::adjust_probe;
 
 use wsdoctor_evidence::{AppRecord, ConnectionRecord, Side};
