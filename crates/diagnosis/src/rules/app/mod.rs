@@ -40,6 +40,9 @@ fn cause_of(fact_cause: &str) -> (CauseId, Severity) {
 pub(crate) fn protocol_line(app: &AppRecord) -> String {
     let why = peer(&app.decided_by, 300);
     match &app.protocol {
+        Some(p) if app.spoken && !app.init_acked() => format!(
+            "application protocol: {p} spoken ({why}), but the server never answered its opening: if it does not speak {p}, --app raw (or the right --app) tells the truth"
+        ),
         Some(p) if app.spoken => format!(
             "application protocol: {p}{} spoken as its client does ({why}); --app raw to speak none",
             app.version.as_deref().map(|v| format!(" {v}")).unwrap_or_default()

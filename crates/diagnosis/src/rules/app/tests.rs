@@ -177,3 +177,14 @@ fn the_detection_is_said_even_when_nothing_was_recognised() {
     // Peer-influenced text is escaped.
     assert!(!line.contains('\u{1b}'), "{line}");
 }
+
+#[test]
+fn a_wrong_guess_is_cheap_to_see() {
+    // Spoken, but the server never answered the protocol's opening.
+    let ev = with_app(Probe::new().opened().watch(3.0), socketio(true, vec![]));
+    let findings = diagnose_probe(&ev);
+    assert!(findings[0]
+        .evidence
+        .iter()
+        .any(|e| e.contains("never answered its opening")));
+}
