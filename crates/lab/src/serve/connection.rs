@@ -568,6 +568,7 @@ impl RecordSeed {
             extended_connect: http2.then_some(true),
             forward_proxy: None,
             deflate,
+            app: None,
         }
     }
 }

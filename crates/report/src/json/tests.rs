@@ -113,9 +113,10 @@ fn schema_ids_are_exactly_the_cause_ids() {
         let cause: CauseId = serde_json::from_value(id.clone()).expect("schema id is a CauseId");
         assert_eq!(Some(cause.as_str()), id.as_str());
     }
-    // ...and the contract's table has 28 of them (server-close included),
-    // plus the extension proxy-refused (CauseId cannot be listed).
-    assert_eq!(ids.len(), 29);
+    // ...and the contract's table has 30 of them (server-close,
+    // app-heartbeat-timeout and app-init-timeout included), plus the
+    // extension proxy-refused (CauseId cannot be listed).
+    assert_eq!(ids.len(), 31);
 }
 
 #[test]
