@@ -186,7 +186,10 @@ mod tests {
         assert!(!beat.answers_heartbeat("8"));
         let broadcast = Message::decode(r#"[null,null,"room:lobby","new_msg",{"body":"hi"}]"#)
             .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!((broadcast.msg_ref.as_deref(), broadcast.reply_status()), (None, None));
+        assert_eq!(
+            (broadcast.msg_ref.as_deref(), broadcast.reply_status()),
+            (None, None)
+        );
         let error = Message::decode(r#"["1","1","room:lobby","phx_error",{}]"#)
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(error.event, EVENT_ERROR);
