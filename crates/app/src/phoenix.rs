@@ -196,6 +196,24 @@ mod tests {
     }
 
     #[test]
+    fn strings_from_phoenix_v2_json_serializer_test() {
+        // phoenixframework/phoenix test/phoenix/socket/v2_json_serializer_test.exs
+        // (read 2026-12-06): @v2_msg_json and the encoded Reply, whose status
+        // may be null.
+        let msg =
+            Message::decode("[null,null,\"t\",\"e\",{\"m\":1}]").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(msg.encode(), "[null,null,\"t\",\"e\",{\"m\":1}]");
+        let reply = Message::decode(
+            "[null,null,\"t\",\"phx_reply\",{\"response\":{\"m\":1},\"status\":null}]",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            (reply.event.as_str(), reply.reply_status()),
+            (EVENT_REPLY, None)
+        );
+    }
+
+    #[test]
     fn not_v2_is_an_error() {
         assert!(Message::decode(r#"{"topic":"phoenix"}"#).is_err()); // V1 object serializer
         assert!(Message::decode(r#"[null,null,"t","e"]"#).is_err());
