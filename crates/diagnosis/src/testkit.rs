@@ -122,6 +122,7 @@ impl Probe {
                     extended_connect: None,
                     forward_proxy: None,
                     deflate: None,
+                    app: None,
                 },
                 watch_ms: 10_000,
                 sent: Vec::new(),

@@ -177,6 +177,10 @@ pub struct ConnectionRecord {
     /// parameters and the compressed against inflated bytes received.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deflate: Option<crate::DeflateRecord>,
+    /// The application protocol on top (Socket.IO, GraphQL over
+    /// WebSocket, …) when one was spoken or recognised; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app: Option<crate::AppRecord>,
 }
 
 impl ConnectionRecord {

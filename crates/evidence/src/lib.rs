@@ -8,6 +8,7 @@
 //!
 //! This crate does no I/O and depends on no runtime.
 
+mod app;
 pub mod browser;
 pub mod config;
 mod connection;
@@ -24,6 +25,7 @@ pub mod reconnect;
 mod redact;
 pub mod watch;
 
+pub use app::{AppEvent, AppEventKind, AppRecord, AppTimers, MAX_APP_EVENTS};
 pub use connection::{
     ConnectionRecord, FrameEvent, FrameKind, HeartbeatSettings, PhaseTimings, PongPolicy,
     ProbeEvidence, Role, SentMessage, TlsInfo, MAX_RECORDED_EVENTS,

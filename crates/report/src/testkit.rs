@@ -41,6 +41,7 @@ impl Probe {
                 extended_connect: None,
                 forward_proxy: None,
                 deflate: None,
+                app: None,
             },
             watch_ms: 30_000,
             sent: Vec::new(),

@@ -218,6 +218,7 @@ impl<'a> Exchange<'a> {
             reason: "Switching Protocols",
             headers,
             deflate,
+            app: None,
         }
     }
 }

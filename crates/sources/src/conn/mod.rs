@@ -170,6 +170,7 @@ pub fn new_record(target: &Target, role: Role, heartbeat: HeartbeatSettings) -> 
         extended_connect: None,
         forward_proxy: None,
         deflate: None,
+        app: None,
     }
 }
 

@@ -65,6 +65,7 @@ fn record(
         extended_connect: None,
         forward_proxy: None,
         deflate: None,
+        app: None,
     }
 }
 

@@ -1,0 +1,122 @@
+//! The trait every protocol implements, and the context it talks through.
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use wsdoctor_evidence::{AppEvent, AppEventKind, AppRecord, AppTimers, MAX_APP_EVENTS};
+
+/// A message a protocol wants sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outgoing {
+    /// A text message.
+    Text(String),
+    /// A binary message.
+    Binary(Vec<u8>),
+}
+
+/// What a protocol knows when the connection opens.
+#[derive(Debug, Clone, Default)]
+pub struct StartContext {
+    /// The query of the URL that was dialled (`EIO=4&transport=websocket`).
+    pub query: String,
+    /// The subprotocol the server chose, if any.
+    pub subprotocol: Option<String>,
+}
+
+/// One protocol's client on one connection. Sans-IO: it reads messages
+/// and the clock, and says what to send through [`Ctx`].
+pub trait Protocol: std::fmt::Debug + Send {
+    /// The connection opened: queue the first messages.
+    fn start(&mut self, now: Instant, cx: &mut Ctx);
+    /// A text message from the server.
+    fn on_text(&mut self, now: Instant, text: &str, cx: &mut Ctx);
+    /// A binary message from the server.
+    fn on_binary(&mut self, _now: Instant, _data: &[u8], _cx: &mut Ctx) {}
+    /// When [`Protocol::handle_timeout`] is next due.
+    fn poll_timeout(&self) -> Option<Instant> {
+        None
+    }
+    /// Fires the protocol's timers due at `now`.
+    fn handle_timeout(&mut self, _now: Instant, _cx: &mut Ctx) {}
+    /// A message the server accepts and ignores (or answers) without
+    /// side effects: what a data keepalive sends. `None` when the protocol
+    /// has none.
+    fn keepalive(&self) -> Option<Outgoing>;
+}
+
+/// What a protocol talks through: the outgoing queue and the record.
+#[derive(Debug)]
+pub struct Ctx {
+    origin: Instant,
+    speak: bool,
+    out: VecDeque<Outgoing>,
+    pub(crate) record: AppRecord,
+}
+
+impl Ctx {
+    pub(crate) fn new(origin: Instant, speak: bool, record: AppRecord) -> Ctx {
+        Ctx {
+            origin,
+            speak,
+            out: VecDeque::new(),
+            record,
+        }
+    }
+
+    /// False when wsdoctor only watches (`--app raw`).
+    pub fn speaks(&self) -> bool {
+        self.speak
+    }
+
+    /// Queues `message`; returns false (and sends nothing) when only watching.
+    pub fn send(&mut self, message: Outgoing) -> bool {
+        if self.speak {
+            self.out.push_back(message);
+        }
+        self.speak
+    }
+
+    pub(crate) fn poll_transmit(&mut self) -> Option<Outgoing> {
+        self.out.pop_front()
+    }
+
+    /// Records a protocol event at `now`.
+    pub fn event(&mut self, now: Instant, kind: AppEventKind) {
+        if self.record.events.len() >= MAX_APP_EVENTS {
+            self.record.events_omitted += 1;
+            return;
+        }
+        let at_us = u64::try_from(now.saturating_duration_since(self.origin).as_micros())
+            .unwrap_or(u64::MAX);
+        self.record.events.push(AppEvent { at_us, kind });
+    }
+
+    /// Records a heartbeat from the server, answered or not.
+    pub fn server_heartbeat(&mut self, now: Instant, answered: bool) {
+        self.record.server_heartbeats += 1;
+        if !answered {
+            self.record.heartbeats_unanswered += 1;
+        }
+        self.event(now, AppEventKind::ServerHeartbeat { answered });
+    }
+
+    /// The protocol's heartbeat timers (announced, or the default).
+    pub fn set_timers(&mut self, timers: AppTimers) {
+        self.record.timers = Some(timers);
+    }
+
+    /// The timers recorded so far.
+    pub fn timers(&self) -> Option<&AppTimers> {
+        self.record.timers.as_ref()
+    }
+
+    /// The protocol's version or dialect.
+    pub fn set_version(&mut self, version: &str) {
+        self.record.version = Some(version.to_owned());
+    }
+}
+
+/// Milliseconds between two instants (0 if `later` is earlier).
+pub(crate) fn ms_between(earlier: Instant, later: Instant) -> u64 {
+    u64::try_from(later.saturating_duration_since(earlier).as_millis()).unwrap_or(u64::MAX)
+}
