@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 use futures_util::{SinkExt as _, StreamExt as _};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use tokio_tungstenite::tungstenite::Message;
-use wsdoctor_app::{mqtt, stomp};
+use wsdoctor_app::mqtt::codec as mqtt;
+use wsdoctor_app::stomp::codec as stomp;
 
 struct KillOnDrop(Child);
 
@@ -184,7 +185,7 @@ async fn stomp_connect_heart_beat_and_silence_against_stomp_broker_js() {
         can_send_ms: 200,
         wants_ms: 0,
     };
-    let frame = stomp::connect_frame("127.0.0.1", stomp::Version::V12, client);
+    let frame = stomp::connect_frame(Some("127.0.0.1"), stomp::Version::V12, client);
     socket
         .send(Message::text(
             String::from_utf8(frame.encode(stomp::Version::V12)).unwrap(),

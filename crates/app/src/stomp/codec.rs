@@ -347,16 +347,16 @@ pub fn negotiate(client: HeartBeat, server: Option<HeartBeat>) -> Negotiated {
     }
 }
 
-/// The client's CONNECT frame (1.2 clients may say STOMP; stompjs sends CONNECT).
-pub fn connect_frame(host: &str, version: Version, heart_beat: HeartBeat) -> Frame {
-    Frame::new(
-        "CONNECT",
-        &[
-            ("accept-version", version.accept_versions()),
-            ("host", host),
-            ("heart-beat", &heart_beat.header_value()),
-        ],
-    )
+/// The client's CONNECT frame (1.2 clients may say STOMP; stompjs sends
+/// CONNECT, and no `host` unless the application gives one).
+pub fn connect_frame(host: Option<&str>, version: Version, heart_beat: HeartBeat) -> Frame {
+    let beat = heart_beat.header_value();
+    let mut headers = vec![("accept-version", version.accept_versions())];
+    if let Some(host) = host {
+        headers.push(("host", host));
+    }
+    headers.push(("heart-beat", &beat));
+    Frame::new("CONNECT", &headers)
 }
 
 /// An end of line: the client's heart-beat.
@@ -374,7 +374,7 @@ mod tests {
     fn connect_frame_example_from_the_spec() {
         // §Connecting: CONNECT / accept-version / host, then heart-beat.
         let frame = connect_frame(
-            "stomp.github.org",
+            Some("stomp.github.org"),
             Version::V12,
             HeartBeat {
                 can_send_ms: 0,
