@@ -19,6 +19,7 @@ mod graphql_ws;
 pub mod mqtt;
 pub mod phoenix;
 mod protocol;
+mod reasons;
 mod session;
 pub mod signalr;
 mod socketio;
@@ -30,6 +31,7 @@ use std::str::FromStr;
 pub use codes::{close_code_facts, CloseCodeFact};
 pub use detect::{plan, AppPlan, PlanError};
 pub use protocol::{Ctx, Outgoing, Protocol, StartContext};
+pub use reasons::{reason_facts, ReasonFact};
 pub use session::AppSession;
 
 /// An application protocol wsdoctor knows by name.
