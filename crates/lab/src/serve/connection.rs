@@ -218,7 +218,6 @@ impl<'a> Exchange<'a> {
             reason: "Switching Protocols",
             headers,
             deflate,
-            app: None,
         }
     }
 }
@@ -568,6 +567,7 @@ impl RecordSeed {
             extended_connect: http2.then_some(true),
             forward_proxy: None,
             deflate,
+            app: None,
         }
     }
 }
