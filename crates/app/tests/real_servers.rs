@@ -1,7 +1,8 @@
-//! The codecs against real brokers from npm (installed into tests/peers/node
-//! by `.ci/run`): aedes 1.2 (MQTT 3.1.1 over WebSocket) and stomp-broker-js
-//! 1.3 (STOMP 1.1 over WebSocket). Skipped with a note when node or the
-//! packages are missing, except under CI.
+//! The codecs and the protocols' clients (through [`AppSession`], as the
+//! connection drives it) against real servers: aedes 1.2 (npm, MQTT 3.1.1
+//! over WebSocket), stomp-broker-js 1.3 (npm, STOMP 1.1 over WebSocket) and
+//! Rails Action Cable 6.1 (Debian ruby-actioncable on puma). All installed by
+//! `.ci/run`; skipped with a note when missing, except under CI.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
@@ -15,6 +16,8 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use tokio_tungstenite::tungstenite::Message;
 use wsdoctor_app::mqtt::codec as mqtt;
 use wsdoctor_app::stomp::codec as stomp;
+use wsdoctor_app::{plan, AppChoice, AppSession, Outgoing, StartContext};
+use wsdoctor_evidence::{AppEventKind, AppRecord};
 
 struct KillOnDrop(Child);
 
@@ -40,19 +43,47 @@ fn node_peer(script: &str, args: &[&str]) -> Option<(KillOnDrop, u16)> {
         eprintln!("skipped: tests/peers/node/node_modules is missing (npm ci there)");
         return None;
     }
-    let child = Command::new("node")
+    peer("node", script, args, &dir)
+}
+
+/// Starts `ruby tests/peers/actioncable_server.rb ARGS…` and reads its port.
+fn actioncable_peer(args: &[&str]) -> Option<(KillOnDrop, u16)> {
+    let dir = peers_dir().join("..");
+    let loads = Command::new("ruby")
+        .args(["-e", "require 'action_cable'; require 'puma'"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    if !loads {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must install ruby-actioncable and puma (see .ci/run)"
+        );
+        eprintln!("skipped: ruby with actioncable and puma is not installed");
+        return None;
+    }
+    peer("ruby", "actioncable_server.rb", args, &dir)
+}
+
+fn peer(
+    program: &str,
+    script: &str,
+    args: &[&str],
+    dir: &std::path::Path,
+) -> Option<(KillOnDrop, u16)> {
+    let child = Command::new(program)
         .arg(script)
         .args(args)
-        .current_dir(&dir)
+        .current_dir(dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn();
     let Ok(child) = child else {
         assert!(
             std::env::var_os("CI").is_none(),
-            "CI must install node (see .ci/run)"
+            "CI must install {program} (see .ci/run)"
         );
-        eprintln!("skipped: node is not installed");
+        eprintln!("skipped: {program} is not installed");
         return None;
     };
     let mut peer = KillOnDrop(child);
@@ -224,5 +255,164 @@ async fn stomp_connect_heart_beat_and_silence_against_stomp_broker_js() {
     assert!(
         waited >= Duration::from_millis(500) && waited < Duration::from_secs(3),
         "closed after {waited:?}"
+    );
+}
+
+/// Runs one connection the way the shell does: plan, connect offering the
+/// plan's subprotocols, start the session, feed it every message, send what
+/// it queues, fire its timers; for `watch`, or until the server closes.
+async fn drive(choice: &str, url: &str, watch: Duration) -> (AppRecord, bool) {
+    let mut url = url::Url::parse(url).unwrap();
+    let mut offered = Vec::new();
+    let plan = plan(choice.parse::<AppChoice>().unwrap(), &mut url, &mut offered).unwrap();
+    let mut request = url.as_str().into_client_request().unwrap();
+    if !offered.is_empty() {
+        request.headers_mut().insert(
+            "Sec-WebSocket-Protocol",
+            offered.join(", ").parse().unwrap(),
+        );
+    }
+    let (mut socket, response) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let chosen = response
+        .headers()
+        .get("Sec-WebSocket-Protocol")
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned);
+    let start = Instant::now();
+    let context = StartContext {
+        query: url.query().unwrap_or_default().to_owned(),
+        subprotocol: chosen,
+    };
+    let mut session = AppSession::new(&plan, context, start);
+    session.start(start);
+    let deadline = start + watch;
+    let mut closed_by_server = false;
+    loop {
+        while let Some(out) = session.poll_transmit() {
+            let message = match out {
+                Outgoing::Text(text) => Message::text(text),
+                Outgoing::Binary(bytes) => Message::binary(bytes),
+            };
+            socket.send(message).await.unwrap();
+        }
+        let wake = session
+            .poll_timeout()
+            .map_or(deadline, |due| due.min(deadline));
+        let wait = wake.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(wait, socket.next()).await {
+            Err(_) => {
+                let now = Instant::now();
+                if now >= deadline {
+                    break;
+                }
+                session.handle_timeout(now);
+            }
+            Ok(Some(Ok(Message::Text(text)))) => session.handle_text(Instant::now(), text.as_str()),
+            Ok(Some(Ok(Message::Binary(bytes)))) => session.handle_binary(Instant::now(), &bytes),
+            Ok(Some(Ok(Message::Close(_))) | None | Some(Err(_))) => {
+                closed_by_server = true;
+                break;
+            }
+            Ok(Some(Ok(_))) => {}
+        }
+    }
+    (session.into_record(), closed_by_server)
+}
+
+#[tokio::test]
+async fn mqtt_session_connects_to_aedes_and_holds() {
+    let Some((_broker, port)) = node_peer("mqtt_broker.mjs", &[]) else {
+        return;
+    };
+    let (record, closed) = drive(
+        "auto",
+        &format!("ws://127.0.0.1:{port}/mqtt"),
+        Duration::from_millis(1500),
+    )
+    .await;
+    assert!(
+        !closed,
+        "aedes closed a connection that sent CONNECT: {record:?}"
+    );
+    assert_eq!(record.protocol.as_deref(), Some("mqtt"));
+    assert!(record.init_acked(), "{record:?}");
+}
+
+#[tokio::test]
+async fn mqtt_session_reads_aedes_refusing_a_keep_alive_over_its_limit() {
+    // aedes' keepaliveLimit (seconds) refuses a CONNECT whose keep-alive is
+    // above it (CONNACK 6 in aedes' table; not a 3.1.1 code): the session
+    // records the refusal with the code it got.
+    let Some((_broker, port)) = node_peer("mqtt_broker.mjs", &["30"]) else {
+        return;
+    };
+    let (record, _) = drive(
+        "mqtt",
+        &format!("ws://127.0.0.1:{port}/"),
+        Duration::from_millis(1500),
+    )
+    .await;
+    assert!(!record.init_acked());
+    assert!(
+        record.events.iter().any(|e| matches!(&e.kind, AppEventKind::Disconnect { reason, .. } if reason.starts_with("CONNACK 0x06"))),
+        "{record:?}"
+    );
+}
+
+#[tokio::test]
+async fn stomp_session_negotiates_heart_beats_with_stomp_broker_js() {
+    let Some((_broker, port)) = node_peer("stomp_broker.js", &["500", "300"]) else {
+        return;
+    };
+    let (record, closed) = drive(
+        "auto",
+        &format!("ws://127.0.0.1:{port}/stomp"),
+        Duration::from_millis(1500),
+    )
+    .await;
+    assert!(!closed, "{record:?}");
+    assert_eq!(record.protocol.as_deref(), Some("stomp"));
+    assert_eq!(record.version.as_deref(), Some("STOMP 1.1"));
+    // The broker wants the client's beat every MAX(cx 10000, 500) ms.
+    let timers = record.timers.clone().unwrap();
+    assert_eq!((timers.interval_ms, timers.announced), (10_000, true));
+    assert!(record.init_acked());
+}
+
+#[tokio::test]
+async fn actioncable_session_counts_pings_and_reads_an_unauthorized_disconnect() {
+    let Some((_server, port)) = actioncable_peer(&["0.2"]) else {
+        return;
+    };
+    let (record, closed) = drive(
+        "auto",
+        &format!("ws://127.0.0.1:{port}/cable"),
+        Duration::from_millis(1500),
+    )
+    .await;
+    assert!(!closed, "{record:?}");
+    assert_eq!(record.protocol.as_deref(), Some("actioncable"));
+    assert!(record.init_acked());
+    assert!(
+        record.server_heartbeats >= 4,
+        "{} pings in 1.5 s at 0.2 s",
+        record.server_heartbeats
+    );
+    assert!(!record
+        .events
+        .iter()
+        .any(|e| matches!(e.kind, AppEventKind::Overdue { .. })));
+
+    let (record, closed) = drive(
+        "auto",
+        &format!("ws://127.0.0.1:{port}/cable?token=reject"),
+        Duration::from_secs(3),
+    )
+    .await;
+    assert!(closed);
+    assert!(
+        record.events.iter().any(|e| matches!(&e.kind,
+            AppEventKind::Disconnect { reason, .. } if reason.contains("\"unauthorized\"") && reason.contains("reconnect: false"))),
+        "{record:?}"
     );
 }
