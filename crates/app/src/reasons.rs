@@ -139,7 +139,7 @@ pub(crate) static REASONS: &[ReasonFact] = &[
         "keep ServerTimeout at least twice the server's KeepAliveInterval; check the path delivers the server's pings", SIGNALR_CONFIG),
     // STOMP.
     fact!(Stomp, "ERROR", "ERROR frame", "protocol-error",
-        "the broker rejected something the client sent (its message header says what) and closes the connection after the frame",
+        "the broker rejected something the client sent (its message header says what); the standard says it then closes the connection (RabbitMQ 3.10 keeps it open)",
         "read the ERROR frame's message header and body; fix the frame or the credentials it names", STOMP),
 ];
 

@@ -102,7 +102,35 @@ fn an_error_frame_is_the_servers_reason_for_closing() {
     );
     let record = s.into_record();
     assert!(record.events.iter().any(|e| matches!(&e.kind,
-        AppEventKind::Disconnect { by: Side::Remote, reason } if reason.starts_with("ERROR frame: malformed frame received"))), "{:?}", record.events);
+        AppEventKind::Error { message } if message.starts_with("ERROR frame: malformed frame received"))), "{:?}", record.events);
+}
+
+#[test]
+fn rabbitmq_web_stomp_transcript() {
+    // Seen from Debian's rabbitmq-server 3.10.8 with rabbitmq_web_stomp
+    // (2026-12-06): CONNECTED ends with an EOL in the same message, heart-beats
+    // every 10 s, and a refused login is an ERROR frame (the socket stays open).
+    let t0 = Instant::now();
+    let mut s = session("ws://h/ws", Some("v12.stomp"), t0);
+    s.start(t0);
+    let _ = s.poll_transmit();
+    s.handle_text(
+        t0,
+        "CONNECTED\nserver:RabbitMQ/3.10.8\nsession:session-t5_MCmj9cfJISn2oxZft7w\nheart-beat:10000,10000\nversion:1.2\n\n\0\n",
+    );
+    s.handle_text(t0 + Duration::from_secs(5), "\n");
+    s.handle_text(t0 + Duration::from_secs(15), "\n");
+    s.handle_text(
+        t0 + Duration::from_secs(16),
+        "ERROR\nmessage:Bad CONNECT\ncontent-type:text/plain\nversion:1.0,1.1,1.2\ncontent-length:30\n\nAccess refused for user 'bad'\n\0\n",
+    );
+    let record = s.into_record();
+    assert_eq!(record.server_heartbeats, 4);
+    assert!(record.init_acked());
+    assert!(record.events.iter().any(|e| matches!(&e.kind,
+        AppEventKind::Error { message } if message == "ERROR frame: Bad CONNECT (Access refused for user 'bad')")), "{:?}", record.events);
+    let timers = record.timers.unwrap_or_else(|| panic!("no timers"));
+    assert_eq!((timers.pinger, timers.interval_ms), (Side::Local, 10_000));
 }
 
 #[test]
