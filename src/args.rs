@@ -142,6 +142,9 @@ pub(crate) struct ProbeArgs {
     /// Answer the server's pings only after this delay (emulates a slow path).
     #[arg(long, value_parser = parse_duration, value_name = "DUR")]
     pub(crate) pong_delay: Option<Duration>,
+    /// The application protocol on top, as its real client speaks it.
+    #[arg(long, default_value = "auto", value_parser = parse_app, value_name = "PROTOCOL", long_help = APP_HELP)]
+    pub(crate) app: wsdoctor_app::AppChoice,
     #[command(flatten)]
     pub(crate) connect: ConnectArgs,
     #[command(flatten)]
@@ -173,6 +176,19 @@ pub(crate) struct DemoArgs {
 /// The one duration syntax of every flag (`500ms`, `25s`, `10m`).
 pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     wsdoctor_evidence::parse_duration(text).map_err(|e| e.to_string())
+}
+
+/// `--app`'s help, shared by the commands that speak application protocols.
+pub(crate) const APP_HELP: &str = "The application protocol on top, as its real client speaks it: \
+auto (default: decided from the URL path, e.g. /socket.io/, the subprotocol offered or chosen, \
+and the server's first message; the report says which and why), raw (speak none, only \
+recognise one to explain what the server did), socketio, graphql-transport-ws, graphql-ws, \
+signalr, phoenix, actioncable, stomp, mqtt.";
+
+/// A `--app` value.
+pub(crate) fn parse_app(text: &str) -> Result<wsdoctor_app::AppChoice, String> {
+    text.parse()
+        .map_err(|e: wsdoctor_app::UnknownApp| e.to_string())
 }
 
 /// An idle-experiment or watch arm: `silent`, `ping`, `data`.

@@ -81,6 +81,7 @@ fn probe_config(url: &str, args: &ProbeArgs) -> anyhow::Result<ProbeConfig> {
     config.messages.clone_from(&args.send);
     config.send_every = args.send_every;
     config.compare_http = args.connect.compare_http;
+    wsdoctor_sources::conn::app::prepare(&mut config.connect, args.app)?;
     if args.ping_interval.is_some_and(|d| d.is_zero()) {
         bail!("--ping-interval must be more than 0");
     }

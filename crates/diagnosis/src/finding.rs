@@ -64,6 +64,12 @@ pub enum CauseId {
     /// The forward proxy (HTTP CONNECT or SOCKS5) refused or failed the
     /// tunnel to the target. An extension of the contract's vocabulary.
     ProxyRefused,
+    /// An application protocol's own heartbeat went unanswered (Socket.IO
+    /// pingTimeout, …), so an endpoint gave up: not the path.
+    AppHeartbeatTimeout,
+    /// An application protocol's opening step did not happen in time
+    /// (graphql-transport-ws 4408, …).
+    AppInitTimeout,
     /// Nothing wrong was found by the checks that ran.
     Healthy,
 }
@@ -99,6 +105,8 @@ impl CauseId {
             CauseId::H2WebsocketBroken => "h2-websocket-broken",
             CauseId::LocalKeepaliveTimeout => "local-keepalive-timeout",
             CauseId::ProxyRefused => "proxy-refused",
+            CauseId::AppHeartbeatTimeout => "app-heartbeat-timeout",
+            CauseId::AppInitTimeout => "app-init-timeout",
             CauseId::Healthy => "healthy",
         }
     }
@@ -196,6 +204,15 @@ pub struct Measured {
     /// How long the watch lasted (wsdoctor extension).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub watched_s: Option<f64>,
+    /// The application protocol the connection spoke (`socketio`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_protocol: Option<String>,
+    /// The protocol's heartbeat interval, as announced or its default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_ping_interval_s: Option<f64>,
+    /// The protocol's heartbeat timeout, as announced or its default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_ping_timeout_s: Option<f64>,
 }
 
 /// One way to fix a finding.

@@ -105,6 +105,7 @@ async fn run_one(
     if let Some(params) = open.deflate {
         session.use_deflate(params);
     }
+    conn::app::attach(&mut session, connect, &record, open.opened_at);
     // The probe's deadline never moves; the sender just has to outlive the drive.
     let (_deadline, close_at) = tokio::sync::watch::channel(open.opened_at + config.watch);
     let watch_end = open.opened_at + config.watch;
@@ -136,6 +137,7 @@ async fn run_one(
     if let Some(deflate) = session.deflate_record() {
         record.deflate = Some(deflate);
     }
+    record.app = session.take_app_record();
     let (events, omitted, end, sent) = session.into_evidence();
     record.events = events;
     record.events_omitted = omitted;

@@ -119,6 +119,14 @@ pub fn checks(f: &Finding) -> (String, String) {
             "`curl -v -p -x PROXY_URL https://HOST:PORT/` asks the same proxy for the same tunnel and prints its answer".to_owned(),
             "a direct connection (`--no-proxy`) failing the same way means the target, not the proxy, is the problem".to_owned(),
         ),
+        CauseId::AppHeartbeatTimeout => (
+            "`wsdoctor probe URL --app auto` speaks the protocol and answers its heartbeat; `--app raw` shows what a client that does not answer gets".to_owned(),
+            "a close at the same age while the heartbeat is answered means a path timer, not the protocol".to_owned(),
+        ),
+        CauseId::AppInitTimeout => (
+            "`wsdoctor probe URL --app auto` sends the protocol's opening message at once".to_owned(),
+            "the same close after the opening was acknowledged means something else closes the connection".to_owned(),
+        ),
         CauseId::Healthy => (
             "`wsdoctor idle URL` measures timers longer than this run".to_owned(),
             "a longer watch (past 60 s, 100 s, 350 s) can still reveal an idle timer this run was too short to see".to_owned(),

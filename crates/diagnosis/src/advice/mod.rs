@@ -46,6 +46,8 @@ pub fn cause_fix(id: CauseId) -> Fix {
         CauseId::H2WebsocketBroken => "Disable HTTP/2 WebSockets (RFC 8441) at the proxy, or fix its extended CONNECT forwarding to the backend.",
         CauseId::LocalKeepaliveTimeout => "Raise the client's ping timeout above the worst pong delay, and keep the server's event loop from blocking.",
         CauseId::ProxyRefused => "Give the forward proxy what it asks for: credentials in the proxy URL (http://user:pass@proxy:3128) for a 407, the target host and port allowed (or port 443) for a 403; for a 502/504 the proxy cannot reach the target from its network.",
+        CauseId::AppHeartbeatTimeout => "Answer the protocol's heartbeat as its client library does (Socket.IO: pong every ping within pingTimeout; a blocked event loop or a client that does not speak the protocol misses it), or raise the server's timeout (Socket.IO pingTimeout).",
+        CauseId::AppInitTimeout => "Send the protocol's opening message at once after the WebSocket opens (graphql-transport-ws: connection_init within connectionInitWaitTimeout), or raise the server's wait.",
         CauseId::Healthy => "Nothing to fix.",
     };
     let for_ = match id {

@@ -197,7 +197,7 @@ fn the_backoff_numbers_are_the_snippets_numbers() {
 #[test]
 fn every_cause_id_has_an_explanation_a_fix_and_checks() {
     let ids = all_causes();
-    assert_eq!(ids.len(), 28);
+    assert_eq!(ids.len(), 30);
     for id in ids {
         let e = explain(id.as_str()).unwrap();
         assert!(

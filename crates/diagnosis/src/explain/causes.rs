@@ -13,6 +13,7 @@ pub(crate) struct CauseRow {
     pub(crate) close_codes: &'static [&'static str],
 }
 
+const APP: &str = "`wsdoctor probe <url>` speaks the protocol as its client does (--app auto) and records its heartbeats and opening; `--app raw` shows what a client that does not speak it gets.";
 const PROBE: &str = "`wsdoctor probe <url>` shows the failing step with the raw answer.";
 const WATCH: &str =
     "`wsdoctor probe <url> --watch 65s` holds a connection past the common 55–60 s idle timeouts.";
@@ -54,6 +55,8 @@ pub(crate) const CAUSES: &[CauseRow] = &[
     CauseRow { id: CauseId::H2WebsocketBroken, meaning: "The HTTP/2 extended CONNECT path (RFC 8441) that browsers take fails while HTTP/1.1 upgrade works, or is advertised but broken.", typical_evidence: "SETTINGS_ENABLE_CONNECT_PROTOCOL and the outcome of both handshakes", next_check: &[PROBE], close_codes: &["1006"] },
     CauseRow { id: CauseId::LocalKeepaliveTimeout, meaning: "The client library itself gave up because a pong did not come back in time (python-websockets reports this as a 1011 it sent).", typical_evidence: "our own ping deadline passed; a 1011 whose reason names keepalive", next_check: &[WATCH], close_codes: &["1011"] },
     CauseRow { id: CauseId::ProxyRefused, meaning: "The forward proxy (HTTP CONNECT or SOCKS5) refused or failed the tunnel to the target: 407 credentials missing or wrong, 403 its policy blocks the host or port (many allow CONNECT only to 443), 502/504 it could not reach the target; SOCKS5 reply codes likewise.", typical_evidence: "the proxy's answer to CONNECT (status line, Proxy-Authenticate, error page) or the SOCKS5 reply code", next_check: &[PROBE, PROXY], close_codes: &["1006"] },
+    CauseRow { id: CauseId::AppHeartbeatTimeout, meaning: "An application protocol's own heartbeat went unanswered (Socket.IO pingTimeout, SignalR ServerTimeout, Phoenix, MQTT keep-alive), so an endpoint gave up: a client or server problem, not the path.", typical_evidence: "protocol ping without its reply before the protocol's deadline; the close comes at ping + timeout", next_check: &[APP], close_codes: &[] },
+    CauseRow { id: CauseId::AppInitTimeout, meaning: "An application protocol's opening step did not happen in time (graphql-transport-ws 4408 without connection_init, SignalR handshake, STOMP CONNECT, MQTT CONNECT).", typical_evidence: "protocol close code or reason, age at close", next_check: &[APP], close_codes: &["4408"] },
     CauseRow { id: CauseId::Healthy, meaning: "Nothing wrong was found by the checks that ran (the finding says which ran).", typical_evidence: "—", next_check: &[], close_codes: &[] },
 ];
 

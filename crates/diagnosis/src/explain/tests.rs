@@ -93,7 +93,7 @@ fn every_cause_id_is_explained() {
     }
     assert_eq!(
         ids.len(),
-        28,
+        30,
         "a cause id was added to finding.rs but not here"
     );
 }

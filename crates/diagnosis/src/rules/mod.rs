@@ -1,6 +1,7 @@
 //! Rules: evidence in, findings out. One submodule per kind of source; each
 //! is a pure function of its evidence.
 
+pub(crate) mod app;
 pub mod browser;
 pub(crate) mod common;
 pub mod config;

@@ -13,6 +13,7 @@
 //! connection when the server picks `http/1.1`, as a browser does), prior
 //! knowledge for `ws://`; the same session then runs over the HTTP/2 stream.
 
+pub mod app;
 pub mod deflate;
 pub mod dial;
 pub mod driver;
@@ -104,6 +105,10 @@ pub struct ConnectOptions {
     pub proxy: Option<ForwardProxy>,
     /// Offer permessage-deflate (RFC 7692, [`deflate::OFFER`]).
     pub deflate: bool,
+    /// The application protocol to speak on top ([`app::prepare`] sets it
+    /// and has already changed the URL and subprotocols for it); `None`
+    /// for bare WebSocket.
+    pub app: Option<wsdoctor_app::AppPlan>,
 }
 
 impl ConnectOptions {
@@ -121,6 +126,7 @@ impl ConnectOptions {
             http: HttpVersion::Http1,
             proxy: None,
             deflate: false,
+            app: None,
         }
     }
 }

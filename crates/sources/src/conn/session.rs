@@ -150,6 +150,8 @@ pub struct Session {
     frames_in: u64,
     // Boxed: a connection without permessage-deflate pays one pointer.
     deflate: Option<Box<DeflateCodec>>,
+    // Boxed: a connection without an application protocol pays one pointer.
+    app: Option<Box<wsdoctor_app::AppSession>>,
 }
 
 impl Session {
@@ -193,6 +195,7 @@ impl Session {
             last_pong_rtt_us: None,
             frames_in: 0,
             deflate: None,
+            app: None,
         }
     }
 
@@ -256,9 +259,9 @@ impl Session {
             CloseState::Open => None,
         };
         let open_timers = if self.close == CloseState::Open {
-            [self.next_ping_at, self.next_send_at]
+            [self.next_ping_at, self.next_send_at, self.app_timeout()]
         } else {
-            [None, None]
+            [None, None, None]
         };
         [
             pong_deadline,
@@ -327,6 +330,7 @@ impl Session {
             let more = self.next_message < self.config.messages.len();
             self.next_send_at = more.then(|| now + self.config.send_every);
         }
+        self.app_handle_timeout(now);
     }
 
     /// Starts the closing handshake (e.g. at the end of the watch window).
@@ -762,6 +766,7 @@ impl Session {
             .then(|| (kind.clone(), message.kept.clone()))
             .filter(|(_, kept)| kept.len() == message.len);
         self.record(now, Side::Remote, kind);
+        self.app_on_message(now, &message.kept, message.opcode == Opcode::Text);
         if let Some((kind, data)) = echo {
             let opcode = if matches!(kind, FrameKind::Text { .. }) {
                 Opcode::Text
@@ -960,6 +965,7 @@ impl Session {
     }
 }
 
+mod app;
 #[cfg(test)]
 mod deflate_tests;
 #[cfg(test)]

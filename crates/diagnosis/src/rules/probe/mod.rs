@@ -56,6 +56,7 @@ pub fn diagnose_probe(evidence: &ProbeEvidence) -> Vec<Finding> {
             findings.push(heartbeat::healthy(&ctx, notes));
         }
     }
+    super::app::adjust_probe(evidence, &mut findings);
     rank(&mut findings);
     findings
 }

@@ -1,0 +1,78 @@
+//! Conclusions about the application protocol a connection spoke
+//! (Socket.IO, GraphQL over WebSocket, …; recorded in
+//! [`wsdoctor_evidence::AppRecord`]): its own heartbeat going unanswered
+//! (`app-heartbeat-timeout`, the protocol's timeout, not the path), its
+//! opening not happening in time (`app-init-timeout`), its documented
+//! close codes and disconnect reasons, and a heartbeat slower than a hop's
+//! idle timeout (`heartbeat-too-slow`, naming the protocol's setting).
+//! The WebSocket-level rules run first; these refine their findings.
+
+mod fixes;
+mod probe;
+#[cfg(test)]
+mod tests;
+
+pub(crate) use probe::adjust_probe;
+
+use wsdoctor_evidence::{AppRecord, Side};
+
+use crate::finding::{CauseId, Finding, Severity};
+use crate::rules::common::{peer, secs};
+
+/// The contract id a protocol's close-code fact names.
+fn cause_of(fact_cause: &str) -> (CauseId, Severity) {
+    match fact_cause {
+        "app-init-timeout" => (CauseId::AppInitTimeout, Severity::Error),
+        "app-heartbeat-timeout" => (CauseId::AppHeartbeatTimeout, Severity::Error),
+        "protocol-error" => (CauseId::ProtocolError, Severity::Error),
+        "upgrade-rejected" => (CauseId::UpgradeRejected, Severity::Error),
+        "server-error" => (CauseId::ServerError, Severity::Error),
+        // `server-close` is added by a parallel change; until it lands the
+        // nearest existing id is policy-close (an application code).
+        _ => (CauseId::PolicyClose, Severity::Warning),
+    }
+}
+
+/// One line saying which protocol was spoken and why, or that none was,
+/// and how to override the guess.
+pub(crate) fn protocol_line(app: &AppRecord) -> String {
+    let why = peer(&app.decided_by, 300);
+    match &app.protocol {
+        Some(p) if app.spoken => format!(
+            "application protocol: {p}{} spoken as its client does ({why}); --app raw to speak none",
+            app.version.as_deref().map(|v| format!(" {v}")).unwrap_or_default()
+        ),
+        Some(p) => format!(
+            "application protocol: {p} recognised but not spoken ({why}); --app {p} (or auto) speaks it"
+        ),
+        None => format!("application protocol: none ({why}); --app NAME speaks one"),
+    }
+}
+
+/// The protocol's timers in words.
+pub(crate) fn timers_line(app: &AppRecord) -> Option<String> {
+    let t = app.timers.as_ref()?;
+    let who = match t.pinger {
+        Side::Remote => "the server pings",
+        Side::Local => "the client pings",
+    };
+    Some(format!(
+        "{} heartbeat: {who} every {} ({}), the other side waits {} ({}); {}",
+        app.protocol.as_deref().unwrap_or("protocol"),
+        secs(t.interval_ms.saturating_mul(1000)),
+        t.interval_setting,
+        secs(t.timeout_ms.saturating_mul(1000)),
+        t.timeout_setting,
+        t.source
+    ))
+}
+
+/// Sets the contract's `measured.app_*` keys.
+pub(crate) fn stamp(f: &mut Finding, app: &AppRecord) {
+    let Some(p) = &app.protocol else { return };
+    f.measured.app_protocol = Some(p.clone());
+    if let Some(t) = &app.timers {
+        f.measured.app_ping_interval_s = Some(t.interval_ms as f64 / 1000.0);
+        f.measured.app_ping_timeout_s = Some(t.timeout_ms as f64 / 1000.0);
+    }
+}

@@ -1,0 +1,56 @@
+//! Application protocols on a connection (Socket.IO, GraphQL over
+//! WebSocket, …): [`prepare`] changes the URL and the offered
+//! subprotocols before connecting, as the protocol's real client does;
+//! [`attach`] hands the opened connection's session the protocol.
+
+use std::time::Instant;
+
+use wsdoctor_app::{AppChoice, AppPlan, AppSession, PlanError, StartContext};
+use wsdoctor_evidence::ConnectionRecord;
+
+use super::session::Session;
+use super::{ConnectOptions, Target};
+
+/// Decides what can be decided before connecting and changes `options`
+/// accordingly (`--app raw` changes nothing). The plan is kept in
+/// `options.app`.
+pub fn prepare(options: &mut ConnectOptions, choice: AppChoice) -> Result<(), PlanError> {
+    let mut url = options.target.url.clone();
+    let plan = wsdoctor_app::plan(choice, &mut url, &mut options.subprotocols)?;
+    if url != options.target.url {
+        // Only the query changed; a URL that parsed once parses again.
+        if let Ok(target) = Target::parse(url.as_str()) {
+            options.target = target;
+        }
+    }
+    options.app = Some(plan);
+    Ok(())
+}
+
+/// Gives `session` the protocol `options` planned, now that the
+/// connection opened (`record` has the server's answer). No plan: nothing.
+pub fn attach(
+    session: &mut Session,
+    options: &ConnectOptions,
+    record: &ConnectionRecord,
+    now: Instant,
+) {
+    let Some(plan) = &options.app else { return };
+    session.use_app(new_session(plan, options, record, session.origin()), now);
+}
+
+fn new_session(
+    plan: &AppPlan,
+    options: &ConnectOptions,
+    record: &ConnectionRecord,
+    origin: Instant,
+) -> AppSession {
+    let start = StartContext {
+        query: options.target.url.query().unwrap_or_default().to_owned(),
+        subprotocol: record
+            .handshake
+            .as_ref()
+            .and_then(|h| h.subprotocol.clone()),
+    };
+    AppSession::new(plan, start, origin)
+}
