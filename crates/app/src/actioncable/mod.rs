@@ -53,11 +53,10 @@ impl Protocol for ActionCable {
             pinger: Side::Remote,
             interval_ms: ms(codec::SERVER_PING_INTERVAL),
             timeout_ms: ms(codec::CLIENT_STALE_THRESHOLD),
-            interval_setting: "BEAT_INTERVAL (ActionCable::Server::Connections, 3 s, fixed)"
-                .to_owned(),
-            timeout_setting: "ConnectionMonitor.staleThreshold (the JS client, 6 s)".to_owned(),
+            interval_setting: "BEAT_INTERVAL".to_owned(),
+            timeout_setting: "ConnectionMonitor.staleThreshold".to_owned(),
             announced: false,
-            source: "Rails Action Cable's constants (the protocol announces no timers)".to_owned(),
+            source: "Rails Action Cable's constants: the server's BEAT_INTERVAL (3 s, not configurable), the JS client's staleThreshold (6 s); the protocol announces none".to_owned(),
         });
         // Staleness counts from the open, as ConnectionMonitor's does.
         self.last_ping = Some(now);

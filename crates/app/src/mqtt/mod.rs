@@ -145,9 +145,8 @@ fn set_timers(cx: &mut Ctx, keep_alive: Option<Duration>, announced: bool) {
         pinger: Side::Local,
         interval_ms: u64::try_from(keep_alive.as_millis()).unwrap_or(u64::MAX),
         timeout_ms: u64::try_from(codec::server_grace(keep_alive).as_millis()).unwrap_or(u64::MAX),
-        interval_setting: "keepalive (the client's CONNECT keep-alive, MQTT.js `keepalive`)"
-            .to_owned(),
-        timeout_setting: "1.5 × keep-alive (the broker's wait, MQTT §3.1.2.10)".to_owned(),
+        interval_setting: "keepalive".to_owned(),
+        timeout_setting: "1.5 × keepalive (the broker's wait)".to_owned(),
         announced,
         source: if announced {
             "the broker's Server Keep Alive in CONNACK (MQTT 5.0 §3.2.2.3.14)".to_owned()

@@ -57,8 +57,8 @@ impl Protocol for Phoenix {
             pinger: Side::Local,
             interval_ms: ms(codec::CLIENT_HEARTBEAT),
             timeout_ms: ms(codec::SERVER_TIMEOUT),
-            interval_setting: "heartbeatIntervalMs (phoenix.js Socket option)".to_owned(),
-            timeout_setting: "timeout (the endpoint's socket websocket: [timeout: …])".to_owned(),
+            interval_setting: "heartbeatIntervalMs".to_owned(),
+            timeout_setting: "websocket: [timeout: …]".to_owned(),
             announced: false,
             source: "phoenix.js and Phoenix.Endpoint defaults (the protocol announces no timers)"
                 .to_owned(),

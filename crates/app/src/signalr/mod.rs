@@ -151,10 +151,10 @@ impl Protocol for SignalR {
             pinger: Side::Local,
             interval_ms: ms(codec::CLIENT_KEEP_ALIVE),
             timeout_ms: ms(codec::SERVER_CLIENT_TIMEOUT),
-            interval_setting: "keepAliveIntervalInMilliseconds (client; the server's KeepAliveInterval is the same 15 s)".to_owned(),
-            timeout_setting: "ClientTimeoutInterval (server; the client's serverTimeoutInMilliseconds is the same 30 s)".to_owned(),
+            interval_setting: "keepAliveIntervalInMilliseconds".to_owned(),
+            timeout_setting: "ClientTimeoutInterval".to_owned(),
             announced: false,
-            source: "the defaults of @microsoft/signalr and ASP.NET Core HubOptions (the protocol announces no timers)".to_owned(),
+            source: "the defaults of @microsoft/signalr (keepAliveIntervalInMilliseconds 15 s, serverTimeoutInMilliseconds 30 s) and ASP.NET Core HubOptions (KeepAliveInterval 15 s, ClientTimeoutInterval 30 s); the protocol announces none".to_owned(),
         });
         let handshake = codec::handshake_request();
         if cx.send(Outgoing::Text(handshake)) {

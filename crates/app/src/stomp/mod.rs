@@ -126,8 +126,8 @@ impl Stomp {
                 // §Heart-beating lets the server allow "some tolerance"; RabbitMQ
                 // and stomp-broker-js give about one more period or a second.
                 timeout_ms: ms(client * 2),
-                interval_setting: "heart-beat (the client's cx, the server's sy: MAX of the two)".to_owned(),
-                timeout_setting: "the server's heart-beat tolerance (about twice the period)".to_owned(),
+                interval_setting: "heart-beat (MAX of the client's cx and the server's sy)".to_owned(),
+                timeout_setting: "the broker's heart-beat tolerance".to_owned(),
                 announced: true,
                 source: format!("negotiated from the client's heart-beat:10000,10000 and the server's {said} (STOMP 1.2 §Heart-beating)"),
             }),
@@ -135,8 +135,8 @@ impl Stomp {
                 pinger: Side::Remote,
                 interval_ms: ms(server),
                 timeout_ms: ms(server * codec::CLIENT_TOLERANCE_MULTIPLIER),
-                interval_setting: "heart-beat (the server's sx, the client's cy: MAX of the two)".to_owned(),
-                timeout_setting: "heartbeatToleranceMultiplier × period (@stomp/stompjs, 2)".to_owned(),
+                interval_setting: "heart-beat (MAX of the server's sx and the client's cy)".to_owned(),
+                timeout_setting: "heartbeatToleranceMultiplier (stompjs, 2 periods)".to_owned(),
                 announced: true,
                 source: format!("negotiated from the client's heart-beat:10000,10000 and the server's {said} (STOMP 1.2 §Heart-beating)"),
             }),
