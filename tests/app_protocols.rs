@@ -129,7 +129,7 @@ fn assert_healthy(report: &Value, protocol: &str) {
 
 /// nginx's `proxy_read_timeout 2s` cut the connection before the protocol's
 /// heartbeat: idle-timeout at nginx, and heartbeat-too-slow naming the setting.
-fn assert_cut_by_nginx_before(report: &Value, setting: &str) {
+fn assert_cut_by_nginx_before(report: &Value, setting: &str, fix_mentions: &str) {
     let found = ids(report);
     assert!(
         !found.contains(&"healthy") && !found.contains(&"no-heartbeat"),
@@ -158,7 +158,7 @@ fn mqtt_against_aedes_direct_and_through_nginx() {
         return;
     };
     let report = probe(&format!("ws://{}/mqtt", nginx.addr), &["--watch", "5s"]);
-    assert_cut_by_nginx_before(&report, "keepalive");
+    assert_cut_by_nginx_before(&report, "keepalive", "mqtt.connect(url, { keepalive: 1 })");
 }
 
 #[test]
@@ -174,7 +174,7 @@ fn stomp_against_stomp_broker_js_direct_and_through_nginx() {
         return;
     };
     let report = probe(&format!("ws://{}/stomp", nginx.addr), &["--watch", "5s"]);
-    assert_cut_by_nginx_before(&report, "heart-beat");
+    assert_cut_by_nginx_before(&report, "heart-beat", "heartbeatOutgoing: 1000");
 }
 
 #[test]
@@ -189,7 +189,7 @@ fn actioncable_against_rails_direct_and_through_nginx() {
         return;
     };
     let report = probe(&format!("ws://{}/cable", nginx.addr), &["--watch", "5s"]);
-    assert_cut_by_nginx_before(&report, "BEAT_INTERVAL");
+    assert_cut_by_nginx_before(&report, "BEAT_INTERVAL", "has no setting for it");
 }
 
 #[test]
