@@ -145,6 +145,12 @@ fn assert_cut_by_nginx_before(report: &Value, setting: &str, fix_mentions: &str)
         slow["title"].as_str().unwrap_or_default().contains(setting),
         "{slow:#}"
     );
+    // The fix is said in the protocol's own words, next to the proxy's.
+    let fixes = slow["fix"].to_string();
+    assert!(
+        fixes.contains(fix_mentions) && fixes.contains("proxy_read_timeout"),
+        "{fixes}"
+    );
 }
 
 #[test]
