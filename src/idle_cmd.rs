@@ -39,6 +39,10 @@ pub(crate) struct IdleArgs {
     /// serve` target afterwards how it saw them end.
     #[arg(long)]
     pub(crate) no_pairing: bool,
+    /// The application protocol on top, spoken by every arm (the data arm
+    /// sends the protocol's own keepalive).
+    #[arg(long, default_value = "auto", value_parser = crate::args::parse_app, value_name = "PROTOCOL", long_help = crate::args::APP_HELP)]
+    pub(crate) app: wsdoctor_app::AppChoice,
     #[command(flatten)]
     pub(crate) connect: ConnectArgs,
     #[command(flatten)]
@@ -80,6 +84,7 @@ fn idle_config(args: &IdleArgs) -> anyhow::Result<IdleConfig> {
     config.keepalive_message.clone_from(&args.keepalive_message);
     config.max = args.max;
     config.pair = !args.no_pairing;
+    wsdoctor_sources::conn::app::prepare(&mut config.connect, args.app)?;
     // The handshake must not eat the budget of a short experiment.
     config.connect.handshake_timeout = config.connect.handshake_timeout.min(args.max);
     Ok(config)

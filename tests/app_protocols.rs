@@ -1,217 +1,514 @@
-//! `wsdoctor probe` speaking MQTT, STOMP and Action Cable to real servers,
-//! direct and through real nginx with a `proxy_read_timeout` shorter than
-//! the protocol's heartbeat:
-//! - MQTT: aedes 1.2 with aedes-server-factory (npm), MQTT 3.1.1 over WebSocket;
-//! - STOMP: stomp-broker-js 1.3 (npm), STOMP 1.1 over WebSocket;
-//! - Action Cable: Rails 6.1 (Debian ruby-actioncable) on puma.
-//!
-//! SignalR and Phoenix have no server installable here (ASP.NET Core, Hex):
-//! they are tested against transcripts in crates/app (signalr/tests.rs,
-//! phoenix/tests.rs).
+//! Application protocols end to end, against the real servers from the
+//! registries (npm `socket.io` 4, `graphql-ws` 6, `subscriptions-transport-ws`
+//! 0.11 in tests/peers/node, installed by `.ci/run` with `npm ci`; PyPI
+//! `python-socketio` 5), direct and through real nginx with a
+//! `proxy_read_timeout` shorter than the protocol's heartbeat. Time is
+//! scaled down through the servers' own options (pingInterval 2–3 s).
 
-#![allow(clippy::print_stderr)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
 mod support;
 
-use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
-use assert_cmd::cargo::CommandCargoExt as _;
+use assert_cmd::cargo::CommandCargoExt;
 use serde_json::Value;
 use support::KillOnDrop;
 
-fn peers() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers")
+const NODE_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/node");
+
+/// Skips (fails under CI) when the npm peers are not installed.
+fn npm_peers() -> Option<()> {
+    let installed = support::require("node").is_some()
+        || Command::new("node").arg("--version").output().is_ok();
+    let modules = Path::new(NODE_DIR).join("node_modules").exists();
+    if installed && modules {
+        return Some(());
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI must run `npm ci` in tests/peers/node (see .ci/run)"
+    );
+    eprintln!("skipped: node or tests/peers/node/node_modules missing (npm ci there)");
+    None
 }
 
-/// Starts `PROGRAM SCRIPT ARGS…` in `dir` and reads the port it prints.
-fn peer(
-    program: &str,
-    dir: &Path,
-    script: &str,
-    args: &[&str],
-) -> Option<(KillOnDrop, SocketAddr)> {
-    let child = Command::new(program)
+/// Starts `node SCRIPT ARGS…` and returns it with the port it prints.
+fn node_peer(script: &str, args: &[&str]) -> Option<(KillOnDrop, SocketAddr)> {
+    use std::io::{BufRead as _, BufReader};
+    npm_peers()?;
+    let child = Command::new("node")
         .arg(script)
         .args(args)
-        .current_dir(dir)
+        .current_dir(NODE_DIR)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn();
-    let Ok(child) = child else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must install {program} (see .ci/run)"
-        );
-        eprintln!("skipped: {program} is not installed");
-        return None;
-    };
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
     let mut peer = KillOnDrop(child);
-    let stdout = peer.0.stdout.take()?;
     let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).ok()?;
-    let port: u16 = line.trim().parse().ok()?;
+    BufReader::new(peer.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port: u16 = line
+        .trim()
+        .strip_prefix("listening ")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("{script} said {line:?}"));
     Some((peer, SocketAddr::from(([127, 0, 0, 1], port))))
 }
 
-fn node_peer(script: &str, args: &[&str]) -> Option<(KillOnDrop, SocketAddr)> {
-    let dir = peers().join("node");
-    if !dir.join("node_modules").is_dir() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must run npm ci in tests/peers/node (see .ci/run)"
-        );
-        eprintln!("skipped: tests/peers/node/node_modules is missing (npm ci there)");
-        return None;
+fn socketio(
+    ping_interval_ms: u32,
+    ping_timeout_ms: u32,
+    eio3: bool,
+) -> Option<(KillOnDrop, SocketAddr)> {
+    let (i, t) = (ping_interval_ms.to_string(), ping_timeout_ms.to_string());
+    let mut args = vec!["0", i.as_str(), t.as_str()];
+    if eio3 {
+        args.push("allowEIO3");
     }
-    peer("node", &dir, script, args)
+    node_peer("socketio_server.js", &args)
 }
 
-fn actioncable_peer(beat_s: &str) -> Option<(KillOnDrop, SocketAddr)> {
-    let loads = Command::new("ruby")
-        .args(["-e", "require 'action_cable'; require 'puma'"])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|status| status.success());
-    if !loads {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must install ruby-actioncable and puma (see .ci/run)"
-        );
-        eprintln!("skipped: ruby with actioncable and puma is not installed");
-        return None;
-    }
-    peer("ruby", &peers(), "actioncable_server.rb", &[beat_s])
-}
-
-fn probe(url: &str, extra: &[&str]) -> Value {
+fn probe(url: &str, extra: &[&str]) -> (i32, Value) {
     let out = Command::cargo_bin("wsdoctor")
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .args(["probe", url, "--json"])
         .args(extra)
         .output()
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    support::schema_validate(&report);
+    (out.status.code().unwrap_or(-1), report)
+}
+
+fn ids(report: &Value) -> Vec<String> {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn finding<'a>(report: &'a Value, id: &str) -> &'a Value {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == id)
+        .unwrap_or_else(|| panic!("no {id}: {report:#}"))
+}
+
+fn app(report: &Value) -> &Value {
+    &report["observations"]["probes"][0]["connection"]["app"]
+}
+
+/// Healthy, held for the whole watch (we closed it), with the protocol's
+/// heartbeat heard and answered.
+fn assert_held_healthy(code: i32, report: &Value, protocol: &str) {
+    assert_eq!(report["verdict"], "healthy", "{report:#}");
+    assert_eq!(code, 0);
+    let conn = &report["observations"]["probes"][0]["connection"];
+    assert_eq!(conn["end"]["end"]["initiator"], "local", "{report:#}");
+    assert_eq!(app(report)["protocol"], protocol);
+    assert_eq!(app(report)["spoken"], true);
+    assert_eq!(app(report)["heartbeats_unanswered"], 0);
+    assert_eq!(report["findings"][0]["measured"]["app_protocol"], protocol);
+    assert!(
+        !ids(report).contains(&"no-heartbeat".to_owned()),
+        "{report:#}"
+    );
+}
+
+#[test]
+fn socketio_v4_is_spoken_and_a_healthy_path_is_healthy() {
+    let Some((_server, addr)) = socketio(2000, 1500, false) else {
+        return;
+    };
+    // The path alone decides, and the Engine.IO query is added.
+    let (code, report) = probe(&format!("ws://{addr}/socket.io/"), &["--watch", "7s"]);
+    assert_held_healthy(code, &report, "socketio");
+    let app = app(&report);
+    assert!(app["server_heartbeats"].as_u64().unwrap() >= 3, "{app:#}");
+    assert_eq!(app["decided_by"], "the URL path contains /socket.io/");
+    assert_eq!(app["timers"]["interval_ms"], 2000);
+    assert!(report["target"]
+        .as_str()
+        .unwrap()
+        .contains("EIO=4&transport=websocket"));
+    assert_eq!(
+        report["findings"][0]["measured"]["app_ping_interval_s"],
+        2.0
+    );
+}
+
+#[test]
+fn socketio_not_answering_its_pings_is_the_protocol_timeout_not_the_path() {
+    let Some((_server, addr)) = socketio(2000, 1500, false) else {
+        return;
+    };
+    let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
+    let (code, report) = probe(&url, &["--watch", "7s", "--app", "raw"]);
+    assert_eq!(code, 1);
+    let top = &report["findings"][0];
+    assert_eq!(top["id"], "app-heartbeat-timeout", "{report:#}");
+    assert!(top["title"].as_str().unwrap().contains("pingTimeout"));
+    assert!(!ids(&report).contains(&"healthy".to_owned()));
+    assert!(!ids(&report).contains(&"idle-timeout".to_owned()));
+    assert_eq!(app(&report)["spoken"], false);
+    // Nothing was sent: raw is raw.
+    let conn = &report["observations"]["probes"][0]["connection"];
+    let ours = conn["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["from"] == "local" && e["type"] == "text")
+        .count();
+    assert_eq!(ours, 0);
+}
+
+#[test]
+fn socketio_v3_pings_itself() {
+    let Some((_server, addr)) = socketio(2000, 1500, true) else {
+        return;
+    };
+    let url = format!("ws://{addr}/socket.io/?EIO=3&transport=websocket");
+    let (code, report) = probe(&url, &["--watch", "6s"]);
+    assert_held_healthy(code, &report, "socketio");
+    let events = app(&report)["events"].as_array().unwrap();
+    let acks = events
+        .iter()
+        .filter(|e| e["event"] == "heartbeat-ack")
+        .count();
+    assert!(acks >= 2, "{events:#?}");
+    assert_eq!(app(&report)["version"], "EIO=3");
+}
+
+#[test]
+fn socketio_through_nginx_shorter_than_ping_interval_names_both() {
+    let Some((_server, addr)) = socketio(3000, 2000, false) else {
+        return;
+    };
+    let Some(nginx) = support::nginx(addr, "proxy_read_timeout 2s;") else {
+        return;
+    };
+    let (code, report) = probe(
+        &format!("ws://{}/socket.io/", nginx.addr),
+        &["--watch", "6s"],
+    );
+    assert_eq!(code, 1);
+    let idle = finding(&report, "idle-timeout");
+    assert_eq!(idle["intermediary"], "nginx", "{report:#}");
+    let slow = finding(&report, "heartbeat-too-slow");
+    assert!(
+        slow["title"].as_str().unwrap().contains("pingInterval"),
+        "{slow:#}"
+    );
+    assert_eq!(slow["measured"]["app_ping_interval_s"], 3.0);
+    let fixes = slow["fix"].to_string();
+    assert!(
+        fixes.contains("pingInterval") && fixes.contains("proxy_read_timeout"),
+        "{fixes}"
+    );
+    let all = ids(&report);
+    assert!(!all.contains(&"no-heartbeat".to_owned()) && !all.contains(&"healthy".to_owned()));
+}
+
+#[test]
+fn socketio_through_nginx_longer_than_ping_interval_is_healthy() {
+    let Some((_server, addr)) = socketio(1500, 1500, false) else {
+        return;
+    };
+    let Some(nginx) = support::nginx(addr, "proxy_read_timeout 3s;") else {
+        return;
+    };
+    let (code, report) = probe(
+        &format!("ws://{}/socket.io/", nginx.addr),
+        &["--watch", "6s"],
+    );
+    assert_held_healthy(code, &report, "socketio");
+}
+
+/// python-socketio 5 (PyPI), Engine.IO v4.
+fn python_socketio(interval_s: &str, timeout_s: &str) -> Option<(KillOnDrop, SocketAddr)> {
+    let ready = Command::new("python3")
+        .args(["-c", "import socketio, aiohttp"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ready {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must install python-socketio and aiohttp (see .ci/run)"
+        );
+        eprintln!("skipped: python-socketio or aiohttp is not installed");
+        return None;
+    }
+    let (peer, port) = support::python_peer(
+        &[
+            "tests/peers/python_socketio_server.py",
+            "0",
+            interval_s,
+            timeout_s,
+        ],
+        |line| line.trim().strip_prefix("listening ")?.parse().ok(),
+    )?;
+    Some((peer, SocketAddr::from(([127, 0, 0, 1], port))))
+}
+
+#[test]
+fn python_socketio_direct_and_through_nginx() {
+    let Some((_server, addr)) = python_socketio("2", "1.5") else {
+        return;
+    };
+    let (code, report) = probe(&format!("ws://{addr}/socket.io/"), &["--watch", "6s"]);
+    assert_held_healthy(code, &report, "socketio");
+    let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
+    let (_, report) = probe(&url, &["--watch", "6s", "--app", "raw"]);
+    assert_eq!(
+        report["findings"][0]["id"], "app-heartbeat-timeout",
+        "{report:#}"
+    );
+    let Some(nginx) = support::nginx(addr, "proxy_read_timeout 1s;") else {
+        return;
+    };
+    let (_, report) = probe(
+        &format!("ws://{}/socket.io/", nginx.addr),
+        &["--watch", "5s"],
+    );
+    assert_eq!(finding(&report, "idle-timeout")["intermediary"], "nginx");
+    assert!(finding(&report, "heartbeat-too-slow")["title"]
+        .as_str()
+        .unwrap()
+        .contains("pingInterval"));
+}
+
+fn graphql(args: &[&str]) -> Option<(KillOnDrop, SocketAddr)> {
+    node_peer("graphql_server.js", args)
+}
+
+#[test]
+fn graphql_transport_ws_inits_and_is_healthy() {
+    let Some((_server, addr)) = graphql(&["transport-ws", "0", "1500", "2000"]) else {
+        return;
+    };
+    let url = format!("ws://{addr}/graphql");
+    let (code, report) = probe(&url, &["--watch", "5s", "--app", "graphql-transport-ws"]);
+    assert_held_healthy(code, &report, "graphql-transport-ws");
+    let events = app(&report)["events"].as_array().unwrap();
+    assert!(
+        events.iter().any(|e| e["what"] == "connection_ack"),
+        "{events:#?}"
+    );
+    // Offering the subprotocol is enough for auto.
+    let (code, report) = probe(
+        &url,
+        &["--watch", "3s", "--subprotocol", "graphql-transport-ws"],
+    );
+    assert_held_healthy(code, &report, "graphql-transport-ws");
+}
+
+#[test]
+fn graphql_transport_ws_4408_is_the_missing_init_with_its_source() {
+    let Some((_server, addr)) = graphql(&["transport-ws", "0", "0", "2000"]) else {
+        return;
+    };
+    let url = format!("ws://{addr}/graphql");
+    let (code, report) = probe(
+        &url,
+        &[
+            "--watch",
+            "5s",
+            "--app",
+            "raw",
+            "--subprotocol",
+            "graphql-transport-ws",
+        ],
+    );
+    assert_eq!(code, 1);
+    let top = &report["findings"][0];
+    assert_eq!(top["id"], "app-init-timeout", "{report:#}");
+    assert_eq!(top["measured"]["close_code"], 4408);
+    assert!(
+        top["evidence"].to_string().contains("PROTOCOL.md"),
+        "{top:#}"
+    );
+    assert!(!ids(&report).contains(&"policy-close".to_owned()));
+}
+
+#[test]
+fn graphql_transport_ws_4403_when_the_server_refuses_the_init() {
+    let Some((_server, addr)) = graphql(&["transport-ws", "0", "0", "2000", "reject"]) else {
+        return;
+    };
+    let (_, report) = probe(
+        &format!("ws://{addr}/graphql"),
+        &["--watch", "3s", "--app", "graphql-transport-ws"],
+    );
+    let top = &report["findings"][0];
+    assert_eq!(top["measured"]["close_code"], 4403, "{report:#}");
+    assert!(top["title"].as_str().unwrap().contains("Forbidden"));
+}
+
+#[test]
+fn graphql_transport_ws_through_nginx_shorter_than_keepalive() {
+    let Some((_server, addr)) = graphql(&["transport-ws", "0", "1200", "2000"]) else {
+        return;
+    };
+    let Some(nginx) = support::nginx(addr, "proxy_read_timeout 3s;") else {
+        return;
+    };
+    let url = format!("ws://{}/graphql", nginx.addr);
+    let (code, report) = probe(&url, &["--watch", "5s", "--app", "graphql-transport-ws"]);
+    assert_held_healthy(code, &report, "graphql-transport-ws");
+    drop(nginx);
+    let Some(nginx) = support::nginx(addr, "proxy_read_timeout 1s;") else {
+        return;
+    };
+    let url = format!("ws://{}/graphql", nginx.addr);
+    let (_, report) = probe(&url, &["--watch", "5s", "--app", "graphql-transport-ws"]);
+    assert_eq!(
+        finding(&report, "idle-timeout")["intermediary"],
+        "nginx",
+        "{report:#}"
+    );
+    assert!(finding(&report, "heartbeat-too-slow")["title"]
+        .as_str()
+        .unwrap()
+        .contains("keepAlive"));
+}
+
+#[test]
+fn legacy_graphql_ws_inits_hears_ka_and_is_healthy() {
+    let Some((_server, addr)) = graphql(&["legacy", "0", "1000"]) else {
+        return;
+    };
+    let (code, report) = probe(
+        &format!("ws://{addr}/graphql"),
+        &["--watch", "4s", "--app", "graphql-ws"],
+    );
+    assert_held_healthy(code, &report, "graphql-ws");
+    assert!(app(&report)["server_heartbeats"].as_u64().unwrap() >= 3);
+    assert_eq!(
+        app(&report)["timers"]["interval_ms"]
+            .as_u64()
+            .map(|ms| ms / 100),
+        Some(10)
+    );
+    let Some(nginx) = support::nginx(addr, "proxy_read_timeout 2s;") else {
+        return;
+    };
+    let url = format!("ws://{}/graphql", nginx.addr);
+    let (code, report) = probe(&url, &["--watch", "4s", "--app", "graphql-ws"]);
+    assert_held_healthy(code, &report, "graphql-ws");
+}
+
+#[test]
+fn legacy_graphql_ws_connection_error_is_the_servers_decision() {
+    let Some((_server, addr)) = graphql(&["legacy", "0", "0", "reject"]) else {
+        return;
+    };
+    let (code, report) = probe(
+        &format!("ws://{addr}/graphql"),
+        &["--watch", "3s", "--app", "graphql-ws"],
+    );
+    assert_eq!(code, 1, "{report:#}");
+    let top = &report["findings"][0];
+    assert!(
+        top["title"].as_str().unwrap().contains("connection_error"),
+        "{report:#}"
+    );
+    assert!(!ids(&report).contains(&"healthy".to_owned()));
+}
+
+#[test]
+fn unknown_protocols_say_not_supported_yet() {
+    let out = Command::cargo_bin("wsdoctor")
+        .unwrap()
+        .args([
+            "probe",
+            "ws://127.0.0.1:9/socket/websocket",
+            "--app",
+            "phoenix",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("does not speak phoenix yet"), "{err}");
+    let out = Command::cargo_bin("wsdoctor")
+        .unwrap()
+        .args(["probe", "ws://127.0.0.1:9/", "--app", "bogus"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn explain_answers_every_graphql_transport_ws_code() {
+    for code in [
+        "4400", "4401", "4403", "4406", "4408", "4409", "4429", "4499", "4500",
+    ] {
+        let out = Command::cargo_bin("wsdoctor")
+            .unwrap()
+            .args(["explain", code, "--json"])
+            .output()
+            .unwrap();
+        let e: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(
+            e["title"]
+                .as_str()
+                .unwrap()
+                .contains("graphql-transport-ws"),
+            "{code}: {e:#}"
+        );
+        assert!(e["sources"].to_string().contains("read 2026"), "{code}");
+    }
+}
+
+fn idle(url: &str, extra: &[&str]) -> Value {
+    let out = Command::cargo_bin("wsdoctor")
+        .unwrap()
+        .args(["idle", url, "--json"])
+        .args(extra)
+        .output()
+        .unwrap();
     let report: Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
     support::schema_validate(&report);
     report
 }
 
-fn ids(report: &Value) -> Vec<&str> {
-    report["findings"]
-        .as_array()
-        .map(|list| list.iter().filter_map(|f| f["id"].as_str()).collect())
-        .unwrap_or_default()
-}
-
-fn finding<'a>(report: &'a Value, id: &str) -> &'a Value {
-    report["findings"]
-        .as_array()
-        .and_then(|list| list.iter().find(|f| f["id"] == id))
-        .unwrap_or_else(|| panic!("no {id} in {:#}", report["findings"]))
-}
-
-/// Held for the whole watch, the protocol spoken, called healthy.
-fn assert_healthy(report: &Value, protocol: &str) {
-    assert_eq!(ids(report)[0], "healthy", "{:#}", report["findings"]);
-    let healthy = finding(report, "healthy");
-    assert_eq!(healthy["measured"]["app_protocol"], protocol, "{healthy:#}");
-    assert!(
-        healthy["measured"]["open_for_s"]
-            .as_f64()
-            .unwrap_or_default()
-            >= 2.9,
-        "{healthy:#}"
+#[test]
+fn idle_speaks_socketio_on_every_arm() {
+    let Some((_server, addr)) = socketio(1500, 1500, false) else {
+        return;
+    };
+    // Direct: the data arm sends Engine.IO's noop, every arm answers the
+    // pings, so nothing is dropped (before, the data arm was closed at once
+    // and the rest at pingInterval + pingTimeout).
+    let report = idle(&format!("ws://{addr}/socket.io/"), &["--max", "6s"]);
+    assert_eq!(report["verdict"], "healthy", "{report:#}");
+    let Some(nginx) = support::nginx(addr, "proxy_read_timeout 1s;") else {
+        return;
+    };
+    let report = idle(
+        &format!("ws://{}/socket.io/", nginx.addr),
+        &["--max", "6s", "--interval", "300ms"],
     );
-}
-
-/// nginx's `proxy_read_timeout 2s` cut the connection before the protocol's
-/// heartbeat: idle-timeout at nginx, and heartbeat-too-slow naming the setting.
-fn assert_cut_by_nginx_before(report: &Value, setting: &str, fix_mentions: &str) {
-    let found = ids(report);
+    let idle = finding(&report, "idle-timeout");
+    assert_eq!(idle["intermediary"], "nginx", "{report:#}");
+    let slow = finding(&report, "heartbeat-too-slow");
     assert!(
-        !found.contains(&"healthy") && !found.contains(&"no-heartbeat"),
-        "{found:?}"
-    );
-    let idle = finding(report, "idle-timeout");
-    let measured = idle["measured"]["idle_timeout_s"]
-        .as_f64()
-        .unwrap_or_default();
-    assert!((1.5..=3.0).contains(&measured), "{idle:#}");
-    let slow = finding(report, "heartbeat-too-slow");
-    assert!(
-        slow["title"].as_str().unwrap_or_default().contains(setting),
+        slow["title"].as_str().unwrap().contains("pingInterval"),
         "{slow:#}"
     );
-    // The fix is said in the protocol's own words, next to the proxy's.
-    let fixes = slow["fix"].to_string();
     assert!(
-        fixes.contains(fix_mentions) && fixes.contains("proxy_read_timeout"),
-        "{fixes}"
-    );
-}
-
-#[test]
-fn mqtt_against_aedes_direct_and_through_nginx() {
-    let Some((_broker, addr)) = node_peer("mqtt_broker.mjs", &[]) else {
-        return;
-    };
-    let report = probe(&format!("ws://{addr}/mqtt"), &["--watch", "3s"]);
-    assert_healthy(&report, "mqtt");
-    let Some(nginx) = support::nginx(addr, "proxy_read_timeout 2s;") else {
-        return;
-    };
-    let report = probe(&format!("ws://{}/mqtt", nginx.addr), &["--watch", "5s"]);
-    assert_cut_by_nginx_before(&report, "keepalive", "mqtt.connect(url, { keepalive: 1 })");
-}
-
-#[test]
-fn stomp_against_stomp_broker_js_direct_and_through_nginx() {
-    // The broker wants the client's heart-beat (every MAX(10000, 10000) ms
-    // with stompjs's defaults), as RabbitMQ does.
-    let Some((_broker, addr)) = node_peer("stomp_broker.js", &["10000"]) else {
-        return;
-    };
-    let report = probe(&format!("ws://{addr}/stomp"), &["--watch", "3s"]);
-    assert_healthy(&report, "stomp");
-    let Some(nginx) = support::nginx(addr, "proxy_read_timeout 2s;") else {
-        return;
-    };
-    let report = probe(&format!("ws://{}/stomp", nginx.addr), &["--watch", "5s"]);
-    assert_cut_by_nginx_before(&report, "heart-beat", "heartbeatOutgoing: 1000");
-}
-
-#[test]
-fn actioncable_against_rails_direct_and_through_nginx() {
-    // Rails' own beat (3 s) against nginx's 2 s read timeout.
-    let Some((_server, addr)) = actioncable_peer("3") else {
-        return;
-    };
-    let report = probe(&format!("ws://{addr}/cable"), &["--watch", "4s"]);
-    assert_healthy(&report, "actioncable");
-    let Some(nginx) = support::nginx(addr, "proxy_read_timeout 2s;") else {
-        return;
-    };
-    let report = probe(&format!("ws://{}/cable", nginx.addr), &["--watch", "5s"]);
-    assert_cut_by_nginx_before(&report, "BEAT_INTERVAL", "has no setting for it");
-}
-
-#[test]
-fn actioncable_unauthorized_is_the_servers_decision_never_healthy() {
-    let Some((_server, addr)) = actioncable_peer("3") else {
-        return;
-    };
-    let report = probe(
-        &format!("ws://{addr}/cable?token=reject"),
-        &["--watch", "3s"],
-    );
-    let found = ids(&report);
-    assert!(!found.contains(&"healthy"), "{found:?}");
-    let text = report["findings"].to_string();
-    assert!(
-        text.contains("unauthorized") && text.contains("reject_unauthorized_connection"),
-        "{text}"
+        !ids(&report).contains(&"no-heartbeat".to_owned()),
+        "{report:#}"
     );
 }

@@ -18,6 +18,21 @@ pub struct AppPlan {
 }
 
 impl AppPlan {
+    /// The planned protocol's harmless keepalive message as text, when it
+    /// is known before connecting, spoken, and has one (a data keepalive
+    /// that is not the protocol's would be dropped by its server).
+    pub fn keepalive_text(&self, query: &str) -> Option<String> {
+        let spec = self.protocol.filter(|_| self.speaks())?.spec()?;
+        let start = crate::StartContext {
+            query: query.to_owned(),
+            subprotocol: None,
+        };
+        match (spec.start)(&start).keepalive()? {
+            crate::Outgoing::Text(text) => Some(text),
+            crate::Outgoing::Binary(_) => None,
+        }
+    }
+
     /// True when wsdoctor sends the protocol's messages (everything but
     /// `--app raw`).
     pub fn speaks(&self) -> bool {

@@ -129,6 +129,7 @@ impl Protocol for GraphqlTransportWs {
             timeout_setting: "keepAlive (the pong wait equals it)".to_owned(),
             announced: false,
             source: "graphql-ws useServer's default (the protocol announces no timers)".to_owned(),
+            websocket_pings: true,
         });
         let init = r#"{"type":"connection_init"}"#;
         if cx.send(Outgoing::Text(init.to_owned())) {

@@ -72,6 +72,7 @@ impl Protocol for GraphqlWs {
                             timeout_setting: "timeout (SubscriptionClient option)".to_owned(),
                             announced: false,
                             source: "the interval measured between the server's ka messages; the timeout is SubscriptionClient's default".to_owned(),
+                            websocket_pings: false,
                         });
                     }
                 }

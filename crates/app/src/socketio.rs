@@ -112,6 +112,7 @@ impl SocketIo {
             } else {
                 "Engine.IO's defaults (the open packet announced none)".to_owned()
             },
+            websocket_pings: false,
         });
         if self.v3 {
             // The v3 server connects the default namespace itself (`40`).

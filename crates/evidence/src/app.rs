@@ -61,6 +61,10 @@ pub struct AppTimers {
     pub announced: bool,
     /// Where the numbers come from, said plainly.
     pub source: String,
+    /// The heartbeat is WebSocket ping frames (graphql-ws's keepAlive), so
+    /// the frame log measures it better than the default says.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub websocket_pings: bool,
 }
 
 /// One protocol event, timestamped like frame events (µs since the attempt

@@ -3,6 +3,7 @@
 //! next; all from the knowledge base, with sources. The report layer renders
 //! the plain [`Explanation`].
 
+mod app_codes;
 mod causes;
 #[cfg(test)]
 mod tests;
@@ -167,6 +168,9 @@ fn push_source(sources: &mut Vec<String>, source: Option<&str>) {
 }
 
 fn explain_code(code: u16) -> Result<Explanation, ExplainError> {
+    if let Some(e) = app_codes::explain(code) {
+        return Ok(e);
+    }
     match kb().close_code(code) {
         Some(CodeEntry::Defined(c)) => Ok(defined(c)),
         Some(CodeEntry::Range(r)) => Ok(in_range(code, r)),

@@ -242,6 +242,7 @@ pub fn diagnose_idle(e: &IdleEvidence) -> Vec<Finding> {
         f.source = SourceKind::Idle;
         f.measured.samples = Some(u32::try_from(e.samples.len()).unwrap_or(u32::MAX));
     }
+    super::app::adjust_idle(e, &mut findings);
     rank(&mut findings);
     findings
 }

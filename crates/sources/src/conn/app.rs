@@ -39,6 +39,12 @@ pub fn attach(
     session.use_app(new_session(plan, options, record, session.origin()), now);
 }
 
+/// The planned protocol's keepalive text (for a data keepalive), if any.
+pub fn keepalive_text(options: &ConnectOptions) -> Option<String> {
+    let query = options.target.url.query().unwrap_or_default();
+    options.app.as_ref()?.keepalive_text(query)
+}
+
 fn new_session(
     plan: &AppPlan,
     options: &ConnectOptions,

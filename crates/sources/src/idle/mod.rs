@@ -169,7 +169,11 @@ fn session_config(config: &IdleConfig, arm: Arm) -> SessionConfig {
             // bounded by max/interval (validated by the caller).
             let count = config.max.as_millis() / config.interval.as_millis().max(1) + 1;
             let count = usize::try_from(count).unwrap_or(usize::MAX).min(100_000);
-            session.messages = vec![config.keepalive_message.clone(); count];
+            // The application protocol's own keepalive when one is spoken:
+            // its server drops anything else.
+            let message = crate::conn::app::keepalive_text(&config.connect)
+                .unwrap_or_else(|| config.keepalive_message.clone());
+            session.messages = vec![message; count];
             session.send_every = config.interval;
         }
     }
@@ -232,6 +236,7 @@ async fn run_sample(
     if let Some(params) = open.deflate {
         session.use_deflate(params);
     }
+    conn::app::attach(&mut session, &connect, &record, open.opened_at);
     let mut plan = WatchPlan {
         close_at,
         code: 1000,
@@ -242,6 +247,7 @@ async fn run_sample(
     if let Some(deflate) = session.deflate_record() {
         record.deflate = Some(deflate);
     }
+    record.app = session.take_app_record();
     let (events, omitted, end, _sent) = session.into_evidence();
     record.events = events;
     record.events_omitted = omitted;

@@ -8,16 +8,18 @@
 //! The WebSocket-level rules run first; these refine their findings.
 
 mod fixes;
+mod idle;
 mod probe;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use idle::adjust_idle;
 pub(crate) use probe::adjust_probe;
 
-use wsdoctor_evidence::{AppRecord, Side};
+use wsdoctor_evidence::{AppRecord, ConnectionRecord, Side};
 
 use crate::finding::{CauseId, Finding, Severity};
-use crate::rules::common::{peer, secs};
+use crate::rules::common::{median, peer, secs, to_s};
 
 /// The contract id a protocol's close-code fact names.
 fn cause_of(fact_cause: &str) -> (CauseId, Severity) {
@@ -49,9 +51,38 @@ pub(crate) fn protocol_line(app: &AppRecord) -> String {
     }
 }
 
-/// The protocol's timers in words.
-pub(crate) fn timers_line(app: &AppRecord) -> Option<String> {
+/// The protocol's heartbeat interval in µs, and where it comes from: the
+/// frame log when the heartbeat is WebSocket pings the server did send
+/// (two or more), else the timers as announced or defaulted.
+pub(crate) fn interval_us(conn: &ConnectionRecord, app: &AppRecord) -> Option<(u64, String)> {
     let t = app.timers.as_ref()?;
+    let pings = conn.ping_times(Side::Remote);
+    let measured = (t.websocket_pings && !t.announced && pings.len() >= 2)
+        .then(|| {
+            median(
+                pings
+                    .windows(2)
+                    .map(|w| w[1].saturating_sub(w[0]))
+                    .collect(),
+            )
+        })
+        .flatten();
+    Some(match measured {
+        Some(us) => (
+            us,
+            format!(
+                "measured between the server's WebSocket pings (its default is {})",
+                secs(t.interval_ms.saturating_mul(1000))
+            ),
+        ),
+        None => (t.interval_ms.saturating_mul(1000), t.source.clone()),
+    })
+}
+
+/// The protocol's timers in words.
+pub(crate) fn timers_line(conn: &ConnectionRecord, app: &AppRecord) -> Option<String> {
+    let t = app.timers.as_ref()?;
+    let (interval, source) = interval_us(conn, app)?;
     let who = match t.pinger {
         Side::Remote => "the server pings",
         Side::Local => "the client pings",
@@ -59,20 +90,20 @@ pub(crate) fn timers_line(app: &AppRecord) -> Option<String> {
     Some(format!(
         "{} heartbeat: {who} every {} ({}), the other side waits {} ({}); {}",
         app.protocol.as_deref().unwrap_or("protocol"),
-        secs(t.interval_ms.saturating_mul(1000)),
+        secs(interval),
         t.interval_setting,
         secs(t.timeout_ms.saturating_mul(1000)),
         t.timeout_setting,
-        t.source
+        source
     ))
 }
 
 /// Sets the contract's `measured.app_*` keys.
-pub(crate) fn stamp(f: &mut Finding, app: &AppRecord) {
+pub(crate) fn stamp(f: &mut Finding, conn: &ConnectionRecord, app: &AppRecord) {
     let Some(p) = &app.protocol else { return };
     f.measured.app_protocol = Some(p.clone());
-    if let Some(t) = &app.timers {
-        f.measured.app_ping_interval_s = Some(t.interval_ms as f64 / 1000.0);
+    if let (Some(t), Some((interval, _))) = (&app.timers, interval_us(conn, app)) {
+        f.measured.app_ping_interval_s = Some(to_s(interval));
         f.measured.app_ping_timeout_s = Some(t.timeout_ms as f64 / 1000.0);
     }
 }

@@ -27,12 +27,25 @@ pub(crate) fn adjust_probe(ev: &ProbeEvidence, findings: &mut Vec<Finding>) {
         if let Some(f) = documented_close(conn, app, end) {
             findings.retain(|f| f.id != CauseId::PolicyClose);
             added.push(f);
+        } else if let Some(f) = close_another_protocol_documents(app, end) {
+            findings.retain(|f| f.id != CauseId::PolicyClose);
+            added.push(f);
         } else if let Some(f) = heartbeat_timeout(conn, app, end) {
             added.push(f);
         } else if let Some(f) = protocol_disconnect(app, end) {
+            // The protocol said why; the close code that followed (1011
+            // after subscriptions-transport-ws's connection_error) is not
+            // an exception in a handler.
+            findings.retain(|f| !matches!(f.id, CauseId::ServerError | CauseId::PolicyClose));
             added.push(f);
         }
-        added.extend(path_before_heartbeat(conn, app, end, findings));
+        let path = path_before_heartbeat(conn, app, end, findings);
+        if path.iter().any(|f| f.id == CauseId::HeartbeatTooSlow) {
+            // Ours names the protocol's setting; the WebSocket-level one
+            // only the pings.
+            findings.retain(|f| f.id != CauseId::HeartbeatTooSlow);
+        }
+        added.extend(path);
     }
     // The protocol's heartbeat is a heartbeat: `no-heartbeat` looks only at
     // WebSocket pings.
@@ -49,9 +62,9 @@ pub(crate) fn adjust_probe(ev: &ProbeEvidence, findings: &mut Vec<Finding>) {
     }
     findings.extend(added);
     let line = protocol_line(app);
-    let timers = timers_line(app);
+    let timers = timers_line(conn, app);
     for f in findings.iter_mut() {
-        stamp(f, app);
+        stamp(f, conn, app);
         if !f.evidence.contains(&line) {
             f.evidence.push(line.clone());
         }
@@ -121,7 +134,7 @@ fn documented_close(conn: &ConnectionRecord, app: &AppRecord, end: &EndRecord) -
     } else {
         "client"
     };
-    f.fix.push(fix(for_, fact.fix));
+    f.fix.push(fix(for_, sentence(fact.fix)));
     if code == 4408 {
         f.fix.push(fix_with(
             "server",
@@ -129,6 +142,69 @@ fn documented_close(conn: &ConnectionRecord, app: &AppRecord, end: &EndRecord) -
             "useServer({ schema, connectionInitWaitTimeout: 10_000 }, wsServer);",
         ));
     }
+    Some(f)
+}
+
+/// `fix` texts of the facts are clauses; a fix is a sentence.
+fn sentence(clause: &str) -> String {
+    let mut chars = clause.chars();
+    chars
+        .next()
+        .map(|c| {
+            format!(
+                "{}{}.",
+                c.to_uppercase(),
+                chars.as_str().trim_end_matches('.')
+            )
+        })
+        .unwrap_or_default()
+}
+
+/// No protocol was recognised, but the server's 4000–4999 code is one a
+/// protocol documents: say which, and how to speak it.
+fn close_another_protocol_documents(app: &AppRecord, end: &EndRecord) -> Option<Finding> {
+    if app.protocol.is_some() {
+        return None;
+    }
+    let (Some(code), reason) = server_close(end)? else {
+        return None;
+    };
+    let facts = wsdoctor_app::close_code_facts(code);
+    let (protocol, fact) = facts.first()?;
+    let (id, severity) = cause_of(fact.cause);
+    let age = open_for(end);
+    let mut f = finding(
+        id,
+        severity,
+        0.6,
+        format!(
+            "The server closed with {code} after {}: {protocol} documents {code} as {} ({}), if this server speaks it",
+            human(age),
+            fact.name,
+            fact.meaning
+        ),
+        SourceKind::Probe,
+    );
+    f.measured.close_code = Some(code);
+    if !reason.is_empty() {
+        f.measured.close_reason = Some(peer(reason, 123));
+    }
+    f.measured.open_for_s = Some(to_s(age));
+    f.evidence.push(format!(
+        "the server sent close {code} \"{}\" {} after the 101",
+        peer(reason, 123),
+        secs(age)
+    ));
+    for (p, fact) in &facts {
+        f.evidence.push(format!(
+            "{code} is {p}'s {}: {} (source: {}, read {})",
+            fact.name, fact.meaning, fact.source, fact.read
+        ));
+    }
+    f.fix.push(fix(
+        "client",
+        format!("If the server speaks {protocol}, probe it as its client does: `wsdoctor probe URL --app {protocol}`. {}", sentence(fact.fix)),
+    ));
     Some(f)
 }
 
@@ -324,7 +400,9 @@ fn path_before_heartbeat(
     let Some(silence_us) = end.since_last_inbound_us else {
         return Vec::new();
     };
-    let interval_us = timers.interval_ms.saturating_mul(1000);
+    let Some((interval_us, interval_source)) = super::interval_us(conn, app) else {
+        return Vec::new();
+    };
     // The next heartbeat was still due when the path gave up.
     if silence_us >= interval_us || silence_us < 200_000 {
         return Vec::new();
@@ -392,11 +470,7 @@ fn path_before_heartbeat(
         "{} is {} ({}); the path ended the connection after {} of silence",
         timers.interval_setting,
         secs(interval_us),
-        if timers.announced {
-            "announced by the server"
-        } else {
-            "the library default"
-        },
+        interval_source,
         secs(silence_us)
     ));
     slow.fix = fixes::faster_heartbeat(protocol, silence_us / 1000);

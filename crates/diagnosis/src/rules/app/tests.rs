@@ -1,1 +1,179 @@
+//! The app-protocol rules on hand-built evidence (the end-to-end tests in
+//! tests/app_protocols.rs run them against the real servers).
 
+#![allow(clippy::unwrap_used)]
+
+use wsdoctor_evidence::{
+    AppEvent, AppEventKind, AppRecord, AppTimers, ConnectionEnd, ProbeEvidence, Side,
+};
+
+use crate::finding::CauseId;
+use crate::rules::diagnose_probe;
+use crate::testkit::{Probe, OPEN_AT_US};
+
+fn socketio(spoken: bool, events: Vec<(f64, AppEventKind)>) -> AppRecord {
+    let unanswered = events
+        .iter()
+        .filter(|(_, k)| *k == AppEventKind::ServerHeartbeat { answered: false })
+        .count() as u64;
+    AppRecord {
+        protocol: Some("socketio".to_owned()),
+        decided_by: "the URL path contains /socket.io/".to_owned(),
+        spoken,
+        version: Some("EIO=4".to_owned()),
+        timers: Some(AppTimers {
+            pinger: Side::Remote,
+            interval_ms: 3000,
+            timeout_ms: 2000,
+            interval_setting: "pingInterval".to_owned(),
+            timeout_setting: "pingTimeout".to_owned(),
+            announced: true,
+            source: "announced in the Engine.IO open packet".to_owned(),
+            websocket_pings: false,
+        }),
+        server_heartbeats: events
+            .iter()
+            .filter(|(_, k)| matches!(k, AppEventKind::ServerHeartbeat { .. }))
+            .count() as u64,
+        heartbeats_unanswered: unanswered,
+        events: events
+            .into_iter()
+            .map(|(s, kind)| AppEvent {
+                at_us: OPEN_AT_US + (s * 1e6) as u64,
+                kind,
+            })
+            .collect(),
+        events_omitted: 0,
+    }
+}
+
+fn with_app(probe: Probe, app: AppRecord) -> ProbeEvidence {
+    let mut ev = probe.build();
+    ev.connection.app = Some(app);
+    ev
+}
+
+fn ids(ev: &ProbeEvidence) -> Vec<CauseId> {
+    diagnose_probe(ev).iter().map(|f| f.id).collect()
+}
+
+fn server_close(code: Option<u16>, reason: &str) -> ConnectionEnd {
+    ConnectionEnd::CloseHandshake {
+        code,
+        reason: reason.to_owned(),
+        initiator: Side::Remote,
+        answered: true,
+    }
+}
+
+#[test]
+fn an_unanswered_ping_then_a_close_at_ping_timeout_is_the_protocols_timeout() {
+    let ping = AppEventKind::ServerHeartbeat { answered: false };
+    let ev = with_app(
+        Probe::new().opened().closed(5.0, server_close(None, "")),
+        socketio(false, vec![(3.0, ping)]),
+    );
+    let findings = diagnose_probe(&ev);
+    assert_eq!(
+        findings[0].id,
+        CauseId::AppHeartbeatTimeout,
+        "{findings:#?}"
+    );
+    assert_eq!(
+        findings[0].measured.app_protocol.as_deref(),
+        Some("socketio")
+    );
+    assert!(!ids(&ev).contains(&CauseId::Healthy));
+}
+
+#[test]
+fn a_close_long_after_the_deadline_is_not_blamed_on_the_heartbeat() {
+    let ping = AppEventKind::ServerHeartbeat { answered: false };
+    let ev = with_app(
+        Probe::new().opened().closed(9.0, server_close(None, "")),
+        socketio(false, vec![(3.0, ping)]),
+    );
+    assert!(!ids(&ev).contains(&CauseId::AppHeartbeatTimeout));
+}
+
+#[test]
+fn answered_pings_keep_a_held_connection_healthy_and_count_as_a_heartbeat() {
+    let ping = AppEventKind::ServerHeartbeat { answered: true };
+    let ev = with_app(
+        Probe::new().opened().watch(8.0).closed(
+            8.0,
+            ConnectionEnd::CloseHandshake {
+                code: Some(1000),
+                reason: String::new(),
+                initiator: Side::Local,
+                answered: true,
+            },
+        ),
+        socketio(true, vec![(3.0, ping.clone()), (6.0, ping)]),
+    );
+    let got = ids(&ev);
+    assert_eq!(got, [CauseId::Healthy], "{got:?}");
+}
+
+#[test]
+fn a_cut_before_the_next_protocol_ping_is_the_path_and_names_the_setting() {
+    let mut probe = Probe::new()
+        .opened()
+        .closed(2.0, ConnectionEnd::FinWithoutClose { mid_frame: false });
+    probe = probe.watch(8.0);
+    let ev = with_app(probe, socketio(true, vec![]));
+    let findings = diagnose_probe(&ev);
+    let slow = findings
+        .iter()
+        .find(|f| f.id == CauseId::HeartbeatTooSlow)
+        .unwrap();
+    assert!(slow.title.contains("pingInterval"), "{}", slow.title);
+    assert!(slow.fix.iter().any(|f| f
+        .snippet
+        .as_deref()
+        .is_some_and(|s| s.contains("pingInterval: 1000"))));
+    // No proxy identified: the idle-timeout names no hop.
+    let idle = findings
+        .iter()
+        .find(|f| f.id == CauseId::IdleTimeout)
+        .unwrap();
+    assert_eq!(idle.intermediary, None);
+}
+
+#[test]
+fn a_documented_code_of_the_spoken_protocol_replaces_policy_close() {
+    let mut app = socketio(true, vec![]);
+    app.protocol = Some("graphql-transport-ws".to_owned());
+    app.timers = None;
+    let ev = with_app(
+        Probe::new().opened().closed(
+            3.0,
+            server_close(Some(4408), "Connection initialisation timeout"),
+        ),
+        app,
+    );
+    let findings = diagnose_probe(&ev);
+    assert_eq!(findings[0].id, CauseId::AppInitTimeout);
+    assert!(findings[0]
+        .evidence
+        .iter()
+        .any(|e| e.contains("read 2026-")));
+    assert!(!findings.iter().any(|f| f.id == CauseId::PolicyClose));
+}
+
+#[test]
+fn the_detection_is_said_even_when_nothing_was_recognised() {
+    let mut app = socketio(true, vec![]);
+    app.protocol = None;
+    app.timers = None;
+    app.decided_by = "no application protocol recognised: \u{1b}[31m".to_owned();
+    let ev = with_app(Probe::new().opened().watch(3.0), app);
+    let findings = diagnose_probe(&ev);
+    let line = findings[0]
+        .evidence
+        .iter()
+        .find(|e| e.starts_with("application protocol: none"))
+        .unwrap();
+    // Peer-influenced text is escaped.
+    assert!(!line.contains('\u{1b}'), "{line}");
+}
