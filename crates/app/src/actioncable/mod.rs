@@ -50,6 +50,8 @@ impl Protocol for ActionCable {
     fn start(&mut self, now: Instant, cx: &mut Ctx) {
         cx.set_version("actioncable-v1-json");
         cx.set_timers(AppTimers {
+            // The heartbeat is the protocol's own message, not a ping frame.
+            websocket_pings: false,
             pinger: Side::Remote,
             interval_ms: ms(codec::SERVER_PING_INTERVAL),
             timeout_ms: ms(codec::CLIENT_STALE_THRESHOLD),

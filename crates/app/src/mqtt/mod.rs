@@ -142,6 +142,8 @@ fn describe_code(version: Version, code: u8) -> String {
 fn set_timers(cx: &mut Ctx, keep_alive: Option<Duration>, announced: bool) {
     let Some(keep_alive) = keep_alive else { return };
     cx.set_timers(AppTimers {
+        // The heartbeat is the protocol's own message, not a ping frame.
+        websocket_pings: false,
         pinger: Side::Local,
         interval_ms: u64::try_from(keep_alive.as_millis()).unwrap_or(u64::MAX),
         timeout_ms: u64::try_from(codec::server_grace(keep_alive).as_millis()).unwrap_or(u64::MAX),

@@ -54,6 +54,8 @@ impl Protocol for Phoenix {
     fn start(&mut self, now: Instant, cx: &mut Ctx) {
         cx.set_version("V2 JSON serializer (vsn 2.0.0)");
         cx.set_timers(AppTimers {
+            // The heartbeat is the protocol's own message, not a ping frame.
+            websocket_pings: false,
             pinger: Side::Local,
             interval_ms: ms(codec::CLIENT_HEARTBEAT),
             timeout_ms: ms(codec::SERVER_TIMEOUT),

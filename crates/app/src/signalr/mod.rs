@@ -148,6 +148,8 @@ impl Protocol for SignalR {
     fn start(&mut self, now: Instant, cx: &mut Ctx) {
         cx.set_version("JSON hub protocol 1, WebSockets transport, negotiation skipped");
         cx.set_timers(AppTimers {
+            // The heartbeat is the protocol's own message, not a ping frame.
+            websocket_pings: false,
             pinger: Side::Local,
             interval_ms: ms(codec::CLIENT_KEEP_ALIVE),
             timeout_ms: ms(codec::SERVER_CLIENT_TIMEOUT),

@@ -121,6 +121,8 @@ impl Stomp {
         let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         let timers = match (negotiated.client_sends_every, negotiated.server_sends_every) {
             (Some(client), _) => Some(AppTimers {
+                // The heartbeat is the protocol's own message, not a ping frame.
+                websocket_pings: false,
                 pinger: Side::Local,
                 interval_ms: ms(client),
                 // §Heart-beating lets the server allow "some tolerance"; RabbitMQ
@@ -132,6 +134,8 @@ impl Stomp {
                 source: format!("negotiated from the client's heart-beat:10000,10000 and the server's {said} (STOMP 1.2 §Heart-beating)"),
             }),
             (None, Some(server)) => Some(AppTimers {
+                // The heartbeat is the protocol's own message, not a ping frame.
+                websocket_pings: false,
                 pinger: Side::Remote,
                 interval_ms: ms(server),
                 timeout_ms: ms(server * codec::CLIENT_TOLERANCE_MULTIPLIER),
