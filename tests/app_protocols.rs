@@ -393,12 +393,9 @@ fn legacy_graphql_ws_inits_hears_ka_and_is_healthy() {
     );
     assert_held_healthy(code, &report, "graphql-ws");
     assert!(app(&report)["server_heartbeats"].as_u64().unwrap() >= 3);
-    assert_eq!(
-        app(&report)["timers"]["interval_ms"]
-            .as_u64()
-            .map(|ms| ms / 100),
-        Some(10)
-    );
+    // Measured between two ka messages of a 1 s keepAlive timer.
+    let measured = app(&report)["timers"]["interval_ms"].as_u64().unwrap();
+    assert!((800..=1300).contains(&measured), "{measured}");
     let Some(nginx) = support::nginx(addr, "proxy_read_timeout 2s;") else {
         return;
     };

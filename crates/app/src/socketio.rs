@@ -135,7 +135,11 @@ impl SocketIo {
     }
 
     fn on_socketio_packet(&mut self, now: Instant, packet: &str, cx: &mut Ctx) {
-        let (kind, rest) = packet.split_at(packet.len().min(1));
+        // The type is one ASCII digit; anything else (a multi-byte first
+        // character too) is not a packet we know.
+        let Some((kind, rest)) = packet.split_at_checked(1) else {
+            return;
+        };
         // A namespace other than `/` comes as `/chat,` before the data.
         let data = match rest.strip_prefix('/') {
             Some(ns) => ns.split_once(',').map_or("", |(_, d)| d),
@@ -178,7 +182,9 @@ impl Protocol for SocketIo {
     }
 
     fn on_text(&mut self, now: Instant, text: &str, cx: &mut Ctx) {
-        let (kind, rest) = text.split_at(text.len().min(1));
+        let Some((kind, rest)) = text.split_at_checked(1) else {
+            return;
+        };
         match kind {
             "0" => self.on_open(now, rest, cx),
             "1" => cx.event(
@@ -393,6 +399,9 @@ mod tests {
             s.handle_text(t0, open);
             s.handle_text(t0, "4");
             s.handle_text(t0, "4/");
+            s.handle_text(t0, "é");
+            s.handle_text(t0, "4é");
+            s.handle_text(t0, "");
             if let Some(at) = s.poll_timeout() {
                 s.handle_timeout(at);
             }

@@ -113,9 +113,10 @@ fn schema_ids_are_exactly_the_cause_ids() {
         let cause: CauseId = serde_json::from_value(id.clone()).expect("schema id is a CauseId");
         assert_eq!(Some(cause.as_str()), id.as_str());
     }
-    // ...and the contract's table has 27 of them, plus the extension
+    // ...and the contract's table has 29 of them (with
+    // app-heartbeat-timeout and app-init-timeout), plus the extension
     // proxy-refused (CauseId cannot be listed).
-    assert_eq!(ids.len(), 28);
+    assert_eq!(ids.len(), 30);
 }
 
 #[test]

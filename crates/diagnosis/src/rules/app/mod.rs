@@ -47,7 +47,12 @@ pub(crate) fn protocol_line(app: &AppRecord) -> String {
         Some(p) => format!(
             "application protocol: {p} recognised but not spoken ({why}); --app {p} (or auto) speaks it"
         ),
-        None => format!("application protocol: none ({why}); --app NAME speaks one"),
+        None => {
+            let why = why
+                .strip_prefix("no application protocol recognised: ")
+                .unwrap_or(&why);
+            format!("application protocol: none recognised ({why}); --app NAME speaks one")
+        }
     }
 }
 

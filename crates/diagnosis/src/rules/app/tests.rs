@@ -172,7 +172,7 @@ fn the_detection_is_said_even_when_nothing_was_recognised() {
     let line = findings[0]
         .evidence
         .iter()
-        .find(|e| e.starts_with("application protocol: none"))
+        .find(|e| e.starts_with("application protocol: none recognised"))
         .unwrap();
     // Peer-influenced text is escaped.
     assert!(!line.contains('\u{1b}'), "{line}");

@@ -78,3 +78,84 @@ impl Session {
         }
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    //! The hook on a simulated clock: a Socket.IO server's frames in, the
+    //! protocol's answers out as masked frames, its client timer ticking
+    //! through the session's `poll_timeout`.
+
+    use std::time::{Duration, Instant};
+
+    use wsdoctor_app::{plan, AppChoice, AppSession, StartContext};
+
+    use crate::conn::session::{Session, SessionConfig};
+
+    /// A small unmasked text frame from the server.
+    fn text(payload: &str) -> Vec<u8> {
+        let mut out = vec![0x81, u8::try_from(payload.len()).unwrap()];
+        out.extend_from_slice(payload.as_bytes());
+        out
+    }
+
+    /// The texts of the frames we queued (clients mask).
+    fn sent(session: &mut Session) -> Vec<String> {
+        std::iter::from_fn(|| session.poll_transmit())
+            .map(|wire| {
+                let len = usize::from(wire[1] & 0x7f);
+                let mask = &wire[2..6];
+                let bytes: Vec<u8> = wire[6..6 + len]
+                    .iter()
+                    .enumerate()
+                    .map(|(i, b)| b ^ mask[i % 4])
+                    .collect();
+                String::from_utf8_lossy(&bytes).into_owned()
+            })
+            .collect()
+    }
+
+    fn socketio_session(query: &str, t0: Instant) -> Session {
+        let mut url = url::Url::parse(&format!("ws://h/socket.io/?{query}")).unwrap();
+        let plan = plan(AppChoice::Auto, &mut url, &mut Vec::new()).unwrap();
+        let start = StartContext {
+            query: url.query().unwrap_or_default().to_owned(),
+            subprotocol: None,
+        };
+        let mut session = Session::new(SessionConfig::default(), t0, t0);
+        session.use_app(AppSession::new(&plan, start, t0), t0);
+        session
+    }
+
+    const OPEN: &str = r#"0{"sid":"s","upgrades":[],"pingInterval":1000,"pingTimeout":500}"#;
+
+    #[test]
+    fn engine_io_v4_is_answered_through_the_session() {
+        let t0 = Instant::now();
+        let mut s = socketio_session("EIO=4&transport=websocket", t0);
+        s.handle_data(t0, &mut text(OPEN));
+        assert_eq!(sent(&mut s), ["40"]);
+        s.handle_data(t0 + Duration::from_secs(1), &mut text("2"));
+        assert_eq!(sent(&mut s), ["3"]);
+        let record = s.take_app_record().unwrap();
+        assert_eq!(record.server_heartbeats, 1);
+        assert_eq!(record.protocol.as_deref(), Some("socketio"));
+    }
+
+    #[test]
+    fn engine_io_v3_client_pings_come_from_the_session_timer() {
+        let t0 = Instant::now();
+        let mut s = socketio_session("EIO=3&transport=websocket", t0);
+        s.handle_data(t0, &mut text(OPEN));
+        assert!(sent(&mut s).is_empty());
+        let due = s.poll_timeout().unwrap();
+        assert_eq!(due, t0 + Duration::from_secs(1));
+        s.handle_timeout(due);
+        assert_eq!(sent(&mut s), ["2"]);
+        // Closing stops the protocol's timers with the session's own.
+        s.close(due, 1000, "bye");
+        let _ = sent(&mut s);
+        s.handle_timeout(due + Duration::from_secs(1));
+        assert!(sent(&mut s).is_empty());
+    }
+}
