@@ -423,20 +423,8 @@ fn legacy_graphql_ws_connection_error_is_the_servers_decision() {
 }
 
 #[test]
-fn unknown_protocols_say_not_supported_yet() {
-    let out = Command::cargo_bin("wsdoctor")
-        .unwrap()
-        .args([
-            "probe",
-            "ws://127.0.0.1:9/socket/websocket",
-            "--app",
-            "phoenix",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("does not speak phoenix yet"), "{err}");
+fn unknown_protocols_are_refused() {
+    // Every protocol --app names is spoken now (phoenix was not, at first).
     let out = Command::cargo_bin("wsdoctor")
         .unwrap()
         .args(["probe", "ws://127.0.0.1:9/", "--app", "bogus"])

@@ -194,15 +194,16 @@ mod tests {
     }
 
     #[test]
-    fn protocols_not_spoken_yet_say_so() {
-        let (plan, _, _) = run("phoenix", "ws://h/socket/websocket", &[]);
-        let err = plan.unwrap_err();
-        assert_eq!(err, PlanError::NotSupportedYet(AppProtocol::Phoenix));
-        assert!(err.to_string().contains("does not speak phoenix yet"));
-        let (plan, _, _) = run("auto", "ws://h/cable", &[]);
+    fn phoenix_and_action_cable_paths_decide_in_auto() {
+        // Was "protocols_not_spoken_yet_say_so": every protocol is spoken now.
+        let (plan, url, _) = run("auto", "ws://h/socket/websocket", &[]);
+        assert_eq!(plan.unwrap().protocol, Some(AppProtocol::Phoenix));
+        assert_eq!(url.query(), Some("vsn=2.0.0"));
+        let (plan, _, offered) = run("auto", "ws://h/cable", &[]);
         let plan = plan.unwrap();
-        assert_eq!(plan.protocol, None);
-        assert!(plan.decided_by.contains("does not speak actioncable yet"));
+        assert_eq!(plan.protocol, Some(AppProtocol::ActionCable));
+        assert_eq!(plan.decided_by, "the URL path contains /cable");
+        assert_eq!(offered, ["actioncable-v1-json"]);
     }
 
     #[test]

@@ -11,13 +11,19 @@
 //! variant, and one arm in [`AppProtocol::spec`]: detection, the open
 //! plan, the constructor and the close-code table all read the spec.
 
+pub mod actioncable;
 mod codes;
 mod detect;
 mod graphql_transport_ws;
 mod graphql_ws;
+pub mod mqtt;
+pub mod phoenix;
 mod protocol;
+mod reasons;
 mod session;
+pub mod signalr;
 mod socketio;
+pub mod stomp;
 
 use std::fmt;
 use std::str::FromStr;
@@ -25,6 +31,7 @@ use std::str::FromStr;
 pub use codes::{close_code_facts, CloseCodeFact};
 pub use detect::{plan, AppPlan, PlanError};
 pub use protocol::{Ctx, Outgoing, Protocol, StartContext};
+pub use reasons::{reason_facts, ReasonFact};
 pub use session::AppSession;
 
 /// An application protocol wsdoctor knows by name.
@@ -83,11 +90,11 @@ impl AppProtocol {
             AppProtocol::SocketIo => Some(&socketio::SPEC),
             AppProtocol::GraphqlTransportWs => Some(&graphql_transport_ws::SPEC),
             AppProtocol::GraphqlWs => Some(&graphql_ws::SPEC),
-            AppProtocol::SignalR
-            | AppProtocol::Phoenix
-            | AppProtocol::ActionCable
-            | AppProtocol::Stomp
-            | AppProtocol::Mqtt => None,
+            AppProtocol::SignalR => Some(&signalr::SPEC),
+            AppProtocol::Phoenix => Some(&phoenix::SPEC),
+            AppProtocol::ActionCable => Some(&actioncable::SPEC),
+            AppProtocol::Stomp => Some(&stomp::SPEC),
+            AppProtocol::Mqtt => Some(&mqtt::SPEC),
         }
     }
 

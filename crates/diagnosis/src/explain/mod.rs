@@ -4,6 +4,7 @@
 //! the plain [`Explanation`].
 
 mod app_codes;
+mod app_reasons;
 mod causes;
 #[cfg(test)]
 mod tests;
@@ -25,6 +26,14 @@ pub enum Topic {
     Cause(CauseId),
     /// An intermediary of the knowledge base (`aws-alb`, `nginx`).
     Intermediary(&'static str),
+    /// A reason an application protocol gives in its own message (MQTT
+    /// `0x8D`, Action Cable `unauthorized`).
+    AppReason {
+        /// The protocol's id (`mqtt`).
+        protocol: &'static str,
+        /// The reason as said on the wire.
+        key: &'static str,
+    },
 }
 
 /// Everything `explain` knows about one close code or cause.
@@ -104,13 +113,13 @@ pub fn explain(input: &str) -> Result<Explanation, ExplainError> {
     if let Some(i) = product(&id) {
         return Ok(explain_intermediary(i));
     }
-    match causes::find(&id) {
-        Some(row) => Ok(explain_cause(row)),
-        None => Err(ExplainError::Unknown {
-            input: escape_peer(input),
-            hint: hint(&id),
-        }),
+    if let Some(row) = causes::find(&id) {
+        return Ok(explain_cause(row));
     }
+    app_reasons::explain(input).ok_or_else(|| ExplainError::Unknown {
+        input: escape_peer(input),
+        hint: hint(&id),
+    })
 }
 
 fn hint(id: &str) -> String {

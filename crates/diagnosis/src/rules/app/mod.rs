@@ -29,8 +29,8 @@ fn cause_of(fact_cause: &str) -> (CauseId, Severity) {
         "protocol-error" => (CauseId::ProtocolError, Severity::Error),
         "upgrade-rejected" => (CauseId::UpgradeRejected, Severity::Error),
         "server-error" => (CauseId::ServerError, Severity::Error),
-        // `server-close` is added by a parallel change; until it lands the
-        // nearest existing id is policy-close (an application code).
+        "server-close" => (CauseId::ServerClose, Severity::Warning),
+        // Any other application code: the contract's policy-close.
         _ => (CauseId::PolicyClose, Severity::Warning),
     }
 }

@@ -24,19 +24,30 @@ pub(crate) fn adjust_probe(ev: &ProbeEvidence, findings: &mut Vec<Finding>) {
     let Some(app) = &conn.app else { return };
     let mut added = Vec::new();
     if let Some(end) = &conn.end {
+        // The WebSocket-level close findings (`policy-close` for a 4xxx
+        // code, `server-close` for a 1000) say less than the protocol does
+        // about the same close: the protocol's finding replaces them.
+        let generic_close =
+            |f: &Finding| matches!(f.id, CauseId::PolicyClose | CauseId::ServerClose);
         if let Some(f) = documented_close(conn, app, end) {
-            findings.retain(|f| f.id != CauseId::PolicyClose);
+            findings.retain(|f| !generic_close(f));
             added.push(f);
         } else if let Some(f) = close_another_protocol_documents(app, end) {
-            findings.retain(|f| f.id != CauseId::PolicyClose);
+            findings.retain(|f| !generic_close(f));
             added.push(f);
         } else if let Some(f) = heartbeat_timeout(conn, app, end) {
+            findings.retain(|f| !generic_close(f));
             added.push(f);
         } else if let Some(f) = protocol_disconnect(app, end) {
             // The protocol said why; the close code that followed (1011
             // after subscriptions-transport-ws's connection_error) is not
             // an exception in a handler.
-            findings.retain(|f| !matches!(f.id, CauseId::ServerError | CauseId::PolicyClose));
+            findings.retain(|f| {
+                !matches!(
+                    f.id,
+                    CauseId::ServerError | CauseId::PolicyClose | CauseId::ServerClose
+                )
+            });
             added.push(f);
         }
         let path = path_before_heartbeat(conn, app, end, findings);

@@ -1,0 +1,217 @@
+//! `wsdoctor probe` speaking MQTT, STOMP and Action Cable to real servers,
+//! direct and through real nginx with a `proxy_read_timeout` shorter than
+//! the protocol's heartbeat:
+//! - MQTT: aedes 1.2 with aedes-server-factory (npm), MQTT 3.1.1 over WebSocket;
+//! - STOMP: stomp-broker-js 1.3 (npm), STOMP 1.1 over WebSocket;
+//! - Action Cable: Rails 6.1 (Debian ruby-actioncable) on puma.
+//!
+//! SignalR and Phoenix have no server installable here (ASP.NET Core, Hex):
+//! they are tested against transcripts in crates/app (signalr/tests.rs,
+//! phoenix/tests.rs).
+
+#![allow(clippy::print_stderr)]
+
+mod support;
+
+use std::io::{BufRead as _, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use assert_cmd::cargo::CommandCargoExt as _;
+use serde_json::Value;
+use support::KillOnDrop;
+
+fn peers() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers")
+}
+
+/// Starts `PROGRAM SCRIPT ARGS…` in `dir` and reads the port it prints.
+fn peer(
+    program: &str,
+    dir: &Path,
+    script: &str,
+    args: &[&str],
+) -> Option<(KillOnDrop, SocketAddr)> {
+    let child = Command::new(program)
+        .arg(script)
+        .args(args)
+        .current_dir(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn();
+    let Ok(child) = child else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must install {program} (see .ci/run)"
+        );
+        eprintln!("skipped: {program} is not installed");
+        return None;
+    };
+    let mut peer = KillOnDrop(child);
+    let stdout = peer.0.stdout.take()?;
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).ok()?;
+    let port: u16 = line.trim().parse().ok()?;
+    Some((peer, SocketAddr::from(([127, 0, 0, 1], port))))
+}
+
+fn node_peer(script: &str, args: &[&str]) -> Option<(KillOnDrop, SocketAddr)> {
+    let dir = peers().join("node");
+    if !dir.join("node_modules").is_dir() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run npm ci in tests/peers/node (see .ci/run)"
+        );
+        eprintln!("skipped: tests/peers/node/node_modules is missing (npm ci there)");
+        return None;
+    }
+    peer("node", &dir, script, args)
+}
+
+fn actioncable_peer(beat_s: &str) -> Option<(KillOnDrop, SocketAddr)> {
+    let loads = Command::new("ruby")
+        .args(["-e", "require 'action_cable'; require 'puma'"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    if !loads {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must install ruby-actioncable and puma (see .ci/run)"
+        );
+        eprintln!("skipped: ruby with actioncable and puma is not installed");
+        return None;
+    }
+    peer("ruby", &peers(), "actioncable_server.rb", &[beat_s])
+}
+
+fn probe(url: &str, extra: &[&str]) -> Value {
+    let out = Command::cargo_bin("wsdoctor")
+        .unwrap_or_else(|e| panic!("{e}"))
+        .args(["probe", url, "--json"])
+        .args(extra)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let report: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    support::schema_validate(&report);
+    report
+}
+
+fn ids(report: &Value) -> Vec<&str> {
+    report["findings"]
+        .as_array()
+        .map(|list| list.iter().filter_map(|f| f["id"].as_str()).collect())
+        .unwrap_or_default()
+}
+
+fn finding<'a>(report: &'a Value, id: &str) -> &'a Value {
+    report["findings"]
+        .as_array()
+        .and_then(|list| list.iter().find(|f| f["id"] == id))
+        .unwrap_or_else(|| panic!("no {id} in {:#}", report["findings"]))
+}
+
+/// Held for the whole watch, the protocol spoken, called healthy.
+fn assert_healthy(report: &Value, protocol: &str) {
+    assert_eq!(ids(report)[0], "healthy", "{:#}", report["findings"]);
+    let healthy = finding(report, "healthy");
+    assert_eq!(healthy["measured"]["app_protocol"], protocol, "{healthy:#}");
+    assert!(
+        healthy["measured"]["open_for_s"]
+            .as_f64()
+            .unwrap_or_default()
+            >= 2.9,
+        "{healthy:#}"
+    );
+}
+
+/// nginx's `proxy_read_timeout 2s` cut the connection before the protocol's
+/// heartbeat: idle-timeout at nginx, and heartbeat-too-slow naming the setting.
+fn assert_cut_by_nginx_before(report: &Value, setting: &str, fix_mentions: &str) {
+    let found = ids(report);
+    assert!(
+        !found.contains(&"healthy") && !found.contains(&"no-heartbeat"),
+        "{found:?}"
+    );
+    let idle = finding(report, "idle-timeout");
+    let measured = idle["measured"]["idle_timeout_s"]
+        .as_f64()
+        .unwrap_or_default();
+    assert!((1.5..=3.0).contains(&measured), "{idle:#}");
+    let slow = finding(report, "heartbeat-too-slow");
+    assert!(
+        slow["title"].as_str().unwrap_or_default().contains(setting),
+        "{slow:#}"
+    );
+    // The fix is said in the protocol's own words, next to the proxy's.
+    let fixes = slow["fix"].to_string();
+    assert!(
+        fixes.contains(fix_mentions) && fixes.contains("proxy_read_timeout"),
+        "{fixes}"
+    );
+}
+
+#[test]
+fn mqtt_against_aedes_direct_and_through_nginx() {
+    let Some((_broker, addr)) = node_peer("mqtt_broker.mjs", &[]) else {
+        return;
+    };
+    let report = probe(&format!("ws://{addr}/mqtt"), &["--watch", "3s"]);
+    assert_healthy(&report, "mqtt");
+    let Some(nginx) = support::nginx(addr, "proxy_read_timeout 2s;") else {
+        return;
+    };
+    let report = probe(&format!("ws://{}/mqtt", nginx.addr), &["--watch", "5s"]);
+    assert_cut_by_nginx_before(&report, "keepalive", "mqtt.connect(url, { keepalive: 1 })");
+}
+
+#[test]
+fn stomp_against_stomp_broker_js_direct_and_through_nginx() {
+    // The broker wants the client's heart-beat (every MAX(10000, 10000) ms
+    // with stompjs's defaults), as RabbitMQ does.
+    let Some((_broker, addr)) = node_peer("stomp_broker.js", &["10000"]) else {
+        return;
+    };
+    let report = probe(&format!("ws://{addr}/stomp"), &["--watch", "3s"]);
+    assert_healthy(&report, "stomp");
+    let Some(nginx) = support::nginx(addr, "proxy_read_timeout 2s;") else {
+        return;
+    };
+    let report = probe(&format!("ws://{}/stomp", nginx.addr), &["--watch", "5s"]);
+    assert_cut_by_nginx_before(&report, "heart-beat", "heartbeatOutgoing: 1000");
+}
+
+#[test]
+fn actioncable_against_rails_direct_and_through_nginx() {
+    // Rails' own beat (3 s) against nginx's 2 s read timeout.
+    let Some((_server, addr)) = actioncable_peer("3") else {
+        return;
+    };
+    let report = probe(&format!("ws://{addr}/cable"), &["--watch", "4s"]);
+    assert_healthy(&report, "actioncable");
+    let Some(nginx) = support::nginx(addr, "proxy_read_timeout 2s;") else {
+        return;
+    };
+    let report = probe(&format!("ws://{}/cable", nginx.addr), &["--watch", "5s"]);
+    assert_cut_by_nginx_before(&report, "BEAT_INTERVAL", "has no setting for it");
+}
+
+#[test]
+fn actioncable_unauthorized_is_the_servers_decision_never_healthy() {
+    let Some((_server, addr)) = actioncable_peer("3") else {
+        return;
+    };
+    let report = probe(
+        &format!("ws://{addr}/cable?token=reject"),
+        &["--watch", "3s"],
+    );
+    let found = ids(&report);
+    assert!(!found.contains(&"healthy"), "{found:?}");
+    let text = report["findings"].to_string();
+    assert!(
+        text.contains("unauthorized") && text.contains("reject_unauthorized_connection"),
+        "{text}"
+    );
+}
