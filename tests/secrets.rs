@@ -25,6 +25,10 @@ fn wsdoctor(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
         "http_proxy",
         "ALL_PROXY",
         "all_proxy",
+        // CI exports NO_PROXY=127.0.0.1,…, which would keep the bad
+        // HTTPS_PROXY case from ever reading its proxy.
+        "NO_PROXY",
+        "no_proxy",
     ] {
         command.env_remove(var);
     }
