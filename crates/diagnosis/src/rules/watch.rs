@@ -551,7 +551,7 @@ pub fn diagnose_watch(e: &WatchEvidence) -> Vec<Finding> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
     use wsdoctor_evidence::idle::Arm;
     use wsdoctor_evidence::watch::{WatchDrop, WatchEvidence, WatchStall};
     use wsdoctor_evidence::ConnectionEnd;
