@@ -68,13 +68,15 @@ impl Target {
     /// `host:port/path` (taken as `ws://`).
     pub fn parse(input: &str) -> Result<Target, TargetError> {
         let trimmed = input.trim();
+        // Errors show the input, so never with its credentials.
+        let shown = shown_input(trimmed);
         let with_scheme = if trimmed.contains("://") {
             trimmed.to_owned()
         } else {
             format!("ws://{trimmed}")
         };
         let url = Url::parse(&with_scheme).map_err(|e| TargetError::Malformed {
-            input: trimmed.to_owned(),
+            input: shown.clone(),
             reason: e.to_string(),
         })?;
         let secure = match url.scheme() {
@@ -86,16 +88,16 @@ impl Target {
                 } else {
                     "ws://"
                 };
-                let rest = trimmed.split_once("://").map_or(trimmed, |(_, r)| r);
+                let rest = shown.split_once("://").map_or(shown.as_str(), |(_, r)| r);
                 return Err(TargetError::HttpScheme {
-                    input: trimmed.to_owned(),
-                    suggestion,
                     suggested_url: format!("{suggestion}{rest}"),
+                    input: shown,
+                    suggestion,
                 });
             }
             other => {
                 return Err(TargetError::UnsupportedScheme {
-                    input: trimmed.to_owned(),
+                    input: shown,
                     scheme: other.to_owned(),
                 })
             }
@@ -104,11 +106,7 @@ impl Target {
             Some(Host::Domain(d)) if !d.is_empty() => (d.to_owned(), None),
             Some(Host::Ipv4(a)) => (a.to_string(), Some(IpAddr::V4(a))),
             Some(Host::Ipv6(a)) => (a.to_string(), Some(IpAddr::V6(a))),
-            _ => {
-                return Err(TargetError::NoHost {
-                    input: trimmed.to_owned(),
-                })
-            }
+            _ => return Err(TargetError::NoHost { input: shown }),
         };
         let default_port = if secure { 443 } else { 80 };
         let port = url.port().unwrap_or(default_port);
@@ -143,6 +141,26 @@ impl Target {
     /// The URL with secrets (user info, token-like query values) redacted.
     pub fn redacted(&self) -> String {
         redact_url(self.url.as_str())
+    }
+}
+
+/// A target as it may appear in an error: everything between `://` (or
+/// the start) and the last `@` is credentials, whatever it holds (a `/` or
+/// `#` in a password fools a URL-shaped redaction, and the URL may not have
+/// parsed), then token-like query values go as in [`redact_url`]. Found by
+/// the `redaction` fuzz target: `wss://user:pw@` printed the password.
+fn shown_input(input: &str) -> String {
+    let (scheme, rest) = match input.split_once("://") {
+        Some((scheme, rest)) => (format!("{scheme}://"), rest),
+        None => (String::new(), input),
+    };
+    match rest.rfind('@') {
+        Some(at) => redact_url(&format!(
+            "{scheme}{}@{}",
+            wsdoctor_evidence::REDACTED,
+            &rest[at + 1..]
+        )),
+        None => redact_url(input),
     }
 }
 
@@ -216,6 +234,21 @@ mod tests {
             Target::parse("ws://:80/"),
             Err(TargetError::Malformed { .. } | TargetError::NoHost { .. })
         ));
+    }
+
+    #[test]
+    fn errors_never_show_credentials() {
+        for input in [
+            "wss://user:hunter2pw@",
+            "user:hunter2pw@",
+            "ftp://u:hunter2pw@host/",
+            "https://u:hunter2pw@host/ws",
+            "wss://u:hunter2/pw@host/ws",
+            "ws://h:99999/?token=hunter2pw",
+        ] {
+            let e = Target::parse(input).unwrap_err().to_string();
+            assert!(!e.contains("hunter2"), "{input}: {e}");
+        }
     }
 
     #[test]
