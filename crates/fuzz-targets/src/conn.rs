@@ -155,8 +155,11 @@ pub(crate) fn proxy_reply(data: &[u8]) {
             "the tunnel outlived its deadline"
         );
         proxy_side.abort();
-        result
+        Some(result)
     });
+    let Some(result) = result else {
+        return;
+    };
     let shown = format!("{result:?} {:?}", record.forward_proxy);
     let basic = base64::Engine::encode(
         &base64::engine::general_purpose::STANDARD,
