@@ -41,7 +41,7 @@ for target in "${targets[@]}"; do
   # one input makes grow past 2 GiB is unbounded; -max_len: inputs up to
   # 64 KiB reach the size limits of heads and control frames.
   if cargo fuzz run "${build[@]}" "$target" "$scratch/$target" "corpus/$target" -- \
-    -max_total_time="$seconds" -workers=1 -jobs=1 -timeout=10 -rss_limit_mb=2048 \
+    -max_total_time="$seconds" -workers=1 -timeout=10 -rss_limit_mb=2048 \
     -max_len=65536 -print_final_stats=1 >"$log" 2>&1; then
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
     echo "fuzz: $target: ${runs:-?} inputs in ${seconds} s, no failure"
