@@ -144,11 +144,14 @@ fn redact_pairs(pairs: &str) -> String {
 /// [`redact_url`]'s parse-shaped reading), and the query and fragment are
 /// redacted as usual. For error messages that quote what was typed.
 pub fn redact_typed_url(input: &str) -> String {
-    let Some((scheme, rest)) = input.split_once("://") else {
-        return redact_url(input);
+    // Without a scheme (`user:pw@host`) everything before the last `@`
+    // is user info too (found by the `redaction` fuzz target).
+    let (scheme, rest) = match input.split_once("://") {
+        Some((scheme, rest)) => (format!("{scheme}://"), rest),
+        None => (String::new(), input),
     };
     match rest.rfind('@') {
-        Some(at) => redact_url(&format!("{scheme}://{REDACTED}@{}", &rest[at + 1..])),
+        Some(at) => redact_url(&format!("{scheme}{REDACTED}@{}", &rest[at + 1..])),
         None => redact_url(input),
     }
 }

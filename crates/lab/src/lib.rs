@@ -32,6 +32,8 @@ mod config;
 mod conn;
 mod fault;
 mod frames;
+#[doc(hidden)]
+pub mod fuzzing;
 mod handshake;
 mod proxy;
 mod serve;

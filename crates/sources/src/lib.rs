@@ -7,6 +7,8 @@
 
 pub mod conn;
 pub mod flow;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod idle;
 pub mod load;
 pub mod memory;

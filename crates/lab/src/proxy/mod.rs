@@ -41,6 +41,8 @@
 
 mod connection;
 mod fault;
+/// Entry points for the fuzz targets (re-exported by `crate::fuzzing`).
+pub(crate) mod fuzzing;
 mod head;
 mod plan;
 mod pump;

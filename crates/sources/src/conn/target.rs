@@ -90,9 +90,9 @@ impl Target {
                 };
                 let rest = shown.split_once("://").map_or(shown.as_str(), |(_, r)| r);
                 return Err(TargetError::HttpScheme {
-                    input: shown.clone(),
-                    suggestion,
                     suggested_url: format!("{suggestion}{rest}"),
+                    input: shown,
+                    suggestion,
                 });
             }
             other => {
@@ -214,6 +214,21 @@ mod tests {
             Target::parse("ws://:80/"),
             Err(TargetError::Malformed { .. } | TargetError::NoHost { .. })
         ));
+    }
+
+    #[test]
+    fn errors_never_show_credentials() {
+        for input in [
+            "wss://user:hunter2pw@",
+            "user:hunter2pw@",
+            "ftp://u:hunter2pw@host/",
+            "https://u:hunter2pw@host/ws",
+            "wss://u:hunter2/pw@host/ws",
+            "ws://h:99999/?token=hunter2pw",
+        ] {
+            let e = Target::parse(input).unwrap_err().to_string();
+            assert!(!e.contains("hunter2"), "{input}: {e}");
+        }
     }
 
     #[test]
