@@ -48,8 +48,8 @@ const PREVIEW_CHARS: usize = 120;
 ///
 /// # Defaults
 /// Client role, no pings of our own, 10 s pong timeout, answer pings at once,
-/// 16 MiB frame and message limit, nothing to send, 2 s to wait for a close
-/// answer, 64 KiB of outbound bytes before reading pauses, 10 s for a socket
+/// 16 MiB frame and message limit, nothing to send, 1 s to wait for a close
+/// answer (a command ends at most a second past its own deadline), 64 KiB of outbound bytes before reading pauses, 10 s for a socket
 /// that takes no bytes.
 #[derive(Debug, Clone)]
 pub struct SessionConfig {
@@ -98,7 +98,7 @@ impl Default for SessionConfig {
             max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
             messages: Vec::new(),
             send_every: Duration::from_millis(500),
-            close_wait: Duration::from_secs(2),
+            close_wait: Duration::from_secs(1),
             echo: false,
             max_events: MAX_RECORDED_EVENTS,
             max_queued_bytes: DEFAULT_MAX_QUEUED_BYTES,
