@@ -62,7 +62,7 @@ pub async fn write_pending<S: tokio::io::AsyncWrite + Unpin + ?Sized>(
     session: &mut Session,
     give_up_at: Option<Instant>,
 ) {
-    let mut wrote = false;
+    let mut wrote = 0;
     while let Some(frame) = session.poll_transmit() {
         let mut written = 0;
         session.on_unsent(Instant::now(), frame.len(), true);
@@ -87,14 +87,14 @@ pub async fn write_pending<S: tokio::io::AsyncWrite + Unpin + ?Sized>(
                 }
             }
         }
-        wrote = true;
+        wrote += frame.len();
         session.on_transmitted(Instant::now());
     }
-    if wrote {
+    if wrote > 0 {
         // TLS and HTTP/2 streams hold bytes until flushed; a flush that
-        // blocks is a write that blocks. How many bytes it holds is not
-        // known: one stands for them.
-        session.on_unsent(Instant::now(), 1, true);
+        // blocks is a write that blocks. They hold at most what was just
+        // written.
+        session.on_unsent(Instant::now(), wrote, true);
         match with_deadline(session, give_up_at, stream.flush()).await {
             None => session.on_write_stalled(Instant::now()),
             Some(_) => session.on_unsent(Instant::now(), 0, true),
