@@ -542,7 +542,7 @@ Connection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\
                 tcp.read_exact(&mut first).await?;
                 tcp.write_all(&close_1009).await?;
                 // Closing with unread bytes sends RST, at once.
-                tcp.set_linger(Some(Duration::ZERO))?;
+                socket2::SockRef::from(&tcp).set_linger(Some(Duration::ZERO))?;
                 drop(tcp);
                 anyhow::Ok(())
             });
