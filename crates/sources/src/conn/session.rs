@@ -354,7 +354,11 @@ impl Session {
     /// sent: the driver must not read the peer until the socket takes them
     /// (backpressure; reading would only queue more answers).
     pub fn read_paused(&self) -> bool {
-        self.end.is_none() && self.outbound_bytes() > self.config.max_queued_bytes
+        self.end.is_none() && self.over_bound()
+    }
+
+    fn over_bound(&self) -> bool {
+        self.outbound_bytes() > self.config.max_queued_bytes
     }
 
     /// The driver's report after a write attempt at `now`: `unsent` bytes of
@@ -434,8 +438,10 @@ impl Session {
             CloseState::Sent { deadline, .. } => Some(*deadline),
             CloseState::Open => None,
         };
+        // Our own messages wait while the peer has not taken what we owe.
+        let next_send_at = self.next_send_at.filter(|_| !self.over_bound());
         let open_timers = if self.close == CloseState::Open {
-            [self.next_ping_at, self.next_send_at]
+            [self.next_ping_at, next_send_at]
         } else {
             [None, None]
         };
@@ -505,7 +511,7 @@ impl Session {
                 self.next_ping_at = Some(now + Duration::from_millis(ms.max(1)));
             }
         }
-        if self.next_send_at.is_some_and(|at| now >= at) {
+        if self.next_send_at.is_some_and(|at| now >= at) && !self.over_bound() {
             if let Some(text) = self.config.messages.get(self.next_message).cloned() {
                 self.next_message += 1;
                 self.send_text(now, text);

@@ -822,6 +822,9 @@ impl Held {
     }
 }
 
+#[cfg(test)]
+mod backpressure_tests;
+
 /// How long a test waits for the pool.
 #[cfg(test)]
 const TEST_WAIT: std::time::Duration = std::time::Duration::from_secs(5);

@@ -287,3 +287,24 @@ fn an_endless_fragmented_message_is_closed_with_1009_at_the_limit() {
         matches!(end(s), ConnectionEnd::ProtocolViolation { rule } if rule.contains("fragmented"))
     );
 }
+
+#[test]
+fn our_own_messages_wait_while_the_peer_has_not_taken_what_we_owe() {
+    let config = SessionConfig {
+        messages: vec!["x".repeat(100_000), "y".into()],
+        send_every: ms(10),
+        ..SessionConfig::default()
+    };
+    let (mut s, t0) = client(config);
+    s.handle_timeout(t0);
+    let first = s.poll_transmit().unwrap();
+    // The socket took none of it yet.
+    s.on_unsent(t0, first.len(), true);
+    assert_ne!(s.poll_timeout(), Some(t0 + ms(10)), "the next send waits");
+    s.handle_timeout(t0 + ms(10));
+    assert!(s.poll_transmit().is_none());
+    s.on_unsent(t0 + ms(50), 0, true);
+    assert_eq!(s.poll_timeout(), Some(t0 + ms(10)), "due again at once");
+    s.handle_timeout(t0 + ms(50));
+    assert!(s.poll_transmit().is_some());
+}
