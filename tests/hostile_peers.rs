@@ -231,16 +231,43 @@ fn a_client_that_never_reads_its_echoes_is_paused_then_closed_with_1008() {
     }
 }
 
+/// `wsdoctor lab` (the fault proxy before an in-process serve) on a free port.
+fn lab() -> (Killed, u16) {
+    let port = free_port();
+    let lab = Killed(
+        Command::cargo_bin("wsdoctor")
+            .unwrap()
+            .args(["lab", "--listen", &format!("127.0.0.1:{port}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "lab did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (lab, port)
+}
+
 #[test]
-fn bad_input_is_closed_with_the_rfc_code() {
+fn bad_input_is_closed_with_the_rfc_code_directly_and_through_lab() {
     let dir = tempfile::tempdir().unwrap();
-    let (_server, port) = serve(&dir.path().join("events.jsonl"), None);
+    let (_server, serve_port) = serve(&dir.path().join("events.jsonl"), None);
+    let (_lab, lab_port) = lab();
     // RFC 6455 §8.1 (1007), §7.4.1 (1009, for a frame and for a message).
-    for (mode, code) in [("bad-utf8", 1007), ("oversize", 1009), ("fragments", 1009)] {
-        let Some((_client, report)) = hostile_client(mode, port, &["--mb", "8"]) else {
-            return;
-        };
-        assert_eq!(report["close_code"], code, "{mode}: {report}");
+    // Through lab the upstream's close frame comes before its reset: the
+    // proxy must pass it on (three rounds: it used to lose that race).
+    for (port, rounds) in [(serve_port, 1), (lab_port, 3)] {
+        for _ in 0..rounds {
+            for (mode, code) in [("bad-utf8", 1007), ("oversize", 1009), ("fragments", 1009)] {
+                let Some((_client, report)) = hostile_client(mode, port, &["--mb", "8"]) else {
+                    return;
+                };
+                assert_eq!(report["close_code"], code, "port {port}, {mode}: {report}");
+            }
+        }
     }
 }
 

@@ -227,10 +227,14 @@ pub(crate) async fn run(
             return finish;
         }
         if let Some((from_client, deadline)) = relay.reset {
-            // The reset goes on once the other side has what came before it
-            // (an upstream's 1009 close frame, typically).
-            if relay.leg(from_client).queue.bytes == 0 || now >= deadline {
-                return Finish::Rst;
+            // The other side first gets what came before the reset (an
+            // upstream's 1009 close frame, typically). After a close frame
+            // the reset was only TCP's end of a closed WebSocket: the other
+            // side gets a FIN, as from a proxy that saw the close, since a
+            // reset would discard the frame unread in its buffer.
+            let leg = relay.leg(from_client);
+            if leg.queue.bytes == 0 || now >= deadline {
+                return if leg.closed { Finish::Fin } else { Finish::Rst };
             }
         }
         // Pass a FIN on once everything before it has been written.
@@ -271,11 +275,11 @@ pub(crate) async fn run(
             },
             wrote = uw.write(relay.up.queue.front()), if up_ready => match wrote {
                 Ok(n) if n > 0 => relay.up.queue.advance(n),
-                _ => relay.reset_by(false, Instant::now()),
+                _ => relay.unwritable(false, Instant::now()),
             },
             wrote = cw.write(relay.down.queue.front()), if down_ready => match wrote {
                 Ok(n) if n > 0 => relay.down.queue.advance(n),
-                _ => relay.reset_by(true, Instant::now()),
+                _ => relay.unwritable(true, Instant::now()),
             },
             () = sleep_opt(wake) => {}
         }
@@ -300,7 +304,8 @@ impl Relay<'_> {
 
     /// One side's socket failed (a reset, usually): nothing more comes from
     /// it or goes to it; what it sent before still reaches the other side
-    /// (within the close wait), then the reset is passed on.
+    /// (within the close wait), then the reset is passed on (a FIN after a
+    /// close frame).
     fn reset_by(&mut self, client: bool, now: Instant) {
         let (from, toward) = if client {
             (&mut self.up, &mut self.down)
@@ -312,6 +317,16 @@ impl Relay<'_> {
         toward.shut = true;
         toward.queue.clear();
         self.reset.get_or_insert((client, now + CLOSE_WAIT));
+    }
+
+    /// Writing to one side failed: nothing more goes to it, but what it
+    /// sent before its reset is still read (its read reports the reset).
+    fn unwritable(&mut self, client: bool, now: Instant) {
+        let toward = if client { &mut self.down } else { &mut self.up };
+        toward.queue.clear();
+        toward.eof = true;
+        toward.shut = true;
+        self.half_closed_at.get_or_insert(now);
     }
 
     /// Bytes read from one side.
