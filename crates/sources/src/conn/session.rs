@@ -49,8 +49,9 @@ const PREVIEW_CHARS: usize = 120;
 /// # Defaults
 /// Client role, no pings of our own, 10 s pong timeout, answer pings at once,
 /// 16 MiB frame and message limit, nothing to send, 1 s to wait for a close
-/// answer (a command ends at most a second past its own deadline), 64 KiB of outbound bytes before reading pauses, 10 s for a socket
-/// that takes no bytes.
+/// answer (a command ends at most a second past its own deadline), 64 KiB
+/// of outbound bytes before reading pauses, 10 s for a socket that takes no
+/// bytes.
 #[derive(Debug, Clone)]
 pub struct SessionConfig {
     /// Our role (clients mask their frames).
