@@ -308,3 +308,24 @@ fn our_own_messages_wait_while_the_peer_has_not_taken_what_we_owe() {
     s.handle_timeout(t0 + ms(50));
     assert!(s.poll_transmit().is_some());
 }
+
+#[test]
+fn a_masked_payload_split_anywhere_is_decoded() {
+    // The decoder's masking phase wraps in a u8: chunks of 253+ bytes
+    // (mod 256) after an odd start once panicked in debug builds.
+    let payload: Vec<u8> = (0..1024u32).map(|i| b'a' + (i % 26) as u8).collect();
+    let frame = client_frame(true, 0x1, &payload);
+    let header = frame.len() - payload.len();
+    for first in [1, 2, 3] {
+        for second in [253, 254, 255, 509, 510, 511] {
+            let (mut s, t0) = server(SessionConfig::default());
+            let cut = header + first;
+            feed(&mut s, t0, &frame[..cut]);
+            feed(&mut s, t0, &frame[cut..cut + second]);
+            feed(&mut s, t0, &frame[cut + second..]);
+            assert!(!s.is_ended(), "{first} + {second}");
+            let echo = drain(&mut s);
+            assert_eq!(echo.len(), 1);
+        }
+    }
+}
