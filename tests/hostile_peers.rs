@@ -317,3 +317,55 @@ fn probe_and_idle_end_on_time_against_a_server_that_stops_reading() {
         "idle --max 3s took {idle:?}"
     );
 }
+
+/// The peak resident memory of a process (VmHWM), in KiB.
+fn peak_kib(pid: u32) -> Option<u64> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+#[test]
+fn load_stays_small_against_a_server_that_floods_pings() {
+    let Some(mut server) = python(
+        "hostile_server.py",
+        &["flood-then-deaf".into(), "64".into()],
+    ) else {
+        return;
+    };
+    let port = first_line(&mut server).trim().to_owned();
+    let _server = Killed(server);
+    let url = format!("ws://127.0.0.1:{port}/");
+    let mut load = Killed(
+        Command::cargo_bin("wsdoctor")
+            .unwrap()
+            .args([
+                "load",
+                &url,
+                "-c",
+                "2",
+                "--hold",
+                "4s",
+                "--step-hold",
+                "500ms",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let started = Instant::now();
+    let mut peak = 0;
+    while load.0.try_wait().unwrap().is_none() {
+        assert!(started.elapsed() < Duration::from_secs(30), "load hangs");
+        peak = peak_kib(load.0.id()).unwrap_or(peak).max(peak);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Before: one pong queued per ping, 184 MB at the peak here.
+    assert!(peak < 48 * 1024, "load peaked at {peak} KiB");
+}
