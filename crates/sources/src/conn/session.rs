@@ -39,6 +39,9 @@ pub const DEFAULT_MAX_QUEUED_BYTES: usize = 64 * 1024;
 /// How long the socket may refuse every byte before the peer counts as no
 /// longer reading (see [`SessionConfig::write_timeout`]).
 pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The shortest wait on a blocked write that counts as the peer no longer
+/// reading when our own deadline cuts it short.
+const MIN_STALL: Duration = Duration::from_secs(1);
 /// Delayed pongs kept at most (`PongPolicy::Delay`); a ping flood beyond it
 /// is answered only by the latest, as RFC 6455 §5.5.3 allows.
 const MAX_DELAYED_PONGS: usize = 64;
@@ -388,14 +391,26 @@ impl Session {
 
     /// A write blocked until `now`, the driver's own deadline or
     /// [`Session::write_deadline`]: the peer stopped reading. Ends the
-    /// connection as [`ConnectionEnd::PeerStoppedReading`]; nothing more is
-    /// sent (a frame may be half written).
+    /// connection as [`ConnectionEnd::PeerStoppedReading`], or, when the
+    /// driver's deadline (the end of the watch) came less than a second
+    /// into the wait, as that deadline: a socket full for a moment is no
+    /// evidence. Nothing more is sent (a frame may be half written).
     pub fn on_write_stalled(&mut self, now: Instant) {
         if self.end.is_some() {
             return;
         }
         let since = self.write_blocked_since.unwrap_or(now);
-        self.peer_stopped_reading(now, since);
+        let waited = now.saturating_duration_since(since);
+        if waited >= MIN_STALL.min(self.config.write_timeout) {
+            self.peer_stopped_reading(now, since);
+        } else {
+            let what = format!(
+                "the end of the watch, while {} bytes had waited {} ms for the socket",
+                self.outbound_bytes(),
+                waited.as_millis()
+            );
+            self.abandon(now, &what);
+        }
         self.transmit.clear();
         self.queued_bytes = 0;
     }

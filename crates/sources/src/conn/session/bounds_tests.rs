@@ -154,15 +154,28 @@ fn a_write_given_up_by_the_driver_ends_without_more_frames() {
     feed(&mut s, t0, &server_frame(true, 0x9, b"p"));
     let pong = s.poll_transmit().unwrap();
     s.on_unsent(t0, pong.len(), true);
-    s.on_write_stalled(t0 + ms(700));
+    s.on_write_stalled(t0 + ms(1_700));
     assert!(s.poll_transmit().is_none(), "a frame may be half written");
     assert!(matches!(
         end(s),
         ConnectionEnd::PeerStoppedReading {
-            blocked_ms: 700,
+            blocked_ms: 1_700,
             ..
         }
     ));
+}
+
+#[test]
+fn a_write_cut_short_by_the_watch_end_is_not_evidence() {
+    let (mut s, t0) = client(SessionConfig::default());
+    feed(&mut s, t0, &server_frame(true, 0x9, b"p"));
+    let pong = s.poll_transmit().unwrap();
+    s.on_unsent(t0, pong.len(), true);
+    s.on_write_stalled(t0 + ms(200));
+    match end(s) {
+        ConnectionEnd::LocalDeadline { what } => assert!(what.contains("200 ms"), "{what}"),
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]
