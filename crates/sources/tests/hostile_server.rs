@@ -127,3 +127,28 @@ async fn text_that_is_not_utf8_from_the_server_is_a_violation() {
         other => panic!("{other:?}"),
     }
 }
+
+#[tokio::test]
+async fn a_blocked_write_is_given_up_after_the_connect_timeout() {
+    let Some((_peer, port)) = hostile(&["flood-then-deaf", "1"]) else {
+        return;
+    };
+    let mut c = config(port, Duration::from_secs(20));
+    c.connect.connect_timeout = Duration::from_secs(1);
+    c.messages = vec!["x".repeat(1 << 20); 12];
+    c.send_every = Duration::from_millis(1);
+    let started = Instant::now();
+    let e = tokio::time::timeout(Duration::from_secs(30), run(&c, None))
+        .await
+        .expect("the probe returns");
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(5),
+        "took {took:?} of a 20 s watch"
+    );
+    assert!(
+        matches!(end(&e), ConnectionEnd::PeerStoppedReading { blocked_ms, .. } if (1_000..2_000).contains(&blocked_ms)),
+        "{:?}",
+        end(&e)
+    );
+}
