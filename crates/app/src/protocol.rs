@@ -24,8 +24,9 @@ pub struct StartContext {
 }
 
 /// One protocol's client on one connection. Sans-IO: it reads messages
-/// and the clock, and says what to send through [`Ctx`].
-pub trait Protocol: std::fmt::Debug + Send {
+/// and the clock, and says what to send through [`Ctx`]. `Sync` because
+/// the drivers hold a shared borrow of the session across a write.
+pub trait Protocol: std::fmt::Debug + Send + Sync {
     /// The connection opened: queue the first messages.
     fn start(&mut self, now: Instant, cx: &mut Ctx);
     /// A text message from the server.

@@ -205,6 +205,17 @@ pub enum ConnectionEnd {
         /// The rule that was broken, in words.
         rule: String,
     },
+    /// The peer stopped reading: the socket took none of our bytes for
+    /// `blocked_ms` while `queued_bytes` waited to be sent (pongs, echoes,
+    /// messages). One side could not keep up (`slow-consumer`): a hung or
+    /// overloaded peer, or a client that never reads. We stopped reading it
+    /// meanwhile, so the queue stayed bounded, then ended the connection.
+    PeerStoppedReading {
+        /// Bytes waiting to be sent when we gave up.
+        queued_bytes: u64,
+        /// How long the socket had refused every byte.
+        blocked_ms: u64,
+    },
     /// A deadline of our own passed (e.g. the peer never answered our close frame).
     LocalDeadline {
         /// Which deadline.
@@ -362,6 +373,13 @@ impl ConnectionEnd {
             ConnectionEnd::ProtocolViolation { rule } => {
                 format!("protocol violation by the peer: {}", escape_peer(rule))
             }
+            ConnectionEnd::PeerStoppedReading {
+                queued_bytes,
+                blocked_ms,
+            } => format!(
+                "the peer stopped reading: {queued_bytes} bytes waited to be sent and the socket \
+                 took none for {blocked_ms} ms"
+            ),
             ConnectionEnd::LocalDeadline { what } => format!("our own deadline passed: {what}"),
             ConnectionEnd::Io { error } => format!("socket error: {}", escape_peer(error)),
             ConnectionEnd::ProxyRefused { proxy, answer, .. } => format!(

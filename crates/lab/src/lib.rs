@@ -35,6 +35,7 @@ mod frames;
 #[doc(hidden)]
 pub mod fuzzing;
 mod handshake;
+mod listen;
 mod proxy;
 mod serve;
 mod session;
@@ -127,7 +128,7 @@ impl LabServer {
             addr: config.listen,
             source,
         };
-        let listener = TcpListener::bind(config.listen).await.map_err(bind_err)?;
+        let listener = crate::listen::listen_tokio(config.listen).map_err(bind_err)?;
         let addr = listener.local_addr().map_err(bind_err)?;
         let shared = Arc::new(Shared {
             faults: config.faults,

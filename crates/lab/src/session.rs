@@ -25,6 +25,8 @@ const CLOSE_WAIT: Duration = Duration::from_secs(2);
 const FIN_LINGER: Duration = Duration::from_secs(2);
 /// Bytes requested per socket read.
 const READ_CHUNK: usize = 16 * 1024;
+/// How long a write may wait on a client that does not read.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Delayed pongs kept at most (`pong-delay`); later pings go unanswered.
 const MAX_PENDING_PONGS: usize = 64;
 /// Payload of the `huge-frame` fault's announced frame.
@@ -124,8 +126,14 @@ fn periodic(start: Instant, every: Option<Duration>) -> Option<Interval> {
 }
 
 impl Session {
+    /// Writes a frame; a client that takes none of it for [`WRITE_TIMEOUT`]
+    /// stopped reading and is dropped (nothing is read meanwhile, so it
+    /// cannot make the server queue more).
     async fn send(&mut self, bytes: &[u8]) -> Result<(), End> {
-        self.conn.send(bytes).await.map_err(|_| End::Drop)
+        match tokio::time::timeout(WRITE_TIMEOUT, self.conn.send(bytes)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) | Err(_) => Err(End::Drop),
+        }
     }
 
     /// The loop; it only ever leaves with how to end.

@@ -99,6 +99,10 @@ async fn run_one(
         heartbeat: config.heartbeat,
         messages: config.messages.clone(),
         send_every: config.send_every,
+        // A socket that takes none of our bytes for as long as we give a
+        // connect means the server stopped reading (the watch's end cuts
+        // it shorter).
+        write_timeout: config.connect.connect_timeout,
         ..SessionConfig::default()
     };
     let mut session = Session::new(session_config, origin, open.opened_at);

@@ -120,7 +120,7 @@ impl LabProxy {
             addr: config.listen,
             source,
         };
-        let listener = TcpListener::bind(config.listen).await.map_err(bind_err)?;
+        let listener = crate::listen::listen_tokio(config.listen).map_err(bind_err)?;
         let addr = listener.local_addr().map_err(bind_err)?;
         let plan = ProxyPlan::from_faults(&config.faults);
         let mass_at = plan.mass.map(|(at, _)| Instant::now() + at);

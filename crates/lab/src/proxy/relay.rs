@@ -168,6 +168,9 @@ struct Relay<'a> {
     blackholed_at: Option<Instant>,
     /// This connection's draw of `random-drop`.
     random_end: Option<(Instant, EndHow)>,
+    /// One side reset (true: the client): what it sent before is passed on
+    /// until this deadline, then the reset is.
+    reset: Option<(bool, Instant)>,
 }
 
 /// The instant `random-drop` ends a connection opened at `opened`: uniform
@@ -200,6 +203,7 @@ pub(crate) async fn run(
         half_closed_at: None,
         blackholed_at: None,
         random_end: random_end(now, init.plan),
+        reset: None,
     };
     if init.websocket {
         relay.up.pump.rules.drop_pongs = init.plan.drop_pongs;
@@ -221,6 +225,17 @@ pub(crate) async fn run(
         let now = Instant::now();
         if let Some(finish) = relay.fire(now) {
             return finish;
+        }
+        if let Some((from_client, deadline)) = relay.reset {
+            // The other side first gets what came before the reset (an
+            // upstream's 1009 close frame, typically). After a close frame
+            // the reset was only TCP's end of a closed WebSocket: the other
+            // side gets a FIN, as from a proxy that saw the close, since a
+            // reset would discard the frame unread in its buffer.
+            let leg = relay.leg(from_client);
+            if leg.queue.bytes == 0 || now >= deadline {
+                return if leg.closed { Finish::Fin } else { Finish::Rst };
+            }
         }
         // Pass a FIN on once everything before it has been written.
         if relay.up.eof && relay.up.queue.bytes == 0 && !relay.up.shut {
@@ -248,7 +263,7 @@ pub(crate) async fn run(
                     relay.input(true, &cbuf, Instant::now());
                     cbuf.clear();
                 }
-                Err(_) => return Finish::Rst,
+                Err(_) => relay.reset_by(true, Instant::now()),
             },
             read = ur.read_buf(&mut ubuf), if read_upstream => match read {
                 Ok(0) => relay.eof(false, Instant::now()),
@@ -256,15 +271,15 @@ pub(crate) async fn run(
                     relay.input(false, &ubuf, Instant::now());
                     ubuf.clear();
                 }
-                Err(_) => return Finish::Rst,
+                Err(_) => relay.reset_by(false, Instant::now()),
             },
             wrote = uw.write(relay.up.queue.front()), if up_ready => match wrote {
                 Ok(n) if n > 0 => relay.up.queue.advance(n),
-                _ => return Finish::Rst,
+                _ => relay.unwritable(false, Instant::now()),
             },
             wrote = cw.write(relay.down.queue.front()), if down_ready => match wrote {
                 Ok(n) if n > 0 => relay.down.queue.advance(n),
-                _ => return Finish::Rst,
+                _ => relay.unwritable(true, Instant::now()),
             },
             () = sleep_opt(wake) => {}
         }
@@ -285,6 +300,33 @@ impl Relay<'_> {
         } else {
             &mut self.down
         }
+    }
+
+    /// One side's socket failed (a reset, usually): nothing more comes from
+    /// it or goes to it; what it sent before still reaches the other side
+    /// (within the close wait), then the reset is passed on (a FIN after a
+    /// close frame).
+    fn reset_by(&mut self, client: bool, now: Instant) {
+        let (from, toward) = if client {
+            (&mut self.up, &mut self.down)
+        } else {
+            (&mut self.down, &mut self.up)
+        };
+        from.eof = true;
+        toward.eof = true;
+        toward.shut = true;
+        toward.queue.clear();
+        self.reset.get_or_insert((client, now + CLOSE_WAIT));
+    }
+
+    /// Writing to one side failed: nothing more goes to it, but what it
+    /// sent before its reset is still read (its read reports the reset).
+    fn unwritable(&mut self, client: bool, now: Instant) {
+        let toward = if client { &mut self.down } else { &mut self.up };
+        toward.queue.clear();
+        toward.eof = true;
+        toward.shut = true;
+        self.half_closed_at.get_or_insert(now);
     }
 
     /// Bytes read from one side.
@@ -327,6 +369,7 @@ impl Relay<'_> {
     fn next_timer(&self) -> Option<Instant> {
         let after = |d: Option<Duration>| d.map(|d| self.opened + d);
         let mut times = vec![self.up.queue.due(), self.down.queue.due()];
+        times.push(self.reset.map(|(_, deadline)| deadline));
         times.push(self.half_closed_at.map(|t| t + HALF_CLOSE_LINGER));
         match self.phase {
             Phase::Open if self.websocket => {

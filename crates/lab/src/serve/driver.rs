@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite};
 use tokio::sync::watch;
 use wsdoctor_sources::conn::driver::{apply_read, write_pending};
 use wsdoctor_sources::conn::session::Session;
@@ -60,11 +60,10 @@ pub(crate) async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
         session.close(opened, SHUTDOWN_CODE, SHUTDOWN_REASON);
     }
     loop {
-        write_pending(conn, session).await;
+        write_pending(conn, session, None).await;
         if session.is_ended() {
             return Ending::Fin;
         }
-        let _ = conn.flush().await;
         let open = !session.is_closing();
         let wake = [
             session.poll_timeout(),
@@ -78,7 +77,9 @@ pub(crate) async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
         .min();
         buf.reserve(READ_CHUNK);
         tokio::select! {
-            read = conn.read_buf(&mut buf) => apply_read(session, read, &mut buf),
+            read = conn.read_buf(&mut buf), if !session.read_paused() => {
+                apply_read(session, read, &mut buf);
+            }
             changed = shutdown.changed(), if !stopping => {
                 // A dropped sender means the server is gone: stop as well.
                 let _ = changed;

@@ -213,7 +213,7 @@ impl DiagServer {
             addr: config.listen,
             source,
         };
-        let listener = listen(config.listen, config.reuse_port).map_err(bind_err)?;
+        let listener = crate::listen::listen(config.listen, config.reuse_port).map_err(bind_err)?;
         let addr = listener.local_addr().map_err(bind_err)?;
         // Accepted without tokio's reactor: a plain connection goes to the
         // hold pool as it is and is registered once, there (see `held`).
@@ -408,12 +408,6 @@ async fn accept_loop(
     }
 }
 
-/// How many connection attempts the kernel queues before `accept`: tokio's
-/// default (1,024) overflows when thousands of clients open at once, and an
-/// overflow costs a client a 1 s SYN retransmit (the kernel caps it at
-/// `net.core.somaxconn`).
-const LISTEN_BACKLOG: i32 = 8192;
-
 /// Accepts one connection, as a plain socket (not registered anywhere).
 async fn accept_std(
     listener: &AsyncFd<std::net::TcpListener>,
@@ -424,19 +418,6 @@ async fn accept_std(
             return accepted;
         }
     }
-}
-
-fn listen(addr: SocketAddr, reuse_port: bool) -> std::io::Result<std::net::TcpListener> {
-    use socket2::{Domain, Socket, Type};
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
-    socket.set_reuse_address(true)?;
-    if reuse_port {
-        socket.set_reuse_port(true)?;
-    }
-    socket.set_nonblocking(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(LISTEN_BACKLOG)?;
-    Ok(socket.into())
 }
 
 /// Connections the pool holds now.

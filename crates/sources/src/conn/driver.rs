@@ -47,25 +47,77 @@ pub fn classify_io_error(e: &io::Error) -> Option<Transport> {
     }
 }
 
-/// Writes every frame the session has queued; a failed write ends the
-/// session with the transport's classification. Shared by every loop that
-/// drives a session (this driver, `serve`, `reconnect`).
+/// Writes every frame the session has queued, then flushes; a failed write
+/// ends the session with the transport's classification. Shared by every
+/// loop that drives a session (this driver, `serve`).
+///
+/// Every write has a deadline: the socket may take no byte for the
+/// session's write timeout ([`Session::write_deadline`]), and never past
+/// `give_up_at` (the caller's own deadline, e.g. the end of the watch). A
+/// write still blocked then means the peer stopped reading: the session
+/// ends as such ([`Session::on_write_stalled`]) and nothing more is sent.
+/// While a write waits nothing is read, so the peer cannot make us queue more.
 pub async fn write_pending<S: tokio::io::AsyncWrite + Unpin + ?Sized>(
     stream: &mut S,
     session: &mut Session,
+    give_up_at: Option<Instant>,
 ) {
+    let mut wrote = 0;
     while let Some(frame) = session.poll_transmit() {
-        match stream.write_all(&frame).await {
-            Ok(()) => session.on_transmitted(Instant::now()),
-            Err(e) => {
-                session.handle_transport_error(
-                    Instant::now(),
-                    classify_io_error(&e),
-                    e.to_string(),
-                );
-                break;
+        let mut written = 0;
+        session.on_unsent(Instant::now(), frame.len(), true);
+        while written < frame.len() {
+            let write = stream.write(&frame[written..]);
+            match with_deadline(session, give_up_at, write).await {
+                None => return session.on_write_stalled(Instant::now()),
+                Some(Ok(0)) => {
+                    let e = io::Error::from(io::ErrorKind::WriteZero);
+                    return session.handle_transport_error(Instant::now(), None, e.to_string());
+                }
+                Some(Ok(n)) => {
+                    written += n;
+                    session.on_unsent(Instant::now(), frame.len() - written, true);
+                }
+                Some(Err(e)) => {
+                    return session.handle_transport_error(
+                        Instant::now(),
+                        classify_io_error(&e),
+                        e.to_string(),
+                    );
+                }
             }
         }
+        wrote += frame.len();
+        session.on_transmitted(Instant::now());
+    }
+    if wrote > 0 {
+        // TLS and HTTP/2 streams hold bytes until flushed; a flush that
+        // blocks is a write that blocks. They hold at most what was just
+        // written.
+        session.on_unsent(Instant::now(), wrote, true);
+        match with_deadline(session, give_up_at, stream.flush()).await {
+            None => session.on_write_stalled(Instant::now()),
+            Some(_) => session.on_unsent(Instant::now(), 0, true),
+        }
+    }
+}
+
+/// Runs a write until the earlier of the session's write deadline and
+/// `give_up_at`; `None` when that passed first.
+async fn with_deadline<T>(
+    session: &Session,
+    give_up_at: Option<Instant>,
+    write: impl std::future::Future<Output = T>,
+) -> Option<T> {
+    let deadline = [session.write_deadline(), give_up_at]
+        .into_iter()
+        .flatten()
+        .min();
+    match deadline {
+        Some(at) => tokio::time::timeout_at(tokio::time::Instant::from_std(at), write)
+            .await
+            .ok(),
+        None => Some(write.await),
     }
 }
 
@@ -158,7 +210,7 @@ pub fn apply_read_event<S: ReadSource + ?Sized>(
                             )
                         }
                     }
-                    if session.is_ended() {
+                    if session.is_ended() || session.read_paused() {
                         return;
                     }
                 }
@@ -198,11 +250,13 @@ pub async fn drive(
     let chunk = plan.read_buffer.max(256);
     let mut buf = BytesMut::new();
     loop {
-        write_pending(&mut stream, session).await;
+        // A write blocked at the end of the watch is given up then (the
+        // close handshake has its own deadline once it started).
+        let give_up_at = (!session.is_closing()).then(|| *plan.close_at.borrow());
+        write_pending(&mut stream, session, give_up_at).await;
         if session.is_ended() {
             break;
         }
-        let _ = stream.flush().await;
         let close_at = *plan.close_at.borrow_and_update();
         let watch_timer = (!session.is_closing()).then_some(close_at);
         let wake = [session.poll_timeout(), watch_timer]
@@ -210,8 +264,9 @@ pub async fn drive(
             .flatten()
             .min()
             .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+        let reading = !session.read_paused();
         tokio::select! {
-            read = next_read(&mut stream, &mut buf, chunk) => {
+            read = next_read(&mut stream, &mut buf, chunk), if reading => {
                 apply_read_event(session, &stream, read, &mut buf);
             }
             // A moved deadline just loops to recompute the wake time; a

@@ -33,20 +33,36 @@ use super::micros_since;
 pub const DEFAULT_MAX_FRAME_BYTES: u64 = 16 * 1024 * 1024;
 /// How many bytes of each message we keep for previews and echo matching.
 const KEEP_MESSAGE_BYTES: usize = 64 * 1024;
+/// Bytes waiting to be sent before we stop reading the peer (see
+/// [`SessionConfig::max_queued_bytes`]).
+pub const DEFAULT_MAX_QUEUED_BYTES: usize = 64 * 1024;
+/// How long the socket may refuse every byte before the peer counts as no
+/// longer reading (see [`SessionConfig::write_timeout`]).
+pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The shortest wait on a blocked write that counts as the peer no longer
+/// reading when our own deadline cuts it short.
+const MIN_STALL: Duration = Duration::from_secs(1);
+/// Delayed pongs kept at most (`PongPolicy::Delay`); a ping flood beyond it
+/// is answered only by the latest, as RFC 6455 §5.5.3 allows.
+const MAX_DELAYED_PONGS: usize = 64;
 const PREVIEW_CHARS: usize = 120;
 
 /// How a session behaves.
 ///
 /// # Defaults
 /// Client role, no pings of our own, 10 s pong timeout, answer pings at once,
-/// 16 MiB frame limit, nothing to send, 2 s to wait for a close answer.
+/// 16 MiB frame and message limit, nothing to send, 1 s to wait for a close
+/// answer (a command ends at most a second past its own deadline), 64 KiB
+/// of outbound bytes before reading pauses, 10 s for a socket that takes no
+/// bytes.
 #[derive(Debug, Clone)]
 pub struct SessionConfig {
     /// Our role (clients mask their frames).
     pub role: Role,
     /// Pings, pong deadline and pong policy.
     pub heartbeat: HeartbeatSettings,
-    /// Largest frame accepted from the peer.
+    /// Largest frame, and largest message (all its fragments, inflated when
+    /// compressed), accepted from the peer; beyond it we close with 1009.
     pub max_frame_bytes: u64,
     /// Text messages to send, in order.
     pub messages: Vec<String>,
@@ -61,6 +77,17 @@ pub struct SessionConfig {
     /// runs that read only the clocks (watch, load) keep none, so a
     /// connection that lives for days costs the same as a new one.
     pub max_events: usize,
+    /// Bytes we may have waiting to be sent (queued frames plus what the
+    /// socket has not taken) before the driver stops reading the peer:
+    /// backpressure, so a peer that sends pings or messages to echo and never
+    /// reads costs at most this, plus one read and one echoed message.
+    pub max_queued_bytes: usize,
+    /// How long the socket may take none of our bytes before the peer counts
+    /// as no longer reading: the connection then ends as
+    /// [`ConnectionEnd::PeerStoppedReading`] (a 1008 close frame is queued in
+    /// case the peer reads again). The drivers also give up on a blocked write
+    /// at their own deadline (the end of a watch).
+    pub write_timeout: Duration,
 }
 
 impl Default for SessionConfig {
@@ -75,9 +102,11 @@ impl Default for SessionConfig {
             max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
             messages: Vec::new(),
             send_every: Duration::from_millis(500),
-            close_wait: Duration::from_secs(2),
+            close_wait: Duration::from_secs(1),
             echo: false,
             max_events: MAX_RECORDED_EVENTS,
+            max_queued_bytes: DEFAULT_MAX_QUEUED_BYTES,
+            write_timeout: DEFAULT_WRITE_TIMEOUT,
         }
     }
 }
@@ -100,6 +129,66 @@ struct IncomingMessage {
     kept: Vec<u8>,
     /// RSV1 was set on its first frame (permessage-deflate).
     compressed: bool,
+    /// Payload bytes announced by its frames so far (as sent, compressed or
+    /// not): an endless fragmented message stops at the message limit.
+    wire_len: u64,
+    /// UTF-8 validation of a text message as it arrives.
+    utf8: Option<Utf8Check>,
+}
+
+/// Validates a text message chunk by chunk, as it arrives: a code point may
+/// be split across frames and reads. Written over std's `from_utf8`, whose
+/// `error_len()` tells a sequence cut off at the end of a chunk from an
+/// invalid one; the incremental decoders on crates.io hand back the text,
+/// which we do not keep.
+#[derive(Debug, Default)]
+struct Utf8Check {
+    /// The start of a code point cut off at the end of the last chunk.
+    pending: [u8; 4],
+    pending_len: u8,
+}
+
+impl Utf8Check {
+    /// Feeds the next bytes of the message; false once it cannot be UTF-8.
+    fn feed(&mut self, mut bytes: &[u8]) -> bool {
+        // First finish the code point the last chunk cut off.
+        while self.pending_len > 0 {
+            let Some((&next, rest)) = bytes.split_first() else {
+                return true;
+            };
+            let n = usize::from(self.pending_len);
+            if n >= self.pending.len() {
+                return false;
+            }
+            self.pending[n] = next;
+            self.pending_len += 1;
+            bytes = rest;
+            match std::str::from_utf8(&self.pending[..=n]) {
+                Ok(_) => self.pending_len = 0,
+                Err(e) if e.error_len().is_some() => return false,
+                Err(_) => {}
+            }
+        }
+        match std::str::from_utf8(bytes) {
+            Ok(_) => true,
+            Err(e) if e.error_len().is_some() => false,
+            Err(e) => {
+                // At most 3 bytes: the start of one code point.
+                let tail = &bytes[e.valid_up_to()..];
+                let Some(slot) = self.pending.get_mut(..tail.len()) else {
+                    return false;
+                };
+                slot.copy_from_slice(tail);
+                self.pending_len = tail.len() as u8;
+                true
+            }
+        }
+    }
+
+    /// True when the message did not end inside a code point.
+    fn complete(&self) -> bool {
+        self.pending_len == 0
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,10 +211,21 @@ pub struct Session {
     opened_at: Instant,
     decoder: WebsocketFrameDecoder,
     frame: Option<IncomingFrame>,
-    message: Option<IncomingMessage>,
+    // Boxed: only a message being received needs it, and a held session stays small.
+    message: Option<Box<IncomingMessage>>,
     events: Vec<FrameEvent>,
     events_omitted: u64,
     transmit: VecDeque<Vec<u8>>,
+    /// Bytes in `transmit`.
+    queued_bytes: usize,
+    /// Bytes the driver took but the socket has not accepted yet.
+    unsent_bytes: usize,
+    /// Since when the socket has taken none of our bytes.
+    write_blocked_since: Option<Instant>,
+    /// The pong we owe, not yet encoded: a later ping replaces its payload
+    /// (RFC 6455 §5.5.3 lets a pong answer only the most recent ping), so a
+    /// ping flood costs one pong, not one per ping.
+    pong_owed: Option<Vec<u8>>,
     ping_counter: u64,
     next_ping_at: Option<Instant>,
     /// Our pings waiting for a pong: payload and send time.
@@ -178,6 +278,10 @@ impl Session {
             events: Vec::new(),
             events_omitted: 0,
             transmit: VecDeque::new(),
+            queued_bytes: 0,
+            unsent_bytes: 0,
+            write_blocked_since: None,
+            pong_owed: None,
             ping_counter: 0,
             next_ping_at,
             pings_in_flight: VecDeque::new(),
@@ -235,9 +339,104 @@ impl Session {
         self.frames_in
     }
 
-    /// The next encoded frame to write, if any.
+    /// The next encoded frame to write, if any. An owed pong goes first: it
+    /// answers a ping that came before anything still queued.
     pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
-        self.transmit.pop_front()
+        if let Some(payload) = self.pong_owed.take() {
+            return Some(self.encode_frame(Opcode::Pong, payload));
+        }
+        let frame = self.transmit.pop_front()?;
+        self.queued_bytes = self.queued_bytes.saturating_sub(frame.len());
+        Some(frame)
+    }
+
+    /// Bytes waiting to be sent: queued frames, an owed pong, and what the
+    /// driver reported the socket has not taken ([`Session::on_unsent`]).
+    pub fn outbound_bytes(&self) -> usize {
+        let pong = self.pong_owed.as_ref().map_or(0, |p| p.len() + 14);
+        self.queued_bytes + self.unsent_bytes + pong
+    }
+
+    /// True while more than [`SessionConfig::max_queued_bytes`] wait to be
+    /// sent: the driver must not read the peer until the socket takes them
+    /// (backpressure; reading would only queue more answers).
+    pub fn read_paused(&self) -> bool {
+        self.end.is_none() && self.over_bound()
+    }
+
+    fn over_bound(&self) -> bool {
+        self.outbound_bytes() > self.config.max_queued_bytes
+    }
+
+    /// The driver's report after a write attempt at `now`: `unsent` bytes of
+    /// a taken frame the socket has not accepted yet (0: all written), and
+    /// whether the socket took any byte this time. A socket that takes no
+    /// byte for [`SessionConfig::write_timeout`] means the peer stopped
+    /// reading ([`Session::handle_timeout`] then ends the connection).
+    pub fn on_unsent(&mut self, now: Instant, unsent: usize, progressed: bool) {
+        self.unsent_bytes = unsent;
+        if unsent == 0 {
+            self.write_blocked_since = None;
+        } else if progressed || self.write_blocked_since.is_none() {
+            self.write_blocked_since = Some(now);
+        }
+    }
+
+    /// When a write still blocked must be given up: the write timeout, or
+    /// the close handshake's own deadline once we are closing.
+    pub fn write_deadline(&self) -> Option<Instant> {
+        let blocked = self.write_blocked_since? + self.config.write_timeout;
+        Some(match &self.close {
+            CloseState::Sent { deadline, .. } => blocked.min(*deadline),
+            CloseState::Open => blocked,
+        })
+    }
+
+    /// A write blocked until `now`, the driver's own deadline or
+    /// [`Session::write_deadline`]: the peer stopped reading. Ends the
+    /// connection as [`ConnectionEnd::PeerStoppedReading`], or, when the
+    /// driver's deadline (the end of the watch) came less than a second
+    /// into the wait, as that deadline: a socket full for a moment is no
+    /// evidence. Nothing more is sent (a frame may be half written).
+    pub fn on_write_stalled(&mut self, now: Instant) {
+        if self.end.is_some() {
+            return;
+        }
+        let since = self.write_blocked_since.unwrap_or(now);
+        let waited = now.saturating_duration_since(since);
+        if waited >= MIN_STALL.min(self.config.write_timeout) {
+            self.peer_stopped_reading(now, since);
+        } else {
+            let what = format!(
+                "the end of the watch, while {} bytes had waited {} ms for the socket",
+                self.outbound_bytes(),
+                waited.as_millis()
+            );
+            self.abandon(now, &what);
+        }
+        self.transmit.clear();
+        self.queued_bytes = 0;
+    }
+
+    fn peer_stopped_reading(&mut self, now: Instant, since: Instant) {
+        let queued_bytes = self.outbound_bytes() as u64;
+        let blocked = now.saturating_duration_since(since);
+        let blocked_ms = u64::try_from(blocked.as_millis()).unwrap_or(u64::MAX);
+        // What we still owe will never be read; a 1008 says why, in case
+        // the peer reads again (after the half-written frame, if any).
+        self.transmit.clear();
+        self.queued_bytes = 0;
+        self.pong_owed = None;
+        self.delayed_pongs.clear();
+        let reason = format!("not reading: {queued_bytes} bytes unsent for {blocked_ms} ms");
+        self.queue_close(now, Some(1008), &reason);
+        self.finish(
+            now,
+            ConnectionEnd::PeerStoppedReading {
+                queued_bytes,
+                blocked_ms,
+            },
+        );
     }
 
     /// Records that a frame was written at `now` (the driver calls this after each write).
@@ -258,14 +457,17 @@ impl Session {
             CloseState::Sent { deadline, .. } => Some(*deadline),
             CloseState::Open => None,
         };
+        // Our own messages wait while the peer has not taken what we owe.
+        let next_send_at = self.next_send_at.filter(|_| !self.over_bound());
         let open_timers = if self.close == CloseState::Open {
-            [self.next_ping_at, self.next_send_at, self.app_timeout()]
+            [self.next_ping_at, next_send_at, self.app_timeout()]
         } else {
             [None, None, None]
         };
         [
             pong_deadline,
             close_deadline,
+            self.write_deadline(),
             self.delayed_pongs.front().map(|(at, _)| *at),
         ]
         .into_iter()
@@ -282,6 +484,12 @@ impl Session {
     pub fn handle_timeout(&mut self, now: Instant) {
         if self.end.is_some() {
             return;
+        }
+        if let (Some(since), Some(deadline)) = (self.write_blocked_since, self.write_deadline()) {
+            if now >= deadline {
+                self.peer_stopped_reading(now, since);
+                return;
+            }
         }
         if let Some((_, sent)) = self.pings_in_flight.front() {
             let waited = now.saturating_duration_since(*sent);
@@ -322,7 +530,7 @@ impl Session {
                 self.next_ping_at = Some(now + Duration::from_millis(ms.max(1)));
             }
         }
-        if self.next_send_at.is_some_and(|at| now >= at) {
+        if self.next_send_at.is_some_and(|at| now >= at) && !self.over_bound() {
             if let Some(text) = self.config.messages.get(self.next_message).cloned() {
                 self.next_message += 1;
                 self.send_text(now, text);
@@ -437,9 +645,33 @@ impl Session {
     }
 
     fn violation(&mut self, now: Instant, rule: String) {
-        // RFC 6455 §7.1.7: fail the connection; we say why in a 1002 first.
-        self.queue_close(now, Some(1002), "protocol error");
+        self.fail(now, 1002, "protocol error", rule);
+    }
+
+    /// RFC 6455 §7.1.7: fail the connection; the close frame says why first.
+    fn fail(&mut self, now: Instant, code: u16, reason: &str, rule: String) {
+        self.message = None;
+        self.frame = None;
+        self.queue_close(now, Some(code), reason);
         self.finish(now, ConnectionEnd::ProtocolViolation { rule });
+    }
+
+    /// RFC 6455 §7.4.1: 1009 for a message too big to process.
+    fn too_big(&mut self, now: Instant, rule: String) {
+        self.fail(now, 1009, "message too big", rule);
+    }
+
+    /// RFC 6455 §8.1: a text message that is not UTF-8 fails the connection
+    /// with 1007.
+    fn not_utf8(&mut self, now: Instant) {
+        self.fail(
+            now,
+            1007,
+            "invalid UTF-8",
+            "a text message that is not valid UTF-8 (RFC 6455 §8.1: fail the connection \
+             with 1007)"
+                .to_owned(),
+        );
     }
 
     fn on_frame_start(&mut self, now: Instant, info: FrameInfo, original_opcode: Opcode) {
@@ -501,10 +733,11 @@ impl Session {
             );
         }
         if info.payload_length > self.config.max_frame_bytes {
-            return self.violation(
+            return self.too_big(
                 now,
                 format!(
-                    "a frame announces {} bytes, over our {} byte limit; refused without reading it",
+                    "a frame announces {} bytes, over our {} byte limit; refused without \
+                     reading it, closed with 1009 (RFC 6455 §7.4.1)",
                     info.payload_length, self.config.max_frame_bytes
                 ),
             );
@@ -524,14 +757,30 @@ impl Session {
                 );
             }
             Opcode::Text | Opcode::Binary => {
-                self.message = Some(IncomingMessage {
+                self.message = Some(Box::new(IncomingMessage {
                     opcode: info.opcode,
                     len: 0,
                     kept: Vec::new(),
                     compressed,
-                });
+                    wire_len: 0,
+                    utf8: (info.opcode == Opcode::Text).then(Utf8Check::default),
+                }));
             }
             _ => {}
+        }
+        if let (false, Some(message)) = (info.opcode.is_control(), &mut self.message) {
+            message.wire_len = message.wire_len.saturating_add(info.payload_length);
+            if message.wire_len > self.config.max_frame_bytes {
+                let total = message.wire_len;
+                return self.too_big(
+                    now,
+                    format!(
+                        "a fragmented message reaches {total} bytes, over our {} byte limit; \
+                         closed with 1009 (RFC 6455 §7.4.1)",
+                        self.config.max_frame_bytes
+                    ),
+                );
+            }
         }
         self.frame = Some(IncomingFrame {
             info,
@@ -555,20 +804,31 @@ impl Session {
         } else {
             KEEP_MESSAGE_BYTES
         };
+        let mut utf8_ok = true;
         match (&mut self.deflate, message.compressed) {
             (Some(codec), true) => {
+                let IncomingMessage {
+                    kept, utf8, len, ..
+                } = &mut **message;
                 let inflated = codec.inflate(
                     chunk,
-                    message.len as u64,
+                    *len as u64,
                     self.config.max_frame_bytes,
-                    &mut |out| keep_part(&mut message.kept, out, keep),
+                    &mut |out| {
+                        keep_part(kept, out, keep);
+                        utf8_ok &= utf8.as_mut().is_none_or(|check| check.feed(out));
+                    },
                 );
                 self.after_inflate(now, inflated);
             }
             _ => {
                 message.len = message.len.saturating_add(chunk.len());
                 keep_part(&mut message.kept, chunk, keep);
+                utf8_ok = message.utf8.as_mut().is_none_or(|check| check.feed(chunk));
             }
+        }
+        if !utf8_ok && !self.is_ended() {
+            self.not_utf8(now);
         }
     }
 
@@ -583,15 +843,12 @@ impl Session {
                 }
             }
             Err(InflateError::TooBig) => {
-                self.message = None;
-                self.frame = None;
-                self.queue_close(now, Some(1009), "message too big");
                 let rule = format!(
                     "a compressed message inflates past our {} byte limit (a deflate bomb, or \
                      a limit too small); closed with 1009",
                     self.config.max_frame_bytes
                 );
-                self.finish(now, ConnectionEnd::ProtocolViolation { rule });
+                self.too_big(now, rule);
             }
             Err(InflateError::Corrupt(why)) => {
                 self.message = None;
@@ -623,6 +880,9 @@ impl Session {
             _ if frame.info.fin => {
                 self.finish_inflating(now);
                 if let Some(message) = self.message.take() {
+                    if message.utf8.as_ref().is_some_and(|check| !check.complete()) {
+                        return self.not_utf8(now);
+                    }
                     self.on_message(now, &message, frame.original_opcode);
                 }
             }
@@ -643,12 +903,18 @@ impl Session {
         } else {
             KEEP_MESSAGE_BYTES
         };
-        let inflated = codec.finish_message(
-            message.len as u64,
-            self.config.max_frame_bytes,
-            &mut |out| keep_part(&mut message.kept, out, keep),
-        );
+        let IncomingMessage {
+            kept, utf8, len, ..
+        } = &mut **message;
+        let mut utf8_ok = true;
+        let inflated = codec.finish_message(*len as u64, self.config.max_frame_bytes, &mut |out| {
+            keep_part(kept, out, keep);
+            utf8_ok &= utf8.as_mut().is_none_or(|check| check.feed(out));
+        });
         self.after_inflate(now, inflated);
+        if !utf8_ok && !self.is_ended() {
+            self.not_utf8(now);
+        }
     }
 
     fn on_ping(&mut self, now: Instant, payload: Vec<u8>) {
@@ -659,9 +925,18 @@ impl Session {
         match self.config.heartbeat.pong_policy {
             PongPolicy::Answer => self.send_pong(now, payload),
             PongPolicy::Never => {}
-            PongPolicy::Delay { ms } => self
-                .delayed_pongs
-                .push_back((now + Duration::from_millis(ms), payload)),
+            PongPolicy::Delay { ms } => {
+                if self.delayed_pongs.len() >= MAX_DELAYED_PONGS {
+                    // Answer only the latest (RFC 6455 §5.5.3), when the
+                    // oldest was due.
+                    if let Some(last) = self.delayed_pongs.back_mut() {
+                        last.1 = payload;
+                    }
+                } else {
+                    self.delayed_pongs
+                        .push_back((now + Duration::from_millis(ms), payload));
+                }
+            }
         }
     }
 
@@ -826,9 +1101,16 @@ impl Session {
     }
 
     fn send_pong(&mut self, now: Instant, payload: Vec<u8>) {
+        if self.close != CloseState::Open {
+            return;
+        }
         let len = payload.len();
-        self.queue_frame(Opcode::Pong, payload);
-        self.record(now, Side::Local, FrameKind::Pong { len, rtt_us: None });
+        // A pong still owed is answered by this one (RFC 6455 §5.5.3): it
+        // is recorded once, when first owed.
+        let coalesced = self.pong_owed.replace(payload).is_some();
+        if !coalesced {
+            self.record(now, Side::Local, FrameKind::Pong { len, rtt_us: None });
+        }
     }
 
     fn send_text(&mut self, now: Instant, text: String) {
@@ -874,7 +1156,13 @@ impl Session {
         );
     }
 
-    fn queue_frame(&mut self, opcode: Opcode, mut payload: Vec<u8>) {
+    fn queue_frame(&mut self, opcode: Opcode, payload: Vec<u8>) {
+        let wire = self.encode_frame(opcode, payload);
+        self.queued_bytes += wire.len();
+        self.transmit.push_back(wire);
+    }
+
+    fn encode_frame(&mut self, opcode: Opcode, mut payload: Vec<u8>) -> Vec<u8> {
         let mask = match self.config.role {
             Role::Client => Some(fastrand::u32(..).to_be_bytes()),
             Role::Server => None,
@@ -898,7 +1186,7 @@ impl Session {
         let mut wire = Vec::with_capacity(header.len() + payload.len());
         wire.extend_from_slice(&header);
         wire.extend_from_slice(&payload);
-        self.transmit.push_back(wire);
+        wire
     }
 
     fn record(&mut self, now: Instant, from: Side, kind: FrameKind) {
@@ -966,6 +1254,8 @@ impl Session {
 }
 
 mod app;
+#[cfg(test)]
+mod bounds_tests;
 #[cfg(test)]
 mod deflate_tests;
 #[cfg(test)]

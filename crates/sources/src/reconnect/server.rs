@@ -140,7 +140,8 @@ async fn hold(
 ) -> Held {
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
     loop {
-        write_pending(tcp, session).await;
+        // The drop time ends a blocked write too.
+        write_pending(tcp, session, drop_at).await;
         if session.is_ended() {
             return Held::Ended;
         }
@@ -153,7 +154,9 @@ async fn hold(
             .min();
         buf.reserve(READ_CHUNK);
         tokio::select! {
-            read = tcp.read_buf(&mut buf) => apply_read(session, read, &mut buf),
+            read = tcp.read_buf(&mut buf), if !session.read_paused() => {
+                apply_read(session, read, &mut buf);
+            }
             changed = async { match stop.as_mut() { Some(s) => s.changed().await, None => std::future::pending().await } } => {
                 if changed.is_err() {
                     return Held::Stop;

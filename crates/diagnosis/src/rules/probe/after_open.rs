@@ -66,6 +66,10 @@ pub(super) fn diagnose(
             ));
             Some(f)
         }
+        ConnectionEnd::PeerStoppedReading {
+            queued_bytes,
+            blocked_ms,
+        } => Some(stopped_reading(ctx, end, *queued_bytes, *blocked_ms)),
         ConnectionEnd::LocalDeadline { what } => {
             Some(other_end(ctx, end, Severity::Warning, 0.5, what))
         }
@@ -551,6 +555,35 @@ fn abnormal(ctx: &Ctx<'_>, end: &ConnectionEnd) -> Finding {
             "Measure the path's idle timeout and lifetime cap, and which traffic resets them: `wsdoctor idle {}`.",
             ctx.target()
         ),
+    ));
+    f
+}
+
+/// The server stopped reading: our writes blocked until we gave up
+/// (`slow-consumer`, the server's side could not keep up).
+fn stopped_reading(ctx: &Ctx<'_>, end: &ConnectionEnd, queued: u64, blocked_ms: u64) -> Finding {
+    let open = open_for_us(ctx);
+    let mut f = with_timing(
+        ctx,
+        CauseId::SlowConsumer,
+        Severity::Error,
+        0.8,
+        format!(
+            "The server stopped reading: {queued} bytes waited to be sent and its socket took \
+             none for {} (after {} open)",
+            human(blocked_ms.saturating_mul(1000)),
+            human(open)
+        ),
+    );
+    f.evidence.insert(
+        0,
+        format!("{} ({} after the 101)", end.describe(), secs(open)),
+    );
+    f.fix.push(fix(
+        "server",
+        "Find what keeps the server (or a proxy in front of it) from reading this connection: \
+         a blocked handler, an overloaded event loop, or a send queue it waits on; bound its \
+         queues and close slow peers with 1008 instead of stalling.",
     ));
     f
 }

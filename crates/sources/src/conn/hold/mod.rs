@@ -272,6 +272,10 @@ struct Held {
     wake_at: Option<Instant>,
     /// Registered for writability too.
     writable: bool,
+    /// The socket had bytes to read while reading was paused (the session
+    /// had too much to send): it is read again once the session drains,
+    /// since no new readiness edge comes for bytes already there.
+    read_waiting: bool,
 }
 
 struct Worker {
@@ -417,6 +421,7 @@ impl Worker {
             unsent: Vec::new(),
             wake_at: None,
             writable: false,
+            read_waiting: false,
         }));
         self.start_holding(key);
     }
@@ -538,6 +543,7 @@ impl Worker {
                     unsent,
                     wake_at: None,
                     writable: false,
+                    read_waiting: false,
                 }));
                 // The turn stopped reading at the request head (see
                 // `progress`).
@@ -598,6 +604,7 @@ impl Worker {
                     unsent: Vec::new(),
                     wake_at: None,
                     writable: true,
+                    read_waiting: false,
                 }));
                 // The turn stopped reading at the 101: what came behind it
                 // (more frames, a FIN, a reset) gets no new edge.
@@ -677,6 +684,11 @@ impl Worker {
             (held.on_end)(held.session);
             return;
         }
+        // Backpressure released: read what arrived while paused.
+        if held.read_waiting && !held.session.read_paused() {
+            held.read_waiting = false;
+            self.read_again.push(key);
+        }
         // Interest in writability is added when bytes wait and then kept:
         // readiness is edge-triggered, so it costs at most a flush that finds
         // nothing to send, where dropping it again would cost a syscall.
@@ -730,6 +742,16 @@ impl Held {
                 more = false;
                 break;
             }
+            if self.session.read_paused() {
+                // Backpressure: what the peer sends waits in the kernel
+                // until the socket takes what we owe it.
+                self.flush(now);
+                if self.session.read_paused() {
+                    self.read_waiting = true;
+                    more = false;
+                    break;
+                }
+            }
             match self.stream.read(scratch) {
                 Ok(0) => {
                     self.session.handle_eof(now);
@@ -757,6 +779,7 @@ impl Held {
 
     /// Writes what the session queued; keeps what the socket would not take.
     fn flush(&mut self, now: Instant) {
+        let mut progressed = false;
         loop {
             if self.unsent.is_empty() {
                 match self.session.poll_transmit() {
@@ -777,9 +800,11 @@ impl Held {
                 Ok(n) if n == self.unsent.len() => {
                     self.unsent = Vec::new();
                     self.session.on_transmitted(now);
+                    progressed = true;
                 }
                 Ok(n) => {
                     self.unsent.drain(..n);
+                    progressed = true;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -791,8 +816,14 @@ impl Held {
                 }
             }
         }
+        // The session times a socket that takes nothing (a peer that
+        // stopped reading) and counts these bytes as waiting.
+        self.session.on_unsent(now, self.unsent.len(), progressed);
     }
 }
+
+#[cfg(test)]
+mod backpressure_tests;
 
 /// How long a test waits for the pool.
 #[cfg(test)]

@@ -189,8 +189,9 @@ fn our_close_answered_or_not() {
 
     let mut h = Harness::new(SessionConfig::default());
     h.session.close(h.at(5_000), 1000, "done");
-    assert_eq!(h.session.poll_timeout(), Some(h.at(7_000)));
-    h.tick(7_000);
+    // One second for the answer: a command ends at most that past its deadline.
+    assert_eq!(h.session.poll_timeout(), Some(h.at(6_000)));
+    h.tick(6_000);
     assert!(matches!(
         h.end().end,
         ConnectionEnd::CloseHandshake {
@@ -229,6 +230,11 @@ fn a_frame_announcing_two_gib_is_refused_before_its_payload() {
     h.feed(5, &header);
     let sent = h.sent();
     assert_eq!(sent[0].0, 0x8, "we fail the connection with a close frame");
+    assert_eq!(
+        sent[0].1[..2],
+        1009u16.to_be_bytes(),
+        "RFC 6455 §7.4.1: 1009 for a message too big"
+    );
     assert!(
         matches!(h.end().end, ConnectionEnd::ProtocolViolation { rule } if rule.contains("2147483648 bytes"))
     );
