@@ -12,6 +12,7 @@
 //! read from the bytes with `arbitrary::Unstructured`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod app;
 mod conn;
 mod files;
 mod lab;
@@ -89,6 +90,10 @@ pub const TARGETS: &[Target] = &[
     Target {
         name: "load_histogram",
         run: files::load_histogram,
+    },
+    Target {
+        name: "app_messages",
+        run: app::app_messages,
     },
 ];
 
