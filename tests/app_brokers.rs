@@ -87,9 +87,13 @@ fn actioncable_peer(beat_s: &str) -> Option<(KillOnDrop, SocketAddr)> {
 }
 
 fn probe(url: &str, extra: &[&str]) -> Value {
+    run("probe", url, extra)
+}
+
+fn run(command: &str, url: &str, extra: &[&str]) -> Value {
     let out = Command::cargo_bin("wsdoctor")
         .unwrap_or_else(|e| panic!("{e}"))
-        .args(["probe", url, "--json"])
+        .args([command, url, "--json"])
         .args(extra)
         .output()
         .unwrap_or_else(|e| panic!("{e}"));
@@ -165,6 +169,32 @@ fn mqtt_against_aedes_direct_and_through_nginx() {
     };
     let report = probe(&format!("ws://{}/mqtt", nginx.addr), &["--watch", "5s"]);
     assert_cut_by_nginx_before(&report, "keepalive", "mqtt.connect(url, { keepalive: 1 })");
+}
+
+#[test]
+fn idle_keeps_an_mqtt_data_arm_alive_with_pingreq() {
+    // The data arm used to send its text keepalive, which an MQTT broker
+    // answers by dropping the connection at once: idle then said "data
+    // traffic closes connections". It sends the protocol's binary PINGREQ.
+    let Some((_broker, addr)) = node_peer("mqtt_broker.mjs", &[]) else {
+        return;
+    };
+    let report = run(
+        "idle",
+        &format!("ws://{addr}/mqtt"),
+        &[
+            "--max",
+            "3s",
+            "--samples",
+            "1",
+            "--interval",
+            "500ms",
+            "--heartbeat-window",
+            "0s",
+        ],
+    );
+    assert_eq!(report["verdict"], "healthy", "{:#}", report["findings"]);
+    assert_eq!(ids(&report), ["healthy"]);
 }
 
 #[test]

@@ -68,6 +68,11 @@ pub struct SessionConfig {
     pub messages: Vec<String>,
     /// Gap between messages (the first goes at once).
     pub send_every: Duration,
+    /// Send the application protocol's own keepalive (text or binary: MQTT's
+    /// PINGREQ is binary) in place of each of `messages` once a protocol is
+    /// spoken on the connection: its server drops anything else. `idle`'s
+    /// data arms set it.
+    pub app_keepalive: bool,
     /// How long to wait for the peer's answer to our close frame.
     pub close_wait: Duration,
     /// Send every complete data message back (an echo server, `wsdoctor
@@ -102,6 +107,7 @@ impl Default for SessionConfig {
             max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
             messages: Vec::new(),
             send_every: Duration::from_millis(500),
+            app_keepalive: false,
             close_wait: Duration::from_secs(1),
             echo: false,
             max_events: MAX_RECORDED_EVENTS,
@@ -533,7 +539,15 @@ impl Session {
         if self.next_send_at.is_some_and(|at| now >= at) && !self.over_bound() {
             if let Some(text) = self.config.messages.get(self.next_message).cloned() {
                 self.next_message += 1;
-                self.send_text(now, text);
+                match self
+                    .config
+                    .app_keepalive
+                    .then(|| self.app_keepalive())
+                    .flatten()
+                {
+                    Some(keepalive) => self.send_app(now, keepalive),
+                    None => self.send_text(now, text),
+                }
             }
             let more = self.next_message < self.config.messages.len();
             self.next_send_at = more.then(|| now + self.config.send_every);

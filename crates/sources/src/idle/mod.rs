@@ -212,6 +212,9 @@ fn session_config(config: &IdleConfig, arm: Arm) -> SessionConfig {
                 .unwrap_or_else(|| config.keepalive_message.clone());
             session.messages = vec![message; count];
             session.send_every = config.interval;
+            // Detected only once the server speaks, or binary (MQTT): the
+            // session swaps in the protocol's keepalive when it speaks one.
+            session.app_keepalive = true;
         }
     }
     session

@@ -64,16 +64,21 @@ impl Session {
             out.push(message);
         }
         for message in out {
-            match message {
-                Outgoing::Text(text) => self.send_message(now, &text),
-                Outgoing::Binary(data) => {
-                    if self.end.is_some() || self.close != CloseState::Open {
-                        return;
-                    }
-                    let len = data.len();
-                    self.queue_frame(Opcode::Binary, data);
-                    self.record(now, Side::Local, FrameKind::Binary { len });
+            self.send_app(now, message);
+        }
+    }
+
+    /// Sends one of the protocol's messages, text or binary.
+    pub(super) fn send_app(&mut self, now: Instant, message: Outgoing) {
+        match message {
+            Outgoing::Text(text) => self.send_message(now, &text),
+            Outgoing::Binary(data) => {
+                if self.end.is_some() || self.close != CloseState::Open {
+                    return;
                 }
+                let len = data.len();
+                self.queue_frame(Opcode::Binary, data);
+                self.record(now, Side::Local, FrameKind::Binary { len });
             }
         }
     }
@@ -157,5 +162,49 @@ mod tests {
         let _ = sent(&mut s);
         s.handle_timeout(due + Duration::from_secs(1));
         assert!(sent(&mut s).is_empty());
+    }
+
+    /// Opcode and unmasked payload of each frame we queued.
+    fn frames(session: &mut Session) -> Vec<(u8, Vec<u8>)> {
+        std::iter::from_fn(|| session.poll_transmit())
+            .map(|wire| {
+                let len = usize::from(wire[1] & 0x7f);
+                let mask = &wire[2..6];
+                let payload = wire[6..6 + len]
+                    .iter()
+                    .enumerate()
+                    .map(|(i, b)| b ^ mask[i % 4])
+                    .collect();
+                (wire[0] & 0x0f, payload)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_data_arm_sends_the_protocols_own_keepalive_even_when_binary() {
+        // idle's data arm against an MQTT broker: the text keepalive would
+        // get the connection dropped; the protocol's PINGREQ is binary.
+        let t0 = Instant::now();
+        let mut url = url::Url::parse("ws://h/mqtt").unwrap();
+        let mut offered = vec!["mqtt".to_owned()];
+        let plan = plan(AppChoice::Auto, &mut url, &mut offered).unwrap();
+        let start = StartContext {
+            query: String::new(),
+            subprotocol: Some("mqtt".to_owned()),
+        };
+        let config = SessionConfig {
+            messages: vec!["wsdoctor keepalive".to_owned(); 3],
+            send_every: Duration::from_secs(1),
+            app_keepalive: true,
+            ..SessionConfig::default()
+        };
+        let mut s = Session::new(config, t0, t0);
+        s.use_app(AppSession::new(&plan, start, t0), t0);
+        let opening = frames(&mut s);
+        assert!(opening.iter().all(|(op, _)| *op == 0x2), "{opening:?}");
+        s.handle_timeout(t0 + Duration::from_secs(1));
+        let tick = frames(&mut s);
+        assert!(tick.contains(&(0x2, vec![0xC0, 0x00])), "{tick:?}");
+        assert!(!tick.iter().any(|(op, _)| *op == 0x1), "{tick:?}");
     }
 }
