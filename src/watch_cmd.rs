@@ -59,6 +59,11 @@ pub(crate) struct WatchArgs {
     /// client's reconnects stay on one instance (sticky sessions).
     #[arg(long, default_value = wsdoctor_sources::watch::DEFAULT_INSTANCE_HEADER, value_name = "NAME")]
     pub(crate) instance_header: String,
+    /// The application protocol on top, spoken by every connection (the
+    /// data arm sends the protocol's own keepalive): a Socket.IO server
+    /// closes a connection that does not answer its pings.
+    #[arg(long, default_value = "auto", value_parser = crate::args::parse_app, value_name = "PROTOCOL", long_help = crate::args::APP_HELP)]
+    pub(crate) app: wsdoctor_app::AppChoice,
     #[command(flatten)]
     pub(crate) connect: ConnectArgs,
     #[command(flatten)]
@@ -78,7 +83,11 @@ fn watch_config(args: &WatchArgs) -> anyhow::Result<WatchConfig> {
     let targets = args
         .urls
         .iter()
-        .map(|u| connect_options(u, &args.connect))
+        .map(|u| {
+            let mut options = connect_options(u, &args.connect)?;
+            wsdoctor_sources::conn::app::prepare(&mut options, args.app)?;
+            Ok(options)
+        })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let mut config = WatchConfig::new(targets);
     config.conns = args.conns;

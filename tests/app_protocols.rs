@@ -497,3 +497,31 @@ fn idle_speaks_socketio_on_every_arm() {
         "{report:#}"
     );
 }
+
+#[test]
+fn watch_speaks_socketio_so_its_server_keeps_every_connection() {
+    let Some((_server, addr)) = socketio(1000, 1000, false) else {
+        return;
+    };
+    let url = format!("ws://{addr}/socket.io/");
+    let watch = |app: &str| {
+        let out = Command::cargo_bin("wsdoctor")
+            .unwrap()
+            .args(["watch", &url, "--json", "--duration", "5s", "--conns", "2"])
+            .args(["--interval", "500ms", "--app", app])
+            .output()
+            .unwrap();
+        let report: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+        support::schema_validate(&report);
+        report
+    };
+    // Spoken: every arm answers the server's pings (the data arm sends
+    // Engine.IO's noop), so nothing drops in 5 s, four pingIntervals.
+    let report = watch("auto");
+    assert_eq!(report["verdict"], "healthy", "{report:#}");
+    // Not spoken: the server ends every connection at pingInterval +
+    // pingTimeout; the watch sees it (the difference is the protocol).
+    let report = watch("raw");
+    assert_ne!(report["verdict"], "healthy", "{report:#}");
+}

@@ -151,6 +151,9 @@ fn session_config(config: &WatchConfig, arm: Arm) -> SessionConfig {
             session.heartbeat.ping_interval_ms = Some(interval_ms);
             session.messages = vec!["wsdoctor watch".to_owned(); 100_000];
             session.send_every = config.interval;
+            // The protocol's own keepalive once one is spoken: its server
+            // drops anything else.
+            session.app_keepalive = true;
         }
     }
     session
@@ -249,6 +252,9 @@ async fn run_slot(
                 if let Some(params) = open.deflate {
                     session.use_deflate(params);
                 }
+                // Speak the application protocol as its client does: its
+                // server ends connections that ignore its heartbeat.
+                conn::app::attach(&mut session, options, &record, open.opened_at);
                 let mut plan = WatchPlan {
                     close_at: close_at.clone(),
                     code: 1001,
