@@ -195,6 +195,11 @@ fn session_config(config: &IdleConfig, arm: Arm) -> SessionConfig {
             pong_timeout_ms: interval_ms.saturating_mul(10).max(10_000),
             pong_policy: PongPolicy::Answer,
         },
+        // The arms still open at the end are closed by us, and their result
+        // is already known ("survived"): half a second for the peer's answer
+        // keeps a peer that never answers (or no longer reads) from holding
+        // the command a full second past --max.
+        close_wait: Duration::from_millis(500),
         ..SessionConfig::default()
     };
     match arm {
