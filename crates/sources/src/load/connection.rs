@@ -93,6 +93,9 @@ fn drop_kind(end: &ConnectionEnd) -> Option<String> {
             Some(code.map_or_else(|| "close-1005".to_owned(), |c| format!("close-{c}")))
         }
         ConnectionEnd::LocalDeadline { .. } => None,
+        // The server took none of our bytes for the write timeout: a slow
+        // consumer, not a broken protocol.
+        ConnectionEnd::PeerStoppedReading { .. } => Some("peer-stopped-reading".to_owned()),
         other => Some(
             other
                 .transport()
@@ -303,5 +306,41 @@ impl DialObserver for PooledConnection {
 
     fn ended(self: Box<Self>, session: Box<Session>) {
         finish(&self.reporter, *session);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use wsdoctor_evidence::{ConnectionEnd, Side};
+
+    use super::drop_kind;
+
+    #[test]
+    fn drop_kinds_name_how_the_path_ended_a_connection() {
+        let close = |code, initiator| ConnectionEnd::CloseHandshake {
+            code,
+            reason: String::new(),
+            initiator,
+            answered: true,
+        };
+        let cases = [
+            (close(Some(1001), Side::Remote), Some("close-1001")),
+            (close(None, Side::Remote), Some("close-1005")),
+            (close(Some(1000), Side::Local), None),
+            (
+                ConnectionEnd::PeerStoppedReading {
+                    queued_bytes: 70_000,
+                    blocked_ms: 10_000,
+                },
+                Some("peer-stopped-reading"),
+            ),
+            (
+                ConnectionEnd::FinWithoutClose { mid_frame: false },
+                Some("eof"),
+            ),
+        ];
+        for (end, want) in cases {
+            assert_eq!(drop_kind(&end).as_deref(), want, "{end:?}");
+        }
     }
 }

@@ -68,6 +68,10 @@ fn fix_for(kind: &str, server: Option<&str>) -> (String, String) {
             "server".to_owned(),
             "New connections wait unanswered: a limit holds them past this level instead of refusing them (HAProxy's maxconn, Envoy's circuit breakers, a full SYN or accept queue), or the server accepts or upgrades too slowly at this level (a blocked event loop, CPU at 100 %). Check the proxies' connection limits, the server's CPU and the listen backlog.".to_owned(),
         ),
+        "peer-stopped-reading" => (
+            "server".to_owned(),
+            "The server stopped reading what the connections sent (it took none of their bytes for the write timeout): a slow consumer. Its handler blocks, or it reads only on some event; at this level it cannot keep up. Look at the server's event loop and CPU, and at per-connection send queues.".to_owned(),
+        ),
         k if k.starts_with("reset") || k.starts_with("eof") => (
             "server".to_owned(),
             "The server or a proxy closes new connections right away at this level: typically an open-file limit (accept then close), nginx's worker_connections (\"worker_connections are not enough\" in its error log), or a connection cap.".to_owned(),
