@@ -10,6 +10,11 @@
 # fuzz/artifacts/TARGET/ and fails the script; commit it (minimized with
 # `cargo fuzz tmin`) under fuzz/corpus/TARGET/ with the fix.
 #
+# FUZZ_SEED: libFuzzer's seed (default: a new one each run). CI fixes it,
+# so a run explores the same inputs for the same code and a red CI is a
+# regression anyone can replay, not the luck of the draw; exploring is
+# what the unseeded runs here are for.
+#
 # FUZZ_BUILD: extra `cargo fuzz` build flags (default none: cargo-fuzz's
 # optimized build with debug assertions and AddressSanitizer, the one
 # measured here: about 530 CPU-seconds from scratch). `--sanitizer none`
@@ -43,7 +48,7 @@ for target in "${targets[@]}"; do
   # 64 KiB reach the size limits of heads and control frames.
   if cargo fuzz run "${build[@]}" "$target" "$scratch/$target" "corpus/$target" -- \
     -max_total_time="$seconds" -workers=1 -timeout=10 -rss_limit_mb=2048 \
-    -max_len=65536 -print_final_stats=1 >"$log" 2>&1; then
+    -max_len=65536 -print_final_stats=1 ${FUZZ_SEED:+-seed="$FUZZ_SEED"} >"$log" 2>&1; then
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
     echo "fuzz: $target: ${runs:-?} inputs in ${seconds} s, no failure"
   else

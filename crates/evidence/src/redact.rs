@@ -119,11 +119,15 @@ pub fn redact_header_value(name: &str, value: &str) -> String {
 }
 
 /// True for a parameter name that looks like it carries a secret, judged
-/// after percent-decoding (`%74oken` is `token` to the server).
+/// as written and after percent-decoding (`%74oken` is `token` to the
+/// server; `%1code` decodes to no word at all, but reads as one: found by
+/// the `redaction` fuzz target).
 fn is_secret_param(name: &str) -> bool {
     let decoded = percent_encoding::percent_decode_str(name).decode_utf8_lossy();
-    let lower = decoded.replace('+', " ").to_ascii_lowercase();
-    SECRET_QUERY_WORDS.iter().any(|w| lower.contains(w))
+    [name, &decoded].iter().any(|form| {
+        let lower = form.replace('+', " ").to_ascii_lowercase();
+        SECRET_QUERY_WORDS.iter().any(|w| lower.contains(w))
+    })
 }
 
 /// `k=v&k=v` with the values of secret-looking names redacted.
@@ -258,6 +262,7 @@ mod tests {
             ),
             ("wss://h/ws#section-2", "wss://h/ws#section-2"),
             ("wss://h/ws?%74oken=abc", "wss://h/ws?%74oken=REDACTED"),
+            ("wss://h/ws?x%1code=abc", "wss://h/ws?x%1code=REDACTED"),
             ("wss://h/ws?%54OKEN=abc", "wss://h/ws?%54OKEN=REDACTED"),
             ("wss://h/ws?api%5Fkey=abc", "wss://h/ws?api%5Fkey=REDACTED"),
             ("wss://h/ws?%zz=1", "wss://h/ws?%zz=1"),
