@@ -6,7 +6,7 @@
 use wsdoctor_evidence::idle::IdleEvidence;
 use wsdoctor_evidence::{AppRecord, ConnectionRecord};
 
-use super::{fixes, interval_us, protocol_line, stamp, timers_line};
+use super::{annotate, fixes, interval_us};
 use crate::finding::{CauseId, Finding, Severity, SourceKind};
 use crate::kb::kb;
 use crate::rules::common::{finding, human, raise_idle_fix, secs};
@@ -31,17 +31,7 @@ pub(crate) fn adjust_idle(e: &IdleEvidence, findings: &mut Vec<Finding>) {
             findings.push(f);
         }
     }
-    let line = protocol_line(app);
-    let timers = timers_line(conn, app);
-    for f in findings.iter_mut() {
-        stamp(f, conn, app);
-        if !f.evidence.contains(&line) {
-            f.evidence.push(line.clone());
-        }
-        if let Some(t) = timers.as_ref().filter(|t| !f.evidence.contains(t)) {
-            f.evidence.push(t.clone());
-        }
-    }
+    annotate(findings, conn, app);
 }
 
 fn too_slow(

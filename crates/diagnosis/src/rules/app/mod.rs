@@ -106,6 +106,30 @@ pub(crate) fn timers_line(conn: &ConnectionRecord, app: &AppRecord) -> Option<St
     ))
 }
 
+/// Stamps every finding with the protocol's `measured` keys and adds the
+/// lines saying what was spoken and its timers. "None recognised" is said
+/// once (on the healthy finding, else the first): on every finding of a
+/// bare WebSocket it is noise.
+pub(crate) fn annotate(findings: &mut [Finding], conn: &ConnectionRecord, app: &AppRecord) {
+    let line = protocol_line(app);
+    let timers = timers_line(conn, app);
+    let say_once = app.protocol.is_none().then(|| {
+        findings
+            .iter()
+            .position(|f| f.id == CauseId::Healthy)
+            .unwrap_or(0)
+    });
+    for (i, f) in findings.iter_mut().enumerate() {
+        stamp(f, conn, app);
+        if say_once.is_none_or(|at| at == i) && !f.evidence.contains(&line) {
+            f.evidence.push(line.clone());
+        }
+        if let Some(t) = timers.as_ref().filter(|t| !f.evidence.contains(t)) {
+            f.evidence.push(t.clone());
+        }
+    }
+}
+
 /// Sets the contract's `measured.app_*` keys.
 pub(crate) fn stamp(f: &mut Finding, conn: &ConnectionRecord, app: &AppRecord) {
     let Some(p) = &app.protocol else { return };

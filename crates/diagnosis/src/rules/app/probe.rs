@@ -4,7 +4,7 @@ use wsdoctor_evidence::{
     AppEventKind, AppRecord, ConnectionEnd, ConnectionRecord, EndRecord, ProbeEvidence, Side,
 };
 
-use super::{cause_of, fixes, protocol_line, stamp, timers_line};
+use super::{annotate, cause_of, fixes};
 use crate::finding::{CauseId, Finding, Severity, SourceKind};
 use crate::fingerprint::{blame, identify};
 use crate::kb::kb;
@@ -72,17 +72,7 @@ pub(crate) fn adjust_probe(ev: &ProbeEvidence, findings: &mut Vec<Finding>) {
         findings.retain(|f| f.id != CauseId::Healthy);
     }
     findings.extend(added);
-    let line = protocol_line(app);
-    let timers = timers_line(conn, app);
-    for f in findings.iter_mut() {
-        stamp(f, conn, app);
-        if !f.evidence.contains(&line) {
-            f.evidence.push(line.clone());
-        }
-        if let Some(t) = timers.as_ref().filter(|t| !f.evidence.contains(t)) {
-            f.evidence.push(t.clone());
-        }
-    }
+    annotate(findings, conn, app);
 }
 
 /// The server's close frame, when it sent one: code, reason, age.

@@ -179,6 +179,38 @@ fn the_detection_is_said_even_when_nothing_was_recognised() {
 }
 
 #[test]
+fn nothing_recognised_is_said_once_not_on_every_finding() {
+    let mut app = socketio(true, vec![]);
+    app.protocol = None;
+    app.timers = None;
+    app.decided_by = "no application protocol recognised: no marker".to_owned();
+    // Our close went unanswered: healthy plus an info finding.
+    let ev = with_app(
+        Probe::new().opened().watch(3.0).closed(
+            3.0,
+            ConnectionEnd::CloseHandshake {
+                code: Some(1000),
+                reason: String::new(),
+                initiator: Side::Local,
+                answered: false,
+            },
+        ),
+        app,
+    );
+    let findings = diagnose_probe(&ev);
+    assert!(findings.len() >= 2, "{findings:#?}");
+    let saying = findings
+        .iter()
+        .filter(|f| {
+            f.evidence
+                .iter()
+                .any(|e| e.starts_with("application protocol: none recognised"))
+        })
+        .count();
+    assert_eq!(saying, 1, "{findings:#?}");
+}
+
+#[test]
 fn a_wrong_guess_is_cheap_to_see() {
     // Spoken, but the server never answered the protocol's opening.
     let ev = with_app(Probe::new().opened().watch(3.0), socketio(true, vec![]));
