@@ -96,7 +96,7 @@ fn client_config(options: &TlsOptions, offer_h2: bool) -> Result<ClientConfig, r
         let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider())
             .build()
             .map_err(|e| rustls::Error::General(e.to_string()))?;
-        let verifier = GivenOrWebpki::new(webpki, options.extra_roots.clone(), provider());
+        let verifier = GivenOrWebpki::new(webpki, options.extra_roots.clone());
         builder
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(verifier))

@@ -12,7 +12,6 @@ use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::{verify_server_name, WebPkiServerVerifier};
-use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::server::ParsedCertificate;
 use rustls::{CertificateError, DigitallySignedStruct, OtherError, SignatureScheme};
@@ -132,20 +131,14 @@ impl Described {
 pub(crate) struct GivenOrWebpki {
     webpki: Arc<WebPkiServerVerifier>,
     given: Vec<CertificateDer<'static>>,
-    provider: Arc<CryptoProvider>,
 }
 
 impl GivenOrWebpki {
     pub(crate) fn new(
         webpki: Arc<WebPkiServerVerifier>,
         given: Vec<CertificateDer<'static>>,
-        provider: Arc<CryptoProvider>,
     ) -> Self {
-        GivenOrWebpki {
-            webpki,
-            given,
-            provider,
-        }
+        GivenOrWebpki { webpki, given }
     }
 
     /// What to say about a certificate the path check refused.
@@ -304,18 +297,15 @@ impl ServerCertVerifier for GivenOrWebpki {
             })
     }
 
+    // Signatures are checked as the standard verifier checks them: only
+    // the choice of certificate differs.
     fn verify_tls12_signature(
         &self,
         message: &[u8],
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        self.webpki.verify_tls12_signature(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -324,17 +314,10 @@ impl ServerCertVerifier for GivenOrWebpki {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        self.webpki.verify_tls13_signature(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
+        self.webpki.supported_verify_schemes()
     }
 }
