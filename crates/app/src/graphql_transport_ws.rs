@@ -132,14 +132,7 @@ impl Protocol for GraphqlTransportWs {
             websocket_pings: true,
         });
         let init = r#"{"type":"connection_init"}"#;
-        if cx.send(Outgoing::Text(init.to_owned())) {
-            cx.event(
-                now,
-                AppEventKind::InitSent {
-                    message: init.to_owned(),
-                },
-            );
-        }
+        cx.send_init(now, Outgoing::Text(init.to_owned()), init.to_owned());
     }
 
     fn on_text(&mut self, now: Instant, text: &str, cx: &mut Ctx) {

@@ -37,14 +37,7 @@ struct GraphqlWs {
 impl Protocol for GraphqlWs {
     fn start(&mut self, now: Instant, cx: &mut Ctx) {
         let init = r#"{"type":"connection_init","payload":{}}"#;
-        if cx.send(Outgoing::Text(init.to_owned())) {
-            cx.event(
-                now,
-                AppEventKind::InitSent {
-                    message: init.to_owned(),
-                },
-            );
-        }
+        cx.send_init(now, Outgoing::Text(init.to_owned()), init.to_owned());
     }
 
     fn on_text(&mut self, now: Instant, text: &str, cx: &mut Ctx) {

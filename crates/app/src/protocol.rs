@@ -77,6 +77,16 @@ impl Ctx {
         self.speak
     }
 
+    /// Queues the protocol's opening `message` and records it as sent, in
+    /// the words of `described`; false when only watching.
+    pub fn send_init(&mut self, now: Instant, message: Outgoing, described: String) -> bool {
+        let sent = self.send(message);
+        if sent {
+            self.event(now, AppEventKind::InitSent { message: described });
+        }
+        sent
+    }
+
     pub(crate) fn poll_transmit(&mut self) -> Option<Outgoing> {
         self.out.pop_front()
     }

@@ -119,14 +119,7 @@ impl SocketIo {
             self.next_client_ping = cx.speaks().then(|| now + self.interval.unwrap_or_default());
         } else {
             self.server_ping_due = Some(now + self.ping_grace());
-            if cx.send(Outgoing::Text("40".to_owned())) {
-                cx.event(
-                    now,
-                    AppEventKind::InitSent {
-                        message: "40".to_owned(),
-                    },
-                );
-            }
+            cx.send_init(now, Outgoing::Text("40".to_owned()), "40".to_owned());
         }
     }
 

@@ -171,17 +171,14 @@ impl Protocol for Mqtt {
             keep_alive,
             clean_start: true,
         };
-        if cx.send(Outgoing::Binary(codec::encode_connect(&connect))) {
+        let described = format!("CONNECT (MQTT 3.1.1, keep-alive {keep_alive} s, clean session)");
+        if cx.send_init(
+            now,
+            Outgoing::Binary(codec::encode_connect(&connect)),
+            described,
+        ) {
             self.connect_sent = Some(now);
             self.last_sent = Some(now);
-            cx.event(
-                now,
-                AppEventKind::InitSent {
-                    message: format!(
-                        "CONNECT (MQTT 3.1.1, keep-alive {keep_alive} s, clean session)"
-                    ),
-                },
-            );
         }
     }
 

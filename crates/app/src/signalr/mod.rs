@@ -159,15 +159,10 @@ impl Protocol for SignalR {
             source: "the defaults of @microsoft/signalr (keepAliveIntervalInMilliseconds 15 s, serverTimeoutInMilliseconds 30 s) and ASP.NET Core HubOptions (KeepAliveInterval 15 s, ClientTimeoutInterval 30 s); the protocol announces none".to_owned(),
         });
         let handshake = codec::handshake_request();
-        if cx.send(Outgoing::Text(handshake)) {
+        let described = r#"{"protocol":"json","version":1}"#.to_owned();
+        if cx.send_init(now, Outgoing::Text(handshake), described) {
             self.handshake_sent = Some(now);
             self.last_sent = Some(now);
-            cx.event(
-                now,
-                AppEventKind::InitSent {
-                    message: r#"{"protocol":"json","version":1}"#.to_owned(),
-                },
-            );
         }
     }
 

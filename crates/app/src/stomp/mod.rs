@@ -166,18 +166,13 @@ impl Protocol for Stomp {
     fn start(&mut self, now: Instant, cx: &mut Ctx) {
         let frame = codec::connect_frame(None, self.version, codec::DEFAULT_HEART_BEAT);
         let text = String::from_utf8_lossy(&frame.encode(self.version)).into_owned();
-        if cx.send(Outgoing::Text(text)) {
+        let described = format!(
+            "CONNECT accept-version:{} heart-beat:10000,10000",
+            self.version.accept_versions()
+        );
+        if cx.send_init(now, Outgoing::Text(text), described) {
             self.connect_sent = Some(now);
             self.last_sent = Some(now);
-            cx.event(
-                now,
-                AppEventKind::InitSent {
-                    message: format!(
-                        "CONNECT accept-version:{} heart-beat:10000,10000",
-                        self.version.accept_versions()
-                    ),
-                },
-            );
         }
     }
 
