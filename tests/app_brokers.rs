@@ -13,7 +13,6 @@
 
 mod support;
 
-use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -26,47 +25,12 @@ fn peers() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers")
 }
 
-/// Starts `PROGRAM SCRIPT ARGS…` in `dir` and reads the port it prints.
-fn peer(
-    program: &str,
-    dir: &Path,
-    script: &str,
-    args: &[&str],
-) -> Option<(KillOnDrop, SocketAddr)> {
-    let child = Command::new(program)
-        .arg(script)
-        .args(args)
-        .current_dir(dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn();
-    let Ok(child) = child else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must install {program} (see .ci/run)"
-        );
-        eprintln!("skipped: {program} is not installed");
-        return None;
-    };
-    let mut peer = KillOnDrop(child);
-    let stdout = peer.0.stdout.take()?;
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).ok()?;
-    let port: u16 = line.trim().parse().ok()?;
-    Some((peer, SocketAddr::from(([127, 0, 0, 1], port))))
+fn bare_port(line: &str) -> Option<u16> {
+    line.trim().parse().ok()
 }
 
 fn node_peer(script: &str, args: &[&str]) -> Option<(KillOnDrop, SocketAddr)> {
-    let dir = peers().join("node");
-    if !dir.join("node_modules").is_dir() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must run npm ci in tests/peers/node (see .ci/run)"
-        );
-        eprintln!("skipped: tests/peers/node/node_modules is missing (npm ci there)");
-        return None;
-    }
-    peer("node", &dir, script, args)
+    support::node_peer(script, args, bare_port)
 }
 
 fn actioncable_peer(beat_s: &str) -> Option<(KillOnDrop, SocketAddr)> {
@@ -83,7 +47,14 @@ fn actioncable_peer(beat_s: &str) -> Option<(KillOnDrop, SocketAddr)> {
         eprintln!("skipped: ruby with actioncable and puma is not installed");
         return None;
     }
-    peer("ruby", &peers(), "actioncable_server.rb", &[beat_s])
+    let (server, port) = support::spawn_peer(
+        "ruby",
+        &peers(),
+        &["actioncable_server.rb", beat_s],
+        bare_port,
+    )
+    .unwrap_or_else(|| panic!("actioncable_server.rb did not start or said no port"));
+    Some((server, SocketAddr::from(([127, 0, 0, 1], port))))
 }
 
 fn probe(url: &str, extra: &[&str]) -> Value {

@@ -10,54 +10,19 @@
 mod support;
 
 use std::net::SocketAddr;
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use assert_cmd::cargo::CommandCargoExt;
 use serde_json::Value;
 use support::KillOnDrop;
 
-const NODE_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/node");
-
-/// Skips (fails under CI) when the npm peers are not installed.
-fn npm_peers() -> Option<()> {
-    let installed = support::require("node").is_some()
-        || Command::new("node").arg("--version").output().is_ok();
-    let modules = Path::new(NODE_DIR).join("node_modules").exists();
-    if installed && modules {
-        return Some(());
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "CI must run `npm ci` in tests/peers/node (see .ci/run)"
-    );
-    eprintln!("skipped: node or tests/peers/node/node_modules missing (npm ci there)");
-    None
+/// Our node peers print "listening PORT" once they listen.
+fn listening_port(line: &str) -> Option<u16> {
+    line.trim().strip_prefix("listening ")?.parse().ok()
 }
 
-/// Starts `node SCRIPT ARGS…` and returns it with the port it prints.
 fn node_peer(script: &str, args: &[&str]) -> Option<(KillOnDrop, SocketAddr)> {
-    use std::io::{BufRead as _, BufReader};
-    npm_peers()?;
-    let child = Command::new("node")
-        .arg(script)
-        .args(args)
-        .current_dir(NODE_DIR)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut peer = KillOnDrop(child);
-    let mut line = String::new();
-    BufReader::new(peer.0.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let port: u16 = line
-        .trim()
-        .strip_prefix("listening ")
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("{script} said {line:?}"));
-    Some((peer, SocketAddr::from(([127, 0, 0, 1], port))))
+    support::node_peer(script, args, listening_port)
 }
 
 fn socketio(

@@ -25,18 +25,19 @@ impl Drop for KillOnDrop {
     }
 }
 
-/// Starts `python3 -u ARGS…` in the repository root and returns it with the
-/// port it reports on its first line; `None` when it cannot start or says
-/// no port (python3 or a package missing).
-pub(crate) fn python_peer(
+/// Starts `PROGRAM ARGS…` in `dir` and returns it with the port it reports
+/// on its first line (`port_from_line` reads it); `None` when it cannot
+/// start or says no port (the program or a package missing).
+pub(crate) fn spawn_peer(
+    program: &str,
+    dir: &Path,
     args: &[&str],
     port_from_line: fn(&str) -> Option<u16>,
 ) -> Option<(KillOnDrop, u16)> {
     use std::io::{BufRead as _, BufReader};
-    let child = Command::new("python3")
-        .arg("-u")
+    let child = Command::new(program)
         .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .current_dir(dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -47,6 +48,45 @@ pub(crate) fn python_peer(
     BufReader::new(stdout).read_line(&mut line).ok()?;
     let port = port_from_line(&line)?;
     Some((peer, port))
+}
+
+/// Starts `python3 -u ARGS…` in the repository root (see [`spawn_peer`]).
+pub(crate) fn python_peer(
+    args: &[&str],
+    port_from_line: fn(&str) -> Option<u16>,
+) -> Option<(KillOnDrop, u16)> {
+    let args = [&["-u"], args].concat();
+    spawn_peer(
+        "python3",
+        Path::new(env!("CARGO_MANIFEST_DIR")),
+        &args,
+        port_from_line,
+    )
+}
+
+/// The npm peers' directory (`npm ci` there installs them).
+const NODE_PEERS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/node");
+
+/// Starts `node SCRIPT ARGS…` among the npm peers and returns it with the
+/// port it prints. Skips (`None`) when the peers are not installed, which
+/// fails under CI; a peer that starts but reports no port fails the test.
+pub(crate) fn node_peer(
+    script: &str,
+    args: &[&str],
+    port_from_line: fn(&str) -> Option<u16>,
+) -> Option<(KillOnDrop, SocketAddr)> {
+    if !Path::new(NODE_PEERS).join("node_modules").is_dir() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run `npm ci` in tests/peers/node (see .ci/run)"
+        );
+        eprintln!("skipped: tests/peers/node/node_modules is missing (npm ci there)");
+        return None;
+    }
+    let args = [&[script], args].concat();
+    let (peer, port) = spawn_peer("node", Path::new(NODE_PEERS), &args, port_from_line)
+        .unwrap_or_else(|| panic!("node {script} did not start or said no port"));
+    Some((peer, SocketAddr::from(([127, 0, 0, 1], port))))
 }
 
 /// Fails the test unless `report` follows `schema/report.schema.json`.
