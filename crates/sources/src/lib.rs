@@ -10,6 +10,7 @@ pub mod flow;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod idle;
+pub mod kernel_queue;
 pub mod load;
 pub mod memory;
 pub mod probe;
