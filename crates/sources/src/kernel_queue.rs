@@ -62,6 +62,7 @@ fn queues_in_table(table: &str, inode: u64) -> Option<KernelQueues> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
