@@ -31,7 +31,6 @@ mod answer;
 mod config;
 mod conn;
 mod fault;
-mod frames;
 #[doc(hidden)]
 pub mod fuzzing;
 mod handshake;
@@ -43,10 +42,12 @@ mod task;
 mod tls;
 
 use crate::task::AcceptTask;
+// The frame codec is the protocol crate's; `crate::frames` keeps one path to it.
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
+use wsdoctor_wire::frames;
 
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;

@@ -14,8 +14,9 @@ use wsdoctor_evidence::{
     redact_header_value, redact_url, ConnectionRecord, HandshakeRecord, Header, HeartbeatSettings,
     PhaseTimings, PongPolicy, Role, Side,
 };
-use wsdoctor_sources::conn::session::{Session, SessionConfig};
-use wsdoctor_sources::conn::{deflate, rfc3339_from_unix};
+use wsdoctor_sources::conn::rfc3339_from_unix;
+use wsdoctor_wire::deflate;
+use wsdoctor_wire::session::{Session, SessionConfig};
 
 use super::browser;
 use super::driver::{self, Ending, Timers};

@@ -11,7 +11,7 @@ use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite};
 use tokio::sync::watch;
 use wsdoctor_sources::conn::driver::{apply_read, write_pending};
-use wsdoctor_sources::conn::session::Session;
+use wsdoctor_wire::session::Session;
 
 /// Bytes requested per socket read (the session decodes incrementally).
 const READ_CHUNK: usize = 8 * 1024;

@@ -20,7 +20,7 @@ use std::time::{Instant, SystemTime};
 use bytes::BytesMut;
 use tokio::sync::mpsc;
 use wsdoctor_sources::conn::hold::{HoldPool, OnEnd, Responder, Response};
-use wsdoctor_sources::conn::session::Session;
+use wsdoctor_wire::session::Session;
 
 use super::browser;
 use super::connection::{
