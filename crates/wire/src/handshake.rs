@@ -9,6 +9,7 @@
 //! answer's status line, headers and body, and those are exactly what
 //! tells a proxy's 400 from the application's 403.
 
+use crate::head::HeadProgress;
 use base64::Engine;
 use sha1::{Digest, Sha1};
 use wsdoctor_evidence::{
@@ -175,6 +176,18 @@ pub fn parse_head(buf: &[u8]) -> HeadParse {
         }),
         Ok(httparse::Status::Partial) => HeadParse::Partial,
         Err(e) => HeadParse::Invalid(e.to_string()),
+    }
+}
+
+/// [`parse_head`] of a head that grows between calls (the whole head so
+/// far each time): parses only when the new bytes can change the outcome
+/// ([`crate::head`]), else says [`HeadParse::Partial`]; callers check
+/// their size limit on `Partial` as before.
+pub fn parse_head_from(buf: &[u8], progress: &mut HeadProgress) -> HeadParse {
+    if progress.worth_parsing(buf) {
+        parse_head(buf)
+    } else {
+        HeadParse::Partial
     }
 }
 

@@ -11,6 +11,8 @@
 //!   codec.
 //! - [`handshake`]: the pure half of the client's HTTP/1.1 upgrade (the
 //!   request, the answer's head, the judgment of a 101, the accept key).
+//! - [`head`]: when a head that arrives in pieces is worth parsing again
+//!   (linear, not quadratic, in its size).
 //! - [`frames`]: the server-side frame codec of the lab's fault server
 //!   (client frames in, unmasked frames out).
 //!
@@ -25,6 +27,7 @@ pub mod frames;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod handshake;
+pub mod head;
 pub mod session;
 
 use std::time::Instant;

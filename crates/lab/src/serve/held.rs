@@ -20,6 +20,7 @@ use std::time::{Instant, SystemTime};
 use bytes::BytesMut;
 use tokio::sync::mpsc;
 use wsdoctor_sources::conn::hold::{HoldPool, OnEnd, Responder, Response};
+use wsdoctor_wire::head::HeadProgress;
 use wsdoctor_wire::session::Session;
 
 use super::browser;
@@ -163,6 +164,7 @@ pub(super) fn answer_in_pool(
         started_at: SystemTime::now(),
         hand_back: hand_back.clone(),
         counted: Some(Counted::new(&held.count)),
+        progress: HeadProgress::default(),
     });
     let deadline = Instant::now() + handshake::HEAD_TIMEOUT;
     held.pool
@@ -182,11 +184,15 @@ struct PooledRequest {
     hand_back: mpsc::UnboundedSender<HandedBack>,
     /// Counts the connection from its accept; moves into the held session.
     counted: Option<Counted>,
+    /// How much of the request head was looked at (not parsed again from
+    /// its start on every read).
+    progress: HeadProgress,
 }
 
 impl Responder for PooledRequest {
     fn respond(&mut self, received: &[u8], now: Instant) -> Response {
-        let Some((head, head_len)) = handshake::parse_head(received) else {
+        let Some((head, head_len)) = handshake::parse_head_from(received, &mut self.progress)
+        else {
             return Response::NeedMore;
         };
         // Too large or malformed: the tokio path says so in its answer.

@@ -15,8 +15,10 @@ use wsdoctor_evidence::{
 pub use wsdoctor_wire::handshake::accept_key;
 use wsdoctor_wire::handshake::{self as wire_handshake, has_token, UpgradeRequest};
 pub(crate) use wsdoctor_wire::handshake::{
-    check_negotiation, deflate_record, new_key, parse_head, HeadParse, ResponseHead, MAX_HEAD_BYTES,
+    check_negotiation, deflate_record, new_key, parse_head, parse_head_from, HeadParse,
+    ResponseHead, MAX_HEAD_BYTES,
 };
+use wsdoctor_wire::head::HeadProgress;
 
 use super::{end_before_open, micros_since, BoxedStream, ConnectOptions, OpenConnection};
 
@@ -86,8 +88,9 @@ pub(crate) async fn upgrade(
 
     // A 101 is a few hundred bytes; the buffer grows for a longer answer.
     let mut buf = BytesMut::with_capacity(1024);
+    let mut progress = HeadProgress::default();
     let head = loop {
-        match parse_head(&buf) {
+        match parse_head_from(&buf, &mut progress) {
             HeadParse::Complete(head) => break head,
             HeadParse::Invalid(why) => {
                 let rule = format!(

@@ -18,6 +18,7 @@ use std::time::Instant;
 
 use mio::net::TcpStream;
 use wsdoctor_evidence::{ConnectionEnd, DeflateParams, HandshakeRecord, Transport};
+use wsdoctor_wire::head::HeadProgress;
 
 use super::super::dial::classify_connect_error;
 use super::super::handshake::{self, HeadParse};
@@ -89,6 +90,9 @@ pub(super) struct Opening {
     request: Vec<u8>,
     /// The answer so far (a 101 usually comes in one read).
     received: Vec<u8>,
+    /// How much of `received` was looked at (a head trickling in is not
+    /// parsed from its start on every read).
+    progress: HeadProgress,
     options: Arc<ConnectOptions>,
     session: Arc<SessionConfig>,
     pub(super) observer: Box<dyn DialObserver>,
@@ -131,6 +135,7 @@ impl Opening {
             key,
             request,
             received: Vec::new(),
+            progress: HeadProgress::default(),
             options: dial.options,
             session: dial.session,
             observer: dial.observer,
@@ -227,7 +232,7 @@ impl Opening {
                     return Progress::Failed(end, None);
                 }
             }
-            match handshake::parse_head(&self.received) {
+            match handshake::parse_head_from(&self.received, &mut self.progress) {
                 HeadParse::Partial if self.received.len() < handshake::MAX_HEAD_BYTES => {}
                 HeadParse::Partial => {
                     let rule = format!("response head exceeds {} bytes", handshake::MAX_HEAD_BYTES);
