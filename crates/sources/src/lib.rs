@@ -11,7 +11,7 @@ pub mod flow;
 pub mod fuzzing;
 pub mod idle;
 pub mod load;
-pub mod memory;
+pub use wsdoctor_wire_io::memory;
 pub mod probe;
 mod progress;
 pub mod reconnect;

@@ -14,7 +14,6 @@ use wsdoctor_evidence::{
     redact_header_value, redact_url, ConnectionRecord, HandshakeRecord, Header, HeartbeatSettings,
     PhaseTimings, PongPolicy, Role, Side,
 };
-use wsdoctor_sources::conn::rfc3339_from_unix;
 use wsdoctor_wire::deflate;
 use wsdoctor_wire::session::{Session, SessionConfig};
 
@@ -541,7 +540,11 @@ impl RecordSeed {
             .collect();
         ConnectionRecord {
             target: self.target.into(),
-            started_at: rfc3339_from_unix(secs),
+            started_at: wsdoctor_evidence::logs::format_utc(
+                i64::try_from(secs)
+                    .unwrap_or(i64::MAX / 1000)
+                    .saturating_mul(1000),
+            ),
             role: Role::Server,
             resolved: Vec::new(),
             peer_addr: Some(self.peer.to_string()),

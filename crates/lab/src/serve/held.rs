@@ -19,9 +19,9 @@ use std::time::{Instant, SystemTime};
 
 use bytes::BytesMut;
 use tokio::sync::mpsc;
-use wsdoctor_sources::conn::hold::{HoldPool, OnEnd, Responder, Response};
 use wsdoctor_wire::head::HeadProgress;
 use wsdoctor_wire::session::Session;
+use wsdoctor_wire_io::hold::{HoldPool, OnEnd, Responder, Response};
 
 use super::browser;
 use super::connection::{

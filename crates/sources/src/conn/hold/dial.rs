@@ -24,6 +24,8 @@ use super::super::dial::classify_connect_error;
 use super::super::handshake::{self, HeadParse};
 use super::super::session::{Session, SessionConfig};
 use super::super::{micros_since, ConnectOptions};
+use super::OnEnd;
+use wsdoctor_wire_io::hold::{Open, Opening, Progress};
 
 /// What the caller hears about a connection the pool opens ([`Dial`]).
 /// Called on a worker thread.
@@ -75,15 +77,13 @@ enum Phase {
 }
 
 /// A connection between `connect(2)` and the 101.
-pub(super) struct Opening {
-    pub(super) stream: TcpStream,
+struct DialOpening {
+    stream: TcpStream,
     addr: SocketAddr,
     started: Instant,
     phase: Phase,
     /// The current phase's deadline (connect, then handshake).
-    pub(super) deadline: Instant,
-    /// The deadline the worker's timer heap has for this connection.
-    pub(super) armed: Instant,
+    deadline: Instant,
     key: String,
     /// The request until it is written (then freed: thousands of openings
     /// can be waiting for their answers at once).
@@ -95,26 +95,52 @@ pub(super) struct Opening {
     progress: HeadProgress,
     options: Arc<ConnectOptions>,
     session: Arc<SessionConfig>,
-    pub(super) observer: Box<dyn DialObserver>,
+    observer: Box<dyn DialObserver>,
 }
 
-/// What an opening connection did with its turn.
-pub(super) enum Progress {
-    /// Nothing to do until the next readiness event or the deadline.
-    Waiting,
-    /// It will not open.
-    Failed(ConnectionEnd, Option<Box<HandshakeRecord>>),
-    /// The 101 is in and valid: hold this session.
-    Open(Box<Session>),
+impl Open for Dial {
+    fn start(self: Box<Self>, now: Instant) -> Option<Box<dyn Opening>> {
+        match DialOpening::start(*self, now) {
+            Ok(opening) => Some(Box::new(opening)),
+            Err((observer, end)) => {
+                observer.failed(end, None);
+                None
+            }
+        }
+    }
 }
 
-impl Opening {
+impl Opening for DialOpening {
+    fn stream(&mut self) -> &mut TcpStream {
+        &mut self.stream
+    }
+    fn deadline(&self) -> Instant {
+        self.deadline
+    }
+    fn on_ready(&mut self, now: Instant, scratch: &mut [u8]) -> Progress {
+        self.turn(now, scratch)
+    }
+    fn timed_out(&self) -> ConnectionEnd {
+        self.deadline_end()
+    }
+    fn failed(self: Box<Self>, end: ConnectionEnd, handshake: Option<Box<HandshakeRecord>>) {
+        self.observer.failed(end, handshake);
+    }
+    fn into_held(self: Box<Self>) -> (TcpStream, OnEnd) {
+        let DialOpening {
+            stream, observer, ..
+        } = *self;
+        (stream, Box::new(move |session| observer.ended(session)))
+    }
+}
+
+impl DialOpening {
     /// Creates the socket and starts the connect. An error here (no file
     /// descriptor, no port, an unreachable address) is the attempt's end.
-    pub(super) fn start(
+    fn start(
         dial: Dial,
         now: Instant,
-    ) -> Result<Opening, (Box<dyn DialObserver>, ConnectionEnd)> {
+    ) -> Result<DialOpening, (Box<dyn DialObserver>, ConnectionEnd)> {
         let stream = match connect(dial.addr, dial.bind_ip) {
             Ok(stream) => stream,
             Err(e) => {
@@ -125,13 +151,12 @@ impl Opening {
         let key = handshake::new_key();
         // The redacted lines are rebuilt only for a refusal's record.
         let (request, _) = handshake::build_request(&dial.options, &key);
-        Ok(Opening {
+        Ok(DialOpening {
             stream,
             addr: dial.addr,
             started: now,
             phase: Phase::Connecting,
             deadline: now + dial.options.connect_timeout,
-            armed: now,
             key,
             request,
             received: Vec::new(),
@@ -143,7 +168,7 @@ impl Opening {
     }
 
     /// After a readiness event of any kind.
-    pub(super) fn on_ready(&mut self, now: Instant, scratch: &mut [u8]) -> Progress {
+    fn turn(&mut self, now: Instant, scratch: &mut [u8]) -> Progress {
         if let Phase::Connecting = self.phase {
             match self.connected() {
                 Ok(false) => return Progress::Waiting,
@@ -183,7 +208,7 @@ impl Opening {
     }
 
     /// The deadline of the current phase has passed.
-    pub(super) fn timed_out(&self) -> ConnectionEnd {
+    fn deadline_end(&self) -> ConnectionEnd {
         match self.phase {
             Phase::Connecting => ConnectionEnd::ConnectTimedOut {
                 addr: self.addr.to_string(),
@@ -284,7 +309,7 @@ impl Opening {
     }
 }
 
-impl Opening {
+impl DialOpening {
     /// The request as the record shows it (secrets redacted).
     fn redacted_request(&self) -> Vec<String> {
         handshake::build_request(&self.options, &self.key).1
