@@ -30,14 +30,14 @@
 mod answer;
 mod config;
 mod conn;
-mod fault;
+mod fault_session;
 #[doc(hidden)]
 pub mod fuzzing;
-mod handshake;
 mod listen;
 mod proxy;
 mod serve;
-mod session;
+mod server_fault;
+mod server_handshake;
 mod task;
 mod tls;
 
@@ -55,12 +55,12 @@ use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
 pub use config::LabConfig;
-pub use fault::{Fault, FaultParseError};
 pub use proxy::{
     EndHow, IdleCounts, LabProxy, ProxyConfig, ProxyFault, ProxyFaultParseError, PRESETS,
     PROXY_FAULTS,
 };
 pub use serve::{DiagServer, ServeConfig, ServeEvent};
+pub use server_fault::{Fault, FaultParseError};
 pub use tls::LabTls;
 
 /// Connections served at once; more are closed right after accept, so a
@@ -133,7 +133,7 @@ impl LabServer {
         let addr = listener.local_addr().map_err(bind_err)?;
         let shared = Arc::new(Shared {
             faults: config.faults,
-            instance: handshake::header_safe(&config.instance),
+            instance: server_handshake::header_safe(&config.instance),
             tls,
         });
         let is_tls = shared.tls.is_some();
@@ -214,5 +214,5 @@ async fn connection(tcp: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
             _ => return,
         },
     };
-    handshake::serve(conn, peer, &shared).await;
+    server_handshake::serve(conn, peer, &shared).await;
 }

@@ -30,7 +30,7 @@ use super::connection::{
 use super::{ServeEvent, ServeShared};
 use crate::answer::Ident;
 use crate::conn::Conn;
-use crate::handshake::{self, Head, Query};
+use crate::server_handshake::{self, Head, Query};
 
 /// The pool and how many connections it holds for this server.
 pub(super) struct HeldConnections {
@@ -166,7 +166,7 @@ pub(super) fn answer_in_pool(
         counted: Some(Counted::new(&held.count)),
         progress: HeadProgress::default(),
     });
-    let deadline = Instant::now() + handshake::HEAD_TIMEOUT;
+    let deadline = Instant::now() + server_handshake::HEAD_TIMEOUT;
     held.pool
         .answer(stream, responder, deadline)
         .map_err(|(stream, _)| stream)
@@ -191,7 +191,8 @@ struct PooledRequest {
 
 impl Responder for PooledRequest {
     fn respond(&mut self, received: &[u8], now: Instant) -> Response {
-        let Some((head, head_len)) = handshake::parse_head_from(received, &mut self.progress)
+        let Some((head, head_len)) =
+            server_handshake::parse_head_from(received, &mut self.progress)
         else {
             return Response::NeedMore;
         };
@@ -212,7 +213,7 @@ impl Responder for PooledRequest {
         };
         let shared = &*shared;
         let ident = Ident {
-            server: handshake::DEFAULT_SERVER,
+            server: server_handshake::DEFAULT_SERVER,
             instance: &shared.lab.instance,
         };
         let Prepared::Upgrade {

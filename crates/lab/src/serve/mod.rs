@@ -66,7 +66,7 @@ use wsdoctor_evidence::browser::BrowserEvidence;
 use wsdoctor_evidence::ConnectionRecord;
 
 use crate::conn::Conn;
-use crate::fault::Fault;
+use crate::server_fault::Fault;
 use crate::{LabError, LabTls, Shared};
 use driver::{SHUTDOWN_CODE, SHUTDOWN_REASON};
 
@@ -239,7 +239,7 @@ impl DiagServer {
         };
         let lab = Shared {
             faults: config.faults.clone(),
-            instance: crate::handshake::header_safe(&config.instance),
+            instance: crate::server_handshake::header_safe(&config.instance),
             tls: None,
         };
         let tls = match &config.tls {

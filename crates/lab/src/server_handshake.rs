@@ -16,8 +16,8 @@ use wsdoctor_wire::head::HeadProgress;
 use crate::answer::{self, Ident};
 use crate::config::{Answer, Plan};
 use crate::conn::Conn;
-use crate::fault::Fault;
-use crate::session::{self, SessionInput};
+use crate::fault_session::{self, SessionInput};
+use crate::server_fault::Fault;
 use crate::Shared;
 
 /// Largest request head accepted; beyond it the answer is 431.
@@ -335,7 +335,7 @@ pub(crate) async fn respond(
                 greeting,
                 leftover,
             };
-            session::run(conn, input).await;
+            fault_session::run(conn, input).await;
         }
     }
 }
