@@ -9,9 +9,8 @@ use std::time::Duration;
 use arbitrary::Unstructured;
 use tokio::io::AsyncWriteExt as _;
 use wsdoctor_evidence::{DeflateParams, HeartbeatSettings, PongPolicy, Role};
-use wsdoctor_sources::conn::deflate::{check_answer, choose_offer};
 use wsdoctor_sources::conn::{new_record, ForwardProxy, Target};
-use wsdoctor_sources::fuzzing;
+use wsdoctor_wire::deflate::{check_answer, choose_offer};
 
 use crate::{chunked, split_control};
 
@@ -54,7 +53,8 @@ pub(crate) fn deflate(data: &[u8]) {
     };
     let server = u.arbitrary().unwrap_or(false);
     let frames = chunked(&mut u, payload);
-    if let Ok(out) = fuzzing::inflate_message(params, server, &frames, INFLATE_LIMIT) {
+    if let Ok(out) = wsdoctor_wire::fuzzing::inflate_message(params, server, &frames, INFLATE_LIMIT)
+    {
         assert!(
             out.len() as u64 <= INFLATE_LIMIT,
             "inflated {} bytes",
@@ -64,11 +64,14 @@ pub(crate) fn deflate(data: &[u8]) {
     // Our compressor's output must inflate back to what went in, message
     // after message (context takeover carries the window between them).
     let messages = chunked(&mut u, payload);
-    for (sent, read) in messages.iter().zip(fuzzing::deflate_round_trip(
-        params,
-        &messages,
-        INFLATE_LIMIT,
-    )) {
+    for (sent, read) in messages
+        .iter()
+        .zip(wsdoctor_wire::fuzzing::deflate_round_trip(
+            params,
+            &messages,
+            INFLATE_LIMIT,
+        ))
+    {
         match read {
             Ok(Some(back)) => assert_eq!(&back, sent, "deflate round trip changed a message"),
             Ok(None) => {}
@@ -149,7 +152,9 @@ pub(crate) fn proxy_reply(data: &[u8]) {
         });
         let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
         let started = tokio::time::Instant::now();
-        let result = fuzzing::tunnel(&mut tcp, &proxy, &target, deadline, &mut record).await;
+        let result =
+            wsdoctor_sources::fuzzing::tunnel(&mut tcp, &proxy, &target, deadline, &mut record)
+                .await;
         assert!(
             started.elapsed() < Duration::from_secs(3),
             "the tunnel outlived its deadline"

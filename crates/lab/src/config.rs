@@ -9,7 +9,7 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use crate::fault::Fault;
+use crate::server_fault::Fault;
 use crate::tls::LabTls;
 
 /// How a [`crate::LabServer`] is set up.

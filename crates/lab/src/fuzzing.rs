@@ -8,9 +8,9 @@ use bytes::BytesMut;
 
 use crate::answer::{self, Ident};
 use crate::config::{Answer, Plan};
-use crate::fault::Fault;
 use crate::frames::{Inbound, Incoming};
-use crate::handshake::{self, Head, Query};
+use crate::server_fault::Fault;
+use crate::server_handshake::{self, Head, Query};
 
 pub use crate::proxy::fuzzing::{proxy_faults, proxy_head, pump, HeadOutcome};
 
@@ -35,11 +35,11 @@ pub enum RequestOutcome {
 /// Parses a request head the way the lab and `serve` do and builds the
 /// answer their faults, `Query` and upgrade check lead to.
 pub fn request_head(buf: &[u8]) -> RequestOutcome {
-    let Some((head, head_len)) = handshake::parse_head(buf) else {
+    let Some((head, head_len)) = server_handshake::parse_head(buf) else {
         return RequestOutcome::Partial;
     };
     let fallback = Ident {
-        server: handshake::DEFAULT_SERVER,
+        server: server_handshake::DEFAULT_SERVER,
         instance: "lab",
     };
     let request = match head {
@@ -60,12 +60,12 @@ pub fn request_head(buf: &[u8]) -> RequestOutcome {
         }
     };
     let query = Query::parse(&request.target);
-    let server = handshake::header_safe(query.server.as_deref().unwrap_or("lab"));
+    let server = server_handshake::header_safe(query.server.as_deref().unwrap_or("lab"));
     let ident = Ident {
         server: &server,
         instance: "lab",
     };
-    let greeting = Some(handshake::greeting(
+    let greeting = Some(server_handshake::greeting(
         &request,
         SocketAddr::from(([127, 0, 0, 1], 1)),
         "lab",
@@ -87,8 +87,10 @@ pub fn request_head(buf: &[u8]) -> RequestOutcome {
         Answer::Hang => Vec::new(),
         Answer::Status(code) => answer::status(code, ident),
         Answer::Http10 => answer::http10(ident),
-        Answer::Upgrade => match handshake::check_upgrade(&request) {
-            Ok(key) => handshake::switching_protocols(&request, key, &plan, ident).into_bytes(),
+        Answer::Upgrade => match server_handshake::check_upgrade(&request) {
+            Ok(key) => {
+                server_handshake::switching_protocols(&request, key, &plan, ident).into_bytes()
+            }
             Err(bad) => bad.answer(ident),
         },
     };

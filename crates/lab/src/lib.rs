@@ -30,23 +30,24 @@
 mod answer;
 mod config;
 mod conn;
-mod fault;
-mod frames;
+mod fault_session;
 #[doc(hidden)]
 pub mod fuzzing;
-mod handshake;
 mod listen;
 mod proxy;
 mod serve;
-mod session;
+mod server_fault;
+mod server_handshake;
 mod task;
 mod tls;
 
 use crate::task::AcceptTask;
+// The frame codec is the protocol crate's; `crate::frames` keeps one path to it.
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
+use wsdoctor_wire::frames;
 
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
@@ -54,12 +55,12 @@ use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
 pub use config::LabConfig;
-pub use fault::{Fault, FaultParseError};
 pub use proxy::{
     EndHow, IdleCounts, LabProxy, ProxyConfig, ProxyFault, ProxyFaultParseError, PRESETS,
     PROXY_FAULTS,
 };
 pub use serve::{DiagServer, ServeConfig, ServeEvent};
+pub use server_fault::{Fault, FaultParseError};
 pub use tls::LabTls;
 
 /// Connections served at once; more are closed right after accept, so a
@@ -132,7 +133,7 @@ impl LabServer {
         let addr = listener.local_addr().map_err(bind_err)?;
         let shared = Arc::new(Shared {
             faults: config.faults,
-            instance: handshake::header_safe(&config.instance),
+            instance: server_handshake::header_safe(&config.instance),
             tls,
         });
         let is_tls = shared.tls.is_some();
@@ -213,5 +214,5 @@ async fn connection(tcp: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
             _ => return,
         },
     };
-    handshake::serve(conn, peer, &shared).await;
+    server_handshake::serve(conn, peer, &shared).await;
 }

@@ -7,9 +7,9 @@ use std::task::{Context, Poll, Waker};
 
 use tokio::io::{AsyncRead, ReadBuf};
 
-use super::fault::ProxyFault;
 use super::head::{self, HeadRead, Kind};
 use super::plan::ProxyPlan;
+use super::proxy_fault::ProxyFault;
 use super::pump::{Pump, Rules};
 
 /// What reading one head from a peer gave, and the rewrites of it.

@@ -40,11 +40,11 @@
 //! The proxy never prints.
 
 mod connection;
-mod fault;
 /// Entry points for the fuzz targets (re-exported by `crate::fuzzing`).
 pub(crate) mod fuzzing;
 mod head;
 mod plan;
+mod proxy_fault;
 mod pump;
 mod relay;
 
@@ -59,7 +59,9 @@ use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-pub use fault::{EndHow, IdleCounts, ProxyFault, ProxyFaultParseError, PRESETS, PROXY_FAULTS};
+pub use proxy_fault::{
+    EndHow, IdleCounts, ProxyFault, ProxyFaultParseError, PRESETS, PROXY_FAULTS,
+};
 
 use crate::LabError;
 use plan::ProxyPlan;

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use super::fault::{EndHow, IdleCounts, ProxyFault};
+use super::proxy_fault::{EndHow, IdleCounts, ProxyFault};
 
 /// Everything the proxy does to each connection.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -15,8 +15,8 @@ use tokio::net::TcpStream;
 use tokio::time::{sleep_until, Instant};
 use websocket_sans_io::{FrameInfo, Opcode, WebsocketFrameEncoder};
 
-use super::fault::{EndHow, IdleCounts};
 use super::plan::ProxyPlan;
+use super::proxy_fault::{EndHow, IdleCounts};
 use super::pump::{Pump, Seen};
 
 /// Bytes requested per socket read.

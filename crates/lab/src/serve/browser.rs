@@ -14,7 +14,7 @@ use wsdoctor_evidence::browser::{BrowserEvidence, MAX_REPORT_BYTES};
 use super::ServeShared;
 use crate::answer::{self, Ident};
 use crate::conn::Conn;
-use crate::handshake::{answer_and_close, Request};
+use crate::server_handshake::{answer_and_close, Request};
 
 /// Reports waiting for the caller; more are dropped (a page re-sends its
 /// whole state, so a dropped one only delays the findings).

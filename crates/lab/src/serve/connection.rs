@@ -14,8 +14,8 @@ use wsdoctor_evidence::{
     redact_header_value, redact_url, ConnectionRecord, HandshakeRecord, Header, HeartbeatSettings,
     PhaseTimings, PongPolicy, Role, Side,
 };
-use wsdoctor_sources::conn::session::{Session, SessionConfig};
-use wsdoctor_sources::conn::{deflate, rfc3339_from_unix};
+use wsdoctor_wire::deflate;
+use wsdoctor_wire::session::{Session, SessionConfig};
 
 use super::browser;
 use super::driver::{self, Ending, Timers};
@@ -23,8 +23,8 @@ use super::{ServeEvent, ServeShared};
 use crate::answer::{self, Ident};
 use crate::config::{Answer, PongMode};
 use crate::conn::Conn;
-use crate::handshake::{self, Query, Request};
-use crate::{config::Plan, fault::Fault};
+use crate::server_handshake::{self, Query, Request};
+use crate::{config::Plan, server_fault::Fault};
 
 /// How long to wait for the client's FIN after ours.
 const FIN_LINGER: Duration = Duration::from_secs(2);
@@ -42,13 +42,13 @@ pub(crate) async fn serve(conn: Conn, received: BytesMut, peer: SocketAddr, shar
     let origin = Instant::now();
     let started_at = SystemTime::now();
     let Some((mut conn, request, leftover)) =
-        handshake::read_request(conn, received, &shared.lab.instance).await
+        server_handshake::read_request(conn, received, &shared.lab.instance).await
     else {
         return;
     };
     let query = Query::parse(&request.target);
     let ident = Ident {
-        server: handshake::DEFAULT_SERVER,
+        server: server_handshake::DEFAULT_SERVER,
         instance: &shared.lab.instance,
     };
     let is_upgrade = request.has_token("upgrade", "websocket");
@@ -56,7 +56,7 @@ pub(crate) async fn serve(conn: Conn, received: BytesMut, peer: SocketAddr, shar
     if !is_upgrade && request.method == "GET" && path == "/whoami" {
         let body = greeting(&request, peer, &shared.lab.instance);
         let bytes = answer::json(&body, ident);
-        return handshake::answer_and_close(conn, &bytes).await;
+        return server_handshake::answer_and_close(conn, &bytes).await;
     }
     if browser::is_report(&request, path) {
         return browser::receive(conn, &request, leftover, shared, ident).await;
@@ -68,7 +68,7 @@ pub(crate) async fn serve(conn: Conn, received: BytesMut, peer: SocketAddr, shar
         .map(|at| &path[at + LEDGER_PATH.len()..]);
     if let Some(id) = ledger_id.filter(|_| !is_upgrade) {
         let bytes = ledger_answer(id, &request.method, shared, ident);
-        return handshake::answer_and_close(conn, &bytes).await;
+        return server_handshake::answer_and_close(conn, &bytes).await;
     }
     if browser::wants_page(&request, path, is_upgrade) {
         return browser::page(conn, ident).await;
@@ -79,9 +79,9 @@ pub(crate) async fn serve(conn: Conn, received: BytesMut, peer: SocketAddr, shar
             head,
             deflate,
         } => (plan, head, deflate),
-        Prepared::Refuse(bytes) => return handshake::answer_and_close(conn, &bytes).await,
+        Prepared::Refuse(bytes) => return server_handshake::answer_and_close(conn, &bytes).await,
         Prepared::LabFaults => {
-            return handshake::respond(conn, peer, &shared.lab, request, leftover).await
+            return server_handshake::respond(conn, peer, &shared.lab, request, leftover).await
         }
     };
     if conn.send(head.as_bytes()).await.is_err() {
@@ -147,12 +147,12 @@ pub(super) fn prepare_upgrade(
     if special {
         return Prepared::LabFaults;
     }
-    let key = match handshake::check_upgrade(request) {
+    let key = match server_handshake::check_upgrade(request) {
         Ok(key) => key,
         Err(bad) => return Prepared::Refuse(bad.answer(ident)),
     };
     let deflate = deflate_answer(request, shared);
-    let mut head = handshake::switching_protocols(request, key, &plan, ident);
+    let mut head = server_handshake::switching_protocols(request, key, &plan, ident);
     if let Some(params) = deflate {
         // Before the blank line that ends the head.
         head.truncate(head.len() - 2);
@@ -314,7 +314,7 @@ pub(super) fn conn_id(request: &Request, query: &Query) -> Option<String> {
     request
         .header(CONN_ID_HEADER)
         .map(str::trim)
-        .filter(|id| handshake::valid_conn_id(id))
+        .filter(|id| server_handshake::valid_conn_id(id))
         .map(str::to_owned)
         .or_else(|| query.conn_id.clone())
 }
@@ -342,7 +342,7 @@ fn ledger_answer(id: &str, method: &str, shared: &ServeShared, ident: Ident<'_>)
     if method != "GET" {
         return answer::status(405, ident);
     }
-    let view = handshake::valid_conn_id(id)
+    let view = server_handshake::valid_conn_id(id)
         .then(|| shared.ledger.get(id))
         .flatten();
     match view.and_then(|v| serde_json::to_string(&v).ok()) {
@@ -407,7 +407,7 @@ pub(super) fn client_id(request: &Request, query: &Query, peer: SocketAddr) -> S
         .as_deref()
         .or_else(|| request.header("x-client-id"))
         .map(|c| {
-            handshake::header_safe(c)
+            server_handshake::header_safe(c)
                 .chars()
                 .take(MAX_CLIENT_ID)
                 .collect::<String>()
@@ -540,7 +540,11 @@ impl RecordSeed {
             .collect();
         ConnectionRecord {
             target: self.target.into(),
-            started_at: rfc3339_from_unix(secs),
+            started_at: wsdoctor_evidence::logs::format_utc(
+                i64::try_from(secs)
+                    .unwrap_or(i64::MAX / 1000)
+                    .saturating_mul(1000),
+            ),
             role: Role::Server,
             resolved: Vec::new(),
             peer_addr: Some(self.peer.to_string()),

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite};
 use tokio::sync::watch;
-use wsdoctor_sources::conn::driver::{apply_read, write_pending};
-use wsdoctor_sources::conn::session::Session;
+use wsdoctor_wire::session::Session;
+use wsdoctor_wire_io::driver::{apply_read, write_pending};
 
 /// Bytes requested per socket read (the session decodes incrementally).
 const READ_CHUNK: usize = 8 * 1024;

@@ -28,8 +28,8 @@ use super::driver::Ending;
 use super::{ServeShared, HANDSHAKE_TIMEOUT};
 use crate::config::{Answer, Plan};
 use crate::conn::Conn;
-use crate::fault::Fault;
-use crate::handshake::{self, Query, Request};
+use crate::server_fault::Fault;
+use crate::server_handshake::{self, Query, Request};
 
 /// The client connection preface of RFC 9113 §3.4.
 const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -96,7 +96,7 @@ fn add_ident(response: &mut Response<Full<Bytes>>, instance: &str) {
     let headers = response.headers_mut();
     headers.insert(
         http::header::SERVER,
-        http::HeaderValue::from_static(handshake::DEFAULT_SERVER),
+        http::HeaderValue::from_static(server_handshake::DEFAULT_SERVER),
     );
     if let Ok(value) = http::HeaderValue::from_str(instance) {
         headers.insert("x-wsdoctor-instance", value);

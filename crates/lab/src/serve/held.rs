@@ -19,8 +19,9 @@ use std::time::{Instant, SystemTime};
 
 use bytes::BytesMut;
 use tokio::sync::mpsc;
-use wsdoctor_sources::conn::hold::{HoldPool, OnEnd, Responder, Response};
-use wsdoctor_sources::conn::session::Session;
+use wsdoctor_wire::head::HeadProgress;
+use wsdoctor_wire::session::Session;
+use wsdoctor_wire_io::hold::{HoldPool, OnEnd, Responder, Response};
 
 use super::browser;
 use super::connection::{
@@ -29,7 +30,7 @@ use super::connection::{
 use super::{ServeEvent, ServeShared};
 use crate::answer::Ident;
 use crate::conn::Conn;
-use crate::handshake::{self, Head, Query};
+use crate::server_handshake::{self, Head, Query};
 
 /// The pool and how many connections it holds for this server.
 pub(super) struct HeldConnections {
@@ -163,8 +164,9 @@ pub(super) fn answer_in_pool(
         started_at: SystemTime::now(),
         hand_back: hand_back.clone(),
         counted: Some(Counted::new(&held.count)),
+        progress: HeadProgress::default(),
     });
-    let deadline = Instant::now() + handshake::HEAD_TIMEOUT;
+    let deadline = Instant::now() + server_handshake::HEAD_TIMEOUT;
     held.pool
         .answer(stream, responder, deadline)
         .map_err(|(stream, _)| stream)
@@ -182,11 +184,16 @@ struct PooledRequest {
     hand_back: mpsc::UnboundedSender<HandedBack>,
     /// Counts the connection from its accept; moves into the held session.
     counted: Option<Counted>,
+    /// How much of the request head was looked at (not parsed again from
+    /// its start on every read).
+    progress: HeadProgress,
 }
 
 impl Responder for PooledRequest {
     fn respond(&mut self, received: &[u8], now: Instant) -> Response {
-        let Some((head, head_len)) = handshake::parse_head(received) else {
+        let Some((head, head_len)) =
+            server_handshake::parse_head_from(received, &mut self.progress)
+        else {
             return Response::NeedMore;
         };
         // Too large or malformed: the tokio path says so in its answer.
@@ -206,7 +213,7 @@ impl Responder for PooledRequest {
         };
         let shared = &*shared;
         let ident = Ident {
-            server: handshake::DEFAULT_SERVER,
+            server: server_handshake::DEFAULT_SERVER,
             instance: &shared.lab.instance,
         };
         let Prepared::Upgrade {

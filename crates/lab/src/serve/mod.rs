@@ -6,7 +6,7 @@
 //! its own view of every connection in the same evidence model the client
 //! uses ([`ConnectionRecord`], role `server`), so the two can be compared.
 //! Each connection is run by the very state machine the probe uses
-//! (`wsdoctor_sources::conn::session::Session` in the server role).
+//! (`wsdoctor_wire::session::Session` in the server role).
 //!
 //! It misbehaves on request like the lab server: per connection with the
 //! `fault=` query parameter (see [`crate::Fault`]), or for all connections
@@ -66,7 +66,7 @@ use wsdoctor_evidence::browser::BrowserEvidence;
 use wsdoctor_evidence::ConnectionRecord;
 
 use crate::conn::Conn;
-use crate::fault::Fault;
+use crate::server_fault::Fault;
 use crate::{LabError, LabTls, Shared};
 use driver::{SHUTDOWN_CODE, SHUTDOWN_REASON};
 
@@ -239,7 +239,7 @@ impl DiagServer {
         };
         let lab = Shared {
             faults: config.faults.clone(),
-            instance: crate::handshake::header_safe(&config.instance),
+            instance: crate::server_handshake::header_safe(&config.instance),
             tls: None,
         };
         let tls = match &config.tls {
@@ -266,7 +266,7 @@ impl DiagServer {
             tls,
             ledger: ledger::Ledger::new(ledger::LEDGER_CAPACITY),
             // Without the pool (threads could not start) tasks hold them all.
-            held: wsdoctor_sources::conn::hold::HoldPool::per_core()
+            held: wsdoctor_wire_io::hold::HoldPool::per_core()
                 .ok()
                 .map(|pool| held::HeldConnections {
                     pool,
@@ -354,7 +354,7 @@ async fn accept_loop(
                 let calm = accepted_since_release == accepted_at_last_tick;
                 if calm && accepted_since_release >= RELEASE_AFTER_ACCEPTS {
                     accepted_since_release = 0;
-                    wsdoctor_sources::memory::release_freed_memory();
+                    wsdoctor_wire_io::memory::release_freed_memory();
                 }
                 accepted_at_last_tick = accepted_since_release;
             }

@@ -8,7 +8,7 @@ use std::time::Instant;
 use wsdoctor_app::{AppChoice, AppPlan, AppSession, PlanError, StartContext};
 use wsdoctor_evidence::ConnectionRecord;
 
-use super::session::Session;
+use super::session::{app_layer, Session};
 use super::{ConnectOptions, Target};
 
 /// Decides what can be decided before connecting and changes `options`
@@ -36,7 +36,8 @@ pub fn attach(
     now: Instant,
 ) {
     let Some(plan) = &options.app else { return };
-    session.use_app(new_session(plan, options, record, session.origin()), now);
+    let app = new_session(plan, options, record, session.origin());
+    session.use_app(app_layer(app), now);
 }
 
 /// The planned protocol's keepalive text (for a data keepalive), if any.

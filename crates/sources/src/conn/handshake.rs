@@ -1,221 +1,33 @@
 //! Our own HTTP/1.1 upgrade (RFC 6455 §4.1), written by hand on purpose: no
 //! WebSocket library keeps a refused answer's status line, headers and body,
 //! and those are exactly what tells a proxy's 400 from the application's 403.
+//!
+//! This is the socket half; the request, the parse of the answer's head and
+//! the judgment of a 101 are the pure half in [`wsdoctor_wire::handshake`].
 
 use std::time::Instant;
 
-use base64::Engine;
 use bytes::{Buf, BytesMut};
-use sha1::{Digest, Sha1};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use wsdoctor_evidence::{
-    redact_header_value, BodySample, ConnectionEnd, ConnectionRecord, DeflateParams, DeflateRecord,
-    HandshakeProblem, HandshakeRecord, Header, Transport,
+    BodySample, ConnectionEnd, ConnectionRecord, DeflateParams, HandshakeRecord, Transport,
 };
+pub use wsdoctor_wire::handshake::accept_key;
+use wsdoctor_wire::handshake::{self as wire_handshake, has_token, UpgradeRequest};
+pub(crate) use wsdoctor_wire::handshake::{
+    check_negotiation, deflate_record, new_key, parse_head, parse_head_from, HeadParse,
+    ResponseHead, MAX_HEAD_BYTES,
+};
+use wsdoctor_wire::head::HeadProgress;
 
 use super::{end_before_open, micros_since, BoxedStream, ConnectOptions, OpenConnection};
 
-/// The GUID of RFC 6455 §1.3.
-const WEBSOCKET_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
-/// A response head longer than this is not an upgrade answer.
-pub(crate) const MAX_HEAD_BYTES: usize = 64 * 1024;
 /// How much of a refused answer's body we keep.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
-const MAX_HEADERS: usize = 128;
-
-/// `Sec-WebSocket-Accept` for a key.
-pub fn accept_key(key: &str) -> String {
-    let mut sha = Sha1::new();
-    sha.update(key.as_bytes());
-    sha.update(WEBSOCKET_GUID.as_bytes());
-    base64::engine::general_purpose::STANDARD.encode(sha.finalize())
-}
-
-pub(crate) fn new_key() -> String {
-    let bytes: [u8; 16] = std::array::from_fn(|_| fastrand::u8(..));
-    base64::engine::general_purpose::STANDARD.encode(bytes)
-}
 
 /// The request head as bytes, and the same lines redacted for the record.
 pub(crate) fn build_request(options: &ConnectOptions, key: &str) -> (Vec<u8>, Vec<String>) {
-    let target = &options.target;
-    let mut lines = vec![
-        format!("GET {} HTTP/1.1", target.resource),
-        format!("Host: {}", target.host_header),
-        "Upgrade: websocket".to_owned(),
-        "Connection: Upgrade".to_owned(),
-        format!("Sec-WebSocket-Key: {key}"),
-        "Sec-WebSocket-Version: 13".to_owned(),
-    ];
-    let mut redacted = lines.clone();
-    redacted[0] = format!(
-        "GET {} HTTP/1.1",
-        wsdoctor_evidence::redact_url(&target.resource)
-    );
-    let mut push = |name: &str, value: &str| {
-        lines.push(format!("{name}: {value}"));
-        redacted.push(format!("{name}: {}", redact_header_value(name, value)));
-    };
-    if let Some(origin) = &options.origin {
-        push("Origin", origin);
-    }
-    if !options.subprotocols.is_empty() {
-        push("Sec-WebSocket-Protocol", &options.subprotocols.join(", "));
-    }
-    if options.deflate {
-        push("Sec-WebSocket-Extensions", super::deflate::OFFER);
-    }
-    let has_user_agent = options
-        .headers
-        .iter()
-        .any(|(n, _)| n.eq_ignore_ascii_case("user-agent"));
-    if !has_user_agent {
-        push(
-            "User-Agent",
-            concat!("wsdoctor/", env!("CARGO_PKG_VERSION")),
-        );
-    }
-    for (name, value) in &options.headers {
-        push(name, value);
-    }
-    let mut bytes = lines.join("\r\n").into_bytes();
-    bytes.extend_from_slice(b"\r\n\r\n");
-    (bytes, redacted)
-}
-
-/// A parsed response head.
-pub(crate) struct ResponseHead {
-    pub(crate) version: u8,
-    pub(crate) status: u16,
-    pub(crate) reason: String,
-    pub(crate) headers: Vec<(String, String)>,
-    pub(crate) len: usize,
-}
-
-impl ResponseHead {
-    /// The exchange as evidence: the request as sent (already redacted)
-    /// and this answer, its header values redacted where they carry
-    /// credentials; no body, subprotocol or problems yet.
-    pub(crate) fn into_record(self, request: Vec<String>) -> HandshakeRecord {
-        HandshakeRecord {
-            request,
-            http_version: format!("HTTP/1.{}", self.version),
-            status: self.status,
-            reason: self.reason,
-            headers: self
-                .headers
-                .iter()
-                .map(|(n, v)| Header {
-                    name: n.clone(),
-                    value: redact_header_value(n, v),
-                })
-                .collect(),
-            body: None,
-            subprotocol: None,
-            problems: Vec::new(),
-        }
-    }
-}
-
-/// How far a response head has arrived.
-pub(crate) enum HeadParse {
-    Complete(ResponseHead),
-    Partial,
-    Invalid(String),
-}
-
-/// Parses an HTTP/1 response head (the h2 path uses it for an HTTP/1.1
-/// answer to its preface).
-pub(crate) fn parse_head(buf: &[u8]) -> HeadParse {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut response = httparse::Response::new(&mut headers);
-    match response.parse(buf) {
-        Ok(httparse::Status::Complete(len)) => HeadParse::Complete(ResponseHead {
-            version: response.version.unwrap_or(1),
-            status: response.code.unwrap_or(0),
-            reason: response.reason.unwrap_or_default().to_owned(),
-            headers: response
-                .headers
-                .iter()
-                .map(|h| {
-                    (
-                        h.name.to_owned(),
-                        String::from_utf8_lossy(h.value).into_owned(),
-                    )
-                })
-                .collect(),
-            len,
-        }),
-        Ok(httparse::Status::Partial) => HeadParse::Partial,
-        Err(e) => HeadParse::Invalid(e.to_string()),
-    }
-}
-
-fn has_token(value: Option<&str>, token: &str) -> bool {
-    value.is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
-}
-
-/// RFC 6455 §4.1 checks of a 101 answer.
-fn check_101(record: &HandshakeRecord, key: &str) -> Vec<HandshakeProblem> {
-    let mut problems = Vec::new();
-    let expected = accept_key(key);
-    let got = record.header("Sec-WebSocket-Accept").map(str::trim);
-    if got != Some(expected.as_str()) {
-        problems.push(HandshakeProblem::BadAccept {
-            expected,
-            got: got.map(str::to_owned),
-        });
-    }
-    let upgrade = record.header("Upgrade");
-    if !upgrade.is_some_and(|v| v.trim().eq_ignore_ascii_case("websocket")) {
-        problems.push(HandshakeProblem::MissingUpgrade {
-            got: upgrade.map(str::to_owned),
-        });
-    }
-    let connection = record.header("Connection");
-    if !has_token(connection, "upgrade") {
-        problems.push(HandshakeProblem::MissingConnectionUpgrade {
-            got: connection.map(str::to_owned),
-        });
-    }
-    problems
-}
-
-/// The negotiation checks that apply to any successful answer, HTTP/1.1's
-/// 101 or HTTP/2's 2xx (RFC 6455 §4.1, RFC 8441 §5): a subprotocol we did
-/// not offer, an extension we did not offer, or an answer to our
-/// permessage-deflate offer that breaks RFC 7692 §7. Also returns what
-/// deflate settings were agreed.
-pub(crate) fn check_negotiation(
-    record: &HandshakeRecord,
-    offered: &[String],
-    deflate_offered: bool,
-) -> (Vec<HandshakeProblem>, Option<DeflateParams>) {
-    let mut problems = Vec::new();
-    if let Some(chosen) = record.header("Sec-WebSocket-Protocol") {
-        // The record holds headers redacted (a token passed as a
-        // subprotocol is a secret), so compare with the offer redacted.
-        let offered = wsdoctor_evidence::redact_subprotocols(offered);
-        if !offered.iter().any(|p| p == chosen.trim()) {
-            problems.push(HandshakeProblem::UnrequestedSubprotocol {
-                got: chosen.to_owned(),
-            });
-        }
-    }
-    let extensions: Vec<&str> = record.headers_named("Sec-WebSocket-Extensions").collect();
-    let mut deflate = None;
-    if !extensions.is_empty() {
-        let got = extensions.join(", ");
-        if !deflate_offered {
-            problems.push(HandshakeProblem::UnrequestedExtension { got });
-        } else {
-            match super::deflate::check_answer(&got) {
-                Ok(params) => deflate = Some(params),
-                Err(reason) => problems.push(HandshakeProblem::InvalidExtension { got, reason }),
-            }
-        }
-    }
-    (problems, deflate)
+    wire_handshake::build_request(&upgrade_request(options), key)
 }
 
 /// Judges a `101` answer to our request with `key` (every dialer, tokio's
@@ -227,28 +39,19 @@ pub(crate) fn judge_101(
     key: &str,
     options: &ConnectOptions,
 ) -> Result<Option<DeflateParams>, ConnectionEnd> {
-    handshake.problems = check_101(handshake, key);
-    let (negotiation, deflate) =
-        check_negotiation(handshake, &options.subprotocols, options.deflate);
-    handshake.problems.extend(negotiation);
-    handshake.subprotocol = handshake
-        .header("Sec-WebSocket-Protocol")
-        .map(|s| s.trim().to_owned());
-    if handshake.problems.is_empty() {
-        Ok(deflate)
-    } else {
-        Err(ConnectionEnd::HandshakeInvalid {
-            problems: handshake.problems.clone(),
-        })
-    }
+    wire_handshake::judge_101(handshake, key, &options.subprotocols, options.deflate)
 }
 
-/// What a valid answer agreed on, for the record and the open connection.
-pub(crate) fn deflate_record(params: Option<DeflateParams>) -> Option<DeflateRecord> {
-    params.map(|params| DeflateRecord {
-        params,
-        ..DeflateRecord::default()
-    })
+/// What of `options` goes into the upgrade request.
+fn upgrade_request(options: &ConnectOptions) -> UpgradeRequest<'_> {
+    UpgradeRequest {
+        resource: &options.target.resource,
+        host_header: &options.target.host_header,
+        origin: options.origin.as_deref(),
+        subprotocols: &options.subprotocols,
+        deflate: options.deflate,
+        headers: &options.headers,
+    }
 }
 
 /// Writes the upgrade request and reads the answer. On a valid 101 returns
@@ -285,8 +88,9 @@ pub(crate) async fn upgrade(
 
     // A 101 is a few hundred bytes; the buffer grows for a longer answer.
     let mut buf = BytesMut::with_capacity(1024);
+    let mut progress = HeadProgress::default();
     let head = loop {
-        match parse_head(&buf) {
+        match parse_head_from(&buf, &mut progress) {
             HeadParse::Complete(head) => break head,
             HeadParse::Invalid(why) => {
                 let rule = format!(
@@ -481,15 +285,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn accept_key_matches_rfc_example() {
-        // RFC 6455 §1.3.
-        assert_eq!(
-            accept_key("dGhlIHNhbXBsZSBub25jZQ=="),
-            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
-        );
-    }
-
-    #[test]
     fn dechunks_partial_and_complete_bodies() {
         assert_eq!(
             dechunk(b"5\r\nhello\r\n0\r\n\r\n"),
@@ -523,7 +318,6 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn head_parser_never_panics(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
-            let _ = parse_head(&bytes);
             let _ = dechunk(&bytes);
         }
     }

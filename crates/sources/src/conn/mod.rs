@@ -37,6 +37,7 @@ use wsdoctor_evidence::{
 pub use proxy::{ForwardProxy, ProxyError};
 pub use target::{Target, TargetError};
 pub use tls::{TlsOptions, TlsSetupError};
+pub use wsdoctor_wire::micros_since;
 
 /// A byte stream we can run WebSocket over: TCP or TLS over TCP.
 pub trait AsyncStream: AsyncRead + AsyncWrite + Unpin + Send {
@@ -151,11 +152,6 @@ impl std::fmt::Debug for OpenConnection {
             .field("leftover", &self.leftover.len())
             .finish_non_exhaustive()
     }
-}
-
-/// Microseconds from `origin` to `now` (0 if `now` is earlier).
-pub fn micros_since(origin: Instant, now: Instant) -> u64 {
-    u64::try_from(now.saturating_duration_since(origin).as_micros()).unwrap_or(u64::MAX)
 }
 
 /// A fresh record for an attempt starting now.

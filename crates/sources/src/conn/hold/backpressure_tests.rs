@@ -5,8 +5,11 @@
 
 use std::time::Duration;
 
+use std::sync::mpsc;
+use std::time::Instant;
+
 use super::*;
-use crate::conn::session::SessionConfig;
+use crate::conn::session::{Session, SessionConfig};
 use wsdoctor_evidence::{ConnectionEnd, Role};
 
 /// A real WebSocket server (tungstenite) that answers the upgrade and then

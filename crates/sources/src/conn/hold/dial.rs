@@ -18,11 +18,14 @@ use std::time::Instant;
 
 use mio::net::TcpStream;
 use wsdoctor_evidence::{ConnectionEnd, DeflateParams, HandshakeRecord, Transport};
+use wsdoctor_wire::head::HeadProgress;
 
 use super::super::dial::classify_connect_error;
 use super::super::handshake::{self, HeadParse};
 use super::super::session::{Session, SessionConfig};
 use super::super::{micros_since, ConnectOptions};
+use super::OnEnd;
+use wsdoctor_wire_io::hold::{Open, Opening, Progress};
 
 /// What the caller hears about a connection the pool opens ([`Dial`]).
 /// Called on a worker thread.
@@ -74,43 +77,70 @@ enum Phase {
 }
 
 /// A connection between `connect(2)` and the 101.
-pub(super) struct Opening {
-    pub(super) stream: TcpStream,
+struct DialOpening {
+    stream: TcpStream,
     addr: SocketAddr,
     started: Instant,
     phase: Phase,
     /// The current phase's deadline (connect, then handshake).
-    pub(super) deadline: Instant,
-    /// The deadline the worker's timer heap has for this connection.
-    pub(super) armed: Instant,
+    deadline: Instant,
     key: String,
     /// The request until it is written (then freed: thousands of openings
     /// can be waiting for their answers at once).
     request: Vec<u8>,
     /// The answer so far (a 101 usually comes in one read).
     received: Vec<u8>,
+    /// How much of `received` was looked at (a head trickling in is not
+    /// parsed from its start on every read).
+    progress: HeadProgress,
     options: Arc<ConnectOptions>,
     session: Arc<SessionConfig>,
-    pub(super) observer: Box<dyn DialObserver>,
+    observer: Box<dyn DialObserver>,
 }
 
-/// What an opening connection did with its turn.
-pub(super) enum Progress {
-    /// Nothing to do until the next readiness event or the deadline.
-    Waiting,
-    /// It will not open.
-    Failed(ConnectionEnd, Option<Box<HandshakeRecord>>),
-    /// The 101 is in and valid: hold this session.
-    Open(Box<Session>),
+impl Open for Dial {
+    fn start(self: Box<Self>, now: Instant) -> Option<Box<dyn Opening>> {
+        match DialOpening::start(*self, now) {
+            Ok(opening) => Some(Box::new(opening)),
+            Err((observer, end)) => {
+                observer.failed(end, None);
+                None
+            }
+        }
+    }
 }
 
-impl Opening {
+impl Opening for DialOpening {
+    fn stream(&mut self) -> &mut TcpStream {
+        &mut self.stream
+    }
+    fn deadline(&self) -> Instant {
+        self.deadline
+    }
+    fn on_ready(&mut self, now: Instant, scratch: &mut [u8]) -> Progress {
+        self.turn(now, scratch)
+    }
+    fn timed_out(&self) -> ConnectionEnd {
+        self.deadline_end()
+    }
+    fn failed(self: Box<Self>, end: ConnectionEnd, handshake: Option<Box<HandshakeRecord>>) {
+        self.observer.failed(end, handshake);
+    }
+    fn into_held(self: Box<Self>) -> (TcpStream, OnEnd) {
+        let DialOpening {
+            stream, observer, ..
+        } = *self;
+        (stream, Box::new(move |session| observer.ended(session)))
+    }
+}
+
+impl DialOpening {
     /// Creates the socket and starts the connect. An error here (no file
     /// descriptor, no port, an unreachable address) is the attempt's end.
-    pub(super) fn start(
+    fn start(
         dial: Dial,
         now: Instant,
-    ) -> Result<Opening, (Box<dyn DialObserver>, ConnectionEnd)> {
+    ) -> Result<DialOpening, (Box<dyn DialObserver>, ConnectionEnd)> {
         let stream = match connect(dial.addr, dial.bind_ip) {
             Ok(stream) => stream,
             Err(e) => {
@@ -121,16 +151,16 @@ impl Opening {
         let key = handshake::new_key();
         // The redacted lines are rebuilt only for a refusal's record.
         let (request, _) = handshake::build_request(&dial.options, &key);
-        Ok(Opening {
+        Ok(DialOpening {
             stream,
             addr: dial.addr,
             started: now,
             phase: Phase::Connecting,
             deadline: now + dial.options.connect_timeout,
-            armed: now,
             key,
             request,
             received: Vec::new(),
+            progress: HeadProgress::default(),
             options: dial.options,
             session: dial.session,
             observer: dial.observer,
@@ -138,7 +168,7 @@ impl Opening {
     }
 
     /// After a readiness event of any kind.
-    pub(super) fn on_ready(&mut self, now: Instant, scratch: &mut [u8]) -> Progress {
+    fn turn(&mut self, now: Instant, scratch: &mut [u8]) -> Progress {
         if let Phase::Connecting = self.phase {
             match self.connected() {
                 Ok(false) => return Progress::Waiting,
@@ -178,7 +208,7 @@ impl Opening {
     }
 
     /// The deadline of the current phase has passed.
-    pub(super) fn timed_out(&self) -> ConnectionEnd {
+    fn deadline_end(&self) -> ConnectionEnd {
         match self.phase {
             Phase::Connecting => ConnectionEnd::ConnectTimedOut {
                 addr: self.addr.to_string(),
@@ -227,7 +257,7 @@ impl Opening {
                     return Progress::Failed(end, None);
                 }
             }
-            match handshake::parse_head(&self.received) {
+            match handshake::parse_head_from(&self.received, &mut self.progress) {
                 HeadParse::Partial if self.received.len() < handshake::MAX_HEAD_BYTES => {}
                 HeadParse::Partial => {
                     let rule = format!("response head exceeds {} bytes", handshake::MAX_HEAD_BYTES);
@@ -279,7 +309,7 @@ impl Opening {
     }
 }
 
-impl Opening {
+impl DialOpening {
     /// The request as the record shows it (secrets redacted).
     fn redacted_request(&self) -> Vec<String> {
         handshake::build_request(&self.options, &self.key).1

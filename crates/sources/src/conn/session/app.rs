@@ -1,86 +1,54 @@
-//! The session's side of the application-protocol hook: the protocol
-//! ([`wsdoctor_app::AppSession`]) sees every complete data message and
-//! gets its timer ticks; what it wants sent goes out as ordinary frames,
-//! recorded like any other. Kept out of `session.rs`, which only calls in
-//! from three places (a message, the next timeout, a timer tick).
+//! An application protocol of `wsdoctor-app` as the session's
+//! [`AppLayer`]: the wire crate defines the hook and knows no protocol;
+//! this adapter is the only place the two meet.
 
 use std::time::Instant;
 
-use websocket_sans_io::Opcode;
 use wsdoctor_app::{AppSession, Outgoing};
-use wsdoctor_evidence::{AppRecord, FrameKind, Side};
+use wsdoctor_evidence::AppRecord;
+use wsdoctor_wire::session::{AppLayer, AppMessage};
 
-use super::{CloseState, Session};
+/// `app` ready for [`wsdoctor_wire::session::Session::use_app`].
+pub fn app_layer(app: AppSession) -> Box<dyn AppLayer> {
+    Box::new(AppAdapter(app))
+}
 
-impl Session {
-    /// Speaks (or, with `--app raw`, only watches) an application protocol
-    /// on this connection, from `now` (the 101): its first messages are
-    /// queued at once. Call before the first [`Session::handle_data`].
-    pub fn use_app(&mut self, mut app: AppSession, now: Instant) {
-        app.start(now);
-        self.app = Some(Box::new(app));
-        self.flush_app(now);
+/// The newtype the orphan rule asks for: neither the trait nor the
+/// protocol session is this crate's.
+#[derive(Debug)]
+struct AppAdapter(AppSession);
+
+fn to_wire(message: Outgoing) -> AppMessage {
+    match message {
+        Outgoing::Text(text) => AppMessage::Text(text),
+        Outgoing::Binary(data) => AppMessage::Binary(data),
     }
+}
 
-    /// The application protocol's evidence, once (the session keeps
-    /// nothing of it afterwards).
-    pub fn take_app_record(&mut self) -> Option<AppRecord> {
-        self.app.take().map(|app| app.into_record())
+impl AppLayer for AppAdapter {
+    fn start(&mut self, now: Instant) {
+        self.0.start(now);
     }
-
-    /// The protocol's harmless keepalive message, when one is spoken.
-    pub fn app_keepalive(&self) -> Option<Outgoing> {
-        self.app.as_ref().and_then(|app| app.keepalive())
+    fn handle_text(&mut self, now: Instant, text: &str) {
+        self.0.handle_text(now, text);
     }
-
-    /// A complete data message from the peer (its kept bytes).
-    pub(super) fn app_on_message(&mut self, now: Instant, kept: &[u8], text: bool) {
-        let Some(app) = &mut self.app else { return };
-        if text {
-            app.handle_text(now, &String::from_utf8_lossy(kept));
-        } else {
-            app.handle_binary(now, kept);
-        }
-        self.flush_app(now);
+    fn handle_binary(&mut self, now: Instant, data: &[u8]) {
+        self.0.handle_binary(now, data);
     }
-
-    /// When the protocol's next timer is due.
-    pub(super) fn app_timeout(&self) -> Option<Instant> {
-        self.app.as_ref().and_then(|app| app.poll_timeout())
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.0.poll_timeout()
     }
-
-    /// Fires the protocol's timers due at `now`.
-    pub(super) fn app_handle_timeout(&mut self, now: Instant) {
-        if let Some(app) = &mut self.app {
-            app.handle_timeout(now);
-        }
-        self.flush_app(now);
+    fn handle_timeout(&mut self, now: Instant) {
+        self.0.handle_timeout(now);
     }
-
-    fn flush_app(&mut self, now: Instant) {
-        let Some(app) = &mut self.app else { return };
-        let mut out = Vec::new();
-        while let Some(message) = app.poll_transmit() {
-            out.push(message);
-        }
-        for message in out {
-            self.send_app(now, message);
-        }
+    fn poll_transmit(&mut self) -> Option<AppMessage> {
+        self.0.poll_transmit().map(to_wire)
     }
-
-    /// Sends one of the protocol's messages, text or binary.
-    pub(super) fn send_app(&mut self, now: Instant, message: Outgoing) {
-        match message {
-            Outgoing::Text(text) => self.send_message(now, &text),
-            Outgoing::Binary(data) => {
-                if self.end.is_some() || self.close != CloseState::Open {
-                    return;
-                }
-                let len = data.len();
-                self.queue_frame(Opcode::Binary, data);
-                self.record(now, Side::Local, FrameKind::Binary { len });
-            }
-        }
+    fn keepalive(&self) -> Option<AppMessage> {
+        self.0.keepalive().map(to_wire)
+    }
+    fn into_record(self: Box<Self>) -> AppRecord {
+        self.0.into_record()
     }
 }
 
@@ -95,7 +63,7 @@ mod tests {
 
     use wsdoctor_app::{plan, AppChoice, AppSession, StartContext};
 
-    use crate::conn::session::{Session, SessionConfig};
+    use crate::conn::session::{app_layer, Session, SessionConfig};
 
     /// A small unmasked text frame from the server.
     fn text(payload: &str) -> Vec<u8> {
@@ -128,7 +96,7 @@ mod tests {
             subprotocol: None,
         };
         let mut session = Session::new(SessionConfig::default(), t0, t0);
-        session.use_app(AppSession::new(&plan, start, t0), t0);
+        session.use_app(app_layer(AppSession::new(&plan, start, t0)), t0);
         session
     }
 
@@ -199,7 +167,7 @@ mod tests {
             ..SessionConfig::default()
         };
         let mut s = Session::new(config, t0, t0);
-        s.use_app(AppSession::new(&plan, start, t0), t0);
+        s.use_app(app_layer(AppSession::new(&plan, start, t0)), t0);
         let opening = frames(&mut s);
         assert!(opening.iter().all(|(op, _)| *op == 0x2), "{opening:?}");
         s.handle_timeout(t0 + Duration::from_secs(1));

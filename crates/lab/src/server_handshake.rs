@@ -11,12 +11,13 @@ use base64::Engine as _;
 use bytes::{Buf as _, BytesMut};
 use sha1::{Digest as _, Sha1};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use wsdoctor_wire::head::HeadProgress;
 
 use crate::answer::{self, Ident};
 use crate::config::{Answer, Plan};
 use crate::conn::Conn;
-use crate::fault::Fault;
-use crate::session::{self, SessionInput};
+use crate::fault_session::{self, SessionInput};
+use crate::server_fault::Fault;
 use crate::Shared;
 
 /// Largest request head accepted; beyond it the answer is 431.
@@ -100,11 +101,26 @@ pub(crate) fn parse_head(buf: &[u8]) -> Option<(Head, usize)> {
     }
 }
 
+/// [`parse_head`] of a head that grows between calls (the whole head so
+/// far each time): parses only when the new bytes can change the outcome
+/// (`wsdoctor_wire::head`), so a slowloris client's head, a byte per
+/// read, costs linear work, not quadratic.
+pub(crate) fn parse_head_from(buf: &[u8], progress: &mut HeadProgress) -> Option<(Head, usize)> {
+    if progress.worth_parsing(buf) {
+        parse_head(buf)
+    } else if buf.len() > MAX_HEAD {
+        Some((Head::TooLarge, buf.len()))
+    } else {
+        None
+    }
+}
+
 /// Reads until the end of the request head, starting with what was read
 /// already (`buf`). `Ok(None)`: the client went away.
 async fn read_head(conn: &mut Conn, mut buf: BytesMut) -> std::io::Result<Option<Head>> {
+    let mut progress = HeadProgress::default();
     loop {
-        if let Some((head, len)) = parse_head(&buf) {
+        if let Some((head, len)) = parse_head_from(&buf, &mut progress) {
             return Ok(Some(match head {
                 Head::Complete(request, _) => {
                     buf.advance(len);
@@ -319,7 +335,7 @@ pub(crate) async fn respond(
                 greeting,
                 leftover,
             };
-            session::run(conn, input).await;
+            fault_session::run(conn, input).await;
         }
     }
 }

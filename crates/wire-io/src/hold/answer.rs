@@ -15,8 +15,8 @@ use std::time::Instant;
 
 use mio::net::TcpStream;
 
-use super::super::session::Session;
 use super::OnEnd;
+use crate::Session;
 
 /// The server's side of a connection the pool answers
 /// ([`super::HoldPool::answer`]). Called on a worker thread.
@@ -37,9 +37,13 @@ pub enum Response {
     /// request head was the first `head_len` bytes, what follows it is the
     /// client's first frames. `on_end` gets the session when it is over.
     Upgrade {
+        /// The 101, as bytes to write.
         answer: Vec<u8>,
+        /// Bytes of the request head.
         head_len: usize,
+        /// The session to hold the connection with.
         session: Box<Session>,
+        /// Gets the session when the connection is over.
         on_end: OnEnd,
     },
     /// Give the connection back ([`Responder::hand_back`]).
@@ -148,7 +152,7 @@ mod tests {
 
     use super::super::HoldPool;
     use super::*;
-    use crate::conn::session::SessionConfig;
+    use wsdoctor_wire::session::SessionConfig;
 
     const WAIT: Duration = Duration::from_secs(5);
     const HEAD: &[u8] = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";

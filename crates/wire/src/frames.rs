@@ -13,19 +13,23 @@ use websocket_sans_io::{
 };
 
 /// Largest message the echo server reassembles; beyond it, close 1009.
-pub(crate) const MAX_MESSAGE: usize = 1 << 20;
+pub const MAX_MESSAGE: usize = 1 << 20;
 /// RFC 6455: control frame payloads are at most 125 bytes.
 const MAX_CONTROL: usize = 125;
 
 /// Something the client said.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Incoming {
+pub enum Incoming {
     /// A complete data message (text already checked to be UTF-8).
     Message {
+        /// A text message (else binary).
         text: bool,
+        /// Its payload, unmasked and reassembled.
         data: Vec<u8>,
     },
+    /// A ping and its payload.
     Ping(Vec<u8>),
+    /// A pong.
     Pong,
     /// A close frame; the code when it carried one.
     Close(Option<u16>),
@@ -33,9 +37,11 @@ pub(crate) enum Incoming {
 
 /// The client broke the protocol; the close code and reason to answer with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Violation {
-    pub(crate) code: u16,
-    pub(crate) why: &'static str,
+pub struct Violation {
+    /// The close code to send.
+    pub code: u16,
+    /// The close reason to send.
+    pub why: &'static str,
 }
 
 const fn violation(code: u16, why: &'static str) -> Violation {
@@ -44,7 +50,7 @@ const fn violation(code: u16, why: &'static str) -> Violation {
 
 /// Reassembles client frames into [`Incoming`] items.
 #[derive(Debug, Default)]
-pub(crate) struct Inbound {
+pub struct Inbound {
     decoder: WebsocketFrameDecoder,
     /// The frame whose payload is arriving.
     frame: Option<FrameInfo>,
@@ -59,11 +65,7 @@ impl Inbound {
     ///
     /// Partial frames stay inside the decoder, so `buf` is always emptied and
     /// the caller's read buffer never grows past one read.
-    pub(crate) fn feed(
-        &mut self,
-        buf: &mut BytesMut,
-        out: &mut Vec<Incoming>,
-    ) -> Result<(), Violation> {
+    pub fn feed(&mut self, buf: &mut BytesMut, out: &mut Vec<Incoming>) -> Result<(), Violation> {
         loop {
             // With the `large_frames` feature (on by default) the decoder
             // cannot fail: its error type is uninhabited.
@@ -165,7 +167,7 @@ fn parse_close(payload: &[u8]) -> Result<Incoming, Violation> {
 }
 
 /// Header of an unmasked (server) frame.
-pub(crate) fn header(opcode: Opcode, fin: bool, len: u64) -> Vec<u8> {
+pub fn header(opcode: Opcode, fin: bool, len: u64) -> Vec<u8> {
     // Without a mask the encoder keeps no state worth reusing.
     WebsocketFrameEncoder::new()
         .start_frame(&FrameInfo {
@@ -179,7 +181,7 @@ pub(crate) fn header(opcode: Opcode, fin: bool, len: u64) -> Vec<u8> {
 }
 
 /// A whole unmasked frame.
-pub(crate) fn frame(opcode: Opcode, payload: &[u8]) -> Vec<u8> {
+pub fn frame(opcode: Opcode, payload: &[u8]) -> Vec<u8> {
     let mut out = header(opcode, true, payload.len() as u64);
     out.extend_from_slice(payload);
     out
@@ -187,7 +189,7 @@ pub(crate) fn frame(opcode: Opcode, payload: &[u8]) -> Vec<u8> {
 
 /// A close frame; the reason is cut (on a character boundary) to fit the
 /// 125-byte control frame limit.
-pub(crate) fn close_frame(code: u16, reason: &str) -> Vec<u8> {
+pub fn close_frame(code: u16, reason: &str) -> Vec<u8> {
     let mut end = reason.len().min(MAX_CONTROL - 2);
     while !reason.is_char_boundary(end) {
         end -= 1;
