@@ -57,7 +57,6 @@ const ALLOWED_CIRCLES: &[(&str, &[&str])] = &[
         ],
     ),
     // diagnosis: taken apart on this branch (issue 17 item 4).
-    ("diagnosis", &["advice", "finding", "fingerprint", "rules"]),
     (
         "diagnosis",
         &[

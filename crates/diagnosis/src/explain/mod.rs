@@ -12,9 +12,9 @@ mod tests;
 use serde::Serialize;
 use wsdoctor_evidence::escape_peer;
 
+use crate::advice::typical_idle_timeouts;
 use crate::finding::CauseId;
 use crate::kb::{kb, CloseCode, CloseRange, CodeEntry, Subcause};
-use crate::rules::typical_idle_timeouts;
 
 /// What was explained.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

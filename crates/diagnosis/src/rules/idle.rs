@@ -10,7 +10,8 @@ use super::common::{
     same_time_us, secs, to_s,
 };
 use crate::advice::app::{app_heartbeat_fix, ping_interval_s, server_ping_fix};
-use crate::finding::{rank, CauseId, Finding, Severity, SourceKind};
+use crate::advice::rank;
+use crate::finding::{CauseId, Finding, Severity, SourceKind};
 use crate::fingerprint::hops::{self, Hop, Observed, Shape, Timer};
 use crate::fingerprint::identify;
 use crate::kb::{kb, Intermediary};

@@ -13,7 +13,8 @@ use super::common::{
     raise_idle_fix, raise_lifetime_fix, same_time_us, to_s,
 };
 use super::sticky::{sticky_finding, InstanceTrail};
-use crate::finding::{rank, CauseId, Finding, Severity, SourceKind};
+use crate::advice::rank;
+use crate::finding::{CauseId, Finding, Severity, SourceKind};
 use crate::fingerprint::hops::{self, Hop, Observed, Shape, Timer};
 use crate::fingerprint::identify;
 

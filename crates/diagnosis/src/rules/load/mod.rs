@@ -5,7 +5,8 @@ use wsdoctor_evidence::load::{LoadEvidence, LoadStep};
 use wsdoctor_evidence::{format_count as thousands, LocalResource};
 
 use super::common::{finding, fix, local_limit};
-use crate::finding::{rank, CauseId, Finding, Severity, SourceKind};
+use crate::advice::rank;
+use crate::finding::{CauseId, Finding, Severity, SourceKind};
 
 mod queue;
 

@@ -19,7 +19,8 @@ use wsdoctor_evidence::{
 };
 
 use super::common::{self, median};
-use crate::finding::{rank, CauseId, Finding, Severity, SourceKind};
+use crate::advice::rank;
+use crate::finding::{CauseId, Finding, Severity, SourceKind};
 use crate::fingerprint::{blame, identify, Candidate};
 use crate::kb::{kb, Intermediary};
 
