@@ -59,16 +59,6 @@ const ALLOWED_CIRCLES: &[(&str, &[&str])] = &[
     // diagnosis: taken apart on this branch (issue 17 item 4).
     (
         "diagnosis",
-        &[
-            "rules::config::chain",
-            "rules::config::haproxy",
-            "rules::config::hops",
-            "rules::config::nginx",
-            "rules::config::pods",
-        ],
-    ),
-    (
-        "diagnosis",
         &["rules::probe::before_open", "rules::probe::rejected"],
     ),
     // lab: the held (mio) and driven serve connections share the client id
