@@ -56,11 +56,6 @@ const ALLOWED_CIRCLES: &[(&str, &[&str])] = &[
             "watch_cmd",
         ],
     ),
-    // diagnosis: taken apart on this branch (issue 17 item 4).
-    (
-        "diagnosis",
-        &["rules::probe::before_open", "rules::probe::rejected"],
-    ),
     // lab: the held (mio) and driven serve connections share the client id
     // and the hand-over (the wire crate, issue 17 item 1, moves this code).
     ("lab", &["serve::connection", "serve::held"]),

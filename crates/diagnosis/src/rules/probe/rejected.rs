@@ -6,8 +6,7 @@
 
 use wsdoctor_evidence::{escape_peer, HandshakeRecord};
 
-use super::before_open::curl_fix;
-use super::Ctx;
+use super::{curl_fix, Ctx};
 use crate::finding::{CauseId, Finding, Fix, Severity};
 use crate::fingerprint::blame;
 use crate::kb::{kb, Intermediary};
