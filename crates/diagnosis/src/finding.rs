@@ -299,13 +299,20 @@ impl Verdict {
     }
 }
 
-/// Sorts findings most important first — severity, then the strength of
-/// the evidence (`confidence`) weighed by how often the cause is the answer
-/// (the runbook's frequency order, [`crate::advice::prior`]) — and fills in
-/// how to confirm each and what would change its conclusion.
-pub fn rank(findings: &mut [Finding]) {
-    findings.sort_by(crate::advice::prior::compare);
-    for f in findings.iter_mut() {
-        crate::advice::checks::annotate(f);
+/// A fix without a snippet.
+pub(crate) fn fix(for_: &str, text: impl Into<String>) -> Fix {
+    Fix {
+        for_: for_.to_owned(),
+        text: text.into(),
+        snippet: None,
+    }
+}
+
+/// A fix with a snippet (trimmed of the blank lines TOML multi-line strings carry).
+pub(crate) fn fix_with(for_: &str, text: impl Into<String>, snippet: &str) -> Fix {
+    Fix {
+        for_: for_.to_owned(),
+        text: text.into(),
+        snippet: Some(snippet.trim_matches('\n').to_owned()),
     }
 }

@@ -10,9 +10,11 @@ pub mod kb;
 pub mod rules;
 #[cfg(test)]
 mod testkit;
+mod text;
 
+pub use advice::rank;
 pub use explain::{explain, ExplainError, Explanation};
-pub use finding::{rank, CauseId, Finding, Fix, Measured, Severity, SourceKind, Verdict};
+pub use finding::{CauseId, Finding, Fix, Measured, Severity, SourceKind, Verdict};
 pub use fingerprint::{identify, Candidate};
 pub use kb::kb;
 pub use rules::diagnose_probe;

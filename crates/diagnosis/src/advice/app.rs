@@ -10,9 +10,10 @@
 //! or newer, where payloads are `Bytes`; `Default::default()` also compiles
 //! against older `Vec<u8>` payloads), and Spring WebSocket.
 
-use crate::finding::Fix;
+use super::typical_idle_timeouts;
+use crate::finding::{fix, fix_with, Fix};
 use crate::kb::Intermediary;
-use crate::rules::common::{fix, fix_with, human, typical_idle_timeouts};
+use crate::text::human;
 
 /// Ping interval when no idle timeout is known: below every common default
 /// (Heroku's 55 s is the lowest of them) with room for a lost ping.

@@ -10,8 +10,8 @@ pub mod prior;
 #[cfg(test)]
 mod tests;
 
-use crate::finding::{CauseId, Fix};
-use crate::rules::common::fix;
+use crate::finding::{fix, CauseId, Finding, Fix};
+use crate::kb::kb;
 
 /// The general fix for a cause, when no evidence narrows it: what `explain`
 /// shows, and what every cause id is guaranteed to have. Rules attach more
@@ -73,4 +73,51 @@ pub fn cause_fix(id: CauseId) -> Fix {
         _ => "client",
     };
     fix(for_, text)
+}
+
+/// Sorts findings most important first — severity, then the strength of
+/// the evidence (`confidence`) weighed by how often the cause is the answer
+/// (the runbook's frequency order, [`prior`]) — and fills in
+/// how to confirm each and what would change its conclusion.
+pub fn rank(findings: &mut [Finding]) {
+    findings.sort_by(prior::compare);
+    for f in findings.iter_mut() {
+        checks::annotate(f);
+    }
+}
+
+/// Products whose default idle timeout people most often hit, with the
+/// short label the "typical idle timeouts" line uses for each.
+const COMMON_HOPS: &[(&str, &str)] = &[
+    ("heroku-router", "Heroku"),
+    ("nginx", "nginx"),
+    ("aws-alb", "AWS ALB"),
+    ("cloudflare", "Cloudflare"),
+    ("envoy", "Envoy"),
+    ("aws-nlb", "AWS NLB"),
+];
+
+/// `Heroku 55 s, nginx/AWS ALB 60 s, Cloudflare 100 s, …`: the common default
+/// idle timeouts, read from the kb so the numbers stay sourced.
+pub(crate) fn typical_idle_timeouts() -> String {
+    let kb = kb();
+    // (seconds, labels) in the order above, hops with equal values merged.
+    let mut groups: Vec<(u32, Vec<&str>)> = Vec::new();
+    for (id, label) in COMMON_HOPS {
+        let Some(t) = kb.intermediary(id).and_then(|i| i.idle_timeout_default_s) else {
+            continue;
+        };
+        match groups.iter_mut().find(|(v, _)| *v == t) {
+            Some((_, labels)) => labels.push(label),
+            None => groups.push((t, vec![label])),
+        }
+    }
+    if groups.is_empty() {
+        return "commonly 55–100 s".to_owned();
+    }
+    groups
+        .iter()
+        .map(|(t, labels)| format!("{} {t} s", labels.join("/")))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

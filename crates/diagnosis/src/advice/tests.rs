@@ -4,8 +4,9 @@ use std::fmt::Write as _;
 
 use super::app::{self, ServerLib};
 use super::{cause_fix, checks, prior};
+use crate::advice::rank;
 use crate::explain::explain;
-use crate::finding::{rank, CauseId, Finding, Fix, Severity, SourceKind};
+use crate::finding::{CauseId, Finding, Fix, Severity, SourceKind};
 use crate::kb::kb;
 use crate::rules::common::{finding, idle_matches, raise_idle_fix};
 

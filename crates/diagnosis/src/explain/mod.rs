@@ -12,9 +12,9 @@ mod tests;
 use serde::Serialize;
 use wsdoctor_evidence::escape_peer;
 
+use crate::advice::typical_idle_timeouts;
 use crate::finding::CauseId;
 use crate::kb::{kb, CloseCode, CloseRange, CodeEntry, Subcause};
-use crate::rules::typical_idle_timeouts;
 
 /// What was explained.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -396,125 +396,36 @@ fn with_also(value: u32, also: &[u32]) -> String {
     format!("{value} s (also given: {})", more.join(", "))
 }
 
-fn explain_intermediary(i: &'static crate::kb::Intermediary) -> Explanation {
-    let mut facts = Vec::new();
-    let mut sources = Vec::new();
-    let mut source = |s: Option<&str>| {
+/// The facts of a kb entry in the order `explain` shows them, and the
+/// sources they came from (each once).
+#[derive(Default)]
+struct Facts {
+    facts: Vec<String>,
+    sources: Vec<String>,
+}
+
+impl Facts {
+    fn source(&mut self, s: Option<&str>) {
         if let Some(s) = s.filter(|s| !s.trim().is_empty()) {
-            if !sources.iter().any(|have: &String| have == s) {
-                sources.push(s.to_owned());
+            if !self.sources.iter().any(|have| have == s) {
+                self.sources.push(s.to_owned());
             }
         }
-    };
-    match (i.idle_timeout_default_s, i.idle_timeout_also_s.as_slice()) {
-        (Some(t), also) => {
-            let range = match (i.idle_timeout_min_s, i.idle_timeout_max_s) {
-                (Some(lo), Some(hi)) => format!(", configurable {lo}–{hi} s"),
-                _ => String::new(),
-            };
-            let setting = i
-                .idle_timeout_setting
-                .as_deref()
-                .map(|s| format!(" ({s})"))
-                .unwrap_or_default();
-            facts.push(format!(
-                "Idle timeout: {} by default{range}{setting}.",
-                with_also(t, also)
-            ));
-        }
-        (None, [first, rest @ ..]) => facts.push(format!(
-            "Idle timeout: {} as given by the sources (no single default).",
-            with_also(*first, rest)
-        )),
-        (None, []) => match &i.idle_timeout_note {
-            Some(note) => facts.push(format!("Idle timeout: {note}")),
-            None => facts.push("Idle timeout: not documented in the sources consulted.".to_owned()),
-        },
     }
-    if i.idle_timeout_default_s.is_some() || !i.idle_timeout_also_s.is_empty() {
-        if let Some(note) = &i.idle_timeout_note {
-            facts.push(note.clone());
-        }
-    }
-    if let Some(note) = &i.idle_timeout_disagreement_note {
-        facts.push(format!("Where the sources disagree: {note}"));
-    }
-    source(i.idle_timeout_source.as_deref());
-    if let Some(counts) = &i.idle_timeout_counts {
-        facts.push(format!("What resets it: {counts}"));
-    }
-    let lifetime = match (i.max_lifetime_s, i.max_lifetime_also_s.as_slice()) {
-        (Some(t), also) => Some(with_also(t, also)),
-        (None, [first, rest @ ..]) => Some(with_also(*first, rest)),
-        (None, []) => None,
-    };
-    match (lifetime, &i.max_lifetime_note) {
-        (Some(t), note) => {
-            let setting = i
-                .max_lifetime_setting
-                .as_deref()
-                .map(|s| format!(" ({s})"))
-                .unwrap_or_default();
-            facts.push(format!("Maximum connection lifetime: {t}{setting}."));
-            if let Some(note) = note {
-                facts.push(note.clone());
-            }
-        }
-        (None, Some(note)) => facts.push(format!("Maximum lifetime: {note}")),
-        (None, None) => {}
-    }
-    if let Some(note) = &i.max_lifetime_disagreement_note {
-        facts.push(format!("Where the sources disagree: {note}"));
-    }
-    source(i.max_lifetime_source.as_deref());
-    if let Some(method) = &i.idle_close_method {
-        let detail = i
-            .idle_close_detail
-            .as_deref()
-            .map(|d| format!(": {d}"))
-            .unwrap_or_default();
-        facts.push(format!(
-            "How it closes an idle connection: {method}{detail}"
-        ));
-    }
-    if let Some(sees) = &i.idle_close_client_sees {
-        facts.push(format!("What the client sees: {sees}"));
-    }
-    source(i.idle_close_source.as_deref());
-    if let Some(pp) = &i.ping_pong_counts {
-        let note = i
-            .ping_pong_note
-            .as_deref()
-            .map(|n| format!(" {n}"))
-            .unwrap_or_default();
-        facts.push(format!("Do WebSocket pings keep it open: {pp}.{note}"));
-    }
-    source(i.ping_pong_source.as_deref());
-    facts.extend(i.other_drop_causes.iter().cloned());
-    source(i.other_drop_causes_source.as_deref());
-    if let Some(h) = &i.handshake_timeout_behavior {
-        facts.push(format!(
-            "When the backend is slow to answer the upgrade: {h}"
-        ));
-    }
-    source(i.handshake_timeout_source.as_deref());
-    // The rarer facts (`reload_close_detail`, `request_timeout_note`, …):
-    // their notes and details, in the kb's words, with their sources.
-    for (key, value) in &i.other {
-        let Some(text) = value.as_str() else { continue };
-        if key.ends_with("_note") || key.ends_with("_detail") || key.ends_with("_client_sees") {
-            facts.push(text.to_owned());
-        } else if key.ends_with("_source") {
-            source(Some(text));
-        }
-    }
+}
+
+fn explain_intermediary(i: &'static crate::kb::Intermediary) -> Explanation {
+    let mut out = Facts::default();
+    idle_facts(i, &mut out);
+    lifetime_facts(i, &mut out);
+    close_facts(i, &mut out);
     let mut recognise: Vec<String> = i.fingerprint.clone();
     if let Some(note) = &i.fingerprint_note {
         recognise.push(note.clone());
     }
-    source(i.fingerprint_source.as_deref());
-    source(i.websocket_source.as_deref());
-    source(i.fix_source.as_deref());
+    out.source(i.fingerprint_source.as_deref());
+    out.source(i.websocket_source.as_deref());
+    out.source(i.fix_source.as_deref());
     let meaning = match (&i.websocket_support, &i.websocket_config) {
         (Some(support), Some(config)) => format!(
             "{} ({}). WebSocket support: {support}. {config}",
@@ -529,7 +440,7 @@ fn explain_intermediary(i: &'static crate::kb::Intermediary) -> Explanation {
         meaning,
         on_wire: None,
         typical_sender: None,
-        root_causes: facts,
+        root_causes: out.facts,
         how_to_tell_apart: recognise,
         subcauses: Vec::new(),
         next_check: vec![
@@ -537,6 +448,128 @@ fn explain_intermediary(i: &'static crate::kb::Intermediary) -> Explanation {
         ],
         related: Vec::new(),
         fix_snippet: i.fix_snippet.as_ref().map(|s| s.trim_matches('\n').to_owned()),
-        sources,
+        sources: out.sources,
+    }
+}
+
+/// The idle timeout: its default (or the values given), range, setting,
+/// notes and what resets it.
+fn idle_facts(i: &crate::kb::Intermediary, out: &mut Facts) {
+    match (i.idle_timeout_default_s, i.idle_timeout_also_s.as_slice()) {
+        (Some(t), also) => {
+            let range = match (i.idle_timeout_min_s, i.idle_timeout_max_s) {
+                (Some(lo), Some(hi)) => format!(", configurable {lo}–{hi} s"),
+                _ => String::new(),
+            };
+            let setting = i
+                .idle_timeout_setting
+                .as_deref()
+                .map(|s| format!(" ({s})"))
+                .unwrap_or_default();
+            out.facts.push(format!(
+                "Idle timeout: {} by default{range}{setting}.",
+                with_also(t, also)
+            ));
+        }
+        (None, [first, rest @ ..]) => out.facts.push(format!(
+            "Idle timeout: {} as given by the sources (no single default).",
+            with_also(*first, rest)
+        )),
+        (None, []) => match &i.idle_timeout_note {
+            Some(note) => out.facts.push(format!("Idle timeout: {note}")),
+            None => out
+                .facts
+                .push("Idle timeout: not documented in the sources consulted.".to_owned()),
+        },
+    }
+    if i.idle_timeout_default_s.is_some() || !i.idle_timeout_also_s.is_empty() {
+        if let Some(note) = &i.idle_timeout_note {
+            out.facts.push(note.clone());
+        }
+    }
+    if let Some(note) = &i.idle_timeout_disagreement_note {
+        out.facts
+            .push(format!("Where the sources disagree: {note}"));
+    }
+    out.source(i.idle_timeout_source.as_deref());
+    if let Some(counts) = &i.idle_timeout_counts {
+        out.facts.push(format!("What resets it: {counts}"));
+    }
+}
+
+/// The maximum connection lifetime, when the product has one.
+fn lifetime_facts(i: &crate::kb::Intermediary, out: &mut Facts) {
+    let lifetime = match (i.max_lifetime_s, i.max_lifetime_also_s.as_slice()) {
+        (Some(t), also) => Some(with_also(t, also)),
+        (None, [first, rest @ ..]) => Some(with_also(*first, rest)),
+        (None, []) => None,
+    };
+    match (lifetime, &i.max_lifetime_note) {
+        (Some(t), note) => {
+            let setting = i
+                .max_lifetime_setting
+                .as_deref()
+                .map(|s| format!(" ({s})"))
+                .unwrap_or_default();
+            out.facts
+                .push(format!("Maximum connection lifetime: {t}{setting}."));
+            if let Some(note) = note {
+                out.facts.push(note.clone());
+            }
+        }
+        (None, Some(note)) => out.facts.push(format!("Maximum lifetime: {note}")),
+        (None, None) => {}
+    }
+    if let Some(note) = &i.max_lifetime_disagreement_note {
+        out.facts
+            .push(format!("Where the sources disagree: {note}"));
+    }
+    out.source(i.max_lifetime_source.as_deref());
+}
+
+/// How it closes, whether pings count, its other ways of dropping, and the
+/// rarer facts the kb keeps as notes.
+fn close_facts(i: &crate::kb::Intermediary, out: &mut Facts) {
+    if let Some(method) = &i.idle_close_method {
+        let detail = i
+            .idle_close_detail
+            .as_deref()
+            .map(|d| format!(": {d}"))
+            .unwrap_or_default();
+        out.facts.push(format!(
+            "How it closes an idle connection: {method}{detail}"
+        ));
+    }
+    if let Some(sees) = &i.idle_close_client_sees {
+        out.facts.push(format!("What the client sees: {sees}"));
+    }
+    out.source(i.idle_close_source.as_deref());
+    if let Some(pp) = &i.ping_pong_counts {
+        let note = i
+            .ping_pong_note
+            .as_deref()
+            .map(|n| format!(" {n}"))
+            .unwrap_or_default();
+        out.facts
+            .push(format!("Do WebSocket pings keep it open: {pp}.{note}"));
+    }
+    out.source(i.ping_pong_source.as_deref());
+    out.facts.extend(i.other_drop_causes.iter().cloned());
+    out.source(i.other_drop_causes_source.as_deref());
+    if let Some(h) = &i.handshake_timeout_behavior {
+        out.facts.push(format!(
+            "When the backend is slow to answer the upgrade: {h}"
+        ));
+    }
+    out.source(i.handshake_timeout_source.as_deref());
+    // The rarer facts (`reload_close_detail`, `request_timeout_note`, …):
+    // their notes and details, in the kb's words, with their sources.
+    for (key, value) in &i.other {
+        let Some(text) = value.as_str() else { continue };
+        if key.ends_with("_note") || key.ends_with("_detail") || key.ends_with("_client_sees") {
+            out.facts.push(text.to_owned());
+        } else if key.ends_with("_source") {
+            out.source(Some(text));
+        }
     }
 }

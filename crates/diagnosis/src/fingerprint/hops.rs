@@ -10,7 +10,7 @@ pub use super::drains::{reload_drain, ReloadDrain, RELOAD_DRAINS};
 use super::Candidate;
 use crate::advice::prior::HOP_PRIOR;
 use crate::kb::{kb, Intermediary};
-use crate::rules::common::human;
+use crate::text::human;
 
 /// What the measured timer was.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

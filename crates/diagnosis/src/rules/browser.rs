@@ -15,7 +15,8 @@ use wsdoctor_evidence::{ConnectionEnd, Side};
 use super::common::{
     close_code_finding, finding, fix, hop_fixes, human, median, peer, same_time_us, to_s,
 };
-use crate::finding::{rank, CauseId, Finding, Severity, SourceKind};
+use crate::advice::rank;
+use crate::finding::{CauseId, Finding, Severity, SourceKind};
 use crate::fingerprint::hops::{self, Observed, Timer};
 
 /// Chrome throttles timers of pages hidden for 5 minutes to once a minute

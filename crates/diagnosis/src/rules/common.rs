@@ -1,13 +1,17 @@
 //! Pieces every rule set uses: finding skeletons, number formatting, and
 //! fixes built from the knowledge base.
 
-use std::time::Duration;
-
-use wsdoctor_evidence::{escape_peer, format_duration, format_secs};
+use wsdoctor_evidence::escape_peer;
 
 use crate::finding::{CauseId, Finding, Fix, Measured, Severity, SourceKind};
 use crate::fingerprint::hops::{reload_drain, Hop, Timer};
 use crate::kb::{kb, Intermediary};
+
+// Every rule set builds fixes and writes durations; they live below the
+// rules (in `finding` and `text`) because advice and fingerprint need them too.
+pub(crate) use crate::advice::typical_idle_timeouts;
+pub(crate) use crate::finding::{fix, fix_with};
+pub(crate) use crate::text::{human, millis, peer, secs, to_s};
 
 /// A finding with no evidence or fix yet.
 pub(crate) fn finding(
@@ -69,56 +73,6 @@ pub(crate) fn close_code_finding(
     Some(f)
 }
 
-/// A fix without a snippet.
-pub(crate) fn fix(for_: &str, text: impl Into<String>) -> Fix {
-    Fix {
-        for_: for_.to_owned(),
-        text: text.into(),
-        snippet: None,
-    }
-}
-
-/// A fix with a snippet (trimmed of the blank lines TOML multi-line strings carry).
-pub(crate) fn fix_with(for_: &str, text: impl Into<String>, snippet: &str) -> Fix {
-    Fix {
-        for_: for_.to_owned(),
-        text: text.into(),
-        snippet: Some(snippet.trim_matches('\n').to_owned()),
-    }
-}
-
-/// µs as seconds for evidence lines: `2.013 s`.
-pub(crate) fn secs(us: u64) -> String {
-    format_secs(us)
-}
-
-/// µs for titles, the way wsdoctor prints durations to people: `60.0 s`, `15 m 0 s`.
-pub(crate) fn human(us: u64) -> String {
-    format_duration(Duration::from_micros(us))
-}
-
-/// µs as milliseconds: `3.2 ms`; below 0.1 ms in µs (`42 µs`), so a fast
-/// loopback RTT never reads as zero.
-pub(crate) fn millis(us: u64) -> String {
-    if us < 100 {
-        format!("{us} µs")
-    } else {
-        format!("{:.1} ms", us as f64 / 1000.0)
-    }
-}
-
-/// µs as f64 seconds, rounded to ms, for `measured`.
-pub(crate) fn to_s(us: u64) -> f64 {
-    (us as f64 / 1000.0).round() / 1000.0
-}
-
-/// Peer text cut to `max` characters and escaped, for one evidence line.
-pub(crate) fn peer(text: &str, max: usize) -> String {
-    let cut: String = text.chars().take(max).collect();
-    let more = if cut.len() < text.len() { "…" } else { "" };
-    format!("{}{more}", escape_peer(&cut))
-}
-
 /// Median of a list of µs values.
 pub(crate) fn median(mut values: Vec<u64>) -> Option<u64> {
     values.sort_unstable();
@@ -128,42 +82,6 @@ pub(crate) fn median(mut values: Vec<u64>) -> Option<u64> {
         _ if n % 2 == 1 => Some(values[n / 2]),
         _ => Some((values[n / 2 - 1] + values[n / 2]) / 2),
     }
-}
-
-/// Products whose default idle timeout people most often hit, with the
-/// short label the "typical idle timeouts" line uses for each.
-const COMMON_HOPS: &[(&str, &str)] = &[
-    ("heroku-router", "Heroku"),
-    ("nginx", "nginx"),
-    ("aws-alb", "AWS ALB"),
-    ("cloudflare", "Cloudflare"),
-    ("envoy", "Envoy"),
-    ("aws-nlb", "AWS NLB"),
-];
-
-/// `Heroku 55 s, nginx/AWS ALB 60 s, Cloudflare 100 s, …`: the common default
-/// idle timeouts, read from the kb so the numbers stay sourced.
-pub(crate) fn typical_idle_timeouts() -> String {
-    let kb = kb();
-    // (seconds, labels) in the order above, hops with equal values merged.
-    let mut groups: Vec<(u32, Vec<&str>)> = Vec::new();
-    for (id, label) in COMMON_HOPS {
-        let Some(t) = kb.intermediary(id).and_then(|i| i.idle_timeout_default_s) else {
-            continue;
-        };
-        match groups.iter_mut().find(|(v, _)| *v == t) {
-            Some((_, labels)) => labels.push(label),
-            None => groups.push((t, vec![label])),
-        }
-    }
-    if groups.is_empty() {
-        return "commonly 55–100 s".to_owned();
-    }
-    groups
-        .iter()
-        .map(|(t, labels)| format!("{} {t} s", labels.join("/")))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// The fixes for the top `n` ranked hops, each in the words of its timer:

@@ -17,6 +17,8 @@
 //! Pure: same evidence, same findings, most important first.
 
 mod chain;
+mod drain;
+mod edits;
 mod haproxy;
 mod hops;
 mod nginx;
@@ -29,6 +31,32 @@ use wsdoctor_evidence::config::{ConfigEvidence, Edit, Span};
 
 use super::common::{self, fix_with};
 use crate::finding::{CauseId, Finding, Fix, Severity, SourceKind};
+
+/// One timer on the path: what every product module reads from its
+/// files and [`chain`] judges as one stack.
+#[derive(Debug, Clone)]
+pub(crate) struct Hop {
+    /// `nginx location /ws/`, `HAProxy backend ws`, `AWS ALB`.
+    pub(crate) name: String,
+    /// kb id of the product.
+    pub(crate) intermediary: String,
+    /// Closes connections silent for this long.
+    pub(crate) idle_ms: Option<u64>,
+    /// Closes connections this old, whatever the traffic.
+    pub(crate) lifetime_ms: Option<u64>,
+    /// The setting as written, or its default (`proxy_read_timeout 60s (default)`).
+    pub(crate) setting: String,
+    /// Where it is set (or where the default applies); `None` for `--via` hops.
+    pub(crate) span: Option<Span>,
+    /// True when no line sets it and the product default applies.
+    pub(crate) is_default: bool,
+    /// Edits that raise it.
+    pub(crate) raise: Vec<Edit>,
+    /// What raising it means, for the fix text.
+    pub(crate) raise_text: String,
+    /// Facts about this hop worth a note (`TLS listeners are fixed at 350 s`).
+    pub(crate) notes: Vec<String>,
+}
 
 /// A finding about a config, with the place it points at.
 #[derive(Debug, Clone, PartialEq, Serialize)]

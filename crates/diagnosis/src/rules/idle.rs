@@ -5,12 +5,10 @@
 use wsdoctor_evidence::idle::{Arm, IdleEvidence, IdleSample};
 use wsdoctor_evidence::{ConnectionEnd, ProbeEvidence};
 
-use super::common::{
-    fix, hop_fixes, human, median, names_with_value, raise_idle_fix, raise_lifetime_fix,
-    same_time_us, secs, to_s,
-};
-use crate::advice::app::{app_heartbeat_fix, ping_interval_s, server_ping_fix};
-use crate::finding::{rank, CauseId, Finding, Severity, SourceKind};
+use super::common::{fix, human, median, names_with_value, same_time_us, secs, to_s};
+
+use crate::advice::rank;
+use crate::finding::{CauseId, Finding, Severity, SourceKind};
 use crate::fingerprint::hops::{self, Hop, Observed, Shape, Timer};
 use crate::fingerprint::identify;
 use crate::kb::{kb, Intermediary};
@@ -18,7 +16,8 @@ use crate::kb::{kb, Intermediary};
 mod ends;
 mod heartbeat;
 mod sides;
-use sides::{check_arm, pairing_lines, ArmCheck, Closer};
+mod timer;
+use sides::{check_arm, pairing_lines, ArmCheck};
 
 /// Candidate hops listed in a finding's evidence.
 const SHOWN_HOPS: usize = 3;
@@ -118,25 +117,7 @@ pub fn diagnose_idle(e: &IdleEvidence) -> Vec<Finding> {
         .cloned()
         .partition(|s| s.connection.opened() && ends::non_timer_end(s));
     if !odd.is_empty() {
-        let mut findings = ends::non_timer_findings(e, &odd);
-        if rest.iter().any(|s| s.connection.opened()) {
-            let rest = IdleEvidence {
-                samples: rest,
-                ..e.clone()
-            };
-            // The rest never dropped: that is no health next to a broken connection.
-            findings.extend(
-                diagnose_idle(&rest)
-                    .into_iter()
-                    .filter(|f| f.id != CauseId::Healthy),
-            );
-        }
-        for f in &mut findings {
-            f.source = SourceKind::Idle;
-            f.measured.samples = Some(u32::try_from(e.samples.len()).unwrap_or(u32::MAX));
-        }
-        rank(&mut findings);
-        return findings;
+        return with_non_timer_ends(e, &odd, rest);
     }
     // The one-direction arms count only when the server did its part
     // (pushed ticks on `inbound`, kept quiet on `outbound`).
@@ -170,23 +151,9 @@ pub fn diagnose_idle(e: &IdleEvidence) -> Vec<Finding> {
         views = all_views().collect();
     }
     if views.iter().all(|v| v.opened.is_empty()) {
-        // Nothing opened: the probe rules say why, from the first attempt.
-        let Some(first) = e.samples.first() else {
-            return Vec::new();
-        };
-        let mut findings = crate::rules::diagnose_probe(&ProbeEvidence {
-            connection: first.connection.clone(),
-            watch_ms: e.max_ms,
-            sent: Vec::new(),
-            h2: None,
-        });
-        for f in &mut findings {
-            f.source = SourceKind::Idle;
-        }
-        return findings;
+        return nothing_opened(e);
     }
     let mut findings = Vec::new();
-    let ran_us = e.ran_ms.saturating_mul(1000);
     let reference = views
         .iter()
         .find(|v| v.arm == Arm::Silent)
@@ -196,55 +163,7 @@ pub fn diagnose_idle(e: &IdleEvidence) -> Vec<Finding> {
     };
     let hb = heartbeat::observe(e);
 
-    if reference.all_dropped() {
-        findings.extend(timer_findings(e, &views, reference, &hb));
-    } else if views.iter().any(ArmView::all_dropped)
-        && views.iter().any(|v| {
-            let partly = !v.dropped.is_empty() && !v.all_dropped();
-            let ages = v.ages();
-            let (first, last) = (ages.iter().min(), ages.iter().max());
-            let scattered = v.all_dropped()
-                && first
-                    .zip(last)
-                    .is_some_and(|(first, last)| !same_time_us(*first, *last));
-            partly || scattered
-        })
-    {
-        // One arm gone entirely and another partly, or one arm gone at
-        // scattered times: drops at random times, not traffic that kills.
-        let (_, transport, close_code) = views
-            .iter()
-            .find_map(|v| v.dropped.first())
-            .map_or((String::new(), None, None), |s| how(s));
-        findings.push(random_drops(e, &views, transport, close_code));
-    } else if views.iter().any(ArmView::all_dropped) {
-        // A keepalive arm died while silent ones lived: traffic itself ends connections.
-        for v in views.iter().filter(|v| v.all_dropped()) {
-            let mut f = finding(
-                CauseId::AbnormalClose,
-                Severity::Error,
-                0.6,
-                format!(
-                    "Connections that send {} traffic are closed; silent ones are not",
-                    v.arm.as_str()
-                ),
-            );
-            f.evidence = v.dropped.iter().map(|s| sample_line(s)).collect();
-            f.evidence.push(survivor_line(reference, ran_us));
-            f.evidence.extend(pairing_lines(e, &v.dropped).0);
-            f.fix.push(fix(
-                "server",
-                "Look in the server's log at these times: something rejects the keepalive traffic (an unknown message type, a rate limit, pings it does not expect).",
-            ));
-            findings.push(f);
-        }
-    } else {
-        let measured = match hb.interval {
-            Some(heartbeat::Interval::Measured(p)) => Some(p),
-            _ => None,
-        };
-        findings.push(no_drop_finding(e, &views, ran_us, measured));
-    }
+    findings.extend(conclusion(e, &views, reference, &hb));
     // Connections the server itself closed (1000, an empty close frame):
     // who closed, when and what it said is an answer of its own.
     let by_server: Vec<&IdleSample> = views
@@ -265,252 +184,116 @@ pub fn diagnose_idle(e: &IdleEvidence) -> Vec<Finding> {
     findings
 }
 
-fn finding(id: CauseId, severity: Severity, confidence: f64, title: String) -> Finding {
-    super::common::finding(id, severity, confidence, title, SourceKind::Idle)
+/// Some connections ended in a way no timer explains (a reset by the
+/// server's code, a protocol error): those first, then what the rest say,
+/// without a `healthy` next to a broken connection.
+fn with_non_timer_ends(
+    e: &IdleEvidence,
+    odd: &[IdleSample],
+    rest: Vec<IdleSample>,
+) -> Vec<Finding> {
+    let mut findings = ends::non_timer_findings(e, odd);
+    if rest.iter().any(|s| s.connection.opened()) {
+        let rest = IdleEvidence {
+            samples: rest,
+            ..e.clone()
+        };
+        // The rest never dropped: that is no health next to a broken connection.
+        findings.extend(
+            diagnose_idle(&rest)
+                .into_iter()
+                .filter(|f| f.id != CauseId::Healthy),
+        );
+    }
+    for f in &mut findings {
+        f.source = SourceKind::Idle;
+        f.measured.samples = Some(u32::try_from(e.samples.len()).unwrap_or(u32::MAX));
+    }
+    rank(&mut findings);
+    findings
 }
 
-fn timer_findings(
+/// Nothing opened: the probe rules say why, from the first attempt.
+fn nothing_opened(e: &IdleEvidence) -> Vec<Finding> {
+    let Some(first) = e.samples.first() else {
+        return Vec::new();
+    };
+    let mut findings = crate::rules::diagnose_probe(&ProbeEvidence {
+        connection: first.connection.clone(),
+        watch_ms: e.max_ms,
+        sent: Vec::new(),
+        h2: None,
+    });
+    for f in &mut findings {
+        f.source = SourceKind::Idle;
+    }
+    findings
+}
+
+/// The main conclusion from which arms dropped: a timer (the silent arm
+/// died), random drops, traffic that kills, or no drop at all.
+fn conclusion(
     e: &IdleEvidence,
     views: &[ArmView<'_>],
     reference: &ArmView<'_>,
     hb: &heartbeat::Heartbeat,
 ) -> Vec<Finding> {
     let ran_us = e.ran_ms.saturating_mul(1000);
-    let idles = reference.idles();
-    let ages = reference.ages();
-    let (Some(t_idle), Some(t_age)) = (median(idles.clone()), median(ages)) else {
-        return Vec::new();
-    };
-    let spread =
-        idles.iter().max().copied().unwrap_or(0) - idles.iter().min().copied().unwrap_or(0);
-    let keepalive: Vec<&ArmView<'_>> = views
-        .iter()
-        .filter(|v| v.arm != reference.arm && !v.opened.is_empty())
-        .collect();
-    let died_together =
-        |v: &&ArmView<'_>| v.all_dropped() && v.ages().iter().all(|a| same_time_us(*a, t_age));
-    let lifetime = !keepalive.is_empty() && keepalive.iter().all(died_together);
-    let kept_alive: Vec<Arm> = keepalive
-        .iter()
-        .filter(|v| v.dropped.is_empty())
-        .map(|v| v.arm)
-        .collect();
-    let (text, transport, close_code) = how(reference.dropped[0]);
-    let fixed = spread <= (t_idle / 100).max(250_000);
-    // Connections that kept busy dropped too, at other ages than the silent
-    // ones and at scattered times: no timer does that, random drops do.
-    let busy_dropped = keepalive.iter().any(|v| !v.dropped.is_empty());
-    let busy_off_timer = keepalive
-        .iter()
-        .flat_map(|v| v.ages())
-        .any(|a| !same_time_us(a, t_age));
-    if !lifetime && busy_dropped && (!fixed || busy_off_timer) {
-        return vec![random_drops(e, views, transport, close_code)];
-    }
-    // The server itself closed every dropped connection (1000, an empty
-    // close frame): no proxy is to blame. A lifetime is then the server's
-    // own, said by `server-close`; an idle timer is still measured here,
-    // without ranking hops that did not do it.
-    let by_server = views
-        .iter()
-        .flat_map(|v| v.dropped.iter())
-        .all(|s| ends::closed_by_server(s));
-    if by_server && lifetime {
-        return Vec::new();
-    }
-
-    let mut f = if lifetime {
-        let mut f = finding(
-            CauseId::MaxLifetime,
-            Severity::Error,
-            if fixed { 0.9 } else { 0.6 },
-            format!(
-                "Connections are closed after {} whatever the traffic",
-                human(t_age)
-            ),
-        );
-        f.measured.max_lifetime_s = Some(to_s(t_age));
-        f
+    if reference.all_dropped() {
+        timer::timer_findings(e, views, reference, hb)
+    } else if views.iter().any(ArmView::all_dropped)
+        && views.iter().any(|v| {
+            let partly = !v.dropped.is_empty() && !v.all_dropped();
+            let ages = v.ages();
+            let (first, last) = (ages.iter().min(), ages.iter().max());
+            let scattered = v.all_dropped()
+                && first
+                    .zip(last)
+                    .is_some_and(|(first, last)| !same_time_us(*first, *last));
+            partly || scattered
+        })
+    {
+        // One arm gone entirely and another partly, or one arm gone at
+        // scattered times: drops at random times, not traffic that kills.
+        let (_, transport, close_code) = views
+            .iter()
+            .find_map(|v| v.dropped.first())
+            .map_or((String::new(), None, None), |s| how(s));
+        vec![random_drops(e, views, transport, close_code)]
+    } else if views.iter().any(ArmView::all_dropped) {
+        let mut findings = Vec::new();
+        // A keepalive arm died while silent ones lived: traffic itself ends connections.
+        for v in views.iter().filter(|v| v.all_dropped()) {
+            let mut f = finding(
+                CauseId::AbnormalClose,
+                Severity::Error,
+                0.6,
+                format!(
+                    "Connections that send {} traffic are closed; silent ones are not",
+                    v.arm.as_str()
+                ),
+            );
+            f.evidence = v.dropped.iter().map(|s| sample_line(s)).collect();
+            f.evidence.push(survivor_line(reference, ran_us));
+            f.evidence.extend(pairing_lines(e, &v.dropped).0);
+            f.fix.push(fix(
+                "server",
+                "Look in the server's log at these times: something rejects the keepalive traffic (an unknown message type, a rate limit, pings it does not expect).",
+            ));
+            findings.push(f);
+        }
+        findings
     } else {
-        let title = if fixed {
-            format!("Idle connections are closed after {}", human(t_idle))
-        } else {
-            let lo = idles.iter().min().copied().unwrap_or(t_idle);
-            let hi = idles.iter().max().copied().unwrap_or(t_idle);
-            format!(
-                "Idle connections are closed after {}–{} of silence (not one fixed timer)",
-                human(lo),
-                human(hi)
-            )
+        let measured = match hb.interval {
+            Some(heartbeat::Interval::Measured(p)) => Some(p),
+            _ => None,
         };
-        let mut f = finding(
-            CauseId::IdleTimeout,
-            Severity::Error,
-            if fixed { 0.9 } else { 0.55 },
-            title,
-        );
-        f.measured.idle_timeout_s = Some(to_s(t_idle));
-        f.measured.keepalive_by = keepalive_by(&keepalive, &kept_alive);
-        f
-    };
-    f.measured.spread_s = Some(to_s(spread));
-    f.measured.transport = transport;
-    f.measured.close_code = close_code;
-    f.measured.connections_affected = Some(reference.dropped.len() as u64);
-    f.evidence = reference.dropped.iter().map(|s| sample_line(s)).collect();
-    for v in &keepalive {
-        if v.dropped.is_empty() {
-            f.evidence.push(survivor_line(v, ran_us));
-        } else {
-            f.evidence.extend(v.dropped.iter().map(|s| sample_line(s)));
-        }
+        vec![no_drop_finding(e, views, ran_us, measured)]
     }
-    f.evidence.push(format!("every drop: {text}"));
-    f.evidence.extend(direction_lines(&keepalive));
-    let (pair_lines, closer) = pairing_lines(e, &reference.dropped);
-    f.evidence.extend(pair_lines);
-    let timer = if lifetime {
-        Timer::Lifetime(t_age)
-    } else {
-        Timer::Idle(t_idle)
-    };
-    let shape = reference.dropped[0]
-        .connection
-        .end
-        .as_ref()
-        .and_then(|end| Shape::of(&end.end));
-    let ranked = if by_server {
-        f.evidence.push(
-            "the server itself closed them with a close frame: the timer is the server's own, not a proxy's"
-                .to_owned(),
-        );
-        Vec::new()
-    } else {
-        ranked_hops(e, timer, shape)
-    };
-    // The server's own view overrules a header: a hop that merely relayed
-    // the server's close is not to blame.
-    let blamed = hops::confident(&ranked)
-        .map(|h| h.intermediary)
-        .filter(|_| closer != Some(Closer::Server));
-    f.evidence.extend(hops::lines(&ranked, SHOWN_HOPS));
-    f.intermediary = blamed.map(|i| i.id.clone());
-    match (blamed, lifetime) {
-        (Some(i), false) => f.fix.extend(raise_idle_fix(i)),
-        (Some(i), true) => f.fix.extend(raise_lifetime_fix(i)),
-        (None, _) if by_server => f.fix.push(fix(
-            "server",
-            format!("The server closes connections that are silent for {}: raise its own idle timeout, or keep them busy.", human(t_idle)),
-        )),
-        // Nothing names the hop: the likeliest two or three owners of this timer.
-        (None, _) => f.fix.extend(hop_fixes(&ranked, timer, LIKELY_FIXES)),
-    }
-    // One ping interval for every command: half the timeout, 30 s at most.
-    let ping_every = human(ping_interval_s(Some(t_idle)).saturating_mul(1_000_000));
-    if lifetime {
-        let setting = blamed
-            .and_then(|i| i.max_lifetime_setting.clone())
-            .unwrap_or_else(|| "the connection lifetime or request timeout of the hop".to_owned());
-        f.fix.push(fix(
-            "proxy",
-            format!("Pings cannot help against a lifetime cap: raise it ({setting}), and make clients reconnect with backoff before {} is reached.", human(t_age)),
-        ));
-    } else if f.measured.keepalive_by.as_deref() == Some(SERVER_TO_CLIENT) {
-        f.fix.push(fix(
-            "server",
-            format!(
-                "Only traffic from the server resets this timer (AWS CloudFront counts only origin-to-client bytes): send a WebSocket ping or a small message from the server every {ping_every}. Client pings help only through the server's pongs, and client messages the server does not answer not at all.",
-            ),
-        ));
-        if f.intermediary.is_none() {
-            if let Some(cf) = kb().intermediary("aws-cloudfront") {
-                f.evidence.push(format!(
-                    "{} times out idle connections this way (only origin-to-client bytes count; {} s, not adjustable)",
-                    cf.short_name(),
-                    cf.idle_timeout_default_s.unwrap_or(600)
-                ));
-            }
-        }
-    } else if f.measured.keepalive_by.as_deref() == Some(CLIENT_TO_SERVER) {
-        f.fix.push(fix(
-            "client",
-            format!(
-                "Only traffic from the client resets this timer: make the client send a small heartbeat message every {ping_every} (server pings count only through the client's pongs).",
-            ),
-        ));
-    } else if f.measured.keepalive_by.as_deref() == Some("data") {
-        f.fix.push(app_heartbeat_fix(
-            "server",
-            t_idle,
-            "This path ignores WebSocket pings",
-        ));
-    } else {
-        f.fix.push(server_ping_fix(Some(t_idle), None));
-    }
-    let mut findings = vec![f];
-    if !lifetime {
-        findings.extend(heartbeat::findings(e, hb, t_idle));
-    }
-    findings
 }
 
-/// `keepalive_by` when only traffic from the server to the client counts
-/// (an extension of the contract's `data`, `ping`, `either`, `none`).
-const SERVER_TO_CLIENT: &str = "server-to-client";
-/// `keepalive_by` when only traffic from the client to the server counts.
-const CLIENT_TO_SERVER: &str = "client-to-server";
-
-/// Which traffic kept a connection open past the timeout, in the contract's
-/// words. The direction is only claimed when both one-direction arms ran
-/// and exactly one of them survived.
-fn keepalive_by(keepalive: &[&ArmView<'_>], kept_alive: &[Arm]) -> Option<String> {
-    let ran = |a: Arm| keepalive.iter().any(|v| v.arm == a);
-    if ran(Arm::Inbound) && ran(Arm::Outbound) {
-        match (
-            kept_alive.contains(&Arm::Inbound),
-            kept_alive.contains(&Arm::Outbound),
-        ) {
-            (true, false) => return Some(SERVER_TO_CLIENT.to_owned()),
-            (false, true) => return Some(CLIENT_TO_SERVER.to_owned()),
-            _ => {}
-        }
-    }
-    // The one-direction arms carry data frames too (ticks, messages).
-    let data_arms = [Arm::Data, Arm::Inbound, Arm::Outbound];
-    if !ran(Arm::Ping) && !data_arms.into_iter().any(ran) {
-        return None;
-    }
-    let value = match (
-        kept_alive.contains(&Arm::Ping),
-        data_arms.iter().any(|a| kept_alive.contains(a)),
-    ) {
-        (true, true) => "either",
-        (true, false) => "ping",
-        (false, true) => "data",
-        (false, false) => "none",
-    };
-    Some(value.to_owned())
-}
-
-/// What the one-direction arms say on their own, when only one of them ran
-/// (with both, `keepalive_by` says it).
-fn direction_lines(keepalive: &[&ArmView<'_>]) -> Vec<String> {
-    let of = |arm: Arm| keepalive.iter().find(|v| v.arm == arm);
-    match (of(Arm::Inbound), of(Arm::Outbound)) {
-        (Some(inbound), None) if inbound.dropped.is_empty() => vec![
-            "traffic from the server alone keeps the path open (the inbound arm survived): a heartbeat sent by the server works".to_owned(),
-        ],
-        (Some(inbound), None) if inbound.all_dropped() => vec![
-            "traffic from the server alone does not keep the path open (the inbound arm dropped too): the client has to send".to_owned(),
-        ],
-        (None, Some(outbound)) if outbound.dropped.is_empty() => vec![
-            "traffic from the client alone keeps the path open (the outbound arm survived)".to_owned(),
-        ],
-        (None, Some(outbound)) if outbound.all_dropped() => vec![
-            "traffic from the client alone does not keep the path open (the outbound arm dropped too): the server has to send".to_owned(),
-        ],
-        _ => Vec::new(),
-    }
+fn finding(id: CauseId, severity: Severity, confidence: f64, title: String) -> Finding {
+    super::common::finding(id, severity, confidence, title, SourceKind::Idle)
 }
 
 /// Drops at scattered ages on busy and silent connections alike: the

@@ -16,7 +16,8 @@ mod upgrades;
 use wsdoctor_evidence::logs::{LogEvidence, LogFormat};
 
 use super::common;
-use crate::finding::{rank, CauseId, Finding, Severity, SourceKind};
+use crate::advice::rank;
+use crate::finding::{CauseId, Finding, Severity, SourceKind};
 use crate::kb::{kb, Intermediary};
 
 /// Diagnoses what the logs show, ranked most important first. Empty when

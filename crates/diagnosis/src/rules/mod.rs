@@ -14,5 +14,4 @@ pub(crate) mod server_close;
 pub mod sticky;
 pub mod watch;
 
-pub(crate) use common::typical_idle_timeouts;
 pub use probe::diagnose_probe;

@@ -18,7 +18,8 @@ use policy::{classify, PolicyFit, PolicyKind};
 pub use storm_rule::diagnose_storm;
 
 use super::common::{finding, human};
-use crate::finding::{rank, CauseId, Finding, Severity, SourceKind};
+use crate::advice::rank;
+use crate::finding::{CauseId, Finding, Severity, SourceKind};
 
 /// Per-client findings at most; the rest are summed up in the last one.
 const MAX_CLIENT_FINDINGS: usize = 20;

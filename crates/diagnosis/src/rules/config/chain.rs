@@ -10,10 +10,10 @@
 
 use std::time::Duration;
 
-use wsdoctor_evidence::config::{ConfigEvidence, Edit, Span, TimerRole};
+use wsdoctor_evidence::config::{ConfigEvidence, TimerRole};
 use wsdoctor_evidence::format_duration;
 
-use super::{haproxy, hops, nginx, ConfigFinding};
+use super::{haproxy, hops, nginx, ConfigFinding, Hop};
 use crate::finding::{CauseId, Severity};
 use crate::kb::kb;
 use crate::rules::common::{fix, fix_with, raise_idle_fix};
@@ -24,31 +24,6 @@ const MARGIN: f64 = 0.8;
 /// Without a known heartbeat, idle timers below this are worth a warning:
 /// the defaults people hit (55–350 s) all are.
 const WORRYING_IDLE_MS: u64 = 600_000;
-
-/// One timer on the path.
-#[derive(Debug, Clone)]
-pub(crate) struct Hop {
-    /// `nginx location /ws/`, `HAProxy backend ws`, `AWS ALB`.
-    pub(crate) name: String,
-    /// kb id of the product.
-    pub(crate) intermediary: String,
-    /// Closes connections silent for this long.
-    pub(crate) idle_ms: Option<u64>,
-    /// Closes connections this old, whatever the traffic.
-    pub(crate) lifetime_ms: Option<u64>,
-    /// The setting as written, or its default (`proxy_read_timeout 60s (default)`).
-    pub(crate) setting: String,
-    /// Where it is set (or where the default applies); `None` for `--via` hops.
-    pub(crate) span: Option<Span>,
-    /// True when no line sets it and the product default applies.
-    pub(crate) is_default: bool,
-    /// Edits that raise it.
-    pub(crate) raise: Vec<Edit>,
-    /// What raising it means, for the fix text.
-    pub(crate) raise_text: String,
-    /// Facts about this hop worth a note (`TLS listeners are fixed at 350 s`).
-    pub(crate) notes: Vec<String>,
-}
 
 fn human(ms: u64) -> String {
     format_duration(Duration::from_millis(ms))

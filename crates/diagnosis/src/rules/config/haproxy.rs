@@ -2,14 +2,13 @@
 //! can drop WebSockets is its timers (judged in [`super::chain`]), reloads
 //! (`hard-stop-after`) and connection limits (`maxconn`).
 
+use wsdoctor_evidence::config::WEBSOCKET_WORDS as WS_WORDS;
 use wsdoctor_evidence::config::{
     ConfigEvidence, Edit, EditAction, HaproxySection, Span, TimerSetting,
 };
-use wsdoctor_evidence::format_duration;
 
-use super::chain::Hop;
-use super::nginx::WS_WORDS;
-use super::ConfigFinding;
+use super::drain::{self, ReloadDrain};
+use super::{ConfigFinding, Hop};
 use crate::finding::{CauseId, Severity};
 use crate::rules::common::fix;
 
@@ -199,25 +198,16 @@ fn maxconn(value: Option<u64>, span: &Span, scope: &str) -> Option<ConfigFinding
     Some(f)
 }
 
+/// `hard-stop-after`: how long the old process keeps WebSockets after a reload.
 fn hard_stop(h: &TimerSetting) -> Option<ConfigFinding> {
-    let ms = h.value?;
-    let t = format_duration(std::time::Duration::from_millis(ms));
-    let severity = if ms < 30_000 {
-        Severity::Warning
-    } else {
-        Severity::Info
-    };
-    let mut f = ConfigFinding::new(
-        CauseId::MassDisconnect,
-        severity,
-        0.7,
-        format!("Every HAProxy reload ends all WebSockets of the old process {t} after the reload"),
-        Some(&h.span),
-        HAPROXY,
-    )
-    .label(format!("old processes are killed after {t}"))
-    .evidence("a reload hands new connections to a new process; the old one keeps its tunnels only until hard-stop-after")
-    .fix(fix("client", "Expect a disconnect at every reload: reconnect with exponential backoff and jitter."));
-    f.finding.measured.max_lifetime_s = Some(ms as f64 / 1000.0);
-    Some(f)
+    Some(drain::reload_drain(ReloadDrain {
+        ms: h.value?,
+        span: &h.span,
+        intermediary: HAPROXY,
+        title: "Every HAProxy reload ends all WebSockets of the old process".to_owned(),
+        label: "old processes are killed after",
+        evidence: "a reload hands new connections to a new process; the old one keeps its tunnels only until hard-stop-after",
+        client_fix: "Expect a disconnect at every reload: reconnect with exponential backoff and jitter.",
+        lengthen: None,
+    }))
 }

@@ -9,12 +9,13 @@
 //! product needs it configured, and Envoy's route `timeout`.
 
 use wsdoctor_evidence::config::{
-    ConfigEvidence, ConfigKind, Edit, EditAction, HopConfig, HopTimer, Span, TimerRole,
+    ConfigEvidence, ConfigKind, EditAction, HopConfig, HopTimer, TimerRole,
 };
 use wsdoctor_evidence::format_duration;
 
-use super::chain::Hop;
-use super::ConfigFinding;
+use super::drain::{self, ReloadDrain};
+use super::edits::set_edit;
+use super::{ConfigFinding, Hop};
 use crate::finding::{CauseId, Severity};
 use crate::kb::kb;
 use crate::rules::common::fix;
@@ -69,45 +70,6 @@ fn default_ms(product: &str, role: TimerRole) -> Option<u64> {
         _ => None,
     }?;
     Some(u64::from(s) * 1000)
-}
-
-/// Replaces exactly the value's characters on its line, keeping quotes.
-pub(super) fn replace_value(ev: &ConfigEvidence, span: &Span, value: &str) -> Option<Edit> {
-    let line = ev.source_line(span)?;
-    let chars: Vec<char> = line.chars().collect();
-    let start = usize::try_from(span.column).ok()?.checked_sub(1)?;
-    let end = start.checked_add(usize::try_from(span.len).ok()?)?;
-    let old: String = chars.get(start..end)?.iter().collect();
-    let quote = old.chars().next().filter(|c| matches!(c, '"' | '\''));
-    let token = match quote {
-        Some(q) if old.len() >= 2 && old.ends_with(q) => format!("{q}{value}{q}"),
-        _ => value.to_owned(),
-    };
-    let mut new: String = chars[..start].iter().collect();
-    new.push_str(&token);
-    new.extend(&chars[end..]);
-    Some(Edit::new(
-        &span.file,
-        span.line,
-        EditAction::Replace,
-        vec![new.trim_start().to_owned()],
-    ))
-}
-
-/// The edit that sets `t` to `value` (as the product writes it): in place
-/// when the file sets it on this hop, else where the hop would set it.
-pub(super) fn set_edit(ev: &ConfigEvidence, t: &HopTimer, value: &str) -> Option<Edit> {
-    match &t.setting {
-        Some(s) if !s.inherited => replace_value(ev, &s.span, value),
-        _ => t.insert.as_ref().map(|e| Edit {
-            lines: e
-                .lines
-                .iter()
-                .map(|l| l.replace("{value}", value))
-                .collect(),
-            ..e.clone()
-        }),
-    }
 }
 
 /// Chain hops: every idle timer and lifetime cap of the WebSocket hops,
@@ -233,9 +195,6 @@ pub(super) fn diagnose(ev: &ConfigEvidence) -> Vec<ConfigFinding> {
     out
 }
 
-/// A drain shorter than this cuts most WebSockets at every reload.
-const SHORT_DRAIN_MS: u64 = 30_000;
-
 /// The drain `--fix` writes for ingress-nginx: its default (240s, kb
 /// `ingress-nginx.max_lifetime_note`).
 const INGRESS_NGINX_DRAIN_S: u64 = 240;
@@ -245,41 +204,23 @@ const INGRESS_NGINX_DRAIN_S: u64 = 240;
 /// nginx's own `worker_shutdown_timeout`.
 fn worker_drain(ev: &ConfigEvidence, h: &HopConfig, t: &HopTimer) -> Option<ConfigFinding> {
     let s = t.setting.as_ref()?;
-    let ms = s.value?;
-    let d = human(ms);
-    let severity = if ms < SHORT_DRAIN_MS {
-        Severity::Warning
-    } else {
-        Severity::Info
-    };
-    let mut f = ConfigFinding::new(
-        CauseId::MassDisconnect,
-        severity,
-        0.7,
-        format!("Every reload of {} closes all WebSockets of the old workers {d} after the reload", h.name),
-        Some(&s.span),
-        &h.product,
-    )
-    .label(format!("old workers close their connections after {d}"))
-    .evidence("ingress-nginx reloads nginx on Ingress and endpoint changes; old workers keep upgraded connections only until worker-shutdown-timeout (default 240s)")
-    .fix(fix(
-        "client",
-        "Expect a disconnect at every reload: reconnect with exponential backoff and jitter so clients do not return all at once.",
-    ));
-    f.finding.measured.max_lifetime_s = Some(ms as f64 / 1000.0);
-    if ms < SHORT_DRAIN_MS {
-        let value = t.style.write(INGRESS_NGINX_DRAIN_S);
-        f = f
-            .fix(fix(
+    let value = t.style.write(INGRESS_NGINX_DRAIN_S);
+    Some(drain::reload_drain(ReloadDrain {
+        ms: s.value?,
+        span: &s.span,
+        intermediary: &h.product,
+        title: format!("Every reload of {} closes all WebSockets of the old workers", h.name),
+        label: "old workers close their connections after",
+        evidence: "ingress-nginx reloads nginx on Ingress and endpoint changes; old workers keep upgraded connections only until worker-shutdown-timeout (default 240s)",
+        client_fix: "Expect a disconnect at every reload: reconnect with exponential backoff and jitter so clients do not return all at once.",
+        lengthen: Some((
+            fix(
                 &h.product,
-                format!(
-                    "Give old workers longer to drain: `{}: \"{value}\"` (the default).",
-                    t.key
-                ),
-            ))
-            .edit(set_edit(ev, t, &value));
-    }
-    Some(f)
+                format!("Give old workers longer to drain: `{}: \"{value}\"` (the default).", t.key),
+            ),
+            set_edit(ev, t, &value),
+        )),
+    }))
 }
 
 /// What `--fix` gives a reload drain: five minutes, the example in Caddy's
@@ -433,60 +374,4 @@ fn envoy_route_timeout(ev: &ConfigEvidence, h: &HopConfig) -> Option<ConfigFindi
     }
     f.finding.measured.max_lifetime_s = Some(ms as f64 / 1000.0);
     Some(f)
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use wsdoctor_evidence::config::{ConfigKind, SourceFile};
-
-    use super::*;
-
-    #[test]
-    fn replace_value_table() {
-        let table = [
-            ("    key: \"60\"", 10, 4, "3600", "key: \"3600\""),
-            (
-                "  idle_timeout = 60 # x",
-                18,
-                2,
-                "3600",
-                "idle_timeout = 3600 # x",
-            ),
-            (
-                "  a: b=1,idle=60,c=2",
-                15,
-                2,
-                "3600",
-                "a: b=1,idle=3600,c=2",
-            ),
-            ("      timeout: 15s", 16, 3, "0s", "timeout: 0s"),
-            (
-                "  \"Value\": \"60\",",
-                12,
-                4,
-                "3600",
-                "\"Value\": \"3600\",",
-            ),
-        ];
-        for (line, column, len, value, expected) in table {
-            let ev = ConfigEvidence {
-                files: vec![SourceFile {
-                    path: "f".into(),
-                    kind: ConfigKind::Kubernetes,
-                    included_from: None,
-                    text: format!("first\n{line}\n"),
-                }],
-                ..ConfigEvidence::default()
-            };
-            let span = Span {
-                file: "f".into(),
-                line: 2,
-                column,
-                len,
-            };
-            let e = replace_value(&ev, &span, value).unwrap();
-            assert_eq!(e.lines, [expected], "{line}");
-        }
-    }
 }

@@ -5,17 +5,16 @@
 use wsdoctor_evidence::config::{
     ConfigEvidence, Edit, EditAction, HeaderSetting, NginxMap, NginxRoute, Span,
 };
-use wsdoctor_evidence::format_duration;
 
-use super::chain::Hop;
-use super::{is_typo, kb_fix, ConfigFinding};
+use super::drain::{self, ReloadDrain};
+use super::{is_typo, kb_fix, ConfigFinding, Hop};
 use crate::finding::{CauseId, Severity};
 use crate::rules::common::fix;
 
 const NGINX: &str = "nginx";
 
 /// Words in a location path or upstream name that say "WebSocket here".
-pub(super) use wsdoctor_evidence::config::WEBSOCKET_WORDS as WS_WORDS;
+use wsdoctor_evidence::config::WEBSOCKET_WORDS as WS_WORDS;
 
 /// The first nginx version whose `proxy_http_version` default is 1.1.
 const HTTP11_DEFAULT_SINCE: (u32, u32, u32) = (1, 29, 7);
@@ -633,36 +632,22 @@ fn http_version(ev: &ConfigEvidence, route: &NginxRoute, why: &str) -> Option<Co
     }
 }
 
+/// `worker_shutdown_timeout`: how long old workers keep WebSockets after a reload.
 fn reload_drain(ev: &ConfigEvidence) -> Option<ConfigFinding> {
     let s = ev.nginx.worker_shutdown_timeout.as_ref()?;
-    let ms = s.value?;
-    let t = format_duration(std::time::Duration::from_millis(ms));
-    let severity = if ms < 30_000 {
-        Severity::Warning
-    } else {
-        Severity::Info
-    };
-    let mut f = ConfigFinding::new(
-        CauseId::MassDisconnect,
-        severity,
-        0.7,
-        format!("Every nginx reload closes all WebSockets of the old workers {t} after the reload"),
-        Some(&s.span),
-        NGINX,
-    )
-    .label(format!("old workers close their connections after {t}"))
-    .evidence("a reload (config change, certificate renewal, ingress update) starts new workers; old ones keep upgraded connections only until worker_shutdown_timeout")
-    .fix(fix(
-        "client",
-        "Expect a disconnect at every reload: reconnect with exponential backoff and jitter so clients do not return all at once.",
-    ));
-    f.finding.measured.max_lifetime_s = Some(ms as f64 / 1000.0);
-    if ms < 30_000 {
-        f = f
-            .fix(fix(NGINX, "Give old workers longer to drain, e.g. `worker_shutdown_timeout 240s;` (the ingress-nginx default)."))
-            .edit(replace_line(ev, &s.span, "worker_shutdown_timeout 240s;"));
-    }
-    Some(f)
+    Some(drain::reload_drain(ReloadDrain {
+        ms: s.value?,
+        span: &s.span,
+        intermediary: NGINX,
+        title: "Every nginx reload closes all WebSockets of the old workers".to_owned(),
+        label: "old workers close their connections after",
+        evidence: "a reload (config change, certificate renewal, ingress update) starts new workers; old ones keep upgraded connections only until worker_shutdown_timeout",
+        client_fix: "Expect a disconnect at every reload: reconnect with exponential backoff and jitter so clients do not return all at once.",
+        lengthen: Some((
+            fix(NGINX, "Give old workers longer to drain, e.g. `worker_shutdown_timeout 240s;` (the ingress-nginx default)."),
+            replace_line(ev, &s.span, "worker_shutdown_timeout 240s;"),
+        )),
+    }))
 }
 
 fn connection_budget(ev: &ConfigEvidence, ws_routes: usize) -> Option<ConfigFinding> {

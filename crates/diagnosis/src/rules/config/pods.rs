@@ -18,7 +18,7 @@
 use wsdoctor_evidence::config::{ConfigEvidence, HopConfig, HopTimer};
 use wsdoctor_evidence::format_duration;
 
-use super::hops::set_edit;
+use super::edits::set_edit;
 use super::ConfigFinding;
 use crate::finding::{CauseId, Severity};
 use crate::rules::common::fix;

@@ -1,21 +1,26 @@
 //! Rules for a load ramp: where failures or drops began (the knee) and what
 //! they were, with the generator's own limits kept apart from the server's.
 
-use wsdoctor_evidence::load::{LoadEvidence, LoadStep};
-use wsdoctor_evidence::{format_count as thousands, LocalResource};
+//!
+//! One file per conclusion, run in order by [`diagnose_load`]: the
+//! generator's own limits ([`generator`]), a limit that queues ([`queue`]),
+//! the knee ([`knee`]); what the failure kinds mean is [`kinds`].
 
-use super::common::{finding, fix, local_limit};
-use crate::finding::{rank, CauseId, Finding, Severity, SourceKind};
-
+mod generator;
+mod kinds;
+mod knee;
 mod queue;
+
+use wsdoctor_evidence::format_count as thousands;
+use wsdoctor_evidence::load::{LoadEvidence, LoadStep};
+
+use super::common::{finding, fix};
+use crate::advice::rank;
+use crate::finding::{CauseId, Finding, Severity, SourceKind};
 
 /// A step "breaks" when more than this share of its attempts failed, or
 /// anything dropped during its hold.
 const FAILURE_SHARE: f64 = 0.01;
-
-/// A generator this late on its own schedule (µs) measured its own CPU or
-/// timers, not the target: reported as the generator's limit.
-const GENERATOR_LAG_US: u64 = 1_000_000;
 
 fn failed(step: &LoadStep) -> u64 {
     step.failures.values().sum()
@@ -33,385 +38,65 @@ fn ms(us: u64) -> String {
     }
 }
 
-fn local_resource(kind: &str) -> Option<LocalResource> {
-    match kind {
-        "local-file-descriptors" => Some(LocalResource::FileDescriptors),
-        "local-ephemeral-ports" => Some(LocalResource::EphemeralPorts),
-        "local-socket-memory" => Some(LocalResource::Memory),
-        _ => None,
-    }
-}
-
-/// What to change for a kind of failure, in words people search for.
-fn fix_for(kind: &str, server: Option<&str>) -> (String, String) {
-    let by_nginx = server.is_some_and(|s| s.to_ascii_lowercase().contains("nginx"));
-    match kind {
-        k if k.starts_with("http-503") && by_nginx => (
-            "nginx".to_owned(),
-            "nginx answers 503 when a limit_conn zone or its upstream's max_conns is reached; raise them, and worker_connections (each proxied WebSocket holds two connections), with worker_rlimit_nofile to match.".to_owned(),
-        ),
-        k if k.starts_with("http-5") => (
-            "server".to_owned(),
-            "The server or a proxy in front of it refuses new upgrades past this level: look for a connection limit (maxconn in HAProxy, max_conns/limit_conn in nginx, the application's own cap) and for the process's open-file limit.".to_owned(),
-        ),
-        // The forward proxy's own limit, not the target's (tinyproxy
-        // MaxClients, squid's file descriptors).
-        k if k.starts_with("proxy-") => (
-            "proxy".to_owned(),
-            "The forward proxy refuses or fails tunnels past this level: its own connection limit is reached (tinyproxy MaxClients, squid max_filedescriptors). Raise it, or measure the target without the proxy (--no-proxy).".to_owned(),
-        ),
-        "refused" => (
-            "server".to_owned(),
-            "Connections are refused once the accept queue is full or the server stops listening: raise the listen backlog (net.core.somaxconn and the server's backlog setting) and check that the process did not crash.".to_owned(),
-        ),
-        "connect-timeout" | "handshake-timeout" | "pending-at-end" => (
-            "server".to_owned(),
-            "New connections wait unanswered: a limit holds them past this level instead of refusing them (HAProxy's maxconn, Envoy's circuit breakers, a full SYN or accept queue), or the server accepts or upgrades too slowly at this level (a blocked event loop, CPU at 100 %). Check the proxies' connection limits, the server's CPU and the listen backlog.".to_owned(),
-        ),
-        "peer-stopped-reading" => (
-            "server".to_owned(),
-            "The server stopped reading what the connections sent (it took none of their bytes for the write timeout): a slow consumer. Its handler blocks, or it reads only on some event; at this level it cannot keep up. Look at the server's event loop and CPU, and at per-connection send queues.".to_owned(),
-        ),
-        k if k.starts_with("reset") || k.starts_with("eof") => (
-            "server".to_owned(),
-            "The server or a proxy closes new connections right away at this level: typically an open-file limit (accept then close), nginx's worker_connections (\"worker_connections are not enough\" in its error log), or a connection cap.".to_owned(),
-        ),
-        _ => (
-            "server".to_owned(),
-            "Look in the server's and proxies' logs at the time of this step for the limit that was reached.".to_owned(),
-        ),
-    }
-}
-
 /// Diagnoses a load ramp.
 pub fn diagnose_load(e: &LoadEvidence) -> Vec<Finding> {
-    let mut findings = Vec::new();
+    // The generator's own limits come first and are never the server's.
+    let mut findings = generator::diagnose(e);
+    let generator_limited = !findings.is_empty();
     let knee = e
         .steps
         .iter()
         .position(|s| failed(s) as f64 > s.attempted as f64 * FAILURE_SHARE || dropped(s) > 0);
 
-    // The generator's own limits come first and are never the server's.
-    let mut generator_limited = false;
-    for s in &e.steps {
-        for sample in &s.failure_samples {
-            if let Some(resource) = local_resource(&sample.kind) {
-                if !generator_limited {
-                    let mut f = local_limit(resource, &sample.detail, SourceKind::Load);
-                    f.measured.concurrency_limit = Some(sample.at_concurrency);
-                    f.evidence.push(format!(
-                        "at {} open connections, step {}: {} of {} attempts failed this way",
-                        thousands(sample.at_concurrency),
-                        s.index,
-                        s.failures.get(&sample.kind).copied().unwrap_or(0),
-                        s.attempted
-                    ));
-                    if resource == LocalResource::FileDescriptors {
-                        if e.shards.len() > 1 {
-                            f.evidence.push(format!(
-                                "open-file limit per generator process: {} (hard limit {}), {} processes",
-                                e.generator.nofile_now,
-                                e.generator.nofile_hard,
-                                e.shards.len()
-                            ));
-                        } else {
-                            f.evidence.push(format!(
-                                "open-file limit of this process: {} (hard limit {})",
-                                e.generator.nofile_now, e.generator.nofile_hard
-                            ));
-                        }
-                    }
-                    if resource == LocalResource::EphemeralPorts {
-                        f.evidence.push(if e.generator.source_ips.is_empty() {
-                            "all connections came from one source address".to_owned()
-                        } else {
-                            format!(
-                                "connections came from {} source addresses",
-                                e.generator.source_ips.len()
-                            )
-                        });
-                    }
-                    findings.push(f);
-                }
-                generator_limited = true;
-            }
-        }
-    }
-
-    if e.generator.timer_lag_max_us > GENERATOR_LAG_US {
-        let mut f = finding(
-            CauseId::LoadLimit,
-            Severity::Warning,
-            0.7,
-            format!(
-                "wsdoctor's machine fell {} behind its own schedule: its CPU or timers were a limit here, not the target",
-                ms(e.generator.timer_lag_max_us)
-            ),
-            SourceKind::Load,
-        );
-        f.subject = Some("wsdoctor (this machine)".to_owned());
-        f.evidence.push(format!(
-            "the generator launched connections up to {} later than planned at {:.0}/s",
-            ms(e.generator.timer_lag_max_us),
-            e.rate
-        ));
-        f.evidence.push(
-            "latencies measured while the generator was this busy include its own delay".to_owned(),
-        );
-        f.fix.push(fix(
-            "client",
-            "Give the generator more CPU: a lower --rate, more processes (--procs), or shards on more machines (--shard I/N, then wsdoctor merge).",
-        ));
-        findings.push(f);
-        generator_limited = true;
-    }
-
     // A limit that holds connections back shows before anything fails, if
     // ever: it comes first when it starts before the knee.
     if let Some(q) = queue::queueing_step(&e.steps).filter(|q| knee.is_none_or(|k| q.step < k)) {
-        findings.push(queued_finding(e, &q));
+        findings.push(queue::queued_finding(e, &q));
         return finish(findings);
     }
 
     match knee {
-        Some(i) => {
-            let step = &e.steps[i];
-            let before = i.checked_sub(1).map(|j| &e.steps[j]);
-            // The server's failures, without the generator's own.
-            let server_failures: Vec<(&String, &u64)> = step
-                .failures
-                .iter()
-                .filter(|(k, _)| local_resource(k).is_none())
-                .collect();
-            if server_failures.is_empty() && dropped(step) == 0 {
-                return finish(findings);
-            }
-            let first = step
-                .failure_samples
-                .iter()
-                .find(|f| local_resource(&f.kind).is_none());
-            // The first failure's count is a lower bound (opens still in
-            // flight were not counted yet); what the server went on holding
-            // at the end of the step is the level it sustained.
-            let limit = match first {
-                Some(f) => f.at_concurrency.max(step.open_at_end),
-                None => before.map_or(0, |b| b.open_at_end),
-            };
-            let (top_kind, top_count) = server_failures
-                .iter()
-                .max_by_key(|(_, n)| **n)
-                .map_or(("", 0), |(k, n)| (k.as_str(), **n));
-            // Nothing opened before the failures: no load limit, whatever
-            // failed fails at any level (a broken handshake, a refusal).
-            let nothing_opened = e.steps[..=i].iter().all(|s| s.opened == 0);
-            // A forward proxy that refuses from the first connection on is
-            // no load limit: nothing got through it at all.
-            let (id, title) = if limit == 0 && top_kind.starts_with("proxy-") {
-                (
-                    CauseId::ProxyRefused,
-                    "The forward proxy refused every tunnel, from the first connection".to_owned(),
-                )
-            } else if let Some(cause) = nothing_opened.then(|| failure_cause(top_kind)).flatten() {
-                (
-                    cause,
-                    format!(
-                        "Every connection failed from the first one on ({top_kind}): the handshake fails at any load, this is no load limit"
-                    ),
-                )
-            } else {
-                (
-                    CauseId::LoadLimit,
-                    format!(
-                        "Failures begin at about {} concurrent connections",
-                        thousands(limit)
-                    ),
-                )
-            };
-            let mut f = finding(
-                id,
-                Severity::Error,
-                if first.is_some() { 0.85 } else { 0.7 },
-                title,
-                SourceKind::Load,
-            );
-            f.measured.concurrency_limit = Some(limit);
-            f.measured.connections_affected = Some(failed(step) + dropped(step));
-            if let Some(b) = before {
-                f.evidence.push(format!(
-                    "up to {} connections (step {}) every upgrade succeeded, handshake p99 {}",
-                    thousands(b.open_at_end),
-                    b.index,
-                    ms(b.handshake.p99_us)
-                ));
-            }
-            if top_count > 0 {
-                let server = first.and_then(|f| f.server.clone());
-                let from = server
-                    .as_deref()
-                    .map(|s| format!(" (Server: {s})"))
-                    .unwrap_or_default();
-                f.evidence.push(format!(
-                    "above {} connections, {} of {} new attempts in step {} failed; most as {top_kind}{from}",
-                    thousands(limit),
-                    failed(step),
-                    step.attempted,
-                    step.index
-                ));
-                if let Some(sample) = first {
-                    f.evidence.push(format!("first failure: {}", sample.detail));
-                }
-                if matches!(top_kind, "handshake-timeout" | "pending-at-end") {
-                    f.evidence.push(format!(
-                        "queued, not refused: these connections were accepted but got no 101 while {} stayed open",
-                        thousands(step.open_at_end)
-                    ));
-                }
-                let (for_, text) = fix_for(top_kind, server.as_deref());
-                f.fix.push(fix(&for_, text));
-            }
-            if dropped(step) > 0 {
-                let kinds: Vec<String> =
-                    step.drops.iter().map(|(k, n)| format!("{n} {k}")).collect();
-                f.evidence.push(format!(
-                    "{} open connections were dropped during step {}: {}",
-                    dropped(step),
-                    step.index,
-                    kinds.join(", ")
-                ));
-                if top_count == 0 {
-                    f.fix.push(fix(
-                        "server",
-                        "Open connections are dropped as load grows: check the server's memory and CPU, and any proxy's connection limits and timeouts at this level.",
-                    ));
-                }
-            }
-            if e.generator.timer_lag_max_us > 100_000 {
-                f.evidence.push(format!(
-                    "note: the generator ran up to {} late on its own schedule; its CPU may have been the bottleneck",
-                    ms(e.generator.timer_lag_max_us)
-                ));
-                f.confidence = (f.confidence - 0.2_f64).max(0.3);
-            }
-            findings.push(f);
-        }
-        None if !generator_limited => {
-            let last = e.steps.last();
-            let mut f = finding(
-                CauseId::Healthy,
-                Severity::Info,
-                0.8,
-                format!(
-                    "{} concurrent connections held without a failure or drop",
-                    thousands(e.peak_open)
-                ),
-                SourceKind::Load,
-            );
-            if let Some(last) = last {
-                f.evidence.push(format!(
-                    "last step: {} connections, handshake p50 {} · p99 {} · max {}",
-                    thousands(last.open_at_end),
-                    ms(last.handshake.p50_us),
-                    ms(last.handshake.p99_us),
-                    ms(last.handshake.max_us)
-                ));
-                if last.echo_rtt.count > 0 {
-                    f.evidence.push(format!(
-                        "echo RTT p50 {} · p99 {} over {} messages",
-                        ms(last.echo_rtt.p50_us),
-                        ms(last.echo_rtt.p99_us),
-                        last.echo_rtt.count
-                    ));
-                }
-            }
-            f.fix.push(fix(
-                "client",
-                "Nothing broke at this level: ramp higher with -c to find the limit.",
-            ));
-            findings.push(f);
-        }
+        Some(i) => findings.extend(knee::diagnose(e, i)),
+        None if !generator_limited => findings.push(healthy(e)),
         None => {}
     }
     finish(findings)
 }
 
-/// The cause a kind of failure names when it happens from the first
-/// connection on, at any load.
-fn failure_cause(kind: &str) -> Option<CauseId> {
-    let status = kind
-        .strip_prefix("http-")
-        .and_then(|s| s.parse::<u16>().ok());
-    Some(match (kind, status) {
-        ("invalid-101", _) => CauseId::HandshakeInvalid,
-        ("refused", _) => CauseId::ConnectRefused,
-        ("connect-timeout", _) => CauseId::ConnectTimeout,
-        ("dns", _) => CauseId::DnsFailure,
-        ("tls", _) => CauseId::TlsFailure,
-        (_, Some(502..=504)) => CauseId::BackendUnavailable,
-        (_, Some(400..=499)) => CauseId::UpgradeRejected,
-        _ => return None,
-    })
-}
-
-/// The finding for a limit that queued connections instead of refusing them.
-fn queued_finding(e: &LoadEvidence, q: &queue::Queueing) -> Finding {
-    let step = &e.steps[q.step];
+/// Nothing failed or dropped, and the generator was no limit either.
+fn healthy(e: &LoadEvidence) -> Finding {
+    let last = e.steps.last();
     let mut f = finding(
-        CauseId::LoadLimit,
-        Severity::Error,
+        CauseId::Healthy,
+        Severity::Info,
         0.8,
         format!(
-            "New connections wait past about {} concurrent connections: a limit queues them instead of refusing them",
-            thousands(q.plateau)
+            "{} concurrent connections held without a failure or drop",
+            thousands(e.peak_open)
         ),
         SourceKind::Load,
     );
-    f.measured.concurrency_limit = Some(q.plateau);
-    f.measured.connections_affected = Some(q.waiting);
-    if let Some(before) = q.step.checked_sub(1).map(|j| &e.steps[j]) {
+    if let Some(last) = last {
         f.evidence.push(format!(
-            "up to {} connections (step {}) handshakes took p50 {}",
-            thousands(before.open_at_end),
-            before.index,
-            ms(q.baseline_p50_us)
+            "last step: {} connections, handshake p50 {} · p99 {} · max {}",
+            thousands(last.open_at_end),
+            ms(last.handshake.p50_us),
+            ms(last.handshake.p99_us),
+            ms(last.handshake.max_us)
         ));
+        if last.echo_rtt.count > 0 {
+            f.evidence.push(format!(
+                "echo RTT p50 {} · p99 {} over {} messages",
+                ms(last.echo_rtt.p50_us),
+                ms(last.echo_rtt.p99_us),
+                last.echo_rtt.count
+            ));
+        }
     }
-    f.evidence.push(format!(
-        "step {}: handshake p50 {} · p90 {} · max {} (against {} before), while the number open stopped at {} of {} attempted: {} were still waiting for their 101 when the step's hold ended",
-        step.index,
-        ms(step.handshake.p50_us),
-        ms(step.handshake.p90_us),
-        ms(step.handshake.max_us),
-        ms(q.baseline_p50_us),
-        thousands(step.open_at_end),
-        thousands(e.steps[..=q.step].iter().map(|s| s.attempted).sum::<u64>()),
-        thousands(q.waiting)
-    ));
-    let failed_after: u64 = e.steps[q.step..].iter().map(failed).sum();
-    f.evidence.push(if failed_after == 0 {
-        format!(
-            "queued, not refused: none of these attempts failed; the waiting ones opened late, the slowest after {}",
-            ms(e.steps[q.step..].iter().map(|s| s.handshake.max_us).max().unwrap_or(0))
-        )
-    } else {
-        format!(
-            "queued, not refused: the waiting attempts opened late; {failed_after} attempts from this step on failed in the end"
-        )
-    });
-    f.evidence.push(format!(
-        "at most {} connections were open at once",
-        thousands(e.peak_open)
-    ));
     f.fix.push(fix(
-        "server",
-        "A limit in the path holds connections past this level until a slot frees, so clients wait instead of failing: HAProxy's maxconn (global, frontend or server line; queued connections wait up to `timeout queue`), Envoy's circuit breakers (max_connections, max_pending_requests), a full listen backlog, or a server that accepts but upgrades late. Raise it to the concurrency you need (each WebSocket holds its slot for its whole life), or make the excess fail fast so clients back off.",
+        "client",
+        "Nothing broke at this level: ramp higher with -c to find the limit.",
     ));
-    if e.generator.timer_lag_max_us > 100_000 {
-        f.evidence.push(format!(
-            "note: the generator ran up to {} late on its own schedule; its CPU may account for part of the wait",
-            ms(e.generator.timer_lag_max_us)
-        ));
-        f.confidence = 0.5;
-    }
     f
 }
 

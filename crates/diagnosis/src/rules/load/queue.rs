@@ -4,7 +4,12 @@
 //! a slot, so a step's handshake latency jumps by orders of magnitude while
 //! the number of open connections stops growing.
 
-use wsdoctor_evidence::load::LoadStep;
+use wsdoctor_evidence::format_count as thousands;
+use wsdoctor_evidence::load::{LoadEvidence, LoadStep};
+
+use super::{failed, ms};
+use crate::finding::{CauseId, Finding, Severity, SourceKind};
+use crate::rules::common::{finding, fix};
 
 /// A step's slow handshakes (p90) this many times the ramp's fast ones
 /// (the lowest p50 of the steps before) waited for something; they did not
@@ -63,6 +68,69 @@ pub(super) fn queueing_step(steps: &[LoadStep]) -> Option<Queueing> {
         }
     }
     None
+}
+
+/// The finding for a limit that queued connections instead of refusing them.
+pub(super) fn queued_finding(e: &LoadEvidence, q: &Queueing) -> Finding {
+    let step = &e.steps[q.step];
+    let mut f = finding(
+        CauseId::LoadLimit,
+        Severity::Error,
+        0.8,
+        format!(
+            "New connections wait past about {} concurrent connections: a limit queues them instead of refusing them",
+            thousands(q.plateau)
+        ),
+        SourceKind::Load,
+    );
+    f.measured.concurrency_limit = Some(q.plateau);
+    f.measured.connections_affected = Some(q.waiting);
+    if let Some(before) = q.step.checked_sub(1).map(|j| &e.steps[j]) {
+        f.evidence.push(format!(
+            "up to {} connections (step {}) handshakes took p50 {}",
+            thousands(before.open_at_end),
+            before.index,
+            ms(q.baseline_p50_us)
+        ));
+    }
+    f.evidence.push(format!(
+        "step {}: handshake p50 {} · p90 {} · max {} (against {} before), while the number open stopped at {} of {} attempted: {} were still waiting for their 101 when the step's hold ended",
+        step.index,
+        ms(step.handshake.p50_us),
+        ms(step.handshake.p90_us),
+        ms(step.handshake.max_us),
+        ms(q.baseline_p50_us),
+        thousands(step.open_at_end),
+        thousands(e.steps[..=q.step].iter().map(|s| s.attempted).sum::<u64>()),
+        thousands(q.waiting)
+    ));
+    let failed_after: u64 = e.steps[q.step..].iter().map(failed).sum();
+    f.evidence.push(if failed_after == 0 {
+        format!(
+            "queued, not refused: none of these attempts failed; the waiting ones opened late, the slowest after {}",
+            ms(e.steps[q.step..].iter().map(|s| s.handshake.max_us).max().unwrap_or(0))
+        )
+    } else {
+        format!(
+            "queued, not refused: the waiting attempts opened late; {failed_after} attempts from this step on failed in the end"
+        )
+    });
+    f.evidence.push(format!(
+        "at most {} connections were open at once",
+        thousands(e.peak_open)
+    ));
+    f.fix.push(fix(
+        "server",
+        "A limit in the path holds connections past this level until a slot frees, so clients wait instead of failing: HAProxy's maxconn (global, frontend or server line; queued connections wait up to `timeout queue`), Envoy's circuit breakers (max_connections, max_pending_requests), a full listen backlog, or a server that accepts but upgrades late. Raise it to the concurrency you need (each WebSocket holds its slot for its whole life), or make the excess fail fast so clients back off.",
+    ));
+    if e.generator.timer_lag_max_us > 100_000 {
+        f.evidence.push(format!(
+            "note: the generator ran up to {} late on its own schedule; its CPU may account for part of the wait",
+            ms(e.generator.timer_lag_max_us)
+        ));
+        f.confidence = 0.5;
+    }
+    f
 }
 
 #[cfg(test)]

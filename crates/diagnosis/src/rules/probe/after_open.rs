@@ -5,7 +5,7 @@ use wsdoctor_evidence::{escape_peer, ConnectionEnd, PongPolicy, Side, Transport}
 
 use super::{heartbeat, Ctx};
 use crate::finding::{CauseId, Finding, Severity, SourceKind};
-use crate::fingerprint::hops::{self, Observed, Shape, Timer};
+use crate::fingerprint::hops::{self, Hop, Observed, Shape, Timer};
 use crate::kb::{kb, CodeEntry, Intermediary};
 use crate::rules::common::{
     fix, fix_with, hop_fixes, human, idle_matches, lifetime_matches, names_with_value,
@@ -429,7 +429,35 @@ fn abnormal(ctx: &Ctx<'_>, end: &ConnectionEnd) -> Finding {
         f.evidence
             .insert(1, "the FIN arrived in the middle of a frame".to_owned());
     }
+    let clocks = blame_by_clocks(ctx, end, &mut f, open, since, transport);
+    abnormal_fixes(ctx, &mut f, &clocks, open, since, transport);
+    f
+}
 
+/// What the two clocks (silence before the drop, age of the connection)
+/// and the kb's defaults say about who dropped it.
+struct ClockBlame {
+    /// A product's default idle timeout matches the silence.
+    idle_matches: bool,
+    /// A product's default lifetime cap matches the age.
+    life_matches: bool,
+    /// The proxy in front has a configurable idle timer that fits.
+    configured: bool,
+    blamed: Option<&'static Intermediary>,
+    timer: Option<Timer>,
+    ranked: Vec<Hop>,
+}
+
+/// Compares the clocks with the kb, adds what matches to the evidence and
+/// names the hop when the evidence allows.
+fn blame_by_clocks(
+    ctx: &Ctx<'_>,
+    end: &ConnectionEnd,
+    f: &mut Finding,
+    open: u64,
+    since: Option<u64>,
+    transport: Transport,
+) -> ClockBlame {
     // Compare the two clocks with the kb: silence vs idle timeouts, age vs lifetime caps.
     let blamed_first = |mut list: Vec<&'static Intermediary>| {
         if let Some(b) = ctx.blamed_proxy() {
@@ -500,13 +528,31 @@ fn abnormal(ctx: &Ctx<'_>, end: &ConnectionEnd) -> Finding {
         blamed = Some(top.intermediary);
     }
     f.intermediary = blamed.map(|b| b.id.clone());
+    ClockBlame {
+        idle_matches: !idle.is_empty(),
+        life_matches: !life.is_empty(),
+        configured: configured.is_some(),
+        blamed,
+        timer,
+        ranked,
+    }
+}
 
+/// The fixes: the TLS terminator, or a crash when the silence was too short
+/// for a timer; the heartbeat; the blamed hop's timer (or the likeliest
+/// owners'); and how to measure the path.
+fn abnormal_fixes(
+    ctx: &Ctx<'_>,
+    f: &mut Finding,
+    c: &ClockBlame,
+    open: u64,
+    since: Option<u64>,
+    transport: Transport,
+) {
     // A heartbeat only helps against timers that fire after a silence; a
     // drop after a few quiet seconds points at something else first.
-    let timer_like = !idle.is_empty()
-        || !life.is_empty()
-        || configured.is_some()
-        || since.unwrap_or(0) >= TIMER_SILENCE_US;
+    let timer_like =
+        c.idle_matches || c.life_matches || c.configured || since.unwrap_or(0) >= TIMER_SILENCE_US;
     if transport == Transport::Tls {
         f.fix.push(fix(
             "proxy",
@@ -529,15 +575,15 @@ fn abnormal(ctx: &Ctx<'_>, end: &ConnectionEnd) -> Finding {
         measured_t,
         ctx.server_library(),
     ));
-    let likely = match (blamed, timer) {
-        (None, Some(t)) if measured_t.is_some() || !life.is_empty() => {
-            hop_fixes(&ranked, t, LIKELY_FIXES)
+    let likely = match (c.blamed, c.timer) {
+        (None, Some(t)) if measured_t.is_some() || c.life_matches => {
+            hop_fixes(&c.ranked, t, LIKELY_FIXES)
         }
         _ => Vec::new(),
     };
-    let raise = match timer {
-        Some(Timer::Lifetime(_)) => blamed.and_then(raise_lifetime_fix),
-        _ => blamed.and_then(raise_idle_fix),
+    let raise = match c.timer {
+        Some(Timer::Lifetime(_)) => c.blamed.and_then(raise_lifetime_fix),
+        _ => c.blamed.and_then(raise_idle_fix),
     };
     match raise {
         Some(raise) => f.fix.push(raise),
@@ -556,7 +602,6 @@ fn abnormal(ctx: &Ctx<'_>, end: &ConnectionEnd) -> Finding {
             ctx.target()
         ),
     ));
-    f
 }
 
 /// The server stopped reading: our writes blocked until we gave up

@@ -3,9 +3,9 @@
 
 use wsdoctor_evidence::{escape_peer, ConnectionEnd, HandshakeProblem, TlsFailureKind, Transport};
 
-use super::{rejected, Ctx};
+use super::{curl_fix, rejected, Ctx};
 use crate::finding::{CauseId, Finding, Severity};
-use crate::rules::common::{fix, http_url, millis};
+use crate::rules::common::{fix, millis};
 
 /// Findings for an end that came before the WebSocket opened.
 pub(super) fn diagnose(ctx: &Ctx<'_>, end: &ConnectionEnd) -> Option<Finding> {
@@ -266,21 +266,6 @@ fn aborted(
     }
     f.fix.push(curl_fix(ctx));
     f
-}
-
-/// The one-line test that shows which hop turns the 101 into something else.
-pub(super) fn curl_fix(ctx: &Ctx<'_>) -> crate::finding::Fix {
-    crate::rules::common::fix_with(
-        "client",
-        "Send the upgrade by hand, to the backend directly and then through each proxy: the hop \
-         where the 101 Switching Protocols disappears is the one to fix.",
-        &format!(
-            "curl -i -N --http1.1 -H 'Connection: Upgrade' -H 'Upgrade: websocket' \\\n  \
-             -H 'Sec-WebSocket-Version: 13' -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==' \\\n  \
-             '{}'",
-            http_url(&ctx.target())
-        ),
-    )
 }
 
 fn invalid(ctx: &Ctx<'_>, problems: &[HandshakeProblem]) -> Finding {

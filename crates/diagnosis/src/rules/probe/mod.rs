@@ -19,7 +19,8 @@ use wsdoctor_evidence::{
 };
 
 use super::common::{self, median};
-use crate::finding::{rank, CauseId, Finding, Severity, SourceKind};
+use crate::advice::rank;
+use crate::finding::{CauseId, Finding, Severity, SourceKind};
 use crate::fingerprint::{blame, identify, Candidate};
 use crate::kb::{kb, Intermediary};
 
@@ -182,4 +183,20 @@ impl<'a> Ctx<'a> {
     pub(crate) fn target(&self) -> String {
         wsdoctor_evidence::escape_peer(&self.conn.target)
     }
+}
+
+/// The one-line test that shows which hop turns the 101 into something else
+/// (the fix of both a refused and a mangled upgrade).
+fn curl_fix(ctx: &Ctx<'_>) -> crate::finding::Fix {
+    common::fix_with(
+        "client",
+        "Send the upgrade by hand, to the backend directly and then through each proxy: the hop \
+         where the 101 Switching Protocols disappears is the one to fix.",
+        &format!(
+            "curl -i -N --http1.1 -H 'Connection: Upgrade' -H 'Upgrade: websocket' \\\n  \
+             -H 'Sec-WebSocket-Version: 13' -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==' \\\n  \
+             '{}'",
+            common::http_url(&ctx.target())
+        ),
+    )
 }

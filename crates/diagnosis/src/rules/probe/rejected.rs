@@ -6,8 +6,7 @@
 
 use wsdoctor_evidence::{escape_peer, HandshakeRecord};
 
-use super::before_open::curl_fix;
-use super::Ctx;
+use super::{curl_fix, Ctx};
 use crate::finding::{CauseId, Finding, Fix, Severity};
 use crate::fingerprint::blame;
 use crate::kb::{kb, Intermediary};
@@ -78,6 +77,33 @@ pub(super) fn diagnose(ctx: &Ctx<'_>, status: u16) -> Finding {
             0.6,
             &format!("{by} 400 to the upgrade: the Upgrade header most likely did not get through"),
         ),
+        500..=599 => {
+            // 52x are Cloudflare's "origin failed" codes; other 5xx may be the
+            // application's own error.
+            let cloudflare = (520..=527).contains(&status)
+                && ctx.blamed.is_some_and(|i| i.id == "cloudflare");
+            let mut f = ctx.finding(
+                CauseId::BackendUnavailable,
+                Severity::Error,
+                if cloudflare { 0.75 } else { 0.4 },
+                format!("{by} {status} to the upgrade"),
+            );
+            f.fix = backend_fixes(ctx, status);
+            f
+        }
+        _ => refused(ctx, status, &by),
+    };
+    f.measured.http_status = Some(status);
+    f.intermediary = ctx.blamed.map(|i| i.id.clone());
+    f.evidence = evidence(ctx, status);
+    f
+}
+
+/// The server itself refused the upgrade (400, 401/403, 404, a redirect,
+/// another status): what it wants instead. `by` says who answered.
+fn refused(ctx: &Ctx<'_>, status: u16, by: &str) -> Finding {
+    let hs = ctx.hs;
+    match status {
         400 => {
             let mut f = ctx.finding(
                 CauseId::UpgradeRejected,
@@ -135,20 +161,6 @@ pub(super) fn diagnose(ctx: &Ctx<'_>, status: u16) -> Finding {
             ));
             f
         }
-        500..=599 => {
-            // 52x are Cloudflare's "origin failed" codes; other 5xx may be the
-            // application's own error.
-            let cloudflare = (520..=527).contains(&status)
-                && ctx.blamed.is_some_and(|i| i.id == "cloudflare");
-            let mut f = ctx.finding(
-                CauseId::BackendUnavailable,
-                Severity::Error,
-                if cloudflare { 0.75 } else { 0.4 },
-                format!("{by} {status} to the upgrade"),
-            );
-            f.fix = backend_fixes(ctx, status);
-            f
-        }
         _ => {
             let mut f = ctx.finding(
                 CauseId::UpgradeRejected,
@@ -162,11 +174,7 @@ pub(super) fn diagnose(ctx: &Ctx<'_>, status: u16) -> Finding {
             ));
             f
         }
-    };
-    f.measured.http_status = Some(status);
-    f.intermediary = ctx.blamed.map(|i| i.id.clone());
-    f.evidence = evidence(ctx, status);
-    f
+    }
 }
 
 fn not_forwarded(ctx: &Ctx<'_>, confidence: f64, title: &str) -> Finding {

@@ -4,7 +4,8 @@
 use wsdoctor_evidence::reconnect::FlowEvidence;
 use wsdoctor_evidence::{ConnectionEnd, Side};
 
-use crate::finding::{rank, CauseId, Finding, Severity, SourceKind};
+use crate::advice::rank;
+use crate::finding::{CauseId, Finding, Severity, SourceKind};
 use crate::rules::common::{finding, fix, human, millis};
 
 fn ms(v: u64) -> String {

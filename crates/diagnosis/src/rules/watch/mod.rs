@@ -1,0 +1,140 @@
+//! Rolling findings of a watch: the drops of a window, read the way an SRE
+//! reads a dashboard — a burst across connections, a fixed silence, a fixed
+//! age, close codes, failed reconnects, stalled flow. Pure.
+//!
+//! One file per conclusion; [`diagnose_watch`] runs them in order over one
+//! [`Window`].
+
+mod abnormal;
+mod bursts;
+mod close_codes;
+mod failed;
+mod instances;
+mod protocol;
+mod stalled;
+#[cfg(test)]
+mod tests;
+mod timer;
+
+use wsdoctor_evidence::watch::{WatchDrop, WatchEvidence};
+use wsdoctor_evidence::ConnectionEnd;
+use wsdoctor_evidence::{HandshakeRecord, Header};
+
+use super::common::{finding, fix, human};
+use crate::advice::rank;
+use crate::finding::{CauseId, Finding, Severity, SourceKind};
+use crate::fingerprint::hops::{self, Hop, Observed, Shape, Timer};
+use crate::fingerprint::identify;
+
+/// One window of a watch, as every rule reads it.
+struct Window<'a> {
+    e: &'a WatchEvidence,
+    /// `in the last 5 m 0 s`: how every title starts.
+    when: String,
+    /// Drops of open connections that were not part of a burst.
+    single: Vec<&'a WatchDrop>,
+}
+
+/// Diagnoses the window.
+pub fn diagnose_watch(e: &WatchEvidence) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let when = window_words(e);
+
+    let bursts = bursts::bursts(e);
+    findings.extend(bursts::diagnose(e, &when, &bursts));
+    let in_burst = |d: &WatchDrop| bursts.iter().any(|b| b.iter().any(|x| std::ptr::eq(*x, d)));
+    let single: Vec<&WatchDrop> = e
+        .drops
+        .iter()
+        .filter(|d| d.opened && !in_burst(d) && !broke_protocol(d))
+        .collect();
+    let w = Window { e, when, single };
+
+    findings.extend(timer::diagnose(&w));
+    findings.extend(close_codes::diagnose(&w));
+    findings.extend(instances::diagnose(&w));
+    findings.extend(protocol::diagnose(&w));
+    findings.extend(failed::diagnose(&w));
+    let timer_found = findings
+        .iter()
+        .any(|f| f.id == CauseId::IdleTimeout || f.id == CauseId::MaxLifetime);
+    findings.extend(abnormal::diagnose(&w, timer_found));
+    findings.extend(stalled::diagnose(&w));
+
+    // Healthy needs evidence: a watch that never saw a connection open
+    // (only possible before any attempt has ended) says nothing.
+    if findings.is_empty() && e.opened_total > 0 {
+        findings.push(healthy(&w));
+    }
+    rank(&mut findings);
+    findings
+}
+
+fn healthy(w: &Window<'_>) -> Finding {
+    let e = w.e;
+    let mut f = finding(
+        CauseId::Healthy,
+        Severity::Info,
+        0.7,
+        format!(
+            "{}: no drop, {} of {} connections open",
+            w.when, e.open_now, e.connections
+        ),
+        SourceKind::Flow,
+    );
+    f.evidence
+        .push(format!("{} reconnect(s) since the start", e.reconnects));
+    f.fix.push(fix(
+        "client",
+        "Nothing to fix; keep the watch running to catch intermittent drops.",
+    ));
+    f
+}
+
+fn window_words(e: &WatchEvidence) -> String {
+    let span = e.ran_ms.min(e.window_ms);
+    format!("in the last {}", human(span.saturating_mul(1000)))
+}
+
+/// A connection the server ended by breaking RFC 6455: what timers, bursts
+/// and hops explain is not what ended it, so it is no timer sample.
+fn broke_protocol(d: &WatchDrop) -> bool {
+    matches!(d.end, ConnectionEnd::ProtocolViolation { .. })
+}
+
+fn how(d: &WatchDrop) -> String {
+    d.end.describe()
+}
+
+/// Candidate hops listed in the evidence.
+const SHOWN_HOPS: usize = 3;
+
+/// The hops that may have ended `d` (and the drops like it) at `timer`,
+/// from how it ended and the `Server` header its handshake answer had.
+fn ranked_hops(d: &WatchDrop, timer: Timer) -> Vec<Hop> {
+    // A watch keeps only the Server header; it is what identify() reads first.
+    let named = d
+        .server
+        .as_ref()
+        .map(|server| {
+            identify(&HandshakeRecord {
+                request: Vec::new(),
+                http_version: "HTTP/1.1".to_owned(),
+                status: 101,
+                reason: "Switching Protocols".to_owned(),
+                headers: vec![Header {
+                    name: "Server".to_owned(),
+                    value: server.clone(),
+                }],
+                body: None,
+                subprotocol: None,
+                problems: Vec::new(),
+            })
+        })
+        .unwrap_or_default();
+    hops::rank(&Observed {
+        timer: Some(timer),
+        shape: Shape::of(&d.end),
+        named: &named,
+    })
+}
