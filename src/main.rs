@@ -3,6 +3,7 @@
 //! renders the findings. Nothing here measures or decides.
 
 mod args;
+mod completions_cmd;
 mod demo;
 mod explain;
 mod flow_cmd;
@@ -57,6 +58,8 @@ fn main() -> ExitCode {
             Command::Reconnect(args) => reconnect_cmd::run(*args).await,
             Command::Storm(args) => storm_cmd::run(*args).await,
             Command::Flow(args) => flow_cmd::run(*args).await,
+            Command::Completions(args) => completions_cmd::completions(&args),
+            Command::Man(args) => completions_cmd::man(&args),
         }
     });
     match result {
