@@ -10,6 +10,7 @@ mod flow_cmd;
 mod idle_cmd;
 mod lab_cmd;
 mod lint_cmd;
+mod lint_sarif;
 mod load_cmd;
 mod logs_cmd;
 mod merge_cmd;
