@@ -132,7 +132,7 @@ fn man_dir_writes_a_page_per_command_and_each_renders() {
     for expected in ["wsdoctor.1", "wsdoctor-probe.1", "wsdoctor-lint.1"] {
         assert!(names.iter().any(|n| n == expected), "{names:?}");
     }
-    renders_cleanly(&man, &pages.join("wsdoctor-lint.1"), "--fix");
+    renders_cleanly(&man, &pages.join("wsdoctor-lint.1"), "--format");
     for name in &names {
         renders_cleanly(&man, &pages.join(name), "wsdoctor");
     }
