@@ -187,10 +187,30 @@ fn result(evidence: &ConfigEvidence, e: &Entry<'_>, rule_index: Option<&usize>) 
     if let Some(label) = &f.label {
         message.push_str(&format!(" ({label})"));
     }
-    out.insert("message".into(), json!({ "text": message }));
-    if let Some(span) = &f.span {
-        out.insert("locations".into(), json!([physical(span)]));
+    match (&f.span, evidence.files.first()) {
+        (Some(span), _) => {
+            out.insert("locations".into(), json!([physical(span)]));
+        }
+        // GitHub code scanning rejects the whole log when one result has
+        // no physical location, and a finding about a hop outside the
+        // files (`--via`, a kb default) has no place in them: it is
+        // anchored at the first file read, and its message says so.
+        (None, Some(first)) => {
+            message.push_str(&format!(
+                " [about no line of the files read; anchored at {}]",
+                first.path
+            ));
+            let anchor = Span {
+                file: first.path.clone(),
+                line: 1,
+                column: 1,
+                len: 1,
+            };
+            out.insert("locations".into(), json!([physical(&anchor)]));
+        }
+        (None, None) => {}
     }
+    out.insert("message".into(), json!({ "text": message }));
     let changes = wsdoctor_lint::replacements(evidence, &f.edits);
     if !changes.is_empty() {
         let artifact_changes: Vec<Value> = changes

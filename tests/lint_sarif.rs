@@ -318,6 +318,46 @@ spec:
     }
 }
 
+/// GitHub code scanning rejects a whole log if one result has no physical
+/// location: a finding about a `--via` hop (no line in the files) is
+/// anchored at the first file read, and says so.
+#[test]
+fn every_result_has_a_physical_location() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "nginx.conf", &nginx("", ""));
+    let out = Command::cargo_bin("wsdoctor")
+        .unwrap()
+        .current_dir(dir.path())
+        .args([
+            "lint",
+            "nginx.conf",
+            "--via",
+            "aws-alb",
+            "--app-ping",
+            "70s",
+        ])
+        .args(["--format", "sarif"])
+        .output()
+        .unwrap();
+    let log = json(&out);
+    sarif_validate(&log);
+    let results = log["runs"][0]["results"].as_array().unwrap();
+    let anchored: Vec<&Value> = results
+        .iter()
+        .filter(|r| {
+            r["message"]["text"]
+                .as_str()
+                .unwrap()
+                .contains("anchored at")
+        })
+        .collect();
+    assert!(!anchored.is_empty(), "{results:#?}");
+    for r in results {
+        let uri = &r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"];
+        assert_eq!(uri, "nginx.conf", "{r:#}");
+    }
+}
+
 #[test]
 fn format_conflicts_with_fix_and_json() {
     let dir = tempfile::tempdir().unwrap();
