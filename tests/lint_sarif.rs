@@ -4,7 +4,7 @@
 //! silenced (text, JSON, SARIF `inSource` suppression), never dropped, and
 //! does not count toward the exit status.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
 mod support;
 
@@ -369,4 +369,94 @@ fn format_conflicts_with_fix_and_json() {
         let out = lint(dir.path(), "nginx.conf", extra);
         assert_eq!(out.status.code(), Some(2), "{extra:?}");
     }
+}
+
+/// Microsoft's SARIF Multitool (`tests/peers/sarif`, installed by `.ci/run`
+/// with `npm ci`), or a skip (a failure under CI).
+fn multitool() -> Option<std::path::PathBuf> {
+    let bin = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/peers/sarif/node_modules/@microsoft/sarif-multitool-linux/Sarif.Multitool");
+    if bin.is_file() {
+        return Some(bin);
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI must install the SARIF Multitool (npm ci in tests/peers/sarif, see .ci/run)"
+    );
+    eprintln!("skipped: no SARIF Multitool (npm ci in tests/peers/sarif)");
+    None
+}
+
+/// Runs the Multitool's `validate` with the SARIF rules and GitHub's
+/// ingestion rules (GH1001…: what code scanning refuses); returns its
+/// error lines.
+fn multitool_errors(bin: &Path, log: &Path, dir: &Path) -> Vec<String> {
+    let out = Command::new(bin)
+        .arg("validate")
+        .args(["--rule-kind", "Gh;Sarif", "--log", "ForceOverwrite"])
+        .arg("-o")
+        .arg(dir.join("validation.sarif"))
+        .arg(log)
+        // A self-contained .NET program: no telemetry, no first-run setup.
+        .env("DOTNET_CLI_TELEMETRY_OPTOUT", "1")
+        .env("DOTNET_SYSTEM_GLOBALIZATION_INVARIANT", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("Analysis completed successfully"),
+        "the Multitool did not run: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+        .lines()
+        .filter(|l| l.contains(": error "))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn microsoft_sarif_multitool_accepts_the_log_for_github() {
+    let Some(bin) = multitool() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "nginx.conf",
+        &nginx(
+            " # wsdoctor: ignore heartbeat-too-slow -- pings every 20s",
+            "",
+        ),
+    );
+    // Active, silenced, fixable and --via (anchored) results together.
+    let out = Command::cargo_bin("wsdoctor")
+        .unwrap()
+        .current_dir(dir.path())
+        .args([
+            "lint",
+            "nginx.conf",
+            "--via",
+            "aws-alb",
+            "--app-ping",
+            "70s",
+        ])
+        .args(["--format", "sarif"])
+        .output()
+        .unwrap();
+    let log_path = dir.path().join("wsdoctor.sarif");
+    std::fs::write(&log_path, &out.stdout).unwrap();
+    let errors = multitool_errors(&bin, &log_path, dir.path());
+    assert!(errors.is_empty(), "{errors:#?}");
+
+    // The check can fail: without locations GitHub refuses the log.
+    let mut broken = json(&out);
+    broken["runs"][0]["results"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("locations");
+    let broken_path = dir.path().join("broken.sarif");
+    std::fs::write(&broken_path, broken.to_string()).unwrap();
+    let errors = multitool_errors(&bin, &broken_path, dir.path());
+    assert!(errors.iter().any(|e| e.contains("GH10")), "{errors:#?}");
 }
