@@ -48,6 +48,10 @@ pub(crate) enum Command {
     Serve(Box<crate::serve_cmd::ServeArgs>),
     /// A WebSocket-aware proxy that injects the runbook's failures.
     Lab(Box<crate::lab_cmd::LabArgs>),
+    /// Print a shell completion script: bash, zsh, fish, powershell or elvish.
+    Completions(crate::completions_cmd::CompletionsArgs),
+    /// Print the man page (roff), or write one page per command with --dir.
+    Man(crate::completions_cmd::ManArgs),
 }
 
 /// Output options shared by every diagnosing command.

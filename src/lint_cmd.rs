@@ -10,9 +10,10 @@ use clap::{Args, ValueEnum};
 use wsdoctor_diagnosis::rules::config::{diagnose_config, ConfigFinding};
 use wsdoctor_diagnosis::Verdict;
 use wsdoctor_evidence::config::{ConfigEvidence, ConfigKind};
-use wsdoctor_lint::LintConfig;
+use wsdoctor_lint::{IgnoreDirective, LintConfig};
 
 use crate::args::{parse_duration, ColorWhen, OutputArgs};
+use crate::lint_sarif::{self, Entry};
 use crate::output;
 
 /// Arguments of `wsdoctor lint`.
@@ -34,10 +35,22 @@ pub(crate) struct LintArgs {
     #[arg(long, value_name = "VERSION")]
     pub(crate) nginx_version: Option<String>,
     /// Print a unified diff that fixes what can be fixed in place (apply with `patch -p1`); the report goes to stderr.
-    #[arg(long, conflicts_with = "json")]
+    #[arg(long, conflicts_with_all = ["json", "format"])]
     pub(crate) fix: bool,
+    /// Output format: text, json (the same as --json) or sarif (SARIF 2.1.0, for code scanning).
+    #[arg(long, value_enum, value_name = "FORMAT", conflicts_with = "json")]
+    pub(crate) format: Option<FormatArg>,
     #[command(flatten)]
     pub(crate) output: OutputArgs,
+}
+
+/// `--format` values.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub(crate) enum FormatArg {
+    Text,
+    Json,
+    /// SARIF 2.1.0 (GitHub code scanning, GitLab, CI dashboards).
+    Sarif,
 }
 
 /// `--kind` values.
@@ -134,10 +147,12 @@ fn lint_config(args: &LintArgs) -> anyhow::Result<LintConfig> {
 }
 
 /// The JSON report, with each finding's `span` (wsdoctor extension: `file`,
-/// `line`, `column`, `len`) added next to the contract's fields.
+/// `line`, `column`, `len`) added next to the contract's fields, and the
+/// findings a `# wsdoctor: ignore` comment silenced under `silenced`.
 fn json_report(
     report: &wsdoctor_report::Report,
     findings: &[ConfigFinding],
+    silenced: &[(ConfigFinding, &IgnoreDirective)],
 ) -> anyhow::Result<serde_json::Value> {
     let mut value = serde_json::to_value(report).context("serializing the report")?;
     if let Some(list) = value
@@ -148,6 +163,22 @@ fn json_report(
             if let (Some(obj), Some(span)) = (json.as_object_mut(), &f.span) {
                 obj.insert("span".into(), serde_json::to_value(span)?);
             }
+        }
+    }
+    if !silenced.is_empty() {
+        let mut list = Vec::new();
+        for (f, directive) in silenced {
+            let mut json = serde_json::to_value(&f.finding).context("serializing the report")?;
+            if let Some(obj) = json.as_object_mut() {
+                if let Some(span) = &f.span {
+                    obj.insert("span".into(), serde_json::to_value(span)?);
+                }
+                obj.insert("silenced_by".into(), serde_json::to_value(directive)?);
+            }
+            list.push(json);
+        }
+        if let Some(obj) = value.as_object_mut() {
+            obj.insert("silenced".into(), serde_json::Value::Array(list));
         }
     }
     Ok(value)
@@ -166,7 +197,8 @@ pub(crate) async fn run(args: LintArgs) -> anyhow::Result<u8> {
     let started_at = SystemTime::now();
     let clock = Instant::now();
     let evidence = wsdoctor_lint::load(&config)?;
-    let findings = diagnose_config(&evidence);
+    let directives = wsdoctor_lint::ignore_directives(&evidence);
+    let (findings, silenced) = silence(diagnose_config(&evidence), &directives);
 
     let targets = config
         .paths
@@ -182,6 +214,10 @@ pub(crate) async fn run(args: LintArgs) -> anyhow::Result<u8> {
         plain,
         observations(&evidence, &findings),
     );
+    // What was found was silenced on purpose: nothing is left to count.
+    if report.verdict == Verdict::Inconclusive && findings.is_empty() && !silenced.is_empty() {
+        report.verdict = Verdict::Healthy;
+    }
     // A file that could not be read completely cannot be called healthy.
     if report.verdict == Verdict::Healthy && evidence.problems.iter().any(|p| p.kind.is_error()) {
         report.verdict = Verdict::Inconclusive;
@@ -192,15 +228,34 @@ pub(crate) async fn run(args: LintArgs) -> anyhow::Result<u8> {
     let plain = wsdoctor_report::Style::PLAIN;
     let page_text = args.output.html.as_ref().map(|_| {
         format!(
-            "{}\n{}\n",
+            "{}{}\n{}\n",
             wsdoctor_report::text::lint_view::render_lint(&evidence, &findings, plain),
+            silenced_text(&silenced, &directives),
             wsdoctor_report::verdict_line(report.verdict, &report.findings, plain)
         )
     });
     output::write_html(&args.output, &report, page_text.as_deref(), Vec::new)?;
 
-    if args.output.json {
-        let value = json_report(&report, &findings)?;
+    if args.format == Some(FormatArg::Sarif) {
+        let mut entries: Vec<Entry<'_>> = findings
+            .iter()
+            .map(|finding| Entry {
+                finding,
+                silenced_by: None,
+            })
+            .collect();
+        entries.extend(silenced.iter().map(|(finding, d)| Entry {
+            finding,
+            silenced_by: Some(*d),
+        }));
+        let log = lint_sarif::sarif_log(&evidence, &entries);
+        let mut stdout = std::io::stdout().lock();
+        serde_json::to_writer_pretty(&mut stdout, &log).context("writing the SARIF log")?;
+        writeln!(stdout).context("writing the SARIF log")?;
+        return Ok(exit);
+    }
+    if args.output.json || args.format == Some(FormatArg::Json) {
+        let value = json_report(&report, &findings, &silenced)?;
         let mut stdout = std::io::stdout().lock();
         serde_json::to_writer_pretty(&mut stdout, &value).context("writing the report")?;
         writeln!(stdout).context("writing the report")?;
@@ -212,8 +267,9 @@ pub(crate) async fn run(args: LintArgs) -> anyhow::Result<u8> {
         output::style(&args.output)
     };
     let text = format!(
-        "{}\n{}\n",
+        "{}{}\n{}\n",
         wsdoctor_report::text::lint_view::render_lint(&evidence, &findings, style),
+        silenced_text(&silenced, &directives),
         wsdoctor_report::verdict_line(report.verdict, &report.findings, style)
     );
     if args.fix {
@@ -247,4 +303,73 @@ pub(crate) async fn run(args: LintArgs) -> anyhow::Result<u8> {
         .write_all(text.as_bytes())
         .context("writing the report")?;
     Ok(exit)
+}
+
+/// Splits the findings into those that count and those a `# wsdoctor:
+/// ignore` comment covers (kept, with the directive, to be reported as
+/// silenced). A finding without a place cannot be silenced inline.
+fn silence(
+    findings: Vec<ConfigFinding>,
+    directives: &[IgnoreDirective],
+) -> (Vec<ConfigFinding>, Vec<(ConfigFinding, &IgnoreDirective)>) {
+    let mut kept = Vec::new();
+    let mut silenced = Vec::new();
+    for f in findings {
+        let by = f.span.as_ref().and_then(|span| {
+            directives
+                .iter()
+                .find(|d| d.covers(&span.file, span.line, f.finding.id.as_str()))
+        });
+        match by {
+            Some(d) => silenced.push((f, d)),
+            None => kept.push(f),
+        }
+    }
+    (kept, silenced)
+}
+
+/// The short "silenced" list of the text report, and a note for every id
+/// in a directive that is no finding id (a typo silences nothing).
+fn silenced_text(
+    silenced: &[(ConfigFinding, &IgnoreDirective)],
+    directives: &[IgnoreDirective],
+) -> String {
+    use wsdoctor_diagnosis::explain::Topic;
+    let escape = wsdoctor_evidence::escape_peer;
+    let mut out = String::new();
+    if !silenced.is_empty() {
+        out.push_str(&format!("\nsilenced ({}):\n", silenced.len()));
+        for (f, d) in silenced {
+            let place = f
+                .span
+                .as_ref()
+                .map_or_else(String::new, |s| format!("{s}: "));
+            out.push_str(&format!(
+                "  {place}{} (by the comment at {}:{}{})\n",
+                f.finding.id.as_str(),
+                escape(&d.file),
+                d.line,
+                d.reason
+                    .as_ref()
+                    .map_or_else(String::new, |r| format!(": {}", escape(r)))
+            ));
+        }
+    }
+    for d in directives {
+        for id in &d.ids {
+            let known = matches!(
+                wsdoctor_diagnosis::explain(id).map(|e| e.topic),
+                Ok(Topic::Cause(_))
+            );
+            if !known {
+                out.push_str(&format!(
+                    "\nnote: {}:{}: `wsdoctor: ignore {}` names no finding id (see `wsdoctor explain`); it silences nothing\n",
+                    escape(&d.file),
+                    d.line,
+                    escape(id)
+                ));
+            }
+        }
+    }
+    out
 }

@@ -3,12 +3,14 @@
 //! renders the findings. Nothing here measures or decides.
 
 mod args;
+mod completions_cmd;
 mod demo;
 mod explain;
 mod flow_cmd;
 mod idle_cmd;
 mod lab_cmd;
 mod lint_cmd;
+mod lint_sarif;
 mod load_cmd;
 mod logs_cmd;
 mod merge_cmd;
@@ -57,6 +59,8 @@ fn main() -> ExitCode {
             Command::Reconnect(args) => reconnect_cmd::run(*args).await,
             Command::Storm(args) => storm_cmd::run(*args).await,
             Command::Flow(args) => flow_cmd::run(*args).await,
+            Command::Completions(args) => completions_cmd::completions(&args),
+            Command::Man(args) => completions_cmd::man(&args),
         }
     });
     match result {

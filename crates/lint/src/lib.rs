@@ -40,6 +40,7 @@ mod detect;
 mod doc;
 mod envoy;
 mod haproxy;
+mod ignore;
 mod kube;
 mod loader;
 mod nginx;
@@ -53,7 +54,8 @@ use std::path::{Path, PathBuf};
 
 use wsdoctor_evidence::config::{ConfigEvidence, ConfigKind};
 
-pub use patch::unified_diff;
+pub use ignore::{ignore_directives, IgnoreDirective};
+pub use patch::{replacements, unified_diff, Replacement};
 
 /// What to lint and with which outside facts.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -35,6 +35,74 @@ pub fn unified_diff(evidence: &ConfigEvidence, edits: &[Edit]) -> String {
     out
 }
 
+/// One change to a file's text, for a SARIF `replacement`: delete
+/// `deleted_chars` characters (Unicode scalar values) from `char_offset`,
+/// then insert `inserted`. The same edits as [`unified_diff`], with the
+/// same indentation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replacement {
+    /// Characters before the change.
+    pub char_offset: usize,
+    /// Characters removed.
+    pub deleted_chars: usize,
+    /// Text inserted there.
+    pub inserted: String,
+}
+
+/// The replacements `edits` make, per file (display path), in the order
+/// the files were read; files without a change are left out.
+pub fn replacements(evidence: &ConfigEvidence, edits: &[Edit]) -> Vec<(String, Vec<Replacement>)> {
+    let mut out = Vec::new();
+    for file in &evidence.files {
+        let mine: Vec<&Edit> = edits.iter().filter(|e| e.file == file.path).collect();
+        if mine.is_empty() {
+            continue;
+        }
+        let changes = replacements_of(&apply(&file.text, &mine));
+        if !changes.is_empty() {
+            out.push((file.path.clone(), changes));
+        }
+    }
+    out
+}
+
+fn replacements_of(ops: &[(Op, bool)]) -> Vec<Replacement> {
+    let mut out: Vec<Replacement> = Vec::new();
+    let mut offset = 0;
+    let mut open: Option<Replacement> = None;
+    for (op, eol) in ops {
+        let chars = |t: &str| t.chars().count() + usize::from(*eol);
+        match op {
+            Op::Keep(t) => {
+                out.extend(open.take());
+                offset += chars(t);
+            }
+            Op::Del(t) => {
+                let r = open.get_or_insert_with(|| Replacement {
+                    char_offset: offset,
+                    deleted_chars: 0,
+                    inserted: String::new(),
+                });
+                r.deleted_chars += chars(t);
+                offset += chars(t);
+            }
+            Op::Add(t) => {
+                let r = open.get_or_insert_with(|| Replacement {
+                    char_offset: offset,
+                    deleted_chars: 0,
+                    inserted: String::new(),
+                });
+                r.inserted.push_str(t);
+                if *eol {
+                    r.inserted.push('\n');
+                }
+            }
+        }
+    }
+    out.extend(open);
+    out
+}
+
 /// One line of the result: kept, removed or added.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Op {
@@ -289,6 +357,36 @@ mod tests {
             diff.contains("@@ -18,3 +19,4 @@\n l18;\n l19;\n l20;\n+z;\n"),
             "{diff}"
         );
+    }
+
+    /// Applying the replacements to the text gives what `patch` makes of
+    /// the diff.
+    fn replaced(text: &str, changes: &[Replacement]) -> String {
+        let mut chars: Vec<char> = text.chars().collect();
+        for r in changes.iter().rev() {
+            chars.splice(
+                r.char_offset..r.char_offset + r.deleted_chars,
+                r.inserted.chars(),
+            );
+        }
+        chars.into_iter().collect()
+    }
+
+    #[test]
+    fn replacements_make_the_same_change_as_the_diff() {
+        let text = "backend bé\n\tserver s 1.2.3.4:80\n\ttimeout server 30s";
+        let edits = [
+            edit(3, EditAction::Replace, &["timeout server 1h"]),
+            edit(1, EditAction::InsertInto, &["timeout tunnel 1h"]),
+        ];
+        let changes = replacements(&evidence(text), &edits);
+        assert_eq!(changes.len(), 1);
+        assert_eq!(changes[0].1.len(), 2);
+        assert_eq!(
+            replaced(text, &changes[0].1),
+            "backend bé\n\ttimeout tunnel 1h\n\tserver s 1.2.3.4:80\n\ttimeout server 1h\n"
+        );
+        assert!(replacements(&evidence(text), &[]).is_empty());
     }
 
     #[test]

@@ -16,7 +16,7 @@ use crate::units;
 use lexer::Word;
 
 /// Section keywords (`cfgparse.c` registers these).
-const SECTIONS: &[&str] = &[
+pub(crate) const SECTIONS: &[&str] = &[
     "global",
     "defaults",
     "frontend",
