@@ -24,6 +24,12 @@
 //! `server=nginx/1.24.0`).
 //!
 //! The server never prints; it only answers sockets.
+//!
+//! `serve` runs each connection on the same sans-IO session as the client
+//! (`wsdoctor-wire`) in the same shells (`wsdoctor-wire-io`); the lab does
+//! not import `wsdoctor-sources`, the client it is the test peer of (only
+//! its tests do). The flow is one way: wire → wire-io → sources / lab →
+//! evidence → diagnosis → report.
 
 #![warn(missing_docs)]
 

@@ -4,6 +4,12 @@
 //! A source never prints and never decides: it measures, records, and hands
 //! the record to the diagnosis engine. Progress for people goes through a
 //! [`ProgressSink`] that the caller renders.
+//!
+//! The WebSocket protocol itself is `wsdoctor-wire` (sans-IO) and its
+//! tokio and mio shells `wsdoctor-wire-io`; this crate opens connections
+//! (DNS, proxies, TLS, HTTP/2, the upgrade's sockets) and runs the checks
+//! on them. The flow is one way: wire → wire-io → sources → evidence →
+//! diagnosis → report.
 
 pub mod conn;
 pub mod flow;
