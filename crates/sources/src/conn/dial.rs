@@ -9,7 +9,7 @@ use tokio::net::TcpStream;
 use tokio::time::timeout_at;
 use wsdoctor_evidence::{ConnectionEnd, ConnectionRecord, LocalResource};
 
-use super::{end_before_open, micros_since, ConnectOptions};
+use super::{micros_since, ConnectOptions, OpenError};
 
 /// Where a TCP connection goes: the target, or the forward proxy.
 struct Endpoint<'a> {
@@ -21,13 +21,12 @@ struct Endpoint<'a> {
 /// Resolves the target and connects to the first address that answers;
 /// with a forward proxy, resolves and connects to the proxy instead and
 /// opens the tunnel to the target (`resolved` and `peer_addr` are then the
-/// proxy's). Returns `None` (with `record.end` set) when the target could
-/// not be reached.
+/// proxy's). Returns why when the target could not be reached.
 pub(crate) async fn dial(
     options: &ConnectOptions,
     origin: Instant,
     record: &mut ConnectionRecord,
-) -> Option<TcpStream> {
+) -> Result<TcpStream, OpenError> {
     let target = &options.target;
     let Some(proxy) = &options.proxy else {
         let endpoint = Endpoint {
@@ -50,12 +49,9 @@ pub(crate) async fn dial(
     match super::proxy::tunnel(&mut tcp, proxy, target, deadline, record).await {
         Ok(()) => {
             record.phases.proxy_tunnel_done_us = Some(micros_since(origin, Instant::now()));
-            Some(tcp)
+            Ok(tcp)
         }
-        Err(end) => {
-            end_before_open(record, origin, end);
-            None
-        }
+        Err(end) => Err(OpenError::Proxy(end)),
     }
 }
 
@@ -64,7 +60,7 @@ async fn dial_endpoint(
     options: &ConnectOptions,
     origin: Instant,
     record: &mut ConnectionRecord,
-) -> Option<TcpStream> {
+) -> Result<TcpStream, OpenError> {
     let deadline = tokio::time::Instant::from_std(origin + options.connect_timeout);
     let addrs: Vec<SocketAddr> = match endpoint.ip {
         Some(ip) => vec![SocketAddr::new(ip, endpoint.port)],
@@ -89,15 +85,10 @@ async fn dial_endpoint(
                     options.connect_timeout.as_millis()
                 ),
             };
-            end_before_open(
-                record,
-                origin,
-                ConnectionEnd::DnsFailed {
-                    host: endpoint.host.to_owned(),
-                    error,
-                },
-            );
-            return None;
+            return Err(OpenError::NameResolution {
+                host: endpoint.host.to_owned(),
+                error,
+            });
         }
     };
     found_into(record, &addrs);
@@ -115,7 +106,7 @@ async fn connect_any(
     options: &ConnectOptions,
     origin: Instant,
     record: &mut ConnectionRecord,
-) -> Option<TcpStream> {
+) -> Result<TcpStream, OpenError> {
     let mut last_end = None;
     for addr in addrs {
         match timeout_at(deadline, connect_from(options.bind_ip, *addr)).await {
@@ -124,7 +115,7 @@ async fn connect_any(
                 record.peer_addr = Some(addr.to_string());
                 // Small control frames must leave at once for honest RTTs.
                 let _ = stream.set_nodelay(true);
-                return Some(stream);
+                return Ok(stream);
             }
             Ok(Err(e)) => last_end = Some(classify_connect_error(*addr, &e, origin)),
             Err(_) => {
@@ -141,8 +132,7 @@ async fn connect_any(
         addr: endpoint.host.to_owned(),
         error: "no address to connect to".to_owned(),
     });
-    end_before_open(record, origin, end);
-    None
+    Err(OpenError::Connect(end))
 }
 
 pub(crate) fn classify_connect_error(

@@ -13,7 +13,7 @@ use wsdoctor_evidence::{
     HandshakeProblem, HandshakeRecord, Header, Transport,
 };
 
-use super::{end_before_open, micros_since, BoxedStream, ConnectOptions, OpenConnection};
+use super::{micros_since, BoxedStream, ConnectOptions, OpenConnection, OpenError};
 
 /// The GUID of RFC 6455 §1.3.
 const WEBSOCKET_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
@@ -252,35 +252,24 @@ pub(crate) fn deflate_record(params: Option<DeflateParams>) -> Option<DeflateRec
 }
 
 /// Writes the upgrade request and reads the answer. On a valid 101 returns
-/// the open connection; otherwise records why and returns `None`.
+/// the open connection; otherwise records the answer and returns why.
 pub(crate) async fn upgrade(
     mut stream: BoxedStream,
     options: &ConnectOptions,
     deadline: tokio::time::Instant,
     origin: Instant,
     record: &mut ConnectionRecord,
-) -> Option<OpenConnection> {
+) -> Result<OpenConnection, OpenError> {
     let key = new_key();
     let (request, redacted) = build_request(options, &key);
-    let after_ms = u64::try_from(options.handshake_timeout.as_millis()).unwrap_or(u64::MAX);
     let write = async {
         stream.write_all(&request).await?;
         stream.flush().await
     };
     match tokio::time::timeout_at(deadline, write).await {
         Ok(Ok(())) => record.phases.request_written_us = Some(micros_since(origin, Instant::now())),
-        Ok(Err(e)) => {
-            end_before_open(record, origin, transport_end_before_head(&e, 0));
-            return None;
-        }
-        Err(_) => {
-            end_before_open(
-                record,
-                origin,
-                ConnectionEnd::HandshakeTimedOut { after_ms },
-            );
-            return None;
-        }
+        Ok(Err(e)) => return Err(OpenError::Upgrade(transport_end_before_head(&e, 0))),
+        Err(_) => return Err(OpenError::deadline(options.handshake_timeout)),
     }
 
     // A 101 is a few hundred bytes; the buffer grows for a longer answer.
@@ -293,38 +282,25 @@ pub(crate) async fn upgrade(
                     "the answer to the upgrade request is not HTTP ({why}); first bytes: {:?}",
                     String::from_utf8_lossy(&buf[..buf.len().min(40)])
                 );
-                end_before_open(record, origin, ConnectionEnd::ProtocolViolation { rule });
-                return None;
+                return Err(OpenError::Upgrade(ConnectionEnd::ProtocolViolation {
+                    rule,
+                }));
             }
             HeadParse::Partial if buf.len() >= MAX_HEAD_BYTES => {
                 let rule = format!("response head exceeds {MAX_HEAD_BYTES} bytes");
-                end_before_open(record, origin, ConnectionEnd::ProtocolViolation { rule });
-                return None;
+                return Err(OpenError::Upgrade(ConnectionEnd::ProtocolViolation {
+                    rule,
+                }));
             }
             HeadParse::Partial => {}
         }
         match tokio::time::timeout_at(deadline, stream.read_buf(&mut buf)).await {
-            Ok(Ok(0)) => {
-                let end = ConnectionEnd::HandshakeAborted {
-                    bytes_received: buf.len(),
-                    transport: Transport::Eof,
-                };
-                end_before_open(record, origin, end);
-                return None;
-            }
+            Ok(Ok(0)) => return Err(OpenError::aborted(buf.len(), Transport::Eof)),
             Ok(Ok(_)) => {}
             Ok(Err(e)) => {
-                end_before_open(record, origin, transport_end_before_head(&e, buf.len()));
-                return None;
+                return Err(OpenError::Upgrade(transport_end_before_head(&e, buf.len())));
             }
-            Err(_) => {
-                end_before_open(
-                    record,
-                    origin,
-                    ConnectionEnd::HandshakeTimedOut { after_ms },
-                );
-                return None;
-            }
+            Err(_) => return Err(OpenError::deadline(options.handshake_timeout)),
         }
     };
     record.phases.response_head_us = Some(micros_since(origin, Instant::now()));
@@ -335,15 +311,9 @@ pub(crate) async fn upgrade(
     if handshake.status == 101 {
         let judged = judge_101(&mut handshake, &key, options);
         record.handshake = Some(handshake);
-        let deflate = match judged {
-            Ok(deflate) => deflate,
-            Err(invalid) => {
-                end_before_open(record, origin, invalid);
-                return None;
-            }
-        };
+        let deflate = judged.map_err(OpenError::Upgrade)?;
         record.deflate = deflate_record(deflate);
-        return Some(OpenConnection {
+        return Ok(OpenConnection {
             stream,
             leftover: buf,
             opened_at: Instant::now(),
@@ -354,8 +324,9 @@ pub(crate) async fn upgrade(
     handshake.body = Some(read_body(&mut stream, buf, &handshake, deadline).await);
     let status = handshake.status;
     record.handshake = Some(handshake);
-    end_before_open(record, origin, ConnectionEnd::HandshakeRejected { status });
-    None
+    Err(OpenError::Upgrade(ConnectionEnd::HandshakeRejected {
+        status,
+    }))
 }
 
 pub(crate) fn transport_end_before_head(

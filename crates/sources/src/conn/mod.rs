@@ -20,6 +20,7 @@ pub mod driver;
 pub mod h2;
 pub mod handshake;
 pub mod hold;
+mod open_error;
 pub mod proxy;
 pub mod session;
 pub mod target;
@@ -34,6 +35,7 @@ use wsdoctor_evidence::{
     ConnectionEnd, ConnectionRecord, EndRecord, HeartbeatSettings, PhaseTimings, Role,
 };
 
+pub use open_error::OpenError;
 pub use proxy::{ForwardProxy, ProxyError};
 pub use target::{Target, TargetError};
 pub use tls::{TlsOptions, TlsSetupError};
@@ -199,10 +201,11 @@ pub fn rfc3339_from_unix(secs: u64) -> String {
     )
 }
 
-/// Sets the record's end for a failure before the WebSocket opened.
-pub(crate) fn end_before_open(record: &mut ConnectionRecord, origin: Instant, end: ConnectionEnd) {
+/// Sets the record's end for a failure before the WebSocket opened: the one
+/// place an [`OpenError`] becomes the record's end.
+fn end_before_open(record: &mut ConnectionRecord, origin: Instant, error: OpenError) {
     record.end = Some(EndRecord {
-        end,
+        end: ConnectionEnd::from(error),
         at_us: micros_since(origin, Instant::now()),
         open_for_us: None,
         since_last_inbound_us: None,
@@ -219,6 +222,22 @@ pub async fn open(
     origin: Instant,
     record: &mut ConnectionRecord,
 ) -> Option<OpenConnection> {
+    match try_open(options, origin, record).await {
+        Ok(open) => Some(open),
+        Err(error) => {
+            end_before_open(record, origin, error);
+            None
+        }
+    }
+}
+
+/// The steps of [`open`], each returning why it failed; the record gets the
+/// timings, TLS and handshake but not the end.
+async fn try_open(
+    options: &ConnectOptions,
+    origin: Instant,
+    record: &mut ConnectionRecord,
+) -> Result<OpenConnection, OpenError> {
     record.http2_offered = options.http == HttpVersion::Http2;
     let tcp = dial::dial(options, origin, record).await?;
     // TLS and the HTTP exchange share one budget that starts once TCP is up.

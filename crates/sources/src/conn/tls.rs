@@ -18,10 +18,10 @@ use rustls::{
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
-use wsdoctor_evidence::{ConnectionEnd, ConnectionRecord, TlsFailureKind, TlsInfo};
+use wsdoctor_evidence::{ConnectionRecord, TlsFailureKind, TlsInfo};
 
 use super::tls_verify::{CertProblem, GivenOrWebpki};
-use super::{end_before_open, micros_since, ConnectOptions};
+use super::{micros_since, ConnectOptions, OpenError};
 
 /// TLS settings.
 ///
@@ -112,36 +112,20 @@ fn client_config(options: &TlsOptions, offer_h2: bool) -> Result<ClientConfig, r
     Ok(config)
 }
 
-/// Runs the TLS handshake over `tcp`. Returns `None` (with `record.end` set) on failure.
+/// Runs the TLS handshake over `tcp`. Returns why on failure.
 pub(crate) async fn wrap(
     tcp: TcpStream,
     options: &ConnectOptions,
     deadline: tokio::time::Instant,
     origin: Instant,
     record: &mut ConnectionRecord,
-) -> Option<TlsStream<TcpStream>> {
-    let fail = |record: &mut ConnectionRecord, failure, error: String| {
-        end_before_open(record, origin, ConnectionEnd::TlsFailed { failure, error });
-    };
+) -> Result<TlsStream<TcpStream>, OpenError> {
+    let fail = |failure, error: String| OpenError::Tls { failure, error };
     let offer_h2 = options.http == super::HttpVersion::Http2;
-    let config = match client_config(&options.tls, offer_h2) {
-        Ok(c) => c,
-        Err(e) => {
-            fail(record, TlsFailureKind::Other, e.to_string());
-            return None;
-        }
-    };
-    let name = match ServerName::try_from(options.target.host.clone()) {
-        Ok(n) => n,
-        Err(e) => {
-            fail(
-                record,
-                TlsFailureKind::Other,
-                format!("invalid server name: {e}"),
-            );
-            return None;
-        }
-    };
+    let config = client_config(&options.tls, offer_h2)
+        .map_err(|e| fail(TlsFailureKind::Other, e.to_string()))?;
+    let name = ServerName::try_from(options.target.host.clone())
+        .map_err(|e| fail(TlsFailureKind::Other, format!("invalid server name: {e}")))?;
     let connect = TlsConnector::from(Arc::new(config)).connect(name, tcp);
     match tokio::time::timeout_at(deadline, connect).await {
         Ok(Ok(stream)) => {
@@ -159,21 +143,16 @@ pub(crate) async fn wrap(
                     .map(|p| String::from_utf8_lossy(p).into_owned()),
                 verified: !options.tls.insecure,
             });
-            Some(stream)
+            Ok(stream)
         }
         Ok(Err(e)) => {
             let (failure, text) = classify_tls_error(&e);
-            fail(record, failure, text);
-            None
+            Err(fail(failure, text))
         }
-        Err(_) => {
-            fail(
-                record,
-                TlsFailureKind::Other,
-                "no TLS answer before the handshake timeout".to_owned(),
-            );
-            None
-        }
+        Err(_) => Err(fail(
+            TlsFailureKind::Other,
+            "no TLS answer before the handshake timeout".to_owned(),
+        )),
     }
 }
 
