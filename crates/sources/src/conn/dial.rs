@@ -29,11 +29,15 @@ pub(crate) async fn dial(
 ) -> Result<TcpStream, OpenError> {
     let target = &options.target;
     let Some(proxy) = &options.proxy else {
-        let endpoint = Endpoint {
-            host: &target.host,
-            ip: target.ip,
-            port: target.port,
+        // `--connect-to` may send the connection elsewhere; SNI and Host
+        // stay the target's.
+        let (host, port) = options.route.connect_to(&target.host, target.port);
+        let ip = if host == target.host {
+            target.ip
+        } else {
+            host.parse().ok()
         };
+        let endpoint = Endpoint { host, ip, port };
         return dial_endpoint(&endpoint, options, origin, record).await;
     };
     record.forward_proxy = Some(proxy.record());
@@ -62,17 +66,28 @@ async fn dial_endpoint(
     record: &mut ConnectionRecord,
 ) -> Result<TcpStream, OpenError> {
     let deadline = tokio::time::Instant::from_std(origin + options.connect_timeout);
-    let addrs: Vec<SocketAddr> = match endpoint.ip {
-        Some(ip) => vec![SocketAddr::new(ip, endpoint.port)],
+    let pinned = options
+        .route
+        .resolve(endpoint.host, endpoint.port)
+        .map(<[_]>::to_vec)
+        .or_else(|| endpoint.ip.map(|ip| vec![ip]));
+    let addrs: Vec<SocketAddr> = match pinned {
+        Some(ips) => ips
+            .into_iter()
+            .map(|ip| SocketAddr::new(ip, endpoint.port))
+            .collect(),
         None => {
             let lookup = tokio::net::lookup_host((endpoint.host, endpoint.port));
             let result = timeout_at(deadline, lookup).await;
             record.phases.dns_done_us = Some(micros_since(origin, Instant::now()));
             let error = match result {
                 Ok(Ok(found)) => {
-                    let found: Vec<SocketAddr> = found.collect();
-                    if found.is_empty() {
+                    let all: Vec<SocketAddr> = found.collect();
+                    let found = options.route.filter(all.clone());
+                    if all.is_empty() {
                         "no addresses".to_owned()
+                    } else if found.is_empty() {
+                        no_address_of_family(options, &all)
                     } else {
                         found_into(record, &found);
                         return connect_any(&found, deadline, endpoint, options, origin, record)
@@ -91,8 +106,25 @@ async fn dial_endpoint(
             });
         }
     };
-    found_into(record, &addrs);
-    connect_any(&addrs, deadline, endpoint, options, origin, record).await
+    let kept = options.route.filter(addrs.clone());
+    if kept.is_empty() {
+        return Err(OpenError::NameResolution {
+            host: endpoint.host.to_owned(),
+            error: no_address_of_family(options, &addrs),
+        });
+    }
+    found_into(record, &kept);
+    connect_any(&kept, deadline, endpoint, options, origin, record).await
+}
+
+/// Says that `-4`/`-6` left none of `addrs`.
+fn no_address_of_family(options: &ConnectOptions, addrs: &[SocketAddr]) -> String {
+    let flag = options.route.family.map_or("", |f| f.flag());
+    let found: Vec<String> = addrs.iter().map(|a| a.ip().to_string()).collect();
+    format!(
+        "no address of the family {flag} asks for (found {})",
+        found.join(", ")
+    )
 }
 
 fn found_into(record: &mut ConnectionRecord, addrs: &[SocketAddr]) {

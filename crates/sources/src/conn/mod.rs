@@ -22,9 +22,11 @@ pub mod handshake;
 pub mod hold;
 mod open_error;
 pub mod proxy;
+pub mod route;
 pub mod session;
 pub mod target;
 pub mod tls;
+pub mod tls_keys;
 mod tls_verify;
 
 use std::time::{Duration, Instant, SystemTime};
@@ -37,6 +39,7 @@ use wsdoctor_evidence::{
 
 pub use open_error::OpenError;
 pub use proxy::{ForwardProxy, ProxyError};
+pub use route::{Route, RouteError};
 pub use target::{Target, TargetError};
 pub use tls::{TlsOptions, TlsSetupError};
 
@@ -80,7 +83,7 @@ pub enum HttpVersion {
 /// # Defaults
 /// `connect_timeout` 10 s, `handshake_timeout` 10 s, no extra headers, no
 /// origin, no subprotocol, TLS verified against the system's roots, the
-/// HTTP/1.1 upgrade, no forward proxy, no extension offered.
+/// HTTP/1.1 upgrade, no forward proxy, no extension offered, no pinned route.
 #[derive(Debug, Clone)]
 pub struct ConnectOptions {
     /// What to connect to.
@@ -108,6 +111,9 @@ pub struct ConnectOptions {
     pub proxy: Option<ForwardProxy>,
     /// Offer permessage-deflate (RFC 7692, [`deflate::OFFER`]).
     pub deflate: bool,
+    /// Pinned addresses and hosts (`--resolve`, `--connect-to`, `-4`/`-6`);
+    /// SNI and `Host` stay the target's.
+    pub route: Route,
     /// The application protocol to speak on top ([`app::prepare`] sets it
     /// and has already changed the URL and subprotocols for it); `None`
     /// for bare WebSocket.
@@ -129,6 +135,7 @@ impl ConnectOptions {
             http: HttpVersion::Http1,
             proxy: None,
             deflate: false,
+            route: Route::default(),
             app: None,
         }
     }
