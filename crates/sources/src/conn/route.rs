@@ -270,6 +270,43 @@ impl FromStr for ConnectTo {
     }
 }
 
+/// A host as a `--resolve`/`--connect-to` part: IPv6 in brackets.
+fn bracketed(host: &str) -> String {
+    if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_owned()
+    }
+}
+
+/// Written back as the flag takes it (`load --procs` hands it to children).
+impl std::fmt::Display for Resolve {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let addrs: Vec<String> = self
+            .addrs
+            .iter()
+            .map(|a| bracketed(&a.to_string()))
+            .collect();
+        write!(f, "{}:{}:{}", self.host, self.port, addrs.join(","))
+    }
+}
+
+/// Written back as the flag takes it.
+impl std::fmt::Display for ConnectTo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let host = |h: &Option<String>| h.as_deref().map(bracketed).unwrap_or_default();
+        let port = |p: Option<u16>| p.map(|p| p.to_string()).unwrap_or_default();
+        write!(
+            f,
+            "{}:{}:{}:{}",
+            host(&self.host),
+            port(self.port),
+            host(&self.to_host),
+            port(self.to_port)
+        )
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -287,6 +324,7 @@ mod tests {
                 "::1".parse::<IpAddr>().unwrap()
             ]
         );
+        assert_eq!(r.to_string(), "example.com:443:10.0.0.7,[::1]");
         let v6: Resolve = "h:80:::1".parse().unwrap();
         assert_eq!(v6.addrs, vec!["::1".parse::<IpAddr>().unwrap()]);
         for bad in [
@@ -315,6 +353,10 @@ mod tests {
             ..Route::default()
         };
         assert_eq!(route.connect_to("x", 80), ("other", 80));
+        for text in ["example.com:443:[::1]:8443", "::other:", "h:1::2"] {
+            let parsed: ConnectTo = text.parse().unwrap();
+            assert_eq!(parsed.to_string(), text);
+        }
         for bad in ["a:1:b", "a:x:b:2", "a:1:b:2:3"] {
             assert!(bad.parse::<ConnectTo>().is_err(), "{bad}");
         }
