@@ -250,6 +250,65 @@ fn a_server_requiring_a_client_certificate_is_healthy_with_one_and_names_it_with
     assert!(text.contains("--cert"), "{text}");
 }
 
+/// HAProxy terminating TLS with `verify required` in front of `backend`:
+/// a TLS 1.3 server that refuses a missing certificate with the alert
+/// `certificate_required` after the client's side of the handshake is done.
+fn haproxy_tls(dir: &Path, backend: u16) -> Option<support::Proxy> {
+    let port = support::free_port();
+    let mut both = std::fs::read(dir.join("server.pem")).unwrap();
+    both.extend(std::fs::read(dir.join("server.key")).unwrap());
+    let ca = std::fs::read(dir.join("ca.pem")).unwrap();
+    let conf = format!(
+        "global\n    maxconn 64\ndefaults\n    mode http\n    timeout connect 2s\n    \
+         timeout client 30s\n    timeout server 30s\nfrontend web\n    \
+         bind 127.0.0.1:{port} ssl crt {{dir}}/both.pem ca-file {{dir}}/ca.pem verify required\n    \
+         default_backend ws\nbackend ws\n    server echo 127.0.0.1:{backend}\n"
+    );
+    support::haproxy_conf(&conf, port, &[("both.pem", &both), ("ca.pem", &ca)])
+}
+
+#[test]
+fn haproxy_refusing_a_missing_certificate_by_alert_is_named_too() {
+    let Some((dir, _peer, backend)) = setup() else {
+        return;
+    };
+    let d = dir.path();
+    let Some(haproxy) = haproxy_tls(d, backend) else {
+        return;
+    };
+    let url = format!("wss://127.0.0.1:{}/", haproxy.addr.port());
+    let ca = path(d, "ca.pem");
+    let (code, report, stderr) = wsdoctor(
+        &[
+            "probe",
+            &url,
+            "--ca-cert",
+            &ca,
+            "--cert",
+            &path(d, "clientec.pem"),
+            "--key",
+            &path(d, "clientec.key"),
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{stderr} {report:#}");
+
+    let (code, report, _) = wsdoctor(&["probe", &url, "--ca-cert", &ca], &[]);
+    assert_eq!(code, 1, "{report:#}");
+    let end = &report["observations"]["probes"][0]["connection"]["end"]["end"];
+    assert_eq!(end["kind"], "tls-failed", "{report:#}");
+    assert!(
+        end["error"]
+            .as_str()
+            .unwrap()
+            .contains("certificate_required"),
+        "{end}"
+    );
+    let finding = &report["findings"][0];
+    assert_eq!(finding["id"], "tls-failure", "{report:#}");
+    assert!(finding["title"].as_str().unwrap().contains("none was sent"));
+}
+
 #[test]
 fn a_bad_or_mismatched_key_is_a_clear_error() {
     let Some(_) = support::require("openssl") else {

@@ -335,6 +335,26 @@ backend lab
     ))
 }
 
+/// HAProxy with `conf` as its whole configuration (it must bind
+/// 127.0.0.1:`port`; `{dir}` in it is its temporary directory, where `files`
+/// are written first as (name, contents)).
+pub(crate) fn haproxy_conf(conf: &str, port: u16, files: &[(&str, &[u8])]) -> Option<Proxy> {
+    let bin = require("haproxy")?;
+    let dir = tempfile::tempdir().unwrap();
+    for (name, contents) in files {
+        std::fs::write(dir.path().join(name), contents).unwrap();
+    }
+    let conf = conf.replace("{dir}", &dir.path().display().to_string());
+    Some(start_proxy(
+        &bin,
+        &["-db", "-f"],
+        dir,
+        "haproxy.cfg",
+        &conf,
+        port,
+    ))
+}
+
 /// tinyproxy, an HTTP CONNECT forward proxy, on 127.0.0.1 allowing
 /// 127.0.0.1, with `extra` config lines (`ConnectPort 443`, `BasicAuth u p`).
 pub(crate) fn tinyproxy(extra: &str) -> Option<Proxy> {

@@ -268,7 +268,7 @@ pub(crate) async fn upgrade(
     };
     match tokio::time::timeout_at(deadline, write).await {
         Ok(Ok(())) => record.phases.request_written_us = Some(micros_since(origin, Instant::now())),
-        Ok(Err(e)) => return Err(OpenError::Upgrade(transport_end_before_head(&e, 0))),
+        Ok(Err(e)) => return Err(failed_before_head(&e, 0)),
         Err(_) => return Err(OpenError::deadline(options.handshake_timeout)),
     }
 
@@ -297,9 +297,7 @@ pub(crate) async fn upgrade(
         match tokio::time::timeout_at(deadline, stream.read_buf(&mut buf)).await {
             Ok(Ok(0)) => return Err(OpenError::aborted(buf.len(), Transport::Eof)),
             Ok(Ok(_)) => {}
-            Ok(Err(e)) => {
-                return Err(OpenError::Upgrade(transport_end_before_head(&e, buf.len())));
-            }
+            Ok(Err(e)) => return Err(failed_before_head(&e, buf.len())),
             Err(_) => return Err(OpenError::deadline(options.handshake_timeout)),
         }
     };
@@ -327,6 +325,16 @@ pub(crate) async fn upgrade(
     Err(OpenError::Upgrade(ConnectionEnd::HandshakeRejected {
         status,
     }))
+}
+
+/// Why the exchange failed on an I/O error before a complete answer: a TLS
+/// alert in place of the answer is the TLS step's failure (see
+/// [`super::tls::alert_after_handshake`]), anything else the transport's end.
+fn failed_before_head(e: &std::io::Error, bytes_received: usize) -> OpenError {
+    match super::tls::alert_after_handshake(e) {
+        Some(alert) if bytes_received == 0 => alert,
+        _ => OpenError::Upgrade(transport_end_before_head(e, bytes_received)),
+    }
 }
 
 pub(crate) fn transport_end_before_head(

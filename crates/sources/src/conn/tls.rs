@@ -208,6 +208,20 @@ pub(crate) async fn wrap(
     }
 }
 
+/// A TLS alert that arrived after our side of the handshake was done, in
+/// place of the answer to the upgrade: TLS 1.3 servers refuse a missing or
+/// unwanted client certificate this way (`certificate_required`), once the
+/// client has already sent its Finished. It is a TLS failure, not an
+/// aborted upgrade.
+pub(crate) fn alert_after_handshake(e: &io::Error) -> Option<OpenError> {
+    let tls = e.get_ref()?.downcast_ref::<rustls::Error>()?;
+    if !matches!(tls, rustls::Error::AlertReceived(_)) {
+        return None;
+    }
+    let (failure, error) = classify_tls_error(e);
+    Some(OpenError::Tls { failure, error })
+}
+
 /// Classifies a TLS handshake error from the typed rustls error inside the
 /// io::Error that tokio-rustls returns, never from its text, and says it in
 /// words (the certificate's own problems come described by the verifier).

@@ -75,7 +75,8 @@ pub(super) fn diagnose(ctx: &Ctx<'_>, end: &ConnectionEnd) -> Option<Finding> {
     f.fix.push(fix(
         "server",
         "If this client should not need a certificate, make it optional for this path \
-         (nginx: ssl_verify_client optional, and check $ssl_client_verify where it matters).",
+         (nginx: ssl_verify_client optional, then check $ssl_client_verify where it matters; \
+         HAProxy: verify optional on the bind line).",
     ));
     Some(f)
 }
