@@ -103,7 +103,9 @@ pub(crate) fn connect_options(url: &str, args: &ConnectArgs) -> anyhow::Result<C
             (false, false) => None,
         },
     };
-    options.route.check(options.proxy.is_some())?;
+    options
+        .route
+        .check(options.target.ip, options.proxy.is_some())?;
     Ok(options)
 }
 

@@ -33,6 +33,14 @@ pub enum RouteError {
         /// The whole argument.
         whole: String,
     },
+    /// `-4`/`-6` with a URL whose host is an address of the other family.
+    #[error("{flag} cannot reach {ip}, the URL's host: it is an address of the other family")]
+    FamilyOfAddress {
+        /// `-4` or `-6`.
+        flag: &'static str,
+        /// The URL's address.
+        ip: IpAddr,
+    },
     /// `--connect-to` together with a forward proxy.
     #[error("--connect-to cannot be combined with a forward proxy (use --no-proxy, or pin the proxy's own address with --resolve)")]
     ConnectToWithProxy,
@@ -104,11 +112,21 @@ pub struct Route {
 }
 
 impl Route {
-    /// Checks the route can be followed with or without a forward proxy:
-    /// `--connect-to` changes the host dialled, which a tunnel does not.
-    pub fn check(&self, through_proxy: bool) -> Result<(), RouteError> {
+    /// Checks the route can be followed: `--connect-to` changes the host
+    /// dialled, which a forward proxy's tunnel does not; `-4`/`-6` cannot
+    /// reach a URL whose host is an address of the other family.
+    pub fn check(&self, target_ip: Option<IpAddr>, through_proxy: bool) -> Result<(), RouteError> {
         if through_proxy && !self.connect_to.is_empty() {
             return Err(RouteError::ConnectToWithProxy);
+        }
+        if let (Some(family), Some(ip)) = (self.family, target_ip) {
+            let dialled_elsewhere = self.connect_to.iter().any(|c| c.to_host.is_some());
+            if !family.admits(ip) && !dialled_elsewhere {
+                return Err(RouteError::FamilyOfAddress {
+                    flag: family.flag(),
+                    ip,
+                });
+            }
         }
         Ok(())
     }
@@ -360,6 +378,29 @@ mod tests {
         for bad in ["a:1:b", "a:x:b:2", "a:1:b:2:3"] {
             assert!(bad.parse::<ConnectTo>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_family_the_url_address_is_not_of_is_refused_up_front() {
+        let v6 = Route {
+            family: Some(IpFamily::V6),
+            ..Route::default()
+        };
+        let v4_ip = Some("127.0.0.1".parse().unwrap());
+        assert!(matches!(
+            v6.check(v4_ip, false),
+            Err(RouteError::FamilyOfAddress { flag: "-6", .. })
+        ));
+        assert!(v6.check(None, false).is_ok());
+        assert!(v6.check(Some("::1".parse().unwrap()), false).is_ok());
+        let tunnelled = Route {
+            connect_to: vec!["::h:".parse().unwrap()],
+            ..Route::default()
+        };
+        assert_eq!(
+            tunnelled.check(None, true),
+            Err(RouteError::ConnectToWithProxy)
+        );
     }
 
     #[test]
