@@ -118,6 +118,38 @@ pub(crate) struct ConnectArgs {
     /// agreed (window bits, context takeover) and how much it compressed.
     #[arg(long)]
     pub(crate) deflate: bool,
+    /// Client certificate (PEM, with its chain) for servers that require one (mutual TLS).
+    #[arg(long, value_name = "FILE", requires = "key")]
+    pub(crate) cert: Option<PathBuf>,
+    /// The private key of --cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    pub(crate) key: Option<PathBuf>,
+    /// Connect to ADDR(s) instead of resolving HOST for PORT, as curl does (repeatable;
+    /// SNI and Host stay the URL's). probe: several for the URL's host compare the nodes.
+    #[arg(long, value_name = "HOST:PORT:ADDR[,ADDR]", value_parser = parse_resolve)]
+    pub(crate) resolve: Vec<wsdoctor_sources::conn::route::Resolve>,
+    /// Connect to HOST2:PORT2 instead of HOST:PORT, as curl does (repeatable; an empty
+    /// part means any or unchanged; SNI and Host stay the URL's).
+    #[arg(long, value_name = "HOST:PORT:HOST2:PORT2", value_parser = parse_connect_to)]
+    pub(crate) connect_to: Vec<wsdoctor_sources::conn::route::ConnectTo>,
+    /// Use IPv4 addresses only.
+    #[arg(short = '4', long = "ipv4", conflicts_with = "ipv6")]
+    pub(crate) ipv4: bool,
+    /// Use IPv6 addresses only.
+    #[arg(short = '6', long = "ipv6")]
+    pub(crate) ipv6: bool,
+}
+
+/// A `--resolve` value.
+fn parse_resolve(text: &str) -> Result<wsdoctor_sources::conn::route::Resolve, String> {
+    text.parse()
+        .map_err(|e: wsdoctor_sources::conn::RouteError| e.to_string())
+}
+
+/// A `--connect-to` value.
+fn parse_connect_to(text: &str) -> Result<wsdoctor_sources::conn::route::ConnectTo, String> {
+    text.parse()
+        .map_err(|e: wsdoctor_sources::conn::RouteError| e.to_string())
 }
 
 #[derive(Debug, Args)]

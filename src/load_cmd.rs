@@ -384,6 +384,16 @@ fn child_args(
     if let Some(ca) = &c.ca_cert {
         push("--ca-cert", ca.into());
     }
+    if let (Some(cert), Some(key)) = (&c.cert, &c.key) {
+        push("--cert", cert.into());
+        push("--key", key.into());
+    }
+    for pin in &c.resolve {
+        push("--resolve", pin.to_string().into());
+    }
+    for pin in &c.connect_to {
+        push("--connect-to", pin.to_string().into());
+    }
     if let Some(events) = &args.events {
         push("--events", events.into());
     }
@@ -396,6 +406,8 @@ fn child_args(
         (c.http2, "--http2"),
         (c.http1, "--http1"),
         (c.deflate, "--deflate"),
+        (c.ipv4, "-4"),
+        (c.ipv6, "-6"),
         (true, "--json"),
         (true, "--child"),
     ]

@@ -5,7 +5,10 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{bail, Context};
 use wsdoctor_diagnosis::Finding;
 use wsdoctor_evidence::{HeartbeatSettings, PongPolicy, ProbeEvidence};
-use wsdoctor_sources::conn::{ConnectOptions, ForwardProxy, HttpVersion, Target, TlsOptions};
+use wsdoctor_sources::conn::route::IpFamily;
+use wsdoctor_sources::conn::{
+    ConnectOptions, ForwardProxy, HttpVersion, Route, Target, TlsOptions,
+};
 use wsdoctor_sources::probe::{self as probe_source, ProbeConfig};
 
 use crate::args::{ConnectArgs, ProbeArgs};
@@ -57,6 +60,13 @@ pub(crate) fn connect_options(url: &str, args: &ConnectArgs) -> anyhow::Result<C
     if let Some(path) = &args.ca_cert {
         tls.add_ca_file(path)?;
     }
+    if let (Some(cert), Some(key)) = (&args.cert, &args.key) {
+        tls.set_client_certificate(cert, key)?;
+    }
+    // As curl and browsers: the variable names where TLS secrets go.
+    if let Some(path) = std::env::var_os("SSLKEYLOGFILE").filter(|p| !p.is_empty()) {
+        tls.log_keys_to(std::path::Path::new(&path))?;
+    }
     let headers = args
         .headers
         .iter()
@@ -84,6 +94,18 @@ pub(crate) fn connect_options(url: &str, args: &ConnectArgs) -> anyhow::Result<C
         HttpVersion::Http1
     };
     options.deflate = args.deflate;
+    options.route = Route {
+        resolve: args.resolve.clone(),
+        connect_to: args.connect_to.clone(),
+        family: match (args.ipv4, args.ipv6) {
+            (true, _) => Some(IpFamily::V4),
+            (false, true) => Some(IpFamily::V6),
+            (false, false) => None,
+        },
+    };
+    options
+        .route
+        .check(options.target.ip, options.proxy.is_some())?;
     Ok(options)
 }
 
@@ -132,13 +154,15 @@ pub(crate) async fn probe_all(configs: Vec<ProbeConfig>, spinner: &Spinner) -> V
 
 /// Diagnoses each probe; with several targets each finding names its target.
 pub(crate) fn diagnose(evidence: &[ProbeEvidence]) -> Vec<Vec<Finding>> {
+    let labels = labels(evidence);
     evidence
         .iter()
-        .map(|e| {
+        .zip(labels)
+        .map(|(e, label)| {
             let mut findings = wsdoctor_diagnosis::diagnose_probe(e);
             if evidence.len() > 1 {
                 for f in &mut findings {
-                    f.subject.get_or_insert_with(|| e.connection.target.clone());
+                    f.subject.get_or_insert_with(|| label.clone());
                 }
             }
             findings
@@ -146,12 +170,42 @@ pub(crate) fn diagnose(evidence: &[ProbeEvidence]) -> Vec<Vec<Finding>> {
         .collect()
 }
 
-pub(crate) async fn run(args: ProbeArgs) -> anyhow::Result<u8> {
-    let configs = args
-        .urls
+/// Each probe's name in a comparison: its target, and the node's address
+/// when several probes share the target (`--resolve` per node).
+fn labels(evidence: &[ProbeEvidence]) -> Vec<String> {
+    evidence
         .iter()
-        .map(|url| probe_config(url, &args))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+        .map(|e| {
+            let target = &e.connection.target;
+            let shared = evidence
+                .iter()
+                .filter(|o| &o.connection.target == target)
+                .count()
+                > 1;
+            if shared && !e.connection.resolved.is_empty() {
+                format!("{target} at {}", e.connection.resolved.join(","))
+            } else {
+                target.clone()
+            }
+        })
+        .collect()
+}
+
+pub(crate) async fn run(args: ProbeArgs) -> anyhow::Result<u8> {
+    let mut configs = Vec::new();
+    for url in &args.urls {
+        let config = probe_config(url, &args)?;
+        let target = &config.connect.target;
+        // Several --resolve values for the URL's host: one probe per node.
+        match config.connect.route.per_node(&target.host, target.port) {
+            Some(routes) => configs.extend(routes.into_iter().map(|route| {
+                let mut node = config.clone();
+                node.connect.route = route;
+                node
+            })),
+            None => configs.push(config),
+        }
+    }
     let started_at = SystemTime::now();
     let clock = Instant::now();
     let spinner = Spinner::new();
@@ -159,16 +213,13 @@ pub(crate) async fn run(args: ProbeArgs) -> anyhow::Result<u8> {
     spinner.finish();
     let per_target = diagnose(&evidence);
 
-    let targets: Vec<String> = evidence
-        .iter()
-        .map(|e| e.connection.target.clone())
-        .collect();
+    let targets = labels(&evidence);
     let mut all: Vec<Finding> = per_target.iter().flatten().cloned().collect();
     wsdoctor_diagnosis::rank(&mut all);
     let observations = serde_json::json!({ "probes": evidence });
     let report = wsdoctor_report::Report::new(
         "probe",
-        targets,
+        targets.clone(),
         started_at,
         clock.elapsed(),
         all,
@@ -178,10 +229,11 @@ pub(crate) async fn run(args: ProbeArgs) -> anyhow::Result<u8> {
     let text = if evidence.len() == 1 {
         wsdoctor_report::text::render_probe(&evidence[0], &per_target[0], style)
     } else {
-        let items: Vec<(String, &ProbeEvidence, &[Finding])> = evidence
+        let items: Vec<(String, &ProbeEvidence, &[Finding])> = targets
             .iter()
+            .zip(&evidence)
             .zip(&per_target)
-            .map(|(e, f)| (e.connection.target.clone(), e, f.as_slice()))
+            .map(|((label, e), f)| (label.clone(), e, f.as_slice()))
             .collect();
         wsdoctor_report::text::render_comparison(&items, style)
     };

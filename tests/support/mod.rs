@@ -154,7 +154,7 @@ pub(crate) const CHROMIUM_FLAGS: &[&str] = &[
 
 /// A port that was free a moment ago (nginx and HAProxy cannot report an
 /// ephemeral port back to us, so we pick one).
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -249,6 +249,45 @@ http {{
     ))
 }
 
+/// nginx with `server` as its one server block (it must listen on
+/// 127.0.0.1:`port`; `{dir}` in it is nginx's temporary directory, where
+/// `files` are written first as (name, contents)).
+pub(crate) fn nginx_server(server: &str, port: u16, files: &[(&str, &[u8])]) -> Option<Proxy> {
+    let bin = require("nginx")?;
+    let dir = tempfile::tempdir().unwrap();
+    for (name, contents) in files {
+        std::fs::write(dir.path().join(name), contents).unwrap();
+    }
+    let p = dir.path().display().to_string();
+    let server = server.replace("{dir}", &p);
+    let conf = format!(
+        r#"
+daemon off;
+worker_processes 1;
+pid {p}/nginx.pid;
+error_log {p}/error.log warn;
+events {{ worker_connections 256; }}
+http {{
+    access_log {p}/access.log;
+    client_body_temp_path {p}/body;
+    proxy_temp_path {p}/proxy;
+    fastcgi_temp_path {p}/fastcgi;
+    uwsgi_temp_path {p}/uwsgi;
+    scgi_temp_path {p}/scgi;
+    {server}
+}}
+"#
+    );
+    Some(start_proxy(
+        &bin,
+        &["-p", &p, "-c"],
+        dir,
+        "nginx.conf",
+        &conf,
+        port,
+    ))
+}
+
 /// HAProxy in HTTP mode in front of `upstream`, with `timeouts` (e.g. `timeout tunnel 3s`).
 pub(crate) fn haproxy(upstream: SocketAddr, timeouts: &str) -> Option<Proxy> {
     haproxy_balancing(&[upstream], "roundrobin", timeouts)
@@ -286,6 +325,26 @@ backend lab
     balance {balance}
 {servers}"#
     );
+    Some(start_proxy(
+        &bin,
+        &["-db", "-f"],
+        dir,
+        "haproxy.cfg",
+        &conf,
+        port,
+    ))
+}
+
+/// HAProxy with `conf` as its whole configuration (it must bind
+/// 127.0.0.1:`port`; `{dir}` in it is its temporary directory, where `files`
+/// are written first as (name, contents)).
+pub(crate) fn haproxy_conf(conf: &str, port: u16, files: &[(&str, &[u8])]) -> Option<Proxy> {
+    let bin = require("haproxy")?;
+    let dir = tempfile::tempdir().unwrap();
+    for (name, contents) in files {
+        std::fs::write(dir.path().join(name), contents).unwrap();
+    }
+    let conf = conf.replace("{dir}", &dir.path().display().to_string());
     Some(start_proxy(
         &bin,
         &["-db", "-f"],

@@ -52,6 +52,10 @@ pub struct TlsInfo {
     pub alpn: Option<String>,
     /// False when the user chose `--insecure`.
     pub verified: bool,
+    /// A client certificate was given (`--cert`/`--key`), sent when the
+    /// server asked for one. Absent from the JSON when none was given.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub client_certificate: bool,
 }
 
 /// How we treat pings from the peer.

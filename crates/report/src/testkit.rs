@@ -75,6 +75,7 @@ impl Probe {
             cipher: "TLS13_AES_128_GCM_SHA256".to_owned(),
             alpn: Some("http/1.1".to_owned()),
             verified: true,
+            client_certificate: false,
         });
         self
     }

@@ -9,7 +9,7 @@ use tokio::net::TcpStream;
 use tokio::time::timeout_at;
 use wsdoctor_evidence::{ConnectionEnd, ConnectionRecord, LocalResource};
 
-use super::{end_before_open, micros_since, ConnectOptions};
+use super::{micros_since, ConnectOptions, OpenError};
 
 /// Where a TCP connection goes: the target, or the forward proxy.
 struct Endpoint<'a> {
@@ -21,20 +21,23 @@ struct Endpoint<'a> {
 /// Resolves the target and connects to the first address that answers;
 /// with a forward proxy, resolves and connects to the proxy instead and
 /// opens the tunnel to the target (`resolved` and `peer_addr` are then the
-/// proxy's). Returns `None` (with `record.end` set) when the target could
-/// not be reached.
+/// proxy's). Returns why when the target could not be reached.
 pub(crate) async fn dial(
     options: &ConnectOptions,
     origin: Instant,
     record: &mut ConnectionRecord,
-) -> Option<TcpStream> {
+) -> Result<TcpStream, OpenError> {
     let target = &options.target;
     let Some(proxy) = &options.proxy else {
-        let endpoint = Endpoint {
-            host: &target.host,
-            ip: target.ip,
-            port: target.port,
+        // `--connect-to` may send the connection elsewhere; SNI and Host
+        // stay the target's.
+        let (host, port) = options.route.connect_to(&target.host, target.port);
+        let ip = if host == target.host {
+            target.ip
+        } else {
+            host.parse().ok()
         };
+        let endpoint = Endpoint { host, ip, port };
         return dial_endpoint(&endpoint, options, origin, record).await;
     };
     record.forward_proxy = Some(proxy.record());
@@ -50,12 +53,9 @@ pub(crate) async fn dial(
     match super::proxy::tunnel(&mut tcp, proxy, target, deadline, record).await {
         Ok(()) => {
             record.phases.proxy_tunnel_done_us = Some(micros_since(origin, Instant::now()));
-            Some(tcp)
+            Ok(tcp)
         }
-        Err(end) => {
-            end_before_open(record, origin, end);
-            None
-        }
+        Err(end) => Err(OpenError::Proxy(end)),
     }
 }
 
@@ -64,19 +64,30 @@ async fn dial_endpoint(
     options: &ConnectOptions,
     origin: Instant,
     record: &mut ConnectionRecord,
-) -> Option<TcpStream> {
+) -> Result<TcpStream, OpenError> {
     let deadline = tokio::time::Instant::from_std(origin + options.connect_timeout);
-    let addrs: Vec<SocketAddr> = match endpoint.ip {
-        Some(ip) => vec![SocketAddr::new(ip, endpoint.port)],
+    let pinned = options
+        .route
+        .resolve(endpoint.host, endpoint.port)
+        .map(<[_]>::to_vec)
+        .or_else(|| endpoint.ip.map(|ip| vec![ip]));
+    let addrs: Vec<SocketAddr> = match pinned {
+        Some(ips) => ips
+            .into_iter()
+            .map(|ip| SocketAddr::new(ip, endpoint.port))
+            .collect(),
         None => {
             let lookup = tokio::net::lookup_host((endpoint.host, endpoint.port));
             let result = timeout_at(deadline, lookup).await;
             record.phases.dns_done_us = Some(micros_since(origin, Instant::now()));
             let error = match result {
                 Ok(Ok(found)) => {
-                    let found: Vec<SocketAddr> = found.collect();
-                    if found.is_empty() {
+                    let all: Vec<SocketAddr> = found.collect();
+                    let found = options.route.filter(all.clone());
+                    if all.is_empty() {
                         "no addresses".to_owned()
+                    } else if found.is_empty() {
+                        no_address_of_family(options, &all)
                     } else {
                         found_into(record, &found);
                         return connect_any(&found, deadline, endpoint, options, origin, record)
@@ -89,19 +100,31 @@ async fn dial_endpoint(
                     options.connect_timeout.as_millis()
                 ),
             };
-            end_before_open(
-                record,
-                origin,
-                ConnectionEnd::DnsFailed {
-                    host: endpoint.host.to_owned(),
-                    error,
-                },
-            );
-            return None;
+            return Err(OpenError::NameResolution {
+                host: endpoint.host.to_owned(),
+                error,
+            });
         }
     };
-    found_into(record, &addrs);
-    connect_any(&addrs, deadline, endpoint, options, origin, record).await
+    let kept = options.route.filter(addrs.clone());
+    if kept.is_empty() {
+        return Err(OpenError::NameResolution {
+            host: endpoint.host.to_owned(),
+            error: no_address_of_family(options, &addrs),
+        });
+    }
+    found_into(record, &kept);
+    connect_any(&kept, deadline, endpoint, options, origin, record).await
+}
+
+/// Says that `-4`/`-6` left none of `addrs`.
+fn no_address_of_family(options: &ConnectOptions, addrs: &[SocketAddr]) -> String {
+    let flag = options.route.family.map_or("", |f| f.flag());
+    let found: Vec<String> = addrs.iter().map(|a| a.ip().to_string()).collect();
+    format!(
+        "no address of the family {flag} asks for (found {})",
+        found.join(", ")
+    )
 }
 
 fn found_into(record: &mut ConnectionRecord, addrs: &[SocketAddr]) {
@@ -115,7 +138,7 @@ async fn connect_any(
     options: &ConnectOptions,
     origin: Instant,
     record: &mut ConnectionRecord,
-) -> Option<TcpStream> {
+) -> Result<TcpStream, OpenError> {
     let mut last_end = None;
     for addr in addrs {
         match timeout_at(deadline, connect_from(options.bind_ip, *addr)).await {
@@ -124,7 +147,7 @@ async fn connect_any(
                 record.peer_addr = Some(addr.to_string());
                 // Small control frames must leave at once for honest RTTs.
                 let _ = stream.set_nodelay(true);
-                return Some(stream);
+                return Ok(stream);
             }
             Ok(Err(e)) => last_end = Some(classify_connect_error(*addr, &e, origin)),
             Err(_) => {
@@ -141,8 +164,7 @@ async fn connect_any(
         addr: endpoint.host.to_owned(),
         error: "no address to connect to".to_owned(),
     });
-    end_before_open(record, origin, end);
-    None
+    Err(OpenError::Connect(end))
 }
 
 pub(crate) fn classify_connect_error(

@@ -32,7 +32,7 @@ use wsdoctor_evidence::{
 };
 
 use super::handshake::{self, HeadParse, MAX_BODY_BYTES};
-use super::{end_before_open, micros_since, BoxedStream, ConnectOptions, OpenConnection};
+use super::{micros_since, BoxedStream, ConnectOptions, OpenConnection, OpenError};
 
 /// `SETTINGS_ENABLE_CONNECT_PROTOCOL` (RFC 8441 §3).
 const SETTINGS_ENABLE_CONNECT_PROTOCOL: u16 = 0x8;
@@ -326,19 +326,14 @@ fn build_request(options: &ConnectOptions) -> Result<(Request<Empty<Bytes>>, Vec
     Ok((request, lines))
 }
 
-fn handshake_timed_out(options: &ConnectOptions) -> ConnectionEnd {
-    ConnectionEnd::HandshakeTimedOut {
-        after_ms: u64::try_from(options.handshake_timeout.as_millis()).unwrap_or(u64::MAX),
-    }
-}
-
-/// Records what a peer that did not answer with HTTP/2 SETTINGS said.
+/// Says what a peer that did not answer with HTTP/2 SETTINGS said, and
+/// records its answer when it was an HTTP/1.1 head.
 fn not_http2(
     seen: &[u8],
     lines: Vec<String>,
     origin: Instant,
     record: &mut ConnectionRecord,
-) -> ConnectionEnd {
+) -> OpenError {
     match handshake::parse_head(seen) {
         HeadParse::Complete(head) => {
             record.phases.response_head_us = Some(micros_since(origin, Instant::now()));
@@ -353,33 +348,58 @@ fn not_http2(
                 truncated: true,
             });
             record.handshake = Some(handshake);
-            ConnectionEnd::HandshakeRejected { status }
+            OpenError::Upgrade(ConnectionEnd::HandshakeRejected { status })
         }
-        _ => ConnectionEnd::HandshakeAborted {
-            bytes_received: seen.len(),
-            transport: Transport::Eof,
-        },
+        _ => OpenError::aborted(seen.len(), Transport::Eof),
     }
 }
 
 /// Opens the WebSocket by extended CONNECT over an HTTP/2 connection on
 /// `stream` (TLS with ALPN `h2`, or cleartext with prior knowledge). Records
-/// the server's `SETTINGS_ENABLE_CONNECT_PROTOCOL`, the exchange and how it
-/// failed; returns `None` on failure.
+/// the server's `SETTINGS_ENABLE_CONNECT_PROTOCOL` and the exchange; returns
+/// why it failed.
 pub(crate) async fn open(
     stream: BoxedStream,
     options: &ConnectOptions,
     deadline: tokio::time::Instant,
     origin: Instant,
     record: &mut ConnectionRecord,
-) -> Option<OpenConnection> {
-    let (request, lines) = match build_request(options) {
-        Ok(built) => built,
-        Err(error) => {
-            end_before_open(record, origin, ConnectionEnd::Io { error });
-            return None;
+) -> Result<OpenConnection, OpenError> {
+    let (request, lines) = build_request(options).map_err(|error| OpenError::Http2 { error })?;
+    let mut sender = start_connection(stream, &lines, options, deadline, origin, record).await?;
+    let response = send_connect(&mut sender, request, options, deadline, origin, record).await?;
+    let (response, deflate) = judge_answer(response, lines, options, deadline, record).await?;
+    let upgraded = match tokio::time::timeout_at(deadline, hyper::upgrade::on(response)).await {
+        Ok(Ok(upgraded)) => upgraded,
+        Ok(Err(e)) => {
+            let error = format!("the HTTP/2 stream could not be taken over: {e}");
+            return Err(OpenError::Http2 { error });
         }
+        Err(_) => return Err(OpenError::deadline(options.handshake_timeout)),
     };
+    Ok(OpenConnection {
+        stream: Box::new(H2Stream {
+            io: TokioIo::new(upgraded),
+            _sender: sender,
+        }),
+        leftover: BytesMut::new(),
+        opened_at: Instant::now(),
+        deflate,
+    })
+}
+
+/// Runs the HTTP/2 connection preface on `stream`, waits for the server's
+/// SETTINGS and checks they enable extended CONNECT (recorded in
+/// `record.extended_connect`); returns the request sender of a connection
+/// whose driver runs in a task of its own.
+async fn start_connection(
+    stream: BoxedStream,
+    lines: &[String],
+    options: &ConnectOptions,
+    deadline: tokio::time::Instant,
+    origin: Instant,
+    record: &mut ConnectionRecord,
+) -> Result<SendRequest<Empty<Bytes>>, OpenError> {
     let (preface_tx, mut preface) = watch::channel(Preface::Pending);
     let tap = Tap {
         inner: stream,
@@ -388,17 +408,13 @@ pub(crate) async fn open(
     };
     let handshake = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
         .handshake::<_, Empty<Bytes>>(TokioIo::new(tap));
-    let (mut sender, conn) = match tokio::time::timeout_at(deadline, handshake).await {
+    let (sender, conn) = match tokio::time::timeout_at(deadline, handshake).await {
         Ok(Ok(pair)) => pair,
         Ok(Err(e)) => {
             let error = format!("HTTP/2 connection preface failed: {e}");
-            end_before_open(record, origin, ConnectionEnd::Io { error });
-            return None;
+            return Err(OpenError::Http2 { error });
         }
-        Err(_) => {
-            end_before_open(record, origin, handshake_timed_out(options));
-            return None;
-        }
+        Err(_) => return Err(OpenError::deadline(options.handshake_timeout)),
     };
     // hyper reads the connection in a task of its own; the tap tells when
     // the server's SETTINGS (or something else) arrived.
@@ -411,23 +427,11 @@ pub(crate) async fn open(
     let first = preface.borrow().clone();
     match (waited, first) {
         (_, Preface::Settings(_)) => {}
-        (Err(_), _) => {
-            end_before_open(record, origin, handshake_timed_out(options));
-            return None;
-        }
+        (Err(_), _) => return Err(OpenError::deadline(options.handshake_timeout)),
         (Ok(_), Preface::Other(seen)) => {
-            let end = not_http2(&seen, lines, origin, record);
-            end_before_open(record, origin, end);
-            return None;
+            return Err(not_http2(&seen, lines.to_vec(), origin, record));
         }
-        (Ok(_), Preface::Pending) => {
-            let end = ConnectionEnd::HandshakeAborted {
-                bytes_received: 0,
-                transport: Transport::Eof,
-            };
-            end_before_open(record, origin, end);
-            return None;
-        }
+        (Ok(_), Preface::Pending) => return Err(OpenError::aborted(0, Transport::Eof)),
     }
     let advertised = preface.borrow().enables_connect_protocol();
     record.extended_connect = Some(advertised);
@@ -438,15 +442,13 @@ pub(crate) async fn open(
                      (SETTINGS_ENABLE_CONNECT_PROTOCOL, RFC 8441): no WebSocket can be opened \
                      over this HTTP/2 connection; browsers use HTTP/1.1 for it"
             .to_owned();
-        end_before_open(record, origin, ConnectionEnd::Io { error });
-        return None;
+        return Err(OpenError::Http2 { error });
     }
     // The tap saw the setting as hyper's task read it; hyper applies it in
     // the same poll, so this wait is at most a few scheduler turns.
     while !conn.is_extended_connect_protocol_enabled() {
         if tokio::time::Instant::now() >= deadline {
-            end_before_open(record, origin, handshake_timed_out(options));
-            return None;
+            return Err(OpenError::deadline(options.handshake_timeout));
         }
         tokio::time::sleep(std::time::Duration::from_millis(1)).await;
     }
@@ -455,7 +457,18 @@ pub(crate) async fn open(
         // Its error is the stream's error too, and is recorded from there.
         let _ = conn.await;
     });
+    Ok(sender)
+}
 
+/// Sends the extended CONNECT and waits for the answer's head.
+async fn send_connect(
+    sender: &mut SendRequest<Empty<Bytes>>,
+    request: Request<Empty<Bytes>>,
+    options: &ConnectOptions,
+    deadline: tokio::time::Instant,
+    origin: Instant,
+    record: &mut ConnectionRecord,
+) -> Result<Response<Incoming>, OpenError> {
     let sent = sender.send_request(request);
     record.phases.request_written_us = Some(micros_since(origin, Instant::now()));
     let response = match tokio::time::timeout_at(deadline, sent).await {
@@ -463,25 +476,30 @@ pub(crate) async fn open(
         Ok(Err(e)) => {
             // A RST_STREAM or GOAWAY instead of an answer is the stream's
             // "connection reset"; anything else keeps hyper's words.
-            let end = if is_h2_reset(&e) {
-                ConnectionEnd::HandshakeAborted {
-                    bytes_received: 0,
-                    transport: Transport::Reset,
-                }
+            return Err(if is_h2_reset(&e) {
+                OpenError::aborted(0, Transport::Reset)
             } else {
-                ConnectionEnd::Io {
+                OpenError::Http2 {
                     error: format!("the extended CONNECT failed: {e}"),
                 }
-            };
-            end_before_open(record, origin, end);
-            return None;
+            });
         }
-        Err(_) => {
-            end_before_open(record, origin, handshake_timed_out(options));
-            return None;
-        }
+        Err(_) => return Err(OpenError::deadline(options.handshake_timeout)),
     };
     record.phases.response_head_us = Some(micros_since(origin, Instant::now()));
+    Ok(response)
+}
+
+/// Records the answer to the extended CONNECT and judges it: a 2xx with a
+/// valid negotiation gives back the response (to take the stream over) and
+/// the agreed permessage-deflate; anything else says why.
+async fn judge_answer(
+    response: Response<Incoming>,
+    lines: Vec<String>,
+    options: &ConnectOptions,
+    deadline: tokio::time::Instant,
+    record: &mut ConnectionRecord,
+) -> Result<(Response<Incoming>, Option<wsdoctor_evidence::DeflateParams>), OpenError> {
     let mut handshake = HandshakeRecord {
         request: lines,
         http_version: "HTTP/2".to_owned(),
@@ -504,8 +522,9 @@ pub(crate) async fn open(
         handshake.body = Some(read_body(response, deadline).await);
         let status = handshake.status;
         record.handshake = Some(handshake);
-        end_before_open(record, origin, ConnectionEnd::HandshakeRejected { status });
-        return None;
+        return Err(OpenError::Upgrade(ConnectionEnd::HandshakeRejected {
+            status,
+        }));
     }
     let (problems, deflate) =
         super::handshake::check_negotiation(&handshake, &options.subprotocols, options.deflate);
@@ -516,31 +535,12 @@ pub(crate) async fn open(
     let problems = handshake.problems.clone();
     record.handshake = Some(handshake);
     if !problems.is_empty() {
-        end_before_open(record, origin, ConnectionEnd::HandshakeInvalid { problems });
-        return None;
+        return Err(OpenError::Upgrade(ConnectionEnd::HandshakeInvalid {
+            problems,
+        }));
     }
     record.deflate = super::handshake::deflate_record(deflate);
-    let upgraded = match tokio::time::timeout_at(deadline, hyper::upgrade::on(response)).await {
-        Ok(Ok(upgraded)) => upgraded,
-        Ok(Err(e)) => {
-            let error = format!("the HTTP/2 stream could not be taken over: {e}");
-            end_before_open(record, origin, ConnectionEnd::Io { error });
-            return None;
-        }
-        Err(_) => {
-            end_before_open(record, origin, handshake_timed_out(options));
-            return None;
-        }
-    };
-    Some(OpenConnection {
-        stream: Box::new(H2Stream {
-            io: TokioIo::new(upgraded),
-            _sender: sender,
-        }),
-        leftover: BytesMut::new(),
-        opened_at: Instant::now(),
-        deflate,
-    })
+    Ok((response, deflate))
 }
 
 /// Reads up to [`MAX_BODY_BYTES`] of a refused answer's body, never past

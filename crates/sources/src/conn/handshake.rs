@@ -20,7 +20,7 @@ pub(crate) use wsdoctor_wire::handshake::{
 };
 use wsdoctor_wire::head::HeadProgress;
 
-use super::{end_before_open, micros_since, BoxedStream, ConnectOptions, OpenConnection};
+use super::{micros_since, BoxedStream, ConnectOptions, OpenConnection, OpenError};
 
 /// How much of a refused answer's body we keep.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -55,35 +55,24 @@ fn upgrade_request(options: &ConnectOptions) -> UpgradeRequest<'_> {
 }
 
 /// Writes the upgrade request and reads the answer. On a valid 101 returns
-/// the open connection; otherwise records why and returns `None`.
+/// the open connection; otherwise records the answer and returns why.
 pub(crate) async fn upgrade(
     mut stream: BoxedStream,
     options: &ConnectOptions,
     deadline: tokio::time::Instant,
     origin: Instant,
     record: &mut ConnectionRecord,
-) -> Option<OpenConnection> {
+) -> Result<OpenConnection, OpenError> {
     let key = new_key();
     let (request, redacted) = build_request(options, &key);
-    let after_ms = u64::try_from(options.handshake_timeout.as_millis()).unwrap_or(u64::MAX);
     let write = async {
         stream.write_all(&request).await?;
         stream.flush().await
     };
     match tokio::time::timeout_at(deadline, write).await {
         Ok(Ok(())) => record.phases.request_written_us = Some(micros_since(origin, Instant::now())),
-        Ok(Err(e)) => {
-            end_before_open(record, origin, transport_end_before_head(&e, 0));
-            return None;
-        }
-        Err(_) => {
-            end_before_open(
-                record,
-                origin,
-                ConnectionEnd::HandshakeTimedOut { after_ms },
-            );
-            return None;
-        }
+        Ok(Err(e)) => return Err(failed_before_head(&e, 0)),
+        Err(_) => return Err(OpenError::deadline(options.handshake_timeout)),
     }
 
     // A 101 is a few hundred bytes; the buffer grows for a longer answer.
@@ -97,38 +86,23 @@ pub(crate) async fn upgrade(
                     "the answer to the upgrade request is not HTTP ({why}); first bytes: {:?}",
                     String::from_utf8_lossy(&buf[..buf.len().min(40)])
                 );
-                end_before_open(record, origin, ConnectionEnd::ProtocolViolation { rule });
-                return None;
+                return Err(OpenError::Upgrade(ConnectionEnd::ProtocolViolation {
+                    rule,
+                }));
             }
             HeadParse::Partial if buf.len() >= MAX_HEAD_BYTES => {
                 let rule = format!("response head exceeds {MAX_HEAD_BYTES} bytes");
-                end_before_open(record, origin, ConnectionEnd::ProtocolViolation { rule });
-                return None;
+                return Err(OpenError::Upgrade(ConnectionEnd::ProtocolViolation {
+                    rule,
+                }));
             }
             HeadParse::Partial => {}
         }
         match tokio::time::timeout_at(deadline, stream.read_buf(&mut buf)).await {
-            Ok(Ok(0)) => {
-                let end = ConnectionEnd::HandshakeAborted {
-                    bytes_received: buf.len(),
-                    transport: Transport::Eof,
-                };
-                end_before_open(record, origin, end);
-                return None;
-            }
+            Ok(Ok(0)) => return Err(OpenError::aborted(buf.len(), Transport::Eof)),
             Ok(Ok(_)) => {}
-            Ok(Err(e)) => {
-                end_before_open(record, origin, transport_end_before_head(&e, buf.len()));
-                return None;
-            }
-            Err(_) => {
-                end_before_open(
-                    record,
-                    origin,
-                    ConnectionEnd::HandshakeTimedOut { after_ms },
-                );
-                return None;
-            }
+            Ok(Err(e)) => return Err(failed_before_head(&e, buf.len())),
+            Err(_) => return Err(OpenError::deadline(options.handshake_timeout)),
         }
     };
     record.phases.response_head_us = Some(micros_since(origin, Instant::now()));
@@ -139,15 +113,9 @@ pub(crate) async fn upgrade(
     if handshake.status == 101 {
         let judged = judge_101(&mut handshake, &key, options);
         record.handshake = Some(handshake);
-        let deflate = match judged {
-            Ok(deflate) => deflate,
-            Err(invalid) => {
-                end_before_open(record, origin, invalid);
-                return None;
-            }
-        };
+        let deflate = judged.map_err(OpenError::Upgrade)?;
         record.deflate = deflate_record(deflate);
-        return Some(OpenConnection {
+        return Ok(OpenConnection {
             stream,
             leftover: buf,
             opened_at: Instant::now(),
@@ -158,8 +126,19 @@ pub(crate) async fn upgrade(
     handshake.body = Some(read_body(&mut stream, buf, &handshake, deadline).await);
     let status = handshake.status;
     record.handshake = Some(handshake);
-    end_before_open(record, origin, ConnectionEnd::HandshakeRejected { status });
-    None
+    Err(OpenError::Upgrade(ConnectionEnd::HandshakeRejected {
+        status,
+    }))
+}
+
+/// Why the exchange failed on an I/O error before a complete answer: a TLS
+/// alert in place of the answer is the TLS step's failure (see
+/// [`super::tls::alert_after_handshake`]), anything else the transport's end.
+fn failed_before_head(e: &std::io::Error, bytes_received: usize) -> OpenError {
+    match super::tls::alert_after_handshake(e) {
+        Some(alert) if bytes_received == 0 => alert,
+        _ => OpenError::Upgrade(transport_end_before_head(e, bytes_received)),
+    }
 }
 
 pub(crate) fn transport_end_before_head(

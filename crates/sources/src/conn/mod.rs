@@ -20,10 +20,13 @@ pub mod driver;
 pub mod h2;
 pub mod handshake;
 pub mod hold;
+mod open_error;
 pub mod proxy;
+pub mod route;
 pub mod session;
 pub mod target;
 pub mod tls;
+pub mod tls_keys;
 mod tls_verify;
 
 use std::time::{Duration, Instant, SystemTime};
@@ -34,7 +37,9 @@ use wsdoctor_evidence::{
     ConnectionEnd, ConnectionRecord, EndRecord, HeartbeatSettings, PhaseTimings, Role,
 };
 
+pub use open_error::OpenError;
 pub use proxy::{ForwardProxy, ProxyError};
+pub use route::{Route, RouteError};
 pub use target::{Target, TargetError};
 pub use tls::{TlsOptions, TlsSetupError};
 pub use wsdoctor_wire::micros_since;
@@ -79,7 +84,7 @@ pub enum HttpVersion {
 /// # Defaults
 /// `connect_timeout` 10 s, `handshake_timeout` 10 s, no extra headers, no
 /// origin, no subprotocol, TLS verified against the system's roots, the
-/// HTTP/1.1 upgrade, no forward proxy, no extension offered.
+/// HTTP/1.1 upgrade, no forward proxy, no extension offered, no pinned route.
 #[derive(Debug, Clone)]
 pub struct ConnectOptions {
     /// What to connect to.
@@ -107,6 +112,9 @@ pub struct ConnectOptions {
     pub proxy: Option<ForwardProxy>,
     /// Offer permessage-deflate (RFC 7692, [`deflate::OFFER`]).
     pub deflate: bool,
+    /// Pinned addresses and hosts (`--resolve`, `--connect-to`, `-4`/`-6`);
+    /// SNI and `Host` stay the target's.
+    pub route: Route,
     /// The application protocol to speak on top ([`app::prepare`] sets it
     /// and has already changed the URL and subprotocols for it); `None`
     /// for bare WebSocket.
@@ -128,6 +136,7 @@ impl ConnectOptions {
             http: HttpVersion::Http1,
             proxy: None,
             deflate: false,
+            route: Route::default(),
             app: None,
         }
     }
@@ -195,10 +204,11 @@ pub fn rfc3339_from_unix(secs: u64) -> String {
     )
 }
 
-/// Sets the record's end for a failure before the WebSocket opened.
-pub(crate) fn end_before_open(record: &mut ConnectionRecord, origin: Instant, end: ConnectionEnd) {
+/// Sets the record's end for a failure before the WebSocket opened: the one
+/// place an [`OpenError`] becomes the record's end.
+fn end_before_open(record: &mut ConnectionRecord, origin: Instant, error: OpenError) {
     record.end = Some(EndRecord {
-        end,
+        end: ConnectionEnd::from(error),
         at_us: micros_since(origin, Instant::now()),
         open_for_us: None,
         since_last_inbound_us: None,
@@ -215,6 +225,22 @@ pub async fn open(
     origin: Instant,
     record: &mut ConnectionRecord,
 ) -> Option<OpenConnection> {
+    match try_open(options, origin, record).await {
+        Ok(open) => Some(open),
+        Err(error) => {
+            end_before_open(record, origin, error);
+            None
+        }
+    }
+}
+
+/// The steps of [`open`], each returning why it failed; the record gets the
+/// timings, TLS and handshake but not the end.
+async fn try_open(
+    options: &ConnectOptions,
+    origin: Instant,
+    record: &mut ConnectionRecord,
+) -> Result<OpenConnection, OpenError> {
     record.http2_offered = options.http == HttpVersion::Http2;
     let tcp = dial::dial(options, origin, record).await?;
     // TLS and the HTTP exchange share one budget that starts once TCP is up.

@@ -18,10 +18,11 @@ use rustls::{
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
-use wsdoctor_evidence::{ConnectionEnd, ConnectionRecord, TlsFailureKind, TlsInfo};
+use wsdoctor_evidence::{ConnectionRecord, TlsFailureKind, TlsInfo};
 
+use super::tls_keys::{ClientIdentity, KeyLogWriter};
 use super::tls_verify::{CertProblem, GivenOrWebpki};
-use super::{end_before_open, micros_since, ConnectOptions};
+use super::{micros_since, ConnectOptions, OpenError};
 
 /// TLS settings.
 ///
@@ -33,6 +34,11 @@ pub struct TlsOptions {
     pub extra_roots: Vec<CertificateDer<'static>>,
     /// Skip certificate verification (`--insecure`).
     pub insecure: bool,
+    /// The client certificate for servers that ask for one (`--cert`/`--key`).
+    pub client_identity: Option<ClientIdentity>,
+    /// Where to write the TLS secrets (`SSLKEYLOGFILE`); shared by every
+    /// connection of a run.
+    pub key_log: Option<Arc<KeyLogWriter>>,
 }
 
 /// Why TLS could not be set up before connecting.
@@ -46,11 +52,37 @@ pub enum TlsSetupError {
         /// The I/O error.
         source: io::Error,
     },
-    /// The CA file holds no PEM certificate.
+    /// The CA or client certificate file holds no PEM certificate.
     #[error("{path} contains no PEM certificate (expected -----BEGIN CERTIFICATE-----)")]
     NoCertificate {
         /// The file.
         path: String,
+    },
+    /// The key file holds no PEM private key of a known kind.
+    #[error("{path} contains no PEM private key (PKCS#8, PKCS#1 or SEC1, e.g. -----BEGIN PRIVATE KEY-----): {why}")]
+    NoPrivateKey {
+        /// The file.
+        path: String,
+        /// What the PEM reader said.
+        why: String,
+    },
+    /// The key cannot be used with the certificate.
+    #[error("cannot use the key {key} with the certificate {cert}: {why}")]
+    KeyNotUsable {
+        /// The certificate file.
+        cert: String,
+        /// The key file.
+        key: String,
+        /// Why, in words.
+        why: String,
+    },
+    /// The key log file cannot be opened for appending.
+    #[error("cannot write the TLS key log {path} (SSLKEYLOGFILE): {source}")]
+    KeyLog {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: io::Error,
     },
 }
 
@@ -71,6 +103,20 @@ impl TlsOptions {
         self.extra_roots.extend(certs);
         Ok(())
     }
+
+    /// Answers a server's certificate request with the PEM chain of `cert`
+    /// and the PEM key of `key` (checked to belong together).
+    pub fn set_client_certificate(&mut self, cert: &Path, key: &Path) -> Result<(), TlsSetupError> {
+        self.client_identity = Some(ClientIdentity::from_pem_files(cert, key)?);
+        Ok(())
+    }
+
+    /// Writes the TLS secrets of every connection to `path` in the NSS key
+    /// log format (what `SSLKEYLOGFILE` names).
+    pub fn log_keys_to(&mut self, path: &Path) -> Result<(), TlsSetupError> {
+        self.key_log = Some(Arc::new(KeyLogWriter::open(path)?));
+        Ok(())
+    }
 }
 
 fn provider() -> Arc<CryptoProvider> {
@@ -80,11 +126,10 @@ fn provider() -> Arc<CryptoProvider> {
 fn client_config(options: &TlsOptions, offer_h2: bool) -> Result<ClientConfig, rustls::Error> {
     let builder =
         ClientConfig::builder_with_provider(provider()).with_safe_default_protocol_versions()?;
-    let mut config = if options.insecure {
+    let verified = if options.insecure {
         builder
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider())))
-            .with_no_client_auth()
     } else {
         let mut roots = RootCertStore::empty();
         let native = rustls_native_certs::load_native_certs();
@@ -100,8 +145,14 @@ fn client_config(options: &TlsOptions, offer_h2: bool) -> Result<ClientConfig, r
         builder
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(verifier))
-            .with_no_client_auth()
     };
+    let mut config = match &options.client_identity {
+        Some(identity) => verified.with_client_cert_resolver(identity.resolver()),
+        None => verified.with_no_client_auth(),
+    };
+    if let Some(key_log) = &options.key_log {
+        config.key_log = key_log.clone();
+    }
     // By default we speak the HTTP/1.1 upgrade, and offering h2 would invite
     // RFC 8441 instead; with `--http2` we offer both, in a browser's order.
     config.alpn_protocols = if offer_h2 {
@@ -112,36 +163,20 @@ fn client_config(options: &TlsOptions, offer_h2: bool) -> Result<ClientConfig, r
     Ok(config)
 }
 
-/// Runs the TLS handshake over `tcp`. Returns `None` (with `record.end` set) on failure.
+/// Runs the TLS handshake over `tcp`. Returns why on failure.
 pub(crate) async fn wrap(
     tcp: TcpStream,
     options: &ConnectOptions,
     deadline: tokio::time::Instant,
     origin: Instant,
     record: &mut ConnectionRecord,
-) -> Option<TlsStream<TcpStream>> {
-    let fail = |record: &mut ConnectionRecord, failure, error: String| {
-        end_before_open(record, origin, ConnectionEnd::TlsFailed { failure, error });
-    };
+) -> Result<TlsStream<TcpStream>, OpenError> {
+    let fail = |failure, error: String| OpenError::Tls { failure, error };
     let offer_h2 = options.http == super::HttpVersion::Http2;
-    let config = match client_config(&options.tls, offer_h2) {
-        Ok(c) => c,
-        Err(e) => {
-            fail(record, TlsFailureKind::Other, e.to_string());
-            return None;
-        }
-    };
-    let name = match ServerName::try_from(options.target.host.clone()) {
-        Ok(n) => n,
-        Err(e) => {
-            fail(
-                record,
-                TlsFailureKind::Other,
-                format!("invalid server name: {e}"),
-            );
-            return None;
-        }
-    };
+    let config = client_config(&options.tls, offer_h2)
+        .map_err(|e| fail(TlsFailureKind::Other, e.to_string()))?;
+    let name = ServerName::try_from(options.target.host.clone())
+        .map_err(|e| fail(TlsFailureKind::Other, format!("invalid server name: {e}")))?;
     let connect = TlsConnector::from(Arc::new(config)).connect(name, tcp);
     match tokio::time::timeout_at(deadline, connect).await {
         Ok(Ok(stream)) => {
@@ -158,23 +193,33 @@ pub(crate) async fn wrap(
                     .alpn_protocol()
                     .map(|p| String::from_utf8_lossy(p).into_owned()),
                 verified: !options.tls.insecure,
+                client_certificate: options.tls.client_identity.is_some(),
             });
-            Some(stream)
+            Ok(stream)
         }
         Ok(Err(e)) => {
             let (failure, text) = classify_tls_error(&e);
-            fail(record, failure, text);
-            None
+            Err(fail(failure, text))
         }
-        Err(_) => {
-            fail(
-                record,
-                TlsFailureKind::Other,
-                "no TLS answer before the handshake timeout".to_owned(),
-            );
-            None
-        }
+        Err(_) => Err(fail(
+            TlsFailureKind::Other,
+            "no TLS answer before the handshake timeout".to_owned(),
+        )),
     }
+}
+
+/// A TLS alert that arrived after our side of the handshake was done, in
+/// place of the answer to the upgrade: TLS 1.3 servers refuse a missing or
+/// unwanted client certificate this way (`certificate_required`), once the
+/// client has already sent its Finished. It is a TLS failure, not an
+/// aborted upgrade.
+pub(crate) fn alert_after_handshake(e: &io::Error) -> Option<OpenError> {
+    let tls = e.get_ref()?.downcast_ref::<rustls::Error>()?;
+    if !matches!(tls, rustls::Error::AlertReceived(_)) {
+        return None;
+    }
+    let (failure, error) = classify_tls_error(e);
+    Some(OpenError::Tls { failure, error })
 }
 
 /// Classifies a TLS handshake error from the typed rustls error inside the

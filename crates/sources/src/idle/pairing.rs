@@ -145,23 +145,23 @@ async fn fetch(connect: &ConnectOptions, id: &str) -> Result<ServerView, String>
         pong_policy: PongPolicy::Answer,
     };
     // The dial and TLS steps record into a connection record; this one is
-    // only read for the reason of a failure.
+    // not kept: a failure is read from the step's error.
     let mut scratch = conn::new_record(&options.target, Role::Client, heartbeat);
-    let failed = |record: &wsdoctor_evidence::ConnectionRecord| {
-        record.end.as_ref().map_or_else(
-            || "could not connect".to_owned(),
-            |e| format!("could not connect for the question: {}", e.end.describe()),
+    let failed = |error: conn::OpenError| {
+        format!(
+            "could not connect for the question: {}",
+            wsdoctor_evidence::ConnectionEnd::from(error).describe()
         )
     };
-    let Some(tcp) = conn::dial::dial(&options, origin, &mut scratch).await else {
-        return Err(failed(&scratch));
-    };
+    let tcp = conn::dial::dial(&options, origin, &mut scratch)
+        .await
+        .map_err(failed)?;
     let deadline = tokio::time::Instant::now() + options.handshake_timeout.min(BUDGET);
     let mut stream: BoxedStream = if options.target.secure {
-        match conn::tls::wrap(tcp, &options, deadline, origin, &mut scratch).await {
-            Some(tls) => Box::new(tls),
-            None => return Err(failed(&scratch)),
-        }
+        let tls = conn::tls::wrap(tcp, &options, deadline, origin, &mut scratch)
+            .await
+            .map_err(failed)?;
+        Box::new(tls)
     } else {
         Box::new(tcp)
     };

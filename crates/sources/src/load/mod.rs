@@ -443,8 +443,11 @@ pub async fn run_with(
 /// fails is left to it too, so each attempt reports it).
 async fn pool_dial_address(options: &ConnectOptions) -> Option<std::net::SocketAddr> {
     let target = &options.target;
+    // A pinned route (--resolve, --connect-to, -4/-6) is followed by the
+    // tokio dialer only.
     let plain = !target.secure
         && options.proxy.is_none()
+        && options.route == crate::conn::Route::default()
         && options.http == crate::conn::HttpVersion::Http1;
     if !plain {
         return None;

@@ -12,6 +12,9 @@ pub(super) fn diagnose(ctx: &Ctx<'_>, end: &ConnectionEnd) -> Option<Finding> {
     if let Some(f) = super::proxy::diagnose(ctx, end) {
         return Some(f);
     }
+    if let Some(f) = super::client_cert::diagnose(ctx, end) {
+        return Some(f);
+    }
     let f = match end {
         ConnectionEnd::DnsFailed { host, .. } => dns(ctx, end, host),
         ConnectionEnd::ConnectRefused { addr } => refused(ctx, end, addr),

@@ -7,6 +7,7 @@
 
 mod after_open;
 mod before_open;
+mod client_cert;
 mod h2;
 mod heartbeat;
 mod proxy;
