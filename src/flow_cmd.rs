@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use clap::Args;
 use wsdoctor_sources::flow::{self as flow_source, FlowConfig};
 
@@ -82,7 +82,5 @@ pub(crate) async fn run(args: FlowArgs) -> anyhow::Result<u8> {
         wsdoctor_report::text::reconnect_view::render_flow(&evidence, &report.findings, style),
         wsdoctor_report::verdict_line(report.verdict, &report.findings, style)
     );
-    output::write_html(&args.output, &report, Some(&text), Vec::new)?;
-    output::emit(&args.output, &report, &text).context("writing the report")?;
-    Ok(u8::try_from(report.verdict.exit_code()).unwrap_or(1))
+    output::finish(&args.output, &report, &text, Vec::new)
 }

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use clap::Args;
 use wsdoctor_evidence::idle::Arm;
 use wsdoctor_sources::idle::{self as idle_source, IdleConfig};
@@ -119,14 +119,12 @@ pub(crate) async fn run(args: IdleArgs) -> anyhow::Result<u8> {
         wsdoctor_report::text::idle_view::render_idle(&evidence, &report.findings, style),
         wsdoctor_report::verdict_line(report.verdict, &report.findings, style)
     );
-    output::write_html(&args.output, &report, Some(&text), || {
+    output::finish(&args.output, &report, &text, || {
         wsdoctor_report::html::idle_charts(
             &evidence,
             &wsdoctor_diagnosis::kb::known_idle_timeouts(),
         )
-    })?;
-    output::emit(&args.output, &report, &text).context("writing the report")?;
-    Ok(u8::try_from(report.verdict.exit_code()).unwrap_or(1))
+    })
 }
 
 #[cfg(test)]

@@ -186,7 +186,7 @@ pub(crate) async fn run(args: LintArgs) -> anyhow::Result<u8> {
     if report.verdict == Verdict::Healthy && evidence.problems.iter().any(|p| p.kind.is_error()) {
         report.verdict = Verdict::Inconclusive;
     }
-    let exit = u8::try_from(report.verdict.exit_code()).unwrap_or(1);
+    let exit = output::exit_status(&report);
     // For the page (only with --html): the text report without colours,
     // whatever stdout is.
     let plain = wsdoctor_report::Style::PLAIN;

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use wsdoctor_diagnosis::Finding;
 use wsdoctor_evidence::{HeartbeatSettings, PongPolicy, ProbeEvidence};
 use wsdoctor_sources::conn::{ConnectOptions, ForwardProxy, HttpVersion, Target, TlsOptions};
@@ -189,11 +189,9 @@ pub(crate) async fn run(args: ProbeArgs) -> anyhow::Result<u8> {
         "{text}\n{}\n",
         wsdoctor_report::verdict_line(report.verdict, &report.findings, style)
     );
-    output::write_html(&args.output, &report, Some(&text), || {
+    output::finish(&args.output, &report, &text, || {
         wsdoctor_report::html::probe_charts(&evidence.iter().collect::<Vec<_>>())
-    })?;
-    output::emit(&args.output, &report, &text).context("writing the report")?;
-    Ok(u8::try_from(report.verdict.exit_code()).unwrap_or(1))
+    })
 }
 
 #[cfg(test)]

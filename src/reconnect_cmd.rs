@@ -175,16 +175,14 @@ pub(crate) async fn run(args: ReconnectArgs) -> anyhow::Result<u8> {
         "{}\n",
         wsdoctor_report::verdict_line(report.verdict, &report.findings, style)
     ));
-    output::write_html(&args.output, &report, Some(&text), || {
+    output::finish(&args.output, &report, &text, || {
         let mut charts = wsdoctor_report::html::reconnect_charts(&evidence);
         if let Some((scenario, runs)) = &storm {
             let series: Vec<_> = runs.iter().map(|(_, wave)| wave).collect();
             charts.extend(wsdoctor_report::html::storm_charts(scenario, &series));
         }
         charts
-    })?;
-    output::emit(&args.output, &report, &text).context("writing the report")?;
-    Ok(u8::try_from(report.verdict.exit_code()).unwrap_or(1))
+    })
 }
 
 #[cfg(test)]

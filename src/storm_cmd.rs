@@ -141,10 +141,8 @@ pub(crate) async fn run(args: StormArgs) -> anyhow::Result<u8> {
         wsdoctor_report::render_findings(&report.findings, style),
         wsdoctor_report::verdict_line(report.verdict, &report.findings, style)
     );
-    output::write_html(&args.output, &report, Some(&text), || {
+    output::finish(&args.output, &report, &text, || {
         let series: Vec<_> = runs.iter().map(|(_, wave)| wave).collect();
         wsdoctor_report::html::storm_charts(&scenario, &series)
-    })?;
-    output::emit(&args.output, &report, &text).context("writing the report")?;
-    Ok(u8::try_from(report.verdict.exit_code()).unwrap_or(1))
+    })
 }

@@ -256,12 +256,10 @@ pub(crate) async fn run(args: WatchArgs) -> anyhow::Result<u8> {
         wsdoctor_report::render_findings(&report.findings, style),
         wsdoctor_report::verdict_line(report.verdict, &report.findings, style)
     );
-    output::write_html(&args.output, &report, Some(&text), || {
+    output::finish(&args.output, &report, &text, || {
         wsdoctor_report::html::watch_charts(
             &evidence,
             &wsdoctor_diagnosis::kb::known_idle_timeouts(),
         )
-    })?;
-    output::emit(&args.output, &report, &text).context("writing the report")?;
-    Ok(u8::try_from(report.verdict.exit_code()).unwrap_or(1))
+    })
 }
