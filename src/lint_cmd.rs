@@ -103,9 +103,6 @@ fn millis(d: Duration) -> u64 {
 }
 
 fn lint_config(args: &LintArgs) -> anyhow::Result<LintConfig> {
-    if args.app_ping.is_some_and(|d| d.is_zero()) {
-        bail!("--app-ping must be more than 0");
-    }
     let kb = wsdoctor_diagnosis::kb();
     let mut via = Vec::new();
     for raw in &args.via {
@@ -130,7 +127,8 @@ fn lint_config(args: &LintArgs) -> anyhow::Result<LintConfig> {
         app_ping_ms: args.app_ping.map(millis),
         via,
         nginx_version: args.nginx_version.clone(),
-    })
+    }
+    .validated()?)
 }
 
 /// The JSON report, with each finding's `span` (wsdoctor extension: `file`,

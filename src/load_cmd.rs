@@ -3,7 +3,7 @@
 //! this binary (`--procs`), each one shard, merged exactly.
 
 use std::ffi::OsString;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -82,40 +82,10 @@ pub(crate) struct LoadArgs {
     pub(crate) output: OutputArgs,
 }
 
-/// `127.0.0.2-127.0.0.40` or a single address.
-fn parse_ip_range(text: &str) -> anyhow::Result<Vec<IpAddr>> {
-    let (first, last) = text.split_once('-').unwrap_or((text, text));
-    let first: Ipv4Addr = first
-        .trim()
-        .parse()
-        .with_context(|| format!("'{first}' is not an IPv4 address"))?;
-    let last: Ipv4Addr = last
-        .trim()
-        .parse()
-        .with_context(|| format!("'{last}' is not an IPv4 address"))?;
-    let (a, b) = (u32::from(first), u32::from(last));
-    if b < a || b - a > 1024 {
-        bail!("--source-ips must be a range of 1 to 1025 addresses, first to last");
-    }
-    Ok((a..=b).map(|n| IpAddr::V4(Ipv4Addr::from(n))).collect())
-}
-
 fn load_config(args: &LoadArgs) -> anyhow::Result<LoadConfig> {
-    if args.connections == 0 || args.connections > 1_000_000 {
-        bail!("-c must be between 1 and 1000000");
-    }
-    if !(args.rate > 0.0 && args.rate <= 100_000.0) {
-        bail!("--rate must be more than 0 and at most 100000 per second");
-    }
-    if args.size > 16 * 1024 * 1024 {
-        bail!("--size is at most 16 MiB");
-    }
     let mut config = LoadConfig::new(connect_options(&args.url, &args.connect)?, args.connections);
     config.rate = args.rate;
     if let Some(step) = args.step {
-        if step == 0 {
-            bail!("--step must be at least 1");
-        }
         config.step = step;
     }
     config.step_hold = args.step_hold;
@@ -124,12 +94,12 @@ fn load_config(args: &LoadArgs) -> anyhow::Result<LoadConfig> {
     config.message_size = args.size;
     config.ping_interval = args.ping_interval;
     if let Some(range) = &args.source_ips {
-        config.source_ips = parse_ip_range(range)?;
+        config.source_ips = scale::parse_source_range(range)?;
     }
     if let Some(shard) = &args.shard {
         config.shard = Some(Shard::parse(shard).context("--shard")?);
     }
-    Ok(config)
+    Ok(config.validated()?)
 }
 
 /// How many processes to run, and the note that says why when chosen
@@ -411,7 +381,6 @@ fn child_args(
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use super::parse_ip_range;
 
     #[test]
     fn a_shards_processes_split_its_slice() {
@@ -476,14 +445,5 @@ mod tests {
         assert_eq!(child_config.shard, shard);
         assert!(back.child && back.output.json && back.procs.is_none());
         assert_eq!(back.connect.headers, vec!["X-A: 1".to_owned()]);
-    }
-
-    #[test]
-    fn ranges() {
-        assert_eq!(parse_ip_range("127.0.0.2-127.0.0.4").unwrap().len(), 3);
-        assert_eq!(parse_ip_range("127.0.0.9").unwrap().len(), 1);
-        assert!(parse_ip_range("127.0.0.9-127.0.0.2").is_err());
-        assert!(parse_ip_range("10.0.0.0-10.1.0.0").is_err());
-        assert!(parse_ip_range("nope").is_err());
     }
 }

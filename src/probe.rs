@@ -98,9 +98,6 @@ fn probe_config(url: &str, args: &ProbeArgs) -> anyhow::Result<ProbeConfig> {
     config.send_every = args.send_every;
     config.compare_http = args.connect.compare_http;
     wsdoctor_sources::conn::app::prepare(&mut config.connect, args.app)?;
-    if args.ping_interval.is_some_and(|d| d.is_zero()) {
-        bail!("--ping-interval must be more than 0");
-    }
     config.heartbeat = HeartbeatSettings {
         ping_interval_ms: args.ping_interval.map(millis),
         pong_timeout_ms: millis(args.pong_timeout),
@@ -110,7 +107,7 @@ fn probe_config(url: &str, args: &ProbeArgs) -> anyhow::Result<ProbeConfig> {
             (false, None) => PongPolicy::Answer,
         },
     };
-    Ok(config)
+    Ok(config.validated()?)
 }
 
 /// Probes every target at once (a fair comparison sees the same moment).

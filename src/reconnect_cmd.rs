@@ -7,7 +7,7 @@ use std::io::Write as _;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime};
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use clap::Args;
 use tokio::sync::watch;
 use wsdoctor_diagnosis::rules::reconnect::storm::{simulate, StormPolicy, StormScenario};
@@ -66,21 +66,6 @@ fn parse_way(text: &str) -> Result<Interruption, String> {
 }
 
 fn config(args: &ReconnectArgs) -> anyhow::Result<ReconnectConfig> {
-    if args.drops == 0 || args.drops > 1000 {
-        bail!("--drops must be between 1 and 1000");
-    }
-    if args.refuse > 100 {
-        bail!("--refuse must be at most 100");
-    }
-    if args.drop_after > Duration::from_secs(24 * 3600) {
-        bail!("--drop-after must be at most 24h");
-    }
-    if args.max < Duration::from_secs(1) || args.max > Duration::from_secs(7 * 24 * 3600) {
-        bail!("--max must be between 1s and 7d");
-    }
-    if args.clients.is_some_and(|n| n == 0 || n > 1_000_000) {
-        bail!("--clients must be between 1 and 1000000");
-    }
     Ok(ReconnectConfig {
         listen: args.listen,
         drop_after: args.drop_after,
@@ -88,7 +73,8 @@ fn config(args: &ReconnectArgs) -> anyhow::Result<ReconnectConfig> {
         ways: args.close_code.clone(),
         refuse: args.refuse,
         max: args.max,
-    })
+    }
+    .validated()?)
 }
 
 /// Turns true on Ctrl-C or SIGTERM.
@@ -103,6 +89,12 @@ fn interrupt() -> watch::Receiver<bool> {
 
 pub(crate) async fn run(args: ReconnectArgs) -> anyhow::Result<u8> {
     let config = config(&args)?;
+    // Checked before the run, not after it: a bad --clients must not cost
+    // the whole experiment.
+    let scenario = args
+        .clients
+        .map(|clients| StormScenario::new(clients, args.outage, 1))
+        .transpose()?;
     let server = ReconnectServer::bind(config.clone())
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -120,7 +112,7 @@ pub(crate) async fn run(args: ReconnectArgs) -> anyhow::Result<u8> {
     let evidence = server.run(interrupt(), |_| {}).await;
     let policies = client_policies(&evidence);
     let findings = rules::diagnose_reconnect(&evidence);
-    let storm = args.clients.and_then(|clients| {
+    let storm = scenario.and_then(|scenario| {
         // The measured policy of the first client with a problem, else the first classified.
         let (p, c) = policies
             .iter()
@@ -135,12 +127,6 @@ pub(crate) async fn run(args: ReconnectArgs) -> anyhow::Result<u8> {
         let observed_max = p.delays_s.iter().copied().fold(0.0, f64::max);
         let mut measured = StormPolicy::from_fit(fit, observed_max);
         measured.name = format!("measured (client={})", c.client);
-        let scenario = StormScenario {
-            clients,
-            outage_s: args.outage.as_secs_f64(),
-            horizon_s: 60,
-            seed: 1,
-        };
         let reference = StormPolicy::full_jitter(fixes::BASE_S, fixes::CAP_S);
         let a = simulate(&measured, &scenario);
         let b = simulate(&reference, &scenario);

@@ -12,10 +12,10 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use tokio::sync::{mpsc, watch};
-use wsdoctor_evidence::format_count;
 use wsdoctor_evidence::load::{
     FailureSample, GeneratorLimits, LoadEvidence, LoadPlanSpec, LoadStep,
 };
+use wsdoctor_evidence::{check_at_least, format_count, ConfigError};
 
 use crate::conn::hold::{Dial, HoldPool};
 use crate::conn::ConnectOptions;
@@ -37,6 +37,11 @@ pub use events::EventsWriter;
 use events::LineKind;
 pub use merge::{merge, MergeError, Merged, ShardResult};
 pub use plan::{LoadPlan, Shard, ShardError, StepPlan};
+
+/// The largest message a ramp sends (`--size`).
+const MAX_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
+/// The most source addresses a ramp spreads over (`--source-ips`).
+const MAX_SOURCE_IPS: usize = 1025;
 
 /// A validated load ramp.
 ///
@@ -95,6 +100,39 @@ impl LoadConfig {
             shard: None,
             auto_source_ips: true,
         }
+    }
+
+    /// The config as given when every setting is within what a ramp
+    /// supports: 1 to 1,000,000 connections, a rate above 0 and at most
+    /// 100,000 per second, steps of at least 1, messages of at most 16 MiB,
+    /// at most 1025 source addresses.
+    pub fn validated(self) -> Result<Self, ConfigError> {
+        if self.concurrency == 0 || self.concurrency > 1_000_000 {
+            return Err(ConfigError::Rule {
+                setting: "-c",
+                rule: "must be between 1 and 1000000",
+            });
+        }
+        if !(self.rate > 0.0 && self.rate <= 100_000.0) {
+            return Err(ConfigError::Rule {
+                setting: "--rate",
+                rule: "must be more than 0 and at most 100000 per second",
+            });
+        }
+        check_at_least("--step", self.step, 1)?;
+        if self.message_size > MAX_MESSAGE_SIZE {
+            return Err(ConfigError::Rule {
+                setting: "--size",
+                rule: "is at most 16 MiB",
+            });
+        }
+        if self.source_ips.len() > MAX_SOURCE_IPS {
+            return Err(ConfigError::Rule {
+                setting: "--source-ips",
+                rule: "must be a range of 1 to 1025 addresses, first to last",
+            });
+        }
+        Ok(self)
     }
 
     /// The schedule as recorded in the evidence, for `merge` to compare.
