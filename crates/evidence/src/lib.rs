@@ -20,6 +20,7 @@ mod escape;
 mod handshake;
 pub mod idle;
 pub mod load;
+mod load_end;
 pub mod logs;
 mod proxy;
 pub mod reconnect;

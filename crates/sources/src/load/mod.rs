@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use tokio::sync::{mpsc, watch};
 use wsdoctor_evidence::load::{
-    FailureSample, GeneratorLimits, LoadEvidence, LoadPlanSpec, LoadStep,
+    FailureKind, FailureSample, GeneratorLimits, LoadEvidence, LoadPlanSpec, LoadStep,
 };
 use wsdoctor_evidence::{check_at_least, format_count, ConfigError};
 
@@ -502,10 +502,6 @@ async fn pool_dial_address(options: &ConnectOptions) -> Option<std::net::SocketA
     }
 }
 
-/// The failure kind of attempts that had neither opened nor failed when the
-/// ramp ended (their TCP connect or 101 was still pending).
-pub const PENDING_AT_END: &str = "pending-at-end";
-
 /// Counts a step's attempts that never reported as failures of their own
 /// kind: left out, a server too slow to answer at this level would look
 /// healthy (seen at 15,000 connections at 5,000/s: SYN retransmits after
@@ -516,9 +512,9 @@ fn count_pending(step: &mut LoadStep) {
     if pending == 0 {
         return;
     }
-    step.failures.insert(PENDING_AT_END.to_owned(), pending);
+    step.failures.insert(FailureKind::PendingAtEnd, pending);
     step.failure_samples.push(FailureSample {
-        kind: PENDING_AT_END.to_owned(),
+        kind: FailureKind::PendingAtEnd,
         detail: format!(
             "{pending} connections had neither opened nor failed when the ramp ended: their TCP connect or the server's 101 was still pending"
         ),
@@ -549,9 +545,12 @@ impl Aggregate<'_> {
                 Event::Opened { handshake_us, .. } => Some(LineKind::Opened {
                     handshake_us: *handshake_us,
                 }),
-                Event::Failed { kind, detail, .. } => Some(LineKind::Failed { kind, detail }),
+                Event::Failed { kind, detail, .. } => Some(LineKind::Failed {
+                    kind: *kind,
+                    detail,
+                }),
                 Event::Dropped { kind } => Some(LineKind::Dropped {
-                    kind,
+                    kind: *kind,
                     during_step: step_of(self.current),
                 }),
                 Event::Echo { .. } => None,
@@ -599,7 +598,7 @@ fn apply(
             server,
         } => {
             if let Some(s) = steps.get_mut(step) {
-                let count = s.stats.failures.entry(kind.clone()).or_insert(0);
+                let count = s.stats.failures.entry(kind).or_insert(0);
                 *count += 1;
                 if *count == 1 {
                     s.stats.failure_samples.push(FailureSample {

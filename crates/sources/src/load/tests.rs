@@ -81,19 +81,27 @@ fn attempts_that_never_answered_are_counted() {
     let mut step = LoadStep {
         attempted: 10,
         opened: 6,
-        failures: [("refused".to_owned(), 1)].into_iter().collect(),
+        failures: [(wsdoctor_evidence::load::FailureKind::Refused, 1)]
+            .into_iter()
+            .collect(),
         open_at_end: 5,
         ..LoadStep::default()
     };
     super::count_pending(&mut step);
-    assert_eq!(step.failures[super::PENDING_AT_END], 3);
+    assert_eq!(
+        step.failures[&wsdoctor_evidence::load::FailureKind::PendingAtEnd],
+        3
+    );
     assert_eq!(step.failure_samples[0].at_concurrency, 5);
     let before = step.clone();
     step.attempted = 7;
-    step.failures.remove(super::PENDING_AT_END);
+    step.failures
+        .remove(&wsdoctor_evidence::load::FailureKind::PendingAtEnd);
     step.failure_samples.clear();
     super::count_pending(&mut step);
-    assert!(!step.failures.contains_key(super::PENDING_AT_END));
+    assert!(!step
+        .failures
+        .contains_key(&wsdoctor_evidence::load::FailureKind::PendingAtEnd));
     assert_ne!(before, step);
 }
 

@@ -1,8 +1,8 @@
 //! Rules for a load ramp: where failures or drops began (the knee) and what
 //! they were, with the generator's own limits kept apart from the server's.
 
-use wsdoctor_evidence::load::{LoadEvidence, LoadStep};
-use wsdoctor_evidence::{format_count as thousands, LocalResource};
+use wsdoctor_evidence::load::{FailureKind, LoadEvidence, LoadStep};
+use wsdoctor_evidence::{format_count as thousands, LocalResource, Transport};
 
 use super::common::{finding, fix, local_limit};
 use crate::finding::{rank, CauseId, Finding, Severity, SourceKind};
@@ -33,46 +33,33 @@ fn ms(us: u64) -> String {
     }
 }
 
-fn local_resource(kind: &str) -> Option<LocalResource> {
-    match kind {
-        "local-file-descriptors" => Some(LocalResource::FileDescriptors),
-        "local-ephemeral-ports" => Some(LocalResource::EphemeralPorts),
-        "local-socket-memory" => Some(LocalResource::Memory),
-        _ => None,
-    }
-}
-
 /// What to change for a kind of failure, in words people search for.
-fn fix_for(kind: &str, server: Option<&str>) -> (String, String) {
+fn fix_for(kind: FailureKind, server: Option<&str>) -> (String, String) {
     let by_nginx = server.is_some_and(|s| s.to_ascii_lowercase().contains("nginx"));
     match kind {
-        k if k.starts_with("http-503") && by_nginx => (
+        FailureKind::Http(503) if by_nginx => (
             "nginx".to_owned(),
             "nginx answers 503 when a limit_conn zone or its upstream's max_conns is reached; raise them, and worker_connections (each proxied WebSocket holds two connections), with worker_rlimit_nofile to match.".to_owned(),
         ),
-        k if k.starts_with("http-5") => (
+        FailureKind::Http(500..=599) => (
             "server".to_owned(),
             "The server or a proxy in front of it refuses new upgrades past this level: look for a connection limit (maxconn in HAProxy, max_conns/limit_conn in nginx, the application's own cap) and for the process's open-file limit.".to_owned(),
         ),
         // The forward proxy's own limit, not the target's (tinyproxy
         // MaxClients, squid's file descriptors).
-        k if k.starts_with("proxy-") => (
+        k if k.is_proxy() => (
             "proxy".to_owned(),
             "The forward proxy refuses or fails tunnels past this level: its own connection limit is reached (tinyproxy MaxClients, squid max_filedescriptors). Raise it, or measure the target without the proxy (--no-proxy).".to_owned(),
         ),
-        "refused" => (
+        FailureKind::Refused => (
             "server".to_owned(),
             "Connections are refused once the accept queue is full or the server stops listening: raise the listen backlog (net.core.somaxconn and the server's backlog setting) and check that the process did not crash.".to_owned(),
         ),
-        "connect-timeout" | "handshake-timeout" | "pending-at-end" => (
+        FailureKind::ConnectTimeout | FailureKind::HandshakeTimeout | FailureKind::PendingAtEnd => (
             "server".to_owned(),
             "New connections wait unanswered: a limit holds them past this level instead of refusing them (HAProxy's maxconn, Envoy's circuit breakers, a full SYN or accept queue), or the server accepts or upgrades too slowly at this level (a blocked event loop, CPU at 100 %). Check the proxies' connection limits, the server's CPU and the listen backlog.".to_owned(),
         ),
-        "peer-stopped-reading" => (
-            "server".to_owned(),
-            "The server stopped reading what the connections sent (it took none of their bytes for the write timeout): a slow consumer. Its handler blocks, or it reads only on some event; at this level it cannot keep up. Look at the server's event loop and CPU, and at per-connection send queues.".to_owned(),
-        ),
-        k if k.starts_with("reset") || k.starts_with("eof") => (
+        FailureKind::BeforeUpgrade(Transport::Reset | Transport::Eof) => (
             "server".to_owned(),
             "The server or a proxy closes new connections right away at this level: typically an open-file limit (accept then close), nginx's worker_connections (\"worker_connections are not enough\" in its error log), or a connection cap.".to_owned(),
         ),
@@ -95,7 +82,7 @@ pub fn diagnose_load(e: &LoadEvidence) -> Vec<Finding> {
     let mut generator_limited = false;
     for s in &e.steps {
         for sample in &s.failure_samples {
-            if let Some(resource) = local_resource(&sample.kind) {
+            if let Some(resource) = sample.kind.local_resource() {
                 if !generator_limited {
                     let mut f = local_limit(resource, &sample.detail, SourceKind::Load);
                     f.measured.concurrency_limit = Some(sample.at_concurrency);
@@ -178,10 +165,10 @@ pub fn diagnose_load(e: &LoadEvidence) -> Vec<Finding> {
             let step = &e.steps[i];
             let before = i.checked_sub(1).map(|j| &e.steps[j]);
             // The server's failures, without the generator's own.
-            let server_failures: Vec<(&String, &u64)> = step
+            let server_failures: Vec<(&FailureKind, &u64)> = step
                 .failures
                 .iter()
-                .filter(|(k, _)| local_resource(k).is_none())
+                .filter(|(k, _)| k.local_resource().is_none())
                 .collect();
             if server_failures.is_empty() && dropped(step) == 0 {
                 return finish(findings);
@@ -189,7 +176,7 @@ pub fn diagnose_load(e: &LoadEvidence) -> Vec<Finding> {
             let first = step
                 .failure_samples
                 .iter()
-                .find(|f| local_resource(&f.kind).is_none());
+                .find(|f| f.kind.local_resource().is_none());
             // The first failure's count is a lower bound (opens still in
             // flight were not counted yet); what the server went on holding
             // at the end of the step is the level it sustained.
@@ -200,22 +187,25 @@ pub fn diagnose_load(e: &LoadEvidence) -> Vec<Finding> {
             let (top_kind, top_count) = server_failures
                 .iter()
                 .max_by_key(|(_, n)| **n)
-                .map_or(("", 0), |(k, n)| (k.as_str(), **n));
+                .map_or((None, 0), |(k, n)| (Some(**k), **n));
             // Nothing opened before the failures: no load limit, whatever
             // failed fails at any level (a broken handshake, a refusal).
             let nothing_opened = e.steps[..=i].iter().all(|s| s.opened == 0);
             // A forward proxy that refuses from the first connection on is
             // no load limit: nothing got through it at all.
-            let (id, title) = if limit == 0 && top_kind.starts_with("proxy-") {
+            let (id, title) = if limit == 0 && top_kind.is_some_and(FailureKind::is_proxy) {
                 (
                     CauseId::ProxyRefused,
                     "The forward proxy refused every tunnel, from the first connection".to_owned(),
                 )
-            } else if let Some(cause) = nothing_opened.then(|| failure_cause(top_kind)).flatten() {
+            } else if let Some((cause, kind)) = top_kind
+                .filter(|_| nothing_opened)
+                .and_then(|k| Some((failure_cause(k)?, k)))
+            {
                 (
                     cause,
                     format!(
-                        "Every connection failed from the first one on ({top_kind}): the handshake fails at any load, this is no load limit"
+                        "Every connection failed from the first one on ({kind}): the handshake fails at any load, this is no load limit"
                     ),
                 )
             } else {
@@ -244,7 +234,7 @@ pub fn diagnose_load(e: &LoadEvidence) -> Vec<Finding> {
                     ms(b.handshake.p99_us)
                 ));
             }
-            if top_count > 0 {
+            if let Some(top_kind) = top_kind.filter(|_| top_count > 0) {
                 let server = first.and_then(|f| f.server.clone());
                 let from = server
                     .as_deref()
@@ -260,7 +250,10 @@ pub fn diagnose_load(e: &LoadEvidence) -> Vec<Finding> {
                 if let Some(sample) = first {
                     f.evidence.push(format!("first failure: {}", sample.detail));
                 }
-                if matches!(top_kind, "handshake-timeout" | "pending-at-end") {
+                if matches!(
+                    top_kind,
+                    FailureKind::HandshakeTimeout | FailureKind::PendingAtEnd
+                ) {
                     f.evidence.push(format!(
                         "queued, not refused: these connections were accepted but got no 101 while {} stayed open",
                         thousands(step.open_at_end)
@@ -336,18 +329,15 @@ pub fn diagnose_load(e: &LoadEvidence) -> Vec<Finding> {
 
 /// The cause a kind of failure names when it happens from the first
 /// connection on, at any load.
-fn failure_cause(kind: &str) -> Option<CauseId> {
-    let status = kind
-        .strip_prefix("http-")
-        .and_then(|s| s.parse::<u16>().ok());
-    Some(match (kind, status) {
-        ("invalid-101", _) => CauseId::HandshakeInvalid,
-        ("refused", _) => CauseId::ConnectRefused,
-        ("connect-timeout", _) => CauseId::ConnectTimeout,
-        ("dns", _) => CauseId::DnsFailure,
-        ("tls", _) => CauseId::TlsFailure,
-        (_, Some(502..=504)) => CauseId::BackendUnavailable,
-        (_, Some(400..=499)) => CauseId::UpgradeRejected,
+fn failure_cause(kind: FailureKind) -> Option<CauseId> {
+    Some(match kind {
+        FailureKind::Invalid101 => CauseId::HandshakeInvalid,
+        FailureKind::Refused => CauseId::ConnectRefused,
+        FailureKind::ConnectTimeout => CauseId::ConnectTimeout,
+        FailureKind::Dns => CauseId::DnsFailure,
+        FailureKind::Tls => CauseId::TlsFailure,
+        FailureKind::Http(502..=504) => CauseId::BackendUnavailable,
+        FailureKind::Http(400..=499) => CauseId::UpgradeRejected,
         _ => return None,
     })
 }
@@ -444,12 +434,12 @@ mod tests {
             opened,
             failures: failures
                 .iter()
-                .map(|(k, n, _)| ((*k).to_owned(), *n))
+                .map(|(k, n, _)| (k.parse().unwrap(), *n))
                 .collect::<BTreeMap<_, _>>(),
             failure_samples: failures
                 .iter()
                 .map(|(k, _, at)| FailureSample {
-                    kind: (*k).to_owned(),
+                    kind: k.parse().unwrap(),
                     detail: format!("{k} happened"),
                     server: Some("nginx/1.22.1".to_owned()),
                     at_concurrency: *at,
@@ -637,7 +627,7 @@ mod tests {
     #[test]
     fn drops_under_load_count() {
         let mut s2 = step(2, 100, 100, &[], 150);
-        s2.drops.insert("reset".into(), 50);
+        s2.drops.insert("reset".parse().unwrap(), 50);
         let e = evidence(vec![step(1, 100, 100, &[], 100), s2]);
         let f = &diagnose_load(&e)[0];
         assert_eq!(f.id, CauseId::LoadLimit);
