@@ -52,6 +52,14 @@ pub enum ConfigError {
         /// What it must be, as a sentence that follows the name.
         rule: &'static str,
     },
+    /// More processes asked for than connections to open (`--procs`).
+    #[error("--procs {procs} is more processes than the {connections} connections to open")]
+    MoreProcessesThanConnections {
+        /// The processes asked for.
+        procs: u32,
+        /// The connections this run opens.
+        connections: u64,
+    },
     /// A value that does not read as what the setting takes.
     #[error("'{text}' is not {expected}: {why}")]
     Unreadable {

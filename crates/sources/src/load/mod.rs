@@ -25,6 +25,7 @@ use std::sync::Arc;
 
 mod connection;
 mod events;
+pub mod fanout;
 mod hist;
 mod merge;
 
