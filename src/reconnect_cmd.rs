@@ -31,7 +31,7 @@ pub(crate) struct ReconnectArgs {
     #[arg(long, default_value_t = 5, value_name = "N")]
     pub(crate) drops: u32,
     /// How to drop: rst, fin (no close frame) or a close code (1001, 1006 = rst, 1012, 1013, …); several, comma-separated, are used in turn.
-    #[arg(long, value_delimiter = ',', default_value = "rst", value_parser = parse_way, value_name = "CODE|rst|fin")]
+    #[arg(long, value_delimiter = ',', default_value = "rst", value_parser = str::parse::<Interruption>, value_name = "CODE|rst|fin")]
     pub(crate) close_code: Vec<Interruption>,
     /// After each drop, refuse the client's next K handshakes with 503 (shows whether it keeps backing off).
     #[arg(long, default_value_t = 0, value_name = "K")]
@@ -47,22 +47,6 @@ pub(crate) struct ReconnectArgs {
     pub(crate) outage: Duration,
     #[command(flatten)]
     pub(crate) output: OutputArgs,
-}
-
-fn parse_way(text: &str) -> Result<Interruption, String> {
-    match text.trim().to_ascii_lowercase().as_str() {
-        // 1006 is never sent on the wire: a client sees it after a reset.
-        "rst" | "reset" | "1006" => Ok(Interruption::Reset),
-        "fin" | "eof" => Ok(Interruption::Fin),
-        other => match other.parse::<u16>() {
-            Ok(code @ (1000..=1003 | 1007..=1014 | 3000..=4999)) => {
-                Ok(Interruption::Close { code })
-            }
-            _ => Err(format!(
-                "'{other}' is not rst, fin or a close code that may be sent (1000–1003, 1007–1014, 3000–4999)"
-            )),
-        },
-    }
 }
 
 fn config(args: &ReconnectArgs) -> anyhow::Result<ReconnectConfig> {
@@ -169,20 +153,4 @@ pub(crate) async fn run(args: ReconnectArgs) -> anyhow::Result<u8> {
         }
         charts
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_way;
-    use wsdoctor_evidence::reconnect::Interruption;
-
-    #[test]
-    fn ways_parse() {
-        assert_eq!(parse_way("rst"), Ok(Interruption::Reset));
-        assert_eq!(parse_way("1006"), Ok(Interruption::Reset));
-        assert_eq!(parse_way("FIN"), Ok(Interruption::Fin));
-        assert_eq!(parse_way("1013"), Ok(Interruption::Close { code: 1013 }));
-        assert!(parse_way("1005").is_err());
-        assert!(parse_way("soon").is_err());
-    }
 }
