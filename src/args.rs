@@ -227,15 +227,10 @@ pub(crate) fn parse_app(text: &str) -> Result<wsdoctor_app::AppChoice, String> {
         .map_err(|e: wsdoctor_app::UnknownApp| e.to_string())
 }
 
-/// An idle-experiment or watch arm: `silent`, `ping`, `data`.
-pub(crate) fn parse_arm(text: &str) -> Result<wsdoctor_evidence::idle::Arm, String> {
+/// A watch arm: `silent`, `ping`, `data` (the ones any server feeds).
+pub(crate) fn parse_arm(
+    text: &str,
+) -> Result<wsdoctor_evidence::idle::Arm, wsdoctor_evidence::idle::UnknownArm> {
     use wsdoctor_evidence::idle::Arm;
-    match text.trim() {
-        "silent" => Ok(Arm::Silent),
-        "ping" => Ok(Arm::Ping),
-        "data" => Ok(Arm::Data),
-        other => Err(format!(
-            "'{other}' is not an arm; choose from silent, ping, data"
-        )),
-    }
+    Arm::parse_among(text, &Arm::ANY_SERVER)
 }

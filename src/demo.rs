@@ -8,6 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context;
 use wsdoctor_diagnosis::{CauseId, Finding};
+use wsdoctor_evidence::idle::IdleEvidence;
 use wsdoctor_evidence::{HeartbeatSettings, PongPolicy, ProbeEvidence};
 use wsdoctor_lab::{DiagServer, LabProxy, ProxyConfig, ProxyFault, ServeConfig};
 use wsdoctor_sources::conn::{ConnectOptions, Target};
@@ -205,6 +206,76 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<u8> {
     let watch = args.watch.max(MIN_WATCH);
 
     let mut proxies = Vec::new();
+    let configs = probe_configs(&server, nothing, watch, &mut proxies).await?;
+    let idle_configs = idle_configs(&server, &mut proxies).await?;
+
+    let spinner = Spinner::new();
+    let idle_runs = idle_configs
+        .iter()
+        .map(|c| wsdoctor_sources::idle::run(c, None));
+    let (evidence, idle_evidence) = tokio::join!(
+        probe_all(configs, &spinner),
+        futures_util::future::join_all(idle_runs)
+    );
+    spinner.finish();
+    for proxy in proxies {
+        proxy.shutdown().await;
+    }
+    server.shutdown().await;
+    let per_target = diagnose(&evidence);
+
+    let style = output::style(&args.output);
+    let (mut text, mut as_expected) = table(&evidence, &per_target, style);
+    let mut total = per_target.len();
+    let (idle_text, idle_ok, idle_findings) = idle_table(&idle_evidence);
+    text.push_str(&idle_text);
+    total += idle_evidence.len();
+    as_expected += idle_ok;
+    let text = format!(
+        "{text}\n{as_expected} of {total} lab failures diagnosed as what they are ({:.1} s).\n\
+         Try it on your own endpoint: wsdoctor probe wss://your.host/socket --watch 65s\n",
+        clock.elapsed().as_secs_f64()
+    );
+
+    let mut all: Vec<Finding> = per_target
+        .into_iter()
+        .flatten()
+        .chain(idle_findings)
+        .collect();
+    wsdoctor_diagnosis::rank(&mut all);
+    let targets = evidence
+        .iter()
+        .map(|e| e.connection.target.clone())
+        .collect();
+    let observations = serde_json::json!({ "probes": evidence, "idle": idle_evidence });
+    let report = wsdoctor_report::Report::new(
+        "demo",
+        targets,
+        started_at,
+        clock.elapsed(),
+        all,
+        observations,
+    );
+    output::emit(&args.output, &report, &text).context("writing the report")?;
+    if args.output.json && as_expected != total {
+        // stdout is the JSON alone; which scenario missed is for a person.
+        #[allow(clippy::print_stderr)]
+        {
+            eprint!("{text}");
+        }
+    }
+    // The demo succeeds when every injected failure was recognised.
+    Ok(if as_expected == total { 0 } else { 1 })
+}
+
+/// The probe of each scenario, starting the lab proxies it goes through
+/// (kept in `proxies` until the demo ends).
+async fn probe_configs(
+    server: &DiagServer,
+    nothing: std::net::SocketAddr,
+    watch: Duration,
+    proxies: &mut Vec<LabProxy>,
+) -> anyhow::Result<Vec<ProbeConfig>> {
     let mut configs = Vec::new();
     for scenario in SCENARIOS {
         let url = match scenario.via {
@@ -242,7 +313,15 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<u8> {
         }
         configs.push(config);
     }
+    Ok(configs)
+}
 
+/// The idle experiment of each idle scenario, each behind a lab proxy of
+/// its own (kept in `proxies`).
+async fn idle_configs(
+    server: &DiagServer,
+    proxies: &mut Vec<LabProxy>,
+) -> anyhow::Result<Vec<IdleConfig>> {
     let mut idle_configs = Vec::new();
     for (_, faults, _, _) in IDLE_SCENARIOS {
         let proxy = LabProxy::start(ProxyConfig {
@@ -261,37 +340,25 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<u8> {
         proxies.push(proxy);
         idle_configs.push(config);
     }
+    Ok(idle_configs)
+}
 
-    let spinner = Spinner::new();
-    let idle_runs = idle_configs
-        .iter()
-        .map(|c| wsdoctor_sources::idle::run(c, None));
-    let (evidence, idle_evidence) = tokio::join!(
-        probe_all(configs, &spinner),
-        futures_util::future::join_all(idle_runs)
-    );
-    spinner.finish();
-    for proxy in proxies {
-        proxy.shutdown().await;
-    }
-    server.shutdown().await;
-    let per_target = diagnose(&evidence);
-
-    let style = output::style(&args.output);
-    let (mut text, mut as_expected) = table(&evidence, &per_target, style);
-    let mut total = per_target.len();
+/// The idle experiments' rows: the text, how many were diagnosed as
+/// expected, and their findings.
+fn idle_table(idle_evidence: &[IdleEvidence]) -> (String, usize, Vec<Finding>) {
+    let mut text = String::new();
+    let mut as_expected = 0;
     let mut idle_findings = Vec::new();
     text.push_str(
         "\nidle experiments (wsdoctor idle: silent, ping and data connections side by side)\n",
     );
-    for ((name, faults, expect, keepalive), e) in IDLE_SCENARIOS.iter().zip(&idle_evidence) {
+    for ((name, faults, expect, keepalive), e) in IDLE_SCENARIOS.iter().zip(idle_evidence) {
         let findings = wsdoctor_diagnosis::rules::idle::diagnose_idle(e);
         let top = findings.first();
         let ok = top.is_some_and(|f| {
             f.id == *expect
                 && (keepalive.is_empty() || f.measured.keepalive_by.as_deref() == Some(*keepalive))
         });
-        total += 1;
         as_expected += usize::from(ok);
         let said = top.map_or_else(
             || "nothing".to_owned(),
@@ -315,41 +382,7 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<u8> {
         ));
         idle_findings.extend(findings);
     }
-    let text = format!(
-        "{text}\n{as_expected} of {total} lab failures diagnosed as what they are ({:.1} s).\n\
-         Try it on your own endpoint: wsdoctor probe wss://your.host/socket --watch 65s\n",
-        clock.elapsed().as_secs_f64()
-    );
-
-    let mut all: Vec<Finding> = per_target
-        .into_iter()
-        .flatten()
-        .chain(idle_findings)
-        .collect();
-    wsdoctor_diagnosis::rank(&mut all);
-    let targets = evidence
-        .iter()
-        .map(|e| e.connection.target.clone())
-        .collect();
-    let observations = serde_json::json!({ "probes": evidence, "idle": idle_evidence });
-    let report = wsdoctor_report::Report::new(
-        "demo",
-        targets,
-        started_at,
-        clock.elapsed(),
-        all,
-        observations,
-    );
-    output::emit(&args.output, &report, &text).context("writing the report")?;
-    if args.output.json && as_expected != total {
-        // stdout is the JSON alone; which scenario missed is for a person.
-        #[allow(clippy::print_stderr)]
-        {
-            eprint!("{text}");
-        }
-    }
-    // The demo succeeds when every injected failure was recognised.
-    Ok(if as_expected == total { 0 } else { 1 })
+    (text, as_expected, idle_findings)
 }
 
 /// The table, then each scenario's top finding; and how many matched.

@@ -2,7 +2,6 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use anyhow::{bail, Context};
 use clap::Args;
 use wsdoctor_sources::flow::{self as flow_source, FlowConfig};
 
@@ -35,17 +34,6 @@ pub(crate) struct FlowArgs {
 }
 
 fn flow_config(args: &FlowArgs) -> anyhow::Result<FlowConfig> {
-    if args.expect_every < Duration::from_millis(50)
-        || args.expect_every > Duration::from_secs(3600)
-    {
-        bail!("--expect-every must be between 50ms and 1h");
-    }
-    if args.max < Duration::from_secs(1) || args.max > Duration::from_secs(24 * 3600) {
-        bail!("--max must be between 1s and 24h");
-    }
-    if args.every.is_some_and(|d| d < Duration::from_millis(10)) {
-        bail!("--every must be at least 10ms");
-    }
     let mut config = FlowConfig::new(
         connect_options(&args.url, &args.connect)?,
         args.expect_every,
@@ -58,8 +46,7 @@ fn flow_config(args: &FlowArgs) -> anyhow::Result<FlowConfig> {
             args.every.unwrap_or(args.max + Duration::from_secs(1)),
         )
     });
-    config.connect.handshake_timeout = config.connect.handshake_timeout.min(args.max);
-    Ok(config)
+    Ok(config.validated()?)
 }
 
 pub(crate) async fn run(args: FlowArgs) -> anyhow::Result<u8> {
@@ -82,7 +69,5 @@ pub(crate) async fn run(args: FlowArgs) -> anyhow::Result<u8> {
         wsdoctor_report::text::reconnect_view::render_flow(&evidence, &report.findings, style),
         wsdoctor_report::verdict_line(report.verdict, &report.findings, style)
     );
-    output::write_html(&args.output, &report, Some(&text), Vec::new)?;
-    output::emit(&args.output, &report, &text).context("writing the report")?;
-    Ok(u8::try_from(report.verdict.exit_code()).unwrap_or(1))
+    output::finish(&args.output, &report, &text, Vec::new)
 }

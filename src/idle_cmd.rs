@@ -2,7 +2,6 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use anyhow::{bail, Context};
 use clap::Args;
 use wsdoctor_evidence::idle::Arm;
 use wsdoctor_sources::idle::{self as idle_source, IdleConfig};
@@ -21,7 +20,7 @@ pub(crate) struct IdleArgs {
     /// against a `wsdoctor serve` (behind your proxies), inbound (only the
     /// server sends) and outbound (only the client sends) to find timers
     /// that count one direction.
-    #[arg(long, value_delimiter = ',', default_value = "silent,ping,data", value_parser = parse_idle_arm)]
+    #[arg(long, value_delimiter = ',', default_value = "silent,ping,data", value_parser = str::parse::<Arm>)]
     pub(crate) arms: Vec<Arm>,
     /// Connections per arm, all started together.
     #[arg(long, default_value_t = 2, value_name = "N")]
@@ -55,46 +54,17 @@ pub(crate) struct IdleArgs {
     pub(crate) output: OutputArgs,
 }
 
-/// An idle arm: the watch's three, plus the one-direction arms that only a
-/// `wsdoctor serve` can feed.
-fn parse_idle_arm(text: &str) -> Result<Arm, String> {
-    match text.trim() {
-        "silent" => Ok(Arm::Silent),
-        "ping" => Ok(Arm::Ping),
-        "data" => Ok(Arm::Data),
-        "inbound" => Ok(Arm::Inbound),
-        "outbound" => Ok(Arm::Outbound),
-        other => Err(format!(
-            "'{other}' is not an arm; choose from silent, ping, data, inbound, outbound"
-        )),
-    }
-}
-
 fn idle_config(args: &IdleArgs) -> anyhow::Result<IdleConfig> {
-    if args.samples == 0 || args.samples > 50 {
-        bail!("--samples must be between 1 and 50");
-    }
-    if args.interval < Duration::from_millis(50) {
-        bail!("--interval must be at least 50ms");
-    }
-    if args.max < Duration::from_secs(1) || args.max > Duration::from_secs(24 * 3600) {
-        bail!("--max must be between 1s and 24h");
-    }
-    let mut arms = args.arms.clone();
-    arms.sort_unstable();
-    arms.dedup();
     let mut config = IdleConfig::new(connect_options(&args.url, &args.connect)?);
-    config.arms = arms;
+    config.arms.clone_from(&args.arms);
     config.samples = args.samples;
     config.interval = args.interval;
     config.keepalive_message.clone_from(&args.keepalive_message);
     config.max = args.max;
-    config.heartbeat_window = args.heartbeat_window.min(args.max);
+    config.heartbeat_window = args.heartbeat_window;
     config.pair = !args.no_pairing;
     wsdoctor_sources::conn::app::prepare(&mut config.connect, args.app)?;
-    // The handshake must not eat the budget of a short experiment.
-    config.connect.handshake_timeout = config.connect.handshake_timeout.min(args.max);
-    Ok(config)
+    Ok(config.validated()?)
 }
 
 pub(crate) async fn run(args: IdleArgs) -> anyhow::Result<u8> {
@@ -119,14 +89,12 @@ pub(crate) async fn run(args: IdleArgs) -> anyhow::Result<u8> {
         wsdoctor_report::text::idle_view::render_idle(&evidence, &report.findings, style),
         wsdoctor_report::verdict_line(report.verdict, &report.findings, style)
     );
-    output::write_html(&args.output, &report, Some(&text), || {
+    output::finish(&args.output, &report, &text, || {
         wsdoctor_report::html::idle_charts(
             &evidence,
             &wsdoctor_diagnosis::kb::known_idle_timeouts(),
         )
-    })?;
-    output::emit(&args.output, &report, &text).context("writing the report")?;
-    Ok(u8::try_from(report.verdict.exit_code()).unwrap_or(1))
+    })
 }
 
 #[cfg(test)]
@@ -136,9 +104,14 @@ mod tests {
 
     #[test]
     fn arms_include_the_one_direction_ones() {
-        assert_eq!(parse_idle_arm(" inbound"), Ok(Arm::Inbound));
-        assert_eq!(parse_idle_arm("outbound"), Ok(Arm::Outbound));
-        let err = parse_idle_arm("sideways").unwrap_err();
+        assert_eq!(" inbound".parse::<Arm>(), Ok(Arm::Inbound));
+        assert_eq!("outbound".parse::<Arm>(), Ok(Arm::Outbound));
+        let err = "sideways".parse::<Arm>().unwrap_err().to_string();
         assert!(err.contains("inbound, outbound"), "{err}");
+        let watch = crate::args::parse_arm("inbound").unwrap_err().to_string();
+        assert_eq!(
+            watch,
+            "'inbound' is not an arm; choose from silent, ping, data"
+        );
     }
 }

@@ -116,9 +116,6 @@ fn millis(d: Duration) -> u64 {
 }
 
 fn lint_config(args: &LintArgs) -> anyhow::Result<LintConfig> {
-    if args.app_ping.is_some_and(|d| d.is_zero()) {
-        bail!("--app-ping must be more than 0");
-    }
     let kb = wsdoctor_diagnosis::kb();
     let mut via = Vec::new();
     for raw in &args.via {
@@ -143,7 +140,8 @@ fn lint_config(args: &LintArgs) -> anyhow::Result<LintConfig> {
         app_ping_ms: args.app_ping.map(millis),
         via,
         nginx_version: args.nginx_version.clone(),
-    })
+    }
+    .validated()?)
 }
 
 /// The JSON report, with each finding's `span` (wsdoctor extension: `file`,
@@ -222,7 +220,7 @@ pub(crate) async fn run(args: LintArgs) -> anyhow::Result<u8> {
     if report.verdict == Verdict::Healthy && evidence.problems.iter().any(|p| p.kind.is_error()) {
         report.verdict = Verdict::Inconclusive;
     }
-    let exit = u8::try_from(report.verdict.exit_code()).unwrap_or(1);
+    let exit = output::exit_status(&report);
     // For the page (only with --html): the text report without colours,
     // whatever stdout is.
     let plain = wsdoctor_report::Style::PLAIN;

@@ -3,15 +3,16 @@
 //! this binary (`--procs`), each one shard, merged exactly.
 
 use std::ffi::OsString;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{bail, Context};
 use clap::Args;
-use wsdoctor_evidence::format_count;
+use std::io::Write as _;
 use wsdoctor_evidence::load::LoadEvidence;
+use wsdoctor_sources::load::fanout::{self, ChildPlan, ChildResult};
 use wsdoctor_sources::load::{self as load_source, procs, scale, EventsWriter, LoadConfig, Shard};
 use wsdoctor_sources::ProgressSink;
 
@@ -19,9 +20,6 @@ use crate::args::{parse_duration, ConnectArgs, OutputArgs};
 use crate::merge_cmd;
 use crate::output::Spinner;
 use crate::probe::connect_options;
-
-/// More processes than this on one machine is a typo, not a plan.
-const MAX_PROCS: u32 = 256;
 
 /// A child's progress lines are written at most this often.
 const CHILD_PROGRESS_EVERY: Duration = Duration::from_millis(200);
@@ -82,40 +80,10 @@ pub(crate) struct LoadArgs {
     pub(crate) output: OutputArgs,
 }
 
-/// `127.0.0.2-127.0.0.40` or a single address.
-fn parse_ip_range(text: &str) -> anyhow::Result<Vec<IpAddr>> {
-    let (first, last) = text.split_once('-').unwrap_or((text, text));
-    let first: Ipv4Addr = first
-        .trim()
-        .parse()
-        .with_context(|| format!("'{first}' is not an IPv4 address"))?;
-    let last: Ipv4Addr = last
-        .trim()
-        .parse()
-        .with_context(|| format!("'{last}' is not an IPv4 address"))?;
-    let (a, b) = (u32::from(first), u32::from(last));
-    if b < a || b - a > 1024 {
-        bail!("--source-ips must be a range of 1 to 1025 addresses, first to last");
-    }
-    Ok((a..=b).map(|n| IpAddr::V4(Ipv4Addr::from(n))).collect())
-}
-
 fn load_config(args: &LoadArgs) -> anyhow::Result<LoadConfig> {
-    if args.connections == 0 || args.connections > 1_000_000 {
-        bail!("-c must be between 1 and 1000000");
-    }
-    if !(args.rate > 0.0 && args.rate <= 100_000.0) {
-        bail!("--rate must be more than 0 and at most 100000 per second");
-    }
-    if args.size > 16 * 1024 * 1024 {
-        bail!("--size is at most 16 MiB");
-    }
     let mut config = LoadConfig::new(connect_options(&args.url, &args.connect)?, args.connections);
     config.rate = args.rate;
     if let Some(step) = args.step {
-        if step == 0 {
-            bail!("--step must be at least 1");
-        }
         config.step = step;
     }
     config.step_hold = args.step_hold;
@@ -124,58 +92,17 @@ fn load_config(args: &LoadArgs) -> anyhow::Result<LoadConfig> {
     config.message_size = args.size;
     config.ping_interval = args.ping_interval;
     if let Some(range) = &args.source_ips {
-        config.source_ips = parse_ip_range(range)?;
+        config.source_ips = scale::parse_source_range(range)?;
     }
     if let Some(shard) = &args.shard {
         config.shard = Some(Shard::parse(shard).context("--shard")?);
     }
-    Ok(config)
-}
-
-/// How many processes to run, and the note that says why when chosen
-/// automatically.
-fn processes(args: &LoadArgs, config: &LoadConfig) -> anyhow::Result<(u32, Option<String>)> {
-    // A shard's processes share its slice: they count its connections only.
-    let here = config.connections_here();
-    match args.procs {
-        Some(n) if n == 0 || n > MAX_PROCS => bail!("--procs must be between 1 and {MAX_PROCS}"),
-        Some(n) if n > 1 && args.child => bail!("--procs cannot be given to a --procs child"),
-        Some(n) if u64::from(n) > here => {
-            bail!("--procs {n} is more processes than the {here} connections to open")
-        }
-        Some(n) => Ok((n, None)),
-        None if args.child => Ok((1, None)),
-        None => {
-            let hard = scale::nofile_limits().map(|(_, hard)| hard);
-            let n = scale::processes_needed(here, hard);
-            let note = match hard {
-                Some(hard) if n > 1 => Some(format!(
-                    "ran as {n} processes of wsdoctor on its own (--procs {n}): one process holds at most {} connections under this machine's open-file hard limit of {}",
-                    format_count(scale::connections_per_process(hard)),
-                    format_count(hard)
-                )),
-                _ => None,
-            };
-            Ok((n, note))
-        }
-    }
-}
-
-/// The shard process `i` of `procs` runs: shard `i/procs` of the whole
-/// ramp, or, when this run is itself shard I/N, sub-shard `I + N·i` of
-/// `N·procs` — together exactly the connections ≡ I (mod N).
-fn child_shard(outer: Option<Shard>, i: u32, procs: u32) -> anyhow::Result<Shard> {
-    let outer = outer.unwrap_or(Shard::WHOLE);
-    let count = outer
-        .count()
-        .checked_mul(procs)
-        .context("--shard N times --procs is too large")?;
-    Ok(Shard::new(outer.index() + outer.count() * i, count)?)
+    Ok(config.validated()?)
 }
 
 pub(crate) async fn run(args: LoadArgs) -> anyhow::Result<u8> {
     let config = load_config(&args)?;
-    let (procs, procs_note) = processes(&args, &config)?;
+    let (procs, procs_note) = fanout::processes(&config, args.procs, args.child)?;
     let started_at = SystemTime::now();
     let clock = Instant::now();
     if procs > 1 {
@@ -209,6 +136,18 @@ pub(crate) async fn run(args: LoadArgs) -> anyhow::Result<u8> {
     };
     let run = load_source::run_with(&config, Some(sink), events).await;
     spinner.finish();
+    if args.child {
+        // What the parent reads: a line of its own type, not the report.
+        let line = ChildResult::line(&run.evidence).context("writing the shard result")?;
+        let mut stdout = std::io::stdout().lock();
+        writeln!(stdout, "{line}")
+            .and_then(|()| stdout.flush())
+            .context("writing the shard result")?;
+        if let Some(Err(e)) = run.events {
+            bail!(e);
+        }
+        return Ok(0);
+    }
     let code = merge_cmd::render(&run.evidence, started_at, clock.elapsed(), &args.output)?;
     if let Some(Err(e)) = run.events {
         bail!(e);
@@ -234,8 +173,8 @@ fn child_progress_sink() -> ProgressSink {
     })
 }
 
-/// Runs the ramp as `procs` child processes, one shard each, and merges
-/// their results.
+/// Runs the ramp as `procs` child processes of this binary, one shard each
+/// (`sources::load::fanout`), and merges their results.
 async fn run_procs(
     args: &LoadArgs,
     config: &LoadConfig,
@@ -244,95 +183,31 @@ async fn run_procs(
 ) -> anyhow::Result<LoadEvidence> {
     let program = std::env::current_exe()
         .context("cannot find wsdoctor's own executable to start --procs processes")?;
-    let mut notes: Vec<String> = procs_note.into_iter().collect();
-    notes.push(format!(
-        "{procs} processes ran one interleaved shard each; counts and histograms were merged exactly"
-    ));
-    // Source addresses: the explicit list, or as many loopback addresses as
-    // the whole ramp needs; each child gets a slice of its own.
-    let here = config.connections_here();
-    let sources = if !config.source_ips.is_empty() {
-        config.source_ips.clone()
-    } else if scale::is_loopback(config.connect.target.ip) {
-        let ports = scale::ephemeral_ports();
-        let needed = scale::source_addresses_needed(here, ports);
-        if needed > 1 {
-            let ips = scale::loopback_sources(needed.max(u64::from(procs)));
-            notes.push(format!(
-                "spread {} connections over {} local source addresses ({}) on its own, a slice per process: the kernel's search for a free port on each connect stays cheap while an address uses under an eighth of its {} ephemeral ports",
-                format_count(here),
-                ips.len(),
-                scale::describe_sources(&ips),
-                format_count(ports)
-            ));
-            ips
-        } else {
-            Vec::new()
-        }
-    } else {
-        Vec::new()
-    };
-    let slices = scale::split_sources(&sources, procs);
+    let (children, notes) = fanout::plan_children(config, procs)?;
+    let notes = procs_note.into_iter().chain(notes).collect();
     if let Some(path) = &args.events {
         // Children append; the file starts empty here, once.
         std::fs::File::create(path)
             .with_context(|| format!("cannot open the events file {}", path.display()))?;
     }
-    let mut children = Vec::new();
-    for (i, sources) in (0..procs).zip(&slices) {
-        let shard = child_shard(config.shard, i, procs)?;
-        children.push(procs::ChildSpec {
-            label: format!("process {} of {procs} (shard {shard})", i + 1),
-            program: program.clone(),
-            args: child_args(args, config, Some(shard), sources),
-        });
-    }
+    let start = |child: &ChildPlan| procs::ChildSpec {
+        label: child.label.clone(),
+        program: program.clone(),
+        args: child_args(args, config, Some(child.shard), &child.sources),
+    };
     let spinner = Spinner::new();
-    let target = config.connect.target.redacted();
     // Ctrl-C (even where the shell started us with SIGINT ignored): drop the
     // children, which kills them, and stop. Without this the children would
     // still go when the parent dies, as their stdin closes.
-    let outputs = tokio::select! {
-        outputs = procs::run_children(children, &target, Some(spinner.sink())) => outputs,
+    let merged = tokio::select! {
+        merged = fanout::run_children(config, &children, notes, start, Some(spinner.sink())) => merged,
         _ = tokio::signal::ctrl_c() => {
             spinner.finish();
             bail!("interrupted: the {procs} load processes were stopped");
         }
     };
     spinner.finish();
-    let mut reports = Vec::new();
-    for out in outputs? {
-        // Exit 0 and 1 carry a report (healthy, problems); anything else is
-        // a child that could not run.
-        let ran = matches!(out.status.code(), Some(0 | 1));
-        if !ran {
-            let why = out
-                .stderr
-                .last()
-                .cloned()
-                .unwrap_or_else(|| "no message".to_owned());
-            bail!("{} failed ({}): {why}", out.label, out.status);
-        }
-        reports.push(merge_cmd::shard_from_report(&out.label, &out.stdout)?);
-    }
-    let mut evidence = match config.shard {
-        None => merge_cmd::merge_reports(reports, false)?.0,
-        // This run is shard I/N: its processes are the sub-shards ≡ I (mod
-        // N) of N·procs, every other residue belongs to other runs. Merged,
-        // they are shard I/N again, for the outer `wsdoctor merge`.
-        Some(outer) => {
-            let shards: Vec<_> = reports.into_iter().map(|r| r.shard).collect();
-            let merged = load_source::merge(&shards, true)?;
-            let mut evidence = merged.evidence;
-            evidence.shard = Some(outer.spec());
-            evidence.shards.clear();
-            evidence
-        }
-    };
-    for note in notes.into_iter().rev() {
-        evidence.generator.notes.insert(0, note);
-    }
-    Ok(evidence)
+    Ok(merged?)
 }
 
 fn duration_arg(d: Duration) -> OsString {
@@ -341,7 +216,8 @@ fn duration_arg(d: Duration) -> OsString {
 }
 
 /// The command line of one `--procs` child: the same ramp as `config`, one
-/// shard of it, with its own source addresses, reporting JSON.
+/// shard of it, with its own source addresses; it answers with a
+/// `fanout::ChildResult` line.
 fn child_args(
     args: &LoadArgs,
     config: &LoadConfig,
@@ -408,7 +284,6 @@ fn child_args(
         (c.deflate, "--deflate"),
         (c.ipv4, "-4"),
         (c.ipv6, "-6"),
-        (true, "--json"),
         (true, "--child"),
     ]
     .iter()
@@ -423,27 +298,6 @@ fn child_args(
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use super::parse_ip_range;
-
-    #[test]
-    fn a_shards_processes_split_its_slice() {
-        use wsdoctor_sources::load::Shard;
-        let whole: Vec<String> = (0..3)
-            .map(|i| super::child_shard(None, i, 3).unwrap().to_string())
-            .collect();
-        assert_eq!(whole, ["0/3", "1/3", "2/3"]);
-        // Shard 1/4 over 2 processes: residues 1 and 5 of 8, i.e. ≡ 1 (mod 4).
-        let outer = Shard::new(1, 4).ok();
-        let subs: Vec<Shard> = (0..2)
-            .map(|i| super::child_shard(outer, i, 2).unwrap())
-            .collect();
-        assert_eq!(subs[0].to_string(), "1/8");
-        assert_eq!(subs[1].to_string(), "5/8");
-        for conn in 0..64u64 {
-            let owned = subs.iter().filter(|s| s.owns(conn)).count();
-            assert_eq!(owned, usize::from(conn % 4 == 1), "connection {conn}");
-        }
-    }
 
     #[test]
     fn children_get_the_same_ramp() {
@@ -486,16 +340,7 @@ mod tests {
         assert_eq!(child_config.plan_spec(), config.plan_spec());
         assert_eq!(child_config.rate.to_bits(), config.rate.to_bits());
         assert_eq!(child_config.shard, shard);
-        assert!(back.child && back.output.json && back.procs.is_none());
+        assert!(back.child && back.procs.is_none());
         assert_eq!(back.connect.headers, vec!["X-A: 1".to_owned()]);
-    }
-
-    #[test]
-    fn ranges() {
-        assert_eq!(parse_ip_range("127.0.0.2-127.0.0.4").unwrap().len(), 3);
-        assert_eq!(parse_ip_range("127.0.0.9").unwrap().len(), 1);
-        assert!(parse_ip_range("127.0.0.9-127.0.0.2").is_err());
-        assert!(parse_ip_range("10.0.0.0-10.1.0.0").is_err());
-        assert!(parse_ip_range("nope").is_err());
     }
 }

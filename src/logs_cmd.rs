@@ -107,9 +107,6 @@ fn nginx_format(args: &LogsArgs) -> anyhow::Result<NginxFormat> {
 
 fn config(args: &LogsArgs) -> anyhow::Result<LogsConfig> {
     let mut config = LogsConfig::new(args.files.iter().map(|f| Input::from_arg(f)).collect());
-    if args.files.iter().filter(|f| *f == "-").count() > 1 {
-        bail!("standard input (-) can be read only once");
-    }
     config.format = args.format.map(LogFormat::from);
     config.nginx_format = nginx_format(args)?;
     config.filter = Filter {
@@ -125,12 +122,7 @@ fn config(args: &LogsArgs) -> anyhow::Result<LogsConfig> {
             .transpose()?,
         path_prefix: args.path.as_ref().map(|p| p.as_bytes().to_vec()),
     };
-    if let (Some(s), Some(u)) = (config.filter.since_ms, config.filter.until_ms) {
-        if s >= u {
-            bail!("--since must be before --until");
-        }
-    }
-    Ok(config)
+    Ok(config.validated()?)
 }
 
 /// The report's `observations`: the summary, not the raw buckets (a day
@@ -183,12 +175,10 @@ pub(crate) async fn run(args: LogsArgs) -> anyhow::Result<u8> {
         wsdoctor_report::text::logs_view::render_logs(&evidence, &report.findings, style),
         wsdoctor_report::verdict_line(report.verdict, &report.findings, style)
     );
-    output::write_html(&args.output, &report, Some(&text), || {
+    output::finish(&args.output, &report, &text, || {
         wsdoctor_report::html::logs_charts(
             &evidence,
             &wsdoctor_diagnosis::kb::known_idle_timeouts(),
         )
-    })?;
-    output::emit(&args.output, &report, &text).context("writing the report")?;
-    Ok(u8::try_from(report.verdict.exit_code()).unwrap_or(1))
+    })
 }

@@ -146,11 +146,9 @@ pub(crate) fn render(
         wsdoctor_report::text::load_view::render_load(evidence, &report.findings, style),
         wsdoctor_report::verdict_line(report.verdict, &report.findings, style)
     );
-    output::write_html(out, &report, Some(&text), || {
+    output::finish(out, &report, &text, || {
         wsdoctor_report::html::load_charts(evidence)
-    })?;
-    output::emit(out, &report, &text).context("writing the report")?;
-    Ok(u8::try_from(report.verdict.exit_code()).unwrap_or(1))
+    })
 }
 
 pub(crate) fn run(args: &MergeArgs) -> anyhow::Result<u8> {

@@ -5,6 +5,7 @@ use std::io::{IsTerminal, Write};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use indicatif::{ProgressBar, ProgressState, ProgressStyle};
 use wsdoctor_report::text::Style;
 use wsdoctor_report::Report;
@@ -44,6 +45,25 @@ pub(crate) fn write_html(
     let page = wsdoctor_report::html::render_html(report, &charts(), text);
     std::fs::write(path, page)
         .map_err(|e| anyhow::anyhow!("cannot write the HTML report to {}: {e}", path.display()))
+}
+
+/// The tail every report command shares: the HTML page when `--html` was
+/// given, the report on stdout, and the exit status its verdict stands for.
+pub(crate) fn finish(
+    output: &OutputArgs,
+    report: &Report,
+    text: &str,
+    charts: impl FnOnce() -> Vec<wsdoctor_report::html::Chart>,
+) -> anyhow::Result<u8> {
+    write_html(output, report, Some(text), charts)?;
+    emit(output, report, text).context("writing the report")?;
+    Ok(exit_status(report))
+}
+
+/// The process exit status of a report's verdict (contract: 0 healthy,
+/// 1 problems or inconclusive).
+pub(crate) fn exit_status(report: &Report) -> u8 {
+    u8::try_from(report.verdict.exit_code()).unwrap_or(1)
 }
 
 /// Writes the report: JSON alone on stdout, or the text rendering.

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use wsdoctor_diagnosis::Finding;
 use wsdoctor_evidence::{HeartbeatSettings, PongPolicy, ProbeEvidence};
 use wsdoctor_sources::conn::route::IpFamily;
@@ -120,9 +120,6 @@ fn probe_config(url: &str, args: &ProbeArgs) -> anyhow::Result<ProbeConfig> {
     config.send_every = args.send_every;
     config.compare_http = args.connect.compare_http;
     wsdoctor_sources::conn::app::prepare(&mut config.connect, args.app)?;
-    if args.ping_interval.is_some_and(|d| d.is_zero()) {
-        bail!("--ping-interval must be more than 0");
-    }
     config.heartbeat = HeartbeatSettings {
         ping_interval_ms: args.ping_interval.map(millis),
         pong_timeout_ms: millis(args.pong_timeout),
@@ -132,7 +129,7 @@ fn probe_config(url: &str, args: &ProbeArgs) -> anyhow::Result<ProbeConfig> {
             (false, None) => PongPolicy::Answer,
         },
     };
-    Ok(config)
+    Ok(config.validated()?)
 }
 
 /// Probes every target at once (a fair comparison sees the same moment).
@@ -241,11 +238,9 @@ pub(crate) async fn run(args: ProbeArgs) -> anyhow::Result<u8> {
         "{text}\n{}\n",
         wsdoctor_report::verdict_line(report.verdict, &report.findings, style)
     );
-    output::write_html(&args.output, &report, Some(&text), || {
+    output::finish(&args.output, &report, &text, || {
         wsdoctor_report::html::probe_charts(&evidence.iter().collect::<Vec<_>>())
-    })?;
-    output::emit(&args.output, &report, &text).context("writing the report")?;
-    Ok(u8::try_from(report.verdict.exit_code()).unwrap_or(1))
+    })
 }
 
 #[cfg(test)]

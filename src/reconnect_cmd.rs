@@ -7,7 +7,7 @@ use std::io::Write as _;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime};
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use clap::Args;
 use tokio::sync::watch;
 use wsdoctor_diagnosis::rules::reconnect::storm::{simulate, StormPolicy, StormScenario};
@@ -31,7 +31,7 @@ pub(crate) struct ReconnectArgs {
     #[arg(long, default_value_t = 5, value_name = "N")]
     pub(crate) drops: u32,
     /// How to drop: rst, fin (no close frame) or a close code (1001, 1006 = rst, 1012, 1013, …); several, comma-separated, are used in turn.
-    #[arg(long, value_delimiter = ',', default_value = "rst", value_parser = parse_way, value_name = "CODE|rst|fin")]
+    #[arg(long, value_delimiter = ',', default_value = "rst", value_parser = str::parse::<Interruption>, value_name = "CODE|rst|fin")]
     pub(crate) close_code: Vec<Interruption>,
     /// After each drop, refuse the client's next K handshakes with 503 (shows whether it keeps backing off).
     #[arg(long, default_value_t = 0, value_name = "K")]
@@ -49,38 +49,7 @@ pub(crate) struct ReconnectArgs {
     pub(crate) output: OutputArgs,
 }
 
-fn parse_way(text: &str) -> Result<Interruption, String> {
-    match text.trim().to_ascii_lowercase().as_str() {
-        // 1006 is never sent on the wire: a client sees it after a reset.
-        "rst" | "reset" | "1006" => Ok(Interruption::Reset),
-        "fin" | "eof" => Ok(Interruption::Fin),
-        other => match other.parse::<u16>() {
-            Ok(code @ (1000..=1003 | 1007..=1014 | 3000..=4999)) => {
-                Ok(Interruption::Close { code })
-            }
-            _ => Err(format!(
-                "'{other}' is not rst, fin or a close code that may be sent (1000–1003, 1007–1014, 3000–4999)"
-            )),
-        },
-    }
-}
-
 fn config(args: &ReconnectArgs) -> anyhow::Result<ReconnectConfig> {
-    if args.drops == 0 || args.drops > 1000 {
-        bail!("--drops must be between 1 and 1000");
-    }
-    if args.refuse > 100 {
-        bail!("--refuse must be at most 100");
-    }
-    if args.drop_after > Duration::from_secs(24 * 3600) {
-        bail!("--drop-after must be at most 24h");
-    }
-    if args.max < Duration::from_secs(1) || args.max > Duration::from_secs(7 * 24 * 3600) {
-        bail!("--max must be between 1s and 7d");
-    }
-    if args.clients.is_some_and(|n| n == 0 || n > 1_000_000) {
-        bail!("--clients must be between 1 and 1000000");
-    }
     Ok(ReconnectConfig {
         listen: args.listen,
         drop_after: args.drop_after,
@@ -88,7 +57,8 @@ fn config(args: &ReconnectArgs) -> anyhow::Result<ReconnectConfig> {
         ways: args.close_code.clone(),
         refuse: args.refuse,
         max: args.max,
-    })
+    }
+    .validated()?)
 }
 
 /// Turns true on Ctrl-C or SIGTERM.
@@ -103,6 +73,12 @@ fn interrupt() -> watch::Receiver<bool> {
 
 pub(crate) async fn run(args: ReconnectArgs) -> anyhow::Result<u8> {
     let config = config(&args)?;
+    // Checked before the run, not after it: a bad --clients must not cost
+    // the whole experiment.
+    let scenario = args
+        .clients
+        .map(|clients| StormScenario::new(clients, args.outage, 1))
+        .transpose()?;
     let server = ReconnectServer::bind(config.clone())
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -120,7 +96,7 @@ pub(crate) async fn run(args: ReconnectArgs) -> anyhow::Result<u8> {
     let evidence = server.run(interrupt(), |_| {}).await;
     let policies = client_policies(&evidence);
     let findings = rules::diagnose_reconnect(&evidence);
-    let storm = args.clients.and_then(|clients| {
+    let storm = scenario.and_then(|scenario| {
         // The measured policy of the first client with a problem, else the first classified.
         let (p, c) = policies
             .iter()
@@ -135,12 +111,6 @@ pub(crate) async fn run(args: ReconnectArgs) -> anyhow::Result<u8> {
         let observed_max = p.delays_s.iter().copied().fold(0.0, f64::max);
         let mut measured = StormPolicy::from_fit(fit, observed_max);
         measured.name = format!("measured (client={})", c.client);
-        let scenario = StormScenario {
-            clients,
-            outage_s: args.outage.as_secs_f64(),
-            horizon_s: 60,
-            seed: 1,
-        };
         let reference = StormPolicy::full_jitter(fixes::BASE_S, fixes::CAP_S);
         let a = simulate(&measured, &scenario);
         let b = simulate(&reference, &scenario);
@@ -175,30 +145,12 @@ pub(crate) async fn run(args: ReconnectArgs) -> anyhow::Result<u8> {
         "{}\n",
         wsdoctor_report::verdict_line(report.verdict, &report.findings, style)
     ));
-    output::write_html(&args.output, &report, Some(&text), || {
+    output::finish(&args.output, &report, &text, || {
         let mut charts = wsdoctor_report::html::reconnect_charts(&evidence);
         if let Some((scenario, runs)) = &storm {
             let series: Vec<_> = runs.iter().map(|(_, wave)| wave).collect();
             charts.extend(wsdoctor_report::html::storm_charts(scenario, &series));
         }
         charts
-    })?;
-    output::emit(&args.output, &report, &text).context("writing the report")?;
-    Ok(u8::try_from(report.verdict.exit_code()).unwrap_or(1))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_way;
-    use wsdoctor_evidence::reconnect::Interruption;
-
-    #[test]
-    fn ways_parse() {
-        assert_eq!(parse_way("rst"), Ok(Interruption::Reset));
-        assert_eq!(parse_way("1006"), Ok(Interruption::Reset));
-        assert_eq!(parse_way("FIN"), Ok(Interruption::Fin));
-        assert_eq!(parse_way("1013"), Ok(Interruption::Close { code: 1013 }));
-        assert!(parse_way("1005").is_err());
-        assert!(parse_way("soon").is_err());
-    }
+    })
 }

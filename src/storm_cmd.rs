@@ -6,9 +6,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 use wsdoctor_diagnosis::rules::reconnect::presets::{preset, PRESETS};
-use wsdoctor_diagnosis::rules::reconnect::storm::{
-    simulate, Jitter, Steps, StormPolicy, StormScenario,
-};
+use wsdoctor_diagnosis::rules::reconnect::storm::{simulate, Jitter, StormPolicy, StormScenario};
 use wsdoctor_diagnosis::rules::reconnect::{diagnose_storm, fixes};
 
 use crate::args::{parse_duration, OutputArgs};
@@ -62,64 +60,23 @@ fn policy(args: &StormArgs) -> anyhow::Result<StormPolicy> {
     let Some(base) = args.base else {
         bail!("give --policy PRESET, or --base DUR (with --factor, --cap, --jitter)");
     };
-    let factor = args.factor.unwrap_or(2.0);
-    if !(1.0..=10.0).contains(&factor) {
-        bail!("--factor must be between 1 and 10");
-    }
-    let cap = args.cap.unwrap_or(Duration::from_secs(30));
-    if base.is_zero() || cap < base {
-        bail!("--base must be more than 0 and at most --cap");
-    }
-    let jitter = args.jitter.unwrap_or(JitterArg::None);
-    Ok(StormPolicy {
-        name: "custom".to_owned(),
-        source: format!(
-            "--base {} --factor {factor} --cap {} --jitter {}",
-            wsdoctor_evidence::format_duration(base),
-            wsdoctor_evidence::format_duration(cap),
-            if jitter == JitterArg::Full {
-                "full"
-            } else {
-                "none"
-            }
-        ),
-        immediate_first: false,
-        steps: if factor == 1.0 {
-            Steps::Table {
-                delays_s: Vec::new(),
-                then_s: Some(base.as_secs_f64()),
-            }
-        } else {
-            Steps::Exponential {
-                base_s: base.as_secs_f64(),
-                factor,
-                cap_s: Some(cap.as_secs_f64()),
-            }
-        },
-        jitter: match jitter {
-            JitterArg::Full => Jitter::Full,
-            JitterArg::None => Jitter::None,
-        },
-        max_attempts: None,
-    })
+    let jitter = match args.jitter.unwrap_or(JitterArg::None) {
+        JitterArg::Full => Jitter::Full,
+        JitterArg::None => Jitter::None,
+    };
+    Ok(StormPolicy::explicit(
+        base,
+        args.factor.unwrap_or(2.0),
+        args.cap.unwrap_or(Duration::from_secs(30)),
+        jitter,
+    )?)
 }
 
 pub(crate) async fn run(args: StormArgs) -> anyhow::Result<u8> {
-    if args.clients == 0 || args.clients > 1_000_000 {
-        bail!("--clients must be between 1 and 1000000");
-    }
-    if args.outage > Duration::from_secs(3600) {
-        bail!("--outage must be at most 1h");
-    }
+    let scenario = StormScenario::new(args.clients, args.outage, args.seed)?;
     let policy = policy(&args)?;
     let started_at = SystemTime::now();
     let clock = std::time::Instant::now();
-    let scenario = StormScenario {
-        clients: args.clients,
-        outage_s: args.outage.as_secs_f64(),
-        horizon_s: 60,
-        seed: args.seed,
-    };
     let reference = StormPolicy::full_jitter(fixes::BASE_S, fixes::CAP_S);
     let wave = simulate(&policy, &scenario);
     let reference_wave = simulate(&reference, &scenario);
@@ -141,10 +98,8 @@ pub(crate) async fn run(args: StormArgs) -> anyhow::Result<u8> {
         wsdoctor_report::render_findings(&report.findings, style),
         wsdoctor_report::verdict_line(report.verdict, &report.findings, style)
     );
-    output::write_html(&args.output, &report, Some(&text), || {
+    output::finish(&args.output, &report, &text, || {
         let series: Vec<_> = runs.iter().map(|(_, wave)| wave).collect();
         wsdoctor_report::html::storm_charts(&scenario, &series)
-    })?;
-    output::emit(&args.output, &report, &text).context("writing the report")?;
-    Ok(u8::try_from(report.verdict.exit_code()).unwrap_or(1))
+    })
 }

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use clap::Args;
 use tokio::sync::{mpsc, watch};
 use wsdoctor_diagnosis::Finding;
@@ -71,15 +71,6 @@ pub(crate) struct WatchArgs {
 }
 
 fn watch_config(args: &WatchArgs) -> anyhow::Result<WatchConfig> {
-    if args.conns == 0 || args.conns > 1000 {
-        bail!("--conns must be between 1 and 1000");
-    }
-    if args.interval < Duration::from_millis(100) {
-        bail!("--interval must be at least 100ms");
-    }
-    if args.backoff.is_zero() || args.backoff_max < args.backoff {
-        bail!("--backoff must be more than 0 and at most --backoff-max");
-    }
     let targets = args
         .urls
         .iter()
@@ -96,16 +87,8 @@ fn watch_config(args: &WatchArgs) -> anyhow::Result<WatchConfig> {
     config.expect_every = args.expect_every;
     config.backoff_base = args.backoff;
     config.backoff_cap = args.backoff_max;
-    let header = args.instance_header.trim();
-    if header.is_empty()
-        || !header
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    {
-        bail!("--instance-header must be a header name like X-Instance-Id");
-    }
-    config.instance_header = header.to_owned();
-    Ok(config)
+    config.instance_header.clone_from(&args.instance_header);
+    Ok(config.validated()?)
 }
 
 /// Appends one JSON line, reopening the file each time so log rotation by
@@ -256,12 +239,10 @@ pub(crate) async fn run(args: WatchArgs) -> anyhow::Result<u8> {
         wsdoctor_report::render_findings(&report.findings, style),
         wsdoctor_report::verdict_line(report.verdict, &report.findings, style)
     );
-    output::write_html(&args.output, &report, Some(&text), || {
+    output::finish(&args.output, &report, &text, || {
         wsdoctor_report::html::watch_charts(
             &evidence,
             &wsdoctor_diagnosis::kb::known_idle_timeouts(),
         )
-    })?;
-    output::emit(&args.output, &report, &text).context("writing the report")?;
-    Ok(u8::try_from(report.verdict.exit_code()).unwrap_or(1))
+    })
 }

@@ -49,6 +49,51 @@ impl Arm {
     pub fn needs_serve(self) -> bool {
         matches!(self, Arm::Inbound | Arm::Outbound)
     }
+
+    /// Every arm, in the order they are listed to people.
+    pub const ALL: [Arm; 5] = [
+        Arm::Silent,
+        Arm::Ping,
+        Arm::Data,
+        Arm::Inbound,
+        Arm::Outbound,
+    ];
+
+    /// The arms that mean something against any server (a watch runs only
+    /// these).
+    pub const ANY_SERVER: [Arm; 3] = [Arm::Silent, Arm::Ping, Arm::Data];
+
+    /// `text` (trimmed) as one of `allowed`.
+    pub fn parse_among(text: &str, allowed: &[Arm]) -> Result<Arm, UnknownArm> {
+        let text = text.trim();
+        allowed
+            .iter()
+            .copied()
+            .find(|arm| arm.as_str() == text)
+            .ok_or_else(|| UnknownArm {
+                given: crate::escape_peer(text),
+                allowed: allowed.to_vec(),
+            })
+    }
+}
+
+impl std::str::FromStr for Arm {
+    type Err = UnknownArm;
+
+    /// Any of the five arms, as [`Arm::as_str`] spells them.
+    fn from_str(text: &str) -> Result<Arm, UnknownArm> {
+        Arm::parse_among(text, &Arm::ALL)
+    }
+}
+
+/// A word that is not an arm (of those allowed where it was given).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("'{given}' is not an arm; choose from {}", allowed.iter().map(|a| a.as_str()).collect::<Vec<_>>().join(", "))]
+pub struct UnknownArm {
+    /// What was given, escaped for printing.
+    pub given: String,
+    /// The arms that were allowed there.
+    pub allowed: Vec<Arm>,
 }
 
 /// One connection of the experiment.

@@ -9,6 +9,7 @@
 //! This crate does no I/O and depends on no runtime.
 
 mod app;
+mod bounds;
 pub mod browser;
 pub mod config;
 mod connection;
@@ -19,6 +20,7 @@ mod escape;
 mod handshake;
 pub mod idle;
 pub mod load;
+mod load_end;
 pub mod logs;
 mod proxy;
 pub mod reconnect;
@@ -26,6 +28,7 @@ mod redact;
 pub mod watch;
 
 pub use app::{AppEvent, AppEventKind, AppRecord, AppTimers, MAX_APP_EVENTS};
+pub use bounds::{check_at_least, check_at_most, check_between, Bound, ConfigError};
 pub use connection::{
     ConnectionRecord, FrameEvent, FrameKind, HeartbeatSettings, PhaseTimings, PongPolicy,
     ProbeEvidence, Role, SentMessage, TlsInfo, MAX_RECORDED_EVENTS,

@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::load_end::{DropKind, FailureKind, UnknownEndKind};
+
 /// Latency percentiles in µs (from an HdrHistogram).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Latency {
@@ -30,8 +32,8 @@ pub struct Latency {
 /// A failure seen in a step, with one example of it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FailureSample {
-    /// The kind (`refused`, `timeout`, `http-503`, `tls`, `reset`, `local-file-descriptors`, …).
-    pub kind: String,
+    /// The kind (`refused`, `connect-timeout`, `http-503`, `tls`, `local-file-descriptors`, …).
+    pub kind: FailureKind,
     /// How it ended, in words (peer strings escaped).
     pub detail: String,
     /// The `Server` header of the answer, when there was one.
@@ -52,11 +54,11 @@ pub struct LoadStep {
     /// Of those, how many opened (valid 101).
     pub opened: u64,
     /// Failures by kind.
-    pub failures: BTreeMap<String, u64>,
+    pub failures: BTreeMap<FailureKind, u64>,
     /// The first failure of each kind in this step.
     pub failure_samples: Vec<FailureSample>,
     /// Connections (of any step) dropped during this step's hold, by how.
-    pub drops: BTreeMap<String, u64>,
+    pub drops: BTreeMap<DropKind, u64>,
     /// Connections open when the step's hold ended.
     pub open_at_end: u64,
     /// Handshake latency (connect start to 101) of this step's connections.

@@ -48,6 +48,33 @@ impl Interruption {
     }
 }
 
+impl std::str::FromStr for Interruption {
+    type Err = NotAWay;
+
+    /// A way a server can end a connection (`--close-code`): `rst` (also
+    /// `reset`, and `1006`, which is never sent on the wire: a client sees
+    /// it after a reset), `fin` (`eof`), or a close code that may be sent
+    /// (1000–1003, 1007–1014, 3000–4999). Refusals are not ways to end an
+    /// open connection, and the client's own close is not the server's.
+    fn from_str(text: &str) -> Result<Self, NotAWay> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "rst" | "reset" | "1006" => Ok(Interruption::Reset),
+            "fin" | "eof" => Ok(Interruption::Fin),
+            other => match other.parse::<u16>() {
+                Ok(code @ (1000..=1003 | 1007..=1014 | 3000..=4999)) => {
+                    Ok(Interruption::Close { code })
+                }
+                _ => Err(NotAWay(crate::escape_peer(other))),
+            },
+        }
+    }
+}
+
+/// A word that is no way for a server to end a connection.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("'{0}' is not rst, fin or a close code that may be sent (1000–1003, 1007–1014, 3000–4999)")]
+pub struct NotAWay(pub String);
+
 /// One reconnect: how long after an interruption the client's next
 /// handshake request arrived.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -161,3 +188,22 @@ pub struct FlowEvidence {
 
 /// Most message gaps kept by a flow watchdog.
 pub const MAX_FLOW_GAPS: usize = 10_000;
+
+#[cfg(test)]
+mod tests {
+    use super::Interruption;
+
+    #[test]
+    fn ways_parse() {
+        let parse_way = |text: &str| text.parse::<Interruption>();
+        assert_eq!(parse_way("rst"), Ok(Interruption::Reset));
+        assert_eq!(parse_way("1006"), Ok(Interruption::Reset));
+        assert_eq!(parse_way(" FIN"), Ok(Interruption::Fin));
+        assert_eq!(parse_way("1013"), Ok(Interruption::Close { code: 1013 }));
+        assert!(parse_way("1005").is_err());
+        assert_eq!(
+            parse_way("soon").map_err(|e| e.to_string()),
+            Err("'soon' is not rst, fin or a close code that may be sent (1000–1003, 1007–1014, 3000–4999)".to_owned())
+        );
+    }
+}

@@ -72,6 +72,19 @@ pub struct LintConfig {
     pub nginx_version: Option<String>,
 }
 
+impl LintConfig {
+    /// The config as given when the application's heartbeat, if given, is
+    /// above 0.
+    pub fn validated(self) -> Result<Self, wsdoctor_evidence::ConfigError> {
+        if self.app_ping_ms == Some(0) {
+            return Err(wsdoctor_evidence::ConfigError::AboveZero {
+                setting: "--app-ping",
+            });
+        }
+        Ok(self)
+    }
+}
+
 /// Why linting could not run at all (exit status 2). Problems *inside* the
 /// files (syntax errors, unreadable includes) are not errors: they are
 /// recorded in the evidence next to everything that could be read.
@@ -234,5 +247,28 @@ fn collect(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
         } else if detect::is_candidate(&path) {
             out.push(path);
         }
+    }
+}
+
+#[cfg(test)]
+mod config_tests {
+    use super::*;
+
+    #[test]
+    fn the_constructor_refuses_a_zero_heartbeat() {
+        let with = |ms| LintConfig {
+            app_ping_ms: ms,
+            ..LintConfig::default()
+        };
+        assert!(with(None).validated().is_ok());
+        assert!(with(Some(1)).validated().is_ok());
+        assert_eq!(
+            with(Some(0))
+                .validated()
+                .err()
+                .map(|e| e.to_string())
+                .as_deref(),
+            Some("--app-ping must be more than 0")
+        );
     }
 }

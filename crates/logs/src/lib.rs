@@ -18,6 +18,7 @@ mod record;
 mod time;
 
 use wsdoctor_evidence::logs::{LogEvidence, LogFormat};
+use wsdoctor_evidence::ConfigError;
 
 pub use agg::Filter;
 pub use error::LogsError;
@@ -47,6 +48,32 @@ impl LogsConfig {
             nginx_format: NginxFormat::combined(),
             filter: Filter::default(),
         }
+    }
+
+    /// The config as given when standard input is read at most once and
+    /// the time window, if bounded on both sides, is not empty.
+    pub fn validated(self) -> Result<Self, ConfigError> {
+        if self
+            .inputs
+            .iter()
+            .filter(|i| matches!(i, Input::Stdin))
+            .count()
+            > 1
+        {
+            return Err(ConfigError::Rule {
+                setting: "standard input (-)",
+                rule: "can be read only once",
+            });
+        }
+        if let (Some(s), Some(u)) = (self.filter.since_ms, self.filter.until_ms) {
+            if s >= u {
+                return Err(ConfigError::Rule {
+                    setting: "--since",
+                    rule: "must be before --until",
+                });
+            }
+        }
+        Ok(self)
     }
 }
 
@@ -82,4 +109,28 @@ fn describe(filter: &Filter) -> Vec<String> {
         out.push(format!("path {}", String::from_utf8_lossy(p)));
     }
     out
+}
+
+#[cfg(test)]
+mod config_tests {
+    use super::*;
+
+    fn refusal(inputs: &[&str], since_ms: Option<i64>, until_ms: Option<i64>) -> Option<String> {
+        let mut config = LogsConfig::new(inputs.iter().map(|i| Input::from_arg(i)).collect());
+        config.filter.since_ms = since_ms;
+        config.filter.until_ms = until_ms;
+        config.validated().err().map(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_constructor_holds_the_bounds() {
+        assert_eq!(refusal(&["-", "a.log"], Some(1), Some(2)), None);
+        assert_eq!(
+            refusal(&["-", "a.log", "-"], None, None).as_deref(),
+            Some("standard input (-) can be read only once")
+        );
+        let window = Some("--since must be before --until");
+        assert_eq!(refusal(&["a.log"], Some(2), Some(2)).as_deref(), window);
+        assert_eq!(refusal(&["a.log"], Some(3), Some(2)).as_deref(), window);
+    }
 }

@@ -11,7 +11,10 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 use wsdoctor_evidence::reconnect::{FlowEvidence, FlowStall, MAX_FLOW_GAPS};
-use wsdoctor_evidence::{FrameKind, HeartbeatSettings, PongPolicy, Role, Side};
+use wsdoctor_evidence::{
+    check_at_least, check_between, ConfigError, FrameKind, HeartbeatSettings, PongPolicy, Role,
+    Side,
+};
 
 use crate::conn::driver::{drive, WatchPlan, DEFAULT_READ_BUFFER};
 use crate::conn::session::{Session, SessionConfig};
@@ -43,6 +46,30 @@ impl FlowConfig {
             send: None,
             max: Duration::from_secs(60),
         }
+    }
+
+    /// The config as given when every setting is within what a flow watch
+    /// supports: a rhythm of 50 ms to 1 h, a max of 1 s to 24 h, and a
+    /// message sent no more often than every 10 ms; the handshake timeout
+    /// no longer than the max.
+    pub fn validated(mut self) -> Result<Self, ConfigError> {
+        check_between(
+            "--expect-every",
+            self.expect_every,
+            Duration::from_millis(50),
+            Duration::from_secs(3600),
+        )?;
+        check_between(
+            "--max",
+            self.max,
+            Duration::from_secs(1),
+            Duration::from_secs(24 * 3600),
+        )?;
+        if let Some((_, every)) = &self.send {
+            check_at_least("--every", *every, Duration::from_millis(10))?;
+        }
+        self.connect.handshake_timeout = self.connect.handshake_timeout.min(self.max);
+        Ok(self)
     }
 
     /// Our ping interval: a quarter of the expected rhythm, so a pong is
@@ -196,6 +223,44 @@ pub async fn run(config: &FlowConfig) -> FlowEvidence {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn refusal(edit: impl FnOnce(&mut FlowConfig)) -> Option<String> {
+        let target = conn::Target::parse("ws://127.0.0.1:9/").ok()?;
+        let mut config = FlowConfig::new(ConnectOptions::new(target), Duration::from_secs(1));
+        edit(&mut config);
+        config.validated().err().map(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_constructor_holds_the_bounds() {
+        assert_eq!(refusal(|_| {}), None);
+        let rhythm = Some("--expect-every must be between 50ms and 1h");
+        assert_eq!(
+            refusal(|c| c.expect_every = Duration::from_millis(49)).as_deref(),
+            rhythm
+        );
+        assert_eq!(
+            refusal(|c| c.expect_every = Duration::from_secs(3601)).as_deref(),
+            rhythm
+        );
+        let max = Some("--max must be between 1s and 24h");
+        assert_eq!(
+            refusal(|c| c.max = Duration::from_millis(999)).as_deref(),
+            max
+        );
+        assert_eq!(
+            refusal(|c| c.max = Duration::from_secs(86_401)).as_deref(),
+            max
+        );
+        assert_eq!(
+            refusal(|c| c.send = Some(("hi".into(), Duration::from_millis(9)))).as_deref(),
+            Some("--every must be at least 10ms")
+        );
+        assert_eq!(
+            refusal(|c| c.send = Some(("hi".into(), Duration::from_millis(10)))),
+            None
+        );
+    }
 
     #[test]
     fn stall_needs_silence_and_fresh_pongs() {

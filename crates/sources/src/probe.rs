@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use wsdoctor_evidence::{HeartbeatSettings, ProbeEvidence, Role};
+use wsdoctor_evidence::{ConfigError, HeartbeatSettings, ProbeEvidence, Role};
 
 use crate::conn::driver::{drive, WatchPlan};
 use crate::conn::session::{Session, SessionConfig};
@@ -49,6 +49,16 @@ impl ProbeConfig {
             heartbeat: SessionConfig::default().heartbeat,
             compare_http: false,
         }
+    }
+
+    /// The config as given when our own ping interval, if any, is above 0.
+    pub fn validated(self) -> Result<Self, ConfigError> {
+        if self.heartbeat.ping_interval_ms == Some(0) {
+            return Err(ConfigError::AboveZero {
+                setting: "--ping-interval",
+            });
+        }
+        Ok(self)
     }
 }
 
@@ -151,5 +161,27 @@ async fn run_one(
         watch_ms,
         sent,
         h2: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_constructor_refuses_a_zero_ping_interval() {
+        let Ok(target) = conn::Target::parse("ws://127.0.0.1:9/") else {
+            panic!("the target must parse")
+        };
+        let mut config = ProbeConfig::new(ConnectOptions::new(target));
+        config.heartbeat.ping_interval_ms = Some(1);
+        let config = config.validated();
+        assert!(config.is_ok());
+        let Ok(mut config) = config else { return };
+        config.heartbeat.ping_interval_ms = Some(0);
+        assert_eq!(
+            config.validated().err().map(|e| e.to_string()).as_deref(),
+            Some("--ping-interval must be more than 0")
+        );
     }
 }

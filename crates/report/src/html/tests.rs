@@ -53,7 +53,7 @@ fn ramp() -> LoadEvidence {
         attempted: opened + failed,
         opened,
         failures: if failed > 0 {
-            BTreeMap::from([("http-503".to_owned(), failed)])
+            BTreeMap::from([(wsdoctor_evidence::load::FailureKind::Http(503), failed)])
         } else {
             BTreeMap::new()
         },

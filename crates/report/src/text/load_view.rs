@@ -19,7 +19,7 @@ fn ms(us: u64) -> String {
     }
 }
 
-fn counts(map: &std::collections::BTreeMap<String, u64>) -> String {
+fn counts<K: std::fmt::Display>(map: &std::collections::BTreeMap<K, u64>) -> String {
     if map.is_empty() {
         return "—".to_owned();
     }

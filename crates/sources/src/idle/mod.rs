@@ -20,7 +20,9 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 use wsdoctor_evidence::idle::{Arm, IdleEvidence, IdleSample};
-use wsdoctor_evidence::{HeartbeatSettings, PongPolicy, Role};
+use wsdoctor_evidence::{
+    check_at_least, check_between, ConfigError, HeartbeatSettings, PongPolicy, Role,
+};
 
 use crate::conn::driver::{drive, WatchPlan};
 use crate::conn::session::{Session, SessionConfig};
@@ -70,6 +72,27 @@ impl IdleConfig {
             heartbeat_window: DEFAULT_HEARTBEAT_WINDOW,
             pair: true,
         }
+    }
+
+    /// The config as given when every setting is within what the experiment
+    /// supports (1–50 samples, an interval of 50 ms or more, a max of 1 s to
+    /// 24 h), normalised: each arm once in a fixed order, the heartbeat
+    /// window and the handshake timeout no longer than the max (the
+    /// handshake must not eat the budget of a short experiment).
+    pub fn validated(mut self) -> Result<Self, ConfigError> {
+        check_between("--samples", self.samples, 1, 50)?;
+        check_at_least("--interval", self.interval, Duration::from_millis(50))?;
+        check_between(
+            "--max",
+            self.max,
+            Duration::from_secs(1),
+            Duration::from_secs(24 * 3600),
+        )?;
+        self.arms.sort_unstable();
+        self.arms.dedup();
+        self.heartbeat_window = self.heartbeat_window.min(self.max);
+        self.connect.handshake_timeout = self.connect.handshake_timeout.min(self.max);
+        Ok(self)
     }
 }
 
@@ -414,6 +437,54 @@ pub async fn run(config: &IdleConfig, progress: Option<ProgressSink>) -> IdleEvi
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn refusal(edit: impl FnOnce(&mut IdleConfig)) -> Option<String> {
+        let target = Target::parse("ws://127.0.0.1:9/").ok()?;
+        let mut config = IdleConfig::new(ConnectOptions::new(target));
+        edit(&mut config);
+        config.validated().err().map(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_constructor_holds_the_bounds() {
+        assert_eq!(refusal(|_| {}), None);
+        assert_eq!(refusal(|c| c.samples = 50), None);
+        assert_eq!(
+            refusal(|c| c.samples = 0).as_deref(),
+            Some("--samples must be between 1 and 50")
+        );
+        assert_eq!(
+            refusal(|c| c.samples = 51).as_deref(),
+            Some("--samples must be between 1 and 50")
+        );
+        assert_eq!(
+            refusal(|c| c.interval = Duration::from_millis(49)).as_deref(),
+            Some("--interval must be at least 50ms")
+        );
+        assert_eq!(
+            refusal(|c| c.max = Duration::from_millis(999)).as_deref(),
+            Some("--max must be between 1s and 24h")
+        );
+        assert_eq!(
+            refusal(|c| c.max = Duration::from_secs(24 * 3600 + 1)).as_deref(),
+            Some("--max must be between 1s and 24h")
+        );
+    }
+
+    #[test]
+    fn the_constructor_normalises() {
+        let target = Target::parse("ws://127.0.0.1:9/").unwrap_or_else(|_| unreachable!());
+        let mut config = IdleConfig::new(ConnectOptions::new(target));
+        config.arms = vec![Arm::Data, Arm::Silent, Arm::Data];
+        config.max = Duration::from_secs(5);
+        let config = config.validated().map_err(|e| e.to_string());
+        let Ok(config) = config else {
+            panic!("refused: {config:?}")
+        };
+        assert_eq!(config.arms, vec![Arm::Silent, Arm::Data]);
+        assert_eq!(config.heartbeat_window, Duration::from_secs(5));
+        assert!(config.connect.handshake_timeout <= Duration::from_secs(5));
+    }
 
     fn s(secs: f64) -> Duration {
         Duration::from_secs_f64(secs)

@@ -7,9 +7,10 @@ use std::time::Instant;
 use bytes::BytesMut;
 
 use tokio::sync::{mpsc, watch};
+use wsdoctor_evidence::load::{DropKind, FailureKind};
 use wsdoctor_evidence::{
     escape_peer, ConnectionEnd, ConnectionRecord, HandshakeRecord, HeartbeatSettings, PongPolicy,
-    Role, Side,
+    Role,
 };
 
 use super::LoadConfig;
@@ -41,12 +42,12 @@ pub(super) enum Event {
     },
     Failed {
         step: usize,
-        kind: String,
+        kind: FailureKind,
         detail: String,
         server: Option<String>,
     },
     Dropped {
-        kind: String,
+        kind: DropKind,
     },
     Echo {
         rtt_us: u64,
@@ -54,54 +55,6 @@ pub(super) enum Event {
         /// one when the connection ended (the report comes at the end).
         sent_at: Instant,
     },
-}
-
-/// The failure kind of an end before the 101.
-fn failure_kind(end: &ConnectionEnd) -> String {
-    match end {
-        ConnectionEnd::DnsFailed { .. } => "dns".to_owned(),
-        ConnectionEnd::ConnectRefused { .. } => "refused".to_owned(),
-        ConnectionEnd::ConnectTimedOut { .. } => "connect-timeout".to_owned(),
-        ConnectionEnd::LocalLimit { resource, .. } => {
-            format!("local-{}", resource.as_str().replace(' ', "-"))
-        }
-        ConnectionEnd::TlsFailed { .. } => "tls".to_owned(),
-        ConnectionEnd::HandshakeTimedOut { .. } => "handshake-timeout".to_owned(),
-        ConnectionEnd::HandshakeAborted { transport, .. } => {
-            format!("{}-before-101", transport.as_str())
-        }
-        ConnectionEnd::HandshakeRejected { status } => format!("http-{status}"),
-        ConnectionEnd::HandshakeInvalid { .. } => "invalid-101".to_owned(),
-        ConnectionEnd::ProxyRefused {
-            status: Some(status),
-            ..
-        } => format!("proxy-{status}"),
-        ConnectionEnd::ProxyRefused { .. } => "proxy-refused".to_owned(),
-        ConnectionEnd::ProxyFailed { .. } => "proxy-failed".to_owned(),
-        _ => "connect-error".to_owned(),
-    }
-}
-
-/// How an open connection ended, when the path (not we) ended it.
-fn drop_kind(end: &ConnectionEnd) -> Option<String> {
-    match end {
-        ConnectionEnd::CloseHandshake {
-            initiator: Side::Local,
-            ..
-        } => None,
-        ConnectionEnd::CloseHandshake { code, .. } => {
-            Some(code.map_or_else(|| "close-1005".to_owned(), |c| format!("close-{c}")))
-        }
-        ConnectionEnd::LocalDeadline { .. } => None,
-        // The server took none of our bytes for the write timeout: a slow
-        // consumer, not a broken protocol.
-        ConnectionEnd::PeerStoppedReading { .. } => Some("peer-stopped-reading".to_owned()),
-        other => Some(
-            other
-                .transport()
-                .map_or_else(|| "protocol".to_owned(), |t| t.as_str().to_owned()),
-        ),
-    }
 }
 
 pub(super) fn session_config(config: &LoadConfig) -> Arc<SessionConfig> {
@@ -243,7 +196,7 @@ fn finish(reporter: &Reporter, session: Session) {
             reporter.send(Event::Echo { rtt_us, sent_at });
         }
     }
-    if let Some(kind) = end.as_ref().and_then(|e| drop_kind(&e.end)) {
+    if let Some(kind) = end.as_ref().and_then(|e| DropKind::of(&e.end)) {
         reporter.send(Event::Dropped { kind });
     }
 }
@@ -262,8 +215,8 @@ fn failed_with(
     handshake: Option<&HandshakeRecord>,
 ) -> Event {
     let (kind, detail) = match end {
-        Some(end) => (failure_kind(end), end.describe()),
-        None => ("connect-error".to_owned(), "no end recorded".to_owned()),
+        Some(end) => (FailureKind::from(end), end.describe()),
+        None => (FailureKind::ConnectError, "no end recorded".to_owned()),
     };
     let server = handshake.and_then(|h| h.header("Server")).map(escape_peer);
     Event::Failed {
@@ -311,9 +264,8 @@ impl DialObserver for PooledConnection {
 
 #[cfg(test)]
 mod tests {
+    use wsdoctor_evidence::load::DropKind;
     use wsdoctor_evidence::{ConnectionEnd, Side};
-
-    use super::drop_kind;
 
     #[test]
     fn drop_kinds_name_how_the_path_ended_a_connection() {
@@ -340,7 +292,8 @@ mod tests {
             ),
         ];
         for (end, want) in cases {
-            assert_eq!(drop_kind(&end).as_deref(), want, "{end:?}");
+            let got = DropKind::of(&end).map(|k| k.to_string());
+            assert_eq!(got.as_deref(), want, "{end:?}");
         }
     }
 }

@@ -13,7 +13,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use wsdoctor_evidence::load::ShardSpec;
+use wsdoctor_evidence::load::{DropKind, FailureKind, ShardSpec};
 
 const BUFFER_BYTES: usize = 64 * 1024;
 
@@ -36,8 +36,8 @@ pub struct EventsWriter {
 #[derive(Debug, Clone, Copy)]
 pub(super) enum LineKind<'a> {
     Opened { handshake_us: u64 },
-    Failed { kind: &'a str, detail: &'a str },
-    Dropped { kind: &'a str, during_step: u32 },
+    Failed { kind: FailureKind, detail: &'a str },
+    Dropped { kind: DropKind, during_step: u32 },
 }
 
 impl EventsWriter {
@@ -83,12 +83,12 @@ impl EventsWriter {
             }
             LineKind::Failed { kind, detail } => {
                 line["event"] = "failed".into();
-                line["kind"] = kind.into();
+                line["kind"] = kind.to_string().into();
                 line["detail"] = cut(detail).into();
             }
             LineKind::Dropped { kind, during_step } => {
                 line["event"] = "dropped".into();
-                line["kind"] = kind.into();
+                line["kind"] = kind.to_string().into();
                 line["during_step"] = during_step.into();
             }
         }
@@ -149,7 +149,7 @@ mod tests {
             1,
             Duration::from_millis(3),
             LineKind::Failed {
-                kind: "http-503",
+                kind: FailureKind::Http(503),
                 detail: "\"quoted\"\nand é".repeat(100).as_str(),
             },
         );
@@ -158,7 +158,7 @@ mod tests {
             1,
             Duration::from_millis(4),
             LineKind::Dropped {
-                kind: "reset",
+                kind: DropKind::Transport(wsdoctor_evidence::Transport::Reset),
                 during_step: 2,
             },
         );

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use hdrhistogram::Histogram;
 use wsdoctor_evidence::load::{
-    FailureSample, GeneratorLimits, Latency, LoadEvidence, LoadPlanSpec, LoadStep, ShardSpec,
-    ShardSummary,
+    FailureKind, FailureSample, GeneratorLimits, Latency, LoadEvidence, LoadPlanSpec, LoadStep,
+    ShardSpec, ShardSummary,
 };
 
 use super::hist;
@@ -302,10 +302,10 @@ fn merge_checked(shards: &[&ShardResult]) -> Result<LoadEvidence, MergeError> {
             m.opened += s.opened;
             m.open_at_end += s.open_at_end;
             for (kind, n) in &s.failures {
-                *m.failures.entry(kind.clone()).or_insert(0) += n;
+                *m.failures.entry(*kind).or_insert(0) += n;
             }
             for (kind, n) in &s.drops {
-                *m.drops.entry(kind.clone()).or_insert(0) += n;
+                *m.drops.entry(*kind).or_insert(0) += n;
             }
             add_histogram(&mut acc.handshake, &s.handshake, &shard.label, s.index)?;
             add_histogram(&mut acc.echo, &s.echo_rtt, &shard.label, s.index)?;
@@ -374,14 +374,14 @@ fn sum_all(values: impl Iterator<Item = Option<u64>>) -> Option<u64> {
 /// shards they all reach the limit together, each at about its share of it.
 fn merge_samples(shards: &[&ShardResult], step: u32) -> Vec<FailureSample> {
     // kind → (position in its shard's list, the sample)
-    let mut firsts: BTreeMap<&str, (usize, &FailureSample)> = BTreeMap::new();
+    let mut firsts: BTreeMap<FailureKind, (usize, &FailureSample)> = BTreeMap::new();
     for shard in shards {
         let Some(s) = shard.evidence.steps.iter().find(|s| s.index == step) else {
             continue;
         };
         for (position, sample) in s.failure_samples.iter().enumerate() {
             firsts
-                .entry(sample.kind.as_str())
+                .entry(sample.kind)
                 .and_modify(|(p, _)| *p = (*p).min(position))
                 .or_insert((position, sample));
         }
@@ -462,12 +462,12 @@ mod tests {
             opened: values.len() as u64,
             failures: failures
                 .iter()
-                .map(|(k, n, _)| ((*k).to_owned(), *n))
+                .map(|(k, n, _)| (k.parse().unwrap(), *n))
                 .collect(),
             failure_samples: failures
                 .iter()
                 .map(|(k, _, at)| FailureSample {
-                    kind: (*k).to_owned(),
+                    kind: k.parse().unwrap(),
                     detail: format!("{k} here"),
                     server: None,
                     at_concurrency: *at,
@@ -583,7 +583,7 @@ mod tests {
         )
         .unwrap();
         let s2 = &merged.evidence.steps[1];
-        assert_eq!(s2.failures["http-503"], 75);
+        assert_eq!(s2.failures[&FailureKind::Http(503)], 75);
         assert_eq!(s2.failure_samples.len(), 1);
         assert_eq!(s2.failure_samples[0].at_concurrency, 123);
         assert_eq!(s2.open_at_end, 125);

@@ -12,18 +12,20 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use tokio::sync::{mpsc, watch};
-use wsdoctor_evidence::format_count;
 use wsdoctor_evidence::load::{
-    FailureSample, GeneratorLimits, LoadEvidence, LoadPlanSpec, LoadStep,
+    FailureKind, FailureSample, GeneratorLimits, LoadEvidence, LoadPlanSpec, LoadStep,
 };
+use wsdoctor_evidence::{check_at_least, format_count, ConfigError};
 
 use crate::conn::hold::{Dial, HoldPool};
+use crate::conn::session::SessionConfig;
 use crate::conn::ConnectOptions;
 use crate::{Progress, ProgressSink};
 use std::sync::Arc;
 
 mod connection;
 mod events;
+pub mod fanout;
 mod hist;
 mod merge;
 
@@ -37,6 +39,11 @@ pub use events::EventsWriter;
 use events::LineKind;
 pub use merge::{merge, MergeError, Merged, ShardResult};
 pub use plan::{LoadPlan, Shard, ShardError, StepPlan};
+
+/// The largest message a ramp sends (`--size`).
+const MAX_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
+/// The most source addresses a ramp spreads over (`--source-ips`).
+const MAX_SOURCE_IPS: usize = 1025;
 
 /// A validated load ramp.
 ///
@@ -95,6 +102,39 @@ impl LoadConfig {
             shard: None,
             auto_source_ips: true,
         }
+    }
+
+    /// The config as given when every setting is within what a ramp
+    /// supports: 1 to 1,000,000 connections, a rate above 0 and at most
+    /// 100,000 per second, steps of at least 1, messages of at most 16 MiB,
+    /// at most 1025 source addresses.
+    pub fn validated(self) -> Result<Self, ConfigError> {
+        if self.concurrency == 0 || self.concurrency > 1_000_000 {
+            return Err(ConfigError::Rule {
+                setting: "-c",
+                rule: "must be between 1 and 1000000",
+            });
+        }
+        if !(self.rate > 0.0 && self.rate <= 100_000.0) {
+            return Err(ConfigError::Rule {
+                setting: "--rate",
+                rule: "must be more than 0 and at most 100000 per second",
+            });
+        }
+        check_at_least("--step", self.step, 1)?;
+        if self.message_size > MAX_MESSAGE_SIZE {
+            return Err(ConfigError::Rule {
+                setting: "--size",
+                rule: "is at most 16 MiB",
+            });
+        }
+        if self.source_ips.len() > MAX_SOURCE_IPS {
+            return Err(ConfigError::Rule {
+                setting: "--source-ips",
+                rule: "must be a range of 1 to 1025 addresses, first to last",
+            });
+        }
+        Ok(self)
     }
 
     /// The schedule as recorded in the evidence, for `merge` to compare.
@@ -201,16 +241,11 @@ pub async fn run_with(
     mut events: Option<EventsWriter>,
 ) -> LoadRun {
     let started = Instant::now();
-    let target = config.connect.target.redacted();
-    let (nofile_soft, nofile_hard, nofile_now) = raise_nofile();
-    let plan = config.plan();
-    let shard = config.shard.unwrap_or(Shard::WHOLE);
+    let nofile = raise_nofile();
     let (source_ips, source_note) = config.sources();
     if let Some(w) = &mut events {
         w.set_shard(config.shard.map(Shard::spec));
     }
-    let mut launched_here: usize = 0;
-    let session_config = session_config(config);
     // Open plain-TCP connections are held by a few threads at a few hundred
     // bytes each; without the pool (it could not start) tasks hold them.
     let pool = HoldPool::per_core().ok().map(Arc::new);
@@ -220,91 +255,117 @@ pub async fn run_with(
         Some(_) => pool_dial_address(&config.connect).await,
         None => None,
     };
-    let shared_options = Arc::new(config.connect.clone());
     // After the pool's threads started: what follows is the connections'.
     let rss_start = crate::memory::resident_bytes();
     let (deadline_tx, deadline_rx) = watch::channel(started + Duration::from_secs(24 * 3600));
-    let (events_tx, mut events_rx) = mpsc::unbounded_channel();
-    let mut tasks = tokio::task::JoinSet::new();
-    let mut steps: Vec<StepAcc> = plan
-        .steps
-        .iter()
-        .map(|s| StepAcc {
+    let (events_tx, events_rx) = mpsc::unbounded_channel();
+    let plan = config.plan();
+    let steps = plan.steps.iter().map(StepAcc::new).collect();
+    let mut ramp = Ramp {
+        config,
+        shard: config.shard.unwrap_or(Shard::WHOLE),
+        plan,
+        started,
+        target: config.connect.target.redacted(),
+        progress,
+        events,
+        source_ips,
+        launched_here: 0,
+        session_config: session_config(config),
+        pool,
+        pooled_dial,
+        shared_options: Arc::new(config.connect.clone()),
+        rss_start,
+        deadline_rx,
+        events_tx,
+        events_rx,
+        tasks: tokio::task::JoinSet::new(),
+        steps,
+        open: 0,
+        peak_open: 0,
+        timer_lag_max_us: 0,
+        current: 0,
+    };
+    for s_index in 0..ramp.plan.steps.len() {
+        if ramp.run_step(s_index).await {
+            break;
+        }
+    }
+    // End every connection: they start their closing handshakes now.
+    let _ = deadline_tx.send(Instant::now());
+    ramp.finish(nofile, source_note).await
+}
+
+impl StepAcc {
+    fn new(step: &StepPlan) -> StepAcc {
+        StepAcc {
             stats: LoadStep {
-                index: s.index,
-                target: s.first + s.count,
+                index: step.index,
+                target: step.first + step.count,
                 ..LoadStep::default()
             },
             handshake: histogram(),
             echo: histogram(),
-        })
-        .collect();
-    let mut open: u64 = 0;
-    let mut peak_open: u64 = 0;
-    let mut timer_lag_max_us: u64 = 0;
-    let mut current = 0usize;
-    let mut stopped_after: Option<usize> = None;
+        }
+    }
+}
 
-    'steps: for (s_index, step) in plan.steps.iter().enumerate() {
-        current = s_index;
-        // This process's connections of the step, each launched when the
-        // whole ramp would launch it (a shard keeps the global schedule).
-        let mut owned = step.owned(shard).peekable();
+/// One ramp while it runs: what launching, counting and draining share
+/// (one struct rather than one long function over two dozen locals).
+struct Ramp<'c> {
+    config: &'c LoadConfig,
+    plan: LoadPlan,
+    shard: Shard,
+    started: Instant,
+    /// The target as reports name it (credentials redacted).
+    target: String,
+    progress: Option<ProgressSink>,
+    events: Option<EventsWriter>,
+    source_ips: Vec<IpAddr>,
+    /// Connections this process launched, for the round robin over
+    /// `source_ips`.
+    launched_here: usize,
+    session_config: Arc<SessionConfig>,
+    pool: Option<Arc<HoldPool>>,
+    /// The address the pool dials itself, when it can.
+    pooled_dial: Option<std::net::SocketAddr>,
+    shared_options: Arc<ConnectOptions>,
+    rss_start: Option<u64>,
+    deadline_rx: watch::Receiver<Instant>,
+    events_tx: mpsc::UnboundedSender<Report>,
+    events_rx: mpsc::UnboundedReceiver<Report>,
+    tasks: tokio::task::JoinSet<()>,
+    steps: Vec<StepAcc>,
+    open: u64,
+    peak_open: u64,
+    timer_lag_max_us: u64,
+    /// The step being run (0-based).
+    current: usize,
+}
+
+impl Ramp<'_> {
+    /// Runs step `s_index`: launches this process's connections of it, each
+    /// when the whole ramp would launch it (a shard keeps the global
+    /// schedule), then holds. True when so many of its attempts failed that
+    /// the ramp stops here.
+    async fn run_step(&mut self, s_index: usize) -> bool {
+        self.current = s_index;
+        let step = self.plan.steps[s_index];
+        let mut owned = step.owned(self.shard).peekable();
         let mut released = false;
         loop {
-            let now = started.elapsed();
+            let now = self.started.elapsed();
             if !released && owned.peek().is_none() {
-                let stats = &steps[s_index].stats;
-                let failed: u64 = stats.failures.values().sum();
-                if stats.opened + failed >= stats.attempted {
-                    // Every handshake of the step is over: what they
-                    // needed while in flight is free now.
-                    crate::memory::release_freed_memory();
-                    released = true;
-                }
+                released = self.release_if_settled(s_index);
             }
             let wake = if let Some(&next) = owned.peek() {
-                let at = step.launch_at(next, config.rate);
+                let at = step.launch_at(next, self.config.rate);
                 if now >= at {
-                    timer_lag_max_us = timer_lag_max_us
+                    self.timer_lag_max_us = self
+                        .timer_lag_max_us
                         .max(u64::try_from((now - at).as_micros()).unwrap_or(u64::MAX));
-                    // Round robin over this process's own launches: a
-                    // shard's global indices share a stride and would pick
-                    // a subset of the addresses.
-                    let bind_ip = (!source_ips.is_empty())
-                        .then(|| source_ips[launched_here % source_ips.len()])
-                        .or(config.connect.bind_ip);
-                    launched_here += 1;
-                    steps[s_index].stats.attempted += 1;
                     owned.next();
-                    if let (Some(pool), Some(addr)) = (&pool, pooled_dial) {
-                        let dial = Dial {
-                            addr,
-                            bind_ip,
-                            options: Arc::clone(&shared_options),
-                            session: Arc::clone(&session_config),
-                            observer: Box::new(PooledConnection::new(
-                                s_index,
-                                next,
-                                events_tx.clone(),
-                            )),
-                        };
-                        // A stopped pool drops the dial: the attempt counts
-                        // as pending at the end, as an aborted task's does.
-                        let _ = pool.dial(dial);
-                        continue;
-                    }
-                    let mut options = config.connect.clone();
-                    options.bind_ip = bind_ip;
-                    tasks.spawn(run_connection(
-                        options,
-                        session_config.clone(),
-                        s_index,
-                        next,
-                        deadline_rx.clone(),
-                        events_tx.clone(),
-                        pool.clone(),
-                    ));
+                    self.launch(s_index, next);
                     continue;
                 }
                 at
@@ -314,125 +375,200 @@ pub async fn run_with(
             if owned.peek().is_none() && now >= step.hold_end {
                 break;
             }
-            if let Some(sink) = &progress {
-                let failed: u64 = steps
-                    .iter()
-                    .map(|s| s.stats.failures.values().sum::<u64>())
-                    .sum();
-                let dropped: u64 = steps
-                    .iter()
-                    .map(|s| s.stats.drops.values().sum::<u64>())
-                    .sum();
-                sink(Progress::Load {
-                    target: target.clone(),
-                    step: step.index,
-                    steps: plan.steps.len() as u32,
-                    open,
-                    failed,
-                    dropped,
-                });
-            }
-            let tick = started + wake.min(now + Duration::from_millis(200));
-            tokio::select! {
-                Some(event) = events_rx.recv() => {
-                    let mut agg = Aggregate {
-                        steps: &mut steps,
-                        current,
-                        open: &mut open,
-                        peak: &mut peak_open,
-                        events: events.as_mut(),
-                        plan: &plan,
-                        started,
-                    };
-                    agg.apply(event);
-                }
-                () = tokio::time::sleep_until(tokio::time::Instant::from_std(tick)) => {}
-                Some(_) = tasks.join_next() => {}
+            self.report_progress(step.index);
+            let tick = self.started + wake.min(now + Duration::from_millis(200));
+            let event = tokio::select! {
+                Some(event) = self.events_rx.recv() => Some(event),
+                () = tokio::time::sleep_until(tokio::time::Instant::from_std(tick)) => None,
+                Some(_) = self.tasks.join_next() => None,
+            };
+            if let Some(event) = event {
+                let mut agg = Aggregate {
+                    steps: &mut self.steps,
+                    current: self.current,
+                    open: &mut self.open,
+                    peak: &mut self.peak_open,
+                    events: self.events.as_mut(),
+                    plan: &self.plan,
+                    started: self.started,
+                };
+                agg.apply(event);
             }
         }
-        steps[s_index].stats.open_at_end = open;
-        steps[s_index]
-            .stats
-            .set_memory(crate::memory::resident_bytes(), rss_start);
-        let attempted = steps[s_index].stats.attempted.max(1);
-        let failed: u64 = steps[s_index].stats.failures.values().sum();
-        if failed as f64 / attempted as f64 >= config.stop_failure_share {
-            stopped_after = Some(s_index);
-            break 'steps;
+        let open = self.open;
+        let stats = &mut self.steps[s_index].stats;
+        stats.open_at_end = open;
+        stats.set_memory(crate::memory::resident_bytes(), self.rss_start);
+        let attempted = stats.attempted.max(1);
+        let failed: u64 = stats.failures.values().sum();
+        failed as f64 / attempted as f64 >= self.config.stop_failure_share
+    }
+
+    /// Once every handshake of the step is over, what they needed while in
+    /// flight is free: hands it back. True when it did.
+    fn release_if_settled(&self, s_index: usize) -> bool {
+        let stats = &self.steps[s_index].stats;
+        let failed: u64 = stats.failures.values().sum();
+        if stats.opened + failed >= stats.attempted {
+            crate::memory::release_freed_memory();
+            return true;
         }
+        false
     }
-    let _ = stopped_after;
-    // End every connection: they start their closing handshakes now.
-    let _ = deadline_tx.send(Instant::now());
-    if let Some(pool) = &pool {
-        pool.close_all(Instant::now(), CLOSE_CODE, CLOSE_REASON);
-    }
-    drop(events_tx);
-    // Connections finish their closing handshakes; a peer that never answers
-    // costs at most the session's close wait, and this whole drain 3 s. The
-    // channel closes once every connection (task or held) has reported.
-    let drain_until = tokio::time::Instant::now() + Duration::from_secs(3);
-    // Our own closes report nothing, so `open` no longer falls: a
-    // connection a queueing limit lets through only now (once ours close)
-    // was never open at the same time as them, and must not raise the peak.
-    let mut peak_while_draining = peak_open;
-    let mut agg = Aggregate {
-        steps: &mut steps,
-        current,
-        open: &mut open,
-        peak: &mut peak_while_draining,
-        events: events.as_mut(),
-        plan: &plan,
-        started,
-    };
-    loop {
-        tokio::select! {
-            event = events_rx.recv() => match event {
-                // Ends caused by our own close are not drops; any drop still
-                // reported now happened during the last hold.
-                Some(event) => agg.apply(event),
-                None => break,
-            },
-            Some(_) = tasks.join_next() => {}
-            () = tokio::time::sleep_until(drain_until) => break,
+
+    /// Launches connection `conn` of step `s_index`: dialled by the hold
+    /// pool when it can, else as a task.
+    fn launch(&mut self, s_index: usize, conn: u64) {
+        // Round robin over this process's own launches: a shard's global
+        // indices share a stride and would pick a subset of the addresses.
+        let bind_ip = (!self.source_ips.is_empty())
+            .then(|| self.source_ips[self.launched_here % self.source_ips.len()])
+            .or(self.config.connect.bind_ip);
+        self.launched_here += 1;
+        self.steps[s_index].stats.attempted += 1;
+        if let (Some(pool), Some(addr)) = (&self.pool, self.pooled_dial) {
+            let dial = Dial {
+                addr,
+                bind_ip,
+                options: Arc::clone(&self.shared_options),
+                session: Arc::clone(&self.session_config),
+                observer: Box::new(PooledConnection::new(s_index, conn, self.events_tx.clone())),
+            };
+            // A stopped pool drops the dial: the attempt counts as pending
+            // at the end, as an aborted task's does.
+            let _ = pool.dial(dial);
+            return;
         }
+        let mut options = self.config.connect.clone();
+        options.bind_ip = bind_ip;
+        self.tasks.spawn(run_connection(
+            options,
+            self.session_config.clone(),
+            s_index,
+            conn,
+            self.deadline_rx.clone(),
+            self.events_tx.clone(),
+            self.pool.clone(),
+        ));
     }
-    tasks.abort_all();
-    drop(pool);
-    let steps: Vec<LoadStep> = steps
-        .into_iter()
-        .filter(|s| s.stats.attempted > 0)
-        .map(|mut s| {
-            s.stats.handshake = latency(s.handshake.as_ref());
-            s.stats.echo_rtt = latency(s.echo.as_ref());
-            count_pending(&mut s.stats);
-            s.stats
-        })
-        .collect();
-    let evidence = LoadEvidence {
-        target,
-        concurrency: config.concurrency,
-        rate: config.rate,
-        steps,
-        generator: GeneratorLimits {
-            nofile_soft,
-            nofile_hard,
-            nofile_now,
-            source_ips: source_ips.iter().map(ToString::to_string).collect(),
+
+    fn report_progress(&self, step: u32) {
+        let Some(sink) = &self.progress else { return };
+        let failed: u64 = self
+            .steps
+            .iter()
+            .map(|s| s.stats.failures.values().sum::<u64>())
+            .sum();
+        let dropped: u64 = self
+            .steps
+            .iter()
+            .map(|s| s.stats.drops.values().sum::<u64>())
+            .sum();
+        sink(Progress::Load {
+            target: self.target.clone(),
+            step,
+            steps: self.plan.steps.len() as u32,
+            open: self.open,
+            failed,
+            dropped,
+        });
+    }
+
+    /// Closes every connection, takes what they still report, and writes
+    /// the evidence.
+    async fn finish(self, nofile: (u64, u64, u64), source_note: Option<String>) -> LoadRun {
+        let Ramp {
+            config,
+            plan,
+            started,
+            target,
+            mut events,
+            source_ips,
+            pool,
+            rss_start,
+            events_tx,
+            mut events_rx,
+            mut tasks,
+            mut steps,
+            mut open,
+            peak_open,
             timer_lag_max_us,
-            notes: source_note.into_iter().collect(),
-        },
-        ran_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-        peak_open,
-        plan: config.plan_spec(),
-        shard: config.shard.map(Shard::spec),
-        shards: Vec::new(),
-        rss_start_bytes: rss_start,
-        deflate_offered: config.connect.deflate,
-    };
-    LoadRun {
-        evidence,
-        events: events.map(EventsWriter::finish),
+            current,
+            ..
+        } = self;
+        if let Some(pool) = &pool {
+            pool.close_all(Instant::now(), CLOSE_CODE, CLOSE_REASON);
+        }
+        drop(events_tx);
+        // Connections finish their closing handshakes; a peer that never
+        // answers costs at most the session's close wait, and this whole
+        // drain 3 s. The channel closes once every connection (task or
+        // held) has reported.
+        let drain_until = tokio::time::Instant::now() + Duration::from_secs(3);
+        // Our own closes report nothing, so `open` no longer falls: a
+        // connection a queueing limit lets through only now (once ours
+        // close) was never open at the same time as them, and must not
+        // raise the peak.
+        let mut peak_while_draining = peak_open;
+        let mut agg = Aggregate {
+            steps: &mut steps,
+            current,
+            open: &mut open,
+            peak: &mut peak_while_draining,
+            events: events.as_mut(),
+            plan: &plan,
+            started,
+        };
+        loop {
+            tokio::select! {
+                event = events_rx.recv() => match event {
+                    // Ends caused by our own close are not drops; any drop
+                    // still reported now happened during the last hold.
+                    Some(event) => agg.apply(event),
+                    None => break,
+                },
+                Some(_) = tasks.join_next() => {}
+                () = tokio::time::sleep_until(drain_until) => break,
+            }
+        }
+        tasks.abort_all();
+        drop(pool);
+        let steps: Vec<LoadStep> = steps
+            .into_iter()
+            .filter(|s| s.stats.attempted > 0)
+            .map(|mut s| {
+                s.stats.handshake = latency(s.handshake.as_ref());
+                s.stats.echo_rtt = latency(s.echo.as_ref());
+                count_pending(&mut s.stats);
+                s.stats
+            })
+            .collect();
+        let (nofile_soft, nofile_hard, nofile_now) = nofile;
+        let evidence = LoadEvidence {
+            target,
+            concurrency: config.concurrency,
+            rate: config.rate,
+            steps,
+            generator: GeneratorLimits {
+                nofile_soft,
+                nofile_hard,
+                nofile_now,
+                source_ips: source_ips.iter().map(ToString::to_string).collect(),
+                timer_lag_max_us,
+                notes: source_note.into_iter().collect(),
+            },
+            ran_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            peak_open,
+            plan: config.plan_spec(),
+            shard: config.shard.map(Shard::spec),
+            shards: Vec::new(),
+            rss_start_bytes: rss_start,
+            deflate_offered: config.connect.deflate,
+        };
+        LoadRun {
+            evidence,
+            events: events.map(EventsWriter::finish),
+        }
     }
 }
 
@@ -467,10 +603,6 @@ async fn pool_dial_address(options: &ConnectOptions) -> Option<std::net::SocketA
     }
 }
 
-/// The failure kind of attempts that had neither opened nor failed when the
-/// ramp ended (their TCP connect or 101 was still pending).
-pub const PENDING_AT_END: &str = "pending-at-end";
-
 /// Counts a step's attempts that never reported as failures of their own
 /// kind: left out, a server too slow to answer at this level would look
 /// healthy (seen at 15,000 connections at 5,000/s: SYN retransmits after
@@ -481,9 +613,9 @@ fn count_pending(step: &mut LoadStep) {
     if pending == 0 {
         return;
     }
-    step.failures.insert(PENDING_AT_END.to_owned(), pending);
+    step.failures.insert(FailureKind::PendingAtEnd, pending);
     step.failure_samples.push(FailureSample {
-        kind: PENDING_AT_END.to_owned(),
+        kind: FailureKind::PendingAtEnd,
         detail: format!(
             "{pending} connections had neither opened nor failed when the ramp ended: their TCP connect or the server's 101 was still pending"
         ),
@@ -514,9 +646,12 @@ impl Aggregate<'_> {
                 Event::Opened { handshake_us, .. } => Some(LineKind::Opened {
                     handshake_us: *handshake_us,
                 }),
-                Event::Failed { kind, detail, .. } => Some(LineKind::Failed { kind, detail }),
+                Event::Failed { kind, detail, .. } => Some(LineKind::Failed {
+                    kind: *kind,
+                    detail,
+                }),
                 Event::Dropped { kind } => Some(LineKind::Dropped {
-                    kind,
+                    kind: *kind,
                     during_step: step_of(self.current),
                 }),
                 Event::Echo { .. } => None,
@@ -564,7 +699,7 @@ fn apply(
             server,
         } => {
             if let Some(s) = steps.get_mut(step) {
-                let count = s.stats.failures.entry(kind.clone()).or_insert(0);
+                let count = s.stats.failures.entry(kind).or_insert(0);
                 *count += 1;
                 if *count == 1 {
                     s.stats.failure_samples.push(FailureSample {

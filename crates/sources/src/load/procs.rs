@@ -3,9 +3,10 @@
 //! limit of sockets.
 //!
 //! The protocol between parent and child is private to this binary:
-//! - the parent starts each child with `--shard I/N --json` and a hidden
-//!   `--child` flag; the child's stdout is its `--json` report, which the
-//!   parent merges;
+//! - the parent starts each child with `--shard I/N` and a hidden `--child`
+//!   flag; the child's stdout is one line of [`super::fanout::ChildResult`]
+//!   (its shard's evidence, not the public report), which the parent
+//!   merges;
 //! - the child writes progress as JSON lines on stderr
 //!   (`{"load_progress":{…}}`, see [`progress_line`]); any other stderr line
 //!   is kept for the error message if the child fails;
@@ -26,7 +27,7 @@ use tokio::sync::mpsc;
 
 use crate::{Progress, ProgressSink};
 
-/// A child's report on stdout is at most this large (a ramp's report with
+/// A child's result on stdout is at most this large (a ramp's evidence with
 /// its histograms is tens to hundreds of KiB).
 const MAX_REPORT_BYTES: u64 = 64 << 20;
 
@@ -54,7 +55,7 @@ pub struct ChildSpec {
 pub struct ChildOutput {
     /// As in its [`ChildSpec`].
     pub label: String,
-    /// Its stdout: the JSON report.
+    /// Its stdout: its [`super::fanout::ChildResult`] line.
     pub stdout: Vec<u8>,
     /// How it exited.
     pub status: ExitStatus,

@@ -8,6 +8,8 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
+use wsdoctor_evidence::ConfigError;
+
 /// Files a load process needs besides its connections (runtime, stdio,
 /// the events file, resolver, TLS roots), and the share of the limit kept
 /// free so a ramp ends on its plan, not on the last descriptor.
@@ -131,6 +133,30 @@ pub fn describe_sources(ips: &[IpAddr]) -> String {
         (Some(a), _) => a.to_string(),
         _ => String::new(),
     }
+}
+
+/// The addresses of `--source-ips`: `127.0.0.2-127.0.0.40` or a single
+/// address; 1 to 1025 of them, first to last (more would be a typo, and a
+/// range is expanded into a list).
+pub fn parse_source_range(text: &str) -> Result<Vec<IpAddr>, ConfigError> {
+    let (first, last) = text.split_once('-').unwrap_or((text, text));
+    let address = |part: &str| {
+        part.trim()
+            .parse::<Ipv4Addr>()
+            .map_err(|e| ConfigError::Unreadable {
+                text: wsdoctor_evidence::escape_peer(part),
+                expected: "an IPv4 address",
+                why: e.to_string(),
+            })
+    };
+    let (a, b) = (u32::from(address(first)?), u32::from(address(last)?));
+    if b < a || b - a > 1024 {
+        return Err(ConfigError::Rule {
+            setting: "--source-ips",
+            rule: "must be a range of 1 to 1025 addresses, first to last",
+        });
+    }
+    Ok((a..=b).map(|n| IpAddr::V4(Ipv4Addr::from(n))).collect())
 }
 
 #[cfg(test)]

@@ -81,19 +81,27 @@ fn attempts_that_never_answered_are_counted() {
     let mut step = LoadStep {
         attempted: 10,
         opened: 6,
-        failures: [("refused".to_owned(), 1)].into_iter().collect(),
+        failures: [(wsdoctor_evidence::load::FailureKind::Refused, 1)]
+            .into_iter()
+            .collect(),
         open_at_end: 5,
         ..LoadStep::default()
     };
     super::count_pending(&mut step);
-    assert_eq!(step.failures[super::PENDING_AT_END], 3);
+    assert_eq!(
+        step.failures[&wsdoctor_evidence::load::FailureKind::PendingAtEnd],
+        3
+    );
     assert_eq!(step.failure_samples[0].at_concurrency, 5);
     let before = step.clone();
     step.attempted = 7;
-    step.failures.remove(super::PENDING_AT_END);
+    step.failures
+        .remove(&wsdoctor_evidence::load::FailureKind::PendingAtEnd);
     step.failure_samples.clear();
     super::count_pending(&mut step);
-    assert!(!step.failures.contains_key(super::PENDING_AT_END));
+    assert!(!step
+        .failures
+        .contains_key(&wsdoctor_evidence::load::FailureKind::PendingAtEnd));
     assert_ne!(before, step);
 }
 
@@ -121,4 +129,41 @@ async fn the_pool_dials_only_plain_http1_targets_without_a_proxy() {
     proxied.proxy =
         Some(crate::conn::ForwardProxy::parse("http://127.0.0.1:3128", "--proxy").unwrap());
     assert_eq!(super::pool_dial_address(&proxied).await, None);
+}
+
+fn refusal(edit: impl FnOnce(&mut LoadConfig)) -> Option<String> {
+    let mut c = config("ws://127.0.0.1:9/", None);
+    edit(&mut c);
+    c.validated().err().map(|e| e.to_string())
+}
+
+#[test]
+fn the_constructor_holds_the_bounds() {
+    assert_eq!(refusal(|_| {}), None);
+    let count = Some("-c must be between 1 and 1000000");
+    assert_eq!(refusal(|c| c.concurrency = 0).as_deref(), count);
+    assert_eq!(refusal(|c| c.concurrency = 1_000_001).as_deref(), count);
+    let rate = Some("--rate must be more than 0 and at most 100000 per second");
+    assert_eq!(refusal(|c| c.rate = 0.0).as_deref(), rate);
+    assert_eq!(refusal(|c| c.rate = f64::NAN).as_deref(), rate);
+    assert_eq!(refusal(|c| c.rate = 100_000.5).as_deref(), rate);
+    assert_eq!(
+        refusal(|c| c.step = 0).as_deref(),
+        Some("--step must be at least 1")
+    );
+    assert_eq!(
+        refusal(|c| c.message_size = 16 * 1024 * 1024 + 1).as_deref(),
+        Some("--size is at most 16 MiB")
+    );
+}
+
+#[test]
+fn source_ranges() {
+    use super::scale::parse_source_range;
+    assert_eq!(parse_source_range("127.0.0.2-127.0.0.4").unwrap().len(), 3);
+    assert_eq!(parse_source_range("127.0.0.9").unwrap().len(), 1);
+    assert!(parse_source_range("127.0.0.9-127.0.0.2").is_err());
+    assert!(parse_source_range("10.0.0.0-10.1.0.0").is_err());
+    let e = parse_source_range("nope").unwrap_err().to_string();
+    assert!(e.starts_with("'nope' is not an IPv4 address"), "{e}");
 }

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use wsdoctor_evidence::reconnect::{Interruption, ReconnectEvidence};
+use wsdoctor_evidence::{check_at_most, check_between, ConfigError};
 
 pub use tracker::{Admission, Tracker, MAX_CLIENTS};
 
@@ -44,6 +45,28 @@ pub struct ReconnectConfig {
     pub refuse: u32,
     /// The longest the run lasts.
     pub max: Duration,
+}
+
+impl ReconnectConfig {
+    /// The config as given when every setting is within what the experiment
+    /// supports: 1–1000 drops, at most 100 refusals, a hold of at most 24 h,
+    /// a max of 1 s to 7 days.
+    pub fn validated(self) -> Result<Self, ConfigError> {
+        check_between("--drops", self.drops, 1, 1000)?;
+        check_at_most("--refuse", self.refuse, 100)?;
+        check_at_most(
+            "--drop-after",
+            self.drop_after,
+            Duration::from_secs(24 * 3600),
+        )?;
+        check_between(
+            "--max",
+            self.max,
+            Duration::from_secs(1),
+            Duration::from_secs(7 * 24 * 3600),
+        )?;
+        Ok(self)
+    }
 }
 
 impl Default for ReconnectConfig {
@@ -187,5 +210,41 @@ impl ReconnectServer {
             },
         };
         evidence
+    }
+}
+
+#[cfg(test)]
+mod config_tests {
+    use super::*;
+
+    fn refusal(edit: impl FnOnce(&mut ReconnectConfig)) -> Option<String> {
+        let mut config = ReconnectConfig::default();
+        edit(&mut config);
+        config.validated().err().map(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_constructor_holds_the_bounds() {
+        assert_eq!(refusal(|_| {}), None);
+        let drops = Some("--drops must be between 1 and 1000");
+        assert_eq!(refusal(|c| c.drops = 0).as_deref(), drops);
+        assert_eq!(refusal(|c| c.drops = 1001).as_deref(), drops);
+        assert_eq!(
+            refusal(|c| c.refuse = 101).as_deref(),
+            Some("--refuse must be at most 100")
+        );
+        assert_eq!(
+            refusal(|c| c.drop_after = Duration::from_secs(86_401)).as_deref(),
+            Some("--drop-after must be at most 24h")
+        );
+        let max = Some("--max must be between 1s and 7d");
+        assert_eq!(
+            refusal(|c| c.max = Duration::from_millis(999)).as_deref(),
+            max
+        );
+        assert_eq!(
+            refusal(|c| c.max = Duration::from_secs(7 * 86_400 + 1)).as_deref(),
+            max
+        );
     }
 }

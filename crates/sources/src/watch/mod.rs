@@ -16,7 +16,10 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{mpsc, watch};
 use wsdoctor_evidence::idle::Arm;
 use wsdoctor_evidence::watch::{WatchDrop, WatchStall};
-use wsdoctor_evidence::{ConnectionEnd, ConnectionRecord, HeartbeatSettings, PongPolicy, Role};
+use wsdoctor_evidence::{
+    check_at_least, check_between, ConfigError, ConnectionEnd, ConnectionRecord, HeartbeatSettings,
+    PongPolicy, Role,
+};
 
 pub use http::serve_metrics;
 pub use metrics::WatchMetrics;
@@ -72,6 +75,34 @@ impl WatchConfig {
             backoff_cap: Duration::from_secs(60),
             instance_header: DEFAULT_INSTANCE_HEADER.to_owned(),
         }
+    }
+
+    /// The config as given when every setting is within what a watch
+    /// supports: 1–1000 connections per target, an interval of 100 ms or
+    /// more, a backoff above 0 and at most its cap, and an instance header
+    /// that is a header name (trimmed).
+    pub fn validated(mut self) -> Result<Self, ConfigError> {
+        check_between("--conns", self.conns, 1, 1000)?;
+        check_at_least("--interval", self.interval, Duration::from_millis(100))?;
+        if self.backoff_base.is_zero() || self.backoff_cap < self.backoff_base {
+            return Err(ConfigError::Rule {
+                setting: "--backoff",
+                rule: "must be more than 0 and at most --backoff-max",
+            });
+        }
+        let header = self.instance_header.trim();
+        if header.is_empty()
+            || !header
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(ConfigError::Rule {
+                setting: "--instance-header",
+                rule: "must be a header name like X-Instance-Id",
+            });
+        }
+        self.instance_header = header.to_owned();
+        Ok(self)
     }
 
     /// Every connection slot: (target index, arm, 1-based slot number).
@@ -372,6 +403,57 @@ pub async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn refusal(edit: impl FnOnce(&mut WatchConfig)) -> Option<String> {
+        let mut config = WatchConfig::new(Vec::new());
+        edit(&mut config);
+        config.validated().err().map(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_constructor_holds_the_bounds() {
+        assert_eq!(refusal(|_| {}), None);
+        assert_eq!(refusal(|c| c.conns = 1000), None);
+        assert_eq!(
+            refusal(|c| c.conns = 0).as_deref(),
+            Some("--conns must be between 1 and 1000")
+        );
+        assert_eq!(
+            refusal(|c| c.conns = 1001).as_deref(),
+            Some("--conns must be between 1 and 1000")
+        );
+        assert_eq!(
+            refusal(|c| c.interval = Duration::from_millis(99)).as_deref(),
+            Some("--interval must be at least 100ms")
+        );
+        let backoff = Some("--backoff must be more than 0 and at most --backoff-max");
+        assert_eq!(
+            refusal(|c| c.backoff_base = Duration::ZERO).as_deref(),
+            backoff
+        );
+        assert_eq!(
+            refusal(|c| c.backoff_base = c.backoff_cap + Duration::from_secs(1)).as_deref(),
+            backoff
+        );
+        let header = Some("--instance-header must be a header name like X-Instance-Id");
+        assert_eq!(
+            refusal(|c| c.instance_header = " ".into()).as_deref(),
+            header
+        );
+        assert_eq!(
+            refusal(|c| c.instance_header = "X: y".into()).as_deref(),
+            header
+        );
+        let config = WatchConfig {
+            instance_header: " X-Node ".into(),
+            ..WatchConfig::new(Vec::new())
+        }
+        .validated();
+        assert_eq!(
+            config.map(|c| c.instance_header).ok().as_deref(),
+            Some("X-Node")
+        );
+    }
 
     #[test]
     fn backoff_is_full_jitter_under_a_cap() {

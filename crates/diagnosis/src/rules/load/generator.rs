@@ -5,7 +5,6 @@
 use wsdoctor_evidence::load::LoadEvidence;
 use wsdoctor_evidence::{format_count as thousands, LocalResource};
 
-use super::kinds::local_resource;
 use super::ms;
 use crate::finding::{CauseId, Finding, Severity, SourceKind};
 use crate::rules::common::{finding, fix, local_limit};
@@ -20,7 +19,7 @@ pub(super) fn diagnose(e: &LoadEvidence) -> Vec<Finding> {
     let mut local_found = false;
     for s in &e.steps {
         for sample in &s.failure_samples {
-            if let Some(resource) = local_resource(&sample.kind) {
+            if let Some(resource) = sample.kind.local_resource() {
                 if !local_found {
                     let mut f = local_limit(resource, &sample.detail, SourceKind::Load);
                     f.measured.concurrency_limit = Some(sample.at_concurrency);

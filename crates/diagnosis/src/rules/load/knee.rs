@@ -3,9 +3,9 @@
 //! failure it is at any load).
 
 use wsdoctor_evidence::format_count as thousands;
-use wsdoctor_evidence::load::LoadEvidence;
+use wsdoctor_evidence::load::{FailureKind, LoadEvidence};
 
-use super::kinds::{failure_cause, fix_for, local_resource};
+use super::kinds::{failure_cause, fix_for};
 use super::{dropped, failed, ms};
 use crate::finding::{CauseId, Finding, Severity, SourceKind};
 use crate::rules::common::{finding, fix};
@@ -16,10 +16,10 @@ pub(super) fn diagnose(e: &LoadEvidence, i: usize) -> Option<Finding> {
     let step = &e.steps[i];
     let before = i.checked_sub(1).map(|j| &e.steps[j]);
     // The server's failures, without the generator's own.
-    let server_failures: Vec<(&String, &u64)> = step
+    let server_failures: Vec<(&FailureKind, &u64)> = step
         .failures
         .iter()
-        .filter(|(k, _)| local_resource(k).is_none())
+        .filter(|(k, _)| k.local_resource().is_none())
         .collect();
     if server_failures.is_empty() && dropped(step) == 0 {
         return None;
@@ -27,7 +27,7 @@ pub(super) fn diagnose(e: &LoadEvidence, i: usize) -> Option<Finding> {
     let first = step
         .failure_samples
         .iter()
-        .find(|f| local_resource(&f.kind).is_none());
+        .find(|f| f.kind.local_resource().is_none());
     // The first failure's count is a lower bound (opens still in
     // flight were not counted yet); what the server went on holding
     // at the end of the step is the level it sustained.
@@ -38,22 +38,25 @@ pub(super) fn diagnose(e: &LoadEvidence, i: usize) -> Option<Finding> {
     let (top_kind, top_count) = server_failures
         .iter()
         .max_by_key(|(_, n)| **n)
-        .map_or(("", 0), |(k, n)| (k.as_str(), **n));
+        .map_or((None, 0), |(k, n)| (Some(**k), **n));
     // Nothing opened before the failures: no load limit, whatever
     // failed fails at any level (a broken handshake, a refusal).
     let nothing_opened = e.steps[..=i].iter().all(|s| s.opened == 0);
     // A forward proxy that refuses from the first connection on is
     // no load limit: nothing got through it at all.
-    let (id, title) = if limit == 0 && top_kind.starts_with("proxy-") {
+    let (id, title) = if limit == 0 && top_kind.is_some_and(FailureKind::is_proxy) {
         (
             CauseId::ProxyRefused,
             "The forward proxy refused every tunnel, from the first connection".to_owned(),
         )
-    } else if let Some(cause) = nothing_opened.then(|| failure_cause(top_kind)).flatten() {
+    } else if let Some((cause, kind)) = top_kind
+        .filter(|_| nothing_opened)
+        .and_then(|k| Some((failure_cause(k)?, k)))
+    {
         (
                 cause,
                 format!(
-                    "Every connection failed from the first one on ({top_kind}): the handshake fails at any load, this is no load limit"
+                    "Every connection failed from the first one on ({kind}): the handshake fails at any load, this is no load limit"
                 ),
             )
     } else {
@@ -82,7 +85,7 @@ pub(super) fn diagnose(e: &LoadEvidence, i: usize) -> Option<Finding> {
             ms(b.handshake.p99_us)
         ));
     }
-    if top_count > 0 {
+    if let Some(top_kind) = top_kind.filter(|_| top_count > 0) {
         let server = first.and_then(|f| f.server.clone());
         let from = server
             .as_deref()
@@ -98,7 +101,10 @@ pub(super) fn diagnose(e: &LoadEvidence, i: usize) -> Option<Finding> {
         if let Some(sample) = first {
             f.evidence.push(format!("first failure: {}", sample.detail));
         }
-        if matches!(top_kind, "handshake-timeout" | "pending-at-end") {
+        if matches!(
+            top_kind,
+            FailureKind::HandshakeTimeout | FailureKind::PendingAtEnd
+        ) {
             f.evidence.push(format!(
                     "queued, not refused: these connections were accepted but got no 101 while {} stayed open",
                     thousands(step.open_at_end)

@@ -129,12 +129,12 @@ mod tests {
             opened,
             failures: failures
                 .iter()
-                .map(|(k, n, _)| ((*k).to_owned(), *n))
+                .map(|(k, n, _)| (k.parse().unwrap(), *n))
                 .collect::<BTreeMap<_, _>>(),
             failure_samples: failures
                 .iter()
                 .map(|(k, _, at)| FailureSample {
-                    kind: (*k).to_owned(),
+                    kind: k.parse().unwrap(),
                     detail: format!("{k} happened"),
                     server: Some("nginx/1.22.1".to_owned()),
                     at_concurrency: *at,
@@ -322,7 +322,7 @@ mod tests {
     #[test]
     fn drops_under_load_count() {
         let mut s2 = step(2, 100, 100, &[], 150);
-        s2.drops.insert("reset".into(), 50);
+        s2.drops.insert("reset".parse().unwrap(), 50);
         let e = evidence(vec![step(1, 100, 100, &[], 100), s2]);
         let f = &diagnose_load(&e)[0];
         assert_eq!(f.id, CauseId::LoadLimit);

@@ -217,7 +217,8 @@ mod tests {
     #[test]
     fn failures_and_drops_are_not_waiting() {
         let mut s2 = step(2, 20, 1, 3000);
-        s2.failures.insert("http-503".into(), 4);
+        s2.failures
+            .insert(wsdoctor_evidence::load::FailureKind::Http(503), 4);
         let none = queueing_step(&[step(1, 12, 1, 2), s2]);
         assert_eq!(none, None, "the 4 missing connections failed, none waited");
     }

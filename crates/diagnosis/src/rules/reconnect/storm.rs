@@ -5,7 +5,10 @@
 //! absence). A deterministic simulation: the randomness of the jittered
 //! policies comes from a seeded generator, so a run is reproducible.
 
+use std::time::Duration;
+
 use serde::Serialize;
+use wsdoctor_evidence::{check_at_most, check_between, Bound, ConfigError};
 
 use super::policy::{PolicyFit, PolicyKind};
 
@@ -106,6 +109,58 @@ fn capped(v: f64, cap: Option<f64>) -> f64 {
 }
 
 impl StormPolicy {
+    /// An explicit policy (`--base`, `--factor`, `--cap`, `--jitter`): a
+    /// factor of 1 to 10 (1 is a fixed delay), a base above 0 and at most
+    /// the cap.
+    pub fn explicit(
+        base: Duration,
+        factor: f64,
+        cap: Duration,
+        jitter: Jitter,
+    ) -> Result<StormPolicy, ConfigError> {
+        if !(1.0..=10.0).contains(&factor) {
+            return Err(ConfigError::Between {
+                setting: "--factor",
+                low: Bound::Count(1),
+                high: Bound::Count(10),
+            });
+        }
+        if base.is_zero() || cap < base {
+            return Err(ConfigError::Rule {
+                setting: "--base",
+                rule: "must be more than 0 and at most --cap",
+            });
+        }
+        Ok(StormPolicy {
+            name: "custom".to_owned(),
+            source: format!(
+                "--base {} --factor {factor} --cap {} --jitter {}",
+                wsdoctor_evidence::format_duration(base),
+                wsdoctor_evidence::format_duration(cap),
+                if jitter == Jitter::Full {
+                    "full"
+                } else {
+                    "none"
+                }
+            ),
+            immediate_first: false,
+            steps: if factor == 1.0 {
+                Steps::Table {
+                    delays_s: Vec::new(),
+                    then_s: Some(base.as_secs_f64()),
+                }
+            } else {
+                Steps::Exponential {
+                    base_s: base.as_secs_f64(),
+                    factor,
+                    cap_s: Some(cap.as_secs_f64()),
+                }
+            },
+            jitter,
+            max_attempts: None,
+        })
+    }
+
     /// Full-jitter exponential backoff: the recommended policy.
     pub fn full_jitter(base_s: f64, cap_s: f64) -> StormPolicy {
         StormPolicy {
@@ -244,6 +299,21 @@ pub struct StormScenario {
     pub seed: u64,
 }
 
+impl StormScenario {
+    /// `clients` (1 to 1,000,000) dropped at once and refused for `outage`
+    /// (at most 1 h), simulated over the first minute.
+    pub fn new(clients: u32, outage: Duration, seed: u64) -> Result<Self, ConfigError> {
+        check_between("--clients", clients, 1, 1_000_000)?;
+        check_at_most("--outage", outage, Duration::from_secs(3600))?;
+        Ok(StormScenario {
+            clients,
+            outage_s: outage.as_secs_f64(),
+            horizon_s: 60,
+            seed,
+        })
+    }
+}
+
 /// What the server sees.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StormSeries {
@@ -335,6 +405,33 @@ pub fn simulate(policy: &StormPolicy, scenario: &StormScenario) -> StormSeries {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_constructors_hold_the_bounds() {
+        let secs = Duration::from_secs;
+        let said = |r: Result<StormScenario, ConfigError>| r.err().map(|e| e.to_string());
+        assert_eq!(said(StormScenario::new(1, secs(3600), 1)), None);
+        let clients = Some("--clients must be between 1 and 1000000".to_owned());
+        assert_eq!(said(StormScenario::new(0, secs(10), 1)), clients);
+        assert_eq!(said(StormScenario::new(1_000_001, secs(10), 1)), clients);
+        assert_eq!(
+            said(StormScenario::new(10, secs(3601), 1)),
+            Some("--outage must be at most 1h".to_owned())
+        );
+        let policy = |base, factor, cap| {
+            StormPolicy::explicit(secs(base), factor, secs(cap), Jitter::None)
+                .err()
+                .map(|e| e.to_string())
+        };
+        assert_eq!(policy(1, 2.0, 30), None);
+        assert_eq!(policy(1, 1.0, 1), None);
+        let factor = Some("--factor must be between 1 and 10".to_owned());
+        assert_eq!(policy(1, 0.5, 30), factor);
+        assert_eq!(policy(1, f64::NAN, 30), factor);
+        let base = Some("--base must be more than 0 and at most --cap".to_owned());
+        assert_eq!(policy(0, 2.0, 30), base);
+        assert_eq!(policy(31, 2.0, 30), base);
+    }
 
     fn scenario(clients: u32, outage_s: f64) -> StormScenario {
         StormScenario {
