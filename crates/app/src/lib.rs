@@ -16,6 +16,7 @@ mod codes;
 mod detect;
 mod graphql_transport_ws;
 mod graphql_ws;
+pub mod listen;
 pub mod mqtt;
 pub mod phoenix;
 mod protocol;

@@ -76,6 +76,22 @@ impl AppSession {
         }
     }
 
+    /// The session of the listening side (`reconnect --listen`): `server`
+    /// speaks the protocol's server half to a client, from `origin`.
+    pub(crate) fn serving(
+        server: Box<dyn Protocol>,
+        record: AppRecord,
+        origin: Instant,
+    ) -> AppSession {
+        AppSession {
+            state: State::Running(server),
+            cx: Ctx::new(origin, true, record),
+            start: StartContext::default(),
+            choice: AppChoice::Auto,
+            started: false,
+        }
+    }
+
     /// The connection is open: sends the protocol's first messages.
     pub fn start(&mut self, now: Instant) {
         self.started = true;
