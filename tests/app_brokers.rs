@@ -210,6 +210,10 @@ fn actioncable_unauthorized_is_the_servers_decision_never_healthy() {
     );
     let found = ids(&report);
     assert!(!found.contains(&"healthy"), "{found:?}");
+    // Action Cable documents "unauthorized": the contract's policy-close,
+    // not a generic server close.
+    assert!(found.contains(&"policy-close"), "{found:?}");
+    assert!(!found.contains(&"server-close"), "{found:?}");
     let text = report["findings"].to_string();
     assert!(
         text.contains("unauthorized") && text.contains("reject_unauthorized_connection"),

@@ -384,6 +384,9 @@ fn legacy_graphql_ws_connection_error_is_the_servers_decision() {
         top["title"].as_str().unwrap().contains("connection_error"),
         "{report:#}"
     );
+    // subscriptions-transport-ws documents connection_error as onConnect's
+    // refusal: upgrade-rejected, as graphql-transport-ws's 4403.
+    assert_eq!(top["id"], "upgrade-rejected", "{report:#}");
     assert!(!ids(&report).contains(&"healthy".to_owned()));
 }
 

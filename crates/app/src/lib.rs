@@ -32,7 +32,7 @@ use std::str::FromStr;
 pub use codes::{close_code_facts, CloseCodeFact};
 pub use detect::{plan, AppPlan, PlanError};
 pub use protocol::{Ctx, Outgoing, Protocol, StartContext};
-pub use reasons::{reason_facts, ReasonFact};
+pub use reasons::{reason_facts, said_fact, ReasonFact};
 pub use session::AppSession;
 
 /// An application protocol wsdoctor knows by name.

@@ -30,6 +30,9 @@ fn cause_of(fact_cause: &str) -> (CauseId, Severity) {
         "upgrade-rejected" => (CauseId::UpgradeRejected, Severity::Error),
         "server-error" => (CauseId::ServerError, Severity::Error),
         "server-close" => (CauseId::ServerClose, Severity::Warning),
+        "load-limit" => (CauseId::LoadLimit, Severity::Warning),
+        "going-away" => (CauseId::GoingAway, Severity::Warning),
+        "max-lifetime" => (CauseId::MaxLifetime, Severity::Warning),
         // Any other application code: the contract's policy-close.
         _ => (CauseId::PolicyClose, Severity::Warning),
     }
