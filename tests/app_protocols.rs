@@ -493,3 +493,65 @@ fn watch_speaks_socketio_so_its_server_keeps_every_connection() {
     let report = watch("raw");
     assert_ne!(report["verdict"], "healthy", "{report:#}");
 }
+
+/// `wsdoctor flow URL --expect-every 500ms --max 4s` (auto: the path says
+/// Socket.IO) against the real socket.io server emitting a `tick` event
+/// every 100 ms, with Engine.IO pinging every 300 ms.
+fn flow_socketio(server_args: &[&str]) -> (i32, Value) {
+    let mut args = vec!["0", "300", "200"];
+    args.extend_from_slice(server_args);
+    let Some((_server, addr)) = node_peer("socketio_server.js", &args) else {
+        return (-1, Value::Null);
+    };
+    let out = Command::cargo_bin("wsdoctor")
+        .unwrap()
+        .args(["flow", &format!("ws://{addr}/socket.io/")])
+        .args(["--expect-every", "500ms", "--max", "4s", "--json"])
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    support::schema_validate(&report);
+    (out.status.code().unwrap_or(-1), report)
+}
+
+#[test]
+fn flow_counts_socketio_events_not_its_pings_so_a_stalled_handler_shows() {
+    // The events stop after 1 s; Engine.IO's pings (data messages on the
+    // wire, every 300 ms) go on, and would hide the stall if counted.
+    let (code, report) = flow_socketio(&["tick=100", "stopAfter=1000"]);
+    if report.is_null() {
+        return;
+    }
+    assert_eq!(code, 1, "{report:#}");
+    let top = &report["findings"][0];
+    assert_eq!(top["id"], "handler-stalled", "{report:#}");
+    assert_eq!(top["measured"]["app_protocol"], "socketio");
+    let stopped = top["measured"]["stall_after_s"].as_f64().unwrap();
+    assert!((0.9..=1.4).contains(&stopped), "{report:#}");
+    assert!(
+        top["evidence"].to_string().contains("heartbeat came"),
+        "{report:#}"
+    );
+}
+
+#[test]
+fn flow_speaks_socketio_and_calls_a_flowing_stream_healthy() {
+    let (code, report) = flow_socketio(&["tick=100"]);
+    if report.is_null() {
+        return;
+    }
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["findings"][0]["id"], "healthy", "{report:#}");
+    let flow = &report["observations"]["flow"];
+    // Held for the whole watch (a client that does not answer the pings
+    // is closed at 500 ms), with only the tick events counted.
+    assert!(flow["messages"].as_u64().unwrap() >= 30, "{flow:#}");
+    assert_eq!(flow["connection"]["app"]["protocol"], "socketio");
+    assert!(
+        flow["connection"]["app"]["server_heartbeats"]
+            .as_u64()
+            .unwrap()
+            >= 10
+    );
+}

@@ -13,6 +13,7 @@
 
 pub mod actioncable;
 mod codes;
+mod data;
 mod detect;
 mod graphql_transport_ws;
 mod graphql_ws;

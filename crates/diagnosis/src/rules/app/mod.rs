@@ -8,11 +8,13 @@
 //! The WebSocket-level rules run first; these refine their findings.
 
 mod fixes;
+mod flow;
 mod idle;
 mod probe;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use flow::annotate_flow;
 pub(crate) use idle::adjust_idle;
 pub(crate) use probe::adjust_probe;
 

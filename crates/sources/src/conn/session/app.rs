@@ -33,6 +33,13 @@ impl Session {
         self.app.as_ref().and_then(|app| app.keepalive())
     }
 
+    /// With a protocol decided: how many of the peer's messages carried
+    /// application data (not the protocol's heartbeats or acks) and when
+    /// the last came. `None` without one.
+    pub fn app_data_in(&self) -> Option<(u64, Option<Instant>)> {
+        self.app.as_ref().and_then(|app| app.application_data())
+    }
+
     /// A complete data message from the peer (its kept bytes).
     pub(super) fn app_on_message(&mut self, now: Instant, kept: &[u8], text: bool) {
         let Some(app) = &mut self.app else { return };
