@@ -155,8 +155,9 @@ pub struct Spec {
     pub title: &'static str,
     /// Path fragments that name it (`/socket.io/`).
     pub path_markers: &'static [&'static str],
-    /// Subprotocols it runs under; the first is offered when the protocol
-    /// is chosen and the user offered none of them.
+    /// Subprotocols it runs under, in the order its real client offers
+    /// them; all are offered when the protocol is chosen and the user
+    /// offered none of them.
     pub subprotocols: &'static [&'static str],
     /// True when the server's first text message is this protocol's
     /// greeting.
