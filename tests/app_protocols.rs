@@ -488,6 +488,17 @@ fn watch_speaks_socketio_so_its_server_keeps_every_connection() {
     // Engine.IO's noop), so nothing drops in 5 s, four pingIntervals.
     let report = watch("auto");
     assert_eq!(report["verdict"], "healthy", "{report:#}");
+    // Its findings carry the protocol and the timers the server announced.
+    let healthy = &report["findings"][0];
+    assert_eq!(
+        healthy["measured"]["app_protocol"], "socketio",
+        "{healthy:#}"
+    );
+    assert_eq!(healthy["measured"]["app_ping_interval_s"], 1.0);
+    assert!(
+        healthy["evidence"].to_string().contains("(pingInterval)"),
+        "{healthy:#}"
+    );
     // Not spoken: the server ends every connection at pingInterval +
     // pingTimeout; the watch sees it (the difference is the protocol).
     let report = watch("raw");

@@ -215,6 +215,12 @@ impl AppSession {
         }
     }
 
+    /// The evidence so far (a long watch reports it before the
+    /// connection ends).
+    pub fn record(&self) -> &AppRecord {
+        &self.cx.record
+    }
+
     /// What `--app` said.
     pub fn choice(&self) -> AppChoice {
         self.choice

@@ -545,6 +545,7 @@ pub fn diagnose_watch(e: &WatchEvidence) -> Vec<Finding> {
         ));
         findings.push(f);
     }
+    super::app::annotate_watch(e, &mut findings);
     rank(&mut findings);
     findings
 }

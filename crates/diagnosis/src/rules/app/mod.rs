@@ -13,10 +13,12 @@ mod idle;
 mod probe;
 #[cfg(test)]
 mod tests;
+mod watch;
 
 pub(crate) use flow::annotate_flow;
 pub(crate) use idle::adjust_idle;
 pub(crate) use probe::adjust_probe;
+pub(crate) use watch::annotate_watch;
 
 use wsdoctor_evidence::{AppRecord, ConnectionRecord, Side};
 

@@ -28,6 +28,11 @@ impl Session {
         self.app.take().map(|app| app.into_record())
     }
 
+    /// The application protocol's evidence so far, without taking it.
+    pub fn app_record(&self) -> Option<&AppRecord> {
+        self.app.as_ref().map(|app| app.record())
+    }
+
     /// The protocol's harmless keepalive message, when one is spoken.
     pub fn app_keepalive(&self) -> Option<Outgoing> {
         self.app.as_ref().and_then(|app| app.keepalive())
