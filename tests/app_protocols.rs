@@ -566,3 +566,33 @@ fn flow_speaks_socketio_and_calls_a_flowing_stream_healthy() {
             >= 10
     );
 }
+
+/// SignalR's negotiate step. No SignalR server runs here (it needs ASP.NET
+/// Core), so tests/peers/signalr_transcript_server.py (aiohttp) replays the
+/// exchange of the published spec (TransportProtocols.md, HubProtocol.md):
+/// the version-1 negotiate answer, and a hub that refuses the upgrade with
+/// 404 "No Connection with that ID" unless `id=<connectionToken>` is given,
+/// as ASP.NET Core does when negotiation is required.
+#[test]
+fn signalr_negotiates_when_the_hub_requires_it() {
+    let Some((_peer, port)) =
+        support::python_peer(&["tests/peers/signalr_transcript_server.py", "0.5"], |l| {
+            l.trim().parse().ok()
+        })
+    else {
+        return;
+    };
+    let (code, report) = probe(
+        &format!("ws://127.0.0.1:{port}/chathub"),
+        &["--app", "signalr", "--watch", "2s"],
+    );
+    assert_eq!(code, 0, "{report:#}");
+    let healthy = &report["findings"][0];
+    assert_eq!(healthy["id"], "healthy", "{report:#}");
+    assert_eq!(healthy["measured"]["app_protocol"], "signalr");
+    let text = report.to_string();
+    assert!(text.contains("negotiated: POST"), "{report:#}");
+    // The connectionToken went in the URL and is redacted in the report.
+    assert!(text.contains("id=REDACTED"), "{report:#}");
+    assert!(!text.contains("05265228-1e2c"), "{report:#}");
+}
