@@ -27,6 +27,11 @@ pub(crate) struct FlowArgs {
     /// Stop after this long when nothing stalls.
     #[arg(long, value_parser = parse_duration, default_value = "60s", value_name = "DUR")]
     pub(crate) max: Duration,
+    /// The application protocol on top, spoken as its real client does:
+    /// its heartbeats are answered, and only its data messages (a Socket.IO
+    /// event, a GraphQL next) count as the flow.
+    #[arg(long, default_value = "auto", value_parser = crate::args::parse_app, value_name = "PROTOCOL", long_help = crate::args::APP_HELP)]
+    pub(crate) app: wsdoctor_app::AppChoice,
     #[command(flatten)]
     pub(crate) connect: ConnectArgs,
     #[command(flatten)]
@@ -46,6 +51,7 @@ fn flow_config(args: &FlowArgs) -> anyhow::Result<FlowConfig> {
             args.every.unwrap_or(args.max + Duration::from_secs(1)),
         )
     });
+    wsdoctor_sources::conn::app::prepare(&mut config.connect, args.app)?;
     Ok(config.validated()?)
 }
 

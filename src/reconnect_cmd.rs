@@ -42,11 +42,23 @@ pub(crate) struct ReconnectArgs {
     /// Also estimate the reconnect wave of N clients with the measured policy after an outage.
     #[arg(long, value_name = "N")]
     pub(crate) clients: Option<u32>,
+    /// The application protocol to speak to clients so their library's
+    /// session really opens: auto (from the request path /socket.io/ or
+    /// the subprotocol offered), raw (bare WebSocket), socketio,
+    /// graphql-transport-ws or graphql-ws.
+    #[arg(long, default_value = "auto", value_parser = parse_listen_app, value_name = "PROTOCOL")]
+    pub(crate) app: wsdoctor_app::AppChoice,
     /// The outage of the storm estimate.
     #[arg(long, value_parser = parse_duration, default_value = "10s", value_name = "DUR")]
     pub(crate) outage: Duration,
     #[command(flatten)]
     pub(crate) output: OutputArgs,
+}
+
+fn parse_listen_app(text: &str) -> Result<wsdoctor_app::AppChoice, String> {
+    let choice = crate::args::parse_app(text)?;
+    wsdoctor_app::listen::check_listen_choice(choice).map_err(|e| e.to_string())?;
+    Ok(choice)
 }
 
 fn config(args: &ReconnectArgs) -> anyhow::Result<ReconnectConfig> {
@@ -57,6 +69,7 @@ fn config(args: &ReconnectArgs) -> anyhow::Result<ReconnectConfig> {
         ways: args.close_code.clone(),
         refuse: args.refuse,
         max: args.max,
+        app: args.app,
     }
     .validated()?)
 }

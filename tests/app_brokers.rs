@@ -181,7 +181,9 @@ fn stomp_against_stomp_broker_js_direct_and_through_nginx() {
         return;
     };
     let report = probe(&format!("ws://{}/stomp", nginx.addr), &["--watch", "5s"]);
-    assert_cut_by_nginx_before(&report, "heart-beat", "heartbeatOutgoing: 1000");
+    // The value is half the measured idle timeout (1000 or 1001 ms, as the
+    // timer fired): the setting's name is what is checked.
+    assert_cut_by_nginx_before(&report, "heart-beat", "heartbeatOutgoing: ");
 }
 
 #[test]
@@ -210,9 +212,43 @@ fn actioncable_unauthorized_is_the_servers_decision_never_healthy() {
     );
     let found = ids(&report);
     assert!(!found.contains(&"healthy"), "{found:?}");
+    // Action Cable documents "unauthorized": the contract's policy-close,
+    // not a generic server close.
+    assert!(found.contains(&"policy-close"), "{found:?}");
+    assert!(!found.contains(&"server-close"), "{found:?}");
     let text = report["findings"].to_string();
     assert!(
         text.contains("unauthorized") && text.contains("reject_unauthorized_connection"),
         "{text}"
     );
+}
+
+/// A server that accepts only STOMP 1.1's subprotocol (python-websockets
+/// 15 with `subprotocols=["v11.stomp"]`, which answers 400 to a handshake
+/// offering none it accepts): wsdoctor offers all three, as @stomp/stompjs
+/// does, and the server picks v11.stomp. Offering only v12.stomp (as before)
+/// got "400 invalid subprotocol; expected one of v11.stomp".
+#[test]
+fn stomp_offers_every_version_as_stompjs_does() {
+    let Some((_peer, port)) = support::python_peer(
+        &[
+            "tests/peers/python_websockets_echo.py",
+            "0",
+            "--subprotocols",
+            "v11.stomp",
+        ],
+        |l| l.trim().parse().ok(),
+    ) else {
+        return;
+    };
+    let report = probe(
+        &format!("ws://127.0.0.1:{port}/"),
+        &["--app", "stomp", "--watch", "1s"],
+    );
+    let handshake = &report["observations"]["probes"][0]["connection"]["handshake"];
+    assert_eq!(handshake["status"], 101, "{handshake:#}");
+    assert_eq!(handshake["subprotocol"], "v11.stomp");
+    assert!(handshake["request"]
+        .to_string()
+        .contains("Sec-WebSocket-Protocol: v12.stomp, v11.stomp, v10.stomp"));
 }

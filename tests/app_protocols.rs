@@ -384,6 +384,9 @@ fn legacy_graphql_ws_connection_error_is_the_servers_decision() {
         top["title"].as_str().unwrap().contains("connection_error"),
         "{report:#}"
     );
+    // subscriptions-transport-ws documents connection_error as onConnect's
+    // refusal: upgrade-rejected, as graphql-transport-ws's 4403.
+    assert_eq!(top["id"], "upgrade-rejected", "{report:#}");
     assert!(!ids(&report).contains(&"healthy".to_owned()));
 }
 
@@ -485,8 +488,111 @@ fn watch_speaks_socketio_so_its_server_keeps_every_connection() {
     // Engine.IO's noop), so nothing drops in 5 s, four pingIntervals.
     let report = watch("auto");
     assert_eq!(report["verdict"], "healthy", "{report:#}");
+    // Its findings carry the protocol and the timers the server announced.
+    let healthy = &report["findings"][0];
+    assert_eq!(
+        healthy["measured"]["app_protocol"], "socketio",
+        "{healthy:#}"
+    );
+    assert_eq!(healthy["measured"]["app_ping_interval_s"], 1.0);
+    assert!(
+        healthy["evidence"].to_string().contains("(pingInterval)"),
+        "{healthy:#}"
+    );
     // Not spoken: the server ends every connection at pingInterval +
     // pingTimeout; the watch sees it (the difference is the protocol).
     let report = watch("raw");
     assert_ne!(report["verdict"], "healthy", "{report:#}");
+}
+
+/// `wsdoctor flow URL --expect-every 500ms --max 4s` (auto: the path says
+/// Socket.IO) against the real socket.io server emitting a `tick` event
+/// every 100 ms, with Engine.IO pinging every 300 ms.
+fn flow_socketio(server_args: &[&str]) -> (i32, Value) {
+    let mut args = vec!["0", "300", "200"];
+    args.extend_from_slice(server_args);
+    let Some((_server, addr)) = node_peer("socketio_server.js", &args) else {
+        return (-1, Value::Null);
+    };
+    let out = Command::cargo_bin("wsdoctor")
+        .unwrap()
+        .args(["flow", &format!("ws://{addr}/socket.io/")])
+        .args(["--expect-every", "500ms", "--max", "4s", "--json"])
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    support::schema_validate(&report);
+    (out.status.code().unwrap_or(-1), report)
+}
+
+#[test]
+fn flow_counts_socketio_events_not_its_pings_so_a_stalled_handler_shows() {
+    // The events stop after 1 s; Engine.IO's pings (data messages on the
+    // wire, every 300 ms) go on, and would hide the stall if counted.
+    let (code, report) = flow_socketio(&["tick=100", "stopAfter=1000"]);
+    if report.is_null() {
+        return;
+    }
+    assert_eq!(code, 1, "{report:#}");
+    let top = &report["findings"][0];
+    assert_eq!(top["id"], "handler-stalled", "{report:#}");
+    assert_eq!(top["measured"]["app_protocol"], "socketio");
+    let stopped = top["measured"]["stall_after_s"].as_f64().unwrap();
+    assert!((0.9..=1.4).contains(&stopped), "{report:#}");
+    assert!(
+        top["evidence"].to_string().contains("heartbeat came"),
+        "{report:#}"
+    );
+}
+
+#[test]
+fn flow_speaks_socketio_and_calls_a_flowing_stream_healthy() {
+    let (code, report) = flow_socketio(&["tick=100"]);
+    if report.is_null() {
+        return;
+    }
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["findings"][0]["id"], "healthy", "{report:#}");
+    let flow = &report["observations"]["flow"];
+    // Held for the whole watch (a client that does not answer the pings
+    // is closed at 500 ms), with only the tick events counted.
+    assert!(flow["messages"].as_u64().unwrap() >= 30, "{flow:#}");
+    assert_eq!(flow["connection"]["app"]["protocol"], "socketio");
+    assert!(
+        flow["connection"]["app"]["server_heartbeats"]
+            .as_u64()
+            .unwrap()
+            >= 10
+    );
+}
+
+/// SignalR's negotiate step. No SignalR server runs here (it needs ASP.NET
+/// Core), so tests/peers/signalr_transcript_server.py (aiohttp) replays the
+/// exchange of the published spec (TransportProtocols.md, HubProtocol.md):
+/// the version-1 negotiate answer, and a hub that refuses the upgrade with
+/// 404 "No Connection with that ID" unless `id=<connectionToken>` is given,
+/// as ASP.NET Core does when negotiation is required.
+#[test]
+fn signalr_negotiates_when_the_hub_requires_it() {
+    let Some((_peer, port)) =
+        support::python_peer(&["tests/peers/signalr_transcript_server.py", "0.5"], |l| {
+            l.trim().parse().ok()
+        })
+    else {
+        return;
+    };
+    let (code, report) = probe(
+        &format!("ws://127.0.0.1:{port}/chathub"),
+        &["--app", "signalr", "--watch", "2s"],
+    );
+    assert_eq!(code, 0, "{report:#}");
+    let healthy = &report["findings"][0];
+    assert_eq!(healthy["id"], "healthy", "{report:#}");
+    assert_eq!(healthy["measured"]["app_protocol"], "signalr");
+    let text = report.to_string();
+    assert!(text.contains("negotiated: POST"), "{report:#}");
+    // The connectionToken went in the URL and is redacted in the report.
+    assert!(text.contains("id=REDACTED"), "{report:#}");
+    assert!(!text.contains("05265228-1e2c"), "{report:#}");
 }

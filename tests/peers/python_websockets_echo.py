@@ -1,11 +1,13 @@
 """A third-party WebSocket server for wsdoctor's tests: python-websockets'
 echo server on 127.0.0.1 with a chosen ping interval. Prints its port.
 
-    python_websockets_echo.py [PING_INTERVAL_S] [--close-after S] [--close-reason TEXT]
+    python_websockets_echo.py [PING_INTERVAL_S] [--close-after S] [--close-reason TEXT] [--subprotocols A,B]
 
 PING_INTERVAL_S: the server's keepalive ping interval (default 20, the
 library's; 0 turns pings off). --close-after: the server ends every
 connection itself after S seconds with close code 1000 and --close-reason.
+--subprotocols: the only subprotocols the server accepts (python-websockets
+refuses a handshake that offers none of them).
 """
 import argparse
 import asyncio
@@ -18,6 +20,7 @@ async def main():
     parser.add_argument("ping_interval", nargs="?", type=float, default=20.0)
     parser.add_argument("--close-after", type=float, default=None)
     parser.add_argument("--close-reason", default="")
+    parser.add_argument("--subprotocols", default=None)
     args = parser.parse_args()
 
     async def echo(ws):
@@ -35,7 +38,10 @@ async def main():
 
     # 0 turns the server's own pings off (to see the path's idle timer alone).
     ping_interval = args.ping_interval if args.ping_interval > 0 else None
-    async with websockets.serve(handler, "127.0.0.1", 0, ping_interval=ping_interval) as server:
+    subprotocols = args.subprotocols.split(",") if args.subprotocols else None
+    async with websockets.serve(
+        handler, "127.0.0.1", 0, ping_interval=ping_interval, subprotocols=subprotocols
+    ) as server:
         print(server.sockets[0].getsockname()[1], flush=True)
         await asyncio.Future()
 

@@ -74,8 +74,12 @@ pub fn plan(
         let offers_one = offered
             .iter()
             .any(|o| spec.subprotocols.contains(&o.as_str()));
-        if let (false, Some(first)) = (offers_one, spec.subprotocols.first()) {
-            offered.push((*first).to_owned());
+        if !offers_one {
+            // All of them, in the order the real client offers them
+            // (@stomp/stompjs: v12.stomp, v11.stomp, v10.stomp; Action
+            // Cable: actioncable-v1-json, actioncable-unsupported), so a
+            // server that speaks only an older version still picks one.
+            offered.extend(spec.subprotocols.iter().map(|s| (*s).to_owned()));
         }
     }
     Ok(AppPlan {
@@ -203,7 +207,18 @@ mod tests {
         let plan = plan.unwrap();
         assert_eq!(plan.protocol, Some(AppProtocol::ActionCable));
         assert_eq!(plan.decided_by, "the URL path contains /cable");
-        assert_eq!(offered, ["actioncable-v1-json"]);
+        assert_eq!(offered, ["actioncable-v1-json", "actioncable-unsupported"]);
+    }
+
+    #[test]
+    fn every_subprotocol_the_real_client_offers_is_offered() {
+        let (_, _, offered) = run("stomp", "ws://h/ws", &[]);
+        assert_eq!(offered, ["v12.stomp", "v11.stomp", "v10.stomp"]);
+        // One the user offered already is kept alone.
+        let (_, _, offered) = run("stomp", "ws://h/ws", &["v11.stomp"]);
+        assert_eq!(offered, ["v11.stomp"]);
+        let (_, _, offered) = run("mqtt", "ws://h/mqtt", &[]);
+        assert_eq!(offered, ["mqtt"]);
     }
 
     #[test]

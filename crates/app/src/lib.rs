@@ -13,9 +13,11 @@
 
 pub mod actioncable;
 mod codes;
+mod data;
 mod detect;
 mod graphql_transport_ws;
 mod graphql_ws;
+pub mod listen;
 pub mod mqtt;
 pub mod phoenix;
 mod protocol;
@@ -31,7 +33,7 @@ use std::str::FromStr;
 pub use codes::{close_code_facts, CloseCodeFact};
 pub use detect::{plan, AppPlan, PlanError};
 pub use protocol::{Ctx, Outgoing, Protocol, StartContext};
-pub use reasons::{reason_facts, ReasonFact};
+pub use reasons::{reason_facts, said_fact, ReasonFact};
 pub use session::AppSession;
 
 /// An application protocol wsdoctor knows by name.
@@ -153,8 +155,9 @@ pub struct Spec {
     pub title: &'static str,
     /// Path fragments that name it (`/socket.io/`).
     pub path_markers: &'static [&'static str],
-    /// Subprotocols it runs under; the first is offered when the protocol
-    /// is chosen and the user offered none of them.
+    /// Subprotocols it runs under, in the order its real client offers
+    /// them; all are offered when the protocol is chosen and the user
+    /// offered none of them.
     pub subprotocols: &'static [&'static str],
     /// True when the server's first text message is this protocol's
     /// greeting.

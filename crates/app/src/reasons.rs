@@ -37,6 +37,9 @@ const PHOENIX_CHANNEL: &str = "https://hexdocs.pm/phoenix/Phoenix.Channel.html";
 const SIGNALR_HUB: &str =
     "https://github.com/dotnet/aspnetcore/blob/main/src/SignalR/docs/specs/HubProtocol.md";
 const SIGNALR_CONFIG: &str = "https://learn.microsoft.com/en-us/aspnet/core/signalr/configuration";
+const SOCKETIO_PROTOCOL: &str = "https://socket.io/docs/v4/socket-io-protocol/";
+const SUBSCRIPTIONS_TRANSPORT_WS: &str =
+    "https://github.com/apollographql/subscriptions-transport-ws/blob/master/PROTOCOL.md";
 const STOMP: &str = "https://stomp.github.io/stomp-specification-1.2.html#ERROR";
 
 macro_rules! fact {
@@ -137,6 +140,17 @@ pub(crate) static REASONS: &[ReasonFact] = &[
     fact!(SignalR, "Server timeout elapsed without receiving a message from the server.", "ServerTimeout", "app-heartbeat-timeout",
         "the client heard nothing for serverTimeoutInMilliseconds (30 s); the server pings every KeepAliveInterval (15 s)",
         "keep ServerTimeout at least twice the server's KeepAliveInterval; check the path delivers the server's pings", SIGNALR_CONFIG),
+    // Socket.IO.
+    fact!(SocketIo, "connect_error", "CONNECT_ERROR packet (44)", "policy-close",
+        "a middleware of the namespace (io.use / namespace.use) refused the connect, usually authentication; socket.io-client emits connect_error and does not reconnect on its own",
+        "send what the server's middleware expects in the handshake's auth (io(url, { auth: { token } })); look at the middleware's next(new Error(...))", SOCKETIO_PROTOCOL),
+    fact!(SocketIo, "io server disconnect", "DISCONNECT packet (41)", "server-close",
+        "the server's application disconnected the socket (socket.disconnect() on the server: \"io server disconnect\"); socket.io-client does not reconnect on its own after it",
+        "look in the server application for what calls socket.disconnect(), and call socket.connect() again in the client if it should come back", SOCKETIO_PROTOCOL),
+    // subscriptions-transport-ws (graphql-ws subprotocol).
+    fact!(GraphqlWs, "connection_error", "GQL_CONNECTION_ERROR", "upgrade-rejected",
+        "the server's onConnect refused connection_init (it returned false or threw: usually authentication in connectionParams); the server then closes (1011)",
+        "send the connectionParams the server's onConnect expects", SUBSCRIPTIONS_TRANSPORT_WS),
     // STOMP.
     fact!(Stomp, "ERROR", "ERROR frame", "protocol-error",
         "the broker rejected something the client sent (its message header says what); the standard says it then closes the connection (RabbitMQ 3.10 keeps it open)",
@@ -165,9 +179,87 @@ pub fn reason_facts(query: &str) -> Vec<&'static ReasonFact> {
         .collect()
 }
 
+/// The documented reason behind a disconnect or error the spoken
+/// protocol's client recorded (`said`: the event's text, as each protocol
+/// module words it), so a finding can name its cause instead of a generic
+/// server close. `None` when the protocol documents no reason for it.
+pub fn said_fact(protocol: AppProtocol, said: &str) -> Option<&'static ReasonFact> {
+    let key = |key: &str| {
+        REASONS
+            .iter()
+            .find(|f| f.protocol == protocol && f.key.eq_ignore_ascii_case(key))
+    };
+    let first_word = said.split_whitespace().next().unwrap_or_default();
+    match protocol {
+        AppProtocol::Mqtt => {
+            // "DISCONNECT 0x8D Keep Alive timeout: …", "CONNACK 0x05 …".
+            let (packet, rest) = said.split_once(' ')?;
+            let code = rest.split_whitespace().next()?;
+            let n = u8::from_str_radix(code.strip_prefix("0x")?, 16).ok()?;
+            match packet {
+                "CONNACK" => key(&format!("connack {n}")).or_else(|| key(code)),
+                "DISCONNECT" => key(code),
+                _ => None,
+            }
+        }
+        // `disconnect "unauthorized": …`
+        AppProtocol::ActionCable => key(said.strip_prefix("disconnect \"")?.split('"').next()?),
+        AppProtocol::Phoenix => key(first_word).or_else(|| {
+            said.contains("heartbeat timeout")
+                .then(|| key("heartbeat timeout"))
+                .flatten()
+        }),
+        AppProtocol::SignalR if said.starts_with("close message (type 7) with error") => {
+            key("close with error")
+        }
+        AppProtocol::SignalR if said.starts_with("close message (type 7) without error") => {
+            key("close")
+        }
+        AppProtocol::Stomp if said.starts_with("ERROR frame") => key("ERROR"),
+        AppProtocol::SocketIo if said.contains("(44)") => key("connect_error"),
+        AppProtocol::SocketIo if said.contains("(41)") || said.contains("packet 41") => {
+            key("io server disconnect")
+        }
+        AppProtocol::GraphqlWs if said.starts_with("connection_error") => key("connection_error"),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_each_protocol_said_maps_to_its_documented_reason() {
+        use AppProtocol::*;
+        // (protocol, the event text its module records, key, cause)
+        let table = [
+            (Mqtt, "DISCONNECT 0x8D Keep Alive timeout: the broker heard nothing", Some("0x8D"), "app-heartbeat-timeout"),
+            (Mqtt, "DISCONNECT 0x8B Server shutting down: …", Some("0x8B"), "going-away"),
+            (Mqtt, "DISCONNECT 0x89 Server busy: …; reason string: full", Some("0x89"), "load-limit"),
+            (Mqtt, "CONNACK 0x05 Not authorized: …", Some("connack 5"), "policy-close"),
+            (Mqtt, "DISCONNECT 0x42 (not a code the standard defines)", None, ""),
+            (ActionCable, "disconnect \"unauthorized\": the connection was rejected; reconnect: false (the client gives up)", Some("unauthorized"), "policy-close"),
+            (ActionCable, "disconnect \"server_restart\": …", Some("server_restart"), "going-away"),
+            (ActionCable, "disconnect \"made up\": not a reason Rails sends", None, ""),
+            (Phoenix, "phx_error on room:1: the channel process crashed", Some("phx_error"), "server-error"),
+            (Phoenix, "phx_close on room:1: the server closed the channel", Some("phx_close"), "server-close"),
+            (SignalR, "close message (type 7) with error: Connection closed with an error.; allowReconnect: false", Some("close with error"), "server-error"),
+            (SignalR, "close message (type 7) without error; allowReconnect: true", Some("close"), "server-close"),
+            (Stomp, "ERROR frame: Bad CONNECT (Access refused)", Some("ERROR"), "protocol-error"),
+            (SocketIo, "the server refused the namespace connect (44): Not authorized", Some("connect_error"), "policy-close"),
+            (SocketIo, "io server disconnect: the server's application disconnected the socket (Socket.IO DISCONNECT packet 41)", Some("io server disconnect"), "server-close"),
+            (GraphqlWs, "connection_error: {\"message\":\"no\"}", Some("connection_error"), "upgrade-rejected"),
+            (GraphqlTransportWs, "anything", None, ""),
+        ];
+        for (protocol, said, key, cause) in table {
+            let fact = said_fact(protocol, said);
+            assert_eq!(fact.map(|f| f.key), key, "{protocol}: {said}");
+            if let Some(fact) = fact {
+                assert_eq!(fact.cause, cause, "{said}");
+            }
+        }
+    }
 
     #[test]
     fn lookups_by_key_protocol_and_decimal() {

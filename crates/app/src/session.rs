@@ -30,6 +30,10 @@ pub struct AppSession {
     start: StartContext,
     choice: AppChoice,
     started: bool,
+    /// The server's messages that carried application data, and when the
+    /// last one came (what `flow` watches when a protocol is spoken).
+    data_messages: u64,
+    last_data: Option<Instant>,
 }
 
 impl AppSession {
@@ -73,6 +77,26 @@ impl AppSession {
             start,
             choice: plan.choice,
             started: false,
+            data_messages: 0,
+            last_data: None,
+        }
+    }
+
+    /// The session of the listening side (`reconnect --listen`): `server`
+    /// speaks the protocol's server half to a client, from `origin`.
+    pub(crate) fn serving(
+        server: Box<dyn Protocol>,
+        record: AppRecord,
+        origin: Instant,
+    ) -> AppSession {
+        AppSession {
+            state: State::Running(server),
+            cx: Ctx::new(origin, true, record),
+            start: StartContext::default(),
+            choice: AppChoice::Auto,
+            started: false,
+            data_messages: 0,
+            last_data: None,
         }
     }
 
@@ -92,6 +116,38 @@ impl AppSession {
         if let State::Running(p) = &mut self.state {
             p.on_text(now, text, &mut self.cx);
         }
+        self.count_data(now, text.as_bytes(), true);
+    }
+
+    fn count_data(&mut self, now: Instant, message: &[u8], text: bool) {
+        let Some(protocol) = self.protocol() else {
+            return;
+        };
+        if crate::data::is_application_data(protocol, message, text) {
+            self.data_messages += 1;
+            self.last_data = Some(now);
+        }
+    }
+
+    /// The protocol being spoken or watched, once decided.
+    pub fn protocol(&self) -> Option<crate::AppProtocol> {
+        match &self.state {
+            State::Running(_) => self
+                .cx
+                .record
+                .protocol
+                .as_deref()
+                .and_then(crate::AppProtocol::from_id),
+            _ => None,
+        }
+    }
+
+    /// Messages from the server that carried application data (not the
+    /// protocol's heartbeats, acks or greetings), and when the last came;
+    /// `None` while no protocol is decided.
+    pub fn application_data(&self) -> Option<(u64, Option<Instant>)> {
+        self.protocol()
+            .map(|_| (self.data_messages, self.last_data))
     }
 
     /// A binary message from the server.
@@ -102,6 +158,7 @@ impl AppSession {
         if let State::Running(p) = &mut self.state {
             p.on_binary(now, data, &mut self.cx);
         }
+        self.count_data(now, data, false);
     }
 
     fn sniff(&mut self, now: Instant, first: &str) {
@@ -156,6 +213,12 @@ impl AppSession {
             State::Running(p) if self.cx.speaks() => p.keepalive(),
             _ => None,
         }
+    }
+
+    /// The evidence so far (a long watch reports it before the
+    /// connection ends).
+    pub fn record(&self) -> &AppRecord {
+        &self.cx.record
     }
 
     /// What `--app` said.

@@ -113,6 +113,23 @@ pub struct ReconnectClient {
     pub messages: u64,
     /// Time its connections were open in all, ms (how long pings had to show).
     pub open_ms: u64,
+    /// The application protocol the listening side spoke to it (`--app`);
+    /// absent for bare WebSocket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app: Option<ReconnectApp>,
+}
+
+/// The application protocol `reconnect --listen` spoke to one client.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReconnectApp {
+    /// Its id (`socketio`, `graphql-transport-ws`, `graphql-ws`).
+    pub protocol: String,
+    /// Why it was spoken (the flag, the request path, the subprotocol offered).
+    pub decided_by: String,
+    /// Connections on which the client's library finished the protocol's
+    /// opening (Socket.IO's namespace connect, GraphQL's connection_init):
+    /// its session really opened before the drop.
+    pub sessions_opened: u32,
 }
 
 /// Most reconnects kept per client: a client in a tight loop must not grow

@@ -34,6 +34,12 @@ const SECRET_QUERY_WORDS: &[&str] = &[
     "ticket",
 ];
 
+/// Parameter names that carry a secret only under exactly that name:
+/// SignalR's `id` is the negotiated connectionToken, which its spec keeps
+/// from other clients (TransportProtocols.md); `client_id` and friends are
+/// not secrets and keep their value.
+const SECRET_QUERY_NAMES: &[&str] = &["id"];
+
 /// The subprotocol prefix Kubernetes (and gateways modelled on it) put a
 /// bearer token behind: `base64url.bearer.authorization.k8s.io.<token>`.
 const BEARER_SUBPROTOCOL_PREFIX: &str = "base64url.bearer.authorization.k8s.io.";
@@ -127,6 +133,7 @@ fn is_secret_param(name: &str) -> bool {
     [name, &decoded].iter().any(|form| {
         let lower = form.replace('+', " ").to_ascii_lowercase();
         SECRET_QUERY_WORDS.iter().any(|w| lower.contains(w))
+            || SECRET_QUERY_NAMES.contains(&lower.as_str())
     })
 }
 
@@ -255,6 +262,10 @@ mod tests {
             ),
             ("wss://user:pw@h:443/ws", "wss://REDACTED@h:443/ws"),
             ("wss://h/ws?client=web-42", "wss://h/ws?client=web-42"),
+            (
+                "wss://h/chathub?id=05265228&client_id=7",
+                "wss://h/chathub?id=REDACTED&client_id=7",
+            ),
             ("wss://h/ws?token=", "wss://h/ws?token="),
             (
                 "https://app/cb#access_token=abc&state=1",

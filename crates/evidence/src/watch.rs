@@ -116,4 +116,9 @@ pub struct WatchEvidence {
     pub stalls: Vec<WatchStall>,
     /// Reconnect attempts since the start.
     pub reconnects: u64,
+    /// The application protocol spoken (`--app`), as the first connection
+    /// that knew its timers recorded it: which, why, and the heartbeat it
+    /// announced. Absent for bare WebSocket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app: Option<crate::AppRecord>,
 }

@@ -95,6 +95,16 @@ pub fn stall_check(
     (alive && silent > expect_every.mul_f64(1.5)).then_some(silent)
 }
 
+/// When the server's last data message came: with a protocol decided, its
+/// last application message (a Socket.IO event, a GraphQL `next`), since
+/// its heartbeats are messages too and would hide a stalled handler.
+fn data_in(s: &Session) -> Option<Instant> {
+    match s.app_data_in() {
+        Some((_, at)) => at,
+        None => s.last_data_in(),
+    }
+}
+
 fn ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
@@ -147,6 +157,9 @@ pub async fn run(config: &FlowConfig) -> FlowEvidence {
     if let Some(params) = open.deflate {
         session.use_deflate(params);
     }
+    // With an application protocol (`--app`), its heartbeats keep the
+    // connection up and only its data messages count as the flow.
+    conn::app::attach(&mut session, &config.connect, &record, opened);
     let (close_tx, close_rx) = watch::channel(origin + config.max);
     let mut plan = WatchPlan {
         close_at: close_rx,
@@ -161,7 +174,8 @@ pub async fn run(config: &FlowConfig) -> FlowEvidence {
     let mut stall: Option<FlowStall> = None;
     drive(open.stream, open.leftover, &mut session, &mut plan, |s| {
         let now = Instant::now();
-        if let Some(at) = s.last_data_in().filter(|at| Some(*at) != last_seen) {
+        let data_in = data_in(s);
+        if let Some(at) = data_in.filter(|at| Some(*at) != last_seen) {
             let gap = ms(at.saturating_duration_since(last_seen.unwrap_or(opened)));
             last_seen = Some(at);
             if gaps.len() < MAX_FLOW_GAPS {
@@ -174,13 +188,11 @@ pub async fn run(config: &FlowConfig) -> FlowEvidence {
         if stall.is_some() {
             return;
         }
-        if let Some(silent) = stall_check(now, opened, s.last_data_in(), s.last_pong_at(), expect) {
+        if let Some(silent) = stall_check(now, opened, data_in, s.last_pong_at(), expect) {
             stall = Some(FlowStall {
                 at_ms: ms(now.saturating_duration_since(opened)),
                 silent_ms: ms(silent),
-                last_message_ms: s
-                    .last_data_in()
-                    .map(|t| ms(t.saturating_duration_since(opened))),
+                last_message_ms: data_in.map(|t| ms(t.saturating_duration_since(opened))),
                 last_pong_rtt_us: s.last_pong_rtt_us(),
                 last_pong_ago_ms: s
                     .last_pong_at()
@@ -191,12 +203,16 @@ pub async fn run(config: &FlowConfig) -> FlowEvidence {
         }
     })
     .await;
+    let app_messages = session.app_data_in().map(|(count, _)| count);
+    record.app = session.take_app_record();
     let (events, omitted, end, _) = session.into_evidence();
-    evidence.messages = events
-        .iter()
-        .filter(|e| e.from == Side::Remote)
-        .filter(|e| matches!(e.kind, FrameKind::Text { .. } | FrameKind::Binary { .. }))
-        .count() as u64;
+    evidence.messages = app_messages.unwrap_or_else(|| {
+        events
+            .iter()
+            .filter(|e| e.from == Side::Remote)
+            .filter(|e| matches!(e.kind, FrameKind::Text { .. } | FrameKind::Binary { .. }))
+            .count() as u64
+    });
     evidence.pongs = events
         .iter()
         .filter(|e| matches!(e.kind, FrameKind::Pong { .. }))

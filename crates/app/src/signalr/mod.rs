@@ -1,18 +1,16 @@
 //! ASP.NET Core SignalR, JSON hub protocol over the WebSocket transport, as
-//! @microsoft/signalr behaves with `skipNegotiation: true` and
-//! `transport: WebSockets`: the handshake `{"protocol":"json","version":1}`
+//! @microsoft/signalr behaves with `transport: WebSockets`: the handshake `{"protocol":"json","version":1}`
 //! at once, a ping (type 6) after 15 s without sending, the server given up
 //! after 30 s without hearing from it (`serverTimeoutInMilliseconds`). The
 //! server pings every `KeepAliveInterval` (15 s) and drops a client silent
 //! for `ClientTimeoutInterval` (30 s). A close message (type 7) carries the
 //! server's `error` and `allowReconnect`.
 //!
-//! Not done here: the negotiate step (`POST …/negotiate?negotiateVersion=1`
-//! before the upgrade, then `?id=<connectionToken>`). It is plain HTTP before
-//! the WebSocket, and the layer has no pre-connect exchange; [`codec`] has its
-//! URL and answer parsing ready for when it does. A server that requires it
-//! (more than one instance without sticky sessions, Azure SignalR Service)
-//! refuses the skip-negotiation upgrade; wsdoctor then reports that refusal.
+//! The negotiate step (`POST …/negotiate?negotiateVersion=1` before the
+//! upgrade, then `?id=<connectionToken>`) is plain HTTP before the
+//! WebSocket: [`codec`] builds its URL and reads its answer, and the
+//! connection layer (wsdoctor-sources `conn/negotiate.rs`) makes the POST.
+//! A hub without the endpoint is connected as with `skipNegotiation`.
 //!
 //! Sources: see [`codec`].
 
@@ -146,7 +144,7 @@ impl SignalR {
 
 impl Protocol for SignalR {
     fn start(&mut self, now: Instant, cx: &mut Ctx) {
-        cx.set_version("JSON hub protocol 1, WebSockets transport, negotiation skipped");
+        cx.set_version("JSON hub protocol 1, WebSockets transport");
         cx.set_timers(AppTimers {
             // The heartbeat is the protocol's own message, not a ping frame.
             websocket_pings: false,

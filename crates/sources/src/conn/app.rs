@@ -52,6 +52,19 @@ fn new_session(
     record: &ConnectionRecord,
     origin: Instant,
 ) -> AppSession {
+    // A step before the upgrade (SignalR's negotiate) left its words here.
+    let before = record.app.as_ref().map(|a| a.decided_by.as_str());
+    let noted;
+    let plan = match before.filter(|b| !b.is_empty()) {
+        Some(before) => {
+            noted = AppPlan {
+                decided_by: format!("{}; {before}", plan.decided_by),
+                ..plan.clone()
+            };
+            &noted
+        }
+        None => plan,
+    };
     let start = StartContext {
         query: options.target.url.query().unwrap_or_default().to_owned(),
         subprotocol: record

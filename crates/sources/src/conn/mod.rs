@@ -20,6 +20,7 @@ pub mod driver;
 pub mod h2;
 pub mod handshake;
 pub mod hold;
+mod negotiate;
 mod open_error;
 pub mod proxy;
 pub mod route;
@@ -241,6 +242,9 @@ async fn try_open(
     origin: Instant,
     record: &mut ConnectionRecord,
 ) -> Result<OpenConnection, OpenError> {
+    // SignalR: its negotiate POST first, as its client does (hook: conn/negotiate.rs).
+    let negotiated = negotiate::signalr(options, origin, record).await;
+    let options = negotiated.as_ref().unwrap_or(options);
     record.http2_offered = options.http == HttpVersion::Http2;
     let tcp = dial::dial(options, origin, record).await?;
     // TLS and the HTTP exchange share one budget that starts once TCP is up.

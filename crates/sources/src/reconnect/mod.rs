@@ -7,7 +7,8 @@
 //! [`Tracker`] is the sans-IO bookkeeping (who, when, what next, done?);
 //! `server` is the tokio shell: accept, read the request head, answer, and
 //! run the connection with the same session state machine as every other
-//! check, in the server role. The server never prints.
+//! check, in the server role, speaking the client's application protocol
+//! when it has one (`wsdoctor_app::listen`). The server never prints.
 
 mod server;
 mod tracker;
@@ -18,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use wsdoctor_app::AppChoice;
 use wsdoctor_evidence::reconnect::{Interruption, ReconnectEvidence};
 use wsdoctor_evidence::{check_at_most, check_between, ConfigError};
 
@@ -45,6 +47,9 @@ pub struct ReconnectConfig {
     pub refuse: u32,
     /// The longest the run lasts.
     pub max: Duration,
+    /// The application protocol spoken to clients (`--app`; `auto`
+    /// decides per request from its path and offered subprotocols).
+    pub app: AppChoice,
 }
 
 impl ReconnectConfig {
@@ -78,6 +83,7 @@ impl Default for ReconnectConfig {
             ways: vec![Interruption::Reset],
             refuse: 0,
             max: Duration::from_secs(600),
+            app: AppChoice::Auto,
         }
     }
 }
@@ -89,6 +95,8 @@ pub(crate) struct Shared {
     pub(crate) tracker: Mutex<Tracker>,
     /// Turns true when the run ends: held connections close with 1001.
     pub(crate) stop: watch::Receiver<bool>,
+    /// What `--app` said.
+    pub(crate) app: AppChoice,
 }
 
 impl Shared {
@@ -154,6 +162,7 @@ impl ReconnectServer {
                 c.refuse,
             )),
             stop: stop_rx,
+            app: c.app,
         });
         let deadline = tokio::time::Instant::now() + c.max;
         let mut tick = tokio::time::interval(Duration::from_millis(250));

@@ -239,8 +239,24 @@ pub(crate) async fn serve(mut tcp: TcpStream, peer: SocketAddr, shared: &Shared)
         Admission::AcceptAndDrop(after, way) => Some((after, way)),
         Admission::AcceptAndHold => None,
     };
+    let offered: Vec<String> = request
+        .headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("sec-websocket-protocol"))
+        .flat_map(|(_, v)| v.split(','))
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect();
+    let listening =
+        wsdoctor_app::listen::listen(shared.app, &request.target, &offered, Instant::now());
+    let chosen = listening
+        .as_ref()
+        .and_then(|l| l.subprotocol.as_deref())
+        .map_or(String::new(), |sub| {
+            format!("Sec-WebSocket-Protocol: {sub}\r\n")
+        });
     let head = format!(
-        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\nServer: wsdoctor-reconnect\r\n\r\n",
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n{chosen}Server: wsdoctor-reconnect\r\n\r\n",
         accept_key(key.trim())
     );
     if tcp.write_all(head.as_bytes()).await.is_err() {
@@ -262,16 +278,24 @@ pub(crate) async fn serve(mut tcp: TcpStream, peer: SocketAddr, shared: &Shared)
         opened,
         opened,
     );
+    if let Some(listening) = listening {
+        session.use_app(crate::conn::session::app_layer(listening.session), opened);
+    }
     if !leftover.is_empty() {
         session.handle_data(opened, &mut leftover);
     }
     let mut stop = shared.stop.clone();
     let drop_at = plan.map(|(after, _)| opened + after);
     let held = hold(&mut tcp, &mut session, drop_at, Some(&mut stop)).await;
-    let record_traffic = |session: Session| {
+    let record_traffic = |mut session: Session| {
+        let app = session.take_app_record();
         let (gaps, pings, messages, open_ms) = traffic(session, opened);
         if let Ok(mut t) = shared.tracker.lock() {
             t.on_traffic(&client, &gaps, pings, messages, open_ms);
+            if let Some(app) = app {
+                let protocol = app.protocol.as_deref().unwrap_or_default();
+                t.on_app(&client, protocol, &app.decided_by, app.init_acked());
+            }
         }
     };
     match (held, plan) {

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use wsdoctor_evidence::reconnect::{
-    Interruption, ReconnectClient, ReconnectEvidence, ReconnectGap, MAX_GAPS,
+    Interruption, ReconnectApp, ReconnectClient, ReconnectEvidence, ReconnectGap, MAX_GAPS,
 };
 
 /// Clients tracked at most; more are served but not measured (bounded
@@ -156,6 +156,20 @@ impl Tracker {
             // The longest-lived connection's view wins: more gaps, better median.
             r.ping_interval_ms = Some(median);
         }
+    }
+
+    /// The application protocol spoken on one of `client`'s connections,
+    /// and whether its session opened there.
+    pub fn on_app(&mut self, client: &str, protocol: &str, decided_by: &str, opened: bool) {
+        let Some(state) = self.clients.get_mut(client) else {
+            return;
+        };
+        let app = state.record.app.get_or_insert_with(|| ReconnectApp {
+            protocol: protocol.to_owned(),
+            decided_by: decided_by.to_owned(),
+            sessions_opened: 0,
+        });
+        app.sessions_opened += u32::from(opened);
     }
 
     /// True once every client seen was dropped enough times and came back

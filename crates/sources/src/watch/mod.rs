@@ -142,6 +142,9 @@ pub enum WatchEvent {
         /// Its round trip.
         rtt_us: u64,
     },
+    /// The application protocol a connection speaks, once its timers are
+    /// known (the first one is kept).
+    App(Box<wsdoctor_evidence::AppRecord>),
     /// A slot will reconnect after this delay.
     Reconnecting {
         /// The delay chosen.
@@ -295,7 +298,14 @@ async fn run_slot(
                 let expect = config.expect_every;
                 let mut stalled = false;
                 let mut last_rtt = None;
+                let mut app_told = false;
                 drive(open.stream, open.leftover, &mut session, &mut plan, |s| {
+                    if !app_told {
+                        if let Some(app) = s.app_record().filter(|a| a.timers.is_some()) {
+                            app_told = true;
+                            let _ = events.send(WatchEvent::App(Box::new(app.clone())));
+                        }
+                    }
                     if let Some(rtt_us) = s.last_pong_rtt_us().filter(|r| Some(*r) != last_rtt) {
                         last_rtt = Some(rtt_us);
                         let _ = events.send(WatchEvent::Pong { rtt_us });

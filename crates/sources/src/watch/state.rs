@@ -27,6 +27,9 @@ pub struct WatchState {
     drops: VecDeque<WatchDrop>,
     stalls: VecDeque<WatchStall>,
     reconnects: u64,
+    /// The application protocol, as the first connection that knew its
+    /// timers recorded it.
+    app: Option<wsdoctor_evidence::AppRecord>,
     /// The metrics, updated as events arrive.
     pub metrics: WatchMetrics,
 }
@@ -66,6 +69,7 @@ impl WatchState {
             drops: VecDeque::new(),
             stalls: VecDeque::new(),
             reconnects: 0,
+            app: None,
             metrics: WatchMetrics::default(),
         }
     }
@@ -130,6 +134,9 @@ impl WatchState {
             WatchEvent::Pong { rtt_us } => {
                 self.metrics.pong_rtt_seconds.observe(rtt_us as f64 / 1e6);
             }
+            WatchEvent::App(app) => {
+                self.app.get_or_insert(*app);
+            }
             WatchEvent::Reconnecting { .. } => {
                 self.reconnects += 1;
                 self.metrics.reconnects.inc();
@@ -163,6 +170,7 @@ impl WatchState {
             drops: self.drops.iter().cloned().collect(),
             stalls: self.stalls.iter().cloned().collect(),
             reconnects: self.reconnects,
+            app: self.app.clone(),
         }
     }
 }

@@ -39,6 +39,12 @@ pub trait AppLayer: Send + Sync + std::fmt::Debug {
     fn poll_transmit(&mut self) -> Option<AppMessage>;
     /// The protocol's harmless keepalive message, if it has one.
     fn keepalive(&self) -> Option<AppMessage>;
+    /// What the protocol saw so far, as evidence.
+    fn record(&self) -> &AppRecord;
+    /// How many of the peer's messages carried application data (not the
+    /// protocol's heartbeats or acks) and when the last came; `None` until
+    /// the protocol is decided.
+    fn application_data(&self) -> Option<(u64, Option<Instant>)>;
     /// What the protocol saw, as evidence.
     fn into_record(self: Box<Self>) -> AppRecord;
 }
@@ -57,6 +63,18 @@ impl Session {
     /// nothing of it afterwards).
     pub fn take_app_record(&mut self) -> Option<AppRecord> {
         self.app.take().map(|app| (*app).into_record())
+    }
+
+    /// The application protocol's evidence so far, without taking it.
+    pub fn app_record(&self) -> Option<&AppRecord> {
+        self.app.as_ref().map(|app| app.record())
+    }
+
+    /// With a protocol decided: how many of the peer's messages carried
+    /// application data (not the protocol's heartbeats or acks) and when
+    /// the last came. `None` without one.
+    pub fn app_data_in(&self) -> Option<(u64, Option<Instant>)> {
+        self.app.as_ref().and_then(|app| app.application_data())
     }
 
     /// The protocol's harmless keepalive message, when one is spoken.

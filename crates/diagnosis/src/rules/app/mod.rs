@@ -8,13 +8,17 @@
 //! The WebSocket-level rules run first; these refine their findings.
 
 mod fixes;
+mod flow;
 mod idle;
 mod probe;
 #[cfg(test)]
 mod tests;
+mod watch;
 
+pub(crate) use flow::annotate_flow;
 pub(crate) use idle::adjust_idle;
 pub(crate) use probe::adjust_probe;
+pub(crate) use watch::annotate_watch;
 
 use wsdoctor_evidence::{AppRecord, ConnectionRecord, Side};
 
@@ -30,6 +34,9 @@ fn cause_of(fact_cause: &str) -> (CauseId, Severity) {
         "upgrade-rejected" => (CauseId::UpgradeRejected, Severity::Error),
         "server-error" => (CauseId::ServerError, Severity::Error),
         "server-close" => (CauseId::ServerClose, Severity::Warning),
+        "load-limit" => (CauseId::LoadLimit, Severity::Warning),
+        "going-away" => (CauseId::GoingAway, Severity::Warning),
+        "max-lifetime" => (CauseId::MaxLifetime, Severity::Warning),
         // Any other application code: the contract's policy-close.
         _ => (CauseId::PolicyClose, Severity::Warning),
     }

@@ -353,7 +353,9 @@ fn protocol_disconnect(app: &AppRecord, end: &EndRecord) -> Option<Finding> {
         AppEventKind::Error { message } => Some((e.at_us, message.as_str())),
         _ => None,
     })?;
-    let (id, severity) = cause_of("server-close");
+    let fact = wsdoctor_app::AppProtocol::from_id(protocol)
+        .and_then(|p| wsdoctor_app::said_fact(p, said.1));
+    let (id, severity) = cause_of(fact.map_or("server-close", |fact| fact.cause));
     let mut f = finding(
         id,
         severity,
@@ -370,10 +372,19 @@ fn protocol_disconnect(app: &AppRecord, end: &EndRecord) -> Option<Finding> {
         .push(format!("at {}: {}", secs(said.0), peer(said.1, 300)));
     f.evidence
         .push(format!("then the connection ended ({})", end_words(end)));
-    f.fix.push(fix(
-        "server",
-        format!("This is the server application's decision: look in its log at that time for why it disconnected the {protocol} session (authentication, a kick, a namespace middleware error)."),
-    ));
+    match fact {
+        Some(fact) => {
+            f.evidence.push(format!(
+                "{protocol} documents {} ({}): {} (source: {}, read {})",
+                fact.key, fact.name, fact.meaning, fact.source, fact.read
+            ));
+            f.fix.push(fix("server", fact.fix.to_owned()));
+        }
+        None => f.fix.push(fix(
+            "server",
+            format!("This is the server application's decision: look in its log at that time for why it disconnected the {protocol} session (authentication, a kick, a namespace middleware error)."),
+        )),
+    }
     Some(f)
 }
 

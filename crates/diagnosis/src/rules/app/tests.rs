@@ -220,3 +220,55 @@ fn a_wrong_guess_is_cheap_to_see() {
         .iter()
         .any(|e| e.contains("never answered its opening")));
 }
+
+#[test]
+fn protocol_disconnects_map_to_their_documented_cause() {
+    // (protocol, what the protocol said before the end, the end, the finding)
+    let remote = |reason: &str| AppEventKind::Disconnect {
+        by: Side::Remote,
+        reason: reason.to_owned(),
+    };
+    let error = |message: &str| AppEventKind::Error {
+        message: message.to_owned(),
+    };
+    let table: Vec<(&str, Option<AppEventKind>, ConnectionEnd, CauseId)> = vec![
+        // Close codes graphql-transport-ws documents.
+        ("graphql-transport-ws", None, server_close(Some(4408), "Connection initialisation timeout"), CauseId::AppInitTimeout),
+        ("graphql-transport-ws", None, server_close(Some(4403), "Forbidden"), CauseId::UpgradeRejected),
+        ("graphql-transport-ws", None, server_close(Some(4401), "Unauthorized"), CauseId::ProtocolError),
+        ("graphql-transport-ws", None, server_close(Some(4400), "Invalid message"), CauseId::ProtocolError),
+        // Reasons said in the protocol's own messages.
+        ("mqtt", Some(remote("DISCONNECT 0x8D Keep Alive timeout: the broker heard nothing")), ConnectionEnd::Reset, CauseId::AppHeartbeatTimeout),
+        ("mqtt", Some(remote("DISCONNECT 0x8B Server shutting down: …")), ConnectionEnd::Reset, CauseId::GoingAway),
+        ("mqtt", Some(remote("DISCONNECT 0x89 Server busy: …")), ConnectionEnd::Reset, CauseId::LoadLimit),
+        ("mqtt", Some(remote("DISCONNECT 0xA0 Maximum connect time: …")), ConnectionEnd::Reset, CauseId::MaxLifetime),
+        ("mqtt", Some(remote("CONNACK 0x05 Not authorized: …")), ConnectionEnd::Reset, CauseId::PolicyClose),
+        ("actioncable", Some(remote("disconnect \"unauthorized\": rejected; reconnect: false (the client gives up)")), server_close(None, ""), CauseId::PolicyClose),
+        ("actioncable", Some(remote("disconnect \"server_restart\": restarting; reconnect: true")), server_close(Some(1000), ""), CauseId::GoingAway),
+        ("phoenix", Some(error("phx_error on room:1: the channel process crashed")), ConnectionEnd::Reset, CauseId::ServerError),
+        ("signalr", Some(remote("close message (type 7) with error: boom; allowReconnect: false")), server_close(Some(1000), ""), CauseId::ServerError),
+        ("stomp", Some(error("ERROR frame: Bad CONNECT (Access refused)")), server_close(None, ""), CauseId::ProtocolError),
+        ("socketio", Some(error("the server refused the namespace connect (44): Not authorized")), server_close(Some(1000), ""), CauseId::PolicyClose),
+        ("socketio", Some(remote("io server disconnect: the server's application disconnected the socket (Socket.IO DISCONNECT packet 41)")), server_close(Some(1000), ""), CauseId::ServerClose),
+        ("graphql-ws", Some(error("connection_error: {\"message\":\"no\"}")), server_close(Some(1011), ""), CauseId::UpgradeRejected),
+        // A reason the protocol does not document stays the server's decision.
+        ("actioncable", Some(remote("disconnect \"made up\": not a reason Rails sends")), server_close(Some(1000), ""), CauseId::ServerClose),
+    ];
+    for (protocol, said, end, expected) in table {
+        let mut app = socketio(true, said.into_iter().map(|k| (0.5, k)).collect());
+        app.protocol = Some(protocol.to_owned());
+        app.timers = None;
+        let ev = with_app(Probe::new().opened().closed(1.0, end.clone()), app);
+        let found = ids(&ev);
+        assert!(
+            found.contains(&expected) && !found.contains(&CauseId::Healthy),
+            "{protocol} {end:?}: expected {expected:?}, got {found:?}"
+        );
+        if expected != CauseId::ServerClose {
+            assert!(
+                !found.contains(&CauseId::ServerClose),
+                "{protocol}: {found:?}"
+            );
+        }
+    }
+}

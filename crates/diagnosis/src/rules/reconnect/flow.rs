@@ -159,6 +159,7 @@ pub fn diagnose_flow(e: &FlowEvidence) -> Vec<Finding> {
         f.fix.push(fix("client", "Nothing to fix from this watch."));
         findings.push(f);
     }
+    crate::rules::app::annotate_flow(e, &mut findings);
     rank(&mut findings);
     findings
 }

@@ -66,6 +66,7 @@ pub fn diagnose_watch(e: &WatchEvidence) -> Vec<Finding> {
     if findings.is_empty() && e.opened_total > 0 {
         findings.push(healthy(&w));
     }
+    super::app::annotate_watch(e, &mut findings);
     rank(&mut findings);
     findings
 }

@@ -47,6 +47,12 @@ impl AppLayer for AppAdapter {
     fn keepalive(&self) -> Option<AppMessage> {
         self.0.keepalive().map(to_wire)
     }
+    fn record(&self) -> &AppRecord {
+        self.0.record()
+    }
+    fn application_data(&self) -> Option<(u64, Option<Instant>)> {
+        self.0.application_data()
+    }
     fn into_record(self: Box<Self>) -> AppRecord {
         self.0.into_record()
     }

@@ -1,0 +1,151 @@
+//! `reconnect --listen` speaking the application protocols to the real
+//! client libraries from npm (socket.io-client 4.8, graphql-ws 6.4 over
+//! `ws` 8, in tests/peers/node, installed by `.ci/run` with `npm ci`),
+//! their reconnect policies at the libraries' defaults. Each client's
+//! session must really open on every connection (namespace connect
+//! acknowledged, connection_ack), so what is measured is the library's
+//! policy after a session that opened. Without the protocol
+//! (`--app raw`), socket.io-client never connects at all: it sat 20 s in
+//! its connect timeout against the bare listener (checked by hand).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
+
+mod support;
+
+use std::io::Read as _;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use assert_cmd::cargo::CommandCargoExt;
+use serde_json::Value;
+use support::KillOnDrop;
+
+const NODE_PEERS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/node");
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts `node SCRIPT URL` among the npm peers; `None` (a skip, a failure
+/// under CI) when they are not installed.
+fn node_client(script: &str, url: &str) -> Option<KillOnDrop> {
+    if !Path::new(NODE_PEERS).join("node_modules").is_dir() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run `npm ci` in tests/peers/node (see .ci/run)"
+        );
+        eprintln!("skipped: tests/peers/node/node_modules is missing (npm ci there)");
+        return None;
+    }
+    let child = Command::new("node")
+        .args([script, url])
+        .current_dir(NODE_PEERS)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("node {script}: {e}"));
+    Some(KillOnDrop(child))
+}
+
+/// Runs `reconnect --listen` (3 drops, 1 s after each upgrade, a reset
+/// each time) with `client` pointed at `path`, and returns the report and
+/// what the client printed.
+fn measure(script: &str, path: &str) -> Option<(Value, String)> {
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let server = Command::cargo_bin("wsdoctor")
+        .unwrap()
+        .args(["reconnect", "--listen", &listen, "--drop-after", "1s"])
+        .args(["--drops", "3", "--max", "40s", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut server = KillOnDrop(server);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let mut client = node_client(script, &format!("ws://{listen}{path}"))?;
+    let mut out = String::new();
+    server
+        .0
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    let report: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    support::schema_validate(&report);
+    let _ = client.0.kill();
+    let mut printed = String::new();
+    client
+        .0
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut printed)
+        .unwrap();
+    Some((report, printed))
+}
+
+fn the_client(report: &Value) -> &Value {
+    let reconnect = &report["observations"]["reconnect"];
+    assert_eq!(reconnect["ended_by"], "complete", "{reconnect:#}");
+    &reconnect["clients"][0]
+}
+
+#[test]
+fn socketio_client_opens_its_session_on_every_connection() {
+    let Some((report, printed)) = measure("socketio_client.js", "/socket.io/?client=sio") else {
+        return;
+    };
+    let client = the_client(&report);
+    assert_eq!(client["client"], "sio");
+    assert_eq!(client["drops"], 3);
+    assert_eq!(client["app"]["protocol"], "socketio", "{client:#}");
+    assert_eq!(
+        client["app"]["decided_by"],
+        "the request path contains /socket.io/"
+    );
+    // Every connection, the reconnects included, finished the namespace
+    // connect: socket.io-client saw its session open each time.
+    let connections = client["connections"].as_u64().unwrap();
+    assert_eq!(client["app"]["sessions_opened"].as_u64(), Some(connections));
+    let connects = printed.lines().filter(|l| *l == "connect").count();
+    assert!(connects >= 4, "socket.io-client said:\n{printed}");
+    // Its policy after a session that opened: the backoff starts over at
+    // reconnectionDelay (1 s ± 50 %) after every drop.
+    for gap in client["gaps"].as_array().unwrap() {
+        let delay = gap["delay_ms"].as_u64().unwrap();
+        assert!((400..=1_700).contains(&delay), "{gap}");
+    }
+}
+
+#[test]
+fn graphql_ws_client_gets_its_subprotocol_and_connection_ack() {
+    let Some((report, printed)) = measure("graphql_client.js", "/graphql?client=gql") else {
+        return;
+    };
+    let client = the_client(&report);
+    assert_eq!(
+        client["app"]["protocol"], "graphql-transport-ws",
+        "{client:#}"
+    );
+    assert_eq!(
+        client["app"]["decided_by"],
+        "the client offered the subprotocol graphql-transport-ws"
+    );
+    let connections = client["connections"].as_u64().unwrap();
+    assert_eq!(client["app"]["sessions_opened"].as_u64(), Some(connections));
+    let acks = printed.lines().filter(|l| *l == "connected").count();
+    assert!(acks >= 4, "the graphql-ws client said:\n{printed}");
+    // graphql-ws resets its retry count on every ack: each wait is 1 s plus
+    // 0.3–3 s of randomness, never the growing backoff of a client whose
+    // connections never opened.
+    for gap in client["gaps"].as_array().unwrap() {
+        let delay = gap["delay_ms"].as_u64().unwrap();
+        assert!((1_200..=4_300).contains(&delay), "{gap}");
+    }
+}
