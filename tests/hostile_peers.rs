@@ -318,6 +318,43 @@ fn probe_and_idle_end_on_time_against_a_server_that_stops_reading() {
     );
 }
 
+/// A server that floods pings and then stops reading never answers our
+/// close: the kernel still holds our pongs and close frame for it when the
+/// close wait ends, so `probe` names the peer that stopped reading
+/// (`slow-consumer`), never "healthy".
+#[test]
+fn probe_names_a_server_that_stopped_reading() {
+    // 8 MiB of pings: our pongs overflow its small receive buffer, so its
+    // window closes (1 MiB of pings is answered with fewer bytes than its
+    // buffer holds: the kernel takes them, and only "no answer" is seen).
+    let Some(mut server) = python("hostile_server.py", &["flood-then-deaf".into(), "8".into()])
+    else {
+        return;
+    };
+    let port = first_line(&mut server).trim().to_owned();
+    let _server = Killed(server);
+    let out = Command::cargo_bin("wsdoctor")
+        .unwrap()
+        .args([
+            "probe",
+            &format!("ws://127.0.0.1:{port}/"),
+            "--watch",
+            "2s",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ids: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["id"].as_str())
+        .collect();
+    assert_eq!(ids.first(), Some(&"slow-consumer"), "{ids:?}");
+    assert!(!ids.contains(&"healthy"), "{ids:?}");
+}
+
 /// The peak resident memory of a process (VmHWM), in KiB.
 fn peak_kib(pid: u32) -> Option<u64> {
     std::fs::read_to_string(format!("/proc/{pid}/status"))

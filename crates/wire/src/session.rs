@@ -559,6 +559,36 @@ impl Session {
         self.app_handle_timeout(now);
     }
 
+    /// Our close frame went unanswered while the peer acknowledged none of
+    /// the `unacknowledged` bytes our kernel still held for it, from the
+    /// close until its deadline (`waited`): its receive window stayed shut,
+    /// so it had stopped reading, which says more than "no answer". The
+    /// session cannot see past its own queue (the kernel took our bytes),
+    /// so the shell reads the kernel and says so. Turns that unanswered
+    /// close into [`ConnectionEnd::PeerStoppedReading`]; any other end is
+    /// kept as it is.
+    pub fn on_close_unread(&mut self, unacknowledged: u64, waited: Duration) {
+        let Some(record) = self.end.as_deref_mut() else {
+            return;
+        };
+        if unacknowledged == 0
+            || !matches!(
+                record.end,
+                ConnectionEnd::CloseHandshake {
+                    initiator: Side::Local,
+                    answered: false,
+                    ..
+                }
+            )
+        {
+            return;
+        }
+        record.end = ConnectionEnd::PeerStoppedReading {
+            queued_bytes: unacknowledged,
+            blocked_ms: u64::try_from(waited.as_millis()).unwrap_or(u64::MAX),
+        };
+    }
+
     /// Starts the closing handshake (e.g. at the end of the watch window).
     pub fn close(&mut self, now: Instant, code: u16, reason: &str) {
         if self.end.is_some() || self.close != CloseState::Open {

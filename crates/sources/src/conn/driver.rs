@@ -128,6 +128,12 @@ pub fn apply_read_event<S: ReadSource + ?Sized>(
     }
 }
 
+/// Bytes our kernel holds for the peer, unacknowledged (plain TCP only).
+fn unacknowledged(stream: &BoxedStream) -> Option<u64> {
+    let tcp = AsyncStream::plain_tcp(stream.as_ref())?;
+    crate::kernel_queue::kernel_queues(tcp).map(|q| q.unacknowledged)
+}
+
 /// Runs `session` over `stream` until it ends. `on_tick` is called after
 /// every event with the session (for progress).
 pub async fn drive(
@@ -145,6 +151,10 @@ pub async fn drive(
     drop(leftover);
     let chunk = plan.read_buffer.max(256);
     let mut buf = BytesMut::new();
+    // When we closed at the end of the watch, and what the kernel then held
+    // unacknowledged (plain TCP only: a TLS stream hides its socket).
+    let mut unread_at_close: Option<(Instant, Option<u64>)> = None;
+    let mut peer_not_reading = false;
     loop {
         // A write blocked at the end of the watch is given up then (the
         // close handshake has its own deadline once it started).
@@ -171,12 +181,26 @@ pub async fn drive(
             () = tokio::time::sleep_until(tokio::time::Instant::from_std(wake)) => {
                 let now = Instant::now();
                 if !session.is_closing() && now >= close_at {
+                    unread_at_close = Some((now, unacknowledged(&stream)));
                     session.close(now, plan.code, &plan.reason);
                 }
                 session.handle_timeout(now);
+                if let (true, Some((closed_at, Some(before)))) = (session.is_ended(), unread_at_close) {
+                    // The peer took none of what our kernel held for it
+                    // during the whole close wait: it stopped reading.
+                    if let Some(held) = unacknowledged(&stream).filter(|held| *held >= before) {
+                        session.on_close_unread(held, now.saturating_duration_since(closed_at));
+                        peer_not_reading = held > 0;
+                    }
+                }
             }
         }
         on_tick(session);
+    }
+    if peer_not_reading {
+        // A flush would wait on a peer that does not read: end TCP now.
+        let _ = tokio::time::timeout(Duration::from_millis(100), stream.shutdown()).await;
+        return;
     }
     // Flush a last close frame (our answer to the peer's close) and end TCP
     // politely; errors here change nothing about how the connection ended.

@@ -203,6 +203,43 @@ fn our_close_answered_or_not() {
 }
 
 #[test]
+fn an_unanswered_close_with_bytes_the_kernel_still_holds_is_a_peer_that_stopped_reading() {
+    // Unanswered, and the kernel said the peer took none of 4,096 bytes.
+    let mut h = Harness::new(SessionConfig::default());
+    h.session.close(h.at(5_000), 1000, "done");
+    h.tick(6_000);
+    h.session.on_close_unread(4_096, ms(1_000));
+    assert_eq!(
+        h.end().end,
+        ConnectionEnd::PeerStoppedReading {
+            queued_bytes: 4_096,
+            blocked_ms: 1_000
+        }
+    );
+    // Nothing held: an unanswered close stays what it is.
+    let mut h = Harness::new(SessionConfig::default());
+    h.session.close(h.at(5_000), 1000, "done");
+    h.tick(6_000);
+    h.session.on_close_unread(0, ms(1_000));
+    assert!(matches!(
+        h.end().end,
+        ConnectionEnd::CloseHandshake {
+            answered: false,
+            ..
+        }
+    ));
+    // Answered: the peer was reading, whatever the kernel holds.
+    let mut h = Harness::new(SessionConfig::default());
+    h.session.close(h.at(5_000), 1000, "done");
+    h.feed(5_010, &frame(true, 0x8, &1000u16.to_be_bytes()));
+    h.session.on_close_unread(4_096, ms(1_000));
+    assert!(matches!(
+        h.end().end,
+        ConnectionEnd::CloseHandshake { answered: true, .. }
+    ));
+}
+
+#[test]
 fn eof_at_a_frame_boundary_or_mid_frame() {
     let mut h = Harness::new(SessionConfig::default());
     h.feed(10, &frame(true, 0x1, b"hello"));
