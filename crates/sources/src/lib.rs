@@ -6,6 +6,7 @@
 //! [`ProgressSink`] that the caller renders.
 
 pub mod conn;
+pub mod fingerprint;
 pub mod flow;
 #[doc(hidden)]
 pub mod fuzzing;

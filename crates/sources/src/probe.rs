@@ -92,6 +92,7 @@ async fn run_one(
             watch_ms,
             sent: Vec::new(),
             h2: None,
+            hop_probe: None,
         };
     };
     let session_config = SessionConfig {
@@ -151,5 +152,6 @@ async fn run_one(
         watch_ms,
         sent,
         h2: None,
+        hop_probe: None,
     }
 }

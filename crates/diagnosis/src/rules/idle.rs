@@ -179,6 +179,7 @@ pub fn diagnose_idle(e: &IdleEvidence) -> Vec<Finding> {
             watch_ms: e.max_ms,
             sent: Vec::new(),
             h2: None,
+            hop_probe: e.hop_probe.clone(),
         });
         for f in &mut findings {
             f.source = SourceKind::Idle;
