@@ -11,8 +11,8 @@ use super::common::{
 };
 use crate::advice::app::{app_heartbeat_fix, ping_interval_s, server_ping_fix};
 use crate::finding::{rank, CauseId, Finding, Severity, SourceKind};
+use crate::fingerprint::active::identify_with_probe;
 use crate::fingerprint::hops::{self, Hop, Observed, Shape, Timer};
-use crate::fingerprint::identify;
 use crate::kb::{kb, Intermediary};
 
 mod ends;
@@ -76,12 +76,11 @@ fn how(sample: &IdleSample) -> (String, Option<String>, Option<u16>) {
 /// The products that may own the timer, ranked from the timer value, how
 /// the connections ended and the handshake's headers together.
 fn ranked_hops(e: &IdleEvidence, timer: Timer, shape: Option<Shape>) -> Vec<Hop> {
-    let named = e
+    let handshake = e
         .samples
         .iter()
-        .find_map(|s| s.connection.handshake.as_ref())
-        .map(identify)
-        .unwrap_or_default();
+        .find_map(|s| s.connection.handshake.as_ref());
+    let named = identify_with_probe(handshake, e.hop_probe.as_ref());
     hops::rank(&Observed {
         timer: Some(timer),
         shape,
