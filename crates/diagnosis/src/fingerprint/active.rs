@@ -213,8 +213,17 @@ fn sort(c: &mut [Candidate]) {
 /// One line for people: what the fingerprint sent, where, and what answered.
 pub fn summary(record: &HopProbeRecord) -> String {
     let answers: Vec<String> = record.exchanges.iter().map(answer_line).collect();
+    let matched: Vec<String> = identify_answers(record)
+        .into_iter()
+        .map(|c| format!("{} ({:.2})", c.id, c.confidence))
+        .collect();
+    let verdict = if matched.is_empty() {
+        "no known proxy's signature among the answers".to_owned()
+    } else {
+        format!("signatures of {}", matched.join(", "))
+    };
     format!(
-        "active fingerprint (turn off with --no-fingerprint): {} harmless request{} to {}{}, one connection each: {}",
+        "active fingerprint (turn off with --no-fingerprint): {} harmless request{} to {}{}, one connection each: {}; {verdict}",
         record.exchanges.len(),
         if record.exchanges.len() == 1 { "" } else { "s" },
         escape_peer(&record.to),
