@@ -214,3 +214,61 @@ async fn no_fingerprint_sends_nothing_but_the_websocket() {
     let exchanges = &on["observations"]["probes"][0]["hop_probe"]["exchanges"];
     assert_eq!(exchanges.as_array().unwrap().len(), 4);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn through_a_forward_proxy_the_fingerprint_takes_the_websocket_s_tunnel() {
+    let lab = LabServer::start(LabConfig::default()).await.unwrap();
+    let Some(haproxy) = support::haproxy(lab.addr(), "timeout tunnel 30s") else {
+        return;
+    };
+    let port = haproxy.addr.port();
+    let Some(tiny) = support::tinyproxy(&format!("ConnectPort {port}")) else {
+        return;
+    };
+    let (relay, count) = counting_relay(tiny.addr);
+    let url = format!("ws://{}/ws", haproxy.addr);
+    let (_, report) = wsdoctor(&[
+        "probe",
+        &url,
+        "--watch",
+        "300ms",
+        "--proxy",
+        &format!("http://{relay}"),
+    ]);
+    // Every connection, the fingerprint's too, went to the forward proxy.
+    assert_eq!(count.load(Ordering::SeqCst), 1 + 4, "{report:#}");
+    let exchanges = &report["observations"]["probes"][0]["hop_probe"]["exchanges"];
+    assert_eq!(exchanges[0]["status"], 400, "{report:#}");
+    assert_eq!(
+        exchanges[0]["reason"], "Bad request",
+        "HAProxy's spelling: {report:#}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn over_wss_the_fingerprint_speaks_tls_too() {
+    let (tls, cert_pem) = wsdoctor_lab::LabTls::self_signed(&["localhost"]).unwrap();
+    let lab = LabServer::start(LabConfig {
+        tls: Some(tls),
+        ..LabConfig::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, &cert_pem).unwrap();
+    let url = format!("wss://localhost:{}/ws", lab.addr().port());
+    let (_, report) = wsdoctor(&[
+        "probe",
+        &url,
+        "--watch",
+        "300ms",
+        "--ca-cert",
+        ca.to_str().unwrap(),
+    ]);
+    let hop = &report["observations"]["probes"][0]["hop_probe"];
+    assert_eq!(hop["tls"], true, "{report:#}");
+    for x in hop["exchanges"].as_array().unwrap() {
+        assert!(x["status"].is_u64(), "an answer over TLS: {x:#}");
+    }
+}
