@@ -272,3 +272,24 @@ async fn over_wss_the_fingerprint_speaks_tls_too() {
         assert!(x["status"].is_u64(), "an answer over TLS: {x:#}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn behind_haproxy_then_apache_the_front_hop_is_named_and_the_other_ranked() {
+    let lab = LabServer::start(LabConfig::default()).await.unwrap();
+    // Apache's own timer is far away; HAProxy's 2 s tunnel timeout fires.
+    let Some((_apache, apache_addr, _dir)) = apache(lab.addr(), 60) else {
+        return;
+    };
+    let Some(haproxy) = support::haproxy(apache_addr, "timeout tunnel 2s") else {
+        return;
+    };
+    let (_, report) = idle(&format!("ws://{}/ws", haproxy.addr));
+    let f = &report["findings"][0];
+    assert_eq!(f["id"], "idle-timeout", "{report:#}");
+    let lines = evidence(f);
+    // HAProxy refused the malformed header itself; the over-long line
+    // passed it and Apache refused that.
+    assert!(lines.contains("signature haproxy-400-page"), "{lines}");
+    assert!(lines.contains("signature apache-414-page"), "{lines}");
+    assert_eq!(f["intermediary"], "haproxy", "{lines}");
+}

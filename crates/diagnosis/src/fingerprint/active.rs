@@ -141,7 +141,22 @@ pub fn identify_answers(record: &HopProbeRecord) -> Vec<Candidate> {
     identify_answers_with(record, signatures())
 }
 
+/// A product seen only in answers that another product's hop let through
+/// is behind that hop: its signatures count this much.
+const BEHIND_FRONT: f64 = 0.5;
+
 fn identify_answers_with(record: &HopProbeRecord, table: &[Signature]) -> Vec<Candidate> {
+    // A header name with a space must be refused (RFC 9112 §5.1), and every
+    // proxy verified here refuses it itself: whoever answered it is the
+    // first hop that parses HTTP. A product that only answered the other
+    // requests got them through that hop, so it sits behind it.
+    let front: Vec<&str> = record
+        .exchanges
+        .iter()
+        .filter(|x| x.probe == "bad-header-name")
+        .flat_map(|x| table.iter().filter(move |s| s.matches(x)))
+        .flat_map(|s| s.products.iter().map(String::as_str))
+        .collect();
     // product → signature id → (confidence, evidence)
     let mut hits: BTreeMap<&str, BTreeMap<&str, (f64, String)>> = BTreeMap::new();
     for sig in table {
@@ -159,10 +174,22 @@ fn identify_answers_with(record: &HopProbeRecord, table: &[Signature]) -> Vec<Ca
             sig.id
         );
         for product in &sig.products {
+            let behind = !front.is_empty() && !front.contains(&product.as_str());
+            let (confidence, evidence) = if behind {
+                (
+                    sig.confidence * BEHIND_FRONT,
+                    format!(
+                        "{evidence}, behind {}: it answered only what that hop let through",
+                        front.first().copied().unwrap_or_default()
+                    ),
+                )
+            } else {
+                (sig.confidence, evidence.clone())
+            };
             hits.entry(product.as_str())
                 .or_default()
                 .entry(sig.id.as_str())
-                .or_insert((sig.confidence, evidence.clone()));
+                .or_insert((confidence, evidence));
         }
     }
     let mut out: Vec<Candidate> = hits

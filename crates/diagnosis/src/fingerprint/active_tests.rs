@@ -161,6 +161,24 @@ fn haproxy_is_named_alone_and_the_backend_answer_names_nothing() {
 }
 
 #[test]
+fn a_product_seen_only_past_the_front_hop_ranks_behind_it() {
+    let ranked = identify_answers(&record(vec![
+        answer("bad-header-name", HAPROXY_400),
+        answer("long-request-line", APACHE_414),
+    ]));
+    assert_eq!(ranked[0].id, "haproxy");
+    assert_eq!(ranked[1].id, "apache-httpd");
+    assert!(
+        ranked[1].confidence < crate::fingerprint::BLAME_THRESHOLD,
+        "{ranked:?}"
+    );
+    assert!(ranked[1].evidence.contains("behind haproxy"), "{ranked:?}");
+    // Alone, the same answer names Apache.
+    let alone = identify_answers(&record(vec![answer("long-request-line", APACHE_414)]));
+    assert!(alone[0].confidence > 0.9, "{alone:?}");
+}
+
+#[test]
 fn caddy_and_traefik_share_go_s_answer_until_caddy_names_itself() {
     let shared = identify_answers(&record(vec![answer("bad-header-name", CADDY_400)]));
     assert_eq!(shared.len(), 2);
