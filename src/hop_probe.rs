@@ -36,9 +36,21 @@ pub(crate) fn hop_unknown(handshake: Option<&HandshakeRecord>) -> bool {
     let Some(hs) = handshake else {
         return false;
     };
-    !identify(hs).iter().any(|c| {
+    let named = identify(hs).iter().any(|c| {
         c.confidence >= BLAME_THRESHOLD && kb().intermediary(&c.id).is_some_and(|i| i.is_proxy())
-    })
+    });
+    !named || renamed_by_a_hop_in_front(hs)
+}
+
+/// Every header name lower case: something normalised them on the way
+/// (HAProxy ≥ 2.0 and Envoy do), so the product a header names may not be
+/// the first hop (nginx and Apache write `Server`, `Connection`).
+fn renamed_by_a_hop_in_front(hs: &HandshakeRecord) -> bool {
+    hs.headers.len() >= 2
+        && hs
+            .headers
+            .iter()
+            .all(|h| !h.name.bytes().any(|b| b.is_ascii_uppercase()))
 }
 
 /// Runs the fingerprint when it is wanted and the hop is unknown.

@@ -293,3 +293,27 @@ async fn behind_haproxy_then_apache_the_front_hop_is_named_and_the_other_ranked(
     assert!(lines.contains("signature apache-414-page"), "{lines}");
     assert_eq!(f["intermediary"], "haproxy", "{lines}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn behind_haproxy_then_nginx_lower_cased_headers_send_the_fingerprint_and_haproxy_ranks_first(
+) {
+    let lab = LabServer::start(LabConfig::default()).await.unwrap();
+    let Some(nginx) = support::nginx(lab.addr(), "proxy_read_timeout 60s;") else {
+        return;
+    };
+    let Some(haproxy) = support::haproxy(nginx.addr, "timeout tunnel 2s") else {
+        return;
+    };
+    let (_, report) = idle(&format!("ws://{}/ws", haproxy.addr));
+    let f = &report["findings"][0];
+    let lines = evidence(f);
+    assert!(lines.contains("signature haproxy-400-page"), "{lines}");
+    // nginx's own Server header no longer wins the timer HAProxy owns:
+    // HAProxy ranks first (too close to nginx to be named alone).
+    assert_ne!(f["intermediary"], "nginx", "{lines}");
+    let first = lines.find("  haproxy (").unwrap();
+    assert!(
+        lines.find("  nginx (").is_some_and(|n| n > first),
+        "{lines}"
+    );
+}
