@@ -182,6 +182,8 @@ pub(crate) struct ProbeArgs {
     #[arg(long, default_value = "auto", value_parser = parse_app, value_name = "PROTOCOL", long_help = APP_HELP)]
     pub(crate) app: wsdoctor_app::AppChoice,
     #[command(flatten)]
+    pub(crate) fingerprint: crate::hop_probe::FingerprintArgs,
+    #[command(flatten)]
     pub(crate) connect: ConnectArgs,
     #[command(flatten)]
     pub(crate) output: OutputArgs,

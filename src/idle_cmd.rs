@@ -49,6 +49,8 @@ pub(crate) struct IdleArgs {
     #[arg(long, default_value = "auto", value_parser = crate::args::parse_app, value_name = "PROTOCOL", long_help = crate::args::APP_HELP)]
     pub(crate) app: wsdoctor_app::AppChoice,
     #[command(flatten)]
+    pub(crate) fingerprint: crate::hop_probe::FingerprintArgs,
+    #[command(flatten)]
     pub(crate) connect: ConnectArgs,
     #[command(flatten)]
     pub(crate) output: OutputArgs,
@@ -72,9 +74,16 @@ pub(crate) async fn run(args: IdleArgs) -> anyhow::Result<u8> {
     let started_at = SystemTime::now();
     let clock = Instant::now();
     let spinner = Spinner::new();
-    let evidence = idle_source::run(&config, Some(spinner.sink())).await;
+    let mut evidence = idle_source::run(&config, Some(spinner.sink())).await;
+    let handshake = evidence
+        .samples
+        .iter()
+        .find_map(|s| s.connection.handshake.as_ref());
+    evidence.hop_probe =
+        crate::hop_probe::run_if_unknown(&args.fingerprint, &config.connect, handshake).await;
     spinner.finish();
-    let findings = wsdoctor_diagnosis::rules::idle::diagnose_idle(&evidence);
+    let mut findings = wsdoctor_diagnosis::rules::idle::diagnose_idle(&evidence);
+    crate::hop_probe::note(&mut findings, evidence.hop_probe.as_ref());
     let report = wsdoctor_report::Report::new(
         "idle",
         vec![evidence.target.clone()],

@@ -7,6 +7,7 @@ mod completions_cmd;
 mod demo;
 mod explain;
 mod flow_cmd;
+mod hop_probe;
 mod idle_cmd;
 mod lab_cmd;
 mod lint_cmd;

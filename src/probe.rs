@@ -206,9 +206,23 @@ pub(crate) async fn run(args: ProbeArgs) -> anyhow::Result<u8> {
     let started_at = SystemTime::now();
     let clock = Instant::now();
     let spinner = Spinner::new();
-    let evidence = probe_all(configs, &spinner).await;
+    let connects: Vec<ConnectOptions> = configs.iter().map(|c| c.connect.clone()).collect();
+    let mut evidence = probe_all(configs, &spinner).await;
+    // One target after the other, after the probes: the fingerprint never
+    // runs beside the connection it explains.
+    for (e, connect) in evidence.iter_mut().zip(&connects) {
+        e.hop_probe = crate::hop_probe::run_if_unknown(
+            &args.fingerprint,
+            connect,
+            e.connection.handshake.as_ref(),
+        )
+        .await;
+    }
     spinner.finish();
-    let per_target = diagnose(&evidence);
+    let mut per_target = diagnose(&evidence);
+    for (findings, e) in per_target.iter_mut().zip(&evidence) {
+        crate::hop_probe::note(findings, e.hop_probe.as_ref());
+    }
 
     let targets = labels(&evidence);
     let mut all: Vec<Finding> = per_target.iter().flatten().cloned().collect();

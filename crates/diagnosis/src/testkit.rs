@@ -128,6 +128,7 @@ impl Probe {
                 watch_ms: 10_000,
                 sent: Vec::new(),
                 h2: None,
+                hop_probe: None,
             },
         }
     }

@@ -256,4 +256,8 @@ pub struct ProbeEvidence {
     /// HTTP/1.1 upgrade. Absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub h2: Option<Box<ProbeEvidence>>,
+    /// The active hop fingerprint, when it ran (the hop was not named by
+    /// the upgrade's answer and `--no-fingerprint` was not given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hop_probe: Option<crate::HopProbeRecord>,
 }

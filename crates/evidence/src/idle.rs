@@ -230,6 +230,9 @@ pub struct IdleEvidence {
     /// Set when the target was a `wsdoctor serve` and its view was asked for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pairing: Option<Pairing>,
+    /// The active hop fingerprint, when it ran (see [`crate::HopProbeRecord`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hop_probe: Option<crate::HopProbeRecord>,
 }
 
 #[cfg(test)]

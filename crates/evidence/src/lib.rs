@@ -18,6 +18,7 @@ mod duration;
 mod ending;
 mod escape;
 mod handshake;
+mod hop_probe;
 pub mod idle;
 pub mod load;
 mod load_end;
@@ -38,6 +39,7 @@ pub use duration::{format_count, format_duration, format_secs, parse_duration, D
 pub use ending::{ConnectionEnd, EndRecord, LocalResource, Side, TlsFailureKind, Transport};
 pub use escape::escape_peer;
 pub use handshake::{BodySample, HandshakeProblem, HandshakeRecord, Header};
+pub use hop_probe::{HopProbeExchange, HopProbeRecord};
 pub use proxy::{ForwardProxyRecord, ProxyKind, SocksReply};
 pub use redact::{
     redact_header_value, redact_subprotocols, redact_text, redact_typed_url, redact_url, REDACTED,

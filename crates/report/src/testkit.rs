@@ -46,6 +46,7 @@ impl Probe {
             watch_ms: 30_000,
             sent: Vec::new(),
             h2: None,
+            hop_probe: None,
         })
     }
 

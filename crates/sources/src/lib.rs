@@ -12,6 +12,7 @@
 //! diagnosis → report.
 
 pub mod conn;
+pub mod fingerprint;
 pub mod flow;
 #[doc(hidden)]
 pub mod fuzzing;

@@ -102,6 +102,7 @@ async fn run_one(
             watch_ms,
             sent: Vec::new(),
             h2: None,
+            hop_probe: None,
         };
     };
     let session_config = SessionConfig {
@@ -161,6 +162,7 @@ async fn run_one(
         watch_ms,
         sent,
         h2: None,
+        hop_probe: None,
     }
 }
 

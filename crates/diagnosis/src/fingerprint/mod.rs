@@ -3,6 +3,10 @@
 //! knowledge base's fingerprints (plus a few rules of our own), so findings
 //! can name the hop to fix and use its fix snippet.
 
+pub mod active;
+#[cfg(test)]
+mod active_tests;
+mod chain;
 mod drains;
 pub mod hops;
 mod rules;
@@ -52,6 +56,15 @@ pub fn identify(handshake: &HandshakeRecord) -> Vec<Candidate> {
                 .or_insert(0.0);
             *slot = slot.max(rule.confidence);
         }
+    }
+    // What the chain says in passing (Via, CF-Ray, X-Served-By, …).
+    for hit in chain::hits(handshake) {
+        let slot = hits
+            .entry(hit.id)
+            .or_default()
+            .entry(hit.evidence)
+            .or_insert(0.0);
+        *slot = slot.max(hit.confidence);
     }
     let mut candidates: Vec<Candidate> = hits
         .into_iter()

@@ -9,8 +9,8 @@ use super::common::{fix, human, median, names_with_value, same_time_us, secs, to
 
 use crate::advice::rank;
 use crate::finding::{CauseId, Finding, Severity, SourceKind};
+use crate::fingerprint::active::identify_with_probe;
 use crate::fingerprint::hops::{self, Hop, Observed, Shape, Timer};
-use crate::fingerprint::identify;
 use crate::kb::{kb, Intermediary};
 
 mod ends;
@@ -75,12 +75,11 @@ fn how(sample: &IdleSample) -> (String, Option<String>, Option<u16>) {
 /// The products that may own the timer, ranked from the timer value, how
 /// the connections ended and the handshake's headers together.
 fn ranked_hops(e: &IdleEvidence, timer: Timer, shape: Option<Shape>) -> Vec<Hop> {
-    let named = e
+    let handshake = e
         .samples
         .iter()
-        .find_map(|s| s.connection.handshake.as_ref())
-        .map(identify)
-        .unwrap_or_default();
+        .find_map(|s| s.connection.handshake.as_ref());
+    let named = identify_with_probe(handshake, e.hop_probe.as_ref());
     hops::rank(&Observed {
         timer: Some(timer),
         shape,
@@ -223,6 +222,7 @@ fn nothing_opened(e: &IdleEvidence) -> Vec<Finding> {
         watch_ms: e.max_ms,
         sent: Vec::new(),
         h2: None,
+        hop_probe: e.hop_probe.clone(),
     });
     for f in &mut findings {
         f.source = SourceKind::Idle;

@@ -431,6 +431,7 @@ pub async fn run(config: &IdleConfig, progress: Option<ProgressSink>) -> IdleEvi
         timer_certain_ms: timer_certain.map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
         samples,
         pairing,
+        hop_probe: None,
     }
 }
 

@@ -36,6 +36,7 @@ pub(super) fn non_timer_findings(e: &IdleEvidence, odd: &[IdleSample]) -> Vec<Fi
         watch_ms: e.max_ms,
         sent: Vec::new(),
         h2: None,
+        hop_probe: e.hop_probe.clone(),
     })
     .into_iter()
     .filter(|f| f.severity >= Severity::Warning && f.id != CauseId::NoHeartbeat)

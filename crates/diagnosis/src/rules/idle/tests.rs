@@ -115,6 +115,7 @@ impl Exp {
             timer_certain_ms: None,
             samples: self.0,
             pairing: None,
+            hop_probe: None,
         }
     }
 }
@@ -350,6 +351,7 @@ fn nothing_opened_falls_back_to_the_probe_rules() {
             server: None,
         }],
         pairing: None,
+        hop_probe: None,
     };
     let f = &diagnose_idle(&e)[0];
     assert_eq!(f.id, CauseId::ConnectRefused);

@@ -22,7 +22,8 @@ use wsdoctor_evidence::{
 use super::common::{self, median};
 use crate::advice::rank;
 use crate::finding::{CauseId, Finding, Severity, SourceKind};
-use crate::fingerprint::{blame, identify, Candidate};
+use crate::fingerprint::active::identify_with_probe;
+use crate::fingerprint::{blame, Candidate};
 use crate::kb::{kb, Intermediary};
 
 /// Diagnoses one probe. Pure: same evidence, same findings, ranked most
@@ -79,7 +80,7 @@ impl<'a> Ctx<'a> {
     fn new(ev: &'a ProbeEvidence) -> Ctx<'a> {
         let conn = &ev.connection;
         let hs = conn.handshake.as_ref();
-        let candidates = hs.map(identify).unwrap_or_default();
+        let candidates = identify_with_probe(hs, ev.hop_probe.as_ref());
         let blamed = blame(&candidates).and_then(|c| kb().intermediary(&c.id));
         Ctx {
             ev,

@@ -1,0 +1,260 @@
+//! The active fingerprint's answers matched against `kb/signatures.toml`:
+//! which product answered the harmless requests the fingerprint sent
+//! (`wsdoctor-sources`' `fingerprint` module), as ranking candidates next
+//! to the ones the upgrade's own answer names.
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use serde::Deserialize;
+use wsdoctor_evidence::{escape_peer, HandshakeRecord, HopProbeExchange, HopProbeRecord};
+
+use super::{identify, round2, Candidate};
+
+/// `kb/signatures.toml`, compiled in like the rest of the kb.
+pub const SIGNATURES_TOML: &str = include_str!("../../kb/signatures.toml");
+
+/// One answer shape of one product (or of a few that share it).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Signature {
+    /// Stable name, shown in evidence.
+    pub id: String,
+    /// kb intermediary ids; one means the shape is that product's alone.
+    pub products: Vec<String>,
+    /// Which request it answers (`None` or `any`: every one).
+    #[serde(default)]
+    pub probe: Option<String>,
+    /// Status code.
+    #[serde(default)]
+    pub status: Option<u16>,
+    /// Reason phrase, exactly.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// Header names present with exactly this spelling.
+    #[serde(default)]
+    pub header_named: Vec<String>,
+    /// Header names present, any case.
+    #[serde(default)]
+    pub header_present: Vec<String>,
+    /// Some header name starts with this, any case.
+    #[serde(default)]
+    pub header_prefix: Option<String>,
+    /// `[name, text]`: the header's value contains text, any case.
+    #[serde(default)]
+    pub header_contains: Vec<(String, String)>,
+    /// Header names absent, any case.
+    #[serde(default)]
+    pub no_header: Vec<String>,
+    /// Texts the body contains, any case.
+    #[serde(default)]
+    pub body: Vec<String>,
+    /// 0..1 for each product it names.
+    pub confidence: f64,
+    /// Where the shape is documented or seen.
+    pub source: String,
+    /// When the source was read (`YYYY-MM-DD`).
+    pub read: String,
+    /// Where it was checked against the real product, if it was.
+    #[serde(default)]
+    pub verified: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct SignatureFile {
+    #[allow(dead_code)]
+    meta: toml::Table,
+    signature: Vec<Signature>,
+}
+
+/// Parses a signatures file.
+pub fn parse(text: &str) -> Result<Vec<Signature>, toml::de::Error> {
+    toml::from_str::<SignatureFile>(text).map(|f| f.signature)
+}
+
+/// The embedded signatures (empty if the file did not parse, which a test
+/// rules out).
+pub fn signatures() -> &'static [Signature] {
+    static ALL: OnceLock<Vec<Signature>> = OnceLock::new();
+    ALL.get_or_init(|| parse(SIGNATURES_TOML).unwrap_or_default())
+}
+
+fn has_header(x: &HopProbeExchange, name: &str) -> bool {
+    x.headers.iter().any(|h| h.name.eq_ignore_ascii_case(name))
+}
+
+fn contains_ignore_case(haystack: &str, needle: &str) -> bool {
+    haystack
+        .to_ascii_lowercase()
+        .contains(&needle.to_ascii_lowercase())
+}
+
+impl Signature {
+    /// True when the answer has every feature the signature gives.
+    pub fn matches(&self, x: &HopProbeExchange) -> bool {
+        let Some(status) = x.status else {
+            return false;
+        };
+        let probe_ok = self
+            .probe
+            .as_deref()
+            .is_none_or(|p| p == "any" || p == x.probe);
+        let prefix_ok = self.header_prefix.as_deref().is_none_or(|prefix| {
+            x.headers.iter().any(|h| {
+                h.name.len() >= prefix.len()
+                    && h.name.is_char_boundary(prefix.len())
+                    && h.name[..prefix.len()].eq_ignore_ascii_case(prefix)
+            })
+        });
+        probe_ok
+            && prefix_ok
+            && self.status.is_none_or(|s| s == status)
+            && self.reason.as_deref().is_none_or(|r| r == x.reason)
+            && self
+                .header_named
+                .iter()
+                .all(|n| x.headers.iter().any(|h| h.name == *n))
+            && self.header_present.iter().all(|n| has_header(x, n))
+            && self.no_header.iter().all(|n| !has_header(x, n))
+            && self.header_contains.iter().all(|(name, text)| {
+                x.headers.iter().any(|h| {
+                    h.name.eq_ignore_ascii_case(name) && contains_ignore_case(&h.value, text)
+                })
+            })
+            && self.body.iter().all(|b| contains_ignore_case(&x.body, b))
+    }
+}
+
+/// `bad-header-name → 400 Bad request`, peer text escaped.
+pub fn answer_line(x: &HopProbeExchange) -> String {
+    match (x.status, &x.error) {
+        (Some(status), _) => format!("{} → {status} {}", x.probe, escape_peer(&x.reason)),
+        (None, Some(error)) => format!("{} → no answer ({})", x.probe, escape_peer(error)),
+        (None, None) => format!("{} → no answer", x.probe),
+    }
+}
+
+/// The products the fingerprint's answers point at, ranked. Each signature
+/// counts once however many answers it matched; several signatures of one
+/// product add up like independent chances of being wrong.
+pub fn identify_answers(record: &HopProbeRecord) -> Vec<Candidate> {
+    identify_answers_with(record, signatures())
+}
+
+/// A product seen only in answers that another product's hop let through
+/// is behind that hop: its signatures count this much.
+const BEHIND_FRONT: f64 = 0.5;
+
+fn identify_answers_with(record: &HopProbeRecord, table: &[Signature]) -> Vec<Candidate> {
+    // A header name with a space must be refused (RFC 9112 §5.1), and every
+    // proxy verified here refuses it itself: whoever answered it is the
+    // first hop that parses HTTP. A product that only answered the other
+    // requests got them through that hop, so it sits behind it.
+    let front: Vec<&str> = record
+        .exchanges
+        .iter()
+        .filter(|x| x.probe == "bad-header-name")
+        .flat_map(|x| table.iter().filter(move |s| s.matches(x)))
+        .flat_map(|s| s.products.iter().map(String::as_str))
+        .collect();
+    // product → signature id → (confidence, evidence)
+    let mut hits: BTreeMap<&str, BTreeMap<&str, (f64, String)>> = BTreeMap::new();
+    for sig in table {
+        let Some(x) = record.exchanges.iter().find(|x| sig.matches(x)) else {
+            continue;
+        };
+        let shared = if sig.products.len() > 1 {
+            format!(", a shape {} share", sig.products.join(" and "))
+        } else {
+            String::new()
+        };
+        let evidence = format!(
+            "fingerprint: {} (signature {}{shared})",
+            answer_line(x),
+            sig.id
+        );
+        for product in &sig.products {
+            let behind = !front.is_empty() && !front.contains(&product.as_str());
+            let (confidence, evidence) = if behind {
+                (
+                    sig.confidence * BEHIND_FRONT,
+                    format!(
+                        "{evidence}, behind {}: it answered only what that hop let through",
+                        front.first().copied().unwrap_or_default()
+                    ),
+                )
+            } else {
+                (sig.confidence, evidence.clone())
+            };
+            hits.entry(product.as_str())
+                .or_default()
+                .entry(sig.id.as_str())
+                .or_insert((confidence, evidence));
+        }
+    }
+    let mut out: Vec<Candidate> = hits
+        .into_iter()
+        .map(|(id, sigs)| {
+            let doubt: f64 = sigs.values().map(|(c, _)| 1.0 - c).product();
+            Candidate {
+                id: id.to_owned(),
+                confidence: round2((1.0 - doubt).min(0.99)),
+                evidence: sigs
+                    .into_values()
+                    .map(|(_, e)| e)
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            }
+        })
+        .collect();
+    sort(&mut out);
+    out
+}
+
+/// What the upgrade's answer names ([`identify`]) and what the active
+/// fingerprint's answers name, together: one candidate per product, its
+/// signals combined.
+pub fn identify_with_probe(
+    handshake: Option<&HandshakeRecord>,
+    probe: Option<&HopProbeRecord>,
+) -> Vec<Candidate> {
+    let mut all = handshake.map(identify).unwrap_or_default();
+    for c in probe.map(identify_answers).unwrap_or_default() {
+        match all.iter_mut().find(|a| a.id == c.id) {
+            Some(a) => {
+                a.confidence =
+                    round2((1.0 - (1.0 - a.confidence) * (1.0 - c.confidence)).min(0.99));
+                a.evidence = format!("{}; {}", a.evidence, c.evidence);
+            }
+            None => all.push(c),
+        }
+    }
+    sort(&mut all);
+    all
+}
+
+fn sort(c: &mut [Candidate]) {
+    c.sort_by(|a, b| b.confidence.total_cmp(&a.confidence).then(a.id.cmp(&b.id)));
+}
+
+/// One line for people: what the fingerprint sent, where, and what answered.
+pub fn summary(record: &HopProbeRecord) -> String {
+    let answers: Vec<String> = record.exchanges.iter().map(answer_line).collect();
+    let matched: Vec<String> = identify_answers(record)
+        .into_iter()
+        .map(|c| format!("{} ({:.2})", c.id, c.confidence))
+        .collect();
+    let verdict = if matched.is_empty() {
+        "no known proxy's signature among the answers".to_owned()
+    } else {
+        format!("signatures of {}", matched.join(", "))
+    };
+    format!(
+        "active fingerprint (turn off with --no-fingerprint): {} harmless request{} to {}{}, one connection each: {}; {verdict}",
+        record.exchanges.len(),
+        if record.exchanges.len() == 1 { "" } else { "s" },
+        escape_peer(&record.to),
+        if record.tls { " over TLS" } else { "" },
+        answers.join("; ")
+    )
+}
