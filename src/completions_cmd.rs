@@ -1,16 +1,15 @@
 //! `wsdoctor completions SHELL` and `wsdoctor man`: shell completion
 //! scripts (clap_complete) and roff man pages (clap_mangen), both generated
 //! from the same clap types that parse the command line, so they never
-//! disagree with it.
+//! disagree with it. `main` hands in the command line's clap command, so
+//! this module names no other command.
 
 use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use clap::{Args, CommandFactory};
+use clap::Args;
 use clap_complete::Shell;
-
-use crate::args::Cli;
 
 /// Arguments of `wsdoctor completions`.
 #[derive(Debug, Args)]
@@ -32,8 +31,7 @@ pub(crate) struct ManArgs {
 /// The name the scripts complete: the binary's own.
 const BIN: &str = "wsdoctor";
 
-pub(crate) fn completions(args: &CompletionsArgs) -> anyhow::Result<u8> {
-    let mut cmd = Cli::command();
+pub(crate) fn completions(args: &CompletionsArgs, mut cmd: clap::Command) -> anyhow::Result<u8> {
     let mut script = Vec::new();
     clap_complete::generate(args.shell, &mut cmd, BIN, &mut script);
     let mut stdout = std::io::stdout().lock();
@@ -44,8 +42,7 @@ pub(crate) fn completions(args: &CompletionsArgs) -> anyhow::Result<u8> {
     Ok(0)
 }
 
-pub(crate) fn man(args: &ManArgs) -> anyhow::Result<u8> {
-    let cmd = Cli::command();
+pub(crate) fn man(args: &ManArgs, cmd: clap::Command) -> anyhow::Result<u8> {
     if let Some(dir) = &args.dir {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         clap_mangen::generate_to(cmd, dir)

@@ -5,9 +5,9 @@ use std::time::{Duration, Instant, SystemTime};
 use clap::Args;
 use wsdoctor_sources::flow::{self as flow_source, FlowConfig};
 
-use crate::args::{parse_duration, ConnectArgs, OutputArgs};
+use crate::cli::{parse_duration, ConnectArgs, OutputArgs};
+use crate::connect::connect_options;
 use crate::output;
-use crate::probe::connect_options;
 
 /// Arguments of `wsdoctor flow`.
 #[derive(Debug, Args)]
@@ -30,7 +30,7 @@ pub(crate) struct FlowArgs {
     /// The application protocol on top, spoken as its real client does:
     /// its heartbeats are answered, and only its data messages (a Socket.IO
     /// event, a GraphQL next) count as the flow.
-    #[arg(long, default_value = "auto", value_parser = crate::args::parse_app, value_name = "PROTOCOL", long_help = crate::args::APP_HELP)]
+    #[arg(long, default_value = "auto", value_parser = crate::cli::parse_app, value_name = "PROTOCOL", long_help = crate::cli::APP_HELP)]
     pub(crate) app: wsdoctor_app::AppChoice,
     #[command(flatten)]
     pub(crate) connect: ConnectArgs,

@@ -12,7 +12,7 @@ use wsdoctor_diagnosis::{kb, Finding};
 use wsdoctor_evidence::{HandshakeRecord, HopProbeRecord};
 use wsdoctor_sources::conn::ConnectOptions;
 
-use crate::args::parse_duration;
+use crate::cli::parse_duration;
 
 /// The fingerprint's flags, shared by the commands that rank hops.
 #[derive(Debug, Clone, Args)]

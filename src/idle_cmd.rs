@@ -6,9 +6,9 @@ use clap::Args;
 use wsdoctor_evidence::idle::Arm;
 use wsdoctor_sources::idle::{self as idle_source, IdleConfig};
 
-use crate::args::{parse_duration, ConnectArgs, OutputArgs};
+use crate::cli::{parse_duration, ConnectArgs, OutputArgs};
+use crate::connect::connect_options;
 use crate::output::{self, Spinner};
-use crate::probe::connect_options;
 
 /// Arguments of `wsdoctor idle`.
 #[derive(Debug, Args)]
@@ -46,7 +46,7 @@ pub(crate) struct IdleArgs {
     pub(crate) no_pairing: bool,
     /// The application protocol on top, spoken by every arm (the data arm
     /// sends the protocol's own keepalive).
-    #[arg(long, default_value = "auto", value_parser = crate::args::parse_app, value_name = "PROTOCOL", long_help = crate::args::APP_HELP)]
+    #[arg(long, default_value = "auto", value_parser = crate::cli::parse_app, value_name = "PROTOCOL", long_help = crate::cli::APP_HELP)]
     pub(crate) app: wsdoctor_app::AppChoice,
     #[command(flatten)]
     pub(crate) fingerprint: crate::hop_probe::FingerprintArgs,
@@ -117,7 +117,7 @@ mod tests {
         assert_eq!("outbound".parse::<Arm>(), Ok(Arm::Outbound));
         let err = "sideways".parse::<Arm>().unwrap_err().to_string();
         assert!(err.contains("inbound, outbound"), "{err}");
-        let watch = crate::args::parse_arm("inbound").unwrap_err().to_string();
+        let watch = crate::cli::parse_arm("inbound").unwrap_err().to_string();
         assert_eq!(
             watch,
             "'inbound' is not an arm; choose from silent, ping, data"

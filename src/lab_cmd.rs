@@ -1,7 +1,7 @@
 //! `wsdoctor lab`: flags → `ProxyConfig` (plus an in-process `serve` when no
 //! upstream is given), print the URL, run until Ctrl-C.
 
-use crate::args::parse_duration;
+use crate::cli::parse_duration;
 use std::net::SocketAddr;
 use std::time::Duration;
 

@@ -12,7 +12,7 @@ use wsdoctor_diagnosis::Verdict;
 use wsdoctor_evidence::config::{ConfigEvidence, ConfigKind};
 use wsdoctor_lint::{IgnoreDirective, LintConfig};
 
-use crate::args::{parse_duration, ColorWhen, OutputArgs};
+use crate::cli::{parse_duration, ColorWhen, OutputArgs};
 use crate::lint_sarif::{self, Entry};
 use crate::output;
 

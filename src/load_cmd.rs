@@ -16,10 +16,10 @@ use wsdoctor_sources::load::fanout::{self, ChildPlan, ChildResult};
 use wsdoctor_sources::load::{self as load_source, procs, scale, EventsWriter, LoadConfig, Shard};
 use wsdoctor_sources::ProgressSink;
 
-use crate::args::{parse_duration, ConnectArgs, OutputArgs};
+use crate::cli::{parse_duration, ConnectArgs, OutputArgs};
+use crate::connect::connect_options;
 use crate::merge_cmd;
 use crate::output::Spinner;
-use crate::probe::connect_options;
 
 /// A child's progress lines are written at most this often.
 const CHILD_PROGRESS_EVERY: Duration = Duration::from_millis(200);

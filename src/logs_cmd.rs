@@ -8,7 +8,7 @@ use clap::{Args, ValueEnum};
 use wsdoctor_evidence::logs::{LogEvidence, LogFormat};
 use wsdoctor_logs::{log_formats_in_conf, parse_user_time, Filter, Input, LogsConfig, NginxFormat};
 
-use crate::args::OutputArgs;
+use crate::cli::OutputArgs;
 use crate::output;
 
 /// The formats `--format` accepts.

@@ -3,7 +3,9 @@
 //! renders the findings. Nothing here measures or decides.
 
 mod args;
+mod cli;
 mod completions_cmd;
+mod connect;
 mod demo;
 mod explain;
 mod flow_cmd;
@@ -25,7 +27,7 @@ mod watch_cmd;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 use crate::args::{Cli, Command};
 
@@ -60,8 +62,8 @@ fn main() -> ExitCode {
             Command::Reconnect(args) => reconnect_cmd::run(*args).await,
             Command::Storm(args) => storm_cmd::run(*args).await,
             Command::Flow(args) => flow_cmd::run(*args).await,
-            Command::Completions(args) => completions_cmd::completions(&args),
-            Command::Man(args) => completions_cmd::man(&args),
+            Command::Completions(args) => completions_cmd::completions(&args, Cli::command()),
+            Command::Man(args) => completions_cmd::man(&args, Cli::command()),
         }
     });
     match result {

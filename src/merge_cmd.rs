@@ -11,7 +11,7 @@ use serde_json::Value;
 use wsdoctor_evidence::load::LoadEvidence;
 use wsdoctor_sources::load::{self as load_source, ShardResult};
 
-use crate::args::OutputArgs;
+use crate::cli::OutputArgs;
 use crate::output;
 
 /// A shard report larger than this is not one (they are tens to hundreds

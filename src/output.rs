@@ -11,7 +11,7 @@ use wsdoctor_report::text::Style;
 use wsdoctor_report::Report;
 use wsdoctor_sources::{Progress, ProgressSink};
 
-use crate::args::{ColorWhen, OutputArgs};
+use crate::cli::{ColorWhen, OutputArgs};
 
 /// The text style for stdout: colour only on a terminal, never with NO_COLOR.
 pub(crate) fn style(output: &OutputArgs) -> Style {

@@ -2,111 +2,50 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use anyhow::bail;
+use clap::Args;
 use wsdoctor_diagnosis::Finding;
 use wsdoctor_evidence::{HeartbeatSettings, PongPolicy, ProbeEvidence};
-use wsdoctor_sources::conn::route::IpFamily;
-use wsdoctor_sources::conn::{
-    ConnectOptions, ForwardProxy, HttpVersion, Route, Target, TlsOptions,
-};
 use wsdoctor_sources::probe::{self as probe_source, ProbeConfig};
 
-use crate::args::{ConnectArgs, ProbeArgs};
+use crate::cli::{parse_app, parse_duration, ConnectArgs, OutputArgs, APP_HELP};
+use crate::connect::connect_options;
 use crate::output::{self, Spinner};
 
-/// Validates a `-H 'Name: value'` argument.
-pub(crate) fn parse_header(raw: &str) -> anyhow::Result<(String, String)> {
-    // Errors quote the first word only: the rest may be a credential
-    // (`-H 'Authorization Bearer X'`).
-    let Some((name, value)) = raw.split_once(':') else {
-        bail!(
-            "header '{}' has no ':'; write it as -H 'Name: value'",
-            first_word(raw)
-        );
-    };
-    let name = name.trim();
-    let is_token = !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
-    if !is_token {
-        bail!("'{}' is not a valid HTTP header name", first_word(name));
-    }
-    let value = value.trim();
-    if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
-        bail!("the value of header '{name}' contains a line break");
-    }
-    Ok((name.to_owned(), value.to_owned()))
-}
-
-/// The first word of a header argument, with "…" when more follows.
-fn first_word(raw: &str) -> String {
-    let mut words = raw.split_whitespace();
-    let first = words.next().unwrap_or_default();
-    if words.next().is_some() {
-        format!("{first} …")
-    } else {
-        first.to_owned()
-    }
-}
-
-/// Turns the shared connection flags into validated options for one URL.
-pub(crate) fn connect_options(url: &str, args: &ConnectArgs) -> anyhow::Result<ConnectOptions> {
-    let target = Target::parse(url)?;
-    let mut tls = TlsOptions {
-        insecure: args.insecure,
-        ..TlsOptions::default()
-    };
-    if let Some(path) = &args.ca_cert {
-        tls.add_ca_file(path)?;
-    }
-    if let (Some(cert), Some(key)) = (&args.cert, &args.key) {
-        tls.set_client_certificate(cert, key)?;
-    }
-    // As curl and browsers: the variable names where TLS secrets go.
-    if let Some(path) = std::env::var_os("SSLKEYLOGFILE").filter(|p| !p.is_empty()) {
-        tls.log_keys_to(std::path::Path::new(&path))?;
-    }
-    let headers = args
-        .headers
-        .iter()
-        .map(|h| parse_header(h))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let proxy = if args.no_proxy {
-        None
-    } else if let Some(url) = &args.proxy {
-        Some(ForwardProxy::parse(url, "flag")?)
-    } else {
-        let env: std::collections::HashMap<String, String> = std::env::vars().collect();
-        wsdoctor_sources::conn::proxy::from_env(&target, &env)?
-    };
-    let mut options = ConnectOptions::new(target);
-    options.proxy = proxy;
-    options.headers = headers;
-    options.origin.clone_from(&args.origin);
-    options.subprotocols.clone_from(&args.subprotocols);
-    options.connect_timeout = args.connect_timeout;
-    options.tls = tls;
-    // `--http1` is the default spelled out; only `--http2` changes the path.
-    options.http = if args.http2 && !args.http1 {
-        HttpVersion::Http2
-    } else {
-        HttpVersion::Http1
-    };
-    options.deflate = args.deflate;
-    options.route = Route {
-        resolve: args.resolve.clone(),
-        connect_to: args.connect_to.clone(),
-        family: match (args.ipv4, args.ipv6) {
-            (true, _) => Some(IpFamily::V4),
-            (false, true) => Some(IpFamily::V6),
-            (false, false) => None,
-        },
-    };
-    options
-        .route
-        .check(options.target.ip, options.proxy.is_some())?;
-    Ok(options)
+#[derive(Debug, Args)]
+pub(crate) struct ProbeArgs {
+    /// WebSocket URL(s): ws://host:port/path or wss://…; several are compared side by side.
+    #[arg(required = true, value_name = "URL")]
+    pub(crate) urls: Vec<String>,
+    /// How long to hold the connection open after the handshake.
+    #[arg(long, value_parser = parse_duration, default_value = "10s", value_name = "DUR")]
+    pub(crate) watch: Duration,
+    /// Text message to send once open (repeatable; sent in order, one --send-every apart).
+    #[arg(long = "send", value_name = "TEXT")]
+    pub(crate) send: Vec<String>,
+    /// Gap between --send messages.
+    #[arg(long, value_parser = parse_duration, default_value = "500ms", value_name = "DUR")]
+    pub(crate) send_every: Duration,
+    /// Send our own WebSocket ping this often (default: never, to see what the server does).
+    #[arg(long, value_parser = parse_duration, value_name = "DUR")]
+    pub(crate) ping_interval: Option<Duration>,
+    /// A ping unanswered this long means the path is half-open.
+    #[arg(long, value_parser = parse_duration, default_value = "10s", value_name = "DUR")]
+    pub(crate) pong_timeout: Duration,
+    /// Never answer the server's pings (emulates a dead client).
+    #[arg(long, conflicts_with = "pong_delay")]
+    pub(crate) no_pong: bool,
+    /// Answer the server's pings only after this delay (emulates a slow path).
+    #[arg(long, value_parser = parse_duration, value_name = "DUR")]
+    pub(crate) pong_delay: Option<Duration>,
+    /// The application protocol on top, as its real client speaks it.
+    #[arg(long, default_value = "auto", value_parser = parse_app, value_name = "PROTOCOL", long_help = APP_HELP)]
+    pub(crate) app: wsdoctor_app::AppChoice,
+    #[command(flatten)]
+    pub(crate) fingerprint: crate::hop_probe::FingerprintArgs,
+    #[command(flatten)]
+    pub(crate) connect: ConnectArgs,
+    #[command(flatten)]
+    pub(crate) output: OutputArgs,
 }
 
 fn millis(d: Duration) -> u64 {
@@ -206,7 +145,7 @@ pub(crate) async fn run(args: ProbeArgs) -> anyhow::Result<u8> {
     let started_at = SystemTime::now();
     let clock = Instant::now();
     let spinner = Spinner::new();
-    let connects: Vec<ConnectOptions> = configs.iter().map(|c| c.connect.clone()).collect();
+    let connects: Vec<wsdoctor_sources::conn::ConnectOptions> = configs.iter().map(|c| c.connect.clone()).collect();
     let mut evidence = probe_all(configs, &spinner).await;
     // One target after the other, after the probes: the fingerprint never
     // runs beside the connection it explains.
@@ -255,25 +194,4 @@ pub(crate) async fn run(args: ProbeArgs) -> anyhow::Result<u8> {
     output::finish(&args.output, &report, &text, || {
         wsdoctor_report::html::probe_charts(&evidence.iter().collect::<Vec<_>>())
     })
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used)]
-mod tests {
-    use super::parse_header;
-
-    #[test]
-    fn header_table() {
-        assert_eq!(
-            parse_header("Authorization: Bearer x").ok(),
-            Some(("Authorization".into(), "Bearer x".into()))
-        );
-        assert_eq!(
-            parse_header("X-A:b:c").ok(),
-            Some(("X-A".into(), "b:c".into()))
-        );
-        for bad in ["NoColon", ": v", "Bad Name: v", "X: a\nb"] {
-            assert!(parse_header(bad).is_err(), "{bad}");
-        }
-    }
 }

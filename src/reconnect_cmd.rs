@@ -15,7 +15,7 @@ use wsdoctor_diagnosis::rules::reconnect::{self as rules, client_policies, fixes
 use wsdoctor_evidence::reconnect::Interruption;
 use wsdoctor_sources::reconnect::{ReconnectConfig, ReconnectServer};
 
-use crate::args::{parse_duration, OutputArgs};
+use crate::cli::{parse_duration, OutputArgs};
 use crate::output;
 
 /// Arguments of `wsdoctor reconnect`.
@@ -56,7 +56,7 @@ pub(crate) struct ReconnectArgs {
 }
 
 fn parse_listen_app(text: &str) -> Result<wsdoctor_app::AppChoice, String> {
-    let choice = crate::args::parse_app(text)?;
+    let choice = crate::cli::parse_app(text)?;
     wsdoctor_app::listen::check_listen_choice(choice).map_err(|e| e.to_string())?;
     Ok(choice)
 }

@@ -1,7 +1,7 @@
 //! `wsdoctor serve`: flags → `ServeConfig`, run until Ctrl-C, print one line
 //! per finished connection and write the server's records as JSON Lines.
 
-use crate::args::parse_duration;
+use crate::cli::parse_duration;
 use std::fs::File;
 use std::io::{BufWriter, Write as _};
 use std::net::SocketAddr;

@@ -9,7 +9,7 @@ use wsdoctor_diagnosis::rules::reconnect::presets::{preset, PRESETS};
 use wsdoctor_diagnosis::rules::reconnect::storm::{simulate, Jitter, StormPolicy, StormScenario};
 use wsdoctor_diagnosis::rules::reconnect::{diagnose_storm, fixes};
 
-use crate::args::{parse_duration, OutputArgs};
+use crate::cli::{parse_duration, OutputArgs};
 use crate::output;
 
 /// Randomness of an explicit policy.

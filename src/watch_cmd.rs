@@ -15,9 +15,9 @@ use wsdoctor_diagnosis::Finding;
 use wsdoctor_evidence::idle::Arm;
 use wsdoctor_sources::watch::{self as watch_source, WatchConfig, WatchEvent, WatchState};
 
-use crate::args::{parse_arm, parse_duration, ConnectArgs, OutputArgs};
+use crate::cli::{parse_arm, parse_duration, ConnectArgs, OutputArgs};
+use crate::connect::connect_options;
 use crate::output;
-use crate::probe::connect_options;
 
 /// Arguments of `wsdoctor watch`.
 #[derive(Debug, Args)]
@@ -62,7 +62,7 @@ pub(crate) struct WatchArgs {
     /// The application protocol on top, spoken by every connection (the
     /// data arm sends the protocol's own keepalive): a Socket.IO server
     /// closes a connection that does not answer its pings.
-    #[arg(long, default_value = "auto", value_parser = crate::args::parse_app, value_name = "PROTOCOL", long_help = crate::args::APP_HELP)]
+    #[arg(long, default_value = "auto", value_parser = crate::cli::parse_app, value_name = "PROTOCOL", long_help = crate::cli::APP_HELP)]
     pub(crate) app: wsdoctor_app::AppChoice,
     #[command(flatten)]
     pub(crate) connect: ConnectArgs,

@@ -35,27 +35,6 @@ use syn::visit::{self, Visit};
 /// no circle lies in any more is stale and fails the test too, so the list
 /// only shrinks. The goal is an empty list.
 const ALLOWED_CIRCLES: &[(&str, &[&str])] = &[
-    // The binary: every `*_cmd` uses `args` and `output`, and `args`/`output`
-    // name command types back (issue 17 items 3 and 5 thin it).
-    (
-        "wsdoctor",
-        &[
-            "args",
-            "flow_cmd",
-            "idle_cmd",
-            "lab_cmd",
-            "lint_cmd",
-            "load_cmd",
-            "logs_cmd",
-            "merge_cmd",
-            "output",
-            "probe",
-            "reconnect_cmd",
-            "serve_cmd",
-            "storm_cmd",
-            "watch_cmd",
-        ],
-    ),
     // lab: the held (mio) and driven serve connections share the client id
     // and the hand-over (the wire crate, issue 17 item 1, moves this code).
     ("lab", &["serve::connection", "serve::held"]),

@@ -28,6 +28,7 @@ pub mod session;
 pub mod target;
 pub mod tls;
 pub mod tls_keys;
+mod tls_setup_error;
 mod tls_verify;
 
 use std::time::{Duration, Instant, SystemTime};

@@ -13,7 +13,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::sign::{CertifiedKey, SingleCertAndKey};
 use rustls::KeyLog;
 
-use super::tls::TlsSetupError;
+use super::tls_setup_error::TlsSetupError;
 
 /// A client certificate chain and its private key, checked to belong
 /// together when loaded.
