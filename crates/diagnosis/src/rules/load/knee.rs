@@ -3,7 +3,7 @@
 //! failure it is at any load).
 
 use wsdoctor_evidence::format_count as thousands;
-use wsdoctor_evidence::load::{FailureKind, LoadEvidence};
+use wsdoctor_evidence::load::{DropKind, FailureKind, LoadEvidence, LoadStep};
 
 use super::kinds::{failure_cause, fix_for};
 use super::{dropped, failed, ms};
@@ -59,6 +59,14 @@ pub(super) fn diagnose(e: &LoadEvidence, i: usize) -> Option<Finding> {
                     "Every connection failed from the first one on ({kind}): the handshake fails at any load, this is no load limit"
                 ),
             )
+    } else if top_kind.is_none() && !step.drops.is_empty() && stopped_reading_only(step) {
+        (
+            CauseId::SlowConsumer,
+            format!(
+                "The server stops reading its connections at about {} concurrent connections",
+                thousands(limit)
+            ),
+        )
     } else {
         (
             CauseId::LoadLimit,
@@ -121,7 +129,12 @@ pub(super) fn diagnose(e: &LoadEvidence, i: usize) -> Option<Finding> {
             step.index,
             kinds.join(", ")
         ));
-        if top_count == 0 {
+        if step.drops.contains_key(&DropKind::PeerStoppedReading) {
+            f.fix.push(fix(
+                "server",
+                "The server stopped reading what some connections sent (it took none of their bytes for the write timeout): a slow consumer. Its handler blocks, or it reads only on some event; at this level it cannot keep up. Look at the server's event loop and CPU, and at per-connection send queues.",
+            ));
+        } else if top_count == 0 {
             f.fix.push(fix(
                     "server",
                     "Open connections are dropped as load grows: check the server's memory and CPU, and any proxy's connection limits and timeouts at this level.",
@@ -136,4 +149,11 @@ pub(super) fn diagnose(e: &LoadEvidence, i: usize) -> Option<Finding> {
         f.confidence = (f.confidence - 0.2_f64).max(0.3);
     }
     Some(f)
+}
+
+/// Every drop of the step was a server that stopped reading.
+fn stopped_reading_only(step: &LoadStep) -> bool {
+    step.drops
+        .keys()
+        .all(|k| *k == DropKind::PeerStoppedReading)
 }

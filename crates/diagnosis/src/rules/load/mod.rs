@@ -320,6 +320,28 @@ mod tests {
     }
 
     #[test]
+    fn connections_the_server_stopped_reading_are_a_slow_consumer_with_its_fix() {
+        let mut s2 = step(2, 100, 100, &[], 150);
+        s2.drops.insert("peer-stopped-reading".parse().unwrap(), 30);
+        let e = evidence(vec![step(1, 100, 100, &[], 100), s2]);
+        let f = &diagnose_load(&e)[0];
+        assert_eq!(f.id, CauseId::SlowConsumer);
+        assert!(f
+            .evidence
+            .iter()
+            .any(|l| l.contains("30 peer-stopped-reading")));
+        assert!(f.fix.iter().any(|x| x.text.contains("slow consumer")));
+        // Mixed with resets, it is still a load limit, with the same fix.
+        let mut s2 = step(2, 100, 100, &[], 150);
+        s2.drops.insert("peer-stopped-reading".parse().unwrap(), 30);
+        s2.drops.insert("reset".parse().unwrap(), 5);
+        let e = evidence(vec![step(1, 100, 100, &[], 100), s2]);
+        let f = &diagnose_load(&e)[0];
+        assert_eq!(f.id, CauseId::LoadLimit);
+        assert!(f.fix.iter().any(|x| x.text.contains("slow consumer")));
+    }
+
+    #[test]
     fn drops_under_load_count() {
         let mut s2 = step(2, 100, 100, &[], 150);
         s2.drops.insert("reset".parse().unwrap(), 50);
