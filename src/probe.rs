@@ -145,7 +145,8 @@ pub(crate) async fn run(args: ProbeArgs) -> anyhow::Result<u8> {
     let started_at = SystemTime::now();
     let clock = Instant::now();
     let spinner = Spinner::new();
-    let connects: Vec<wsdoctor_sources::conn::ConnectOptions> = configs.iter().map(|c| c.connect.clone()).collect();
+    let connects: Vec<wsdoctor_sources::conn::ConnectOptions> =
+        configs.iter().map(|c| c.connect.clone()).collect();
     let mut evidence = probe_all(configs, &spinner).await;
     // One target after the other, after the probes: the fingerprint never
     // runs beside the connection it explains.

@@ -36,7 +36,7 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncWrite};
 use wsdoctor_evidence::{
-    ConnectionEnd, ConnectionRecord, EndRecord, HeartbeatSettings, PhaseTimings, Role,
+    ConnectionEnd, ConnectionRecord, EndRecord, HeartbeatSettings, PhaseTimings, PongPolicy, Role,
 };
 
 pub use open_error::OpenError;
@@ -217,6 +217,36 @@ fn end_before_open(record: &mut ConnectionRecord, origin: Instant, error: OpenEr
         since_last_pong_us: None,
         since_last_outbound_us: None,
     });
+}
+
+/// TCP (through the forward proxy, if any), then TLS for `wss://` offering
+/// HTTP/1.1 only: the stream for a plain HTTP exchange beside the WebSocket
+/// (SignalR's negotiate, the hop fingerprint), dialled exactly as the
+/// WebSocket is. What the steps note goes to a scratch record: the
+/// WebSocket's own record is not this exchange's.
+pub(crate) async fn open_http1_stream(
+    options: &ConnectOptions,
+    origin: Instant,
+) -> Result<BoxedStream, OpenError> {
+    let mut scratch = new_record(
+        &options.target,
+        Role::Client,
+        HeartbeatSettings {
+            ping_interval_ms: None,
+            pong_timeout_ms: 0,
+            pong_policy: PongPolicy::Answer,
+        },
+    );
+    let tcp = dial::dial(options, origin, &mut scratch).await?;
+    if !options.target.secure {
+        return Ok(Box::new(tcp));
+    }
+    let mut http1 = options.clone();
+    http1.http = HttpVersion::Http1;
+    let deadline = tokio::time::Instant::now() + options.handshake_timeout;
+    Ok(Box::new(
+        tls::wrap(tcp, &http1, deadline, origin, &mut scratch).await?,
+    ))
 }
 
 /// Opens a WebSocket connection phase by phase, recording timings, TLS and

@@ -16,9 +16,9 @@ use bytes::BytesMut;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use wsdoctor_app::signalr::codec::{negotiate_url, parse_negotiate, websocket_url, Negotiated};
 use wsdoctor_app::AppProtocol;
-use wsdoctor_evidence::{AppRecord, ConnectionRecord, HeartbeatSettings, PongPolicy, Role};
+use wsdoctor_evidence::{AppRecord, ConnectionRecord};
 
-use super::{dial, tls, BoxedStream, ConnectOptions, Target};
+use super::{ConnectOptions, Target};
 
 /// Largest negotiate answer read.
 const MAX_ANSWER: usize = 64 * 1024;
@@ -94,31 +94,10 @@ pub(crate) async fn signalr(
 async fn post(options: &ConnectOptions, origin: Instant) -> Result<(u16, String), String> {
     let deadline =
         tokio::time::Instant::now() + options.connect_timeout + options.handshake_timeout;
-    // The WebSocket's own record is untouched: this is a step before it.
-    let mut scratch = super::new_record(
-        &options.target,
-        Role::Client,
-        HeartbeatSettings {
-            ping_interval_ms: None,
-            pong_timeout_ms: 0,
-            pong_policy: PongPolicy::Answer,
-        },
-    );
     let exchange = async {
-        let tcp = dial::dial(options, origin, &mut scratch)
+        let mut stream = super::open_http1_stream(options, origin)
             .await
             .map_err(|_| "could not connect")?;
-        let mut stream: BoxedStream = if options.target.secure {
-            let mut http1 = options.clone();
-            http1.http = super::HttpVersion::Http1;
-            Box::new(
-                tls::wrap(tcp, &http1, deadline, origin, &mut scratch)
-                    .await
-                    .map_err(|_| "TLS failed")?,
-            )
-        } else {
-            Box::new(tcp)
-        };
         let url = negotiate_url(&options.target.url);
         let mut request = format!(
             "POST {}?{} HTTP/1.1\r\nHost: {}\r\nContent-Length: 0\r\nX-Requested-With: XMLHttpRequest\r\nUser-Agent: wsdoctor/{}\r\nConnection: close\r\n",

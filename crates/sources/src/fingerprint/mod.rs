@@ -11,7 +11,7 @@ pub mod requests;
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use wsdoctor_evidence::{HeartbeatSettings, HopProbeExchange, HopProbeRecord, PongPolicy, Role};
+use wsdoctor_evidence::{HopProbeExchange, HopProbeRecord};
 
 use crate::conn::{self, BoxedStream, ConnectOptions, HttpVersion};
 use requests::{AnswerError, Request, MAX_ANSWER_BYTES};
@@ -119,30 +119,9 @@ async fn send_and_read(
     }
 }
 
-/// TCP (through the forward proxy, if any), then TLS for `wss://`, with
-/// the WebSocket's own dial and TLS code; a scratch record takes what
-/// they note.
+/// The stream for one request, dialled as the WebSocket is.
 async fn connect(options: &ConnectOptions) -> Result<BoxedStream, String> {
-    let origin = Instant::now();
-    let mut scratch = conn::new_record(
-        &options.target,
-        Role::Client,
-        HeartbeatSettings {
-            ping_interval_ms: None,
-            pong_timeout_ms: 0,
-            pong_policy: PongPolicy::Answer,
-        },
-    );
-    let failed = |error| wsdoctor_evidence::ConnectionEnd::from(error).describe();
-    let tcp = conn::dial::dial(options, origin, &mut scratch)
+    conn::open_http1_stream(options, Instant::now())
         .await
-        .map_err(failed)?;
-    if !options.target.secure {
-        return Ok(Box::new(tcp));
-    }
-    let deadline = tokio::time::Instant::now() + options.handshake_timeout;
-    let tls = conn::tls::wrap(tcp, options, deadline, origin, &mut scratch)
-        .await
-        .map_err(failed)?;
-    Ok(Box::new(tls))
+        .map_err(|error| wsdoctor_evidence::ConnectionEnd::from(error).describe())
 }
