@@ -13,32 +13,18 @@
 mod support;
 
 use std::io::Read as _;
-use std::path::Path;
 use std::process::{Command, Stdio};
 
 use assert_cmd::cargo::CommandCargoExt;
 use serde_json::Value;
-use support::KillOnDrop;
+use support::{free_port, KillOnDrop};
 
 const NODE_PEERS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/node");
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// Starts `node SCRIPT URL` among the npm peers; `None` (a skip, a failure
 /// under CI) when they are not installed.
 fn node_client(script: &str, url: &str) -> Option<KillOnDrop> {
-    if !Path::new(NODE_PEERS).join("node_modules").is_dir() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must run `npm ci` in tests/peers/node (see .ci/run)"
-        );
-        eprintln!("skipped: tests/peers/node/node_modules is missing (npm ci there)");
+    if !support::node_peers_installed() {
         return None;
     }
     let child = Command::new("node")

@@ -67,6 +67,20 @@ pub(crate) fn python_peer(
 /// The npm peers' directory (`npm ci` there installs them).
 const NODE_PEERS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/node");
 
+/// Whether the npm peers (tests/peers/node) are installed: a skip when not,
+/// which fails under CI.
+pub(crate) fn node_peers_installed() -> bool {
+    if Path::new(NODE_PEERS).join("node_modules").is_dir() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI must run `npm ci` in tests/peers/node (see .ci/run)"
+    );
+    eprintln!("skipped: tests/peers/node/node_modules is missing (npm ci there)");
+    false
+}
+
 /// Starts `node SCRIPT ARGS…` among the npm peers and returns it with the
 /// port it prints. Skips (`None`) when the peers are not installed, which
 /// fails under CI; a peer that starts but reports no port fails the test.
@@ -75,12 +89,7 @@ pub(crate) fn node_peer(
     args: &[&str],
     port_from_line: fn(&str) -> Option<u16>,
 ) -> Option<(KillOnDrop, SocketAddr)> {
-    if !Path::new(NODE_PEERS).join("node_modules").is_dir() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must run `npm ci` in tests/peers/node (see .ci/run)"
-        );
-        eprintln!("skipped: tests/peers/node/node_modules is missing (npm ci there)");
+    if !node_peers_installed() {
         return None;
     }
     let args = [&[script], args].concat();
