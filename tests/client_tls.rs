@@ -13,19 +13,7 @@ use std::process::Command;
 
 use assert_cmd::cargo::CommandCargoExt;
 use serde_json::Value;
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+use support::openssl;
 
 /// Signs `NAME.csr` (made from `key`) with the CA as `NAME.pem`, with `ext`.
 fn signed(dir: &Path, name: &str, key: &str, subject: &str, ext: &str) {

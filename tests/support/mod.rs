@@ -384,3 +384,18 @@ pub(crate) fn tinyproxy(extra: &str) -> Option<Proxy> {
         port,
     ))
 }
+
+/// Runs `openssl ARGS` in `dir` (certificates made as people make them);
+/// a failure fails the test with what openssl said.
+pub(crate) fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
