@@ -62,9 +62,6 @@ const ALLOWED_CIRCLES: &[(&str, &[&str])] = &[
     // lint: the loader reads Terraform variables while the Terraform and
     // Kubernetes readers use the loader and the document helpers.
     ("lint", &["doc", "kube", "loader", "terraform"]),
-    // logs: the nginx fast path and the general nginx parser share the
-    // format string and the check that the fast path applies.
-    ("logs", &["formats::nginx", "formats::nginx_fast"]),
 ];
 
 /// One module: where it lives and which modules it names.
