@@ -56,9 +56,6 @@ const ALLOWED_CIRCLES: &[(&str, &[&str])] = &[
             "watch_cmd",
         ],
     ),
-    // lab: the held (mio) and driven serve connections share the client id
-    // and the hand-over (the wire crate, issue 17 item 1, moves this code).
-    ("lab", &["serve::connection", "serve::held"]),
     // lint: the loader reads Terraform variables while the Terraform and
     // Kubernetes readers use the loader and the document helpers.
     ("lint", &["doc", "kube", "loader", "terraform"]),
