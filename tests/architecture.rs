@@ -56,9 +56,6 @@ const ALLOWED_CIRCLES: &[(&str, &[&str])] = &[
             "watch_cmd",
         ],
     ),
-    // lint: the loader reads Terraform variables while the Terraform and
-    // Kubernetes readers use the loader and the document helpers.
-    ("lint", &["doc", "kube", "loader", "terraform"]),
 ];
 
 /// One module: where it lives and which modules it names.
