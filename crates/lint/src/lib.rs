@@ -47,6 +47,7 @@ mod nginx;
 mod patch;
 mod source;
 mod terraform;
+mod terraform_vars;
 mod units;
 mod yaml;
 

@@ -25,7 +25,7 @@ pub(crate) struct Loader {
     /// Canonical paths already read (a file included twice is read once).
     read: HashSet<PathBuf>,
     /// Terraform variable defaults and references, resolved at the end.
-    pub(crate) tf_vars: crate::terraform::Vars,
+    pub(crate) tf_vars: crate::terraform_vars::Vars,
 }
 
 /// A file's text with its display path.

@@ -16,7 +16,6 @@
 //! `var.x` values are resolved from `variable "x" { default = … }` in the
 //! same directory after every file is read, the way a module is written.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use hcl_edit::expr::Expression;
@@ -31,26 +30,10 @@ use crate::doc::{duration_ms, seconds_ms};
 use crate::kube::names_websocket;
 use crate::loader::Loader;
 use crate::source::ReadError;
+use crate::terraform_vars::{PendingVar, Vars};
 
 #[path = "terraform_platforms.rs"]
 mod platforms;
-
-/// A `var.NAME` reference waiting for the variable's default.
-#[derive(Debug, Clone)]
-pub(crate) struct PendingVar {
-    /// Index of the hop in the evidence, and of its timer.
-    hop: usize,
-    timer: usize,
-    dir: PathBuf,
-    name: String,
-}
-
-/// Variable defaults and pending references, per module directory.
-#[derive(Debug, Default)]
-pub(crate) struct Vars {
-    defaults: HashMap<(PathBuf, String), TimerSetting>,
-    pending: Vec<PendingVar>,
-}
 
 /// Byte offset → (line, column in characters), 1-based.
 fn position(text: &str, offset: usize) -> (u32, u32) {

@@ -16,9 +16,10 @@ use wsdoctor_evidence::config::{
     ConfigKind, Edit, EditAction, HopConfig, TimerRole, UpgradeSetting, ValueStyle,
 };
 
-use super::{string_attr, timer, File, PendingVar, Vars};
+use super::{string_attr, timer, File};
 use crate::kube::names_websocket;
 use crate::loader::Loader;
+use crate::terraform_vars::{PendingVar, Vars};
 
 /// The hops a platform resource describes, in file order; `None` when the
 /// resource is not one of these.

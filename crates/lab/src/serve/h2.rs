@@ -23,8 +23,9 @@ use tokio::io::AsyncWriteExt as _;
 use tokio::net::TcpStream;
 use wsdoctor_evidence::Header;
 
-use super::connection::{greeting, run_session, Exchange};
+use super::connection::run_session;
 use super::driver::Ending;
+use super::exchange::{greeting, Exchange};
 use super::{ServeShared, HANDSHAKE_TIMEOUT};
 use crate::config::{Answer, Plan};
 use crate::conn::Conn;
@@ -229,7 +230,7 @@ async fn handle(
     let on_upgrade = hyper::upgrade::on(&mut req);
     let mut response = Response::new(Full::new(Bytes::new()));
     add_ident(&mut response, &instance);
-    let deflate = super::connection::deflate_answer(&request, &shared);
+    let deflate = super::exchange::deflate_answer(&request, &shared);
     if let Some(value) = deflate.and_then(|p| http::HeaderValue::from_str(&p.header_value()).ok()) {
         response
             .headers_mut()

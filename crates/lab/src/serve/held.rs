@@ -24,7 +24,7 @@ use wsdoctor_wire::session::Session;
 use wsdoctor_wire_io::hold::{HoldPool, OnEnd, Responder, Response};
 
 use super::browser;
-use super::connection::{
+use super::exchange::{
     client_id, conn_id, new_session, prepare_upgrade, Exchange, Prepared, RecordSeed,
 };
 use super::{ServeEvent, ServeShared};

@@ -47,6 +47,7 @@
 mod browser;
 mod connection;
 mod driver;
+mod exchange;
 mod h2;
 mod held;
 mod ledger;

@@ -4,6 +4,7 @@ pub(crate) mod alb;
 pub(crate) mod haproxy;
 pub(crate) mod har;
 pub mod nginx;
+mod nginx_common;
 pub(crate) mod nginx_error;
 mod nginx_fast;
 pub(crate) mod wsdoctor;

@@ -17,8 +17,8 @@ use crate::bytes::{
 use crate::record::{Parsed, Record, Upgrade};
 use crate::time::{parse_clf, parse_epoch_secs, parse_iso8601};
 
-/// nginx's predefined `combined` format.
-pub const COMBINED: &str = r#"$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent""#;
+use super::nginx_common::polling;
+pub use super::nginx_common::COMBINED;
 
 /// Why a `log_format` cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -358,12 +358,6 @@ fn find_byte(b: u8, hay: &[u8]) -> Option<usize> {
         return None;
     }
     memchr::memchr(b, &hay[SHORT..]).map(|i| i + SHORT)
-}
-
-/// Socket.IO's and SockJS's long-polling requests share the socket path but
-/// are plain HTTP; their 200s are not failed upgrades.
-pub(crate) fn polling(query: &[u8]) -> bool {
-    !query.is_empty() && memchr::memmem::find(query, b"transport=polling").is_some()
 }
 
 fn is_websocket(upgrade: &[u8]) -> bool {

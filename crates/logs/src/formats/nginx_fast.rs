@@ -5,7 +5,7 @@
 //! a field that does not end where `combined` says — returns `None`, and
 //! the general compiled plan reads the line, so both give the same answer.
 
-use super::nginx::COMBINED;
+use super::nginx_common::{polling, COMBINED};
 use memchr::memchr;
 
 use crate::bytes::{request_path, request_query, split_request};
@@ -63,7 +63,7 @@ pub(crate) fn parse_plain(line: &[u8]) -> Option<Parsed<'_>> {
     let target = split_request(request).map_or(request, |(_, t)| t);
     let mut r = Record::new(end_ms, status, request_path(target), b"");
     r.utc_offset_s = Some(offset);
-    if super::nginx::polling(request_query(target)) {
+    if polling(request_query(target)) {
         r.upgrade = Upgrade::No;
     }
     Some(Parsed::Record(r))
