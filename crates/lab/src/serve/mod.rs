@@ -50,6 +50,7 @@ mod driver;
 mod h2;
 mod held;
 mod ledger;
+mod procs;
 
 use crate::task::AcceptTask;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
