@@ -42,7 +42,8 @@ pub use escape::escape_peer;
 pub use handshake::{BodySample, HandshakeProblem, HandshakeRecord, Header};
 pub use hop_probe::{HopProbeExchange, HopProbeRecord};
 pub use log_end::{
-    CloseCodeClass, Ender, EventEnd, HaproxyTermination, LoggedEnd, SessionPhase, TerminationCause,
+    CloseCodeClass, EndedBy, EventEnd, HaproxyTermination, LoggedEnd, SessionPhase,
+    TerminationCause,
 };
 pub use proxy::{ForwardProxyRecord, ProxyKind, SocksReply};
 pub use redact::{

@@ -119,7 +119,7 @@ const CAUSES: [(u8, TerminationCause); 12] = [
 
 /// The party that ended a HAProxy session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Ender {
+pub enum EndedBy {
     /// The client (abort or client-side timeout).
     Client,
     /// The server (abort, refusal or server-side timeout).
@@ -132,12 +132,12 @@ pub enum Ender {
 
 impl TerminationCause {
     /// Who ended the session.
-    pub fn ender(self) -> Ender {
+    pub fn ended_by(self) -> EndedBy {
         match self {
-            TerminationCause::ClientAbort | TerminationCause::ClientTimeout => Ender::Client,
-            TerminationCause::ServerAbort | TerminationCause::ServerTimeout => Ender::Server,
-            TerminationCause::Normal => Ender::Nobody,
-            _ => Ender::Proxy,
+            TerminationCause::ClientAbort | TerminationCause::ClientTimeout => EndedBy::Client,
+            TerminationCause::ServerAbort | TerminationCause::ServerTimeout => EndedBy::Server,
+            TerminationCause::Normal => EndedBy::Nobody,
+            _ => EndedBy::Proxy,
         }
     }
 
@@ -223,8 +223,9 @@ pub struct HaproxyTermination {
 }
 
 impl HaproxyTermination {
-    /// Reads the first two characters of a termination state (`cD--` or
-    /// `cD`); `None` when the first is no known cause.
+    /// Reads a termination state's first two characters (`cD` of `cD--`,
+    /// as the HAProxy parser keeps them); `None` when the first is no known
+    /// cause or the second is not a printable letter.
     pub fn parse(state: &str) -> Option<HaproxyTermination> {
         let b = state.as_bytes();
         if b.len() != 2 {
@@ -236,8 +237,8 @@ impl HaproxyTermination {
     }
 
     /// Who ended the session.
-    pub fn ender(self) -> Ender {
-        self.cause.ender()
+    pub fn ended_by(self) -> EndedBy {
+        self.cause.ended_by()
     }
 
     /// True for `cD` and `sD`: a timeout (client, server or tunnel) expired

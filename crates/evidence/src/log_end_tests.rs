@@ -102,7 +102,7 @@ fn close_codes_are_spelled_as_reports_always_were() {
 #[test]
 fn haproxy_states_say_who_and_when() {
     let cd = HaproxyTermination::parse("cD").unwrap();
-    assert_eq!(cd.ender(), Ender::Client);
+    assert_eq!(cd.ended_by(), EndedBy::Client);
     assert!(cd.is_data_phase_timeout());
     assert_eq!(
         cd.meaning(),
@@ -110,8 +110,8 @@ fn haproxy_states_say_who_and_when() {
     );
     let sd = HaproxyTermination::parse("SD").unwrap();
     assert_eq!(
-        (sd.ender(), sd.is_data_phase_timeout()),
-        (Ender::Server, false)
+        (sd.ended_by(), sd.is_data_phase_timeout()),
+        (EndedBy::Server, false)
     );
     assert_eq!(
         sd.meaning(),
@@ -122,8 +122,8 @@ fn haproxy_states_say_who_and_when() {
         Some("normal end")
     );
     assert_eq!(
-        HaproxyTermination::parse("PR").unwrap().ender(),
-        Ender::Proxy
+        HaproxyTermination::parse("PR").unwrap().ended_by(),
+        EndedBy::Proxy
     );
     assert_eq!(HaproxyTermination::parse("x"), None);
     assert_eq!(HaproxyTermination::parse("xD"), None);

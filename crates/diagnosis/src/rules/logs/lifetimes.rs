@@ -5,7 +5,7 @@
 //! whatever the traffic, so nothing outlives T.
 
 use wsdoctor_evidence::logs::{quantile, Bucket, LogEvidence};
-use wsdoctor_evidence::{Ender, HaproxyTermination};
+use wsdoctor_evidence::{EndedBy, HaproxyTermination};
 
 use super::{count, human_ms, percent, samples, secs_f, Ctx};
 use crate::finding::{CauseId, Finding, Severity};
@@ -202,7 +202,7 @@ fn finding(ctx: &Ctx<'_>, c: &Cluster) -> Finding {
         f.evidence.push(format!(
             "HAProxy logged termination state {state} on {} connections: the {} timeout expired in the data phase",
             count(*n),
-            if state.ender() == Ender::Client {
+            if state.ended_by() == EndedBy::Client {
                 "client/tunnel"
             } else {
                 "server/tunnel"
