@@ -1,49 +1,12 @@
 //! The shared connection flags (`cli::ConnectArgs`) turned into validated
 //! options for one URL, as every command that connects needs them.
 
-use anyhow::bail;
 use wsdoctor_sources::conn::route::IpFamily;
 use wsdoctor_sources::conn::{
-    ConnectOptions, ForwardProxy, HttpVersion, Route, Target, TlsOptions,
+    ConnectOptions, ForwardProxy, HeaderLine, HttpVersion, Route, Target, TlsOptions,
 };
 
 use crate::cli::ConnectArgs;
-
-/// Validates a `-H 'Name: value'` argument.
-pub(crate) fn parse_header(raw: &str) -> anyhow::Result<(String, String)> {
-    // Errors quote the first word only: the rest may be a credential
-    // (`-H 'Authorization Bearer X'`).
-    let Some((name, value)) = raw.split_once(':') else {
-        bail!(
-            "header '{}' has no ':'; write it as -H 'Name: value'",
-            first_word(raw)
-        );
-    };
-    let name = name.trim();
-    let is_token = !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
-    if !is_token {
-        bail!("'{}' is not a valid HTTP header name", first_word(name));
-    }
-    let value = value.trim();
-    if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
-        bail!("the value of header '{name}' contains a line break");
-    }
-    Ok((name.to_owned(), value.to_owned()))
-}
-
-/// The first word of a header argument, with "…" when more follows.
-fn first_word(raw: &str) -> String {
-    let mut words = raw.split_whitespace();
-    let first = words.next().unwrap_or_default();
-    if words.next().is_some() {
-        format!("{first} …")
-    } else {
-        first.to_owned()
-    }
-}
 
 /// Turns the shared connection flags into validated options for one URL.
 pub(crate) fn connect_options(url: &str, args: &ConnectArgs) -> anyhow::Result<ConnectOptions> {
@@ -65,8 +28,8 @@ pub(crate) fn connect_options(url: &str, args: &ConnectArgs) -> anyhow::Result<C
     let headers = args
         .headers
         .iter()
-        .map(|h| parse_header(h))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+        .map(|h| h.parse::<HeaderLine>().map(HeaderLine::into_pair))
+        .collect::<Result<Vec<_>, _>>()?;
     let proxy = if args.no_proxy {
         None
     } else if let Some(url) = &args.proxy {
@@ -102,25 +65,4 @@ pub(crate) fn connect_options(url: &str, args: &ConnectArgs) -> anyhow::Result<C
         .route
         .check(options.target.ip, options.proxy.is_some())?;
     Ok(options)
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used)]
-mod tests {
-    use super::parse_header;
-
-    #[test]
-    fn header_table() {
-        assert_eq!(
-            parse_header("Authorization: Bearer x").ok(),
-            Some(("Authorization".into(), "Bearer x".into()))
-        );
-        assert_eq!(
-            parse_header("X-A:b:c").ok(),
-            Some(("X-A".into(), "b:c".into()))
-        );
-        for bad in ["NoColon", ": v", "Bad Name: v", "X: a\nb"] {
-            assert!(parse_header(bad).is_err(), "{bad}");
-        }
-    }
 }

@@ -5,10 +5,11 @@ use crate::cli::parse_duration;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use anyhow::{bail, Context as _};
+use anyhow::Context as _;
 use clap::Args;
 use wsdoctor_lab::{
-    DiagServer, EndHow, LabProxy, ProxyConfig, ProxyFault, ServeConfig, PRESETS, PROXY_FAULTS,
+    checked_time_scale, DiagServer, EndHow, LabProxy, ProxyConfig, ProxyFault, ServeConfig,
+    UpstreamUrl, PRESETS, PROXY_FAULTS,
 };
 
 /// Arguments of `wsdoctor lab`.
@@ -50,16 +51,14 @@ fn names_how(text: &str) -> bool {
 
 /// The fault list from the positional arguments.
 fn faults(args: &LabArgs) -> anyhow::Result<Vec<ProxyFault>> {
-    if !(args.time_scale.is_finite() && args.time_scale > 0.0) {
-        bail!("--time-scale must be a number above 0");
-    }
+    let time_scale = checked_time_scale(args.time_scale)?;
     let how: Option<EndHow> = match &args.how {
         Some(text) => Some(text.parse().map_err(anyhow::Error::msg)?),
         None => None,
     };
     let mut out = Vec::new();
     for text in &args.faults {
-        if let Some(preset) = ProxyFault::preset(text, args.time_scale) {
+        if let Some(preset) = ProxyFault::preset(text, time_scale) {
             out.extend(preset);
             continue;
         }
@@ -85,19 +84,9 @@ fn faults(args: &LabArgs) -> anyhow::Result<Vec<ProxyFault>> {
 
 /// `ws://host:port[/…]` → a socket address.
 async fn upstream_addr(url: &str) -> anyhow::Result<SocketAddr> {
-    let Some(rest) = url.strip_prefix("ws://") else {
-        bail!("--upstream must be a ws:// URL (the lab proxy does not speak TLS): {url}");
-    };
-    let authority = rest.split(['/', '?']).next().unwrap_or_default();
-    let with_port = if authority
-        .rsplit_once(':')
-        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
-    {
-        authority.to_owned()
-    } else {
-        format!("{authority}:80")
-    };
-    let mut addrs = tokio::net::lookup_host(with_port.as_str())
+    let upstream: UpstreamUrl = url.parse()?;
+    let with_port = upstream.host_port();
+    let mut addrs = tokio::net::lookup_host(with_port)
         .await
         .with_context(|| format!("resolving {with_port}"))?;
     addrs

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use clap::{Args, ValueEnum};
 use wsdoctor_diagnosis::rules::config::{diagnose_config, ConfigFinding};
 use wsdoctor_diagnosis::Verdict;
@@ -119,20 +119,7 @@ fn lint_config(args: &LintArgs) -> anyhow::Result<LintConfig> {
     let kb = wsdoctor_diagnosis::kb();
     let mut via = Vec::new();
     for raw in &args.via {
-        let id = raw.trim().to_ascii_lowercase();
-        if id.is_empty() {
-            continue;
-        }
-        if kb.intermediary(&id).is_none() {
-            let known: Vec<&str> = kb
-                .intermediaries()
-                .iter()
-                .filter(|i| i.is_proxy() || i.idle_timeout_default_s.is_some())
-                .map(|i| i.id.as_str())
-                .collect();
-            bail!("--via: unknown hop '{id}' (known: {})", known.join(", "));
-        }
-        via.push(id);
+        via.extend(kb.via_hop(raw)?);
     }
     Ok(LintConfig {
         paths: args.paths.clone(),

@@ -12,16 +12,15 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use anyhow::{bail, Context as _};
+use anyhow::Context as _;
 use tokio::io::AsyncReadExt as _;
 use tokio::process::{Child, Command};
+use wsdoctor_lab::ServeConfig;
 
 /// Starts workers 1..n with this process's arguments; the children are
 /// killed when the returned handles are dropped.
 pub(crate) fn spawn_workers(n: usize, port: u16) -> anyhow::Result<Vec<Child>> {
-    if port == 0 {
-        bail!("--procs needs a fixed port in --listen (port 0 would give each process its own)");
-    }
+    ServeConfig::check_procs(n, port)?;
     let exe = std::env::current_exe().context("finding wsdoctor's own executable")?;
     let args = worker_args(std::env::args_os().skip(1));
     (1..n)

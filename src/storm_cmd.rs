@@ -3,7 +3,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use clap::{Args, ValueEnum};
 use wsdoctor_diagnosis::rules::reconnect::presets::{preset, PRESETS};
 use wsdoctor_diagnosis::rules::reconnect::storm::{simulate, Jitter, StormPolicy, StormScenario};
@@ -57,17 +57,14 @@ fn policy(args: &StormArgs) -> anyhow::Result<StormPolicy> {
         return preset(name)
             .with_context(|| format!("no preset '{name}'; choose from {}", PRESETS.join(", ")));
     }
-    let Some(base) = args.base else {
-        bail!("give --policy PRESET, or --base DUR (with --factor, --cap, --jitter)");
-    };
     let jitter = match args.jitter.unwrap_or(JitterArg::None) {
         JitterArg::Full => Jitter::Full,
         JitterArg::None => Jitter::None,
     };
-    Ok(StormPolicy::explicit(
-        base,
-        args.factor.unwrap_or(2.0),
-        args.cap.unwrap_or(Duration::from_secs(30)),
+    Ok(StormPolicy::from_flags(
+        args.base,
+        args.factor,
+        args.cap,
         jitter,
     )?)
 }

@@ -52,6 +52,13 @@ pub enum ConfigError {
         /// What it must be, as a sentence that follows the name.
         rule: &'static str,
     },
+    /// None of the settings that say what to run was given (`--policy` or
+    /// `--base`): `choices` says them as a person would.
+    #[error("give {choices}")]
+    NoneGiven {
+        /// The settings to choose from (`--policy PRESET, or --base DUR`).
+        choices: &'static str,
+    },
     /// More processes asked for than connections to open (`--procs`).
     #[error("--procs {procs} is more processes than the {connections} connections to open")]
     MoreProcessesThanConnections {

@@ -22,6 +22,7 @@ mod hop_probe;
 pub mod idle;
 pub mod load;
 mod load_end;
+mod log_end;
 pub mod logs;
 mod proxy;
 pub mod reconnect;
@@ -40,6 +41,10 @@ pub use ending::{ConnectionEnd, EndRecord, LocalResource, Side, TlsFailureKind, 
 pub use escape::escape_peer;
 pub use handshake::{BodySample, HandshakeProblem, HandshakeRecord, Header};
 pub use hop_probe::{HopProbeExchange, HopProbeRecord};
+pub use log_end::{
+    CloseCodeClass, EndedBy, EventEnd, HaproxyTermination, LoggedEnd, SessionPhase,
+    TerminationCause,
+};
 pub use proxy::{ForwardProxyRecord, ProxyKind, SocksReply};
 pub use redact::{
     redact_header_value, redact_subprotocols, redact_text, redact_typed_url, redact_url, REDACTED,

@@ -11,6 +11,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::LoggedEnd;
+
 /// Width of a lifetime bucket: 10 ms keeps a 60.00 s timer distinct from a
 /// 60.2 s one while a day of lifetimes fits in 8.6 M buckets at most.
 pub const LIFETIME_BUCKET_MS: u64 = 10;
@@ -159,17 +161,41 @@ pub struct FailedUpgrade {
 }
 
 /// How connections ended, by the log's own words: HAProxy termination
-/// states (`cD`, `sD`, `SD`, …) and ALB `error_reason`s.
+/// states (`cD`, `sD`, `SD`, …), the ends of wsdoctor's events and ALB
+/// `error_reason`s.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "EndReasonFields")]
 pub struct EndReason {
     /// The format whose vocabulary `reason` is.
     pub format: LogFormat,
-    /// The reason as logged.
-    pub reason: String,
+    /// The end as logged, typed where the vocabulary is known (serialized
+    /// as the log's word).
+    pub reason: LoggedEnd,
     /// How many connections ended this way.
     pub count: u64,
     /// The most common lifetime of these connections, at 1 s resolution.
     pub lifetime_mode_ms: Option<u64>,
+}
+
+/// [`EndReason`] as the JSON carries it: the word is read in the
+/// vocabulary of `format`, which a lone string cannot tell.
+#[derive(Deserialize)]
+struct EndReasonFields {
+    format: LogFormat,
+    reason: String,
+    count: u64,
+    lifetime_mode_ms: Option<u64>,
+}
+
+impl From<EndReasonFields> for EndReason {
+    fn from(f: EndReasonFields) -> Self {
+        EndReason {
+            format: f.format,
+            reason: LoggedEnd::read(f.format, &f.reason),
+            count: f.count,
+            lifetime_mode_ms: f.lifetime_mode_ms,
+        }
+    }
 }
 
 /// Connections and failures that ended in one hour.
@@ -333,60 +359,10 @@ impl LogEvidence {
     }
 }
 
-/// What a HAProxy termination state (its first two characters) means.
-pub fn haproxy_termination_meaning(state: &str) -> Option<&'static str> {
-    let b = state.as_bytes();
-    Some(match (*b.first()?, *b.get(1)?) {
-        (b'c', b'D') => {
-            "client-side timeout during the data phase (timeout client / timeout tunnel)"
-        }
-        (b's', b'D') => {
-            "server-side timeout during the data phase (timeout server / timeout tunnel)"
-        }
-        (b'C', b'D') => "the client closed or aborted during the data phase",
-        (b'S', b'D') => "the server closed or aborted during the data phase",
-        (b'c', _) => "client-side timeout",
-        (b's', _) => "server-side timeout",
-        (b'C', _) => "the client aborted",
-        (b'S', _) => "the server aborted or refused",
-        (b'P', _) => "the proxy refused or aborted (limits, filters, errors)",
-        (b'L', _) => "the proxy answered locally",
-        (b'R', _) => "a proxy resource ran out (memory, sockets, ports)",
-        (b'I', _) => "an internal proxy error",
-        (b'D', _) => "the server was marked down",
-        (b'U', _) => "the server was marked up and took over",
-        (b'K', _) => "an administrator killed the session",
-        (b'-', _) => "normal end",
-        _ => return None,
-    })
-}
-
-/// What an end reason of wsdoctor's events (`close 1001`, `reset`) means.
-pub fn wsdoctor_end_meaning(reason: &str) -> Option<&'static str> {
-    Some(match reason {
-        "close 1000" => "normal closure",
-        "close 1001" => "going away (server shutdown or page left)",
-        "close 1006" => "abnormal closure (no close frame)",
-        "close 1008" => "policy violation",
-        "close 1009" => "message too big",
-        "close 1011" => "server error",
-        "close 1012" => "service restart",
-        "close 1013" => "try again later (overloaded)",
-        "fin-without-close" => "TCP closed without a WebSocket close frame",
-        "reset" => "TCP reset",
-        "half-open" => "pings went unanswered: the path silently dropped the connection",
-        _ => return None,
-    })
-}
-
 impl EndReason {
-    /// What the reason means, for the formats whose vocabulary is known.
+    /// What the end means, for the vocabularies wsdoctor knows.
     pub fn meaning(&self) -> Option<&'static str> {
-        match self.format {
-            LogFormat::Haproxy => haproxy_termination_meaning(&self.reason),
-            LogFormat::Wsdoctor => wsdoctor_end_meaning(&self.reason),
-            _ => None,
-        }
+        self.reason.meaning()
     }
 }
 
@@ -432,6 +408,7 @@ pub fn quantile(buckets: &[Bucket], q: f64) -> Option<i64> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 
@@ -463,17 +440,14 @@ mod tests {
     }
 
     #[test]
-    fn haproxy_meanings() {
-        assert_eq!(
-            haproxy_termination_meaning("cD"),
-            Some("client-side timeout during the data phase (timeout client / timeout tunnel)")
-        );
-        assert_eq!(
-            haproxy_termination_meaning("SD"),
-            Some("the server closed or aborted during the data phase")
-        );
-        assert_eq!(haproxy_termination_meaning("--"), Some("normal end"));
-        assert_eq!(haproxy_termination_meaning("x"), None);
+    fn end_reasons_read_back_typed() {
+        let json = r#"{"format":"haproxy","reason":"cD","count":3,"lifetime_mode_ms":null}"#;
+        let r: EndReason = serde_json::from_str(json).unwrap();
+        assert!(r
+            .reason
+            .haproxy()
+            .is_some_and(|t| t.is_data_phase_timeout()));
+        assert_eq!(serde_json::to_string(&r).unwrap(), json);
     }
 
     #[test]

@@ -62,8 +62,8 @@ use tokio_rustls::TlsAcceptor;
 
 pub use config::LabConfig;
 pub use proxy::{
-    EndHow, IdleCounts, LabProxy, ProxyConfig, ProxyFault, ProxyFaultParseError, PRESETS,
-    PROXY_FAULTS,
+    checked_time_scale, EndHow, IdleCounts, LabProxy, ProxyConfig, ProxyFault,
+    ProxyFaultParseError, UpstreamUrl, UpstreamUrlError, PRESETS, PROXY_FAULTS,
 };
 pub use serve::{DiagServer, ServeConfig, ServeEvent};
 pub use server_fault::{Fault, FaultParseError};

@@ -13,6 +13,7 @@ use wsdoctor_evidence::logs::{
     LogEventKind, LogEvidence, LogFormat, MalformedLine, LIFETIME_BUCKET_MS, MAX_CONCURRENCY_BANDS,
     MAX_DELAYS_PER_CLIENT, MAX_EVENTS, MAX_MALFORMED_SAMPLES, TIMELINE_BUCKET_MS,
 };
+use wsdoctor_evidence::LoggedEnd;
 
 use crate::bytes::{show, FxHasher, FxMap};
 use crate::record::{Parsed, Record, Upgrade};
@@ -499,6 +500,41 @@ impl Agg {
     /// their "maybe" entries into failed upgrades; error-log times are moved
     /// into the access logs' zone.
     pub(crate) fn finish(mut self, filter: &Filter) -> LogEvidence {
+        self.count_maybe_on_websocket_paths();
+        let (concurrency, concurrency_band_width) = concurrency_bands(
+            std::mem::take(&mut self.tried_at),
+            std::mem::take(&mut self.closed_at),
+        );
+        let offset_ms = self.utc_offset_s.unwrap_or(0) * 1000;
+        let mut statuses: Vec<(u16, u64)> = self.statuses.into_iter().collect();
+        statuses.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        LogEvidence {
+            files: Vec::new(),
+            filters: Vec::new(),
+            connections: self.connections,
+            failed_upgrades_total: self.failed_total,
+            clients: self.clients.len() as u64,
+            first_ms: self.first_ms,
+            last_ms: self.last_ms,
+            lifetimes: sorted_buckets(self.lifetimes, LIFETIME_BUCKET_MS as i64),
+            closes: sorted_buckets(self.closes, TIMELINE_BUCKET_MS),
+            opens: sorted_buckets(self.opens, TIMELINE_BUCKET_MS),
+            statuses,
+            failed_upgrades: failed_upgrades(self.failed),
+            end_reasons: end_reasons(self.reasons),
+            hours: hour_counts(self.hours),
+            reconnects: reconnects(self.clients),
+            events: events_in_utc(self.events, offset_ms, filter),
+            events_dropped: self.events_dropped,
+            concurrency,
+            concurrency_band_width,
+        }
+    }
+
+    /// Moves the "maybe" entries of paths answered 101 somewhere into the
+    /// failed upgrades and the open-connection sweep: on a WebSocket path,
+    /// an error answer is a failed upgrade.
+    fn count_maybe_on_websocket_paths(&mut self) {
         let ws_paths = std::mem::take(&mut self.ws_paths);
         for (path, statuses) in std::mem::take(&mut self.maybe) {
             if !ws_paths.contains(&path) {
@@ -520,113 +556,106 @@ impl Agg {
                 }
             }
         }
-        let (concurrency, concurrency_band_width) = concurrency_bands(
-            std::mem::take(&mut self.tried_at),
-            std::mem::take(&mut self.closed_at),
-        );
-        let offset_ms = self.utc_offset_s.unwrap_or(0) * 1000;
-        let mut events: Vec<LogEvent> = self
-            .events
-            .into_iter()
-            .map(|p| {
-                let mut e = p.event;
-                if p.local {
-                    e.at_ms -= offset_ms;
-                }
-                e
+    }
+}
+
+/// Error-log events in UTC (local times moved by `offset_ms`), kept by the
+/// time filter, oldest first.
+fn events_in_utc(pending: Vec<PendingEvent>, offset_ms: i64, filter: &Filter) -> Vec<LogEvent> {
+    let mut events: Vec<LogEvent> = pending
+        .into_iter()
+        .map(|p| {
+            let mut e = p.event;
+            if p.local {
+                e.at_ms -= offset_ms;
+            }
+            e
+        })
+        .filter(|e| filter.keeps_time(e.at_ms))
+        .collect();
+    events.sort_by_key(|e| e.at_ms);
+    events
+}
+
+/// Failed upgrades by path and status, most common first.
+fn failed_upgrades(failed: FxMap<Box<[u8]>, FxMap<u16, Failure>>) -> Vec<FailedUpgrade> {
+    let mut out: Vec<FailedUpgrade> = failed
+        .into_iter()
+        .flat_map(|(path, by_status)| {
+            let path = show(&path, 200);
+            by_status.into_iter().map(move |(status, f)| FailedUpgrade {
+                status,
+                path: path.clone(),
+                count: f.count,
+                backend_status: f.backend_status.map(|b| show(&b, 40)),
+                reason: f.reason.map(|b| show(&b, 80)),
+                target: f.target.map(|b| show(&b, 80)),
             })
-            .filter(|e| filter.keeps_time(e.at_ms))
-            .collect();
-        events.sort_by_key(|e| e.at_ms);
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        b.count
+            .cmp(&a.count)
+            .then(a.status.cmp(&b.status))
+            .then(a.path.cmp(&b.path))
+    });
+    out
+}
 
-        let mut statuses: Vec<(u16, u64)> = self.statuses.into_iter().collect();
-        statuses.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-
-        let mut failed_upgrades: Vec<FailedUpgrade> = self
-            .failed
-            .into_iter()
-            .flat_map(|(path, by_status)| {
-                let path = show(&path, 200);
-                by_status.into_iter().map(move |(status, f)| FailedUpgrade {
-                    status,
-                    path: path.clone(),
-                    count: f.count,
-                    backend_status: f.backend_status.map(|b| show(&b, 40)),
-                    reason: f.reason.map(|b| show(&b, 80)),
-                    target: f.target.map(|b| show(&b, 80)),
-                })
-            })
-            .collect();
-        failed_upgrades.sort_by(|a, b| {
-            b.count
-                .cmp(&a.count)
-                .then(a.status.cmp(&b.status))
-                .then(a.path.cmp(&b.path))
-        });
-
-        let mut end_reasons: Vec<EndReason> = self
-            .reasons
-            .into_iter()
-            .map(|(reason, r)| EndReason {
-                format: r.format.unwrap_or(LogFormat::Haproxy),
-                reason: show(&reason, 80),
+/// End reasons, most common first (then by the log's word), each read in
+/// its format's vocabulary once here rather than once per line.
+fn end_reasons(reasons: FxMap<Box<[u8]>, ReasonStats>) -> Vec<EndReason> {
+    let mut words: Vec<(String, ReasonStats)> = reasons
+        .into_iter()
+        .map(|(reason, r)| (show(&reason, 80), r))
+        .collect();
+    words.sort_by(|a, b| b.1.count.cmp(&a.1.count).then(a.0.cmp(&b.0)));
+    words
+        .into_iter()
+        .map(|(word, r)| {
+            let format = r.format.unwrap_or(LogFormat::Haproxy);
+            EndReason {
+                format,
+                reason: LoggedEnd::read(format, &word),
                 count: r.count,
                 lifetime_mode_ms: r
                     .lifetimes
                     .iter()
                     .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
                     .map(|(k, _)| k * REASON_LIFETIME_BUCKET_MS),
-            })
-            .collect();
-        end_reasons.sort_by(|a, b| b.count.cmp(&a.count).then(a.reason.cmp(&b.reason)));
+            }
+        })
+        .collect()
+}
 
-        let mut hours: Vec<HourCount> = self
-            .hours
-            .into_iter()
-            .map(|(h, (connections, failed))| HourCount {
-                hour: h * HOUR_MS,
-                connections,
-                failed,
-            })
-            .collect();
-        hours.sort_by_key(|h| h.hour);
+/// Connections and failures per hour, in time order.
+fn hour_counts(hours: FxMap<i64, (u64, u64)>) -> Vec<HourCount> {
+    let mut out: Vec<HourCount> = hours
+        .into_iter()
+        .map(|(h, (connections, failed))| HourCount {
+            hour: h * HOUR_MS,
+            connections,
+            failed,
+        })
+        .collect();
+    out.sort_by_key(|h| h.hour);
+    out
+}
 
-        let clients = self.clients.len() as u64;
-        let mut reconnects: Vec<ClientReconnects> = self
-            .clients
-            .into_iter()
-            .filter(|(_, c)| c.delays.len() >= 2)
-            .map(|(client, c)| ClientReconnects {
-                client: show(&client, 120),
-                attempts: c.attempts,
-                failed: c.failed,
-                delays_ms: c.delays.into_iter().map(u64::from).collect(),
-            })
-            .collect();
-        reconnects.sort_by(|a, b| b.attempts.cmp(&a.attempts).then(a.client.cmp(&b.client)));
-
-        LogEvidence {
-            files: Vec::new(),
-            filters: Vec::new(),
-            connections: self.connections,
-            failed_upgrades_total: self.failed_total,
-            clients,
-            first_ms: self.first_ms,
-            last_ms: self.last_ms,
-            lifetimes: sorted_buckets(self.lifetimes, LIFETIME_BUCKET_MS as i64),
-            closes: sorted_buckets(self.closes, TIMELINE_BUCKET_MS),
-            opens: sorted_buckets(self.opens, TIMELINE_BUCKET_MS),
-            statuses,
-            failed_upgrades,
-            end_reasons,
-            hours,
-            reconnects,
-            events,
-            events_dropped: self.events_dropped,
-            concurrency,
-            concurrency_band_width,
-        }
-    }
+/// Clients that reconnected at least twice, busiest first.
+fn reconnects(clients: FxMap<Box<[u8]>, ClientState>) -> Vec<ClientReconnects> {
+    let mut out: Vec<ClientReconnects> = clients
+        .into_iter()
+        .filter(|(_, c)| c.delays.len() >= 2)
+        .map(|(client, c)| ClientReconnects {
+            client: show(&client, 120),
+            attempts: c.attempts,
+            failed: c.failed,
+            delays_ms: c.delays.into_iter().map(u64::from).collect(),
+        })
+        .collect();
+    out.sort_by(|a, b| b.attempts.cmp(&a.attempts).then(a.client.cmp(&b.client)));
+    out
 }
 
 fn min_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use wsdoctor_diagnosis::rules::logs::diagnose_logs;
 use wsdoctor_diagnosis::{CauseId, Finding};
 use wsdoctor_evidence::logs::{LogEvidence, LogFormat};
+use wsdoctor_evidence::{EventEnd, LoggedEnd};
 use wsdoctor_logs::{read_logs, Filter, Input, LogsConfig, LogsError, NginxFormat};
 
 fn fixture(name: &str) -> Input {
@@ -92,13 +93,16 @@ fn haproxy_timers_and_termination_states() {
     let ev = read(&["haproxy.log"], |_| {});
     assert_eq!(ev.files[0].format, LogFormat::Haproxy);
     assert_eq!(ev.connections, 11);
-    assert_eq!(ev.end_reasons[0].reason, "cD");
+    assert_eq!(ev.end_reasons[0].reason.to_string(), "cD");
     assert_eq!(ev.end_reasons[0].count, 10);
     assert_eq!(ev.end_reasons[0].lifetime_mode_ms, Some(60_000));
     let findings = diagnose_logs(&ev);
     let idle = find(&findings, CauseId::IdleTimeout);
     assert_eq!(idle.intermediary.as_deref(), Some("haproxy"));
-    assert!(idle.evidence.iter().any(|e| e.contains("cD")));
+    assert!(idle
+        .evidence
+        .iter()
+        .any(|e| e.contains("state cD on 10 connections: the client/tunnel timeout")));
     find(&findings, CauseId::BackendUnavailable);
 }
 
@@ -187,10 +191,13 @@ fn wsdoctor_serve_events() {
     let fin = ev
         .end_reasons
         .iter()
-        .find(|r| r.reason == "fin-without-close")
+        .find(|r| r.reason == LoggedEnd::Wsdoctor(EventEnd::FinWithoutClose))
         .expect("FIN ends");
     assert_eq!((fin.count, fin.lifetime_mode_ms), (12, Some(2000)));
-    let normal = ev.end_reasons.iter().find(|r| r.reason == "close 1000");
+    let normal = ev
+        .end_reasons
+        .iter()
+        .find(|r| r.reason.to_string() == "close 1000");
     assert_eq!(normal.map(|r| r.count), Some(2));
     let findings = diagnose_logs(&ev);
     let idle = find(&findings, CauseId::IdleTimeout);
@@ -223,5 +230,5 @@ fn wsdoctor_events_with_junk_browser_and_watch_lines() {
     assert!(ev
         .end_reasons
         .iter()
-        .any(|r| r.reason == "reset" && r.count == 1));
+        .any(|r| r.reason == LoggedEnd::Wsdoctor(EventEnd::Reset) && r.count == 1));
 }

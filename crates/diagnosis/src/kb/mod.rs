@@ -6,6 +6,7 @@ mod close_code;
 mod intermediary;
 #[cfg(test)]
 mod tests;
+mod via;
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
@@ -14,6 +15,7 @@ use serde::Deserialize;
 
 pub use close_code::{CloseCode, CloseRange, CodeEntry, Subcause};
 pub use intermediary::Intermediary;
+pub use via::UnknownHop;
 
 /// `kb/intermediaries.toml`: the living copy (it started as the shared research
 /// copy; new and corrected facts go here, each with its source and date).

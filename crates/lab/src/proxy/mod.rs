@@ -47,6 +47,7 @@ mod plan;
 mod proxy_fault;
 mod pump;
 mod relay;
+mod upstream;
 
 use crate::task::AcceptTask;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -60,8 +61,9 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 pub use proxy_fault::{
-    EndHow, IdleCounts, ProxyFault, ProxyFaultParseError, PRESETS, PROXY_FAULTS,
+    checked_time_scale, EndHow, IdleCounts, ProxyFault, ProxyFaultParseError, PRESETS, PROXY_FAULTS,
 };
+pub use upstream::{UpstreamUrl, UpstreamUrlError};
 
 use crate::LabError;
 use plan::ProxyPlan;

@@ -430,12 +430,37 @@ impl fmt::Display for ProxyFault {
     }
 }
 
+/// `--time-scale`, checked: a finite number above 0 (the presets'
+/// durations are multiplied by it).
+pub fn checked_time_scale(time_scale: f64) -> Result<f64, wsdoctor_evidence::ConfigError> {
+    if time_scale.is_finite() && time_scale > 0.0 {
+        Ok(time_scale)
+    } else {
+        Err(wsdoctor_evidence::ConfigError::Rule {
+            setting: "--time-scale",
+            rule: "must be a number above 0",
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
+    }
+
+    #[test]
+    fn the_time_scale_is_a_number_above_zero() {
+        assert_eq!(checked_time_scale(0.05), Ok(0.05));
+        for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+            assert_eq!(
+                checked_time_scale(bad).map_err(|e| e.to_string()),
+                Err("--time-scale must be a number above 0".to_owned()),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

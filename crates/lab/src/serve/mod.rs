@@ -51,6 +51,7 @@ mod exchange;
 mod h2;
 mod held;
 mod ledger;
+mod procs;
 
 use crate::task::AcceptTask;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};

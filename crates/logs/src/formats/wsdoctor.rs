@@ -15,6 +15,7 @@
 use memchr::memmem;
 use serde::de::IgnoredAny;
 use serde::Deserialize;
+use wsdoctor_evidence::EventEnd;
 
 use crate::bytes::{request_path, strip_port};
 use crate::record::{Parsed, Record, Upgrade};
@@ -180,27 +181,11 @@ fn ms(us: u64) -> i64 {
     i64::try_from(us / 1000).unwrap_or(i64::MAX / 2)
 }
 
-/// The end reason: the close code for a close handshake, else the end's kind.
+/// The end reason: the spelling of the typed end ([`EventEnd`]: the close
+/// code's class for a close handshake, else the end's kind); a kind of a
+/// newer version is kept as written.
 fn reason<'a>(end: &EndKind<'a>) -> &'a [u8] {
-    if end.kind != "close-handshake" {
-        return end.kind.as_bytes();
-    }
-    match end.code {
-        None => b"close (no code)",
-        Some(1000) => b"close 1000",
-        Some(1001) => b"close 1001",
-        Some(1002) => b"close 1002",
-        Some(1003) => b"close 1003",
-        Some(1006) => b"close 1006",
-        Some(1007) => b"close 1007",
-        Some(1008) => b"close 1008",
-        Some(1009) => b"close 1009",
-        Some(1011) => b"close 1011",
-        Some(1012) => b"close 1012",
-        Some(1013) => b"close 1013",
-        Some(4000..=4999) => b"close 4xxx (application)",
-        Some(_) => b"close (other code)",
-    }
+    EventEnd::of_event(end.kind, end.code).map_or(end.kind.as_bytes(), |e| e.as_str().as_bytes())
 }
 
 #[cfg(test)]

@@ -248,7 +248,7 @@ fn reasons(ev: &LogEvidence, style: Style) -> Vec<String> {
                 meaning.push_str(&format!("mostly after {}", secs(mode)));
             }
             vec![
-                Cell::left(escape_peer(&r.reason)),
+                Cell::left(escape_peer(&r.reason.to_string())),
                 Cell::right(thousands(r.count)),
                 Cell::left(meaning).tone(Tone::Dim),
             ]

@@ -19,6 +19,7 @@ pub mod dial;
 pub mod driver;
 pub mod h2;
 pub mod handshake;
+mod header_line;
 pub mod hold;
 mod negotiate;
 mod open_error;
@@ -39,6 +40,7 @@ use wsdoctor_evidence::{
     ConnectionEnd, ConnectionRecord, EndRecord, HeartbeatSettings, PhaseTimings, PongPolicy, Role,
 };
 
+pub use header_line::{HeaderLine, HeaderLineError};
 pub use open_error::OpenError;
 pub use proxy::{ForwardProxy, ProxyError};
 pub use route::{Route, RouteError};

@@ -4,7 +4,8 @@
 //! for clients that never send); a lifetime cap ends every connection at T
 //! whatever the traffic, so nothing outlives T.
 
-use wsdoctor_evidence::logs::{quantile, Bucket, LogEvidence, LogFormat};
+use wsdoctor_evidence::logs::{quantile, Bucket, LogEvidence};
+use wsdoctor_evidence::{EndedBy, HaproxyTermination};
 
 use super::{count, human_ms, percent, samples, secs_f, Ctx};
 use crate::finding::{CauseId, Finding, Severity};
@@ -110,17 +111,18 @@ pub(super) fn diagnose(ctx: &Ctx<'_>) -> Vec<Finding> {
 }
 
 /// The HAProxy termination state most connections of this cluster ended
-/// with, when it is a timeout (`cD`/`sD`).
-fn haproxy_timeout(ev: &LogEvidence, c: &Cluster) -> Option<(String, u64)> {
+/// with, when it is a data-phase timeout (`cD`/`sD`).
+fn haproxy_timeout(ev: &LogEvidence, c: &Cluster) -> Option<(HaproxyTermination, u64)> {
     ev.end_reasons
         .iter()
-        .filter(|r| r.format == LogFormat::Haproxy)
         .filter(|r| {
             r.lifetime_mode_ms
                 .is_some_and(|m| m + 1000 >= c.low_ms && m <= c.high_ms + 1000)
         })
-        .find(|r| r.reason == "cD" || r.reason == "sD")
-        .map(|r| (r.reason.clone(), r.count))
+        .find_map(|r| {
+            let state = r.reason.haproxy()?;
+            state.is_data_phase_timeout().then_some((state, r.count))
+        })
 }
 
 fn finding(ctx: &Ctx<'_>, c: &Cluster) -> Finding {
@@ -200,7 +202,11 @@ fn finding(ctx: &Ctx<'_>, c: &Cluster) -> Finding {
         f.evidence.push(format!(
             "HAProxy logged termination state {state} on {} connections: the {} timeout expired in the data phase",
             count(*n),
-            if state == "cD" { "client/tunnel" } else { "server/tunnel" }
+            if state.ended_by() == EndedBy::Client {
+                "client/tunnel"
+            } else {
+                "server/tunnel"
+            }
         ));
     }
     if !idle.is_empty() {

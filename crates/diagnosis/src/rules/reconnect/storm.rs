@@ -109,6 +109,28 @@ fn capped(v: f64, cap: Option<f64>) -> f64 {
 }
 
 impl StormPolicy {
+    /// The policy the flags of `wsdoctor storm` describe when no preset is
+    /// named: `--base` is required; `--factor` defaults to 2, `--cap` to
+    /// 30 s. Checked as [`StormPolicy::explicit`] checks.
+    pub fn from_flags(
+        base: Option<Duration>,
+        factor: Option<f64>,
+        cap: Option<Duration>,
+        jitter: Jitter,
+    ) -> Result<StormPolicy, ConfigError> {
+        let Some(base) = base else {
+            return Err(ConfigError::NoneGiven {
+                choices: "--policy PRESET, or --base DUR (with --factor, --cap, --jitter)",
+            });
+        };
+        StormPolicy::explicit(
+            base,
+            factor.unwrap_or(2.0),
+            cap.unwrap_or(Duration::from_secs(30)),
+            jitter,
+        )
+    }
+
     /// An explicit policy (`--base`, `--factor`, `--cap`, `--jitter`): a
     /// factor of 1 to 10 (1 is a fixed delay), a base above 0 and at most
     /// the cap.
@@ -431,6 +453,24 @@ mod tests {
         let base = Some("--base must be more than 0 and at most --cap".to_owned());
         assert_eq!(policy(0, 2.0, 30), base);
         assert_eq!(policy(31, 2.0, 30), base);
+    }
+
+    #[test]
+    fn the_flags_need_a_base_and_default_the_rest() {
+        let none = StormPolicy::from_flags(None, Some(2.0), None, Jitter::Full);
+        assert_eq!(
+            none.err().map(|e| e.to_string()).as_deref(),
+            Some("give --policy PRESET, or --base DUR (with --factor, --cap, --jitter)")
+        );
+        let defaults =
+            StormPolicy::from_flags(Some(Duration::from_secs(1)), None, None, Jitter::None);
+        assert_eq!(
+            defaults.map(|p| p.source).ok().as_deref(),
+            Some("--base 1.0 s --factor 2 --cap 30.0 s --jitter none")
+        );
+        let beyond_the_default_cap =
+            StormPolicy::from_flags(Some(Duration::from_secs(31)), None, None, Jitter::None);
+        assert!(beyond_the_default_cap.is_err());
     }
 
     fn scenario(clients: u32, outage_s: f64) -> StormScenario {
