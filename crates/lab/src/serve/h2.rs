@@ -18,10 +18,11 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::ext::Protocol;
 use hyper::service::service_fn;
+use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::AsyncWriteExt as _;
 use tokio::net::TcpStream;
-use wsdoctor_evidence::Header;
+use wsdoctor_evidence::{DeflateParams, Header};
 
 use super::connection::run_session;
 use super::driver::Ending;
@@ -125,74 +126,20 @@ async fn handle(
     let origin = Instant::now();
     let started_at = SystemTime::now();
     let instance = shared.lab.instance.clone();
-    let target = req
-        .uri()
-        .path_and_query()
-        .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned());
-    let protocol = req
-        .extensions()
-        .get::<Protocol>()
-        .map(|p| p.as_str().to_owned());
-    // The pseudo-headers first, so the greeting shows what arrived.
-    let mut headers = Vec::new();
-    if let Some(authority) = req.uri().authority() {
-        headers.push((":authority".to_owned(), authority.as_str().to_owned()));
-    }
-    if let Some(p) = &protocol {
-        headers.push((":protocol".to_owned(), p.clone()));
-    }
-    headers.extend(req.headers().iter().map(|(n, v)| {
-        (
-            n.as_str().to_owned(),
-            String::from_utf8_lossy(v.as_bytes()).into_owned(),
-        )
-    }));
-    let request = Request {
-        method: req.method().to_string(),
-        target,
-        headers,
-    };
+    let (request, protocol) = request_of(&req);
     let is_websocket = req.method() == Method::CONNECT
         && protocol
             .as_deref()
             .is_some_and(|p| p.eq_ignore_ascii_case("websocket"));
     if !is_websocket {
-        let path = request.target.split('?').next().unwrap_or_default();
-        if req.method() == Method::GET && path == "/whoami" {
-            let body = greeting(&request, peer, &instance);
-            let mut response = Response::new(Full::new(Bytes::from(body)));
-            response.headers_mut().insert(
-                http::header::CONTENT_TYPE,
-                http::HeaderValue::from_static("application/json"),
-            );
-            add_ident(&mut response, &instance);
-            return Ok(response);
-        }
-        return plain(
-            StatusCode::BAD_REQUEST,
-            "wsdoctor serve: expected a WebSocket (CONNECT with :protocol websocket, RFC 8441)\n"
-                .to_owned(),
-            &instance,
-        );
+        return answer_plain_http(req.method(), &request, peer, &instance);
     }
 
     let query = Query::parse(&request.target);
-    let h2_faults = match h2_fault_param(&request.target) {
-        Some(text) => Fault::parse_list(&text),
-        None => Ok(shared.config.h2_faults.clone()),
+    let plan = match plan_of(&request.target, &query, &shared) {
+        Ok(plan) => plan,
+        Err(why) => return plain(StatusCode::BAD_REQUEST, why, &instance),
     };
-    let faults = match &query.fault {
-        Some(text) => Fault::parse_list(text),
-        None => Ok(shared.lab.faults.clone()),
-    };
-    let (h2_faults, faults) = match (h2_faults, faults) {
-        (Ok(a), Ok(b)) => (a, b),
-        (Err(e), _) | (_, Err(e)) => {
-            return plain(StatusCode::BAD_REQUEST, format!("{e}\n"), &instance)
-        }
-    };
-    // HTTP/2-only faults first: the first fault of a kind wins.
-    let plan = Plan::from_faults(&[h2_faults, faults].concat());
     match plan.answer {
         Answer::Upgrade => {}
         Answer::Status(code) => {
@@ -236,42 +183,151 @@ async fn handle(
             .headers_mut()
             .insert("sec-websocket-extensions", value);
     }
-    let answer_headers: Vec<Header> = response
+    let accepted = AcceptedStream {
+        request,
+        query,
+        plan,
+        peer,
+        origin,
+        started_at,
+        answer_headers: headers_of(&response),
+        deflate,
+    };
+    tokio::spawn(run_upgraded(on_upgrade, accepted, shared));
+    Ok(response)
+}
+
+/// The request as the lab's handshake types see it, and its `:protocol`.
+/// The pseudo-headers come first, so the greeting shows what arrived.
+fn request_of(req: &HttpRequest<Incoming>) -> (Request, Option<String>) {
+    let target = req
+        .uri()
+        .path_and_query()
+        .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned());
+    let protocol = req
+        .extensions()
+        .get::<Protocol>()
+        .map(|p| p.as_str().to_owned());
+    let mut headers = Vec::new();
+    if let Some(authority) = req.uri().authority() {
+        headers.push((":authority".to_owned(), authority.as_str().to_owned()));
+    }
+    if let Some(p) = &protocol {
+        headers.push((":protocol".to_owned(), p.clone()));
+    }
+    headers.extend(req.headers().iter().map(|(n, v)| {
+        (
+            n.as_str().to_owned(),
+            String::from_utf8_lossy(v.as_bytes()).into_owned(),
+        )
+    }));
+    let request = Request {
+        method: req.method().to_string(),
+        target,
+        headers,
+    };
+    (request, protocol)
+}
+
+/// A request that is no WebSocket: `GET /whoami` gets the greeting, anything
+/// else a 400.
+fn answer_plain_http(
+    method: &Method,
+    request: &Request,
+    peer: SocketAddr,
+    instance: &str,
+) -> Answered {
+    let path = request.target.split('?').next().unwrap_or_default();
+    if method == Method::GET && path == "/whoami" {
+        let body = greeting(request, peer, instance);
+        let mut response = Response::new(Full::new(Bytes::from(body)));
+        response.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
+        add_ident(&mut response, instance);
+        return Ok(response);
+    }
+    plain(
+        StatusCode::BAD_REQUEST,
+        "wsdoctor serve: expected a WebSocket (CONNECT with :protocol websocket, RFC 8441)\n"
+            .to_owned(),
+        instance,
+    )
+}
+
+/// The plan of the stream from the `h2-fault=` and `fault=` of the query
+/// (else the server's own), or why a fault list does not parse.
+fn plan_of(target: &str, query: &Query, shared: &ServeShared) -> Result<Plan, String> {
+    let h2_faults = match h2_fault_param(target) {
+        Some(text) => Fault::parse_list(&text),
+        None => Ok(shared.config.h2_faults.clone()),
+    };
+    let faults = match &query.fault {
+        Some(text) => Fault::parse_list(text),
+        None => Ok(shared.lab.faults.clone()),
+    };
+    let (h2_faults, faults) = match (h2_faults, faults) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(e), _) | (_, Err(e)) => return Err(format!("{e}\n")),
+    };
+    // HTTP/2-only faults first: the first fault of a kind wins.
+    Ok(Plan::from_faults(&[h2_faults, faults].concat()))
+}
+
+/// The answer's headers as the evidence records them.
+fn headers_of(response: &Response<Full<Bytes>>) -> Vec<Header> {
+    response
         .headers()
         .iter()
         .map(|(n, v)| Header {
             name: n.as_str().to_owned(),
             value: String::from_utf8_lossy(v.as_bytes()).into_owned(),
         })
-        .collect();
-    tokio::spawn(async move {
-        let Ok(upgraded) = on_upgrade.await else {
-            return;
-        };
-        let mut stream = TokioIo::new(upgraded);
-        let exchange = Exchange {
-            request: &request,
-            query: &query,
-            plan: &plan,
-            peer,
-            origin,
-            started_at,
-            http_version: "HTTP/2",
-            status: 200,
-            reason: "",
-            headers: answer_headers,
-            deflate,
-        };
-        match run_session(&mut stream, BytesMut::new(), &exchange, &shared).await {
-            // END_STREAM: the HTTP/2 form of a FIN.
-            Ending::Fin => {
-                let _ = stream.shutdown().await;
-            }
-            // Dropped unfinished, the stream is reset (RST_STREAM).
-            Ending::Reset => drop(stream),
+        .collect()
+}
+
+/// An extended CONNECT answered 200: what its WebSocket session needs once
+/// hyper hands the stream over.
+struct AcceptedStream {
+    request: Request,
+    query: Query,
+    plan: Plan,
+    peer: SocketAddr,
+    origin: Instant,
+    started_at: SystemTime,
+    answer_headers: Vec<Header>,
+    deflate: Option<DeflateParams>,
+}
+
+/// Runs the WebSocket session on the upgraded stream, then ends the stream
+/// the way the session ended.
+async fn run_upgraded(on_upgrade: OnUpgrade, accepted: AcceptedStream, shared: Arc<ServeShared>) {
+    let Ok(upgraded) = on_upgrade.await else {
+        return;
+    };
+    let mut stream = TokioIo::new(upgraded);
+    let exchange = Exchange {
+        request: &accepted.request,
+        query: &accepted.query,
+        plan: &accepted.plan,
+        peer: accepted.peer,
+        origin: accepted.origin,
+        started_at: accepted.started_at,
+        http_version: "HTTP/2",
+        status: 200,
+        reason: "",
+        headers: accepted.answer_headers,
+        deflate: accepted.deflate,
+    };
+    match run_session(&mut stream, BytesMut::new(), &exchange, &shared).await {
+        // END_STREAM: the HTTP/2 form of a FIN.
+        Ending::Fin => {
+            let _ = stream.shutdown().await;
         }
-    });
-    Ok(response)
+        // Dropped unfinished, the stream is reset (RST_STREAM).
+        Ending::Reset => drop(stream),
+    }
 }
 
 #[cfg(test)]

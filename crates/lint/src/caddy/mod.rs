@@ -205,21 +205,7 @@ fn reverse_proxy(
         .map(|t| t.text.as_str())
         .filter(|t| Some(*t) != matcher)
         .collect();
-    let websocket = match (matcher, handle_path) {
-        (Some(m), _) if matchers.iter().any(|x| x == m) => {
-            Some(format!("its matcher {m} matches upgrade requests"))
-        }
-        (Some(m), _) if names_websocket(m) => {
-            Some(format!("its path `{m}` names a WebSocket endpoint"))
-        }
-        (_, Some(p)) if names_websocket(p) => {
-            Some(format!("its handle `{p}` names a WebSocket endpoint"))
-        }
-        _ => upstreams
-            .iter()
-            .find(|u| names_websocket(u))
-            .map(|u| format!("its upstream {u} names a WebSocket server")),
-    };
+    let websocket = websocket_reason(matcher, handle_path, matchers, &upstreams);
     let sub = |key: &str| -> Option<&Token> {
         d.block
             .as_deref()?
@@ -228,92 +214,22 @@ fn reverse_proxy(
             .and_then(|s| s.tokens.get(1))
     };
     let head = &d.tokens[0];
-    let line_text = text
-        .lines()
-        .nth(usize::try_from(head.line).unwrap_or(1).saturating_sub(1))
-        .unwrap_or_default()
-        .trim()
-        .to_owned();
-    // One indentation step, in the file's own style (Caddyfiles are
-    // usually tab-indented, as `caddy fmt` writes them).
-    let step = if text.lines().any(|l| l.starts_with('\t')) {
-        "\t"
-    } else {
-        "    "
-    };
-    // Where a subdirective goes: into the block, or the one-line directive
-    // turned into a block.
-    let insert = |line: String| -> Option<Edit> {
-        match &d.block {
-            Some(b) if !b.is_empty() => Some(Edit::new(
-                file,
-                head.line,
-                EditAction::InsertInto,
-                vec![line],
-            )),
-            Some(_) => None,
-            None if d.tokens.last().is_some_and(|t| t.line == head.line)
-                && !line_text.contains('#') =>
-            {
-                Some(Edit::new(
-                    file,
-                    head.line,
-                    EditAction::Replace,
-                    vec![
-                        format!("{line_text} {{"),
-                        format!("{step}{line}"),
-                        "}".to_owned(),
-                    ],
-                ))
-            }
-            None => None,
-        }
-    };
     let mut timers = Vec::new();
-    let setting = |loader: &mut Loader, t: &Token| -> TimerSetting {
-        let value = if t.text.contains("{$") || t.text.contains("{env.") {
-            loader.problem(
-                ProblemKind::Templated,
-                format!(
-                    "`{}` is filled in from the environment; its value is unknown here",
-                    t.text
-                ),
-                span(file, t),
-            );
-            None
-        } else {
-            let v = duration_ms(&t.text);
-            if v.is_none() {
-                loader.problem(
-                    ProblemKind::InvalidValue,
-                    format!("`{}` is not a duration", t.text),
-                    span(file, t),
-                );
-            }
-            v
-        };
-        TimerSetting {
-            value,
-            raw: t.text.clone(),
-            span: span(file, t),
-            inherited: false,
-        }
-    };
     if let Some(t) = sub("stream_timeout") {
         timers.push(HopTimer {
             key: "stream_timeout".to_owned(),
             role: TimerRole::Lifetime,
-            setting: Some(setting(loader, t)),
+            setting: Some(timer_setting(loader, file, t)),
             style: ValueStyle::SecondsSuffix,
             insert: None,
         });
     }
-    let drain = sub("stream_close_delay").map(|t| setting(loader, t));
+    let drain = sub("stream_close_delay").map(|t| timer_setting(loader, file, t));
     timers.push(HopTimer {
         key: "stream_close_delay".to_owned(),
         role: TimerRole::Drain,
         insert: if drain.is_none() {
-            insert("stream_close_delay {value}".to_owned())
+            insert_subdirective(file, text, d, "stream_close_delay {value}".to_owned())
         } else {
             None
         },
@@ -332,6 +248,109 @@ fn reverse_proxy(
         timers,
         upgrade: None,
         notes: Vec::new(),
+    }
+}
+
+/// Why a `reverse_proxy` is taken for a WebSocket hop: its matcher, its
+/// path, its `handle` path, or an upstream's name; `None` when nothing says
+/// so.
+fn websocket_reason(
+    matcher: Option<&str>,
+    handle_path: Option<&str>,
+    matchers: &[String],
+    upstreams: &[&str],
+) -> Option<String> {
+    match (matcher, handle_path) {
+        (Some(m), _) if matchers.iter().any(|x| x == m) => {
+            Some(format!("its matcher {m} matches upgrade requests"))
+        }
+        (Some(m), _) if names_websocket(m) => {
+            Some(format!("its path `{m}` names a WebSocket endpoint"))
+        }
+        (_, Some(p)) if names_websocket(p) => {
+            Some(format!("its handle `{p}` names a WebSocket endpoint"))
+        }
+        _ => upstreams
+            .iter()
+            .find(|u| names_websocket(u))
+            .map(|u| format!("its upstream {u} names a WebSocket server")),
+    }
+}
+
+/// The edit adding the subdirective `line` to directive `d`: into its
+/// block, or the one-line directive turned into a block. `None` when
+/// neither can be done safely (an empty block, a comment on the line, a
+/// directive spread over lines).
+fn insert_subdirective(file: &str, text: &str, d: &Directive, line: String) -> Option<Edit> {
+    let head = &d.tokens[0];
+    let line_text = text
+        .lines()
+        .nth(usize::try_from(head.line).unwrap_or(1).saturating_sub(1))
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
+    // One indentation step, in the file's own style (Caddyfiles are
+    // usually tab-indented, as `caddy fmt` writes them).
+    let step = if text.lines().any(|l| l.starts_with('\t')) {
+        "\t"
+    } else {
+        "    "
+    };
+    match &d.block {
+        Some(b) if !b.is_empty() => Some(Edit::new(
+            file,
+            head.line,
+            EditAction::InsertInto,
+            vec![line],
+        )),
+        Some(_) => None,
+        None if d.tokens.last().is_some_and(|t| t.line == head.line)
+            && !line_text.contains('#') =>
+        {
+            Some(Edit::new(
+                file,
+                head.line,
+                EditAction::Replace,
+                vec![
+                    format!("{line_text} {{"),
+                    format!("{step}{line}"),
+                    "}".to_owned(),
+                ],
+            ))
+        }
+        None => None,
+    }
+}
+
+/// A timer's value from token `t`: a problem when it is templated (unknown
+/// here) or no duration.
+fn timer_setting(loader: &mut Loader, file: &str, t: &Token) -> TimerSetting {
+    let value = if t.text.contains("{$") || t.text.contains("{env.") {
+        loader.problem(
+            ProblemKind::Templated,
+            format!(
+                "`{}` is filled in from the environment; its value is unknown here",
+                t.text
+            ),
+            span(file, t),
+        );
+        None
+    } else {
+        let v = duration_ms(&t.text);
+        if v.is_none() {
+            loader.problem(
+                ProblemKind::InvalidValue,
+                format!("`{}` is not a duration", t.text),
+                span(file, t),
+            );
+        }
+        v
+    };
+    TimerSetting {
+        value,
+        raw: t.text.clone(),
+        span: span(file, t),
+        inherited: false,
     }
 }
 

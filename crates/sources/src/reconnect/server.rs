@@ -239,6 +239,25 @@ pub(crate) async fn serve(mut tcp: TcpStream, peer: SocketAddr, shared: &Shared)
         Admission::AcceptAndDrop(after, way) => Some((after, way)),
         Admission::AcceptAndHold => None,
     };
+    let Ok(listening) = answer_upgrade(&mut tcp, &request, &key, shared).await else {
+        return;
+    };
+    let opened = Instant::now();
+    let mut session = server_session(opened, listening, &mut leftover);
+    let mut stop = shared.stop.clone();
+    let drop_at = plan.map(|(after, _)| opened + after);
+    let held = hold(&mut tcp, &mut session, drop_at, Some(&mut stop)).await;
+    end_connection(tcp, session, (held, plan), &client, opened, shared).await;
+}
+
+/// Writes the 101, with the subprotocol the `--app` layer chose among the
+/// client's offers; that layer is returned for the session.
+async fn answer_upgrade(
+    tcp: &mut TcpStream,
+    request: &Request,
+    key: &str,
+    shared: &Shared,
+) -> std::io::Result<Option<wsdoctor_app::listen::Listening>> {
     let offered: Vec<String> = request
         .headers
         .iter()
@@ -259,10 +278,16 @@ pub(crate) async fn serve(mut tcp: TcpStream, peer: SocketAddr, shared: &Shared)
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n{chosen}Server: wsdoctor-reconnect\r\n\r\n",
         accept_key(key.trim())
     );
-    if tcp.write_all(head.as_bytes()).await.is_err() {
-        return;
-    }
-    let opened = Instant::now();
+    tcp.write_all(head.as_bytes()).await?;
+    Ok(listening)
+}
+
+/// The server's evidence session, fed what arrived after the request head.
+fn server_session(
+    opened: Instant,
+    listening: Option<wsdoctor_app::listen::Listening>,
+    leftover: &mut BytesMut,
+) -> Session {
     let mut session = Session::new(
         SessionConfig {
             role: Role::Server,
@@ -282,27 +307,39 @@ pub(crate) async fn serve(mut tcp: TcpStream, peer: SocketAddr, shared: &Shared)
         session.use_app(crate::conn::session::app_layer(listening.session), opened);
     }
     if !leftover.is_empty() {
-        session.handle_data(opened, &mut leftover);
+        session.handle_data(opened, leftover);
     }
-    let mut stop = shared.stop.clone();
-    let drop_at = plan.map(|(after, _)| opened + after);
-    let held = hold(&mut tcp, &mut session, drop_at, Some(&mut stop)).await;
-    let record_traffic = |mut session: Session| {
-        let app = session.take_app_record();
-        let (gaps, pings, messages, open_ms) = traffic(session, opened);
-        if let Ok(mut t) = shared.tracker.lock() {
-            t.on_traffic(&client, &gaps, pings, messages, open_ms);
-            if let Some(app) = app {
-                let protocol = app.protocol.as_deref().unwrap_or_default();
-                t.on_app(&client, protocol, &app.decided_by, app.init_acked());
-            }
+    session
+}
+
+/// The client's traffic and `--app` record, into the tracker.
+fn record_traffic(shared: &Shared, client: &str, mut session: Session, opened: Instant) {
+    let app = session.take_app_record();
+    let (gaps, pings, messages, open_ms) = traffic(session, opened);
+    if let Ok(mut t) = shared.tracker.lock() {
+        t.on_traffic(client, &gaps, pings, messages, open_ms);
+        if let Some(app) = app {
+            let protocol = app.protocol.as_deref().unwrap_or_default();
+            t.on_app(client, protocol, &app.decided_by, app.init_acked());
         }
-    };
+    }
+}
+
+/// Ends a held connection: the planned drop (a close, a FIN or a RST), a
+/// 1001 when the run stops, or the client's own end, each recorded.
+async fn end_connection(
+    mut tcp: TcpStream,
+    mut session: Session,
+    (held, plan): (Held, Option<(Duration, Interruption)>),
+    client: &str,
+    opened: Instant,
+    shared: &Shared,
+) {
     match (held, plan) {
         (Held::DropDue, Some((_, way))) => {
             // Recorded before acting: a fast client may be back before we return.
             if let Ok(mut t) = shared.tracker.lock() {
-                t.on_dropped(&client, shared.now_ms(), way);
+                t.on_dropped(client, shared.now_ms(), way);
             }
             match way {
                 Interruption::Close { code } => {
@@ -312,15 +349,15 @@ pub(crate) async fn serve(mut tcp: TcpStream, peer: SocketAddr, shared: &Shared)
                         "wsdoctor reconnect: dropped on purpose",
                     );
                     let _ = hold(&mut tcp, &mut session, None, None).await;
-                    record_traffic(session);
+                    record_traffic(shared, client, session, opened);
                     finish(tcp).await;
                 }
                 Interruption::Fin => {
-                    record_traffic(session);
+                    record_traffic(shared, client, session, opened);
                     finish(tcp).await;
                 }
                 _ => {
-                    record_traffic(session);
+                    record_traffic(shared, client, session, opened);
                     // SO_LINGER 0 turns the close into a RST; if setting it
                     // fails the drop is a FIN instead, which still drops.
                     let _ = socket2::SockRef::from(&tcp).set_linger(Some(Duration::ZERO));
@@ -331,15 +368,15 @@ pub(crate) async fn serve(mut tcp: TcpStream, peer: SocketAddr, shared: &Shared)
         (Held::Stop, _) => {
             session.close(Instant::now(), 1001, "wsdoctor reconnect finished");
             let _ = hold(&mut tcp, &mut session, None, None).await;
-            record_traffic(session);
+            record_traffic(shared, client, session, opened);
             finish(tcp).await;
         }
         _ => {
             // The client ended it before we did.
             if let Ok(mut t) = shared.tracker.lock() {
-                t.on_client_closed(&client, shared.now_ms());
+                t.on_client_closed(client, shared.now_ms());
             }
-            record_traffic(session);
+            record_traffic(shared, client, session, opened);
             finish(tcp).await;
         }
     }

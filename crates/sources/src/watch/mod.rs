@@ -17,8 +17,8 @@ use tokio::sync::{mpsc, watch};
 use wsdoctor_evidence::idle::Arm;
 use wsdoctor_evidence::watch::{WatchDrop, WatchStall};
 use wsdoctor_evidence::{
-    check_at_least, check_between, ConfigError, ConnectionEnd, ConnectionRecord, HeartbeatSettings,
-    PongPolicy, Role,
+    check_at_least, check_between, ConfigError, ConnectionEnd, ConnectionRecord, EndRecord,
+    HeartbeatSettings, PongPolicy, Role,
 };
 
 pub use http::serve_metrics;
@@ -223,6 +223,114 @@ fn pending_end(
     }
 }
 
+/// The `Server` header and the instance header of the answer, escaped (the
+/// instance cut to [`MAX_INSTANCE`] characters).
+fn peer_labels(
+    record: &ConnectionRecord,
+    instance_header: &str,
+) -> (Option<String>, Option<String>) {
+    let server = record
+        .handshake
+        .as_ref()
+        .and_then(|h| h.header("Server"))
+        .map(wsdoctor_evidence::escape_peer);
+    let instance = record
+        .handshake
+        .as_ref()
+        .and_then(|h| h.header(instance_header))
+        .map(|v| wsdoctor_evidence::escape_peer(&v.chars().take(MAX_INSTANCE).collect::<String>()));
+    (server, instance)
+}
+
+/// Which slot is speaking, and where its events go.
+struct SlotReporter<'a> {
+    events: &'a mpsc::UnboundedSender<WatchEvent>,
+    started: Instant,
+    target: &'a str,
+    target_index: usize,
+    arm: Arm,
+    slot: u32,
+}
+
+/// What holding one opened connection needs to know.
+struct Holding<'a> {
+    options: &'a ConnectOptions,
+    record: &'a ConnectionRecord,
+    session_config: SessionConfig,
+    origin: Instant,
+    expect_every: Option<Duration>,
+}
+
+/// Holds an opened connection until it ends, reporting its handshake time,
+/// the `--app` layer's timers once, each new pong round trip, and a stall
+/// (pongs still answered, but no data for twice `--expect-every`) once.
+async fn hold_open(
+    reporter: &SlotReporter<'_>,
+    holding: Holding<'_>,
+    open: conn::OpenConnection,
+    close_at: watch::Receiver<Instant>,
+) -> Option<EndRecord> {
+    let events = reporter.events;
+    let _ = events.send(WatchEvent::Opened {
+        target: reporter.target_index,
+        arm: reporter.arm,
+        handshake_us: holding.record.phases.response_head_us.unwrap_or(0),
+    });
+    let mut session = Session::new(holding.session_config, holding.origin, open.opened_at);
+    if let Some(params) = open.deflate {
+        session.use_deflate(params);
+    }
+    // Speak the application protocol as its client does: its
+    // server ends connections that ignore its heartbeat.
+    conn::app::attach(
+        &mut session,
+        holding.options,
+        holding.record,
+        open.opened_at,
+    );
+    let mut plan = WatchPlan {
+        close_at,
+        code: 1001,
+        reason: "wsdoctor watch stopped".to_owned(),
+        read_buffer: 4096,
+    };
+    let expect = holding.expect_every;
+    let mut stalled = false;
+    let mut last_rtt = None;
+    let mut app_told = false;
+    drive(open.stream, open.leftover, &mut session, &mut plan, |s| {
+        if !app_told {
+            if let Some(app) = s.app_record().filter(|a| a.timers.is_some()) {
+                app_told = true;
+                let _ = events.send(WatchEvent::App(Box::new(app.clone())));
+            }
+        }
+        if let Some(rtt_us) = s.last_pong_rtt_us().filter(|r| Some(*r) != last_rtt) {
+            last_rtt = Some(rtt_us);
+            let _ = events.send(WatchEvent::Pong { rtt_us });
+        }
+        let Some(expect) = expect else { return };
+        let now = Instant::now();
+        let since_data = now.saturating_duration_since(s.last_data_in().unwrap_or(open.opened_at));
+        let pongs_alive = s
+            .last_pong_at()
+            .is_some_and(|p| now.saturating_duration_since(p) < expect);
+        if !stalled && pongs_alive && since_data > expect.saturating_mul(2) {
+            stalled = true;
+            let _ = events.send(WatchEvent::Stalled(WatchStall {
+                at_ms: ms_since(reporter.started),
+                target: reporter.target.to_owned(),
+                slot: reporter.slot,
+                silent_ms: u64::try_from(since_data.as_millis()).unwrap_or(u64::MAX),
+                last_pong_rtt_us: s.last_pong_rtt_us(),
+            }));
+        }
+    })
+    .await;
+    let (_, _, end, _) = session.into_evidence();
+    end
+}
+
 /// One slot: connect, hold until the path ends it, report, back off, again;
 /// until `stop` turns true.
 async fn run_slot(
@@ -262,75 +370,28 @@ async fn run_slot(
                 break;
             }
         };
-        let server = record
-            .handshake
-            .as_ref()
-            .and_then(|h| h.header("Server"))
-            .map(wsdoctor_evidence::escape_peer);
-        let instance = record
-            .handshake
-            .as_ref()
-            .and_then(|h| h.header(&config.instance_header))
-            .map(|v| {
-                wsdoctor_evidence::escape_peer(&v.chars().take(MAX_INSTANCE).collect::<String>())
-            });
+        let (server, instance) = peer_labels(&record, &config.instance_header);
         let end = match opened {
             None => record.end.map(|e| (e, false)),
             Some(open) => {
-                let _ = events.send(WatchEvent::Opened {
-                    target: target_index,
+                let reporter = SlotReporter {
+                    events: &events,
+                    started,
+                    target: &target,
+                    target_index,
                     arm,
-                    handshake_us: record.phases.response_head_us.unwrap_or(0),
-                });
-                let mut session = Session::new(session_config, origin, open.opened_at);
-                if let Some(params) = open.deflate {
-                    session.use_deflate(params);
-                }
-                // Speak the application protocol as its client does: its
-                // server ends connections that ignore its heartbeat.
-                conn::app::attach(&mut session, options, &record, open.opened_at);
-                let mut plan = WatchPlan {
-                    close_at: close_at.clone(),
-                    code: 1001,
-                    reason: "wsdoctor watch stopped".to_owned(),
-                    read_buffer: 4096,
+                    slot,
                 };
-                let expect = config.expect_every;
-                let mut stalled = false;
-                let mut last_rtt = None;
-                let mut app_told = false;
-                drive(open.stream, open.leftover, &mut session, &mut plan, |s| {
-                    if !app_told {
-                        if let Some(app) = s.app_record().filter(|a| a.timers.is_some()) {
-                            app_told = true;
-                            let _ = events.send(WatchEvent::App(Box::new(app.clone())));
-                        }
-                    }
-                    if let Some(rtt_us) = s.last_pong_rtt_us().filter(|r| Some(*r) != last_rtt) {
-                        last_rtt = Some(rtt_us);
-                        let _ = events.send(WatchEvent::Pong { rtt_us });
-                    }
-                    let Some(expect) = expect else { return };
-                    let now = Instant::now();
-                    let since_data =
-                        now.saturating_duration_since(s.last_data_in().unwrap_or(open.opened_at));
-                    let pongs_alive = s
-                        .last_pong_at()
-                        .is_some_and(|p| now.saturating_duration_since(p) < expect);
-                    if !stalled && pongs_alive && since_data > expect.saturating_mul(2) {
-                        stalled = true;
-                        let _ = events.send(WatchEvent::Stalled(WatchStall {
-                            at_ms: ms_since(started),
-                            target: target.clone(),
-                            slot,
-                            silent_ms: u64::try_from(since_data.as_millis()).unwrap_or(u64::MAX),
-                            last_pong_rtt_us: s.last_pong_rtt_us(),
-                        }));
-                    }
-                })
-                .await;
-                let (_, _, end, _) = session.into_evidence();
-                end.map(|e| (e, true))
+                let holding = Holding {
+                    options,
+                    record: &record,
+                    session_config,
+                    origin,
+                    expect_every: config.expect_every,
+                };
+                hold_open(&reporter, holding, open, close_at.clone())
+                    .await
+                    .map(|e| (e, true))
             }
         };
         if *stop.borrow() {

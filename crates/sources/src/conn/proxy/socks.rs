@@ -9,7 +9,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use wsdoctor_evidence::{ConnectionEnd, ForwardProxyRecord, ProxyKind, SocksReply};
 
-use super::{io_failed, ForwardProxy};
+use super::{io_failed, Credentials, ForwardProxy};
 use crate::conn::Target;
 
 const VERSION: u8 = 5;
@@ -44,28 +44,50 @@ pub(super) async fn connect(
     target: &Target,
     record: &mut ForwardProxyRecord,
 ) -> Result<(), ConnectionEnd> {
-    let failed = |error: String| ConnectionEnd::ProxyFailed {
-        proxy: proxy.redacted.clone(),
-        error,
-    };
-    let refused = |record: &mut ForwardProxyRecord, step: &str, code: u8, meaning: &str| {
-        let reply = SocksReply {
-            step: step.to_owned(),
-            code,
-            meaning: meaning.to_owned(),
-        };
-        let answer = format!("SOCKS5 {step} reply 0x{code:02x} ({meaning})");
-        record.socks = Some(reply);
-        ConnectionEnd::ProxyRefused {
-            proxy: proxy.redacted.clone(),
-            answer,
-            status: None,
-        }
-    };
     // The address goes first: a local lookup failure is the target's DNS,
     // not the proxy's fault, and must not leave a half-spoken exchange.
     let address = address(proxy, target).await?;
+    choose_method(tcp, proxy, record).await?;
+    request_connect(tcp, proxy, target, &address, record).await
+}
 
+/// The proxy spoke, but not SOCKS5 as RFC 1928 has it.
+fn failed(proxy: &ForwardProxy, error: String) -> ConnectionEnd {
+    ConnectionEnd::ProxyFailed {
+        proxy: proxy.redacted.clone(),
+        error,
+    }
+}
+
+/// The proxy said no at `step`: recorded, and the end of the connection.
+fn refused(
+    proxy: &ForwardProxy,
+    record: &mut ForwardProxyRecord,
+    step: &str,
+    code: u8,
+    meaning: &str,
+) -> ConnectionEnd {
+    let reply = SocksReply {
+        step: step.to_owned(),
+        code,
+        meaning: meaning.to_owned(),
+    };
+    let answer = format!("SOCKS5 {step} reply 0x{code:02x} ({meaning})");
+    record.socks = Some(reply);
+    ConnectionEnd::ProxyRefused {
+        proxy: proxy.redacted.clone(),
+        answer,
+        status: None,
+    }
+}
+
+/// The greeting and the proxy's choice of method, authenticating when it
+/// chose user/password.
+async fn choose_method(
+    tcp: &mut TcpStream,
+    proxy: &ForwardProxy,
+    record: &mut ForwardProxyRecord,
+) -> Result<(), ConnectionEnd> {
     let greeting: &[u8] = if proxy.credentials.is_some() {
         &[VERSION, 2, NO_AUTH, USER_PASSWORD]
     } else {
@@ -79,52 +101,74 @@ pub(super) async fn connect(
         .await
         .map_err(|e| io_failed(proxy, "before choosing a SOCKS5 method", &e))?;
     if choice[0] != VERSION {
-        return Err(failed(format!(
-            "the answer to the SOCKS5 greeting starts with 0x{:02x}, not version 5 (is this \
-             a SOCKS5 port?)",
-            choice[0]
-        )));
+        return Err(failed(
+            proxy,
+            format!(
+                "the answer to the SOCKS5 greeting starts with 0x{:02x}, not version 5 (is this \
+                 a SOCKS5 port?)",
+                choice[0]
+            ),
+        ));
     }
     match (choice[1], &proxy.credentials) {
-        (NO_AUTH, _) => {}
-        (USER_PASSWORD, Some(c)) => {
-            let mut auth = vec![1, len_u8(&c.user)];
-            auth.extend_from_slice(c.user.as_bytes());
-            auth.push(len_u8(&c.password));
-            auth.extend_from_slice(c.password.as_bytes());
-            tcp.write_all(&auth)
-                .await
-                .map_err(|e| io_failed(proxy, "while we sent SOCKS5 credentials", &e))?;
-            let mut status = [0u8; 2];
-            tcp.read_exact(&mut status)
-                .await
-                .map_err(|e| io_failed(proxy, "before answering our SOCKS5 credentials", &e))?;
-            if status[1] != 0 {
-                return Err(refused(
-                    record,
-                    "auth",
-                    status[1],
-                    "user name or password rejected (RFC 1929)",
-                ));
-            }
-        }
+        (NO_AUTH, _) => Ok(()),
+        (USER_PASSWORD, Some(c)) => authenticate(tcp, proxy, c, record).await,
         (NO_ACCEPTABLE, creds) => {
             let meaning = if creds.is_some() {
                 "no acceptable authentication method: the proxy accepts neither none nor user/password"
             } else {
                 "no acceptable authentication method: the proxy wants credentials (user:password@ in the proxy URL)"
             };
-            return Err(refused(record, "method", NO_ACCEPTABLE, meaning));
+            Err(refused(proxy, record, "method", NO_ACCEPTABLE, meaning))
         }
-        (other, _) => {
-            return Err(failed(format!(
-                "the proxy chose SOCKS5 method 0x{other:02x}, which we did not offer"
-            )))
-        }
+        (other, _) => Err(failed(
+            proxy,
+            format!("the proxy chose SOCKS5 method 0x{other:02x}, which we did not offer"),
+        )),
     }
+}
 
+/// User/password authentication (RFC 1929).
+async fn authenticate(
+    tcp: &mut TcpStream,
+    proxy: &ForwardProxy,
+    credentials: &Credentials,
+    record: &mut ForwardProxyRecord,
+) -> Result<(), ConnectionEnd> {
+    let mut auth = vec![1, len_u8(&credentials.user)];
+    auth.extend_from_slice(credentials.user.as_bytes());
+    auth.push(len_u8(&credentials.password));
+    auth.extend_from_slice(credentials.password.as_bytes());
+    tcp.write_all(&auth)
+        .await
+        .map_err(|e| io_failed(proxy, "while we sent SOCKS5 credentials", &e))?;
+    let mut status = [0u8; 2];
+    tcp.read_exact(&mut status)
+        .await
+        .map_err(|e| io_failed(proxy, "before answering our SOCKS5 credentials", &e))?;
+    if status[1] != 0 {
+        return Err(refused(
+            proxy,
+            record,
+            "auth",
+            status[1],
+            "user name or password rejected (RFC 1929)",
+        ));
+    }
+    Ok(())
+}
+
+/// CONNECT to `address` and the proxy's reply, whose bound address is read
+/// and dropped so the tunnel starts clean.
+async fn request_connect(
+    tcp: &mut TcpStream,
+    proxy: &ForwardProxy,
+    target: &Target,
+    address: &[u8],
+    record: &mut ForwardProxyRecord,
+) -> Result<(), ConnectionEnd> {
     let mut request = vec![VERSION, CMD_CONNECT, 0];
-    request.extend_from_slice(&address);
+    request.extend_from_slice(address);
     request.extend_from_slice(&target.port.to_be_bytes());
     tcp.write_all(&request)
         .await
@@ -134,16 +178,18 @@ pub(super) async fn connect(
         .await
         .map_err(|e| io_failed(proxy, "before answering SOCKS5 CONNECT", &e))?;
     if head[0] != VERSION {
-        return Err(failed(format!(
-            "the SOCKS5 CONNECT reply starts with 0x{:02x}, not version 5",
-            head[0]
-        )));
+        return Err(failed(
+            proxy,
+            format!(
+                "the SOCKS5 CONNECT reply starts with 0x{:02x}, not version 5",
+                head[0]
+            ),
+        ));
     }
     let code = head[1];
     if code != 0 {
-        return Err(refused(record, "connect", code, reply_meaning(code)));
+        return Err(refused(proxy, record, "connect", code, reply_meaning(code)));
     }
-    // The bound address: read and dropped, so the tunnel starts clean.
     let rest = match head[3] {
         ATYP_V4 => 4 + 2,
         ATYP_V6 => 16 + 2,
@@ -155,10 +201,13 @@ pub(super) async fn connect(
             usize::from(len[0]) + 2
         }
         other => {
-            return Err(failed(format!(
-                "the SOCKS5 CONNECT reply has address type 0x{other:02x}, which RFC 1928 does \
-                 not define"
-            )))
+            return Err(failed(
+                proxy,
+                format!(
+                    "the SOCKS5 CONNECT reply has address type 0x{other:02x}, which RFC 1928 \
+                     does not define"
+                ),
+            ))
         }
     };
     let mut bound = vec![0u8; rest];
