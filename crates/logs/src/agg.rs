@@ -499,7 +499,6 @@ impl Agg {
     /// The evidence of everything added. Paths answered 101 somewhere turn
     /// their "maybe" entries into failed upgrades; error-log times are moved
     /// into the access logs' zone.
-    #[allow(clippy::too_many_lines)] // split by issue 17's logend change
     pub(crate) fn finish(mut self, filter: &Filter) -> LogEvidence {
         self.count_maybe_on_websocket_paths();
         let (concurrency, concurrency_band_width) = concurrency_bands(

@@ -39,43 +39,7 @@ pub(super) fn diagnose(e: &LoadEvidence, i: usize) -> Option<Finding> {
         .iter()
         .max_by_key(|(_, n)| **n)
         .map_or((None, 0), |(k, n)| (Some(**k), **n));
-    // Nothing opened before the failures: no load limit, whatever
-    // failed fails at any level (a broken handshake, a refusal).
-    let nothing_opened = e.steps[..=i].iter().all(|s| s.opened == 0);
-    // A forward proxy that refuses from the first connection on is
-    // no load limit: nothing got through it at all.
-    let (id, title) = if limit == 0 && top_kind.is_some_and(FailureKind::is_proxy) {
-        (
-            CauseId::ProxyRefused,
-            "The forward proxy refused every tunnel, from the first connection".to_owned(),
-        )
-    } else if let Some((cause, kind)) = top_kind
-        .filter(|_| nothing_opened)
-        .and_then(|k| Some((failure_cause(k)?, k)))
-    {
-        (
-                cause,
-                format!(
-                    "Every connection failed from the first one on ({kind}): the handshake fails at any load, this is no load limit"
-                ),
-            )
-    } else if top_kind.is_none() && !step.drops.is_empty() && stopped_reading_only(step) {
-        (
-            CauseId::SlowConsumer,
-            format!(
-                "The server stops reading its connections at about {} concurrent connections",
-                thousands(limit)
-            ),
-        )
-    } else {
-        (
-            CauseId::LoadLimit,
-            format!(
-                "Failures begin at about {} concurrent connections",
-                thousands(limit)
-            ),
-        )
-    };
+    let (id, title) = conclusion(e, i, limit, top_kind);
     let mut f = finding(
         id,
         Severity::Error,
@@ -122,24 +86,7 @@ pub(super) fn diagnose(e: &LoadEvidence, i: usize) -> Option<Finding> {
         f.fix.push(fix(&for_, text));
     }
     if dropped(step) > 0 {
-        let kinds: Vec<String> = step.drops.iter().map(|(k, n)| format!("{n} {k}")).collect();
-        f.evidence.push(format!(
-            "{} open connections were dropped during step {}: {}",
-            dropped(step),
-            step.index,
-            kinds.join(", ")
-        ));
-        if step.drops.contains_key(&DropKind::PeerStoppedReading) {
-            f.fix.push(fix(
-                "server",
-                "The server stopped reading what some connections sent (it took none of their bytes for the write timeout): a slow consumer. Its handler blocks, or it reads only on some event; at this level it cannot keep up. Look at the server's event loop and CPU, and at per-connection send queues.",
-            ));
-        } else if top_count == 0 {
-            f.fix.push(fix(
-                    "server",
-                    "Open connections are dropped as load grows: check the server's memory and CPU, and any proxy's connection limits and timeouts at this level.",
-                ));
-        }
+        add_drops(&mut f, step, top_count);
     }
     if e.generator.timer_lag_max_us > 100_000 {
         f.evidence.push(format!(
@@ -149,6 +96,76 @@ pub(super) fn diagnose(e: &LoadEvidence, i: usize) -> Option<Finding> {
         f.confidence = (f.confidence - 0.2_f64).max(0.3);
     }
     Some(f)
+}
+
+/// What the knee is and its title: a proxy refusing from the start, a
+/// failure at any load, a server that stopped reading, or a load limit.
+fn conclusion(
+    e: &LoadEvidence,
+    i: usize,
+    limit: u64,
+    top_kind: Option<FailureKind>,
+) -> (CauseId, String) {
+    let step = &e.steps[i];
+    // Nothing opened before the failures: no load limit, whatever
+    // failed fails at any level (a broken handshake, a refusal).
+    let nothing_opened = e.steps[..=i].iter().all(|s| s.opened == 0);
+    // A forward proxy that refuses from the first connection on is
+    // no load limit: nothing got through it at all.
+    if limit == 0 && top_kind.is_some_and(FailureKind::is_proxy) {
+        (
+            CauseId::ProxyRefused,
+            "The forward proxy refused every tunnel, from the first connection".to_owned(),
+        )
+    } else if let Some((cause, kind)) = top_kind
+        .filter(|_| nothing_opened)
+        .and_then(|k| Some((failure_cause(k)?, k)))
+    {
+        (
+                cause,
+                format!(
+                    "Every connection failed from the first one on ({kind}): the handshake fails at any load, this is no load limit"
+                ),
+            )
+    } else if top_kind.is_none() && !step.drops.is_empty() && stopped_reading_only(step) {
+        (
+            CauseId::SlowConsumer,
+            format!(
+                "The server stops reading its connections at about {} concurrent connections",
+                thousands(limit)
+            ),
+        )
+    } else {
+        (
+            CauseId::LoadLimit,
+            format!(
+                "Failures begin at about {} concurrent connections",
+                thousands(limit)
+            ),
+        )
+    }
+}
+
+/// The drops of the step, as evidence, and their fix.
+fn add_drops(f: &mut Finding, step: &LoadStep, top_count: u64) {
+    let kinds: Vec<String> = step.drops.iter().map(|(k, n)| format!("{n} {k}")).collect();
+    f.evidence.push(format!(
+        "{} open connections were dropped during step {}: {}",
+        dropped(step),
+        step.index,
+        kinds.join(", ")
+    ));
+    if step.drops.contains_key(&DropKind::PeerStoppedReading) {
+        f.fix.push(fix(
+            "server",
+            "The server stopped reading what some connections sent (it took none of their bytes for the write timeout): a slow consumer. Its handler blocks, or it reads only on some event; at this level it cannot keep up. Look at the server's event loop and CPU, and at per-connection send queues.",
+        ));
+    } else if top_count == 0 {
+        f.fix.push(fix(
+                "server",
+                "Open connections are dropped as load grows: check the server's memory and CPU, and any proxy's connection limits and timeouts at this level.",
+            ));
+    }
 }
 
 /// Every drop of the step was a server that stopped reading.
