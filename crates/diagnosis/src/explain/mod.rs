@@ -426,13 +426,19 @@ fn explain_intermediary(i: &'static crate::kb::Intermediary) -> Explanation {
     out.source(i.fingerprint_source.as_deref());
     out.source(i.websocket_source.as_deref());
     out.source(i.fix_source.as_deref());
+    // Some names already carry their kind ("Squid (forward proxy)").
+    let kind = format!("({})", i.kind);
+    let named = if i.name.ends_with(&kind) {
+        i.name.clone()
+    } else {
+        format!("{} {kind}", i.name)
+    };
     let meaning = match (&i.websocket_support, &i.websocket_config) {
-        (Some(support), Some(config)) => format!(
-            "{} ({}). WebSocket support: {support}. {config}",
-            i.name, i.kind
-        ),
-        (Some(support), None) => format!("{} ({}). WebSocket support: {support}.", i.name, i.kind),
-        _ => format!("{} ({}).", i.name, i.kind),
+        (Some(support), Some(config)) => {
+            format!("{named}. WebSocket support: {support}. {config}")
+        }
+        (Some(support), None) => format!("{named}. WebSocket support: {support}."),
+        _ => format!("{named}."),
     };
     Explanation {
         topic: Topic::Intermediary(i.id.as_str()),

@@ -125,6 +125,8 @@ fn every_kb_intermediary_and_every_cause_id_has_an_explanation() {
         let e = explain(&i.id).unwrap_or_else(|err| panic!("{}: {err}", i.id));
         assert!(!e.root_causes.is_empty(), "{}", i.id);
         assert!(!e.sources.is_empty(), "{}: facts need sources", i.id);
+        let kind = format!("({})", i.kind);
+        assert_eq!(e.meaning.matches(&kind).count(), 1, "{}", e.meaning);
     }
     for row in super::causes::CAUSES {
         let e = explain(row.id.as_str()).unwrap_or_else(|err| panic!("{}: {err}", row.id.as_str()));
