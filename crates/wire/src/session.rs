@@ -566,10 +566,10 @@ impl Session {
     /// session cannot see past its own queue (the kernel took our bytes),
     /// so the shell reads the kernel and says so. Turns that unanswered
     /// close into [`ConnectionEnd::PeerStoppedReading`]; any other end is
-    /// kept as it is.
-    pub fn on_close_unread(&mut self, unacknowledged: u64, waited: Duration) {
+    /// kept as it is. True when the end was turned.
+    pub fn on_close_unread(&mut self, unacknowledged: u64, waited: Duration) -> bool {
         let Some(record) = self.end.as_deref_mut() else {
-            return;
+            return false;
         };
         if unacknowledged == 0
             || !matches!(
@@ -581,12 +581,13 @@ impl Session {
                 }
             )
         {
-            return;
+            return false;
         }
         record.end = ConnectionEnd::PeerStoppedReading {
             queued_bytes: unacknowledged,
             blocked_ms: u64::try_from(waited.as_millis()).unwrap_or(u64::MAX),
         };
+        true
     }
 
     /// Starts the closing handshake (e.g. at the end of the watch window).

@@ -134,6 +134,24 @@ fn unacknowledged(stream: &BoxedStream) -> Option<u64> {
     crate::kernel_queue::kernel_queues(tcp).map(|q| q.unacknowledged)
 }
 
+/// After the session ended at `now`: when it was our close that went
+/// unanswered and the peer took none of what our kernel held for it during
+/// the whole close wait (`at_close`: when we closed, and what was held
+/// then), the peer stopped reading, and the session's end says so.
+fn stopped_reading_at_close(
+    session: &mut Session,
+    stream: &BoxedStream,
+    at_close: Option<(Instant, Option<u64>)>,
+    now: Instant,
+) -> bool {
+    let Some((closed_at, Some(before))) = at_close else {
+        return false;
+    };
+    unacknowledged(stream)
+        .filter(|held| *held >= before)
+        .is_some_and(|held| session.on_close_unread(held, now.saturating_duration_since(closed_at)))
+}
+
 /// Runs `session` over `stream` until it ends. `on_tick` is called after
 /// every event with the session (for progress).
 pub async fn drive(
@@ -185,13 +203,8 @@ pub async fn drive(
                     session.close(now, plan.code, &plan.reason);
                 }
                 session.handle_timeout(now);
-                if let (true, Some((closed_at, Some(before)))) = (session.is_ended(), unread_at_close) {
-                    // The peer took none of what our kernel held for it
-                    // during the whole close wait: it stopped reading.
-                    if let Some(held) = unacknowledged(&stream).filter(|held| *held >= before) {
-                        session.on_close_unread(held, now.saturating_duration_since(closed_at));
-                        peer_not_reading = held > 0;
-                    }
+                if session.is_ended() {
+                    peer_not_reading = stopped_reading_at_close(session, &stream, unread_at_close, now);
                 }
             }
         }

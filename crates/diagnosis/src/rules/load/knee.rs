@@ -128,13 +128,19 @@ fn conclusion(
                 ),
             )
     } else if top_kind.is_none() && !step.drops.is_empty() && stopped_reading_only(step) {
-        (
-            CauseId::SlowConsumer,
+        // A knee in the first step has no level below it to name.
+        let title = if limit == 0 {
+            format!(
+                "The server stopped reading {} connection(s) from the first step on",
+                thousands(dropped(step))
+            )
+        } else {
             format!(
                 "The server stops reading its connections at about {} concurrent connections",
                 thousands(limit)
-            ),
-        )
+            )
+        };
+        (CauseId::SlowConsumer, title)
     } else {
         (
             CauseId::LoadLimit,
