@@ -2,6 +2,7 @@
 //! I/O, so both are table-tested without a socket.
 
 use wsdoctor_evidence::{redact_header_value, Header};
+use wsdoctor_wire::handshake::{parse_head, HeadParse};
 
 /// Length of the path in the over-long request line: past nginx's and
 /// Apache's 8 KB line limits (nginx `large_client_header_buffers` 8k,
@@ -13,8 +14,6 @@ pub const LONG_PATH_BYTES: usize = 10_000;
 pub const MAX_ANSWER_BYTES: usize = 8 * 1024;
 /// Characters of body kept in the record.
 const MAX_BODY_CHARS: usize = 2048;
-/// Headers parsed at most.
-const MAX_HEADERS: usize = 64;
 
 /// One of the fixed requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,32 +117,26 @@ pub enum AnswerError {
 
 /// Parses what arrived. `Incomplete` while the head is partial.
 pub fn parse(bytes: &[u8]) -> Result<Answer, AnswerError> {
-    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut response = httparse::Response::new(&mut slots);
-    let head_len = match response.parse(bytes) {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) => return Err(AnswerError::Incomplete),
-        Err(e) => return Err(AnswerError::NotHttp(e.to_string())),
+    let head = match parse_head(bytes) {
+        HeadParse::Complete(head) => head,
+        HeadParse::Partial => return Err(AnswerError::Incomplete),
+        HeadParse::Invalid(e) => return Err(AnswerError::NotHttp(e)),
     };
-    let headers = response
-        .headers
-        .iter()
-        .map(|h| {
-            let value = String::from_utf8_lossy(h.value);
-            Header {
-                name: h.name.to_owned(),
-                value: redact_header_value(h.name, &value),
-            }
-        })
-        .collect();
-    let body: String = String::from_utf8_lossy(bytes.get(head_len..).unwrap_or_default())
+    let body: String = String::from_utf8_lossy(bytes.get(head.len..).unwrap_or_default())
         .chars()
         .take(MAX_BODY_CHARS)
         .collect();
     Ok(Answer {
-        status: response.code.unwrap_or(0),
-        reason: response.reason.unwrap_or_default().to_owned(),
-        headers,
+        status: head.status,
+        reason: head.reason,
+        headers: head
+            .headers
+            .into_iter()
+            .map(|(name, value)| Header {
+                value: redact_header_value(&name, &value),
+                name,
+            })
+            .collect(),
         body,
     })
 }
@@ -151,23 +144,14 @@ pub fn parse(bytes: &[u8]) -> Result<Answer, AnswerError> {
 /// True when `bytes` hold the whole answer: the head and as many body
 /// bytes as `Content-Length` says (without one, only the peer's close ends it).
 pub fn complete(bytes: &[u8]) -> bool {
-    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut response = httparse::Response::new(&mut slots);
-    let Ok(httparse::Status::Complete(head_len)) = response.parse(bytes) else {
+    let HeadParse::Complete(head) = parse_head(bytes) else {
         return false;
     };
-    response
-        .headers
+    head.headers
         .iter()
-        .find(|h| h.name.eq_ignore_ascii_case("content-length"))
-        .and_then(|h| {
-            std::str::from_utf8(h.value)
-                .ok()?
-                .trim()
-                .parse::<usize>()
-                .ok()
-        })
-        .is_some_and(|len| bytes.len() >= head_len.saturating_add(len))
+        .find(|(name, _)| name.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, value)| value.trim().parse::<usize>().ok())
+        .is_some_and(|len| bytes.len() >= head.len.saturating_add(len))
 }
 
 #[cfg(test)]
