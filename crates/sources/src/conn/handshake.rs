@@ -231,7 +231,7 @@ pub(crate) async fn read_body<S: tokio::io::AsyncRead + Unpin + ?Sized>(
 
 /// Decodes as much of a chunked body as is present; the bool says whether
 /// the final zero-size chunk was seen.
-fn dechunk(mut wire: &[u8]) -> (Vec<u8>, bool) {
+pub(super) fn dechunk(mut wire: &[u8]) -> (Vec<u8>, bool) {
     let mut out = Vec::new();
     loop {
         let Ok(httparse::Status::Complete((header_len, size))) = httparse::parse_chunk_size(wire)

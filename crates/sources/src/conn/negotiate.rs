@@ -6,8 +6,8 @@
 //! setups) is connected as before, without `id`; a redirect (Azure SignalR
 //! Service) or an `error` answer is said in the protocol's evidence and the
 //! upgrade is tried without it, so the refusal is what gets diagnosed.
-//! Hand-written HTTP/1.1 (one POST, `Connection: close`, httparse for the
-//! head and chunk sizes): the workspace's hyper client would need the
+//! Hand-written HTTP/1.1 (one POST, `Connection: close`, read with wire's head
+//! parser and the upgrade's `dechunk`): the workspace's hyper client would need the
 //! connection's stream types rebuilt around it for one request.
 
 use std::time::Instant;
@@ -17,6 +17,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use wsdoctor_app::signalr::codec::{negotiate_url, parse_negotiate, websocket_url, Negotiated};
 use wsdoctor_app::AppProtocol;
 use wsdoctor_evidence::{AppRecord, ConnectionRecord};
+use wsdoctor_wire::handshake::{parse_head, HeadParse};
 
 use super::{ConnectOptions, Target};
 
@@ -135,42 +136,24 @@ async fn post(options: &ConnectOptions, origin: Instant) -> Result<(u16, String)
 
 /// Status and body of an HTTP/1.1 answer read to its end (chunked or not).
 fn parse_answer(bytes: &[u8]) -> Result<(u16, String), String> {
-    let mut headers = [httparse::EMPTY_HEADER; 64];
-    let mut response = httparse::Response::new(&mut headers);
-    let Ok(httparse::Status::Complete(head)) = response.parse(bytes) else {
+    let HeadParse::Complete(head) = parse_head(bytes) else {
         return Err("not an HTTP answer".to_owned());
     };
-    let status = response.code.unwrap_or(0);
-    let chunked = response.headers.iter().any(|h| {
-        h.name.eq_ignore_ascii_case("transfer-encoding")
-            && String::from_utf8_lossy(h.value)
-                .to_ascii_lowercase()
-                .contains("chunked")
+    let chunked = head.headers.iter().any(|(name, value)| {
+        name.eq_ignore_ascii_case("transfer-encoding")
+            && value.to_ascii_lowercase().contains("chunked")
     });
-    let rest = &bytes[head..];
+    let rest = bytes.get(head.len..).unwrap_or_default();
     let body = if chunked {
-        dechunk(rest)
+        // Only a body that reached its last chunk is an answer to read.
+        match super::handshake::dechunk(rest) {
+            (body, true) => body,
+            (_, false) => Vec::new(),
+        }
     } else {
         rest.to_vec()
     };
-    Ok((status, String::from_utf8_lossy(&body).into_owned()))
-}
-
-fn dechunk(mut rest: &[u8]) -> Vec<u8> {
-    let mut body = Vec::new();
-    while let Ok(httparse::Status::Complete((start, size))) = httparse::parse_chunk_size(rest) {
-        let Some(end) = usize::try_from(size)
-            .ok()
-            .and_then(|size| start.checked_add(size))
-            .filter(|end| *end > start && *end <= rest.len())
-        else {
-            break;
-        };
-        body.extend_from_slice(&rest[start..end]);
-        // The chunk's data ends with CRLF.
-        rest = rest.get(end.saturating_add(2)..).unwrap_or_default();
-    }
-    body
+    Ok((head.status, String::from_utf8_lossy(&body).into_owned()))
 }
 
 /// A redirect URL without its query (where access tokens travel).
