@@ -1,14 +1,14 @@
 //! The active hop fingerprint around `probe` and `idle`: on by default when
 //! the upgrade's answer names no hop, off with `--no-fingerprint`. The
 //! requests are `wsdoctor-sources`' (`fingerprint`), the matching is
-//! `wsdoctor-diagnosis`' (`fingerprint::active`); this only decides
-//! whether to send them and says in the report that they were sent.
+//! `wsdoctor-diagnosis`' (`fingerprint::active`, which also says whether
+//! the hop is unknown); this maps the flags and calls them.
 
 use std::time::Duration;
 
 use clap::Args;
-use wsdoctor_diagnosis::fingerprint::{active, identify, BLAME_THRESHOLD};
-use wsdoctor_diagnosis::{kb, Finding};
+use wsdoctor_diagnosis::fingerprint::active;
+use wsdoctor_diagnosis::Finding;
 use wsdoctor_evidence::{HandshakeRecord, HopProbeRecord};
 use wsdoctor_sources::conn::ConnectOptions;
 
@@ -29,37 +29,14 @@ pub(crate) struct FingerprintArgs {
     pub(crate) fingerprint_timeout: Duration,
 }
 
-/// True when the upgrade's answer came and names no proxy strongly enough
-/// to blame (an app server's `Server` header does not name the hop in front
-/// of it). No answer at all (refused, TLS failure): nothing to ask.
-pub(crate) fn hop_unknown(handshake: Option<&HandshakeRecord>) -> bool {
-    let Some(hs) = handshake else {
-        return false;
-    };
-    let named = identify(hs).iter().any(|c| {
-        c.confidence >= BLAME_THRESHOLD && kb().intermediary(&c.id).is_some_and(|i| i.is_proxy())
-    });
-    !named || renamed_by_a_hop_in_front(hs)
-}
-
-/// Every header name lower case: something normalised them on the way
-/// (HAProxy ≥ 2.0 and Envoy do), so the product a header names may not be
-/// the first hop (nginx and Apache write `Server`, `Connection`).
-fn renamed_by_a_hop_in_front(hs: &HandshakeRecord) -> bool {
-    hs.headers.len() >= 2
-        && hs
-            .headers
-            .iter()
-            .all(|h| !h.name.bytes().any(|b| b.is_ascii_uppercase()))
-}
-
 /// Runs the fingerprint when it is wanted and the hop is unknown.
 pub(crate) async fn run_if_unknown(
     args: &FingerprintArgs,
     options: &ConnectOptions,
     handshake: Option<&HandshakeRecord>,
 ) -> Option<HopProbeRecord> {
-    if args.no_fingerprint || args.fingerprint_timeout.is_zero() || !hop_unknown(handshake) {
+    if args.no_fingerprint || args.fingerprint_timeout.is_zero() || !active::hop_unknown(handshake)
+    {
         return None;
     }
     Some(wsdoctor_sources::fingerprint::run(options, args.fingerprint_timeout).await)
@@ -67,7 +44,5 @@ pub(crate) async fn run_if_unknown(
 
 /// Says on the first finding what the fingerprint sent and what answered.
 pub(crate) fn note(findings: &mut [Finding], record: Option<&HopProbeRecord>) {
-    if let (Some(first), Some(record)) = (findings.first_mut(), record) {
-        first.evidence.push(active::summary(record));
-    }
+    active::note_on_top(findings, record);
 }

@@ -258,3 +258,38 @@ pub fn summary(record: &HopProbeRecord) -> String {
         answers.join("; ")
     )
 }
+
+/// True when the upgrade's answer came and names no proxy strongly enough
+/// to blame (an app server's `Server` header does not name the hop in front
+/// of it), so the fingerprint is worth sending. No answer at all (refused,
+/// TLS failure): nothing to ask.
+pub fn hop_unknown(handshake: Option<&HandshakeRecord>) -> bool {
+    let Some(hs) = handshake else {
+        return false;
+    };
+    let named = identify(hs).iter().any(|c| {
+        c.confidence >= super::BLAME_THRESHOLD
+            && crate::kb::kb()
+                .intermediary(&c.id)
+                .is_some_and(|i| i.is_proxy())
+    });
+    !named || renamed_by_a_hop_in_front(hs)
+}
+
+/// Every header name lower case: something normalised them on the way
+/// (HAProxy ≥ 2.0 and Envoy do), so the product a header names may not be
+/// the first hop (nginx and Apache write `Server`, `Connection`).
+fn renamed_by_a_hop_in_front(hs: &HandshakeRecord) -> bool {
+    hs.headers.len() >= 2
+        && hs
+            .headers
+            .iter()
+            .all(|h| !h.name.bytes().any(|b| b.is_ascii_uppercase()))
+}
+
+/// Says on the top finding what the fingerprint sent and what answered.
+pub fn note_on_top(findings: &mut [crate::finding::Finding], record: Option<&HopProbeRecord>) {
+    if let (Some(first), Some(record)) = (findings.first_mut(), record) {
+        first.evidence.push(summary(record));
+    }
+}
