@@ -270,6 +270,11 @@ fn child_args(
     for pin in &c.connect_to {
         push("--connect-to", pin.to_string().into());
     }
+    // As given, not as resolved: a child without them would read the
+    // proxy variables itself, unlike its parent under --proxy/--no-proxy.
+    if let Some(proxy) = &c.proxy {
+        push("--proxy", proxy.into());
+    }
     if let Some(events) = &args.events {
         push("--events", events.into());
     }
@@ -284,6 +289,7 @@ fn child_args(
         (c.deflate, "--deflate"),
         (c.ipv4, "-4"),
         (c.ipv6, "-6"),
+        (c.no_proxy, "--no-proxy"),
         (true, "--child"),
     ]
     .iter()
@@ -342,5 +348,37 @@ mod tests {
         assert_eq!(child_config.shard, shard);
         assert!(back.child && back.procs.is_none());
         assert_eq!(back.connect.headers, vec!["X-A: 1".to_owned()]);
+    }
+
+    /// The parent's `--proxy`/`--no-proxy`, as given: without them a child
+    /// would read the proxy variables itself.
+    #[test]
+    fn children_get_the_proxy_choice() {
+        use clap::Parser as _;
+        for (flags, want) in [
+            (
+                &["--proxy", "http://u:p@127.0.0.1:3128"][..],
+                &["--proxy", "http://u:p@127.0.0.1:3128"][..],
+            ),
+            (&["--no-proxy"][..], &["--no-proxy"][..]),
+            (&[][..], &[][..]),
+        ] {
+            let cli = crate::args::Cli::try_parse_from(
+                ["wsdoctor", "load", "ws://127.0.0.1:9/ws", "-c", "4"]
+                    .iter()
+                    .chain(flags),
+            )
+            .unwrap();
+            let crate::args::Command::Load(args) = cli.command else {
+                panic!("not load")
+            };
+            let config = super::load_config(&args).unwrap();
+            let child: Vec<String> = super::child_args(&args, &config, None, &[])
+                .into_iter()
+                .map(|a| a.into_string().unwrap())
+                .filter(|a| a.contains("proxy") || a.contains("3128"))
+                .collect();
+            assert_eq!(child, want, "{flags:?}");
+        }
     }
 }

@@ -700,3 +700,68 @@ async fn cli_probes_through_the_proxy_and_never_prints_its_password() {
         "{text}"
     );
 }
+
+/// `load --procs 2` runs its ramp in child processes of the binary: they go
+/// through the proxy their parent was given, and under `--no-proxy` ignore
+/// the environment's, as the parent does (before, they read only the
+/// environment). tinyproxy tells which: only through it do wrong
+/// credentials fail a connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn load_procs_children_take_the_proxy_flags() {
+    let lab = start_lab().await;
+    let port = lab.addr().port();
+    let url = lab.url("/ws");
+    let Some(tiny) = support::tinyproxy(&format!("ConnectPort {port}\nBasicAuth alice s3cret"))
+    else {
+        return;
+    };
+    let good = format!("http://alice:s3cret@{}", tiny.addr);
+    let bad = format!("http://alice:nope@{}", tiny.addr);
+    let load = |extra: Vec<String>, env: Vec<(String, String)>| {
+        let url = url.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut args = vec![
+                "load", &url, "--json", "-c", "4", "--step", "4", "--rate", "100", "--hold",
+                "300ms", "--procs", "2",
+            ];
+            args.extend(extra.iter().map(String::as_str));
+            let env: Vec<(&str, &str)> =
+                env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let (code, json) = wsdoctor(&args, &env);
+            assert!(
+                !json.contains("s3cret") && !json.contains("nope@"),
+                "{json}"
+            );
+            let report: Value =
+                serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json}"));
+            (code, report)
+        })
+    };
+    // Summed over the ramp's steps: (opened, refused by the proxy with 401).
+    let counts = |report: &Value| {
+        let steps = report["observations"]["load"]["steps"].as_array().unwrap();
+        let sum = |f: &dyn Fn(&Value) -> Option<u64>| steps.iter().filter_map(f).sum::<u64>();
+        (
+            sum(&|s| s["opened"].as_u64()),
+            sum(&|s| s["failures"]["proxy-401"].as_u64()),
+        )
+    };
+
+    // Wrong credentials on the flag: tinyproxy refuses every connection of
+    // both children.
+    let (code, report) = load(vec!["--proxy".into(), bad.clone()], vec![])
+        .await
+        .unwrap();
+    assert_eq!(code, 1, "{report:#}");
+    assert_eq!(report["findings"][0]["id"], "proxy-refused", "{report:#}");
+    assert_eq!(counts(&report), (0, 4), "{report:#}");
+    // The right ones: all four through it.
+    let (code, report) = load(vec!["--proxy".into(), good], vec![]).await.unwrap();
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(counts(&report), (4, 0), "{report:#}");
+    // The refusing proxy in the environment, ignored under --no-proxy.
+    let env = vec![("HTTP_PROXY".to_owned(), bad)];
+    let (code, report) = load(vec!["--no-proxy".into()], env).await.unwrap();
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(counts(&report), (4, 0), "{report:#}");
+}

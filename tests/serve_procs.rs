@@ -2,7 +2,7 @@
 //! on the one port, a load through it is healthy, and when the parent
 //! stops its worker goes too.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
@@ -117,6 +117,54 @@ fn two_processes_share_the_port_and_stop_together() {
         "left running: {:?}",
         processes_with(&listen)
     );
+}
+
+/// Killed outright (no handler runs, nothing is dropped), the parent
+/// leaves its worker nothing but the pipe on its stdin closing: the worker
+/// must take that as the parent gone and exit, even while it holds
+/// connections whose client never answers its close frame.
+#[test]
+fn a_worker_exits_when_its_parent_is_killed() {
+    let port = free_port();
+    let listen = format!("--listen 127.0.0.1:{port}");
+    let mut parent = start(port);
+    assert_eq!(processes_with(&listen).len(), 2, "parent and one worker");
+    // Upgraded connections on both processes (the kernel spreads them),
+    // each held open by a client that reads nothing and never answers.
+    let upgrade = b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\
+Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+Sec-WebSocket-Version: 13\r\n\r\n";
+    let held: Vec<TcpStream> = (0..16)
+        .filter_map(|_| {
+            let mut tcp = TcpStream::connect(("127.0.0.1", port)).ok()?;
+            tcp.write_all(upgrade).ok()?;
+            Some(tcp)
+        })
+        .collect();
+    assert_eq!(held.len(), 16);
+    std::thread::sleep(Duration::from_millis(300));
+    parent.kill().unwrap();
+    let _ = parent.wait();
+    let killed_at = Instant::now();
+    let deadline = killed_at + Duration::from_secs(10);
+    while !processes_with(&listen).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let left = processes_with(&listen);
+    for pid in &left {
+        let _ = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status();
+    }
+    assert!(
+        left.is_empty(),
+        "the worker outlived its killed parent by 10 s: {left:?}"
+    );
+    eprintln!(
+        "worker gone {:.2} s after its parent was killed",
+        killed_at.elapsed().as_secs_f64()
+    );
+    drop(held);
 }
 
 #[test]
