@@ -754,6 +754,11 @@ async fn load_procs_children_take_the_proxy_flags() {
         .unwrap();
     assert_eq!(code, 1, "{report:#}");
     assert_eq!(report["findings"][0]["id"], "proxy-refused", "{report:#}");
+    let fix = report["findings"][0]["fix"].to_string();
+    assert!(
+        fix.contains("credentials") && !fix.contains("MaxClients"),
+        "{fix}"
+    );
     assert_eq!(counts(&report), (0, 4), "{report:#}");
     // The right ones: all four through it.
     let (code, report) = load(vec!["--proxy".into(), good], vec![]).await.unwrap();

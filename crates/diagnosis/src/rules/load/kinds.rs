@@ -20,6 +20,12 @@ pub(super) fn fix_for(kind: FailureKind, server: Option<&str>) -> (String, Strin
             "server".to_owned(),
             "The server or a proxy in front of it refuses new upgrades past this level: look for a connection limit (maxconn in HAProxy, max_conns/limit_conn in nginx, the application's own cap) and for the process's open-file limit.".to_owned(),
         ),
+        // Credentials, not a level: the proxy wants them (407) or rejects
+        // the ones given (407 again, or 401 from tinyproxy).
+        FailureKind::ProxyStatus(401 | 407) => (
+            "proxy".to_owned(),
+            "The forward proxy wants credentials it did not get, or rejects the ones given: put the right ones in the proxy URL (--proxy http://user:pass@host:port, or the https_proxy/http_proxy variable).".to_owned(),
+        ),
         // The forward proxy's own limit, not the target's (tinyproxy
         // MaxClients, squid's file descriptors).
         k if k.is_proxy() => (

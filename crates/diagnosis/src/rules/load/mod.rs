@@ -193,6 +193,9 @@ mod tests {
         let f = &diagnose_load(&e)[0];
         assert_eq!(f.id, CauseId::ProxyRefused);
         assert_eq!(f.fix[0].for_, "proxy");
+        // Credentials, whatever the level: never a connection limit.
+        assert!(f.fix[0].text.contains("credentials"), "{}", f.fix[0].text);
+        assert!(!f.fix[0].text.contains("MaxClients"), "{}", f.fix[0].text);
         // Past a level, the proxy's refusals are its own connection limit.
         let e = evidence(vec![
             step(1, 100, 100, &[], 100),
