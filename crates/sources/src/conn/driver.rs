@@ -147,6 +147,13 @@ fn stopped_reading_at_close(
     let Some((closed_at, Some(before))) = at_close else {
         return false;
     };
+    // Nothing held when we closed: the peer had taken everything, and what
+    // is unacknowledged at the end is our own close frame, which a peer
+    // that reads may acknowledge late (delayed ACKs, a loaded machine: a
+    // healthy STOMP broker was called a slow consumer that way).
+    if before == 0 {
+        return false;
+    }
     unacknowledged(stream)
         .filter(|held| *held >= before)
         .is_some_and(|held| session.on_close_unread(held, now.saturating_duration_since(closed_at)))
