@@ -295,8 +295,7 @@ async fn behind_haproxy_then_apache_the_front_hop_is_named_and_the_other_ranked(
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn behind_haproxy_then_nginx_lower_cased_headers_send_the_fingerprint_and_haproxy_ranks_first(
-) {
+async fn behind_haproxy_then_nginx_haproxy_is_named_and_nginx_ranked_behind_it() {
     let lab = LabServer::start(LabConfig::default()).await.unwrap();
     let Some(nginx) = support::nginx(lab.addr(), "proxy_read_timeout 60s;") else {
         return;
@@ -307,13 +306,37 @@ async fn behind_haproxy_then_nginx_lower_cased_headers_send_the_fingerprint_and_
     let (_, report) = idle(&format!("ws://{}/ws", haproxy.addr));
     let f = &report["findings"][0];
     let lines = evidence(f);
+    // HAProxy refused the malformed header itself: it is the hop our
+    // connection reaches. nginx's Server header came back through it.
     assert!(lines.contains("signature haproxy-400-page"), "{lines}");
-    // nginx's own Server header no longer wins the timer HAProxy owns:
-    // HAProxy ranks first (too close to nginx to be named alone).
-    assert_ne!(f["intermediary"], "nginx", "{lines}");
+    assert_eq!(f["intermediary"], "haproxy", "{lines}");
+    assert!(lines.contains("the hop our connection reaches"), "{lines}");
     let first = lines.find("  haproxy (").unwrap();
+    let nginx_line = lines.find("  nginx (").unwrap();
+    assert!(nginx_line > first, "{lines}");
     assert!(
-        lines.find("  nginx (").is_some_and(|n| n > first),
+        lines[nginx_line..].contains("came back through haproxy"),
         "{lines}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn behind_nginx_then_haproxy_nginx_is_the_front_and_named_by_its_own_header() {
+    let lab = LabServer::start(LabConfig::default()).await.unwrap();
+    let Some(haproxy) = support::haproxy(lab.addr(), "timeout tunnel 60s") else {
+        return;
+    };
+    let Some(nginx) = support::nginx(haproxy.addr, "proxy_read_timeout 2s;") else {
+        return;
+    };
+    let (_, report) = idle(&format!("ws://{}/ws", nginx.addr));
+    let f = &report["findings"][0];
+    assert_eq!(f["id"], "idle-timeout", "{report:#}");
+    // nginx writes its own Server header (HAProxy behind it sends none and
+    // does not lower-case what nginx writes): nothing to ask.
+    assert_eq!(f["intermediary"], "nginx", "{report:#}");
+    assert!(
+        report["observations"]["idle"]["hop_probe"].is_null(),
+        "{report:#}"
     );
 }

@@ -186,6 +186,7 @@ fn timer_finding(
         timer: Some(timer),
         shape: None,
         named: &[],
+        front: None,
     });
     f.measured.samples = Some(u32::try_from(at_t).unwrap_or(u32::MAX));
     f.measured.connections_affected = Some(at_t as u64);

@@ -5,6 +5,7 @@ use wsdoctor_evidence::{escape_peer, ConnectionEnd, PongPolicy, Side, Transport}
 
 use super::{heartbeat, Ctx};
 use crate::finding::{CauseId, Finding, Severity, SourceKind};
+use crate::fingerprint::active::front_hop;
 use crate::fingerprint::hops::{self, Hop, Observed, Shape, Timer};
 use crate::kb::{kb, CodeEntry, Intermediary};
 use crate::rules::common::{
@@ -488,8 +489,16 @@ fn blame_by_clocks(
     // No default matches, but the answer came through a proxy whose idle
     // timer is configurable, and the TCP close is what its timer does: a
     // non-default setting of that proxy is the likeliest cause.
+    // Not when another proxy the answer names (seen behind it) has the
+    // silence as its default: the timer may be that one's.
+    let default_elsewhere = |b: &Intermediary| {
+        ctx.candidates
+            .iter()
+            .any(|c| c.id != b.id && contains(&idle, &c.id))
+    };
     let configured = ctx.blamed_proxy().filter(|b| {
         blamed.is_none()
+            && !default_elsewhere(b)
             && b.idle_timeout_setting.is_some()
             && matches!(transport, Transport::Eof | Transport::Reset)
             && since.is_some_and(|s| s + 250_000 >= open)
@@ -515,11 +524,13 @@ fn blame_by_clocks(
         (_, true, false) => Some(Timer::Lifetime(open)),
         _ => None,
     };
+    let front = ctx.ev.hop_probe.as_ref().and_then(front_hop);
     let ranked = match timer.filter(|_| blamed.is_none()) {
         Some(t) => hops::rank(&Observed {
             timer: Some(t),
             shape: Shape::of(end),
             named: &ctx.candidates,
+            front: front.as_deref(),
         }),
         None => Vec::new(),
     };

@@ -137,5 +137,6 @@ fn ranked_hops(d: &WatchDrop, timer: Timer) -> Vec<Hop> {
         timer: Some(timer),
         shape: Shape::of(&d.end),
         named: &named,
+        front: None,
     })
 }
