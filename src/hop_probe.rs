@@ -1,4 +1,5 @@
-//! The active hop fingerprint around `probe` and `idle`: on by default when
+//! The active hop fingerprint around `probe`, `idle` and `watch` (after the
+//! watch): on by default when
 //! the upgrade's answer names no hop, off with `--no-fingerprint`. The
 //! requests are `wsdoctor-sources`' (`fingerprint`), the matching is
 //! `wsdoctor-diagnosis`' (`fingerprint::active`, which also says whether
@@ -9,6 +10,7 @@ use std::time::Duration;
 use clap::Args;
 use wsdoctor_diagnosis::fingerprint::active;
 use wsdoctor_diagnosis::Finding;
+use wsdoctor_evidence::watch::WatchHopProbe;
 use wsdoctor_evidence::{HandshakeRecord, HopProbeRecord};
 use wsdoctor_sources::conn::ConnectOptions;
 
@@ -40,6 +42,26 @@ pub(crate) async fn run_if_unknown(
         return None;
     }
     Some(wsdoctor_sources::fingerprint::run(options, args.fingerprint_timeout).await)
+}
+
+/// After a watch: the fingerprint of each target whose first answer named
+/// no hop (`answers` and `names` in the order of `targets`).
+pub(crate) async fn after_watch(
+    args: &FingerprintArgs,
+    targets: &[ConnectOptions],
+    answers: &[Option<HandshakeRecord>],
+    names: &[String],
+) -> Vec<WatchHopProbe> {
+    let mut probes = Vec::new();
+    for ((options, answer), target) in targets.iter().zip(answers).zip(names) {
+        if let Some(probe) = run_if_unknown(args, options, answer.as_ref()).await {
+            probes.push(WatchHopProbe {
+                target: target.clone(),
+                probe,
+            });
+        }
+    }
+    probes
 }
 
 /// Says on the first finding what the fingerprint sent and what answered.

@@ -340,3 +340,63 @@ async fn behind_nginx_then_haproxy_nginx_is_the_front_and_named_by_its_own_heade
         "{report:#}"
     );
 }
+
+fn watch(url: &str, duration: &str, extra: &[&str]) -> Value {
+    let mut args = vec![
+        "watch",
+        url,
+        "--duration",
+        duration,
+        "--arms",
+        "silent",
+        "--conns",
+        "2",
+        "--backoff",
+        "100ms",
+        "--backoff-max",
+        "200ms",
+    ];
+    args.extend_from_slice(extra);
+    wsdoctor(&args).1
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn watch_behind_haproxy_fingerprints_after_the_watch_and_names_it() {
+    let lab = LabServer::start(LabConfig::default()).await.unwrap();
+    let Some(haproxy) = support::haproxy(lab.addr(), "timeout tunnel 1s") else {
+        return;
+    };
+    let url = format!("ws://{}/ws", haproxy.addr);
+    let report = watch(&url, "3500ms", &[]);
+    let f = &report["findings"][0];
+    assert_eq!(f["id"], "idle-timeout", "{report:#}");
+    assert_eq!(f["intermediary"], "haproxy", "{report:#}");
+    let lines = evidence(f);
+    assert!(lines.contains("signature haproxy-400-page"), "{lines}");
+    assert!(lines.contains("active fingerprint"), "{lines}");
+    let probes = &report["observations"]["watch"]["hop_probes"];
+    assert_eq!(probes[0]["target"], url.as_str(), "{report:#}");
+    assert_eq!(probes[0]["exchanges"].as_array().unwrap().len(), 4);
+    // The same watch without it names no hop: the test fails without the
+    // feature.
+    let bare = watch(&url, "3500ms", &["--no-fingerprint"]);
+    assert_eq!(bare["findings"][0]["id"], "idle-timeout", "{bare:#}");
+    assert!(bare["findings"][0]["intermediary"].is_null(), "{bare:#}");
+    assert!(bare["observations"]["watch"]["hop_probes"].is_null());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn watch_with_no_fingerprint_sends_nothing_but_its_websockets() {
+    let lab = LabServer::start(LabConfig::default()).await.unwrap();
+    let Some(haproxy) = support::haproxy(lab.addr(), "timeout tunnel 30s") else {
+        return;
+    };
+    let (relay, count) = counting_relay(haproxy.addr);
+    let url = format!("ws://{relay}/ws");
+    // Nothing drops within the watch: its two connections, and no more.
+    let off = watch(&url, "1s", &["--no-fingerprint"]);
+    assert_eq!(count.load(Ordering::SeqCst), 2, "{off:#}");
+    let on = watch(&url, "1s", &[]);
+    // The watch's connections plus the four fingerprint requests after it.
+    assert_eq!(count.load(Ordering::SeqCst), 2 + 2 + 4, "{on:#}");
+}
