@@ -321,6 +321,30 @@ async fn behind_haproxy_then_nginx_haproxy_is_named_and_nginx_ranked_behind_it()
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn probe_behind_haproxy_then_nginx_names_haproxy_and_says_nginx_is_next() {
+    let lab = LabServer::start(LabConfig::default()).await.unwrap();
+    let Some(nginx) = support::nginx(lab.addr(), "proxy_read_timeout 60s;") else {
+        return;
+    };
+    let Some(haproxy) = support::haproxy(nginx.addr, "timeout tunnel 1s") else {
+        return;
+    };
+    let (_, report) = wsdoctor(&[
+        "probe",
+        &format!("ws://{}/ws", haproxy.addr),
+        "--watch",
+        "3s",
+    ]);
+    let f = &report["findings"][0];
+    assert_eq!(f["intermediary"], "haproxy", "{report:#}");
+    let lines = evidence(f);
+    assert!(
+        lines.contains("HAProxy is the hop our connection reaches; nginx"),
+        "{lines}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn behind_nginx_then_haproxy_nginx_is_the_front_and_named_by_its_own_header() {
     let lab = LabServer::start(LabConfig::default()).await.unwrap();
     let Some(haproxy) = support::haproxy(lab.addr(), "timeout tunnel 60s") else {

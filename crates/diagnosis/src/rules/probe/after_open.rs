@@ -514,6 +514,24 @@ fn blame_by_clocks(
             b.short_name(),
             human(since.unwrap_or(open))
         ));
+        // Proxies seen through it (the fingerprint found it in front) may
+        // be set to the same value: say so rather than let "most likely"
+        // stand alone.
+        let behind: Vec<&str> = ctx
+            .candidates
+            .iter()
+            .filter(|c| c.id != b.id && c.evidence.contains("came back through"))
+            .filter(|c| kb().intermediary(&c.id).is_some_and(|i| i.is_proxy()))
+            .map(|c| c.id.as_str())
+            .collect();
+        if !behind.is_empty() {
+            f.evidence.push(format!(
+                "{} is the hop our connection reaches; {} behind it may be set to the same value: check it next if changing {} does not help",
+                b.short_name(),
+                behind.join(", "),
+                b.short_name()
+            ));
+        }
         f.confidence = 0.8;
         blamed = Some(b);
     }
