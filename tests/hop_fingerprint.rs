@@ -318,6 +318,23 @@ async fn behind_haproxy_then_nginx_haproxy_is_named_and_nginx_ranked_behind_it()
         lines[nginx_line..].contains("came back through haproxy"),
         "{lines}"
     );
+    // Without the fingerprint nothing says who is in front, but the
+    // lower-cased header names say someone is: nginx is not named on its
+    // passed-through header (it was, before).
+    let (_, bare) = wsdoctor(&[
+        "idle",
+        &format!("ws://{}/ws", haproxy.addr),
+        "--max",
+        "15s",
+        "--samples",
+        "1",
+        "--heartbeat-window",
+        "0s",
+        "--no-fingerprint",
+    ]);
+    let f = &bare["findings"][0];
+    assert!(f["intermediary"].is_null(), "{bare:#}");
+    assert!(evidence(f).contains("came lower-cased"), "{bare:#}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -232,6 +232,23 @@ fn front_hop_with(record: &HopProbeRecord, table: &[Signature]) -> Option<String
     unique.all(|p| p == first).then(|| first.clone())
 }
 
+/// What stands in front of the products the answers name, for
+/// [`super::hops::Observed::front`]: the product the fingerprint found
+/// there ([`front_hop`]); else, when every header name of the 101 came
+/// lower-cased (a normalising hop rewrote them), an unidentified hop
+/// ([`super::hops::UNKNOWN_FRONT`]), so the product a header names is not
+/// named alone; else nothing.
+pub fn front_of(
+    handshake: Option<&HandshakeRecord>,
+    probe: Option<&HopProbeRecord>,
+) -> Option<String> {
+    probe.and_then(front_hop).or_else(|| {
+        handshake
+            .filter(|hs| renamed_by_a_hop_in_front(hs))
+            .map(|_| super::hops::UNKNOWN_FRONT.to_owned())
+    })
+}
+
 /// What the upgrade's answer names ([`identify`]) and what the active
 /// fingerprint's answers name, together: one candidate per product, its
 /// signals combined.
@@ -317,7 +334,9 @@ pub fn hop_unknown(handshake: Option<&HandshakeRecord>) -> bool {
 /// (HAProxy ≥ 2.0 and Envoy do), so the product a header names may not be
 /// the first hop (nginx and Apache write `Server`, `Connection`).
 fn renamed_by_a_hop_in_front(hs: &HandshakeRecord) -> bool {
-    hs.headers.len() >= 2
+    // HTTP/2 lower-cases every name by itself (RFC 9113 §8.2.1).
+    hs.http_version.starts_with("HTTP/1")
+        && hs.headers.len() >= 2
         && hs
             .headers
             .iter()

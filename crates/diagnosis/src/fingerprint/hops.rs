@@ -77,6 +77,7 @@ pub struct Observed<'a> {
     /// the malformed request itself, so it is the first hop that parses
     /// HTTP ([`super::active::front_hop`]). Then only it may be named
     /// alone: the others in `named` were seen through it.
+    /// [`UNKNOWN_FRONT`]: something unidentified is in front of them all.
     pub front: Option<&'a str>,
 }
 
@@ -125,6 +126,10 @@ const MORE_IDS: usize = 6;
 const SOURCE_CHARS: usize = 80;
 /// The top hop is named only this far ahead of the next one.
 const MARGIN: f64 = 0.05;
+/// [`Observed::front`] when a hop stands in front of every product named
+/// but nothing identified it (every header name of the 101 came
+/// lower-cased, and no fingerprint ran or matched).
+pub const UNKNOWN_FRONT: &str = "an unidentified hop";
 
 /// Ranks the products that may own the drop, most likely first. Empty when
 /// nothing points anywhere.
@@ -208,6 +213,10 @@ pub fn rank(o: &Observed<'_>) -> Vec<Hop> {
                 named &= nameable;
             }
             // Its header (or its answer) came back through the front hop.
+            Some(UNKNOWN_FRONT) if named => {
+                named = false;
+                reasons.insert(1, "but every header name of the answer came lower-cased: a hop in front of it rewrote them (HAProxy ≥ 2.0 and Envoy do; nginx and Apache write `Server`), so it is not the hop our connection reaches and is not named alone".to_owned());
+            }
             Some(_) => named = false,
             None => {}
         }

@@ -369,3 +369,17 @@ fn the_front_hop_is_not_named_when_the_timer_is_the_default_of_a_hop_behind_it()
         .iter()
         .all(|r| !r.contains("our connection reaches"))));
 }
+
+#[test]
+fn behind_an_unidentified_hop_the_product_a_header_names_is_ranked_not_named() {
+    let named = identify(&handshake(101, &[("server", "nginx/1.22.1")], None));
+    let hops = rank(&Observed {
+        timer: Some(Timer::Idle(2 * S)),
+        shape: FIN,
+        named: &named,
+        front: Some(UNKNOWN_FRONT),
+    });
+    assert_eq!(hops[0].intermediary.id, "nginx");
+    assert_eq!(confident(&hops), None, "{:#?}", lines(&hops, 4));
+    assert!(hops[0].reasons[1].contains("came lower-cased"));
+}

@@ -5,7 +5,7 @@ use wsdoctor_evidence::{escape_peer, ConnectionEnd, PongPolicy, Side, Transport}
 
 use super::{heartbeat, Ctx};
 use crate::finding::{CauseId, Finding, Severity, SourceKind};
-use crate::fingerprint::active::front_hop;
+use crate::fingerprint::active::front_of;
 use crate::fingerprint::hops::{self, Hop, Observed, Shape, Timer};
 use crate::kb::{kb, CodeEntry, Intermediary};
 use crate::rules::common::{
@@ -481,8 +481,14 @@ fn blame_by_clocks(
         ));
     }
     let contains = |list: &[&Intermediary], id: &str| list.iter().any(|i| i.id == id);
+    // A proxy seen behind another (the fingerprint's front hop, or an
+    // unidentified one that lower-cased every header name) is not blamed
+    // alone here; the ranking below says why.
+    let front = front_of(ctx.hs, ctx.ev.hop_probe.as_ref());
+    let at_front = |b: &Intermediary| front.as_deref().is_none_or(|f| f == b.id);
     let mut blamed = ctx
         .blamed_proxy()
+        .filter(|b| at_front(b))
         .filter(|b| contains(&idle, &b.id) || contains(&life, &b.id));
     f.evidence
         .extend(blamed.and_then(|b| ctx.identified_line(b)));
@@ -498,6 +504,7 @@ fn blame_by_clocks(
     };
     let configured = ctx.blamed_proxy().filter(|b| {
         blamed.is_none()
+            && at_front(b)
             && !default_elsewhere(b)
             && b.idle_timeout_setting.is_some()
             && matches!(transport, Transport::Eof | Transport::Reset)
@@ -542,7 +549,6 @@ fn blame_by_clocks(
         (_, true, false) => Some(Timer::Lifetime(open)),
         _ => None,
     };
-    let front = ctx.ev.hop_probe.as_ref().and_then(front_hop);
     let ranked = match timer.filter(|_| blamed.is_none()) {
         Some(t) => hops::rank(&Observed {
             timer: Some(t),
