@@ -230,7 +230,7 @@ pub(crate) async fn run(args: WatchArgs) -> anyhow::Result<u8> {
         })
         .map_err(|_| anyhow::anyhow!("watch state lock poisoned"))?;
     // After the watch, never during it: the hops no header named.
-    evidence.hop_probes =
+    (evidence.hop_probes, evidence.behind_unknown_hop) =
         crate::hop_probe::after_watch(&args.fingerprint, &targets, &answers, &evidence.targets)
             .await;
     let findings = wsdoctor_diagnosis::rules::watch::diagnose_watch(&evidence);

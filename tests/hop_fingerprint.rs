@@ -441,3 +441,30 @@ async fn watch_with_no_fingerprint_sends_nothing_but_its_websockets() {
     // The watch's connections plus the four fingerprint requests after it.
     assert_eq!(count.load(Ordering::SeqCst), 2 + 2 + 4, "{on:#}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn watch_behind_haproxy_then_nginx_names_haproxy_not_nginx_s_passed_through_header() {
+    let lab = LabServer::start(LabConfig::default()).await.unwrap();
+    let Some(nginx) = support::nginx(lab.addr(), "proxy_read_timeout 60s;") else {
+        return;
+    };
+    let Some(haproxy) = support::haproxy(nginx.addr, "timeout tunnel 1s") else {
+        return;
+    };
+    let url = format!("ws://{}/ws", haproxy.addr);
+    let report = watch(&url, "3500ms", &[]);
+    let f = &report["findings"][0];
+    assert_eq!(f["id"], "idle-timeout", "{report:#}");
+    assert_eq!(f["intermediary"], "haproxy", "{report:#}");
+    // Without the fingerprint nginx's header, lower-cased by HAProxy, is
+    // ranked but names nothing (before, the watch named nginx).
+    let bare = watch(&url, "3500ms", &["--no-fingerprint"]);
+    let f = &bare["findings"][0];
+    assert_eq!(f["id"], "idle-timeout", "{bare:#}");
+    assert!(f["intermediary"].is_null(), "{bare:#}");
+    assert_eq!(
+        bare["observations"]["watch"]["behind_unknown_hop"][0],
+        url.as_str(),
+        "{bare:#}"
+    );
+}

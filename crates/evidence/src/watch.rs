@@ -125,6 +125,11 @@ pub struct WatchEvidence {
     /// sent after the watch (never during it).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub hop_probes: Vec<WatchHopProbe>,
+    /// Targets whose first answer had every header name lower-cased and
+    /// whose front hop no fingerprint identified: a normalising hop stands
+    /// in front of the product its `Server` header names.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub behind_unknown_hop: Vec<String>,
 }
 
 /// The active hop fingerprint of one watched target.

@@ -138,7 +138,11 @@ fn ranked_hops(e: &WatchEvidence, d: &WatchDrop, timer: Timer) -> Vec<Hop> {
         .find(|p| p.target == d.target)
         .map(|p| &p.probe);
     let named = identify_with_probe(answer.as_ref(), probe);
-    let front = probe.and_then(front_hop);
+    let front = probe.and_then(front_hop).or_else(|| {
+        e.behind_unknown_hop
+            .contains(&d.target)
+            .then(|| hops::UNKNOWN_FRONT.to_owned())
+    });
     hops::rank(&Observed {
         timer: Some(timer),
         shape: Shape::of(&d.end),
