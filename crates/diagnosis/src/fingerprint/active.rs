@@ -258,13 +258,15 @@ pub fn front_of(
 /// (or chain) header came back through the front hop, which passes the
 /// backend's own (HAProxy, Apache), so it says "somewhere on the path",
 /// not "the hop we reach". Those signals count [`BEHIND_FRONT`] of their
-/// weight, and their evidence says why.
+/// weight, and their evidence says why. Only on a 101: an error page (a
+/// 502) names whoever wrote it, which is the hop that answered.
 pub fn identify_with_probe(
     handshake: Option<&HandshakeRecord>,
     probe: Option<&HopProbeRecord>,
 ) -> Vec<Candidate> {
     let mut all = handshake.map(identify).unwrap_or_default();
-    if let Some(front) = probe.and_then(front_hop) {
+    let switched = handshake.is_some_and(|hs| hs.status == 101);
+    if let Some(front) = probe.and_then(front_hop).filter(|_| switched) {
         for c in all.iter_mut().filter(|c| c.id != front) {
             c.confidence = round2(c.confidence * BEHIND_FRONT);
             c.evidence = format!(

@@ -259,6 +259,16 @@ fn a_server_header_that_came_through_the_front_hop_counts_half() {
         no_front[0].confidence >= header_alone.confidence,
         "{no_front:#?}"
     );
+    // An error page names whoever wrote it: nginx's 502 through HAProxy
+    // is nginx's answer, not a header passed through.
+    let page = crate::testkit::handshake(
+        502,
+        &[("server", "nginx/1.22.1"), ("content-type", "text/html")],
+        None,
+    );
+    let from_nginx = identify_with_probe(Some(&page), Some(&chain));
+    let nginx = from_nginx.iter().find(|c| c.id == "nginx").unwrap();
+    assert!(!nginx.evidence.contains("came back through"), "{nginx:?}");
 }
 
 #[test]
