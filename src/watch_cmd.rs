@@ -65,6 +65,8 @@ pub(crate) struct WatchArgs {
     #[arg(long, default_value = "auto", value_parser = crate::cli::parse_app, value_name = "PROTOCOL", long_help = crate::cli::APP_HELP)]
     pub(crate) app: wsdoctor_app::AppChoice,
     #[command(flatten)]
+    pub(crate) fingerprint: crate::hop_probe::FingerprintArgs,
+    #[command(flatten)]
     pub(crate) connect: ConnectArgs,
     #[command(flatten)]
     pub(crate) output: OutputArgs,
@@ -170,6 +172,7 @@ pub(crate) async fn run(args: WatchArgs) -> anyhow::Result<u8> {
             .join(", "),
         config.slots().len()
     ));
+    let targets = config.targets.clone();
     let runner = tokio::spawn(watch_source::run(config, events_tx, stop_rx));
     let deadline = args.duration.map(|d| tokio::time::Instant::now() + d);
     let mut ticker = tokio::time::interval(Duration::from_secs(2));
@@ -219,10 +222,17 @@ pub(crate) async fn run(args: WatchArgs) -> anyhow::Result<u8> {
         }
     }
     let now_ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
-    let evidence = state
+    let (mut evidence, answers) = state
         .lock()
-        .map(|s| s.evidence(now_ms))
+        .map(|s| {
+            let answers: Vec<_> = (0..targets.len()).map(|i| s.answer(i).cloned()).collect();
+            (s.evidence(now_ms), answers)
+        })
         .map_err(|_| anyhow::anyhow!("watch state lock poisoned"))?;
+    // After the watch, never during it: the hops no header named.
+    (evidence.hop_probes, evidence.behind_unknown_hop) =
+        crate::hop_probe::after_watch(&args.fingerprint, &targets, &answers, &evidence.targets)
+            .await;
     let findings = wsdoctor_diagnosis::rules::watch::diagnose_watch(&evidence);
     let report = wsdoctor_report::Report::new(
         "watch",

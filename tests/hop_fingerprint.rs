@@ -295,8 +295,7 @@ async fn behind_haproxy_then_apache_the_front_hop_is_named_and_the_other_ranked(
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn behind_haproxy_then_nginx_lower_cased_headers_send_the_fingerprint_and_haproxy_ranks_first(
-) {
+async fn behind_haproxy_then_nginx_haproxy_is_named_and_nginx_ranked_behind_it() {
     let lab = LabServer::start(LabConfig::default()).await.unwrap();
     let Some(nginx) = support::nginx(lab.addr(), "proxy_read_timeout 60s;") else {
         return;
@@ -307,13 +306,165 @@ async fn behind_haproxy_then_nginx_lower_cased_headers_send_the_fingerprint_and_
     let (_, report) = idle(&format!("ws://{}/ws", haproxy.addr));
     let f = &report["findings"][0];
     let lines = evidence(f);
+    // HAProxy refused the malformed header itself: it is the hop our
+    // connection reaches. nginx's Server header came back through it.
     assert!(lines.contains("signature haproxy-400-page"), "{lines}");
-    // nginx's own Server header no longer wins the timer HAProxy owns:
-    // HAProxy ranks first (too close to nginx to be named alone).
-    assert_ne!(f["intermediary"], "nginx", "{lines}");
+    assert_eq!(f["intermediary"], "haproxy", "{lines}");
+    assert!(lines.contains("the hop our connection reaches"), "{lines}");
     let first = lines.find("  haproxy (").unwrap();
+    let nginx_line = lines.find("  nginx (").unwrap();
+    assert!(nginx_line > first, "{lines}");
     assert!(
-        lines.find("  nginx (").is_some_and(|n| n > first),
+        lines[nginx_line..].contains("came back through haproxy"),
         "{lines}"
+    );
+    // Without the fingerprint nothing says who is in front, but the
+    // lower-cased header names say someone is: nginx is not named on its
+    // passed-through header (it was, before).
+    let (_, bare) = wsdoctor(&[
+        "idle",
+        &format!("ws://{}/ws", haproxy.addr),
+        "--max",
+        "15s",
+        "--samples",
+        "1",
+        "--heartbeat-window",
+        "0s",
+        "--no-fingerprint",
+    ]);
+    let f = &bare["findings"][0];
+    assert!(f["intermediary"].is_null(), "{bare:#}");
+    assert!(evidence(f).contains("came lower-cased"), "{bare:#}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn probe_behind_haproxy_then_nginx_names_haproxy_and_says_nginx_is_next() {
+    let lab = LabServer::start(LabConfig::default()).await.unwrap();
+    let Some(nginx) = support::nginx(lab.addr(), "proxy_read_timeout 60s;") else {
+        return;
+    };
+    let Some(haproxy) = support::haproxy(nginx.addr, "timeout tunnel 1s") else {
+        return;
+    };
+    let (_, report) = wsdoctor(&[
+        "probe",
+        &format!("ws://{}/ws", haproxy.addr),
+        "--watch",
+        "3s",
+    ]);
+    let f = &report["findings"][0];
+    assert_eq!(f["intermediary"], "haproxy", "{report:#}");
+    let lines = evidence(f);
+    assert!(
+        lines.contains("HAProxy is the hop our connection reaches; nginx"),
+        "{lines}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn behind_nginx_then_haproxy_nginx_is_the_front_and_named_by_its_own_header() {
+    let lab = LabServer::start(LabConfig::default()).await.unwrap();
+    let Some(haproxy) = support::haproxy(lab.addr(), "timeout tunnel 60s") else {
+        return;
+    };
+    let Some(nginx) = support::nginx(haproxy.addr, "proxy_read_timeout 2s;") else {
+        return;
+    };
+    let (_, report) = idle(&format!("ws://{}/ws", nginx.addr));
+    let f = &report["findings"][0];
+    assert_eq!(f["id"], "idle-timeout", "{report:#}");
+    // nginx writes its own Server header (HAProxy behind it sends none and
+    // does not lower-case what nginx writes): nothing to ask.
+    assert_eq!(f["intermediary"], "nginx", "{report:#}");
+    assert!(
+        report["observations"]["idle"]["hop_probe"].is_null(),
+        "{report:#}"
+    );
+}
+
+fn watch(url: &str, duration: &str, extra: &[&str]) -> Value {
+    let mut args = vec![
+        "watch",
+        url,
+        "--duration",
+        duration,
+        "--arms",
+        "silent",
+        "--conns",
+        "2",
+        "--backoff",
+        "100ms",
+        "--backoff-max",
+        "200ms",
+    ];
+    args.extend_from_slice(extra);
+    wsdoctor(&args).1
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn watch_behind_haproxy_fingerprints_after_the_watch_and_names_it() {
+    let lab = LabServer::start(LabConfig::default()).await.unwrap();
+    let Some(haproxy) = support::haproxy(lab.addr(), "timeout tunnel 1s") else {
+        return;
+    };
+    let url = format!("ws://{}/ws", haproxy.addr);
+    let report = watch(&url, "3500ms", &[]);
+    let f = &report["findings"][0];
+    assert_eq!(f["id"], "idle-timeout", "{report:#}");
+    assert_eq!(f["intermediary"], "haproxy", "{report:#}");
+    let lines = evidence(f);
+    assert!(lines.contains("signature haproxy-400-page"), "{lines}");
+    assert!(lines.contains("active fingerprint"), "{lines}");
+    let probes = &report["observations"]["watch"]["hop_probes"];
+    assert_eq!(probes[0]["target"], url.as_str(), "{report:#}");
+    assert_eq!(probes[0]["exchanges"].as_array().unwrap().len(), 4);
+    // The same watch without it names no hop: the test fails without the
+    // feature.
+    let bare = watch(&url, "3500ms", &["--no-fingerprint"]);
+    assert_eq!(bare["findings"][0]["id"], "idle-timeout", "{bare:#}");
+    assert!(bare["findings"][0]["intermediary"].is_null(), "{bare:#}");
+    assert!(bare["observations"]["watch"]["hop_probes"].is_null());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn watch_with_no_fingerprint_sends_nothing_but_its_websockets() {
+    let lab = LabServer::start(LabConfig::default()).await.unwrap();
+    let Some(haproxy) = support::haproxy(lab.addr(), "timeout tunnel 30s") else {
+        return;
+    };
+    let (relay, count) = counting_relay(haproxy.addr);
+    let url = format!("ws://{relay}/ws");
+    // Nothing drops within the watch: its two connections, and no more.
+    let off = watch(&url, "1s", &["--no-fingerprint"]);
+    assert_eq!(count.load(Ordering::SeqCst), 2, "{off:#}");
+    let on = watch(&url, "1s", &[]);
+    // The watch's connections plus the four fingerprint requests after it.
+    assert_eq!(count.load(Ordering::SeqCst), 2 + 2 + 4, "{on:#}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn watch_behind_haproxy_then_nginx_names_haproxy_not_nginx_s_passed_through_header() {
+    let lab = LabServer::start(LabConfig::default()).await.unwrap();
+    let Some(nginx) = support::nginx(lab.addr(), "proxy_read_timeout 60s;") else {
+        return;
+    };
+    let Some(haproxy) = support::haproxy(nginx.addr, "timeout tunnel 1s") else {
+        return;
+    };
+    let url = format!("ws://{}/ws", haproxy.addr);
+    let report = watch(&url, "3500ms", &[]);
+    let f = &report["findings"][0];
+    assert_eq!(f["id"], "idle-timeout", "{report:#}");
+    assert_eq!(f["intermediary"], "haproxy", "{report:#}");
+    // Without the fingerprint nginx's header, lower-cased by HAProxy, is
+    // ranked but names nothing (before, the watch named nginx).
+    let bare = watch(&url, "3500ms", &["--no-fingerprint"]);
+    let f = &bare["findings"][0];
+    assert_eq!(f["id"], "idle-timeout", "{bare:#}");
+    assert!(f["intermediary"].is_null(), "{bare:#}");
+    assert_eq!(
+        bare["observations"]["watch"]["behind_unknown_hop"][0],
+        url.as_str(),
+        "{bare:#}"
     );
 }

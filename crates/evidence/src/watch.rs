@@ -121,4 +121,23 @@ pub struct WatchEvidence {
     /// announced. Absent for bare WebSocket.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app: Option<crate::AppRecord>,
+    /// The active hop fingerprint of each target whose hop no header named,
+    /// sent after the watch (never during it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hop_probes: Vec<WatchHopProbe>,
+    /// Targets whose first answer had every header name lower-cased and
+    /// whose front hop no fingerprint identified: a normalising hop stands
+    /// in front of the product its `Server` header names.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub behind_unknown_hop: Vec<String>,
+}
+
+/// The active hop fingerprint of one watched target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WatchHopProbe {
+    /// The target, as in [`WatchDrop::target`] (secrets redacted).
+    pub target: String,
+    /// What was sent and what answered.
+    #[serde(flatten)]
+    pub probe: crate::HopProbeRecord,
 }

@@ -211,14 +211,70 @@ fn identify_answers_with(record: &HopProbeRecord, table: &[Signature]) -> Vec<Ca
     out
 }
 
+/// The product that refused the malformed header itself, when only that
+/// product answers that way: the first hop that parses HTTP, the one our
+/// TCP connection reaches. `None` when nobody answered it with a known
+/// shape, when the shape is shared (Caddy and Traefik both speak Go's
+/// net/http), or when two products' shapes matched.
+pub fn front_hop(record: &HopProbeRecord) -> Option<String> {
+    front_hop_with(record, signatures())
+}
+
+fn front_hop_with(record: &HopProbeRecord, table: &[Signature]) -> Option<String> {
+    let mut unique = record
+        .exchanges
+        .iter()
+        .filter(|x| x.probe == "bad-header-name")
+        .flat_map(|x| table.iter().filter(move |s| s.matches(x)))
+        .filter(|s| s.products.len() == 1)
+        .flat_map(|s| s.products.first());
+    let first = unique.next()?;
+    unique.all(|p| p == first).then(|| first.clone())
+}
+
+/// What stands in front of the products the answers name, for
+/// [`super::hops::Observed::front`]: the product the fingerprint found
+/// there ([`front_hop`]); else, when every header name of the 101 came
+/// lower-cased (a normalising hop rewrote them), an unidentified hop
+/// ([`super::hops::UNKNOWN_FRONT`]), so the product a header names is not
+/// named alone; else nothing.
+pub fn front_of(
+    handshake: Option<&HandshakeRecord>,
+    probe: Option<&HopProbeRecord>,
+) -> Option<String> {
+    probe.and_then(front_hop).or_else(|| {
+        handshake
+            .filter(|hs| renamed_by_a_hop_in_front(hs))
+            .map(|_| super::hops::UNKNOWN_FRONT.to_owned())
+    })
+}
+
 /// What the upgrade's answer names ([`identify`]) and what the active
 /// fingerprint's answers name, together: one candidate per product, its
 /// signals combined.
+///
+/// When the fingerprint names the front hop alone ([`front_hop`]), every
+/// other product the 101's headers name sits behind it: their `Server`
+/// (or chain) header came back through the front hop, which passes the
+/// backend's own (HAProxy, Apache), so it says "somewhere on the path",
+/// not "the hop we reach". Those signals count [`BEHIND_FRONT`] of their
+/// weight, and their evidence says why. Only on a 101: an error page (a
+/// 502) names whoever wrote it, which is the hop that answered.
 pub fn identify_with_probe(
     handshake: Option<&HandshakeRecord>,
     probe: Option<&HopProbeRecord>,
 ) -> Vec<Candidate> {
     let mut all = handshake.map(identify).unwrap_or_default();
+    let switched = handshake.is_some_and(|hs| hs.status == 101);
+    if let Some(front) = probe.and_then(front_hop).filter(|_| switched) {
+        for c in all.iter_mut().filter(|c| c.id != front) {
+            c.confidence = round2(c.confidence * BEHIND_FRONT);
+            c.evidence = format!(
+                "{}, came back through {front} (the hop our connection reaches): it may be from any hop behind it",
+                c.evidence
+            );
+        }
+    }
     for c in probe.map(identify_answers).unwrap_or_default() {
         match all.iter_mut().find(|a| a.id == c.id) {
             Some(a) => {
@@ -280,7 +336,9 @@ pub fn hop_unknown(handshake: Option<&HandshakeRecord>) -> bool {
 /// (HAProxy ≥ 2.0 and Envoy do), so the product a header names may not be
 /// the first hop (nginx and Apache write `Server`, `Connection`).
 fn renamed_by_a_hop_in_front(hs: &HandshakeRecord) -> bool {
-    hs.headers.len() >= 2
+    // HTTP/2 lower-cases every name by itself (RFC 9113 §8.2.1).
+    hs.http_version.starts_with("HTTP/1")
+        && hs.headers.len() >= 2
         && hs
             .headers
             .iter()

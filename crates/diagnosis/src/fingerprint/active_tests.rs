@@ -6,7 +6,9 @@
 
 use wsdoctor_evidence::{HopProbeExchange, HopProbeRecord};
 
-use super::active::{identify_answers, identify_with_probe, parse, signatures, SIGNATURES_TOML};
+use super::active::{
+    front_hop, identify_answers, identify_with_probe, parse, signatures, SIGNATURES_TOML,
+};
 use crate::kb::kb;
 
 /// An exchange from a raw answer: `HTTP/1.1 400 Reason\r\nName: v\r\n\r\nbody`.
@@ -204,6 +206,69 @@ fn the_upgrade_and_the_fingerprint_add_up_per_product() {
     assert!(both[0].confidence > alone[0].confidence);
     assert!(both[0].evidence.contains("fingerprint: bad-header-name"));
     assert_eq!(identify_with_probe(Some(&hs), None), alone);
+}
+
+#[test]
+fn the_front_hop_is_who_refused_the_malformed_header_with_a_shape_of_its_own() {
+    let chain = record(vec![
+        answer("bad-header-name", HAPROXY_400),
+        answer("long-request-line", NGINX_414),
+    ]);
+    assert_eq!(front_hop(&chain).as_deref(), Some("haproxy"));
+    // nginx's over-long line answer came through HAProxy: not the front.
+    assert_eq!(
+        front_hop(&record(vec![answer("long-request-line", NGINX_414)])),
+        None
+    );
+    // Go's answer is Caddy's and Traefik's: no one front hop.
+    assert_eq!(
+        front_hop(&record(vec![answer("bad-header-name", CADDY_400)])),
+        None
+    );
+}
+
+#[test]
+fn a_server_header_that_came_through_the_front_hop_counts_half() {
+    // HAProxy in front of nginx: nginx's Server header comes back through
+    // HAProxy, lower-cased.
+    let hs = crate::testkit::handshake(
+        101,
+        &[("server", "nginx/1.22.1"), ("upgrade", "websocket")],
+        None,
+    );
+    let alone = crate::fingerprint::identify(&hs);
+    let chain = record(vec![
+        answer("bad-header-name", HAPROXY_400),
+        answer("long-request-line", NGINX_414),
+    ]);
+    let both = identify_with_probe(Some(&hs), Some(&chain));
+    assert_eq!(both[0].id, "haproxy", "{both:#?}");
+    let nginx = both.iter().find(|c| c.id == "nginx").unwrap();
+    let header_alone = alone.iter().find(|c| c.id == "nginx").unwrap();
+    assert!(nginx.confidence < header_alone.confidence, "{both:#?}");
+    assert!(
+        nginx.evidence.contains("came back through haproxy"),
+        "{nginx:?}"
+    );
+    // Without a front hop the header keeps its weight.
+    let no_front = identify_with_probe(
+        Some(&hs),
+        Some(&record(vec![answer("long-request-line", NGINX_414)])),
+    );
+    assert!(
+        no_front[0].confidence >= header_alone.confidence,
+        "{no_front:#?}"
+    );
+    // An error page names whoever wrote it: nginx's 502 through HAProxy
+    // is nginx's answer, not a header passed through.
+    let page = crate::testkit::handshake(
+        502,
+        &[("server", "nginx/1.22.1"), ("content-type", "text/html")],
+        None,
+    );
+    let from_nginx = identify_with_probe(Some(&page), Some(&chain));
+    let nginx = from_nginx.iter().find(|c| c.id == "nginx").unwrap();
+    assert!(!nginx.evidence.contains("came back through"), "{nginx:?}");
 }
 
 #[test]

@@ -73,6 +73,12 @@ pub struct Observed<'a> {
     pub shape: Option<Shape>,
     /// Products the response headers (or a log format) point at.
     pub named: &'a [Candidate],
+    /// The product the active fingerprint found at the front: it refused
+    /// the malformed request itself, so it is the first hop that parses
+    /// HTTP ([`super::active::front_hop`]). Then only it may be named
+    /// alone: the others in `named` were seen through it.
+    /// [`UNKNOWN_FRONT`]: something unidentified is in front of them all.
+    pub front: Option<&'a str>,
 }
 
 /// One product that may own the timer, with why.
@@ -84,7 +90,9 @@ pub struct Hop {
     pub confidence: f64,
     /// Each signal for or against it, in words, with its kb entry and source.
     pub reasons: Vec<String>,
-    /// A header (or the log's format) names it: only then is it blamed alone.
+    /// A header (or the log's format) names it: only then is it blamed
+    /// alone. False for a hop seen only through the front hop, and for the
+    /// front hop when the timer is the default of one behind it.
     pub named: bool,
 }
 
@@ -118,6 +126,10 @@ const MORE_IDS: usize = 6;
 const SOURCE_CHARS: usize = 80;
 /// The top hop is named only this far ahead of the next one.
 const MARGIN: f64 = 0.05;
+/// [`Observed::front`] when a hop stands in front of every product named
+/// but nothing identified it (every header name of the 101 came
+/// lower-cased, and no fingerprint ran or matched).
+pub const UNKNOWN_FRONT: &str = "an unidentified hop";
 
 /// Ranks the products that may own the drop, most likely first. Empty when
 /// nothing points anywhere.
@@ -193,11 +205,26 @@ pub fn rank(o: &Observed<'_>) -> Vec<Hop> {
         if confidence <= 0.0 {
             continue;
         }
+        let mut named = header.is_some();
+        match o.front {
+            Some(front) if front == i.id => {
+                let (line, nameable) = front_line(i, o);
+                reasons.insert(usize::from(header.is_some()), line);
+                named &= nameable;
+            }
+            // Its header (or its answer) came back through the front hop.
+            Some(UNKNOWN_FRONT) if named => {
+                named = false;
+                reasons.insert(1, "but every header name of the answer came lower-cased: a hop in front of it rewrote them (HAProxy ≥ 2.0 and Envoy do; nginx and Apache write `Server`), so it is not the hop our connection reaches and is not named alone".to_owned());
+            }
+            Some(_) => named = false,
+            None => {}
+        }
         hops.push(Hop {
             intermediary: i,
             confidence: round2(confidence.min(0.99)),
             reasons,
-            named: header.is_some(),
+            named,
         });
     }
     hops.sort_by(|a, b| {
@@ -207,6 +234,60 @@ pub fn rank(o: &Observed<'_>) -> Vec<Hop> {
             .then(a.intermediary.id.cmp(&b.intermediary.id))
     });
     hops
+}
+
+/// Why the front hop ranks where it does, and whether it may be named
+/// alone: not when the measured timer is the default of a proxy seen
+/// behind it and not one of its own (the timer is then as likely that
+/// hop's default as a setting of the front's that happens to match).
+fn front_line(front: &Intermediary, o: &Observed<'_>) -> (String, bool) {
+    let reached = "the hop our connection reaches: it refused the malformed request itself, so it is the first hop that parses HTTP";
+    let behind: Vec<&Intermediary> = o
+        .named
+        .iter()
+        .filter(|c| c.id != front.id)
+        .filter_map(|c| kb().intermediary(&c.id))
+        .filter(|i| i.is_proxy())
+        .collect();
+    let Some(timer) = o.timer.filter(|_| !behind.is_empty()) else {
+        return (reached.to_owned(), true);
+    };
+    let value = us_of(timer).map_or_else(|| "the timer".to_owned(), human);
+    let behind_ids = behind
+        .iter()
+        .map(|i| i.id.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let defaults_behind: Vec<String> = behind
+        .iter()
+        .filter_map(|i| default_for(i, timer).map(|(_, key)| format!("{} (kb: {key})", i.id)))
+        .collect();
+    let own_default = default_for(front, timer).is_some();
+    match (defaults_behind.is_empty(), own_default) {
+        (true, true) => (reached.to_owned(), true),
+        (true, false) => (
+            format!(
+                "{reached}; {value} is no default of it or of {behind_ids} behind it, so it is a setting of one of them: {} is named as the one our connection reaches, the others are next if changing it does not help",
+                front.id
+            ),
+            true,
+        ),
+        (false, true) => (
+            format!(
+                "{reached}; but {value} is the default of {} behind it as well as its own: the timer may be theirs, so no hop is named alone",
+                defaults_behind.join(", ")
+            ),
+            false,
+        ),
+        (false, false) => (
+            format!(
+                "{reached}; but {value} is the default of {} behind it and no default of {}'s: the timer may be theirs, so no hop is named alone",
+                defaults_behind.join(", "),
+                front.id
+            ),
+            false,
+        ),
+    }
 }
 
 /// The top hop, when something names it (timers and closes only rank: many

@@ -207,6 +207,7 @@ fn timers_closes_and_headers_rank_the_hops() {
             timer: Some(case.timer),
             shape: case.shape,
             named: &named,
+            front: None,
         });
         let ids: Vec<&str> = hops.iter().map(|h| h.intermediary.id.as_str()).collect();
         assert!(
@@ -233,6 +234,7 @@ fn a_burst_of_fins_is_a_drain_of_nginx_or_haproxy() {
         timer: Some(Timer::AfterReload(None)),
         shape: FIN,
         named: &[],
+        front: None,
     });
     let ids: Vec<&str> = hops.iter().map(|h| h.intermediary.id.as_str()).collect();
     assert_eq!(ids, ["nginx", "haproxy", "caddy"]);
@@ -247,6 +249,7 @@ fn a_contradicted_hop_ranks_below_one_that_fits_and_says_why() {
             timer: Some(Timer::Idle(60 * S)),
             shape: Some(shape),
             named: &[],
+            front: None,
         });
         let at = hops
             .iter()
@@ -271,6 +274,7 @@ fn nothing_observed_names_nothing() {
         timer: Some(Timer::Lifetime(7 * S)),
         shape: None,
         named: &[],
+        front: None,
     });
     assert!(confident(&hops).is_none(), "{:#?}", lines(&hops, 5));
 }
@@ -291,7 +295,91 @@ fn a_backend_named_by_its_server_header_is_not_blamed_for_a_tcp_close() {
         timer: Some(Timer::Idle(60 * S)),
         shape: FIN,
         named: &named,
+        front: None,
     });
     assert!(hops.iter().all(|h| h.intermediary.id != "gunicorn"));
     assert!(confident(&hops).is_none());
+}
+
+/// HAProxy refused the malformed header (the front hop); nginx's Server
+/// header came back through it.
+fn haproxy_then_nginx() -> Vec<Candidate> {
+    vec![
+        Candidate {
+            id: "haproxy".into(),
+            confidence: 0.98,
+            evidence: "fingerprint: bad-header-name → 400 Bad request (signature haproxy-400-page)"
+                .into(),
+        },
+        Candidate {
+            id: "nginx".into(),
+            confidence: 0.45,
+            evidence: "server: nginx/1.22.1, came back through haproxy".into(),
+        },
+    ]
+}
+
+#[test]
+fn the_front_hop_is_named_when_no_hop_behind_it_has_the_timer_as_default() {
+    let named = haproxy_then_nginx();
+    let hops = rank(&Observed {
+        timer: Some(Timer::Idle(2 * S)),
+        shape: FIN,
+        named: &named,
+        front: Some("haproxy"),
+    });
+    let top = confident(&hops).map(|h| h.intermediary.id.as_str());
+    assert_eq!(top, Some("haproxy"), "{:#?}", lines(&hops, 4));
+    let why = hops[0].reasons.join("; ");
+    assert!(why.contains("the hop our connection reaches"), "{why}");
+    assert!(why.contains("no default of it or of nginx"), "{why}");
+    // nginx is ranked, with its header's reason, never named alone.
+    let nginx = hops.iter().find(|h| h.intermediary.id == "nginx").unwrap();
+    assert!(!nginx.named);
+    assert!(nginx.reasons[0].contains("came back through haproxy"));
+}
+
+#[test]
+fn the_front_hop_is_not_named_when_the_timer_is_the_default_of_a_hop_behind_it() {
+    let named = haproxy_then_nginx();
+    // 60 s: nginx's proxy_read_timeout default; HAProxy's tunnel timeout has none.
+    let hops = rank(&Observed {
+        timer: Some(Timer::Idle(60 * S)),
+        shape: FIN,
+        named: &named,
+        front: Some("haproxy"),
+    });
+    assert_eq!(confident(&hops), None, "{:#?}", lines(&hops, 4));
+    let front = hops
+        .iter()
+        .find(|h| h.intermediary.id == "haproxy")
+        .unwrap();
+    let why = front.reasons.join("; ");
+    assert!(why.contains("is the default of nginx (kb: nginx."), "{why}");
+    assert!(why.contains("no hop is named alone"), "{why}");
+    // The same answers without the fingerprint's front: the old ranking.
+    let hops = rank(&Observed {
+        timer: Some(Timer::Idle(2 * S)),
+        shape: FIN,
+        named: &named,
+        front: None,
+    });
+    assert!(hops.iter().all(|h| h
+        .reasons
+        .iter()
+        .all(|r| !r.contains("our connection reaches"))));
+}
+
+#[test]
+fn behind_an_unidentified_hop_the_product_a_header_names_is_ranked_not_named() {
+    let named = identify(&handshake(101, &[("server", "nginx/1.22.1")], None));
+    let hops = rank(&Observed {
+        timer: Some(Timer::Idle(2 * S)),
+        shape: FIN,
+        named: &named,
+        front: Some(UNKNOWN_FRONT),
+    });
+    assert_eq!(hops[0].intermediary.id, "nginx");
+    assert_eq!(confident(&hops), None, "{:#?}", lines(&hops, 4));
+    assert!(hops[0].reasons[1].contains("came lower-cased"));
 }

@@ -10,7 +10,7 @@
 //! only happen while the tab is in the background (timer throttling).
 
 use wsdoctor_evidence::browser::{BrowserArm, BrowserConnection, BrowserEvidence};
-use wsdoctor_evidence::{ConnectionEnd, Side};
+use wsdoctor_evidence::{escape_peer, ConnectionEnd, Side};
 
 use super::common::{
     close_code_finding, finding, fix, hop_fixes, human, median, peer, same_time_us, to_s,
@@ -186,6 +186,7 @@ fn timer_finding(
         timer: Some(timer),
         shape: None,
         named: &[],
+        front: None,
     });
     f.measured.samples = Some(u32::try_from(at_t).unwrap_or(u32::MAX));
     f.measured.connections_affected = Some(at_t as u64);
@@ -205,6 +206,15 @@ fn timer_finding(
         human(t_us)
     ));
     f.evidence.extend(hops::lines(&ranked, 3));
+    if !ranked.is_empty() {
+        // No active fingerprint from here: the only URL serve has is the
+        // one the page reports (the peer's to choose), and serve stands
+        // behind the hops, so its route to the front is not the browser's.
+        f.evidence.push(format!(
+            "the browser shows no response headers and serve sends no fingerprint (it would have to trust the page's URL): `wsdoctor idle {}` from a machine on the browser's path asks the hop itself",
+            escape_peer(&e.websocket_url)
+        ));
+    }
     f.fix.extend(hop_fixes(&ranked, timer, 3));
     Some(f)
 }

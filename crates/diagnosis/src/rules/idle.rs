@@ -9,7 +9,7 @@ use super::common::{fix, human, median, names_with_value, same_time_us, secs, to
 
 use crate::advice::rank;
 use crate::finding::{CauseId, Finding, Severity, SourceKind};
-use crate::fingerprint::active::identify_with_probe;
+use crate::fingerprint::active::{front_of, identify_with_probe};
 use crate::fingerprint::hops::{self, Hop, Observed, Shape, Timer};
 use crate::kb::{kb, Intermediary};
 
@@ -80,10 +80,12 @@ fn ranked_hops(e: &IdleEvidence, timer: Timer, shape: Option<Shape>) -> Vec<Hop>
         .iter()
         .find_map(|s| s.connection.handshake.as_ref());
     let named = identify_with_probe(handshake, e.hop_probe.as_ref());
+    let front = front_of(handshake, e.hop_probe.as_ref());
     hops::rank(&Observed {
         timer: Some(timer),
         shape,
         named: &named,
+        front: front.as_deref(),
     })
 }
 

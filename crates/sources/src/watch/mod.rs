@@ -18,7 +18,7 @@ use wsdoctor_evidence::idle::Arm;
 use wsdoctor_evidence::watch::{WatchDrop, WatchStall};
 use wsdoctor_evidence::{
     check_at_least, check_between, ConfigError, ConnectionEnd, ConnectionRecord, EndRecord,
-    HeartbeatSettings, PongPolicy, Role,
+    HandshakeRecord, HeartbeatSettings, PongPolicy, Role,
 };
 
 pub use http::serve_metrics;
@@ -132,6 +132,9 @@ pub enum WatchEvent {
         arm: Arm,
         /// Handshake time (connect start to 101), µs.
         handshake_us: u64,
+        /// The answer to the upgrade (the state keeps each target's first,
+        /// for the hop fingerprint after the watch).
+        handshake: Option<Box<HandshakeRecord>>,
     },
     /// A connection ended, or a reconnect failed.
     Dropped(Box<WatchDrop>),
@@ -275,6 +278,7 @@ async fn hold_open(
         target: reporter.target_index,
         arm: reporter.arm,
         handshake_us: holding.record.phases.response_head_us.unwrap_or(0),
+        handshake: holding.record.handshake.clone().map(Box::new),
     });
     let mut session = Session::new(holding.session_config, holding.origin, open.opened_at);
     if let Some(params) = open.deflate {

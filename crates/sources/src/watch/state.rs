@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, SystemTime};
 
 use wsdoctor_evidence::watch::{WatchDrop, WatchEvidence, WatchStall};
-use wsdoctor_evidence::ConnectionEnd;
+use wsdoctor_evidence::{ConnectionEnd, HandshakeRecord};
 
 use super::metrics::{ArmLabels, DropLabels};
 use super::{WatchConfig, WatchEvent, WatchMetrics};
@@ -30,6 +30,8 @@ pub struct WatchState {
     /// The application protocol, as the first connection that knew its
     /// timers recorded it.
     app: Option<wsdoctor_evidence::AppRecord>,
+    /// Each target's first answer to the upgrade (one per target: bounded).
+    answers: Vec<Option<HandshakeRecord>>,
     /// The metrics, updated as events arrive.
     pub metrics: WatchMetrics,
 }
@@ -70,6 +72,7 @@ impl WatchState {
             stalls: VecDeque::new(),
             reconnects: 0,
             app: None,
+            answers: vec![None; config.targets.len()],
             metrics: WatchMetrics::default(),
         }
     }
@@ -78,8 +81,14 @@ impl WatchState {
     pub fn apply(&mut self, event: WatchEvent) {
         match event {
             WatchEvent::Opened {
-                arm, handshake_us, ..
+                target,
+                arm,
+                handshake_us,
+                handshake,
             } => {
+                if let Some(first @ None) = self.answers.get_mut(target) {
+                    *first = handshake.map(|h| *h);
+                }
                 self.open_now += 1;
                 self.opened_total += 1;
                 self.metrics
@@ -156,6 +165,11 @@ impl WatchState {
         }
     }
 
+    /// The first answer to the upgrade from target `index`, if one opened.
+    pub fn answer(&self, index: usize) -> Option<&HandshakeRecord> {
+        self.answers.get(index).and_then(Option::as_ref)
+    }
+
     /// The window as evidence for the diagnosis.
     pub fn evidence(&self, now_ms: u64) -> WatchEvidence {
         WatchEvidence {
@@ -171,6 +185,8 @@ impl WatchState {
             stalls: self.stalls.iter().cloned().collect(),
             reconnects: self.reconnects,
             app: self.app.clone(),
+            hop_probes: Vec::new(),
+            behind_unknown_hop: Vec::new(),
         }
     }
 }

@@ -101,6 +101,11 @@ fn silent_connections_cut_at_one_age_while_the_busy_one_lives_is_an_idle_timeout
     let t = f.measured.idle_timeout_s.unwrap();
     assert!((t - 2.0).abs() < 0.05, "{t}");
     assert_eq!(f.measured.keepalive_by.as_deref(), Some("data"));
+    // The hops are ranked from the timer alone, and the finding says how
+    // to ask the hop itself.
+    let lines = f.evidence.join("\n");
+    assert!(lines.contains("likely hops"), "{lines}");
+    assert!(lines.contains("serve sends no fingerprint"), "{lines}");
 }
 
 #[test]

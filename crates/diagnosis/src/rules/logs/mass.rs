@@ -146,6 +146,7 @@ fn drain_hops(ctx: &Ctx<'_>, timer: Timer) -> Vec<hops::Hop> {
         timer: Some(timer),
         shape: None,
         named: &named,
+        front: None,
     })
 }
 

@@ -5,6 +5,7 @@ use wsdoctor_evidence::{escape_peer, ConnectionEnd, PongPolicy, Side, Transport}
 
 use super::{heartbeat, Ctx};
 use crate::finding::{CauseId, Finding, Severity, SourceKind};
+use crate::fingerprint::active::front_of;
 use crate::fingerprint::hops::{self, Hop, Observed, Shape, Timer};
 use crate::kb::{kb, CodeEntry, Intermediary};
 use crate::rules::common::{
@@ -480,16 +481,31 @@ fn blame_by_clocks(
         ));
     }
     let contains = |list: &[&Intermediary], id: &str| list.iter().any(|i| i.id == id);
+    // A proxy seen behind another (the fingerprint's front hop, or an
+    // unidentified one that lower-cased every header name) is not blamed
+    // alone here; the ranking below says why.
+    let front = front_of(ctx.hs, ctx.ev.hop_probe.as_ref());
+    let at_front = |b: &Intermediary| front.as_deref().is_none_or(|f| f == b.id);
     let mut blamed = ctx
         .blamed_proxy()
+        .filter(|b| at_front(b))
         .filter(|b| contains(&idle, &b.id) || contains(&life, &b.id));
     f.evidence
         .extend(blamed.and_then(|b| ctx.identified_line(b)));
     // No default matches, but the answer came through a proxy whose idle
     // timer is configurable, and the TCP close is what its timer does: a
     // non-default setting of that proxy is the likeliest cause.
+    // Not when another proxy the answer names (seen behind it) has the
+    // silence as its default: the timer may be that one's.
+    let default_elsewhere = |b: &Intermediary| {
+        ctx.candidates
+            .iter()
+            .any(|c| c.id != b.id && contains(&idle, &c.id))
+    };
     let configured = ctx.blamed_proxy().filter(|b| {
         blamed.is_none()
+            && at_front(b)
+            && !default_elsewhere(b)
             && b.idle_timeout_setting.is_some()
             && matches!(transport, Transport::Eof | Transport::Reset)
             && since.is_some_and(|s| s + 250_000 >= open)
@@ -505,6 +521,24 @@ fn blame_by_clocks(
             b.short_name(),
             human(since.unwrap_or(open))
         ));
+        // Proxies seen through it (the fingerprint found it in front) may
+        // be set to the same value: say so rather than let "most likely"
+        // stand alone.
+        let behind: Vec<&str> = ctx
+            .candidates
+            .iter()
+            .filter(|c| c.id != b.id && c.evidence.contains("came back through"))
+            .filter(|c| kb().intermediary(&c.id).is_some_and(|i| i.is_proxy()))
+            .map(|c| c.id.as_str())
+            .collect();
+        if !behind.is_empty() {
+            f.evidence.push(format!(
+                "{} is the hop our connection reaches; {} behind it may be set to the same value: check it next if changing {} does not help",
+                b.short_name(),
+                behind.join(", "),
+                b.short_name()
+            ));
+        }
         f.confidence = 0.8;
         blamed = Some(b);
     }
@@ -520,6 +554,7 @@ fn blame_by_clocks(
             timer: Some(t),
             shape: Shape::of(end),
             named: &ctx.candidates,
+            front: front.as_deref(),
         }),
         None => Vec::new(),
     };

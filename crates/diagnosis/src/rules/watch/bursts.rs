@@ -85,7 +85,7 @@ pub(super) fn diagnose(
     // When the reload was is not known here: how the burst closed says
     // whose drain it may have been (FIN: nginx, HAProxy; 1001: Caddy).
     let timer = Timer::AfterReload(None);
-    let ranked = ranked_hops(bursts[0][0], timer);
+    let ranked = ranked_hops(e, bursts[0][0], timer);
     f.intermediary = hops::confident(&ranked).map(|h| h.intermediary.id.clone());
     f.evidence.extend(hops::lines(&ranked, SHOWN_HOPS));
     f.fix.extend(hop_fixes(&ranked, timer, 2));

@@ -23,8 +23,8 @@ use wsdoctor_evidence::{HandshakeRecord, Header};
 use super::common::{finding, fix, human};
 use crate::advice::rank;
 use crate::finding::{CauseId, Finding, Severity, SourceKind};
+use crate::fingerprint::active::{front_hop, identify_with_probe, note_on_top};
 use crate::fingerprint::hops::{self, Hop, Observed, Shape, Timer};
-use crate::fingerprint::identify;
 
 /// One window of a watch, as every rule reads it.
 struct Window<'a> {
@@ -68,6 +68,10 @@ pub fn diagnose_watch(e: &WatchEvidence) -> Vec<Finding> {
     }
     super::app::annotate_watch(e, &mut findings);
     rank(&mut findings);
+    // What the fingerprint after the watch sent and what answered.
+    for p in &e.hop_probes {
+        note_on_top(&mut findings, Some(&p.probe));
+    }
     findings
 }
 
@@ -111,31 +115,38 @@ fn how(d: &WatchDrop) -> String {
 const SHOWN_HOPS: usize = 3;
 
 /// The hops that may have ended `d` (and the drops like it) at `timer`,
-/// from how it ended and the `Server` header its handshake answer had.
-fn ranked_hops(d: &WatchDrop, timer: Timer) -> Vec<Hop> {
+/// from how it ended, the `Server` header its handshake answer had and,
+/// when it ran after the watch, the active fingerprint of its target.
+fn ranked_hops(e: &WatchEvidence, d: &WatchDrop, timer: Timer) -> Vec<Hop> {
     // A watch keeps only the Server header; it is what identify() reads first.
-    let named = d
-        .server
-        .as_ref()
-        .map(|server| {
-            identify(&HandshakeRecord {
-                request: Vec::new(),
-                http_version: "HTTP/1.1".to_owned(),
-                status: 101,
-                reason: "Switching Protocols".to_owned(),
-                headers: vec![Header {
-                    name: "Server".to_owned(),
-                    value: server.clone(),
-                }],
-                body: None,
-                subprotocol: None,
-                problems: Vec::new(),
-            })
-        })
-        .unwrap_or_default();
+    let answer = d.server.as_ref().map(|server| HandshakeRecord {
+        request: Vec::new(),
+        http_version: "HTTP/1.1".to_owned(),
+        status: 101,
+        reason: "Switching Protocols".to_owned(),
+        headers: vec![Header {
+            name: "Server".to_owned(),
+            value: server.clone(),
+        }],
+        body: None,
+        subprotocol: None,
+        problems: Vec::new(),
+    });
+    let probe = e
+        .hop_probes
+        .iter()
+        .find(|p| p.target == d.target)
+        .map(|p| &p.probe);
+    let named = identify_with_probe(answer.as_ref(), probe);
+    let front = probe.and_then(front_hop).or_else(|| {
+        e.behind_unknown_hop
+            .contains(&d.target)
+            .then(|| hops::UNKNOWN_FRONT.to_owned())
+    });
     hops::rank(&Observed {
         timer: Some(timer),
         shape: Shape::of(&d.end),
         named: &named,
+        front: front.as_deref(),
     })
 }

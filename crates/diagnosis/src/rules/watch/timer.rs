@@ -167,7 +167,7 @@ fn timer_finding(d: TimerDrops<'_>) -> Finding {
     }
     let ranked = silent
         .first()
-        .map(|d| ranked_hops(d, timer))
+        .map(|d| ranked_hops(e, d, timer))
         .unwrap_or_default();
     let blamed = hops::confident(&ranked).map(|h| h.intermediary);
     f.intermediary = blamed.map(|i| i.id.clone());
