@@ -251,9 +251,11 @@ pub async fn run_with(
     let pool = HoldPool::per_core().ok().map(Arc::new);
     // Plain ws:// straight to one address: the pool opens the connections
     // itself (one registration per socket, no task, no hand-over).
+    // A connection that speaks an application protocol is opened by a task,
+    // which attaches the protocol, and then handed to the pool.
     let pooled_dial = match &pool {
-        Some(_) => pool_dial_address(&config.connect).await,
-        None => None,
+        Some(_) if config.connect.app.is_none() => pool_dial_address(&config.connect).await,
+        _ => None,
     };
     // After the pool's threads started: what follows is the connections'.
     let rss_start = crate::memory::resident_bytes();
@@ -569,6 +571,22 @@ impl Ramp<'_> {
             evidence,
             events: events.map(EventsWriter::finish),
         }
+    }
+}
+
+/// Keeps `options.app` (set by `conn::app::prepare`) only when it speaks a
+/// protocol decided before connecting (`--app NAME`, or `auto` from the URL
+/// path or the subprotocol): then every connection carries that protocol's
+/// session. `raw`, and `auto` with nothing recognised, leave connections
+/// bare: a protocol session on each only to sniff the server's first
+/// message would cost a million-connection ramp its memory.
+pub fn keep_spoken_app(options: &mut ConnectOptions) {
+    let spoken = options
+        .app
+        .as_ref()
+        .is_some_and(|plan| plan.speaks() && plan.protocol.is_some());
+    if !spoken {
+        options.app = None;
     }
 }
 
