@@ -105,7 +105,6 @@ fn load_config(args: &LoadArgs) -> anyhow::Result<LoadConfig> {
         config.shard = Some(Shard::parse(shard).context("--shard")?);
     }
     wsdoctor_sources::conn::app::prepare(&mut config.connect, args.app)?;
-    load_source::keep_spoken_app(&mut config.connect);
     Ok(config.validated()?)
 }
 

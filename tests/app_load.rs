@@ -61,6 +61,7 @@ fn socketio_sessions_are_held_past_ping_interval_plus_timeout() {
         .as_str()
         .unwrap()
         .contains("EIO=4&transport=websocket"));
+    assert_eq!(report["observations"]["load"]["app"]["spoken"], true);
 }
 
 #[test]
@@ -72,4 +73,14 @@ fn socketio_drops_raw_connections_at_ping_interval_plus_timeout() {
     let (code, report) = load(&url, &["--app", "raw"]);
     assert_eq!(code, 1, "{report:#}");
     assert_eq!(drops(&report), 100, "{report:#}");
+    // Why: the protocol's own timeout for a client that does not answer
+    // its pings, not a load limit at 0 connections.
+    let top = &report["findings"][0];
+    assert_eq!(top["id"], "app-heartbeat-timeout", "{report:#}");
+    assert!(top["title"].as_str().unwrap().contains("pingInterval"));
+    assert!(top["fix"].to_string().contains("--app socketio"));
+    assert!(!report["findings"].to_string().contains("load-limit"));
+    let app = &report["observations"]["load"]["app"];
+    assert_eq!(app["protocol"], "socketio");
+    assert_eq!(app["spoken"], false);
 }
