@@ -75,7 +75,9 @@ pub(crate) struct LoadArgs {
     /// `auto` decides from the URL path and the subprotocol offered only:
     /// sniffing each server's first message would cost every connection an
     /// application session.
-    #[arg(long, default_value = "auto", value_parser = crate::cli::parse_app, value_name = "PROTOCOL", long_help = crate::cli::APP_HELP)]
+    /// Values: auto, raw, socketio, graphql-transport-ws, graphql-ws, signalr,
+    /// phoenix, actioncable, stomp, mqtt.
+    #[arg(long, default_value = "auto", value_parser = crate::cli::parse_app, value_name = "PROTOCOL")]
     pub(crate) app: wsdoctor_app::AppChoice,
     /// Internal: run as a child of `load --procs` (progress as JSON lines on stderr,
     /// exit when stdin closes, append to --events).
