@@ -70,6 +70,15 @@ pub(crate) struct LoadArgs {
     /// failed or dropped connection; with --procs all processes append to FILE).
     #[arg(long, value_name = "FILE")]
     pub(crate) events: Option<PathBuf>,
+    /// The application protocol every connection speaks, as its real client
+    /// does (so a Socket.IO server keeps them past pingInterval+pingTimeout).
+    /// `auto` decides from the URL path and the subprotocol offered only:
+    /// sniffing each server's first message would cost every connection an
+    /// application session.
+    /// Values: auto, raw, socketio, graphql-transport-ws, graphql-ws, signalr,
+    /// phoenix, actioncable, stomp, mqtt.
+    #[arg(long, default_value = "auto", value_parser = crate::cli::parse_app, value_name = "PROTOCOL")]
+    pub(crate) app: wsdoctor_app::AppChoice,
     /// Internal: run as a child of `load --procs` (progress as JSON lines on stderr,
     /// exit when stdin closes, append to --events).
     #[arg(long, hide = true)]
@@ -97,6 +106,7 @@ fn load_config(args: &LoadArgs) -> anyhow::Result<LoadConfig> {
     if let Some(shard) = &args.shard {
         config.shard = Some(Shard::parse(shard).context("--shard")?);
     }
+    wsdoctor_sources::conn::app::prepare(&mut config.connect, args.app)?;
     Ok(config.validated()?)
 }
 
@@ -257,6 +267,7 @@ fn child_args(
         push("--subprotocol", p.into());
     }
     push("--connect-timeout", duration_arg(c.connect_timeout));
+    push("--app", args.app.to_string().into());
     if let Some(ca) = &c.ca_cert {
         push("--ca-cert", ca.into());
     }

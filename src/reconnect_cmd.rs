@@ -43,9 +43,10 @@ pub(crate) struct ReconnectArgs {
     #[arg(long, value_name = "N")]
     pub(crate) clients: Option<u32>,
     /// The application protocol to speak to clients so their library's
-    /// session really opens: auto (from the request path /socket.io/ or
-    /// the subprotocol offered), raw (bare WebSocket), socketio,
-    /// graphql-transport-ws or graphql-ws.
+    /// session really opens: auto (from the request path /socket.io/, the
+    /// subprotocol offered, or the token of our SignalR negotiate answer),
+    /// raw (bare WebSocket), socketio, graphql-transport-ws, graphql-ws or
+    /// signalr (needed for @microsoft/signalr with skipNegotiation).
     #[arg(long, default_value = "auto", value_parser = parse_listen_app, value_name = "PROTOCOL")]
     pub(crate) app: wsdoctor_app::AppChoice,
     /// The outage of the storm estimate.

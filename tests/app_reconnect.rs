@@ -1,6 +1,6 @@
 //! `reconnect --listen` speaking the application protocols to the real
 //! client libraries from npm (socket.io-client 4.8, graphql-ws 6.4 over
-//! `ws` 8, in tests/peers/node, installed by `.ci/run` with `npm ci`),
+//! `ws` 8, @microsoft/signalr 8, in tests/peers/node, installed by `.ci/run` with `npm ci`),
 //! their reconnect policies at the libraries' defaults. Each client's
 //! session must really open on every connection (namespace connect
 //! acknowledged, connection_ack), so what is measured is the library's
@@ -23,12 +23,13 @@ const NODE_PEERS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/node"
 
 /// Starts `node SCRIPT URL` among the npm peers; `None` (a skip, a failure
 /// under CI) when they are not installed.
-fn node_client(script: &str, url: &str) -> Option<KillOnDrop> {
+fn node_client(script: &str, url: &str, args: &[&str]) -> Option<KillOnDrop> {
     if !support::node_peers_installed() {
         return None;
     }
     let child = Command::new("node")
         .args([script, url])
+        .args(args)
         .current_dir(NODE_PEERS)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -41,19 +42,30 @@ fn node_client(script: &str, url: &str) -> Option<KillOnDrop> {
 /// each time) with `client` pointed at `path`, and returns the report and
 /// what the client printed.
 fn measure(script: &str, path: &str) -> Option<(Value, String)> {
+    measure_with(script, path, &[], &[])
+}
+
+/// [`measure`] with more arguments for the client and for `reconnect`.
+fn measure_with(
+    script: &str,
+    path: &str,
+    client_args: &[&str],
+    reconnect_args: &[&str],
+) -> Option<(Value, String)> {
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
     let server = Command::cargo_bin("wsdoctor")
         .unwrap()
         .args(["reconnect", "--listen", &listen, "--drop-after", "1s"])
         .args(["--drops", "3", "--max", "40s", "--json"])
+        .args(reconnect_args)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let mut server = KillOnDrop(server);
     std::thread::sleep(std::time::Duration::from_millis(500));
-    let mut client = node_client(script, &format!("ws://{listen}{path}"))?;
+    let mut client = node_client(script, &format!("ws://{listen}{path}"), client_args)?;
     let mut out = String::new();
     server
         .0
@@ -133,5 +145,54 @@ fn graphql_ws_client_gets_its_subprotocol_and_connection_ack() {
     for gap in client["gaps"].as_array().unwrap() {
         let delay = gap["delay_ms"].as_u64().unwrap();
         assert!((1_200..=4_300).contains(&delay), "{gap}");
+    }
+}
+
+/// @microsoft/signalr with its defaults: the negotiate POST answered, the
+/// token it hands out brought back as `?id=` (which `auto` recognises), the
+/// JSON hub handshake answered `{}` on every connection.
+#[test]
+fn signalr_client_negotiates_and_opens_its_hub_on_every_connection() {
+    let Some((report, printed)) = measure("signalr_client.js", "/hub?client=sr") else {
+        return;
+    };
+    let client = the_client(&report);
+    assert_eq!(client["app"]["protocol"], "signalr", "{client:#}");
+    assert_eq!(
+        client["app"]["decided_by"],
+        "the query carries the connection token our negotiate answer issued"
+    );
+    assert_signalr_sessions(client, &printed);
+}
+
+/// The same client with `skipNegotiation: true` (no POST): `--app signalr`
+/// says what the hub speaks, as nothing in the request does.
+#[test]
+fn signalr_client_skipping_negotiation_with_app_signalr() {
+    let Some((report, printed)) = measure_with(
+        "signalr_client.js",
+        "/hub?client=sr",
+        &["skipNegotiation"],
+        &["--app", "signalr"],
+    ) else {
+        return;
+    };
+    let client = the_client(&report);
+    assert_eq!(client["app"]["protocol"], "signalr", "{client:#}");
+    assert_eq!(client["app"]["decided_by"], "--app signalr");
+    assert_signalr_sessions(client, &printed);
+}
+
+fn assert_signalr_sessions(client: &Value, printed: &str) {
+    assert_eq!(client["drops"], 3, "{client:#}");
+    let connections = client["connections"].as_u64().unwrap();
+    assert_eq!(client["app"]["sessions_opened"].as_u64(), Some(connections));
+    let connected = printed.lines().filter(|l| *l == "connected").count();
+    assert!(connected >= 4, "the SignalR client said:\n{printed}");
+    // withAutomaticReconnect's first retry is immediate (0 s), and it
+    // starts over after every successful reconnect.
+    for gap in client["gaps"].as_array().unwrap() {
+        let delay = gap["delay_ms"].as_u64().unwrap();
+        assert!(delay <= 600, "{gap}");
     }
 }

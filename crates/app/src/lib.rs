@@ -126,6 +126,17 @@ pub enum AppChoice {
     Use(AppProtocol),
 }
 
+impl fmt::Display for AppChoice {
+    /// As `--app` takes it back (`auto`, `raw`, `socketio`, …).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AppChoice::Auto => f.write_str("auto"),
+            AppChoice::Raw => f.write_str("raw"),
+            AppChoice::Use(p) => f.write_str(p.id()),
+        }
+    }
+}
+
 /// `--app` got a value it does not know.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown application protocol '{0}'; use auto, raw, socketio, graphql-transport-ws, graphql-ws, signalr, phoenix, actioncable, stomp or mqtt")]

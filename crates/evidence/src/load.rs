@@ -191,4 +191,21 @@ pub struct LoadEvidence {
     /// The connections offered permessage-deflate (`--deflate`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub deflate_offered: bool,
+    /// The application protocol the connections spoke (`--app`), or the
+    /// one the URL names that they did not speak (`--app raw`); absent when
+    /// none was recognised before connecting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app: Option<LoadApp>,
+}
+
+/// The application protocol of a load ramp's connections.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoadApp {
+    /// Its `--app` id (`socketio`).
+    pub protocol: String,
+    /// True when every connection spoke it; false when it was only
+    /// recognised (`--app raw`).
+    pub spoken: bool,
+    /// Why this protocol (the URL path, the subprotocol, `--app`).
+    pub decided_by: String,
 }

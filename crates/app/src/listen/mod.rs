@@ -2,7 +2,8 @@
 //! enough of it that a real client library opens its session and holds it
 //! (socket.io-client gets an Engine.IO open packet, its namespace connect
 //! acknowledged and the server's pings; a graphql-ws client gets its
-//! subprotocol chosen and `connection_ack`), so the reconnects measured are
+//! subprotocol chosen and `connection_ack`; @microsoft/signalr gets its
+//! negotiate answered and its JSON hub handshake answered `{}`), so the reconnects measured are
 //! the library's own policy after a session that really opened, not its
 //! retries of a handshake it never finished.
 //!
@@ -11,6 +12,7 @@
 //! [`AppSession`] in the WebSocket session's server role.
 
 mod graphql;
+pub mod signalr;
 mod socketio;
 
 use std::time::Instant;
@@ -21,15 +23,16 @@ use crate::protocol::Protocol;
 use crate::{AppChoice, AppProtocol, AppSession};
 
 /// The protocols the listening side speaks.
-pub const LISTEN_PROTOCOLS: [AppProtocol; 3] = [
+pub const LISTEN_PROTOCOLS: [AppProtocol; 4] = [
     AppProtocol::SocketIo,
     AppProtocol::GraphqlTransportWs,
     AppProtocol::GraphqlWs,
+    AppProtocol::SignalR,
 ];
 
 /// `--app` named a protocol the listening side does not speak.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("reconnect --listen speaks socketio, graphql-transport-ws and graphql-ws (or auto, raw), not {0}")]
+#[error("reconnect --listen speaks socketio, graphql-transport-ws, graphql-ws and signalr (or auto, raw), not {0}")]
 pub struct NotListenable(pub AppProtocol);
 
 /// Checks that `choice` can be spoken by the listening side.
@@ -79,12 +82,19 @@ pub fn listen(
             AppProtocol::GraphqlWs,
             "the client offered the subprotocol graphql-ws".to_owned(),
         ),
+        // The token our negotiate answer issued, brought back as `?id=`
+        // (@microsoft/signalr without skipNegotiation).
+        AppChoice::Auto if signalr_token(query) => (
+            AppProtocol::SignalR,
+            "the query carries the connection token our negotiate answer issued".to_owned(),
+        ),
         AppChoice::Auto => return None,
     };
     let server: Box<dyn Protocol> = match protocol {
         AppProtocol::SocketIo => socketio::start(query),
         AppProtocol::GraphqlTransportWs => graphql::start(graphql::Dialect::TransportWs),
         AppProtocol::GraphqlWs => graphql::start(graphql::Dialect::Legacy),
+        AppProtocol::SignalR => signalr::start(),
         _ => return None,
     };
     let subprotocol = protocol
@@ -101,6 +111,25 @@ pub fn listen(
         session: AppSession::serving(server, record, origin),
         subprotocol,
     })
+}
+
+/// True when `query` has `id=` with a token of our negotiate answers.
+fn signalr_token(query: &str) -> bool {
+    url::form_urlencoded::parse(query.as_bytes())
+        .any(|(k, v)| k == "id" && v.starts_with(signalr::TOKEN_PREFIX))
+}
+
+/// True when a plain HTTP request is SignalR's negotiate POST
+/// (`POST …/negotiate?negotiateVersion=1`) and `choice` lets us answer it
+/// (`auto` or `signalr`): the listener then answers
+/// [`signalr::negotiate_answer`] with 200.
+pub fn is_negotiate(choice: AppChoice, method: &str, target: &str) -> bool {
+    let path = target.split_once('?').map_or(target, |(p, _)| p);
+    matches!(
+        choice,
+        AppChoice::Auto | AppChoice::Use(AppProtocol::SignalR)
+    ) && method.eq_ignore_ascii_case("POST")
+        && path.trim_end_matches('/').ends_with("/negotiate")
 }
 
 #[cfg(test)]

@@ -146,3 +146,46 @@ fn hostile_client_messages_do_not_panic_or_echo_junk() {
         assert!(!sent.contains('\r'), "{sent:?}");
     }
 }
+
+#[test]
+fn signalr_answers_the_handshake_and_pings_every_keepalive_interval() {
+    let t0 = Instant::now();
+    // auto knows it only by our negotiate's token; skipNegotiation needs --app.
+    assert!(listen(AppChoice::Auto, "/hub", &[], t0).is_none());
+    let token = signalr::negotiate_answer();
+    let json: serde_json::Value = serde_json::from_str(&token).unwrap();
+    let id = json["connectionToken"].as_str().unwrap();
+    assert_eq!(json["availableTransports"][0]["transport"], "WebSockets");
+    let mut l = listen(AppChoice::Auto, &format!("/hub?id={id}"), &[], t0).unwrap();
+    l.session.start(t0);
+    assert!(drain(&mut l.session).is_empty(), "the client speaks first");
+    // @microsoft/signalr's handshake request, then its first ping.
+    l.session
+        .handle_text(t0, "{\"protocol\":\"json\",\"version\":1}\u{1e}");
+    assert_eq!(drain(&mut l.session), ["{}\u{1e}"]);
+    let due = l.session.poll_timeout().unwrap();
+    assert_eq!(due, t0 + Duration::from_secs(15));
+    l.session.handle_timeout(due);
+    assert_eq!(drain(&mut l.session), ["{\"type\":6}\u{1e}"]);
+    l.session.handle_text(due, "{\"type\":6}\u{1e}");
+    let r = l.session.into_record();
+    assert_eq!(r.protocol.as_deref(), Some("signalr"));
+    assert!(r.init_acked());
+    assert_eq!(r.server_heartbeats, 1);
+    // MessagePack is not spoken: refused in ASP.NET Core's words.
+    let mut l = listen(AppChoice::Use(AppProtocol::SignalR), "/hub", &[], t0).unwrap();
+    l.session.start(t0);
+    l.session
+        .handle_text(t0, "{\"protocol\":\"messagepack\",\"version\":1}\u{1e}");
+    assert_eq!(
+        drain(&mut l.session),
+        ["{\"error\":\"The protocol 'messagepack' is not supported.\"}\u{1e}"]
+    );
+    assert!(is_negotiate(
+        AppChoice::Auto,
+        "POST",
+        "/hub/negotiate?negotiateVersion=1"
+    ));
+    assert!(!is_negotiate(AppChoice::Raw, "POST", "/hub/negotiate"));
+    assert!(!is_negotiate(AppChoice::Auto, "GET", "/hub/negotiate"));
+}

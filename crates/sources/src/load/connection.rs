@@ -161,6 +161,8 @@ async fn open(
     if let Some(params) = open.deflate {
         session.use_deflate(params);
     }
+    // `--app`: the protocol's session (none unless load keeps a plan).
+    conn::app::attach(&mut session, &options, &record, open.opened_at);
     Ok((
         open.stream,
         open.leftover,

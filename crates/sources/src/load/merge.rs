@@ -359,6 +359,7 @@ fn merge_checked(shards: &[&ShardResult]) -> Result<LoadEvidence, MergeError> {
         shards: summaries,
         rss_start_bytes: rss_start,
         deflate_offered: shards.iter().any(|s| s.evidence.deflate_offered),
+        app: shards.iter().find_map(|s| s.evidence.app.clone()),
     })
 }
 

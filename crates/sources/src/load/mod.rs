@@ -251,9 +251,11 @@ pub async fn run_with(
     let pool = HoldPool::per_core().ok().map(Arc::new);
     // Plain ws:// straight to one address: the pool opens the connections
     // itself (one registration per socket, no task, no hand-over).
+    // A connection that speaks an application protocol is opened by a task,
+    // which attaches the protocol, and then handed to the pool.
     let pooled_dial = match &pool {
-        Some(_) => pool_dial_address(&config.connect).await,
-        None => None,
+        Some(_) if !speaks_app(&config.connect) => pool_dial_address(&config.connect).await,
+        _ => None,
     };
     // After the pool's threads started: what follows is the connections'.
     let rss_start = crate::memory::resident_bytes();
@@ -441,6 +443,10 @@ impl Ramp<'_> {
         }
         let mut options = self.config.connect.clone();
         options.bind_ip = bind_ip;
+        if !speaks_app(&options) {
+            // Bare: no protocol session, not even one that only watches.
+            options.app = None;
+        }
         self.tasks.spawn(run_connection(
             options,
             self.session_config.clone(),
@@ -564,12 +570,36 @@ impl Ramp<'_> {
             shards: Vec::new(),
             rss_start_bytes: rss_start,
             deflate_offered: config.connect.deflate,
+            app: load_app(&config.connect),
         };
         LoadRun {
             evidence,
             events: events.map(EventsWriter::finish),
         }
     }
+}
+
+/// True when the connections speak the protocol `conn::app::prepare`
+/// planned: `--app NAME`, or `auto` decided from the URL path or the
+/// subprotocol. Then every connection carries that protocol's session.
+/// `raw`, and `auto` with nothing recognised, leave connections bare: a
+/// protocol session on each only to watch, or to sniff the server's first
+/// message, would cost a million-connection ramp its memory.
+fn speaks_app(options: &ConnectOptions) -> bool {
+    options
+        .app
+        .as_ref()
+        .is_some_and(|plan| plan.speaks() && plan.protocol.is_some())
+}
+
+/// The protocol for the evidence: spoken, or recognised and not spoken.
+fn load_app(options: &ConnectOptions) -> Option<wsdoctor_evidence::load::LoadApp> {
+    let plan = options.app.as_ref()?;
+    Some(wsdoctor_evidence::load::LoadApp {
+        protocol: plan.protocol?.id().to_owned(),
+        spoken: speaks_app(options),
+        decided_by: plan.decided_by.clone(),
+    })
 }
 
 /// The one address the hold pool can dial for every connection of the

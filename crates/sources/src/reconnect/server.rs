@@ -31,6 +31,7 @@ const READ_CHUNK: usize = 8 * 1024;
 /// The parts of the request we use.
 #[derive(Debug)]
 struct Request {
+    method: String,
     target: String,
     headers: Vec<(String, String)>,
 }
@@ -54,6 +55,7 @@ async fn read_head(tcp: &mut TcpStream) -> Option<(Request, BytesMut)> {
         match req.parse(&buf) {
             Ok(httparse::Status::Complete(len)) => {
                 let request = Request {
+                    method: req.method.unwrap_or("GET").to_owned(),
                     target: req.path.unwrap_or("/").to_owned(),
                     headers: req
                         .headers
@@ -215,6 +217,16 @@ pub(crate) async fn serve(mut tcp: TcpStream, peer: SocketAddr, shared: &Shared)
         .map(str::to_owned)
         .filter(|_| request.header("upgrade").is_some());
     let Some(key) = key else {
+        if wsdoctor_app::listen::is_negotiate(shared.app, &request.method, &request.target) {
+            // SignalR's negotiate POST before its upgrade: answered, and
+            // not a connection of the client's (the upgrade that follows is).
+            let body = wsdoctor_app::listen::signalr::negotiate_answer();
+            let answer = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            return answer_and_close(tcp, answer.as_bytes()).await;
+        }
         // Not a WebSocket request: not a reconnect either.
         let body = "wsdoctor reconnect: connect with a WebSocket client\n";
         let answer = format!(

@@ -10,6 +10,7 @@
 mod fixes;
 mod flow;
 mod idle;
+mod load;
 mod probe;
 #[cfg(test)]
 mod tests;
@@ -17,6 +18,7 @@ mod watch;
 
 pub(crate) use flow::annotate_flow;
 pub(crate) use idle::adjust_idle;
+pub(crate) use load::adjust_load;
 pub(crate) use probe::adjust_probe;
 pub(crate) use watch::annotate_watch;
 

@@ -40,6 +40,13 @@ fn ms(us: u64) -> String {
 
 /// Diagnoses a load ramp.
 pub fn diagnose_load(e: &LoadEvidence) -> Vec<Finding> {
+    let mut findings = diagnose_ramp(e);
+    // Drops that are an application protocol's, not the load's.
+    super::app::adjust_load(e, &mut findings);
+    finish(findings)
+}
+
+fn diagnose_ramp(e: &LoadEvidence) -> Vec<Finding> {
     // The generator's own limits come first and are never the server's.
     let mut findings = generator::diagnose(e);
     let generator_limited = !findings.is_empty();

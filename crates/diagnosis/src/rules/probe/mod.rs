@@ -12,6 +12,7 @@ mod h2;
 mod heartbeat;
 mod proxy;
 mod rejected;
+mod server_refusal;
 #[cfg(test)]
 mod tests;
 
@@ -53,6 +54,7 @@ pub fn diagnose_probe(evidence: &ProbeEvidence) -> Vec<Finding> {
     // might record a 101 whose problems it reported only in the end).
     let opened = ctx.conn.opened() && !ctx.end.is_some_and(|e| e.end.before_open());
     if opened {
+        findings.extend(server_refusal::ignored_subprotocol(&ctx));
         findings.extend(heartbeat::diagnose(&ctx));
         if !findings.iter().any(|f| f.severity >= Severity::Warning) {
             notes.extend(proxy::notes(&ctx));

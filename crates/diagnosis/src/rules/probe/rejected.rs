@@ -6,7 +6,7 @@
 
 use wsdoctor_evidence::{escape_peer, HandshakeRecord};
 
-use super::{curl_fix, Ctx};
+use super::{curl_fix, server_refusal, Ctx};
 use crate::finding::{CauseId, Finding, Fix, Severity};
 use crate::fingerprint::blame;
 use crate::kb::{kb, Intermediary};
@@ -30,6 +30,12 @@ pub(super) fn diagnose(ctx: &Ctx<'_>, status: u16) -> Finding {
         .as_deref()
         .map(|n| format!("{n} answered"))
         .unwrap_or_else(|| "The server answered".to_owned());
+
+    // A 400 the WebSocket server wrote itself (it refused our subprotocol or
+    // Engine.IO query): the upgrade got through, whatever its page says.
+    let mut by_server = hs
+        .and_then(server_refusal::recognise)
+        .map(|r| server_refusal::finding(ctx, &r));
 
     let mut f = match status {
         502..=504 => {
@@ -67,6 +73,9 @@ pub(super) fn diagnose(ctx: &Ctx<'_>, status: u16) -> Finding {
             f.fix.push(fix("client", "Use wss:// for this port."));
             f
         }
+        400 if by_server.is_some() => by_server
+            .take()
+            .unwrap_or_else(|| refused(ctx, status, &by)),
         400 if UPGRADE_WORDS.iter().any(|w| body.contains(w)) => not_forwarded(
             ctx,
             0.75,
