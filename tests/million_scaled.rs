@@ -85,7 +85,7 @@ fn machine_cannot() -> Option<String> {
     // Busy with other work (a shared machine), 2 cores open a few hundred
     // connections a second instead of thousands: this test measures
     // nothing then. CI's machine runs the tests alone.
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as f64);
+    let cores = std::thread::available_parallelism().map_or(1.0, |n| n.get() as f64);
     if let Some(load) = std::fs::read_to_string("/proc/loadavg")
         .ok()
         .and_then(|t| t.split_whitespace().next()?.parse::<f64>().ok())
