@@ -18,6 +18,8 @@ set -euo pipefail
 N=${N:-1000000}
 RATE=${RATE:-20000}
 HOLD=${HOLD:-60s}
+HOLD_S=${HOLD%s}
+[[ $HOLD_S =~ ^[0-9]+$ ]] || { echo "HOLD is whole seconds, like 60s" >&2; exit 2; }
 PORT=${PORT:-9430}
 EVENTS=${EVENTS:-1}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -104,10 +106,10 @@ LOAD_PID=
 T1=$(date +%s.%N)
 wait $SAMPLER || true
 grep -v '^{"load_progress"' "$OUT/load.err" | head -20 || true
-python3 - "$OUT" "$N" "$S0" "$SERVE_PROCS" "$T0" "$T1" <<'PY'
+python3 - "$OUT" "$N" "$S0" "$SERVE_PROCS" "$T0" "$T1" "$HOLD_S" "$RATE" <<'PY'
 import json, sys
 out, n, s0, sp = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-t0, t1 = float(sys.argv[5]), float(sys.argv[6])
+t0, t1, hold_s, rate = float(sys.argv[5]), float(sys.argv[6]), float(sys.argv[7]), float(sys.argv[8])
 report = json.load(open(f"{out}/load.json"))
 load = report["observations"]["load"]
 steps = load["steps"]
@@ -120,17 +122,18 @@ print(f"connections asked {n:,}, opened {opened:,}, peak open {load['peak_open']
 print(f"load: {len(load.get('shards', [])) or 1} processes, {len(load['generator'].get('source_ips', []))} source addresses; serve: {sp} processes")
 for s in load["generator"].get("machine", {}).get("shortfalls", []):
     print(f"machine check before the run: {s['detail']} (change: {s['setting']})")
+ramp_end = n / rate  # s after the start, when the ramp keeps to its rate
 try:
     times = sorted(json.loads(l)["t_ms"] for l in open(f"{out}/events.jsonl") if '"opened"' in l)
     if len(times) > 1:
         span = (times[-1] - times[0]) / 1000
+        ramp_end = times[-1] / 1000
         print(f"ramp: {len(times):,} handshakes in {span:.1f} s (first to last 101): {len(times)/span:,.0f}/s")
 except FileNotFoundError:
-    print("ramp: no events file (EVENTS=0)")
+    print("ramp: no events file (EVENTS=0); the hold is taken to start at N/RATE")
 samples = [json.loads(l) for l in open(f"{out}/samples.jsonl")]
-# The hold: samples where the machine held at least 99 % of both ends' sockets.
-tcp0 = samples[0]["tcp_inuse"] if samples else 0
-held = [s for s in samples if s["tcp_inuse"] - tcp0 >= 2 * opened * 0.99] if opened else []
+# The hold: from 3 s after the last 101 to 3 s before the hold's end.
+held = [s for s in samples if t0 + ramp_end + 3 <= s["t"] <= t0 + ramp_end + hold_s - 3]
 last = steps[-1]
 if last.get("bytes_per_connection") is not None:
     print(f"load RSS: {last['rss_bytes']/2**20:,.0f} MiB at the step's end, {last['bytes_per_connection']:,} B per open connection (growth since each process's start, summed; load's own figure)")

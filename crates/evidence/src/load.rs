@@ -219,9 +219,8 @@ pub struct LoadEvidence {
     /// The kernel's memory before the first connection (machine-wide).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kernel_start: Option<KernelSample>,
-    /// How long closing every connection took at the end of the ramp, in
-    /// ms (from the close to the last connection's end, or the drain's
-    /// bound), and whether it was interrupted (Ctrl-C).
+    /// How closing every connection went at the end of the ramp (or on
+    /// Ctrl-C): how many, how long it took.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub close: Option<CloseSummary>,
 }
@@ -231,10 +230,12 @@ pub struct LoadEvidence {
 pub struct CloseSummary {
     /// Connections open when the close began.
     pub open_at_close: u64,
-    /// From the close to the last connection reporting its end, in ms.
+    /// From the close until every connection had reported its end, or,
+    /// past the drain's bound (3 s), until the hold pool's workers had let
+    /// go of every socket, in ms.
     pub took_ms: u64,
-    /// Connections that had not reported their end when the drain's bound
-    /// was reached (closed without waiting for the peer).
+    /// Connections that had not finished their closing handshake when the
+    /// drain's bound was reached.
     pub unfinished: u64,
     /// The ramp was cut short by Ctrl-C.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]

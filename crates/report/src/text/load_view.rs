@@ -81,7 +81,7 @@ fn close_line(evidence: &LoadEvidence) -> Option<String> {
     };
     let unfinished = if close.unfinished > 0 {
         format!(
-            "; {} had not finished their closing handshake and were let go",
+            "; {} had not finished their closing handshake after the drain's 3 s",
             close.unfinished
         )
     } else {
