@@ -13,8 +13,6 @@
 use wsdoctor_evidence::format_count;
 use wsdoctor_evidence::machine::{KernelSample, MachineLimits, MachineResource, MachineShortfall};
 
-use crate::load::scale;
-
 /// What one idle connection costs in user space, as measured by
 /// bench/load/idle100k.sh (generator ~750 B, serve ~1.5 KB at 100,000):
 /// rounded up, so the check errs towards warning.
@@ -59,7 +57,7 @@ pub fn read_limits(source_addresses: u64, target_here: bool) -> MachineLimits {
     MachineLimits {
         file_max: read_numbers("/proc/sys/fs/file-max").and_then(|v| v.first().copied()),
         files_open: read_numbers("/proc/sys/fs/file-nr").and_then(|v| v.first().copied()),
-        ephemeral_ports: scale::ephemeral_ports(),
+        ephemeral_ports: ephemeral_ports(),
         source_addresses: source_addresses.max(1),
         mem_available_bytes: meminfo_bytes(&meminfo, "MemAvailable"),
         tcp_mem_pages: read_numbers("/proc/sys/net/ipv4/tcp_mem")
@@ -68,6 +66,24 @@ pub fn read_limits(source_addresses: u64, target_here: bool) -> MachineLimits {
         target_here,
         shortfalls: Vec::new(),
     }
+}
+
+/// The Linux default range when /proc cannot be read: 32768–60999.
+const DEFAULT_EPHEMERAL_PORTS: u64 = 60_999 - 32_768 + 1;
+
+/// How many ephemeral ports one source address has towards one server
+/// address (`net.ipv4.ip_local_port_range`).
+pub fn ephemeral_ports() -> u64 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|text| parse_port_range(&text))
+        .unwrap_or(DEFAULT_EPHEMERAL_PORTS)
+}
+
+pub(crate) fn parse_port_range(text: &str) -> Option<u64> {
+    let mut parts = text.split_whitespace().map(str::parse::<u64>);
+    let (lo, hi) = (parts.next()?.ok()?, parts.next()?.ok()?);
+    (hi >= lo).then(|| hi - lo + 1)
 }
 
 /// The kernel's memory now, or `None` where `/proc` cannot tell.
