@@ -13,7 +13,9 @@ use clap::Args;
 use std::io::Write as _;
 use wsdoctor_evidence::load::LoadEvidence;
 use wsdoctor_sources::load::fanout::{self, ChildPlan, ChildResult};
-use wsdoctor_sources::load::{self as load_source, procs, scale, EventsWriter, LoadConfig, Shard};
+use wsdoctor_sources::load::{
+    self as load_source, procs, scale, EventsWriter, LoadConfig, Shard, StopFlag,
+};
 use wsdoctor_sources::ProgressSink;
 
 use crate::cli::{parse_duration, ConnectArgs, OutputArgs};
@@ -115,13 +117,19 @@ pub(crate) async fn run(args: LoadArgs) -> anyhow::Result<u8> {
     let (procs, procs_note) = fanout::processes(&config, args.procs, args.child)?;
     let started_at = SystemTime::now();
     let clock = Instant::now();
+    if !args.child {
+        warn_if_it_will_not_fit(&config, procs);
+    }
     if procs > 1 {
         let evidence = run_procs(&args, &config, procs, procs_note).await?;
         return merge_cmd::render(&evidence, started_at, clock.elapsed(), &args.output);
     }
+    let stop = StopFlag::default();
     if args.child {
-        procs::exit_when_parent_goes();
+        let raise = stop.clone();
+        procs::exit_when_parent_goes(move || raise.raise());
     }
+    stop_on_ctrl_c(stop.clone());
     let events = match &args.events {
         Some(path) => {
             // A child appends: its parent emptied the file, and its
@@ -144,7 +152,7 @@ pub(crate) async fn run(args: LoadArgs) -> anyhow::Result<u8> {
     } else {
         spinner.sink()
     };
-    let run = load_source::run_with(&config, Some(sink), events).await;
+    let run = load_source::run_until(&config, Some(sink), events, &stop).await;
     spinner.finish();
     if args.child {
         // What the parent reads: a line of its own type, not the report.
@@ -163,6 +171,32 @@ pub(crate) async fn run(args: LoadArgs) -> anyhow::Result<u8> {
         bail!(e);
     }
     Ok(code)
+}
+
+/// Says before the run, on stderr, each of this machine's limits the ramp
+/// will not fit in, with the setting to change (the report carries them too).
+fn warn_if_it_will_not_fit(config: &LoadConfig, procs: u32) {
+    for shortfall in config.machine_check(procs).shortfalls {
+        crate::output::say(format_args!(
+            "wsdoctor load: warning: {}",
+            wsdoctor_sources::machine::describe(&shortfall)
+        ));
+    }
+}
+
+/// Ctrl-C (SIGINT; a `--procs` child gets it from the terminal too) stops
+/// the ramp: it closes every connection and reports what it saw. A second
+/// Ctrl-C exits at once.
+fn stop_on_ctrl_c(stop: StopFlag) {
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_err() {
+            return;
+        }
+        stop.raise();
+        if tokio::signal::ctrl_c().await.is_ok() {
+            std::process::exit(130);
+        }
+    });
 }
 
 /// In a `--procs` child: progress as JSON lines on stderr, a few per second.
@@ -206,14 +240,32 @@ async fn run_procs(
         args: child_args(args, config, Some(child.shard), &child.sources),
     };
     let spinner = Spinner::new();
-    // Ctrl-C (even where the shell started us with SIGINT ignored): drop the
-    // children, which kills them, and stop. Without this the children would
-    // still go when the parent dies, as their stdin closes.
+    // Ctrl-C (even where the shell started us with SIGINT ignored): every
+    // child is asked to stop (a line on its stdin), closes its connections
+    // and answers; the merged report says how long the close took. A second
+    // Ctrl-C drops the children, which kills them. Without this the
+    // children would still go when the parent dies, as their stdin closes.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let run = fanout::run_children(
+        config,
+        &children,
+        notes,
+        start,
+        Some(spinner.sink()),
+        stop_rx,
+    );
+    tokio::pin!(run);
     let merged = tokio::select! {
-        merged = fanout::run_children(config, &children, notes, start, Some(spinner.sink())) => merged,
+        merged = &mut run => merged,
         _ = tokio::signal::ctrl_c() => {
-            spinner.finish();
-            bail!("interrupted: the {procs} load processes were stopped");
+            let _ = stop_tx.send(true);
+            tokio::select! {
+                merged = &mut run => merged,
+                _ = tokio::signal::ctrl_c() => {
+                    spinner.finish();
+                    bail!("interrupted twice: the {procs} load processes were killed");
+                }
+            }
         }
     };
     spinner.finish();

@@ -151,7 +151,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<u8> {
     let _workers = if args.procs > 1 && worker.is_none() {
         serve_procs::spawn_workers(usize::from(args.procs), args.listen.port())?
     } else {
-        Vec::new()
+        tokio::task::JoinSet::new()
     };
     let mut events = server
         .take_events()
@@ -239,6 +239,9 @@ fn print_banner(server: &DiagServer, instance: &str, http2: bool, args: &ServeAr
                 None => String::new(),
             }
         ));
+        for line in serve_procs::capacity_lines(usize::from(args.procs)) {
+            output::say(format_args!("  {line}"));
+        }
     }
 }
 

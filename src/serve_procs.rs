@@ -15,27 +15,87 @@ use std::process::Stdio;
 use anyhow::Context as _;
 use tokio::io::AsyncReadExt as _;
 use tokio::process::{Child, Command};
+use tokio::task::JoinSet;
 use wsdoctor_lab::ServeConfig;
 
-/// Starts workers 1..n with this process's arguments; the children are
-/// killed when the returned handles are dropped.
-pub(crate) fn spawn_workers(n: usize, port: u16) -> anyhow::Result<Vec<Child>> {
+/// Starts workers 1..n with this process's arguments and watches them: a
+/// worker that fails or is killed is said on stderr (its
+/// connections went with it). The children are killed when the returned
+/// set is dropped.
+pub(crate) fn spawn_workers(n: usize, port: u16) -> anyhow::Result<JoinSet<()>> {
     ServeConfig::check_procs(n, port)?;
     let exe = std::env::current_exe().context("finding wsdoctor's own executable")?;
     let args = worker_args(std::env::args_os().skip(1));
-    (1..n)
-        .map(|i| {
-            Command::new(&exe)
-                .args(&args)
-                .arg("--worker")
-                .arg(i.to_string())
-                .stdin(Stdio::piped())
-                .kill_on_drop(true)
-                .spawn()
-                .with_context(|| format!("starting serve worker {i}"))
-        })
-        .collect()
+    let mut set = JoinSet::new();
+    for i in 1..n {
+        let mut child: Child = Command::new(&exe)
+            .args(&args)
+            .arg("--worker")
+            .arg(i.to_string())
+            .stdin(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting serve worker {i}"))?;
+        set.spawn(async move {
+            // The stdin pipe lives as long as this task: `wait` would close
+            // it, which tells the worker its parent is gone.
+            let stdin = child.stdin.take();
+            let status = child.wait().await;
+            drop(stdin);
+            // A worker that stops with the group (Ctrl-C) exits 0 and is
+            // not news; one killed (the OOM killer) or failing is.
+            let said = match status {
+                Ok(s) if s.success() => return,
+                Ok(s) => s.to_string(),
+                Err(e) => e.to_string(),
+            };
+            crate::output::say(format_args!(
+                "wsdoctor serve: worker {i} exited ({said}); its connections ended with it"
+            ));
+        });
+    }
+    Ok(set)
 }
+
+/// What `procs` processes can hold on this machine, said once at start:
+/// the open-file limit per process times the processes, and each limit of
+/// the machine (fs.file-max, memory, the accept backlog) that many
+/// connections would not fit in, with the setting to change.
+pub(crate) fn capacity_lines(procs: usize) -> Vec<String> {
+    use wsdoctor_sources::load::scale;
+    use wsdoctor_sources::machine;
+    let Some((_, hard)) = scale::nofile_limits() else {
+        return Vec::new();
+    };
+    let per_process = scale::connections_per_process(hard);
+    let capacity = per_process.saturating_mul(procs as u64);
+    let mut lines = vec![format!(
+        "capacity          about {} connections ({procs} × {} under the open-file hard limit of {})",
+        wsdoctor_evidence::format_count(capacity),
+        wsdoctor_evidence::format_count(per_process),
+        wsdoctor_evidence::format_count(hard)
+    )];
+    let limits = machine::read_limits(1, false);
+    let need = machine::Need {
+        connections: capacity,
+        rate: 0.0,
+        target_here: false,
+        generator_processes: 0,
+        sends_messages: false,
+    };
+    for s in machine::check(&limits, &need) {
+        lines.push(format!("warning           {}", machine::describe(&s)));
+    }
+    if let Some(max) = limits.somaxconn.filter(|m| *m < LISTEN_BACKLOG) {
+        lines.push(format!(
+            "warning           net.core.somaxconn {max} caps each process's accept backlog below the {LISTEN_BACKLOG} serve asks for: a burst of new connections past it waits for a SYN retransmit (1 s); change: sysctl -w net.core.somaxconn={LISTEN_BACKLOG}"
+        ));
+    }
+    lines
+}
+
+/// The accept backlog serve asks for (`crates/lab/src/listen.rs`).
+const LISTEN_BACKLOG: u64 = 8192;
 
 /// The parent's arguments without `--procs`.
 fn worker_args(args: impl Iterator<Item = OsString>) -> Vec<OsString> {

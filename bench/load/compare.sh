@@ -5,6 +5,9 @@
 #   wsdoctor  `wsdoctor load -c N --step N --rate R --hold 10s`
 #   node      node-client.js, a plain Node.js client on the npm `ws` package
 #   artillery artillery's WebSocket engine (artillery.yml)
+#   tcpkali   `tcpkali --websocket -c N --connect-rate R -T ramp+hold`, when
+#             it is installed (Debian has no package; built from source, it
+#             is on PATH): it joins the default TOOLS then, else it is skipped
 # For each: seconds to open all N (first connection seen to the last 101,
 # from ss), connections open during the hold, and client RSS per connection:
 # (VmRSS of the client's process tree holding N - the same holding 1, from a
@@ -17,7 +20,7 @@
 # to the repo root), CONNS (9000), RATE (2000 new connections/s, the same
 # bound for all three; node: --rate, artillery: arrivalCount CONNS over
 # CONNS/RATE s), HOLD (10 s), RUNS (1: the whole comparison this many
-# times), TOOLS ("wsdoctor node artillery"), PORT (19300, first port; each
+# times), TOOLS ("wsdoctor node artillery", plus tcpkali when on PATH), PORT (19300, first port; each
 # phase gets its own), GAP (10 s idle between phases), PHASE_TIMEOUT (180 s
 # for a ramp), OUT (bench/load/results.json).
 # Needs: a release build of wsdoctor, node >= 18 and npm (node_modules is
@@ -32,7 +35,14 @@ CONNS=${CONNS:-9000}
 RATE=${RATE:-2000}
 HOLD=${HOLD:-10}
 RUNS=${RUNS:-1}
-TOOLS=${TOOLS:-wsdoctor node artillery}
+if [ -z "${TOOLS:-}" ]; then
+  TOOLS="wsdoctor node artillery"
+  if command -v tcpkali >/dev/null; then
+    TOOLS="$TOOLS tcpkali"
+  else
+    echo "compare.sh: tcpkali is not installed (Debian has no package for it), so it is left out" >&2
+  fi
+fi
 PORT=${PORT:-19300}
 GAP=${GAP:-10}
 PHASE_TIMEOUT=${PHASE_TIMEOUT:-180}
@@ -104,7 +114,12 @@ client_cmd() { # tool port n hold artillery-report
       CMD=(env ARTILLERY_DISABLE_TELEMETRY=true "$HERE/node_modules/.bin/artillery" run --target "$url"
         --overrides "{\"config\":{\"phases\":[{\"name\":\"settle\",\"pause\":3},{\"name\":\"open\",\"duration\":\"$dur\",\"arrivalCount\":$n}],\"variables\":{\"hold\":$think}}}"
         --output "$5" "$HERE/artillery.yml") ;;
-    *) die "unknown tool $1 (wsdoctor, node, artillery)" ;;
+    tcpkali)
+      command -v tcpkali >/dev/null || die "tcpkali is not installed (Debian has no package: build it from its source)"
+      # Opens n at most RATE a second and keeps them until the duration
+      # ends: the ramp plus the hold. Sends nothing but the upgrade.
+      CMD=(tcpkali --websocket -c "$n" --connect-rate "$RATE" -T "$((ramp + hold))s" "127.0.0.1:$2") ;;
+    *) die "unknown tool $1 (wsdoctor, node, artillery, tcpkali)" ;;
   esac
 }
 

@@ -18,7 +18,7 @@ import re
 import sys
 import time
 
-TOOLS = ["wsdoctor", "node", "artillery"]
+TOOLS = ["wsdoctor", "node", "artillery", "tcpkali"]
 
 
 def load_json(path):
@@ -93,6 +93,14 @@ def own_report(phase_dir, tool):
             "vusers_failed": counters.get("vusers.failed", 0),
             "errors": errors,
         }
+    if tool == "tcpkali":
+        # tcpkali prints its totals as text when its --duration ends.
+        try:
+            with open(os.path.join(phase_dir, "client.out"), errors="replace") as f:
+                lines = [l.strip() for l in f if l.strip()]
+        except OSError:
+            lines = []
+        return {"says": " / ".join(lines[-3:]) or "no output"}
     return {}
 
 

@@ -24,6 +24,7 @@ pub mod load;
 mod load_end;
 mod log_end;
 pub mod logs;
+pub mod machine;
 mod proxy;
 pub mod reconnect;
 mod redact;

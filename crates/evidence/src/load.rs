@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::machine::{KernelSample, MachineLimits};
+
 pub use crate::load_end::{DropKind, FailureKind, UnknownEndKind};
 
 /// Latency percentiles in µs (from an HdrHistogram).
@@ -74,6 +76,14 @@ pub struct LoadStep {
     /// at the step's end.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bytes_per_connection: Option<u64>,
+    /// The kernel's memory when the step's hold ended (machine-wide).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<KernelSample>,
+    /// What the kernel held per TCP socket at the step's end: its growth
+    /// since the start over the TCP sockets added (both ends' when the
+    /// target is on this machine).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel_bytes_per_socket: Option<u64>,
 }
 
 impl LoadStep {
@@ -85,6 +95,16 @@ impl LoadStep {
             (Some(now), Some(start)) if self.open_at_end > 0 => {
                 Some(now.saturating_sub(start) / self.open_at_end)
             }
+            _ => None,
+        };
+    }
+
+    /// Sets [`LoadStep::kernel`] and [`LoadStep::kernel_bytes_per_socket`]
+    /// from a sample at the step's end and the one at the start.
+    pub fn set_kernel(&mut self, now: Option<KernelSample>, at_start: Option<&KernelSample>) {
+        self.kernel = now;
+        self.kernel_bytes_per_socket = match (now, at_start) {
+            (Some(now), Some(start)) => now.bytes_per_socket_since(start),
             _ => None,
         };
     }
@@ -110,6 +130,11 @@ pub struct GeneratorLimits {
     /// ephemeral ports), in words.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// This machine's limits against what the run needed, checked before
+    /// it started (absent where they could not be read, and in reports of
+    /// older versions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine: Option<MachineLimits>,
 }
 
 /// The ramp's schedule as asked for: shards of one ramp must have the same,
@@ -196,6 +221,30 @@ pub struct LoadEvidence {
     /// none was recognised before connecting.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app: Option<LoadApp>,
+    /// The kernel's memory before the first connection (machine-wide).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel_start: Option<KernelSample>,
+    /// How closing every connection went at the end of the ramp (or on
+    /// Ctrl-C): how many, how long it took.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub close: Option<CloseSummary>,
+}
+
+/// How the ramp's own close of its connections went.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CloseSummary {
+    /// Connections open when the close began.
+    pub open_at_close: u64,
+    /// From the close until every connection had reported its end, or,
+    /// past the drain's bound (3 s), until the hold pool's workers had let
+    /// go of every socket, in ms.
+    pub took_ms: u64,
+    /// Connections that had not finished their closing handshake when the
+    /// drain's bound was reached.
+    pub unfinished: u64,
+    /// The ramp was cut short by Ctrl-C.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub interrupted: bool,
 }
 
 /// The application protocol of a load ramp's connections.

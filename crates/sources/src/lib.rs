@@ -19,6 +19,7 @@ pub mod fuzzing;
 pub mod idle;
 pub mod kernel_queue;
 pub mod load;
+pub mod machine;
 pub use wsdoctor_wire_io::memory;
 pub mod probe;
 mod progress;

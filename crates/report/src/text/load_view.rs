@@ -44,12 +44,53 @@ fn memory_line(evidence: &LoadEvidence) -> Option<String> {
     } else {
         "no compression offered"
     };
+    let kernel = match (step.kernel_bytes_per_socket, step.kernel, evidence.kernel_start) {
+        (Some(per_socket), Some(now), Some(start)) => format!(
+            " · kernel: {} per TCP socket (slab {}, TCP buffers {}, over {} sockets added, machine-wide)",
+            bytes(per_socket),
+            signed_bytes(now.slab_bytes, start.slab_bytes),
+            signed_bytes(now.tcp_buffer_bytes, start.tcp_buffer_bytes),
+            now.tcp_sockets.saturating_sub(start.tcp_sockets)
+        ),
+        _ => String::new(),
+    };
     Some(format!(
-        "generator memory: {} resident after step {} (+{} since the start) · {} per open connection ({deflate})",
+        "generator memory: {} resident after step {} (+{} since the start) · {} per open connection ({deflate}){kernel}",
         bytes(rss),
         step.index,
         bytes(rss.saturating_sub(evidence.rss_start_bytes.unwrap_or(rss))),
         bytes(per_connection),
+    ))
+}
+
+fn signed_bytes(now: u64, start: u64) -> String {
+    if now >= start {
+        format!("+{}", bytes(now - start))
+    } else {
+        format!("-{}", bytes(start - now))
+    }
+}
+
+/// How long closing the connections took, when there were some to close.
+fn close_line(evidence: &LoadEvidence) -> Option<String> {
+    let close = evidence.close.filter(|c| c.open_at_close > 0)?;
+    let why = if close.interrupted {
+        "on Ctrl-C"
+    } else {
+        "at the end"
+    };
+    let unfinished = if close.unfinished > 0 {
+        format!(
+            "; {} had not finished their closing handshake after the drain's 3 s",
+            close.unfinished
+        )
+    } else {
+        String::new()
+    };
+    Some(format!(
+        "closed {} connections {why} in {:.1} s{unfinished}",
+        close.open_at_close,
+        close.took_ms as f64 / 1000.0
     ))
 }
 
@@ -133,6 +174,7 @@ pub fn render_load(evidence: &LoadEvidence, findings: &[Finding], style: Style) 
         ));
     }
     body.extend(memory_line(evidence));
+    body.extend(close_line(evidence));
     for note in &g.notes {
         body.push(format!("note: {note}"));
     }
@@ -172,6 +214,33 @@ mod tests {
         let text = render_load(&evidence, &[], Style::PLAIN);
         assert!(
             text.contains("generator memory: 40 MiB resident after step 2 (+7.0 MiB since the start) · 7.2 KiB per open connection (permessage-deflate offered)"),
+            "{text}"
+        );
+        let start = wsdoctor_evidence::load::KernelSample {
+            slab_bytes: 1 << 30,
+            tcp_sockets: 10,
+            ..Default::default()
+        };
+        let held = wsdoctor_evidence::load::KernelSample {
+            slab_bytes: (1 << 30) + 2000 * 3700,
+            tcp_sockets: 2010,
+            ..Default::default()
+        };
+        evidence.kernel_start = Some(start);
+        evidence.steps[0].set_kernel(Some(held), Some(&start));
+        evidence.close = Some(wsdoctor_evidence::load::CloseSummary {
+            open_at_close: 1000,
+            took_ms: 1250,
+            unfinished: 0,
+            interrupted: true,
+        });
+        let text = render_load(&evidence, &[], Style::PLAIN);
+        assert!(
+            text.contains("per open connection (permessage-deflate offered) · kernel: 3.6 KiB per TCP socket (slab +7.1 MiB, TCP buffers +0 B, over 2000 sockets added, machine-wide)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("closed 1000 connections on Ctrl-C in 1.2 s"),
             "{text}"
         );
         evidence.steps[0].set_memory(None, Some(33 << 20));

@@ -211,10 +211,11 @@ pub async fn run_children(
     notes: Vec<String>,
     start: impl Fn(&ChildPlan) -> ChildSpec,
     progress: Option<ProgressSink>,
+    stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<LoadEvidence, FanoutError> {
     let specs = children.iter().map(start).collect();
     let target = config.connect.target.redacted();
-    let outputs = procs::run_children(specs, &target, progress).await?;
+    let outputs = procs::run_children(specs, &target, progress, stop).await?;
     let mut shards = Vec::new();
     for out in outputs {
         if out.status.code() != Some(0) {
@@ -250,6 +251,9 @@ pub async fn run_children(
     for note in notes.into_iter().rev() {
         evidence.generator.notes.insert(0, note);
     }
+    // The machine as the whole ramp needs it, not as one child's slice did.
+    evidence.generator.machine =
+        Some(config.machine_check(u32::try_from(children.len()).unwrap_or(u32::MAX)));
     Ok(evidence)
 }
 

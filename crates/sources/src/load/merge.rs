@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use hdrhistogram::Histogram;
 use wsdoctor_evidence::load::{
-    FailureKind, FailureSample, GeneratorLimits, Latency, LoadEvidence, LoadPlanSpec, LoadStep,
-    ShardSpec, ShardSummary,
+    CloseSummary, FailureKind, FailureSample, GeneratorLimits, KernelSample, Latency, LoadEvidence,
+    LoadPlanSpec, LoadStep, ShardSpec, ShardSummary,
 };
 
 use super::hist;
@@ -314,6 +314,14 @@ fn merge_checked(shards: &[&ShardResult]) -> Result<LoadEvidence, MergeError> {
     // The processes' memory adds up; a shard that could not read its own
     // leaves the sum unknown.
     let rss_start = sum_all(shards.iter().map(|s| s.evidence.rss_start_bytes));
+    // The kernel's figures are machine-wide, not per process: the first
+    // sample (fewest sockets) is the start, the one with the most sockets
+    // at a step's end is that step's (shards on other machines: one
+    // machine's figures).
+    let kernel_start = shards
+        .iter()
+        .filter_map(|s| s.evidence.kernel_start)
+        .min_by_key(|k| k.tcp_sockets);
     for acc in steps.values_mut() {
         let index = acc.stats.index;
         let rss = sum_all(shards.iter().map(|s| {
@@ -324,6 +332,14 @@ fn merge_checked(shards: &[&ShardResult]) -> Result<LoadEvidence, MergeError> {
                 .and_then(|st| st.rss_bytes)
         }));
         acc.stats.set_memory(rss, rss_start);
+        let kernel = busiest_kernel(shards.iter().filter_map(|s| {
+            s.evidence
+                .steps
+                .iter()
+                .find(|st| st.index == index)
+                .and_then(|st| st.kernel)
+        }));
+        acc.stats.set_kernel(kernel, kernel_start.as_ref());
         acc.stats.failure_samples = merge_samples(shards, acc.stats.index);
         acc.stats.handshake = hist::latency(Some(&acc.handshake));
         acc.stats.echo_rtt = hist::latency(Some(&acc.echo));
@@ -360,6 +376,24 @@ fn merge_checked(shards: &[&ShardResult]) -> Result<LoadEvidence, MergeError> {
         rss_start_bytes: rss_start,
         deflate_offered: shards.iter().any(|s| s.evidence.deflate_offered),
         app: shards.iter().find_map(|s| s.evidence.app.clone()),
+        kernel_start,
+        close: merge_closes(shards.iter().filter_map(|s| s.evidence.close)),
+    })
+}
+
+/// The kernel sample with the most TCP sockets.
+fn busiest_kernel(samples: impl Iterator<Item = KernelSample>) -> Option<KernelSample> {
+    samples.max_by_key(|k| k.tcp_sockets)
+}
+
+/// The processes closed at the same time: the close took as long as the
+/// slowest, and their connections add up.
+fn merge_closes(closes: impl Iterator<Item = CloseSummary>) -> Option<CloseSummary> {
+    closes.reduce(|a, b| CloseSummary {
+        open_at_close: a.open_at_close + b.open_at_close,
+        took_ms: a.took_ms.max(b.took_ms),
+        unfinished: a.unfinished + b.unfinished,
+        interrupted: a.interrupted || b.interrupted,
     })
 }
 

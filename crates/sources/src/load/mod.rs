@@ -13,8 +13,10 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use tokio::sync::{mpsc, watch};
 use wsdoctor_evidence::load::{
-    FailureKind, FailureSample, GeneratorLimits, LoadEvidence, LoadPlanSpec, LoadStep,
+    CloseSummary, FailureKind, FailureSample, GeneratorLimits, KernelSample, LoadEvidence,
+    LoadPlanSpec, LoadStep,
 };
+use wsdoctor_evidence::machine::MachineLimits;
 use wsdoctor_evidence::{check_at_least, format_count, ConfigError};
 
 use crate::conn::hold::{Dial, HoldPool};
@@ -33,12 +35,21 @@ use connection::{CLOSE_CODE, CLOSE_REASON};
 mod plan;
 pub mod procs;
 pub mod scale;
+mod stop;
 
 use connection::{run_connection, session_config, Event, PooledConnection, Report};
 pub use events::EventsWriter;
 use events::LineKind;
 pub use merge::{merge, MergeError, Merged, ShardResult};
 pub use plan::{LoadPlan, Shard, ShardError, StepPlan};
+pub use stop::StopFlag;
+
+/// The live status is sent at most this often: what it sums is per step,
+/// never per connection, but a ramp takes thousands of reports a second.
+const PROGRESS_EVERY: Duration = Duration::from_millis(100);
+/// How long the ramp waits for its connections' closing handshakes once it
+/// closes them all (at the end, or on Ctrl-C) before it lets the rest go.
+const DRAIN_BOUND: Duration = Duration::from_secs(3);
 
 /// The largest message a ramp sends (`--size`).
 const MAX_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
@@ -186,6 +197,45 @@ impl LoadConfig {
     }
 }
 
+impl LoadConfig {
+    /// How many source addresses the connections will come from: the
+    /// explicit list, or on a loopback target as many as the ramp's own
+    /// choice (with `processes` processes, at least one each), else 1.
+    pub fn source_addresses(&self, processes: u32) -> u64 {
+        if !self.source_ips.is_empty() {
+            return self.source_ips.len() as u64;
+        }
+        if !self.auto_source_ips || !scale::is_loopback(self.connect.target.ip) {
+            return 1;
+        }
+        let needed =
+            scale::source_addresses_needed(self.connections_here(), scale::ephemeral_ports());
+        if needed <= 1 {
+            1
+        } else {
+            scale::loopback_sources(needed.max(u64::from(processes))).len() as u64
+        }
+    }
+
+    /// This machine's limits against what this ramp needs of them, run as
+    /// `processes` processes: the check made before the run.
+    pub fn machine_check(&self, processes: u32) -> MachineLimits {
+        let target_here = self.connect.target.ip.is_some_and(|ip| ip.is_loopback());
+        let mut limits = crate::machine::read_limits(self.source_addresses(processes), target_here);
+        limits.shortfalls = crate::machine::check(
+            &limits,
+            &crate::machine::Need {
+                connections: self.connections_here(),
+                rate: self.rate,
+                target_here,
+                generator_processes: u64::from(processes.max(1)),
+                sends_messages: self.message_every.is_some(),
+            },
+        );
+        limits
+    }
+}
+
 /// A finished ramp: the evidence, and how writing the events went.
 #[derive(Debug)]
 pub struct LoadRun {
@@ -238,9 +288,22 @@ pub async fn run(config: &LoadConfig, progress: Option<ProgressSink>) -> LoadEvi
 pub async fn run_with(
     config: &LoadConfig,
     progress: Option<ProgressSink>,
+    events: Option<EventsWriter>,
+) -> LoadRun {
+    run_until(config, progress, events, &StopFlag::default()).await
+}
+
+/// As [`run_with`], and when `stop` is raised (Ctrl-C) the ramp stops
+/// launching, closes every connection as at its end, and reports what it
+/// saw so far with how long the close took.
+pub async fn run_until(
+    config: &LoadConfig,
+    progress: Option<ProgressSink>,
     mut events: Option<EventsWriter>,
+    stop: &StopFlag,
 ) -> LoadRun {
     let started = Instant::now();
+    let machine = config.machine_check(1);
     let nofile = raise_nofile();
     let (source_ips, source_note) = config.sources();
     if let Some(w) = &mut events {
@@ -259,6 +322,7 @@ pub async fn run_with(
     };
     // After the pool's threads started: what follows is the connections'.
     let rss_start = crate::memory::resident_bytes();
+    let kernel_start = crate::machine::kernel_sample();
     let (deadline_tx, deadline_rx) = watch::channel(started + Duration::from_secs(24 * 3600));
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let plan = config.plan();
@@ -278,6 +342,11 @@ pub async fn run_with(
         pooled_dial,
         shared_options: Arc::new(config.connect.clone()),
         rss_start,
+        kernel_start,
+        stop: stop.clone(),
+        last_progress: None,
+        failed_total: 0,
+        dropped_total: 0,
         deadline_rx,
         events_tx,
         events_rx,
@@ -295,7 +364,7 @@ pub async fn run_with(
     }
     // End every connection: they start their closing handshakes now.
     let _ = deadline_tx.send(Instant::now());
-    ramp.finish(nofile, source_note).await
+    ramp.finish(nofile, source_note, machine).await
 }
 
 impl StepAcc {
@@ -333,6 +402,15 @@ struct Ramp<'c> {
     pooled_dial: Option<std::net::SocketAddr>,
     shared_options: Arc<ConnectOptions>,
     rss_start: Option<u64>,
+    kernel_start: Option<KernelSample>,
+    /// Raised on Ctrl-C: stop launching, close everything, report.
+    stop: StopFlag,
+    /// When the live status was last sent.
+    last_progress: Option<Instant>,
+    /// Failures and drops so far, kept as they come so the status line
+    /// sums nothing.
+    failed_total: u64,
+    dropped_total: u64,
     deadline_rx: watch::Receiver<Instant>,
     events_tx: mpsc::UnboundedSender<Report>,
     events_rx: mpsc::UnboundedReceiver<Report>,
@@ -356,6 +434,10 @@ impl Ramp<'_> {
         let mut owned = step.owned(self.shard).peekable();
         let mut released = false;
         loop {
+            if self.stop.is_raised() {
+                self.close_step(s_index);
+                return true;
+            }
             let now = self.started.elapsed();
             if !released && owned.peek().is_none() {
                 released = self.release_if_settled(s_index);
@@ -385,6 +467,11 @@ impl Ramp<'_> {
                 Some(_) = self.tasks.join_next() => None,
             };
             if let Some(event) = event {
+                match &event.event {
+                    Event::Failed { .. } => self.failed_total += 1,
+                    Event::Dropped { .. } => self.dropped_total += 1,
+                    _ => {}
+                }
                 let mut agg = Aggregate {
                     steps: &mut self.steps,
                     current: self.current,
@@ -397,13 +484,21 @@ impl Ramp<'_> {
                 agg.apply(event);
             }
         }
+        let stats = self.close_step(s_index);
+        let attempted = stats.attempted.max(1);
+        let failed: u64 = stats.failures.values().sum();
+        failed as f64 / attempted as f64 >= self.config.stop_failure_share
+    }
+
+    /// Records what the step ends with: connections open, and the memory
+    /// of this process and of the kernel.
+    fn close_step(&mut self, s_index: usize) -> &LoadStep {
         let open = self.open;
         let stats = &mut self.steps[s_index].stats;
         stats.open_at_end = open;
         stats.set_memory(crate::memory::resident_bytes(), self.rss_start);
-        let attempted = stats.attempted.max(1);
-        let failed: u64 = stats.failures.values().sum();
-        failed as f64 / attempted as f64 >= self.config.stop_failure_share
+        stats.set_kernel(crate::machine::kernel_sample(), self.kernel_start.as_ref());
+        stats
     }
 
     /// Once every handshake of the step is over, what they needed while in
@@ -458,31 +553,36 @@ impl Ramp<'_> {
         ));
     }
 
-    fn report_progress(&self, step: u32) {
+    /// The live status, at most every [`PROGRESS_EVERY`]: running totals
+    /// only, so a tick costs the same at a million connections as at one.
+    fn report_progress(&mut self, step: u32) {
         let Some(sink) = &self.progress else { return };
-        let failed: u64 = self
-            .steps
-            .iter()
-            .map(|s| s.stats.failures.values().sum::<u64>())
-            .sum();
-        let dropped: u64 = self
-            .steps
-            .iter()
-            .map(|s| s.stats.drops.values().sum::<u64>())
-            .sum();
+        let now = Instant::now();
+        if self
+            .last_progress
+            .is_some_and(|t| now.duration_since(t) < PROGRESS_EVERY)
+        {
+            return;
+        }
+        self.last_progress = Some(now);
         sink(Progress::Load {
             target: self.target.clone(),
             step,
             steps: self.plan.steps.len() as u32,
             open: self.open,
-            failed,
-            dropped,
+            failed: self.failed_total,
+            dropped: self.dropped_total,
         });
     }
 
     /// Closes every connection, takes what they still report, and writes
     /// the evidence.
-    async fn finish(self, nofile: (u64, u64, u64), source_note: Option<String>) -> LoadRun {
+    async fn finish(
+        self,
+        nofile: (u64, u64, u64),
+        source_note: Option<String>,
+        machine: MachineLimits,
+    ) -> LoadRun {
         let Ramp {
             config,
             plan,
@@ -492,6 +592,8 @@ impl Ramp<'_> {
             source_ips,
             pool,
             rss_start,
+            kernel_start,
+            stop,
             events_tx,
             mut events_rx,
             mut tasks,
@@ -502,15 +604,17 @@ impl Ramp<'_> {
             current,
             ..
         } = self;
+        let open_at_close = open;
+        let close_started = Instant::now();
         if let Some(pool) = &pool {
-            pool.close_all(Instant::now(), CLOSE_CODE, CLOSE_REASON);
+            pool.close_all(close_started, CLOSE_CODE, CLOSE_REASON);
         }
         drop(events_tx);
         // Connections finish their closing handshakes; a peer that never
         // answers costs at most the session's close wait, and this whole
-        // drain 3 s. The channel closes once every connection (task or
-        // held) has reported.
-        let drain_until = tokio::time::Instant::now() + Duration::from_secs(3);
+        // drain DRAIN_BOUND. The channel closes once every connection
+        // (task or held) has reported.
+        let drain_until = tokio::time::Instant::now() + DRAIN_BOUND;
         // Our own closes report nothing, so `open` no longer falls: a
         // connection a queueing limit lets through only now (once ours
         // close) was never open at the same time as them, and must not
@@ -537,8 +641,16 @@ impl Ramp<'_> {
                 () = tokio::time::sleep_until(drain_until) => break,
             }
         }
+        // Each connection still closing holds a sender of the channel.
+        let unfinished = events_rx.sender_strong_count() as u64;
         tasks.abort_all();
         drop(pool);
+        let close = CloseSummary {
+            open_at_close,
+            took_ms: u64::try_from(close_started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            unfinished,
+            interrupted: stop.is_raised(),
+        };
         let steps: Vec<LoadStep> = steps
             .into_iter()
             .filter(|s| s.stats.attempted > 0)
@@ -562,6 +674,7 @@ impl Ramp<'_> {
                 source_ips: source_ips.iter().map(ToString::to_string).collect(),
                 timer_lag_max_us,
                 notes: source_note.into_iter().collect(),
+                machine: Some(machine),
             },
             ran_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
             peak_open,
@@ -571,6 +684,8 @@ impl Ramp<'_> {
             rss_start_bytes: rss_start,
             deflate_offered: config.connect.deflate,
             app: load_app(&config.connect),
+            kernel_start,
+            close: Some(close),
         };
         LoadRun {
             evidence,

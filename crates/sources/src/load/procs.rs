@@ -10,11 +10,12 @@
 //! - the child writes progress as JSON lines on stderr
 //!   (`{"load_progress":{…}}`, see [`progress_line`]); any other stderr line
 //!   is kept for the error message if the child fails;
-//! - the child's stdin is a pipe from the parent that the parent never
-//!   writes: when it closes, the parent is gone (exited, killed, Ctrl-C), and
-//!   the child exits at once ([`exit_when_parent_goes`]). Children are also
-//!   killed when the parent drops them (an error, an early return), so no
-//!   child outlives its parent.
+//! - the child's stdin is a pipe from the parent: a line on it asks the
+//!   child to stop its ramp as on Ctrl-C (close every connection, answer
+//!   with what it saw); when it closes, the parent is gone (exited, killed),
+//!   and the child exits at once ([`exit_when_parent_goes`]). Children are
+//!   also killed when the parent drops them (an error, an early return), so
+//!   no child outlives its parent.
 
 use std::ffi::OsString;
 use std::io::Read as _;
@@ -22,8 +23,8 @@ use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, BufReader};
-use tokio::sync::mpsc;
+use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
+use tokio::sync::{mpsc, watch};
 
 use crate::{Progress, ProgressSink};
 
@@ -141,21 +142,24 @@ pub fn aggregate(target: &str, children: &[ChildProgress]) -> Progress {
     }
 }
 
-/// In a child: exits the process as soon as stdin closes (the parent is
-/// gone). Runs on a thread of its own, as a blocking read is what notices
-/// the end of a pipe without polling.
-pub fn exit_when_parent_goes() {
+/// In a child: calls `on_stop` when the parent writes on stdin (stop the
+/// ramp as on Ctrl-C), and exits the process as soon as stdin closes (the
+/// parent is gone). Runs on a thread of its own, as a blocking read is what
+/// notices the end of a pipe without polling.
+pub fn exit_when_parent_goes(on_stop: impl Fn() + Send + 'static) {
     let spawned = std::thread::Builder::new()
         .name("parent-watch".to_owned())
-        .spawn(|| {
+        .spawn(move || {
             let mut stdin = std::io::stdin();
             let mut buf = [0u8; 64];
-            // Bounded by the parent's lifetime: it never writes, so read
-            // returns only at EOF or an error, both meaning it is gone.
+            // Bounded by the parent's lifetime: it writes once at most, so
+            // read returns data once, then only at EOF or an error, both
+            // meaning it is gone.
             while let Ok(n) = stdin.read(&mut buf) {
                 if n == 0 {
                     break;
                 }
+                on_stop();
             }
             std::process::exit(EXIT_PARENT_GONE);
         });
@@ -169,12 +173,14 @@ enum Update {
 }
 
 /// Starts every child, forwards their summed progress to `progress`, and
-/// returns their outputs in the order given once all have exited. Children
-/// are killed if this future is dropped.
+/// returns their outputs in the order given once all have exited. When
+/// `stop` turns true, every child is asked to stop its ramp (a line on its
+/// stdin) and still answers. Children are killed if this future is dropped.
 pub async fn run_children(
     children: Vec<ChildSpec>,
     target: &str,
     progress: Option<ProgressSink>,
+    stop: watch::Receiver<bool>,
 ) -> Result<Vec<ChildOutput>, ProcsError> {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let mut handles = Vec::with_capacity(children.len());
@@ -193,10 +199,11 @@ pub async fn run_children(
                 error,
             })?;
         let tx = tx.clone();
+        let mut stop = stop.clone();
         // Each child is watched by a task that owns it; aborting the task
         // (when this future is dropped) drops the child, which kills it.
         handles.push(tokio::spawn(async move {
-            let stdin = child.stdin.take();
+            let mut stdin = child.stdin.take();
             let stdout = child.stdout.take();
             let stderr = child.stderr.take();
             let read_stdout = async {
@@ -223,7 +230,21 @@ pub async fn run_children(
                 }
                 kept
             };
-            let (stdout, stderr) = tokio::join!(read_stdout, read_stderr);
+            // Never ends: asks once, then keeps stdin open until the child
+            // exits (its end means "the parent is gone").
+            let ask_stop = async {
+                if stop.wait_for(|s| *s).await.is_ok() {
+                    if let Some(pipe) = stdin.as_mut() {
+                        let _ = pipe.write_all(b"stop\n").await;
+                        let _ = pipe.flush().await;
+                    }
+                }
+                std::future::pending::<()>().await;
+            };
+            let (stdout, stderr) = tokio::select! {
+                out = async { tokio::join!(read_stdout, read_stderr) } => out,
+                () = ask_stop => (Vec::new(), Vec::new()),
+            };
             let status = child.wait().await;
             // The child's stdin closes only now, after it exited on its own.
             drop(stdin);

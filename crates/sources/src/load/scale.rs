@@ -24,9 +24,6 @@ const FD_USABLE_SHARE: f64 = 0.9;
 /// (about 3,500 ports) keeps the search cheap.
 const PORTS_USABLE_SHARE: f64 = 0.125;
 
-/// The Linux default range when /proc cannot be read: 32768–60999.
-const DEFAULT_EPHEMERAL_PORTS: u64 = 60_999 - 32_768 + 1;
-
 /// The most processes or source addresses chosen automatically; more is a
 /// mistake in the inputs, not a plan.
 const MAX_AUTO: u64 = 1024;
@@ -67,18 +64,10 @@ pub fn processes_needed(connections: u64, nofile_hard: Option<u64>) -> u32 {
 }
 
 /// How many ephemeral ports one source address has towards one server
-/// address (`net.ipv4.ip_local_port_range`).
+/// address (`net.ipv4.ip_local_port_range`; read with the machine's other
+/// limits in [`crate::machine`]).
 pub fn ephemeral_ports() -> u64 {
-    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-        .ok()
-        .and_then(|text| parse_port_range(&text))
-        .unwrap_or(DEFAULT_EPHEMERAL_PORTS)
-}
-
-fn parse_port_range(text: &str) -> Option<u64> {
-    let mut parts = text.split_whitespace().map(str::parse::<u64>);
-    let (lo, hi) = (parts.next()?.ok()?, parts.next()?.ok()?);
-    (hi >= lo).then(|| hi - lo + 1)
+    crate::machine::ephemeral_ports()
 }
 
 /// How many source addresses `connections` to one server address need.
@@ -179,14 +168,14 @@ mod tests {
 
     #[test]
     fn source_addresses_for_the_default_port_range() {
-        let ports = parse_port_range("32768\t60999\n").unwrap_or(0);
+        let ports = crate::machine::parse_port_range("32768\t60999\n").unwrap_or(0);
         assert_eq!(ports, 28_232);
         assert_eq!(source_addresses_needed(3_000, ports), 1);
         assert_eq!(source_addresses_needed(3_529, ports), 1);
         assert_eq!(source_addresses_needed(3_530, ports), 2);
         assert_eq!(source_addresses_needed(20_000, ports), 6);
         assert_eq!(source_addresses_needed(100_000, ports), 29);
-        assert_eq!(parse_port_range("9 2"), None);
+        assert_eq!(crate::machine::parse_port_range("9 2"), None);
         assert!(is_loopback("127.0.0.1".parse().ok()));
         assert!(!is_loopback("10.0.0.1".parse().ok()));
         assert!(!is_loopback(None));

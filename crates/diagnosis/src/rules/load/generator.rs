@@ -3,6 +3,7 @@
 //! falling behind its schedule. They come first and are never the server's.
 
 use wsdoctor_evidence::load::LoadEvidence;
+use wsdoctor_evidence::machine::{MachineLimits, MachineResource, MachineShortfall};
 use wsdoctor_evidence::{format_count as thousands, LocalResource};
 
 use super::ms;
@@ -45,6 +46,9 @@ pub(super) fn diagnose(e: &LoadEvidence) -> Vec<Finding> {
                             ));
                         }
                     }
+                    if let Some(machine) = &e.generator.machine {
+                        machine_evidence(&mut f, machine, resource, &sample.detail);
+                    }
                     if resource == LocalResource::EphemeralPorts {
                         f.evidence.push(if e.generator.source_ips.is_empty() {
                             "all connections came from one source address".to_owned()
@@ -62,6 +66,9 @@ pub(super) fn diagnose(e: &LoadEvidence) -> Vec<Finding> {
         }
     }
 
+    if !local_found {
+        findings.extend(predicted_limit(e));
+    }
     if e.generator.timer_lag_max_us > GENERATOR_LAG_US {
         let mut f = finding(
             CauseId::LoadLimit,
@@ -89,4 +96,114 @@ pub(super) fn diagnose(e: &LoadEvidence) -> Vec<Finding> {
         findings.push(f);
     }
     findings
+}
+
+/// This machine's own figures next to a local failure, and the setting the
+/// check before the run named for it.
+fn machine_evidence(f: &mut Finding, m: &MachineLimits, resource: LocalResource, detail: &str) {
+    let wanted = match resource {
+        LocalResource::FileDescriptors => {
+            // ENFILE (23, "in system") is the system-wide table, EMFILE
+            // the process's own limit.
+            let system = detail.contains("os error 23") || detail.contains("in system");
+            if let (true, Some(max), Some(open)) = (system, m.file_max, m.files_open) {
+                f.evidence.push(format!(
+                    "the whole machine's file table was full: fs.file-max {} ({} open before the run)",
+                    thousands(max),
+                    thousands(open)
+                ));
+            }
+            if system {
+                MachineResource::FileMax
+            } else {
+                MachineResource::OpenFiles
+            }
+        }
+        LocalResource::EphemeralPorts => MachineResource::EphemeralPorts,
+        LocalResource::Memory => {
+            if let Some(avail) = m.mem_available_bytes {
+                f.evidence.push(format!(
+                    "memory available before the run: {} MiB",
+                    thousands(avail >> 20)
+                ));
+            }
+            if let Some([_, pressure, max]) = m.tcp_mem_pages {
+                f.evidence.push(format!(
+                    "net.ipv4.tcp_mem: pressure at {} pages, at most {}",
+                    thousands(pressure),
+                    thousands(max)
+                ));
+            }
+            MachineResource::Memory
+        }
+    };
+    if let Some(s) = m.shortfalls.iter().find(|s| s.resource == wanted) {
+        f.evidence.push(format!("{CHECKED_BEFORE}{}", s.detail));
+        f.fix
+            .push(fix("client", format!("On this machine: {}", s.setting)));
+    }
+}
+
+/// Whether `findings` hold the machine's predicted limit.
+pub(super) fn predicted(findings: &[Finding]) -> bool {
+    findings
+        .iter()
+        .any(|f| f.evidence.iter().any(|e| e.starts_with(CHECKED_BEFORE)))
+}
+
+const CHECKED_BEFORE: &str = "checked before the run: ";
+
+/// A ramp that stopped short where the check before the run said this
+/// machine would run out: the machine's limit (the generator's, and the
+/// target's too when both ends are here), never the target's alone, even
+/// when what the generator saw was a timeout or a reset.
+fn predicted_limit(e: &LoadEvidence) -> Option<Finding> {
+    let machine = e.generator.machine.as_ref()?;
+    let failed: u64 = e.steps.iter().flat_map(|s| s.failures.values()).sum();
+    let dropped: u64 = e.steps.iter().flat_map(|s| s.drops.values()).sum();
+    if failed + dropped == 0 && e.peak_open >= e.concurrency {
+        return None;
+    }
+    // The tightest resource, and only when the ramp broke about there
+    // (within a quarter): elsewhere the check does not explain it.
+    let tightest: &MachineShortfall = machine
+        .shortfalls
+        .iter()
+        .min_by_key(|s| s.fits_connections)?;
+    let near = e.peak_open.saturating_mul(5) / 4 + 100;
+    if tightest.fits_connections > near {
+        return None;
+    }
+    let mut f = finding(
+        CauseId::LoadLimit,
+        Severity::Warning,
+        0.8,
+        format!(
+            "wsdoctor's machine ran out of {} at about {} connections: a limit here, not of the target",
+            tightest.resource.as_str(),
+            thousands(e.peak_open)
+        ),
+        SourceKind::Load,
+    );
+    f.subject = Some("wsdoctor (this machine)".to_owned());
+    f.measured.concurrency_limit = Some(e.peak_open);
+    f.evidence
+        .push(format!("{CHECKED_BEFORE}{}", tightest.detail));
+    f.evidence.push(format!(
+        "the ramp held at most {} of {} connections ({} failed, {} dropped)",
+        thousands(e.peak_open),
+        thousands(e.concurrency),
+        thousands(failed),
+        thousands(dropped)
+    ));
+    if machine.target_here {
+        f.evidence.push(
+            "the target is on this machine (loopback): its sockets and memory count against the same limits".to_owned(),
+        );
+    }
+    f.fix.push(fix(
+        "client",
+        format!("On this machine: {}", tightest.setting),
+    ));
+    Some(f)
 }

@@ -63,6 +63,9 @@ fn diagnose_ramp(e: &LoadEvidence) -> Vec<Finding> {
     }
 
     match knee {
+        // This machine ran out where the check before the run said it
+        // would: the knee is its own, not the target's.
+        Some(_) if generator::predicted(&findings) => {}
         Some(i) => findings.extend(knee::diagnose(e, i)),
         None if !generator_limited => findings.push(healthy(e)),
         None => {}
@@ -99,6 +102,13 @@ fn healthy(e: &LoadEvidence) -> Finding {
                 last.echo_rtt.count
             ));
         }
+    }
+    if e.close.is_some_and(|c| c.interrupted) {
+        f.evidence.push(format!(
+            "the ramp was stopped early (Ctrl-C) with {} of {} connections reached: nothing is known past that",
+            thousands(e.peak_open),
+            thousands(e.concurrency)
+        ));
     }
     f.fix.push(fix(
         "client",
@@ -254,6 +264,70 @@ mod tests {
         let f = &diagnose_load(&e)[0];
         assert_eq!(f.id, CauseId::Healthy);
         assert!(f.title.starts_with("200 concurrent"));
+    }
+
+    fn short_of_files(fits: u64) -> wsdoctor_evidence::machine::MachineLimits {
+        use wsdoctor_evidence::machine::{MachineLimits, MachineResource, MachineShortfall};
+        MachineLimits {
+            file_max: Some(500),
+            files_open: Some(60),
+            ephemeral_ports: 28_232,
+            source_addresses: 1,
+            target_here: true,
+            shortfalls: vec![MachineShortfall {
+                resource: MachineResource::FileMax,
+                needed: 600,
+                available: 440,
+                fits_connections: fits,
+                setting: "sysctl -w fs.file-max=720".to_owned(),
+                detail: "300 connections need 600 files".to_owned(),
+            }],
+            ..MachineLimits::default()
+        }
+    }
+
+    #[test]
+    fn a_wall_where_the_check_said_the_machine_runs_out_is_the_machines() {
+        let wall = || {
+            evidence(vec![
+                step(1, 100, 100, &[], 100),
+                step(2, 100, 100, &[], 200),
+                step(3, 100, 20, &[("connect-timeout", 80, 220)], 220),
+            ])
+        };
+        let mut e = wall();
+        e.generator.machine = Some(short_of_files(220));
+        let findings = diagnose_load(&e);
+        assert_eq!(findings.len(), 1, "{findings:#?}");
+        let f = &findings[0];
+        assert_eq!(f.subject.as_deref(), Some("wsdoctor (this machine)"));
+        assert!(f.title.contains("fs.file-max at about 220"), "{}", f.title);
+        assert!(f.fix[0].text.contains("sysctl -w fs.file-max=720"));
+        assert!(f.evidence.iter().any(|l| l.contains("loopback")));
+        // A check that said thousands fit does not explain a wall at 220.
+        let mut e = wall();
+        e.generator.machine = Some(short_of_files(5_000));
+        let f = &diagnose_load(&e)[0];
+        assert_eq!(f.subject, None, "{f:#?}");
+    }
+
+    #[test]
+    fn a_full_system_file_table_names_file_max() {
+        let mut e = evidence(vec![
+            step(1, 100, 100, &[], 100),
+            step(2, 100, 20, &[("local-file-descriptors", 80, 220)], 120),
+        ]);
+        e.steps[1].failure_samples[0].detail =
+            "connect: Too many open files in system (os error 23)".to_owned();
+        e.generator.machine = Some(short_of_files(220));
+        let findings = diagnose_load(&e);
+        assert_eq!(findings.len(), 1, "{findings:#?}");
+        let f = &findings[0];
+        assert!(f
+            .evidence
+            .iter()
+            .any(|l| l.contains("file table was full: fs.file-max 500")));
+        assert!(f.fix.iter().any(|x| x.text.contains("fs.file-max=720")));
     }
 
     #[test]

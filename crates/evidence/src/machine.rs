@@ -1,0 +1,158 @@
+//! This machine's own limits and the kernel's memory, as a load run saw
+//! them: what the run needed against what the machine had (checked before
+//! it starts, so a run that cannot fit says so with the setting to change),
+//! and what the kernel itself held per TCP socket while the connections
+//! were open. Both are the machine's, never the target's.
+
+use serde::{Deserialize, Serialize};
+
+/// A resource of this machine a run can run out of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MachineResource {
+    /// Files open system-wide (`fs.file-max`; `ENFILE` when reached).
+    FileMax,
+    /// Files one process may open (the open-file hard limit; `EMFILE`).
+    OpenFiles,
+    /// Local ports towards one server address, times source addresses.
+    EphemeralPorts,
+    /// Memory (`MemAvailable`) for both ends' user space and the kernel's
+    /// per-socket structures.
+    Memory,
+    /// The kernel's TCP buffer memory (`net.ipv4.tcp_mem`, pages).
+    TcpMem,
+    /// The listen queue of a server (`net.core.somaxconn` caps it).
+    AcceptBacklog,
+}
+
+impl MachineResource {
+    /// For people: `fs.file-max`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MachineResource::FileMax => "fs.file-max",
+            MachineResource::OpenFiles => "open-file limit per process",
+            MachineResource::EphemeralPorts => "ephemeral ports",
+            MachineResource::Memory => "memory",
+            MachineResource::TcpMem => "net.ipv4.tcp_mem",
+            MachineResource::AcceptBacklog => "accept backlog",
+        }
+    }
+}
+
+/// One resource the run needs more of than this machine has.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MachineShortfall {
+    /// Which.
+    pub resource: MachineResource,
+    /// How much the run needs, in the resource's own unit (files, ports,
+    /// bytes, pages, queued connections).
+    pub needed: u64,
+    /// How much this machine has of it now.
+    pub available: u64,
+    /// About how many of the run's connections fit under it.
+    pub fits_connections: u64,
+    /// The setting to change, as a command (`sysctl -w fs.file-max=…`).
+    pub setting: String,
+    /// The check in words.
+    pub detail: String,
+}
+
+/// What this machine offered when the run started.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MachineLimits {
+    /// `fs.file-max`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_max: Option<u64>,
+    /// Files open system-wide at the start (`fs.file-nr`, first field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files_open: Option<u64>,
+    /// `net.ipv4.ip_local_port_range`: ports per source address and
+    /// server address.
+    pub ephemeral_ports: u64,
+    /// Source addresses the connections come from (1 when the system picks).
+    pub source_addresses: u64,
+    /// `MemAvailable` of `/proc/meminfo`, in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mem_available_bytes: Option<u64>,
+    /// `net.ipv4.tcp_mem` (min, pressure, max), in pages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tcp_mem_pages: Option<[u64; 3]>,
+    /// `net.core.somaxconn`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub somaxconn: Option<u64>,
+    /// Whether the target is on this machine (a loopback address): then
+    /// its sockets and memory count against this machine too.
+    #[serde(default)]
+    pub target_here: bool,
+    /// What the run needs more of than the machine has (empty: it fits).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shortfalls: Vec<MachineShortfall>,
+}
+
+/// The kernel's memory at one moment, machine-wide: slab (socket, inode,
+/// file and epoll structures) and TCP buffers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KernelSample {
+    /// `Slab` of `/proc/meminfo`, in bytes.
+    pub slab_bytes: u64,
+    /// `SUnreclaim`: the part of the slab the kernel cannot drop under
+    /// pressure (socket structures are there).
+    pub slab_unreclaimable_bytes: u64,
+    /// TCP sockets in use (`/proc/net/sockstat` `TCP: inuse`).
+    pub tcp_sockets: u64,
+    /// TCP buffer memory (`TCP: mem`, pages, times the page size).
+    pub tcp_buffer_bytes: u64,
+}
+
+/// Fewer new sockets than this since the start, and a per-socket figure is
+/// the noise of the rest of the machine.
+const MIN_SOCKETS_FOR_SHARE: u64 = 100;
+
+impl KernelSample {
+    /// What the kernel holds per TCP socket: the growth of slab and TCP
+    /// buffers since `start`, over the sockets added since (both ends'
+    /// when the target is on this machine). `None` when too few were added
+    /// to tell, or the kernel shrank (other work on the machine freed more
+    /// than the sockets took).
+    pub fn bytes_per_socket_since(&self, start: &KernelSample) -> Option<u64> {
+        let sockets = self.tcp_sockets.checked_sub(start.tcp_sockets)?;
+        if sockets < MIN_SOCKETS_FOR_SHARE {
+            return None;
+        }
+        let slab = self.slab_bytes.checked_sub(start.slab_bytes)?;
+        let buffers = self.tcp_buffer_bytes.saturating_sub(start.tcp_buffer_bytes);
+        Some((slab + buffers) / sockets)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_kernels_share_is_growth_over_new_sockets() {
+        let start = KernelSample {
+            slab_bytes: 1_000_000_000,
+            slab_unreclaimable_bytes: 100_000_000,
+            tcp_sockets: 2,
+            tcp_buffer_bytes: 400_000,
+        };
+        let held = KernelSample {
+            slab_bytes: 1_000_000_000 + 16_000 * 3_700,
+            slab_unreclaimable_bytes: 150_000_000,
+            tcp_sockets: 16_002,
+            tcp_buffer_bytes: 400_000 + 16_000 * 100,
+        };
+        assert_eq!(held.bytes_per_socket_since(&start), Some(3_800));
+        let few = KernelSample {
+            tcp_sockets: 50,
+            ..held
+        };
+        assert_eq!(few.bytes_per_socket_since(&start), None);
+        let shrunk = KernelSample {
+            slab_bytes: 1,
+            ..held
+        };
+        assert_eq!(shrunk.bytes_per_socket_since(&start), None);
+    }
+}
