@@ -590,6 +590,27 @@ impl Session {
         true
     }
 
+    /// How long our close frame waited for an answer that never came, once
+    /// the session ended that way (the end [`Session::on_close_unread`] may
+    /// turn); `None` for any other end, or before one.
+    pub fn unanswered_close_waited(&self) -> Option<Duration> {
+        let record = self.end.as_deref()?;
+        let ConnectionEnd::CloseHandshake {
+            initiator: Side::Local,
+            answered: false,
+            ..
+        } = record.end
+        else {
+            return None;
+        };
+        let CloseState::Sent { deadline, .. } = &self.close else {
+            return None;
+        };
+        let closed_at = deadline.checked_sub(self.config.close_wait)?;
+        let ended_at = self.origin + Duration::from_micros(record.at_us);
+        Some(ended_at.saturating_duration_since(closed_at))
+    }
+
     /// Starts the closing handshake (e.g. at the end of the watch window).
     pub fn close(&mut self, now: Instant, code: u16, reason: &str) {
         if self.end.is_some() || self.close != CloseState::Open {

@@ -21,6 +21,7 @@
 
 mod answer;
 mod open;
+mod unread;
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -30,7 +31,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token, Waker};
@@ -39,6 +40,7 @@ use slab::Slab;
 use self::answer::{Answered, Answering};
 pub use self::answer::{Responder, Response};
 pub use self::open::{Open, Opening, Progress};
+use self::unread::KernelHeld;
 use crate::driver::{classify_io_error, DEFAULT_READ_BUFFER};
 use crate::Session;
 
@@ -100,6 +102,10 @@ impl WorkerHandle {
 pub struct HoldPool {
     workers: Vec<WorkerHandle>,
     next: AtomicUsize,
+    /// The workers' shared reading of the kernel's queues at a close-all
+    /// (kept here for the tests' count of readings).
+    #[cfg(test)]
+    kernel: Arc<KernelHeld>,
 }
 
 impl std::fmt::Debug for HoldPool {
@@ -114,15 +120,17 @@ impl HoldPool {
     /// Starts `threads` workers (at least one).
     pub fn start(threads: usize) -> io::Result<HoldPool> {
         let mut workers = Vec::new();
+        let kernel = Arc::new(KernelHeld::default());
         for index in 0..threads.max(1) {
             let poll = Poll::new()?;
             let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
             let woken = Arc::new(AtomicBool::new(false));
             let (commands, receiver) = mpsc::channel();
             let worker_woken = Arc::clone(&woken);
+            let worker_kernel = Arc::clone(&kernel);
             let thread = std::thread::Builder::new()
                 .name(format!("wsdoctor-hold-{index}"))
-                .spawn(move || Worker::new(poll, receiver, worker_woken).run())?;
+                .spawn(move || Worker::new(poll, receiver, worker_woken, worker_kernel).run())?;
             workers.push(WorkerHandle {
                 commands,
                 waker,
@@ -133,6 +141,8 @@ impl HoldPool {
         Ok(HoldPool {
             workers,
             next: AtomicUsize::new(0),
+            #[cfg(test)]
+            kernel,
         })
     }
 
@@ -216,7 +226,10 @@ impl HoldPool {
 
     /// Every held connection starts its closing handshake at `at`
     /// (connections adopted or opened later too, as soon as they open);
-    /// connections still waiting for a request head are closed then.
+    /// connections still waiting for a request head are closed then. A
+    /// close that goes unanswered while our kernel still holds the close
+    /// frame unacknowledged ends as the peer having stopped reading
+    /// (`unread.rs`: one reading of the kernel's table for all of them).
     pub fn close_all(&self, at: Instant, code: u16, reason: &str) {
         let reason: Arc<str> = Arc::from(reason);
         for worker in &self.workers {
@@ -279,6 +292,9 @@ struct Held {
     wake_at: Option<Instant>,
     /// Registered for writability too.
     writable: bool,
+    /// Ended with our close unanswered: waits, socket open, for the
+    /// worker's one look at the kernel's queues (`unread.rs`).
+    awaiting_kernel: bool,
     /// The socket had bytes to read while reading was paused (the session
     /// had too much to send): it is read again once the session drains,
     /// since no new readiness edge comes for bytes already there.
@@ -297,11 +313,22 @@ struct Worker {
     read_again: Vec<usize>,
     /// Whether the close-all time has come (every connection was told).
     closing_all: bool,
+    /// Held connections that ended with our close unanswered, and how long
+    /// it waited: looked up in the kernel's queues at the end of the turn.
+    unanswered: Vec<(usize, Duration)>,
+    /// The latest of their ends: the reading must be later.
+    unanswered_until: Option<Instant>,
+    kernel: Arc<KernelHeld>,
     scratch: Vec<u8>,
 }
 
 impl Worker {
-    fn new(poll: Poll, commands: mpsc::Receiver<Command>, woken: Arc<AtomicBool>) -> Worker {
+    fn new(
+        poll: Poll,
+        commands: mpsc::Receiver<Command>,
+        woken: Arc<AtomicBool>,
+        kernel: Arc<KernelHeld>,
+    ) -> Worker {
         Worker {
             poll,
             commands,
@@ -311,6 +338,9 @@ impl Worker {
             close_all: None,
             read_again: Vec::new(),
             closing_all: false,
+            unanswered: Vec::new(),
+            unanswered_until: None,
+            kernel,
             scratch: vec![0; DEFAULT_READ_BUFFER],
         }
     }
@@ -344,6 +374,7 @@ impl Worker {
                 break;
             }
             self.fire_timers(Instant::now());
+            self.settle_unanswered();
         }
         // Stopped: the connections are dropped (closed) with the worker.
     }
@@ -360,6 +391,8 @@ impl Worker {
                 let answered = answering.on_ready(Instant::now(), &mut self.scratch);
                 self.answered(key, answered);
             }
+            // Ended: only the kernel's queues are still to be read.
+            Some(Slot::Held(held)) if held.awaiting_kernel => {}
             Some(Slot::Held(held)) => {
                 if writable {
                     held.flush(Instant::now());
@@ -429,6 +462,7 @@ impl Worker {
             wake_at: None,
             writable: false,
             read_waiting: false,
+            awaiting_kernel: false,
         }));
         self.start_holding(key);
     }
@@ -550,6 +584,7 @@ impl Worker {
                     wake_at: None,
                     writable: false,
                     read_waiting: false,
+                    awaiting_kernel: false,
                 }));
                 // The turn stopped reading at the request head (see
                 // `progress`).
@@ -607,6 +642,7 @@ impl Worker {
                     wake_at: None,
                     writable: true,
                     read_waiting: false,
+                    awaiting_kernel: false,
                 }));
                 // The turn stopped reading at the 101: what came behind it
                 // (more frames, a FIN, a reset) gets no new edge.
@@ -673,17 +709,25 @@ impl Worker {
         let Some(Slot::Held(held)) = self.slots.get_mut(key) else {
             return;
         };
+        if held.awaiting_kernel {
+            return;
+        }
+        if let Some(waited) = held.session.unanswered_close_waited() {
+            // Kept, socket open and not shut down (a FIN would count as
+            // unacknowledged too), for one look at the kernel's queues.
+            held.awaiting_kernel = true;
+            held.wake_at = None;
+            self.unanswered.push((key, waited));
+            self.unanswered_until = Some(Instant::now());
+            return;
+        }
         // An ended session had its last flush; a peer that stopped reading
         // does not get to keep it (and its socket) alive.
         if held.session.is_ended() {
             let Some(Slot::Held(held)) = self.slots.try_remove(key) else {
                 return;
             };
-            // End TCP politely; the socket closes when `held` is dropped,
-            // which also takes it out of the poll (the worker holds its only
-            // descriptor): no deregistering syscall.
-            let _ = held.stream.shutdown(Shutdown::Write);
-            (held.on_end)(held.session);
+            end_held(held);
             return;
         }
         // Backpressure released: read what arrived while paused.
@@ -716,6 +760,42 @@ impl Worker {
             }
         }
     }
+}
+
+impl Worker {
+    /// Ends the connections whose close went unanswered this turn, each as
+    /// what the kernel's queues say: a close frame still unacknowledged
+    /// when the wait ended means the peer had stopped reading. One reading
+    /// of the kernel's table for all of them, shared with the other
+    /// workers (`unread.rs`).
+    fn settle_unanswered(&mut self) {
+        let Some(until) = self.unanswered_until.take() else {
+            return;
+        };
+        let unanswered = std::mem::take(&mut self.unanswered);
+        let held_by_inode = self.kernel.since(until);
+        for (key, waited) in unanswered {
+            let Some(Slot::Held(mut held)) = self.slots.try_remove(key) else {
+                continue;
+            };
+            let held_bytes = held_by_inode.as_ref().and_then(|by_inode| {
+                let inode = crate::kernel_queue::inode_of(&held.stream)?;
+                by_inode.get(&inode).copied()
+            });
+            if let Some(bytes) = held_bytes {
+                held.session.on_close_unread(bytes, waited);
+            }
+            end_held(held);
+        }
+    }
+}
+
+/// Ends TCP politely and tells whoever waits for the session. The socket
+/// closes when `held` is dropped, which also takes it out of the poll (the
+/// worker holds its only descriptor): no deregistering syscall.
+fn end_held(held: Held) {
+    let _ = held.stream.shutdown(Shutdown::Write);
+    (held.on_end)(held.session);
 }
 
 /// Writes as much of `bytes` as the socket takes now; how much that was.
