@@ -553,7 +553,8 @@ impl Session {
         if self.end.is_some() {
             return;
         }
-        if let (Some(since), Some(deadline)) = (self.b().write_blocked_since, self.write_deadline()) {
+        if let (Some(since), Some(deadline)) = (self.b().write_blocked_since, self.write_deadline())
+        {
             if now >= deadline {
                 self.peer_stopped_reading(now, since);
                 return;
@@ -584,7 +585,12 @@ impl Session {
                 return;
             }
         }
-        while self.b().delayed_pongs.front().is_some_and(|(at, _)| *at <= now) {
+        while self
+            .b()
+            .delayed_pongs
+            .front()
+            .is_some_and(|(at, _)| *at <= now)
+        {
             if let Some((_, payload)) = self.bm().delayed_pongs.pop_front() {
                 self.send_pong(now, payload);
             }
@@ -592,7 +598,10 @@ impl Session {
         if self.b().close != CloseState::Open {
             return;
         }
-        if let (Some(at), Some(ms)) = (self.b().next_ping_at, self.config.heartbeat.ping_interval_ms) {
+        if let (Some(at), Some(ms)) = (
+            self.b().next_ping_at,
+            self.config.heartbeat.ping_interval_ms,
+        ) {
             if now >= at {
                 self.send_ping(now);
                 self.bm().next_ping_at = Some(now + Duration::from_millis(ms.max(1)));

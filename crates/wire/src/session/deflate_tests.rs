@@ -247,9 +247,16 @@ fn a_held_idle_session_allocates_nothing_more() {
         assert_eq!(session.poll_timeout(), None);
         assert!(!session.read_paused() && !session.is_closing() && !session.is_ended());
         assert_eq!(session.outbound_bytes(), 0);
-        assert!(session.busy.is_none(), "{role:?}: an idle session became busy");
+        assert!(
+            session.busy.is_none(),
+            "{role:?}: an idle session became busy"
+        );
         // The first frame makes it busy, and it works as before.
-        feed(&mut session, t0, &frame(true, false, 0x9, b"p", role == Role::Server));
+        feed(
+            &mut session,
+            t0,
+            &frame(true, false, 0x9, b"p", role == Role::Server),
+        );
         assert!(session.busy.is_some());
         assert!(session.poll_transmit().is_some(), "{role:?}: the pong");
     }
