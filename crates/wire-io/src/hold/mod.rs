@@ -45,7 +45,23 @@ use crate::driver::{classify_io_error, DEFAULT_READ_BUFFER};
 use crate::Session;
 
 /// Called once with the session when its connection has ended.
-pub type OnEnd = Box<dyn FnOnce(Box<Session>) + Send>;
+pub type OnEnd = Box<dyn Ended>;
+
+/// Hears, once, how a held connection ended. Any `FnOnce(Box<Session>) +
+/// Send` closure is one; so can be whatever already waits for the
+/// connection (`load`'s observer of a dial), which is then the held
+/// connection's only box: one allocation per connection, not a closure
+/// boxing another box (`load` holds 100,000s).
+pub trait Ended: Send {
+    /// The connection is over; `session` says how.
+    fn ended(self: Box<Self>, session: Box<Session>);
+}
+
+impl<F: FnOnce(Box<Session>) + Send> Ended for F {
+    fn ended(self: Box<Self>, session: Box<Session>) {
+        (*self)(session);
+    }
+}
 
 /// The token of each worker's waker (connections use their slab keys).
 const WAKER: Token = Token(usize::MAX);
@@ -451,7 +467,7 @@ impl Worker {
             .register(&mut stream, Token(key), Interest::READABLE)
         {
             session.handle_transport_error(Instant::now(), None, e.to_string());
-            on_end(session);
+            on_end.ended(session);
             return;
         }
         entry.insert(Slot::Held(Held {
@@ -571,7 +587,7 @@ impl Worker {
                         .is_err()
                 {
                     session.handle_transport_error(now, None, "could not watch the socket".into());
-                    return on_end(session);
+                    return on_end.ended(session);
                 }
                 let key = entry.key();
                 entry.insert(Slot::Held(Held {
@@ -630,7 +646,7 @@ impl Worker {
                     {
                         let mut session = session;
                         session.handle_transport_error(Instant::now(), None, e.to_string());
-                        return on_end(session);
+                        return on_end.ended(session);
                     }
                 }
                 let key = entry.key();
@@ -795,7 +811,7 @@ impl Worker {
 /// worker holds its only descriptor): no deregistering syscall.
 fn end_held(held: Held) {
     let _ = held.stream.shutdown(Shutdown::Write);
-    (held.on_end)(held.session);
+    held.on_end.ended(held.session);
 }
 
 /// Writes as much of `bytes` as the socket takes now; how much that was.
