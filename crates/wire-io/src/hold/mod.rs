@@ -919,3 +919,26 @@ impl Held {
         self.session.on_unsent(now, self.unsent.len(), progressed);
     }
 }
+
+#[cfg(test)]
+mod size_tests {
+    use std::mem::size_of;
+
+    use super::{Held, Slot};
+    use crate::Session;
+
+    /// What one idle held connection costs in user space, the parts that
+    /// are not the kernel's: its slab entry, its boxed session and its end
+    /// handler (one box, 16 to 32 bytes with glibc's rounding). Printed so
+    /// that a regression shows where (`cargo test -p wsdoctor-wire-io
+    /// a_held_connection -- --nocapture`); measured at 100,000 in
+    /// bench/load/README.md.
+    #[test]
+    fn a_held_connection_stays_small() {
+        let (slot, held, session) = (size_of::<Slot>(), size_of::<Held>(), size_of::<Session>());
+        eprintln!("slab slot {slot} B (held {held} B), session {session} B");
+        // Debug builds add 8 bytes to mio's socket (its selector id).
+        assert!(slot <= 88, "Slot is {slot} B");
+        assert!(session <= 112, "Session is {session} B");
+    }
+}
