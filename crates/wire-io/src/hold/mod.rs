@@ -921,6 +921,7 @@ impl Held {
 }
 
 #[cfg(test)]
+#[allow(clippy::print_stderr)] // the sizes are printed on purpose
 mod size_tests {
     use std::mem::size_of;
 
