@@ -97,7 +97,7 @@ fn held_session(
             events,
             shared.lab.instance.clone().into_boxed_str(),
             client.into_boxed_str(),
-            RecordSeed::new(exchange, opened, heartbeat),
+            RecordSeed::new(exchange, opened, heartbeat, shared.config.event_heads),
         ))
     });
     let on_end = Box::new(move |session: Box<Session>| {
