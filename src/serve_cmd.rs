@@ -121,6 +121,8 @@ fn config(args: &ServeArgs) -> anyhow::Result<ServeConfig> {
         greet: !args.no_greeting,
         faults,
         events: true,
+        // The log line of a connection needs no headers; the event file does.
+        event_heads: args.events.is_some(),
         tls: tls(args)?,
         http2: args.http2,
         h2_faults,

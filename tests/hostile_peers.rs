@@ -409,3 +409,52 @@ fn load_stays_small_against_a_server_that_floods_pings() {
     // Before: one pong queued per ping, 184 MB at the peak here.
     assert!(peak < 48 * 1024, "load peaked at {peak} KiB");
 }
+
+/// Issue 19's load case: after its flood the server reads nothing, and we
+/// have nothing more to send, so no write of ours ever blocks; only our
+/// kernel, still holding our close frame unacknowledged when the close
+/// wait ends, shows that the peer stopped reading. `load` closes through
+/// its hold pool, which reads the kernel's table once for every close that
+/// went unanswered: the ramp ends in `slow-consumer`, never `healthy`.
+#[test]
+fn load_names_a_server_that_stopped_reading() {
+    let Some(mut server) = python(
+        "hostile_server.py",
+        &["flood-then-deaf".into(), "64".into()],
+    ) else {
+        return;
+    };
+    let port = first_line(&mut server).trim().to_owned();
+    let _server = Killed(server);
+    let out = Command::cargo_bin("wsdoctor")
+        .unwrap()
+        .args([
+            "load",
+            &format!("ws://127.0.0.1:{port}/"),
+            "-c",
+            "2",
+            "--hold",
+            "4s",
+            "--step-hold",
+            "500ms",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ids: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["id"].as_str())
+        .collect();
+    assert!(ids.contains(&"slow-consumer"), "{ids:?}");
+    assert!(!ids.contains(&"healthy"), "{ids:?}");
+    let dropped: u64 = report["observations"]["load"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["drops"]["peer-stopped-reading"].as_u64())
+        .sum();
+    assert_eq!(dropped, 2, "{}", report["observations"]["load"]["steps"]);
+}

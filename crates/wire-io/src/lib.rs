@@ -7,6 +7,8 @@
 //! - [`hold`]: worker threads with a mio poll, a slab and a timer heap
 //!   that hold open plain-TCP connections at about 1 KiB each (`load`
 //!   dials through it, `serve` answers through it);
+//! - [`kernel_queue`]: what the kernel still holds unacknowledged for a
+//!   socket (`/proc/net/tcp`), for one socket or a whole close-all;
 //! - [`memory`]: giving the heap back after a burst of connections.
 //!
 //! Its own crate, not part of `wire` (which links no tokio and no sockets)
@@ -22,6 +24,7 @@
 
 pub mod driver;
 pub mod hold;
+pub mod kernel_queue;
 pub mod memory;
 
 use wsdoctor_wire::session::Session;

@@ -211,6 +211,11 @@ enum CloseState {
 }
 
 /// The session state machine. See the module docs.
+///
+/// A held idle connection (`load` and `serve` keep 100,000s) touches only
+/// what is inline here; everything a frame, a timer, a message or a close
+/// needs is in [`Busy`], allocated the first time any of it is written
+/// (see `a_held_idle_session_stays_small`).
 #[derive(Debug)]
 pub struct Session {
     // Shared: a load test holds one config for 100,000 sessions.
@@ -218,9 +223,26 @@ pub struct Session {
     origin: Instant,
     opened_at: Instant,
     decoder: WebsocketFrameDecoder,
-    frame: Option<IncomingFrame>,
     // Boxed: only a message being received needs it, and a held session stays small.
     message: Option<Box<IncomingMessage>>,
+    // Boxed: only an ended session needs it, and a held one stays small.
+    end: Option<Box<EndRecord>>,
+    // Boxed: a connection without permessage-deflate pays one pointer.
+    deflate: Option<Box<DeflateCodec>>,
+    // Boxed twice: a connection without an application protocol pays one
+    // thin pointer, not the two words of a `Box<dyn AppLayer>`.
+    app: Option<Box<Box<dyn AppLayer>>>,
+    /// Everything else, from its first write on; read as [`Busy::IDLE`]
+    /// until then.
+    busy: Option<Box<Busy>>,
+}
+
+/// What a session needs once anything happens on its connection: frames
+/// in or out, pings, messages, a close. Reads of a session that has none
+/// see [`Busy::IDLE`].
+#[derive(Debug)]
+struct Busy {
+    frame: Option<IncomingFrame>,
     events: Vec<FrameEvent>,
     events_omitted: u64,
     transmit: VecDeque<Vec<u8>>,
@@ -248,20 +270,50 @@ pub struct Session {
     /// Messages whose echo we still expect: index into `sent`, text, send time.
     awaiting_echo: VecDeque<(usize, String, Instant)>,
     close: CloseState,
-    // Boxed: only an ended session needs it, and a held one stays small.
-    end: Option<Box<EndRecord>>,
     last_inbound: Option<Instant>,
     last_pong: Option<Instant>,
     last_outbound: Option<Instant>,
     last_data_in: Option<Instant>,
     last_pong_rtt_us: Option<u64>,
     frames_in: u64,
-    // Boxed: a connection without permessage-deflate pays one pointer.
-    deflate: Option<Box<DeflateCodec>>,
-    // Boxed twice: a connection without an application protocol pays one
-    // thin pointer, not the two words of a `Box<dyn AppLayer>` (`load`
-    // holds 100,000 sessions; see `a_session_without_deflate_stays_small`).
-    app: Option<Box<Box<dyn AppLayer>>>,
+}
+
+impl Busy {
+    /// A session before anything happened.
+    const IDLE: Busy = Busy {
+        frame: None,
+        events: Vec::new(),
+        events_omitted: 0,
+        transmit: VecDeque::new(),
+        queued_bytes: 0,
+        unsent_bytes: 0,
+        write_blocked_since: None,
+        pong_owed: None,
+        ping_counter: 0,
+        next_ping_at: None,
+        pings_in_flight: VecDeque::new(),
+        delayed_pongs: VecDeque::new(),
+        next_message: 0,
+        next_send_at: None,
+        sent: Vec::new(),
+        awaiting_echo: VecDeque::new(),
+        close: CloseState::Open,
+        last_inbound: None,
+        last_pong: None,
+        last_outbound: None,
+        last_data_in: None,
+        last_pong_rtt_us: None,
+        frames_in: 0,
+    };
+}
+
+/// What [`Session::b`] reads while a session has no [`Busy`] part.
+static IDLE: Busy = Busy::IDLE;
+
+/// The busy part, allocated on its first write. A free function over the
+/// field, so the caller may borrow the session's other fields meanwhile.
+fn busy(part: &mut Option<Box<Busy>>) -> &mut Busy {
+    part.get_or_insert_with(|| Box::new(Busy::IDLE))
 }
 
 impl Session {
@@ -278,39 +330,34 @@ impl Session {
             .ping_interval_ms
             .map(|ms| opened_at + Duration::from_millis(ms));
         let next_send_at = (!config.messages.is_empty()).then_some(opened_at);
-        Session {
+        let mut session = Session {
             config,
             origin,
             opened_at,
             decoder: WebsocketFrameDecoder::new(),
-            frame: None,
             message: None,
-            events: Vec::new(),
-            events_omitted: 0,
-            transmit: VecDeque::new(),
-            queued_bytes: 0,
-            unsent_bytes: 0,
-            write_blocked_since: None,
-            pong_owed: None,
-            ping_counter: 0,
-            next_ping_at,
-            pings_in_flight: VecDeque::new(),
-            delayed_pongs: VecDeque::new(),
-            next_message: 0,
-            next_send_at,
-            sent: Vec::new(),
-            awaiting_echo: VecDeque::new(),
-            close: CloseState::Open,
             end: None,
-            last_inbound: None,
-            last_pong: None,
-            last_outbound: None,
-            last_data_in: None,
-            last_pong_rtt_us: None,
-            frames_in: 0,
             deflate: None,
             app: None,
+            busy: None,
+        };
+        // A connection with something scheduled is busy from the start.
+        if next_ping_at.is_some() || next_send_at.is_some() {
+            let busy = session.bm();
+            busy.next_ping_at = next_ping_at;
+            busy.next_send_at = next_send_at;
         }
+        session
+    }
+
+    /// The busy part, as it is ([`Busy::IDLE`] before its first write).
+    fn b(&self) -> &Busy {
+        self.busy.as_deref().unwrap_or(&IDLE)
+    }
+
+    /// The busy part, for writing: allocated now if it was not.
+    fn bm(&mut self) -> &mut Busy {
+        busy(&mut self.busy)
     }
 
     /// Turns on permessage-deflate as negotiated for this connection:
@@ -341,30 +388,33 @@ impl Session {
 
     /// True after we started the closing handshake.
     pub fn is_closing(&self) -> bool {
-        self.close != CloseState::Open
+        self.b().close != CloseState::Open
     }
 
     /// Frames received so far.
     pub fn frames_in(&self) -> u64 {
-        self.frames_in
+        self.b().frames_in
     }
 
     /// The next encoded frame to write, if any. An owed pong goes first: it
     /// answers a ping that came before anything still queued.
     pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
-        if let Some(payload) = self.pong_owed.take() {
+        // Nothing to send allocates nothing (a held idle connection is
+        // flushed too).
+        let busy = self.busy.as_deref_mut()?;
+        if let Some(payload) = busy.pong_owed.take() {
             return Some(self.encode_frame(Opcode::Pong, payload));
         }
-        let frame = self.transmit.pop_front()?;
-        self.queued_bytes = self.queued_bytes.saturating_sub(frame.len());
+        let frame = busy.transmit.pop_front()?;
+        busy.queued_bytes = busy.queued_bytes.saturating_sub(frame.len());
         Some(frame)
     }
 
     /// Bytes waiting to be sent: queued frames, an owed pong, and what the
     /// driver reported the socket has not taken ([`Session::on_unsent`]).
     pub fn outbound_bytes(&self) -> usize {
-        let pong = self.pong_owed.as_ref().map_or(0, |p| p.len() + 14);
-        self.queued_bytes + self.unsent_bytes + pong
+        let pong = self.b().pong_owed.as_ref().map_or(0, |p| p.len() + 14);
+        self.b().queued_bytes + self.b().unsent_bytes + pong
     }
 
     /// True while more than [`SessionConfig::max_queued_bytes`] wait to be
@@ -384,19 +434,24 @@ impl Session {
     /// byte for [`SessionConfig::write_timeout`] means the peer stopped
     /// reading ([`Session::handle_timeout`] then ends the connection).
     pub fn on_unsent(&mut self, now: Instant, unsent: usize, progressed: bool) {
-        self.unsent_bytes = unsent;
+        if unsent == 0 && self.busy.is_none() {
+            // Nothing was waiting, and nothing is: no busy part for it.
+            return;
+        }
+        let busy = self.bm();
+        busy.unsent_bytes = unsent;
         if unsent == 0 {
-            self.write_blocked_since = None;
-        } else if progressed || self.write_blocked_since.is_none() {
-            self.write_blocked_since = Some(now);
+            busy.write_blocked_since = None;
+        } else if progressed || busy.write_blocked_since.is_none() {
+            busy.write_blocked_since = Some(now);
         }
     }
 
     /// When a write still blocked must be given up: the write timeout, or
     /// the close handshake's own deadline once we are closing.
     pub fn write_deadline(&self) -> Option<Instant> {
-        let blocked = self.write_blocked_since? + self.config.write_timeout;
-        Some(match &self.close {
+        let blocked = self.b().write_blocked_since? + self.config.write_timeout;
+        Some(match &self.b().close {
             CloseState::Sent { deadline, .. } => blocked.min(*deadline),
             CloseState::Open => blocked,
         })
@@ -412,7 +467,7 @@ impl Session {
         if self.end.is_some() {
             return;
         }
-        let since = self.write_blocked_since.unwrap_or(now);
+        let since = self.b().write_blocked_since.unwrap_or(now);
         let waited = now.saturating_duration_since(since);
         if waited >= MIN_STALL.min(self.config.write_timeout) {
             self.peer_stopped_reading(now, since);
@@ -424,8 +479,9 @@ impl Session {
             );
             self.abandon(now, &what);
         }
-        self.transmit.clear();
-        self.queued_bytes = 0;
+        let busy = self.bm();
+        busy.transmit.clear();
+        busy.queued_bytes = 0;
     }
 
     fn peer_stopped_reading(&mut self, now: Instant, since: Instant) {
@@ -434,10 +490,11 @@ impl Session {
         let blocked_ms = u64::try_from(blocked.as_millis()).unwrap_or(u64::MAX);
         // What we still owe will never be read; a 1008 says why, in case
         // the peer reads again (after the half-written frame, if any).
-        self.transmit.clear();
-        self.queued_bytes = 0;
-        self.pong_owed = None;
-        self.delayed_pongs.clear();
+        let busy = self.bm();
+        busy.transmit.clear();
+        busy.queued_bytes = 0;
+        busy.pong_owed = None;
+        busy.delayed_pongs.clear();
         let reason = format!("not reading: {queued_bytes} bytes unsent for {blocked_ms} ms");
         self.queue_close(now, Some(1008), &reason);
         self.finish(
@@ -451,7 +508,7 @@ impl Session {
 
     /// Records that a frame was written at `now` (the driver calls this after each write).
     pub fn on_transmitted(&mut self, now: Instant) {
-        self.last_outbound = Some(now);
+        self.bm().last_outbound = Some(now);
     }
 
     /// When the session next needs [`Session::handle_timeout`].
@@ -460,17 +517,18 @@ impl Session {
             return None;
         }
         let pong_deadline = self
+            .b()
             .pings_in_flight
             .front()
             .map(|(_, sent)| *sent + self.pong_timeout());
-        let close_deadline = match &self.close {
+        let close_deadline = match &self.b().close {
             CloseState::Sent { deadline, .. } => Some(*deadline),
             CloseState::Open => None,
         };
         // Our own messages wait while the peer has not taken what we owe.
-        let next_send_at = self.next_send_at.filter(|_| !self.over_bound());
-        let open_timers = if self.close == CloseState::Open {
-            [self.next_ping_at, next_send_at, self.app_timeout()]
+        let next_send_at = self.b().next_send_at.filter(|_| !self.over_bound());
+        let open_timers = if self.b().close == CloseState::Open {
+            [self.b().next_ping_at, next_send_at, self.app_timeout()]
         } else {
             [None, None, None]
         };
@@ -478,7 +536,7 @@ impl Session {
             pong_deadline,
             close_deadline,
             self.write_deadline(),
-            self.delayed_pongs.front().map(|(at, _)| *at),
+            self.b().delayed_pongs.front().map(|(at, _)| *at),
         ]
         .into_iter()
         .chain(open_timers)
@@ -495,13 +553,14 @@ impl Session {
         if self.end.is_some() {
             return;
         }
-        if let (Some(since), Some(deadline)) = (self.write_blocked_since, self.write_deadline()) {
+        if let (Some(since), Some(deadline)) = (self.b().write_blocked_since, self.write_deadline())
+        {
             if now >= deadline {
                 self.peer_stopped_reading(now, since);
                 return;
             }
         }
-        if let Some((_, sent)) = self.pings_in_flight.front() {
+        if let Some((_, sent)) = self.b().pings_in_flight.front() {
             let waited = now.saturating_duration_since(*sent);
             if waited >= self.pong_timeout() {
                 let ping_unanswered_ms = u64::try_from(waited.as_millis()).unwrap_or(u64::MAX);
@@ -513,7 +572,7 @@ impl Session {
             code,
             reason,
             deadline,
-        } = &self.close
+        } = &self.b().close
         {
             if now >= *deadline {
                 let end = ConnectionEnd::CloseHandshake {
@@ -526,23 +585,31 @@ impl Session {
                 return;
             }
         }
-        while self.delayed_pongs.front().is_some_and(|(at, _)| *at <= now) {
-            if let Some((_, payload)) = self.delayed_pongs.pop_front() {
+        while self
+            .b()
+            .delayed_pongs
+            .front()
+            .is_some_and(|(at, _)| *at <= now)
+        {
+            if let Some((_, payload)) = self.bm().delayed_pongs.pop_front() {
                 self.send_pong(now, payload);
             }
         }
-        if self.close != CloseState::Open {
+        if self.b().close != CloseState::Open {
             return;
         }
-        if let (Some(at), Some(ms)) = (self.next_ping_at, self.config.heartbeat.ping_interval_ms) {
+        if let (Some(at), Some(ms)) = (
+            self.b().next_ping_at,
+            self.config.heartbeat.ping_interval_ms,
+        ) {
             if now >= at {
                 self.send_ping(now);
-                self.next_ping_at = Some(now + Duration::from_millis(ms.max(1)));
+                self.bm().next_ping_at = Some(now + Duration::from_millis(ms.max(1)));
             }
         }
-        if self.next_send_at.is_some_and(|at| now >= at) && !self.over_bound() {
-            if let Some(text) = self.config.messages.get(self.next_message).cloned() {
-                self.next_message += 1;
+        if self.b().next_send_at.is_some_and(|at| now >= at) && !self.over_bound() {
+            if let Some(text) = self.config.messages.get(self.b().next_message).cloned() {
+                self.bm().next_message += 1;
                 match self
                     .config
                     .app_keepalive
@@ -553,8 +620,9 @@ impl Session {
                     None => self.send_text(now, text),
                 }
             }
-            let more = self.next_message < self.config.messages.len();
-            self.next_send_at = more.then(|| now + self.config.send_every);
+            let more = self.b().next_message < self.config.messages.len();
+            let next_send_at = more.then(|| now + self.config.send_every);
+            self.bm().next_send_at = next_send_at;
         }
         self.app_handle_timeout(now);
     }
@@ -590,16 +658,38 @@ impl Session {
         true
     }
 
+    /// How long our close frame waited for an answer that never came, once
+    /// the session ended that way (the end [`Session::on_close_unread`] may
+    /// turn); `None` for any other end, or before one.
+    pub fn unanswered_close_waited(&self) -> Option<Duration> {
+        let record = self.end.as_deref()?;
+        let ConnectionEnd::CloseHandshake {
+            initiator: Side::Local,
+            answered: false,
+            ..
+        } = record.end
+        else {
+            return None;
+        };
+        let CloseState::Sent { deadline, .. } = &self.b().close else {
+            return None;
+        };
+        let closed_at = deadline.checked_sub(self.config.close_wait)?;
+        let ended_at = self.origin + Duration::from_micros(record.at_us);
+        Some(ended_at.saturating_duration_since(closed_at))
+    }
+
     /// Starts the closing handshake (e.g. at the end of the watch window).
     pub fn close(&mut self, now: Instant, code: u16, reason: &str) {
-        if self.end.is_some() || self.close != CloseState::Open {
+        if self.end.is_some() || self.b().close != CloseState::Open {
             return;
         }
         self.queue_close(now, Some(code), reason);
-        self.close = CloseState::Sent {
+        let deadline = now + self.config.close_wait;
+        self.bm().close = CloseState::Sent {
             code,
             reason: reason.to_owned(),
-            deadline: now + self.config.close_wait,
+            deadline,
         };
     }
 
@@ -634,7 +724,7 @@ impl Session {
         if self.end.is_some() {
             return;
         }
-        let end = match &self.close {
+        let end = match &self.b().close {
             // We asked to close and the peer just hung up: a close not answered.
             CloseState::Sent { code, reason, .. } => ConnectionEnd::CloseHandshake {
                 code: Some(*code),
@@ -643,7 +733,7 @@ impl Session {
                 answered: false,
             },
             CloseState::Open => ConnectionEnd::FinWithoutClose {
-                mid_frame: !self.decoder.eof_valid() || self.frame.is_some(),
+                mid_frame: !self.decoder.eof_valid() || self.b().frame.is_some(),
             },
         };
         self.finish(now, end);
@@ -685,11 +775,12 @@ impl Session {
     /// The recorded evidence: frame events, how many were not kept, the end
     /// (if it ended) and the messages we sent.
     pub fn into_evidence(self) -> (Vec<FrameEvent>, u64, Option<EndRecord>, Vec<SentMessage>) {
+        let busy = self.busy.map_or(Busy::IDLE, |busy| *busy);
         (
-            self.events,
-            self.events_omitted,
+            busy.events,
+            busy.events_omitted,
             self.end.map(|end| *end),
-            self.sent,
+            busy.sent,
         )
     }
 
@@ -700,7 +791,7 @@ impl Session {
     /// RFC 6455 §7.1.7: fail the connection; the close frame says why first.
     fn fail(&mut self, now: Instant, code: u16, reason: &str, rule: String) {
         self.message = None;
-        self.frame = None;
+        self.bm().frame = None;
         self.queue_close(now, Some(code), reason);
         self.finish(now, ConnectionEnd::ProtocolViolation { rule });
     }
@@ -831,7 +922,7 @@ impl Session {
                 );
             }
         }
-        self.frame = Some(IncomingFrame {
+        self.bm().frame = Some(IncomingFrame {
             info,
             original_opcode,
             control: Vec::new(),
@@ -839,7 +930,9 @@ impl Session {
     }
 
     fn on_payload(&mut self, now: Instant, chunk: &[u8]) {
-        let Some(frame) = &mut self.frame else { return };
+        let Some(frame) = &mut busy(&mut self.busy).frame else {
+            return;
+        };
         if frame.info.opcode.is_control() {
             frame.control.extend_from_slice(chunk);
             return;
@@ -901,7 +994,7 @@ impl Session {
             }
             Err(InflateError::Corrupt(why)) => {
                 self.message = None;
-                self.frame = None;
+                self.bm().frame = None;
                 self.violation(
                     now,
                     format!(
@@ -913,14 +1006,15 @@ impl Session {
     }
 
     fn on_frame_end(&mut self, now: Instant) {
-        let Some(frame) = self.frame.take() else {
+        let busy = self.bm();
+        let Some(frame) = busy.frame.take() else {
             return;
         };
-        self.frames_in += 1;
+        busy.frames_in += 1;
         // A close frame ends the connection; it is not activity, so the idle
         // clock at the end still says how long the path had been silent.
         if frame.info.opcode != Opcode::ConnectionClose {
-            self.last_inbound = Some(now);
+            busy.last_inbound = Some(now);
         }
         match frame.info.opcode {
             Opcode::Ping => self.on_ping(now, frame.control),
@@ -968,21 +1062,22 @@ impl Session {
 
     fn on_ping(&mut self, now: Instant, payload: Vec<u8>) {
         self.record(now, Side::Remote, FrameKind::Ping { len: payload.len() });
-        if self.close != CloseState::Open {
+        if self.b().close != CloseState::Open {
             return;
         }
         match self.config.heartbeat.pong_policy {
             PongPolicy::Answer => self.send_pong(now, payload),
             PongPolicy::Never => {}
             PongPolicy::Delay { ms } => {
-                if self.delayed_pongs.len() >= MAX_DELAYED_PONGS {
+                if self.b().delayed_pongs.len() >= MAX_DELAYED_PONGS {
                     // Answer only the latest (RFC 6455 §5.5.3), when the
                     // oldest was due.
-                    if let Some(last) = self.delayed_pongs.back_mut() {
+                    if let Some(last) = self.bm().delayed_pongs.back_mut() {
                         last.1 = payload;
                     }
                 } else {
-                    self.delayed_pongs
+                    self.bm()
+                        .delayed_pongs
                         .push_back((now + Duration::from_millis(ms), payload));
                 }
             }
@@ -990,16 +1085,17 @@ impl Session {
     }
 
     fn on_pong(&mut self, now: Instant, payload: &[u8]) {
-        self.last_pong = Some(now);
+        let busy = self.bm();
+        busy.last_pong = Some(now);
         // Unsolicited pongs (RFC 6455 §5.5.3 allows them as heartbeats) match nothing.
-        let matched = self
+        let matched = busy
             .pings_in_flight
             .iter()
             .position(|(sent_payload, _)| sent_payload.as_slice() == payload);
         let rtt_us = matched.and_then(|i| {
             // Pongs answer the most recent ping; older ones count as answered too.
-            let (_, sent) = self.pings_in_flight.get(i).copied()?;
-            self.pings_in_flight.drain(..=i);
+            let (_, sent) = busy.pings_in_flight.get(i).copied()?;
+            busy.pings_in_flight.drain(..=i);
             Some(micros_since(sent, now))
         });
         self.record(
@@ -1049,7 +1145,7 @@ impl Session {
                 );
             }
         }
-        let end = match std::mem::replace(&mut self.close, CloseState::Open) {
+        let end = match std::mem::replace(&mut self.bm().close, CloseState::Open) {
             CloseState::Sent {
                 code: ours,
                 reason: our_reason,
@@ -1086,7 +1182,7 @@ impl Session {
         } else {
             FrameKind::Binary { len: message.len }
         };
-        let echo = (self.config.echo && self.close == CloseState::Open)
+        let echo = (self.config.echo && self.b().close == CloseState::Open)
             .then(|| (kind.clone(), message.kept.clone()))
             .filter(|(_, kept)| kept.len() == message.len);
         self.record(now, Side::Remote, kind);
@@ -1113,7 +1209,7 @@ impl Session {
     /// Sends a text message now without expecting an echo (a server's
     /// greeting or tick). Ignored once closing or ended.
     pub fn send_message(&mut self, now: Instant, text: &str) {
-        if self.end.is_some() || self.close != CloseState::Open {
+        if self.end.is_some() || self.b().close != CloseState::Open {
             return;
         }
         self.queue_frame(Opcode::Text, text.as_bytes().to_vec());
@@ -1130,33 +1226,36 @@ impl Session {
 
     fn match_echo(&mut self, now: Instant, text: &str, len: usize) -> Option<u64> {
         let position = self
+            .b()
             .awaiting_echo
             .iter()
             .position(|(_, sent, _)| sent.len() == len && sent.as_str() == text)?;
-        let (index, _, sent_at) = self.awaiting_echo.remove(position)?;
+        let busy = self.bm();
+        let (index, _, sent_at) = busy.awaiting_echo.remove(position)?;
         let rtt = micros_since(sent_at, now);
-        if let Some(m) = self.sent.get_mut(index) {
+        if let Some(m) = busy.sent.get_mut(index) {
             m.echo_rtt_us = Some(rtt);
         }
         Some(rtt)
     }
 
     fn send_ping(&mut self, now: Instant) {
-        self.ping_counter += 1;
-        let payload = self.ping_counter.to_be_bytes();
-        self.pings_in_flight.push_back((payload, now));
+        let busy = self.bm();
+        busy.ping_counter += 1;
+        let payload = busy.ping_counter.to_be_bytes();
+        busy.pings_in_flight.push_back((payload, now));
         self.queue_frame(Opcode::Ping, payload.to_vec());
         self.record(now, Side::Local, FrameKind::Ping { len: payload.len() });
     }
 
     fn send_pong(&mut self, now: Instant, payload: Vec<u8>) {
-        if self.close != CloseState::Open {
+        if self.b().close != CloseState::Open {
             return;
         }
         let len = payload.len();
         // A pong still owed is answered by this one (RFC 6455 §5.5.3): it
         // is recorded once, when first owed.
-        let coalesced = self.pong_owed.replace(payload).is_some();
+        let coalesced = self.bm().pong_owed.replace(payload).is_some();
         if !coalesced {
             self.record(now, Side::Local, FrameKind::Pong { len, rtt_us: None });
         }
@@ -1164,8 +1263,9 @@ impl Session {
 
     fn send_text(&mut self, now: Instant, text: String) {
         let len = text.len();
-        self.sent.push(SentMessage {
-            at_us: micros_since(self.origin, now),
+        let at_us = micros_since(self.origin, now);
+        self.bm().sent.push(SentMessage {
+            at_us,
             len,
             echo_rtt_us: None,
         });
@@ -1179,8 +1279,9 @@ impl Session {
                 echo_rtt_us: None,
             },
         );
-        self.awaiting_echo
-            .push_back((self.sent.len() - 1, text, now));
+        let busy = self.bm();
+        let index = busy.sent.len() - 1;
+        busy.awaiting_echo.push_back((index, text, now));
     }
 
     fn queue_close(&mut self, now: Instant, code: Option<u16>, reason: &str) {
@@ -1207,8 +1308,9 @@ impl Session {
 
     fn queue_frame(&mut self, opcode: Opcode, payload: Vec<u8>) {
         let wire = self.encode_frame(opcode, payload);
-        self.queued_bytes += wire.len();
-        self.transmit.push_back(wire);
+        let busy = self.bm();
+        busy.queued_bytes += wire.len();
+        busy.transmit.push_back(wire);
     }
 
     fn encode_frame(&mut self, opcode: Opcode, mut payload: Vec<u8>) -> Vec<u8> {
@@ -1241,22 +1343,23 @@ impl Session {
     fn record(&mut self, now: Instant, from: Side, kind: FrameKind) {
         if from == Side::Remote {
             match kind {
-                FrameKind::Text { .. } | FrameKind::Binary { .. } => self.last_data_in = Some(now),
+                FrameKind::Text { .. } | FrameKind::Binary { .. } => {
+                    self.bm().last_data_in = Some(now);
+                }
                 FrameKind::Pong {
                     rtt_us: Some(rtt), ..
-                } => self.last_pong_rtt_us = Some(rtt),
+                } => self.bm().last_pong_rtt_us = Some(rtt),
                 _ => {}
             }
         }
-        if self.events.len() >= self.config.max_events.min(MAX_RECORDED_EVENTS) {
-            self.events_omitted += 1;
+        let at_us = micros_since(self.origin, now);
+        let max_events = self.config.max_events.min(MAX_RECORDED_EVENTS);
+        let busy = self.bm();
+        if busy.events.len() >= max_events {
+            busy.events_omitted += 1;
             return;
         }
-        self.events.push(FrameEvent {
-            at_us: micros_since(self.origin, now),
-            from,
-            kind,
-        });
+        busy.events.push(FrameEvent { at_us, from, kind });
     }
 
     fn finish(&mut self, now: Instant, end: ConnectionEnd) {
@@ -1267,11 +1370,11 @@ impl Session {
             open_for_us: Some(micros_since(self.opened_at, now)),
             // Before any frame arrives, the idle clock runs from the 101.
             since_last_inbound_us: Some(micros_since(
-                self.last_inbound.unwrap_or(self.opened_at),
+                self.b().last_inbound.unwrap_or(self.opened_at),
                 now,
             )),
-            since_last_pong_us: since(self.last_pong),
-            since_last_outbound_us: since(self.last_outbound),
+            since_last_pong_us: since(self.b().last_pong),
+            since_last_outbound_us: since(self.b().last_outbound),
         }));
     }
 }
@@ -1288,17 +1391,17 @@ fn keep_part(kept: &mut Vec<u8>, part: &[u8], keep: usize) {
 impl Session {
     /// When the peer's last data message arrived.
     pub fn last_data_in(&self) -> Option<Instant> {
-        self.last_data_in
+        self.b().last_data_in
     }
 
     /// The round trip of the last pong that answered one of our pings.
     pub fn last_pong_rtt_us(&self) -> Option<u64> {
-        self.last_pong_rtt_us
+        self.b().last_pong_rtt_us
     }
 
     /// When the last pong arrived.
     pub fn last_pong_at(&self) -> Option<Instant> {
-        self.last_pong
+        self.b().last_pong
     }
 }
 

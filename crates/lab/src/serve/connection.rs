@@ -203,5 +203,5 @@ fn record(
     heartbeat: HeartbeatSettings,
     session: Session,
 ) -> ConnectionRecord {
-    RecordSeed::new(exchange, opened, heartbeat).finish(session)
+    RecordSeed::new(exchange, opened, heartbeat, true).finish(session)
 }

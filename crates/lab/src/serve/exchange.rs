@@ -5,6 +5,7 @@
 //! neither path imports the other for it.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use wsdoctor_evidence::DeflateParams;
@@ -196,17 +197,25 @@ pub(super) fn new_session(
             PongMode::After(d) => PongPolicy::Delay { ms: millis(d) },
         },
     };
-    let mut session = Session::new(
-        SessionConfig {
-            role: Role::Server,
-            heartbeat,
-            max_frame_bytes: shared.config.max_message_bytes,
-            echo: exchange.query.echo.unwrap_or(true),
-            ..SessionConfig::default()
-        },
-        exchange.origin,
-        opened,
-    );
+    let config = SessionConfig {
+        role: Role::Server,
+        heartbeat,
+        max_frame_bytes: shared.config.max_message_bytes,
+        echo: exchange.query.echo.unwrap_or(true),
+        ..SessionConfig::default()
+    };
+    // One config for every plain connection, not one allocation each (a
+    // held connection keeps it for its life: issue 23).
+    let plain = &shared.session_config;
+    let config = if config.heartbeat == plain.heartbeat
+        && config.max_frame_bytes == plain.max_frame_bytes
+        && config.echo == plain.echo
+    {
+        Arc::clone(plain)
+    } else {
+        Arc::new(config)
+    };
+    let mut session = Session::new(config, exchange.origin, opened);
     if let Some(params) = exchange.deflate {
         session.use_deflate(params);
     }
@@ -215,6 +224,22 @@ pub(super) fn new_session(
         session.send_message(opened, &greeting);
     }
     (session, heartbeat)
+}
+
+/// The session config [`new_session`] builds for a connection without
+/// query overrides or faults: shared by all of them.
+pub(super) fn plain_session_config(config: &super::ServeConfig) -> Arc<SessionConfig> {
+    Arc::new(SessionConfig {
+        role: Role::Server,
+        heartbeat: HeartbeatSettings {
+            ping_interval_ms: config.ping_interval.map(millis),
+            pong_timeout_ms: millis(config.pong_timeout),
+            pong_policy: PongPolicy::Answer,
+        },
+        max_frame_bytes: config.max_message_bytes,
+        echo: true,
+        ..SessionConfig::default()
+    })
 }
 
 fn millis(d: Duration) -> u64 {
@@ -290,33 +315,52 @@ pub(super) struct RecordSeed {
     heartbeat: HeartbeatSettings,
 }
 
+/// A record's target, request line and headers, and answer headers, as
+/// reports show them (redacted).
+fn heads_of(exchange: &Exchange<'_>) -> (Box<str>, Box<str>, Box<str>) {
+    let request = exchange.request;
+    let host = request.header("host").unwrap_or("localhost");
+    let mut lines = format!(
+        "{} {} {}",
+        request.method,
+        redact_url(&request.target),
+        exchange.http_version
+    );
+    for (name, value) in &request.headers {
+        lines.push('\n');
+        lines.push_str(&format!("{name}: {}", redact_header_value(name, value)));
+    }
+    let answer: Vec<String> = exchange
+        .headers
+        .iter()
+        .map(|h| format!("{}: {}", h.name, redact_header_value(&h.name, &h.value)))
+        .collect();
+    (
+        redact_url(&format!("ws://{host}{}", request.target)).into(),
+        lines.into(),
+        answer.join("\n").into(),
+    )
+}
+
 impl RecordSeed {
+    /// The record's seed; without `heads`, its target, request and answer
+    /// are left empty (no allocation: a held connection keeps its seed for
+    /// its whole life).
     pub(super) fn new(
         exchange: &Exchange<'_>,
         opened: Instant,
         heartbeat: HeartbeatSettings,
+        heads: bool,
     ) -> RecordSeed {
-        let request = exchange.request;
-        let host = request.header("host").unwrap_or("localhost");
-        let mut lines = format!(
-            "{} {} {}",
-            request.method,
-            redact_url(&request.target),
-            exchange.http_version
-        );
-        for (name, value) in &request.headers {
-            lines.push('\n');
-            lines.push_str(&format!("{name}: {}", redact_header_value(name, value)));
-        }
-        let answer: Vec<String> = exchange
-            .headers
-            .iter()
-            .map(|h| format!("{}: {}", h.name, redact_header_value(&h.name, &h.value)))
-            .collect();
+        let (target, request, answer) = if heads {
+            heads_of(exchange)
+        } else {
+            (Box::default(), Box::default(), Box::default())
+        };
         RecordSeed {
-            target: redact_url(&format!("ws://{host}{}", request.target)).into(),
-            request: lines.into(),
-            answer: answer.join("\n").into(),
+            target,
+            request,
+            answer,
             started_at: exchange.started_at,
             peer: exchange.peer,
             opened_us: u64::try_from(

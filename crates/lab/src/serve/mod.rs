@@ -114,6 +114,11 @@ pub struct ServeConfig {
     pub max_message_bytes: u64,
     /// Produce a [`ServeEvent`] per finished connection.
     pub events: bool,
+    /// Keep each held connection's target, request and answer headers for
+    /// its [`ServeEvent`] (`serve --events` writes them; the log line of a
+    /// connection does not use them). Off, a held idle connection keeps
+    /// about 900 bytes less (issue 23).
+    pub event_heads: bool,
     /// Serve `wss://` with this certificate.
     pub tls: Option<LabTls>,
     /// Also speak HTTP/2 with extended CONNECT (RFC 8441): h2c prior
@@ -147,6 +152,7 @@ impl Default for ServeConfig {
             max_connections: 20_000,
             max_message_bytes: 1 << 20,
             events: false,
+            event_heads: true,
             tls: None,
             http2: false,
             h2_faults: Vec::new(),
@@ -184,6 +190,9 @@ pub(crate) struct ServeShared {
     ledger: ledger::Ledger,
     /// Plain connections without timers of their own live here once open.
     held: Option<held::HeldConnections>,
+    /// The session config of a connection without query overrides or
+    /// faults on it, shared by all of them (`exchange::new_session`).
+    session_config: Arc<wsdoctor_wire::session::SessionConfig>,
 }
 
 impl std::fmt::Debug for ServeShared {
@@ -259,7 +268,9 @@ impl DiagServer {
             }
             None => None,
         };
+        let session_config = exchange::plain_session_config(&config);
         let shared = Arc::new(ServeShared {
+            session_config,
             config,
             lab,
             shutdown: shutdown_rx,

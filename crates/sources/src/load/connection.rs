@@ -15,7 +15,7 @@ use wsdoctor_evidence::{
 
 use super::LoadConfig;
 use crate::conn::driver::{drive, WatchPlan};
-use crate::conn::hold::{DialObserver, HoldPool};
+use crate::conn::hold::{DialObserver, Ended, HoldPool};
 use crate::conn::session::{Session, SessionConfig};
 use crate::conn::{self, BoxedStream, ConnectOptions};
 
@@ -119,7 +119,7 @@ pub(super) fn run_connection(
         if let Err((session, _)) = pool.adopt(
             *tcp,
             session,
-            Box::new(move |session| finish(&reporter, *session)),
+            Box::new(move |session: Box<Session>| finish(&reporter, *session)),
         ) {
             // Only when the ramp is over and the pool already stopped.
             drop(session);
@@ -258,7 +258,10 @@ impl DialObserver for PooledConnection {
         let event = failed_with(self.step, Some(&end), handshake.as_deref());
         self.reporter.send(event);
     }
+}
 
+/// The observer is the held connection's end handler too (one box each).
+impl Ended for PooledConnection {
     fn ended(self: Box<Self>, session: Box<Session>) {
         finish(&self.reporter, *session);
     }

@@ -5,7 +5,7 @@
 //! accepts them, spends its memory on what each idle connection carries. As
 //! a tokio task an idle connection costs about 2.4 KiB (the task, its
 //! futures, a timer entry, the reactor's registration, the session); here it
-//! costs its [`Session`] plus a slab entry (well under 1 KiB), because
+//! costs a slab entry with its [`Session`] inline (176 bytes idle), because
 //! nothing is allocated per connection for waiting: a few worker threads
 //! each own a `mio` poll, a slab of connections and a heap of timers, and
 //! read on readiness into one scratch buffer per worker — the way tcpkali
@@ -21,6 +21,7 @@
 
 mod answer;
 mod open;
+mod unread;
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -30,7 +31,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token, Waker};
@@ -39,11 +40,28 @@ use slab::Slab;
 use self::answer::{Answered, Answering};
 pub use self::answer::{Responder, Response};
 pub use self::open::{Open, Opening, Progress};
+use self::unread::KernelHeld;
 use crate::driver::{classify_io_error, DEFAULT_READ_BUFFER};
 use crate::Session;
 
 /// Called once with the session when its connection has ended.
-pub type OnEnd = Box<dyn FnOnce(Box<Session>) + Send>;
+pub type OnEnd = Box<dyn Ended>;
+
+/// Hears, once, how a held connection ended. Any `FnOnce(Box<Session>) +
+/// Send` closure is one; so can be whatever already waits for the
+/// connection (`load`'s observer of a dial), which is then the held
+/// connection's only box: one allocation per connection, not a closure
+/// boxing another box (`load` holds 100,000s).
+pub trait Ended: Send {
+    /// The connection is over; `session` says how.
+    fn ended(self: Box<Self>, session: Box<Session>);
+}
+
+impl<F: FnOnce(Box<Session>) + Send> Ended for F {
+    fn ended(self: Box<Self>, session: Box<Session>) {
+        (*self)(session);
+    }
+}
 
 /// The token of each worker's waker (connections use their slab keys).
 const WAKER: Token = Token(usize::MAX);
@@ -100,6 +118,10 @@ impl WorkerHandle {
 pub struct HoldPool {
     workers: Vec<WorkerHandle>,
     next: AtomicUsize,
+    /// The workers' shared reading of the kernel's queues at a close-all
+    /// (kept here for the tests' count of readings).
+    #[cfg(test)]
+    kernel: Arc<KernelHeld>,
 }
 
 impl std::fmt::Debug for HoldPool {
@@ -114,15 +136,17 @@ impl HoldPool {
     /// Starts `threads` workers (at least one).
     pub fn start(threads: usize) -> io::Result<HoldPool> {
         let mut workers = Vec::new();
+        let kernel = Arc::new(KernelHeld::default());
         for index in 0..threads.max(1) {
             let poll = Poll::new()?;
             let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
             let woken = Arc::new(AtomicBool::new(false));
             let (commands, receiver) = mpsc::channel();
             let worker_woken = Arc::clone(&woken);
+            let worker_kernel = Arc::clone(&kernel);
             let thread = std::thread::Builder::new()
                 .name(format!("wsdoctor-hold-{index}"))
-                .spawn(move || Worker::new(poll, receiver, worker_woken).run())?;
+                .spawn(move || Worker::new(poll, receiver, worker_woken, worker_kernel).run())?;
             workers.push(WorkerHandle {
                 commands,
                 waker,
@@ -133,6 +157,8 @@ impl HoldPool {
         Ok(HoldPool {
             workers,
             next: AtomicUsize::new(0),
+            #[cfg(test)]
+            kernel,
         })
     }
 
@@ -216,7 +242,10 @@ impl HoldPool {
 
     /// Every held connection starts its closing handshake at `at`
     /// (connections adopted or opened later too, as soon as they open);
-    /// connections still waiting for a request head are closed then.
+    /// connections still waiting for a request head are closed then. A
+    /// close that goes unanswered while our kernel still holds the close
+    /// frame unacknowledged ends as the peer having stopped reading
+    /// (`unread.rs`: one reading of the kernel's table for all of them).
     pub fn close_all(&self, at: Instant, code: u16, reason: &str) {
         let reason: Arc<str> = Arc::from(reason);
         for worker in &self.workers {
@@ -271,7 +300,11 @@ struct OpeningSlot {
 /// One held connection.
 struct Held {
     stream: TcpStream,
-    session: Box<Session>,
+    /// Inline, not boxed: the slab is one allocation of its own, so what
+    /// held connections keep does not sit between the freed leftovers of
+    /// their handshakes, which the allocator can then give back (a boxed
+    /// session pinned every page of the handshake burst: issue 23).
+    session: Session,
     on_end: OnEnd,
     /// Bytes the socket would not take yet (no allocation while empty).
     unsent: Vec<u8>,
@@ -279,6 +312,9 @@ struct Held {
     wake_at: Option<Instant>,
     /// Registered for writability too.
     writable: bool,
+    /// Ended with our close unanswered: waits, socket open, for the
+    /// worker's one look at the kernel's queues (`unread.rs`).
+    awaiting_kernel: bool,
     /// The socket had bytes to read while reading was paused (the session
     /// had too much to send): it is read again once the session drains,
     /// since no new readiness edge comes for bytes already there.
@@ -297,11 +333,22 @@ struct Worker {
     read_again: Vec<usize>,
     /// Whether the close-all time has come (every connection was told).
     closing_all: bool,
+    /// Held connections that ended with our close unanswered, and how long
+    /// it waited: looked up in the kernel's queues at the end of the turn.
+    unanswered: Vec<(usize, Duration)>,
+    /// The latest of their ends: the reading must be later.
+    unanswered_until: Option<Instant>,
+    kernel: Arc<KernelHeld>,
     scratch: Vec<u8>,
 }
 
 impl Worker {
-    fn new(poll: Poll, commands: mpsc::Receiver<Command>, woken: Arc<AtomicBool>) -> Worker {
+    fn new(
+        poll: Poll,
+        commands: mpsc::Receiver<Command>,
+        woken: Arc<AtomicBool>,
+        kernel: Arc<KernelHeld>,
+    ) -> Worker {
         Worker {
             poll,
             commands,
@@ -311,6 +358,9 @@ impl Worker {
             close_all: None,
             read_again: Vec::new(),
             closing_all: false,
+            unanswered: Vec::new(),
+            unanswered_until: None,
+            kernel,
             scratch: vec![0; DEFAULT_READ_BUFFER],
         }
     }
@@ -344,6 +394,7 @@ impl Worker {
                 break;
             }
             self.fire_timers(Instant::now());
+            self.settle_unanswered();
         }
         // Stopped: the connections are dropped (closed) with the worker.
     }
@@ -360,6 +411,8 @@ impl Worker {
                 let answered = answering.on_ready(Instant::now(), &mut self.scratch);
                 self.answered(key, answered);
             }
+            // Ended: only the kernel's queues are still to be read.
+            Some(Slot::Held(held)) if held.awaiting_kernel => {}
             Some(Slot::Held(held)) => {
                 if writable {
                     held.flush(Instant::now());
@@ -418,17 +471,18 @@ impl Worker {
             .register(&mut stream, Token(key), Interest::READABLE)
         {
             session.handle_transport_error(Instant::now(), None, e.to_string());
-            on_end(session);
+            on_end.ended(session);
             return;
         }
         entry.insert(Slot::Held(Held {
             stream,
-            session,
+            session: *session,
             on_end,
             unsent: Vec::new(),
             wake_at: None,
             writable: false,
             read_waiting: false,
+            awaiting_kernel: false,
         }));
         self.start_holding(key);
     }
@@ -537,12 +591,12 @@ impl Worker {
                         .is_err()
                 {
                     session.handle_transport_error(now, None, "could not watch the socket".into());
-                    return on_end(session);
+                    return on_end.ended(session);
                 }
                 let key = entry.key();
                 entry.insert(Slot::Held(Held {
                     stream,
-                    session,
+                    session: *session,
                     on_end,
                     // The rest of the 101, in the rare case the socket
                     // would not take it all: it leaves before any frame.
@@ -550,6 +604,7 @@ impl Worker {
                     wake_at: None,
                     writable: false,
                     read_waiting: false,
+                    awaiting_kernel: false,
                 }));
                 // The turn stopped reading at the request head (see
                 // `progress`).
@@ -595,18 +650,19 @@ impl Worker {
                     {
                         let mut session = session;
                         session.handle_transport_error(Instant::now(), None, e.to_string());
-                        return on_end(session);
+                        return on_end.ended(session);
                     }
                 }
                 let key = entry.key();
                 entry.insert(Slot::Held(Held {
                     stream,
-                    session,
+                    session: *session,
                     on_end,
                     unsent: Vec::new(),
                     wake_at: None,
                     writable: true,
                     read_waiting: false,
+                    awaiting_kernel: false,
                 }));
                 // The turn stopped reading at the 101: what came behind it
                 // (more frames, a FIN, a reset) gets no new edge.
@@ -673,17 +729,25 @@ impl Worker {
         let Some(Slot::Held(held)) = self.slots.get_mut(key) else {
             return;
         };
+        if held.awaiting_kernel {
+            return;
+        }
+        if let Some(waited) = held.session.unanswered_close_waited() {
+            // Kept, socket open and not shut down (a FIN would count as
+            // unacknowledged too), for one look at the kernel's queues.
+            held.awaiting_kernel = true;
+            held.wake_at = None;
+            self.unanswered.push((key, waited));
+            self.unanswered_until = Some(Instant::now());
+            return;
+        }
         // An ended session had its last flush; a peer that stopped reading
         // does not get to keep it (and its socket) alive.
         if held.session.is_ended() {
             let Some(Slot::Held(held)) = self.slots.try_remove(key) else {
                 return;
             };
-            // End TCP politely; the socket closes when `held` is dropped,
-            // which also takes it out of the poll (the worker holds its only
-            // descriptor): no deregistering syscall.
-            let _ = held.stream.shutdown(Shutdown::Write);
-            (held.on_end)(held.session);
+            end_held(held);
             return;
         }
         // Backpressure released: read what arrived while paused.
@@ -716,6 +780,42 @@ impl Worker {
             }
         }
     }
+}
+
+impl Worker {
+    /// Ends the connections whose close went unanswered this turn, each as
+    /// what the kernel's queues say: a close frame still unacknowledged
+    /// when the wait ended means the peer had stopped reading. One reading
+    /// of the kernel's table for all of them, shared with the other
+    /// workers (`unread.rs`).
+    fn settle_unanswered(&mut self) {
+        let Some(until) = self.unanswered_until.take() else {
+            return;
+        };
+        let unanswered = std::mem::take(&mut self.unanswered);
+        let held_by_inode = self.kernel.since(until);
+        for (key, waited) in unanswered {
+            let Some(Slot::Held(mut held)) = self.slots.try_remove(key) else {
+                continue;
+            };
+            let held_bytes = held_by_inode.as_ref().and_then(|by_inode| {
+                let inode = crate::kernel_queue::inode_of(&held.stream)?;
+                by_inode.get(&inode).copied()
+            });
+            if let Some(bytes) = held_bytes {
+                held.session.on_close_unread(bytes, waited);
+            }
+            end_held(held);
+        }
+    }
+}
+
+/// Ends TCP politely and tells whoever waits for the session. The socket
+/// closes when `held` is dropped, which also takes it out of the poll (the
+/// worker holds its only descriptor): no deregistering syscall.
+fn end_held(held: Held) {
+    let _ = held.stream.shutdown(Shutdown::Write);
+    held.on_end.ended(Box::new(held.session));
 }
 
 /// Writes as much of `bytes` as the socket takes now; how much that was.
@@ -821,5 +921,29 @@ impl Held {
         // The session times a socket that takes nothing (a peer that
         // stopped reading) and counts these bytes as waiting.
         self.session.on_unsent(now, self.unsent.len(), progressed);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::print_stderr)] // the sizes are printed on purpose
+mod size_tests {
+    use std::mem::size_of;
+
+    use super::{Held, Slot};
+    use crate::Session;
+
+    /// What one idle held connection costs in user space, the parts that
+    /// are not the kernel's: its slab entry, its boxed session and its end
+    /// handler (one box, 16 to 32 bytes with glibc's rounding). Printed so
+    /// that a regression shows where (`cargo test -p wsdoctor-wire-io
+    /// a_held_connection -- --nocapture`); measured at 100,000 in
+    /// bench/load/README.md.
+    #[test]
+    fn a_held_connection_stays_small() {
+        let (slot, held, session) = (size_of::<Slot>(), size_of::<Held>(), size_of::<Session>());
+        eprintln!("slab slot {slot} B (held {held} B), session {session} B");
+        // Debug builds add 8 bytes to mio's socket (its selector id).
+        assert!(slot <= 200, "Slot is {slot} B");
+        assert!(session <= 112, "Session is {session} B");
     }
 }

@@ -122,7 +122,7 @@ impl Session {
         match message {
             AppMessage::Text(text) => self.send_message(now, &text),
             AppMessage::Binary(data) => {
-                if self.end.is_some() || self.close != CloseState::Open {
+                if self.end.is_some() || self.b().close != CloseState::Open {
                     return;
                 }
                 let len = data.len();

@@ -208,9 +208,9 @@ fn delayed_pongs_are_bounded_under_a_flood() {
         flood.extend(server_frame(true, 0x9, &i.to_be_bytes()));
     }
     feed(&mut s, t0, &flood);
-    assert!(s.delayed_pongs.len() <= MAX_DELAYED_PONGS);
+    assert!(s.b().delayed_pongs.len() <= MAX_DELAYED_PONGS);
     assert_eq!(
-        s.delayed_pongs.back().map(|(_, p)| p.clone()),
+        s.b().delayed_pongs.back().map(|(_, p)| p.clone()),
         Some(4_999u32.to_be_bytes().to_vec()),
         "the latest ping is the one answered"
     );

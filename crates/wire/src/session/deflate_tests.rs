@@ -222,7 +222,52 @@ fn rsv1_is_refused_on_control_and_continuation_frames() {
 
 #[test]
 fn a_session_without_deflate_stays_small() {
-    // `load` holds 100,000 of them: the codec is one pointer until used.
+    // `load` holds 100,000 of them: the codec is one pointer until used,
+    // and so is everything a frame, a timer or a close needs (`Busy`).
+    // 576 B before the busy part was split off (issue 23).
     let size = std::mem::size_of::<Session>();
-    assert!(size <= 576, "Session is {size} B");
+    assert!(size <= 112, "Session is {size} B");
+}
+
+#[test]
+fn a_held_idle_session_allocates_nothing_more() {
+    // What the hold pool does with an idle connection: flush it, ask for
+    // its timer and its backpressure. None of it may allocate the busy
+    // part, or every held connection pays for it.
+    let t0 = Instant::now();
+    for role in [Role::Client, Role::Server] {
+        let config = SessionConfig {
+            role,
+            max_events: 0,
+            ..SessionConfig::default()
+        };
+        let mut session = Session::new(config, t0, t0);
+        assert_eq!(session.poll_transmit(), None);
+        session.on_unsent(t0, 0, false);
+        assert_eq!(session.poll_timeout(), None);
+        assert!(!session.read_paused() && !session.is_closing() && !session.is_ended());
+        assert_eq!(session.outbound_bytes(), 0);
+        assert!(
+            session.busy.is_none(),
+            "{role:?}: an idle session became busy"
+        );
+        // The first frame makes it busy, and it works as before.
+        feed(
+            &mut session,
+            t0,
+            &frame(true, false, 0x9, b"p", role == Role::Server),
+        );
+        assert!(session.busy.is_some());
+        assert!(session.poll_transmit().is_some(), "{role:?}: the pong");
+    }
+    // A session with something scheduled is busy from the start.
+    let pinging = SessionConfig {
+        heartbeat: HeartbeatSettings {
+            ping_interval_ms: Some(1_000),
+            ..SessionConfig::default().heartbeat
+        },
+        ..SessionConfig::default()
+    };
+    let session = Session::new(pinging, t0, t0);
+    assert_eq!(session.poll_timeout(), Some(t0 + Duration::from_secs(1)));
 }

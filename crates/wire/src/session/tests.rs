@@ -206,9 +206,13 @@ fn our_close_answered_or_not() {
 fn an_unanswered_close_with_bytes_the_kernel_still_holds_is_a_peer_that_stopped_reading() {
     // Unanswered, and the kernel said the peer took none of 4,096 bytes.
     let mut h = Harness::new(SessionConfig::default());
+    assert_eq!(h.session.unanswered_close_waited(), None);
     h.session.close(h.at(5_000), 1000, "done");
     h.tick(6_000);
+    // The shell asks how long it waited (the default close wait: 1 s).
+    assert_eq!(h.session.unanswered_close_waited(), Some(ms(1_000)));
     h.session.on_close_unread(4_096, ms(1_000));
+    assert_eq!(h.session.unanswered_close_waited(), None);
     assert_eq!(
         h.end().end,
         ConnectionEnd::PeerStoppedReading {
@@ -232,6 +236,7 @@ fn an_unanswered_close_with_bytes_the_kernel_still_holds_is_a_peer_that_stopped_
     let mut h = Harness::new(SessionConfig::default());
     h.session.close(h.at(5_000), 1000, "done");
     h.feed(5_010, &frame(true, 0x8, &1000u16.to_be_bytes()));
+    assert_eq!(h.session.unanswered_close_waited(), None);
     h.session.on_close_unread(4_096, ms(1_000));
     assert!(matches!(
         h.end().end,

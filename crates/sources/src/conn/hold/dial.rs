@@ -25,19 +25,19 @@ use super::super::handshake::{self, HeadParse};
 use super::super::session::{Session, SessionConfig};
 use super::super::{micros_since, ConnectOptions};
 use super::OnEnd;
-use wsdoctor_wire_io::hold::{Open, Opening, Progress};
+use wsdoctor_wire_io::hold::{Ended, Open, Opening, Progress};
 
 /// What the caller hears about a connection the pool opens ([`Dial`]).
-/// Called on a worker thread.
-pub trait DialObserver: Send {
+/// Called on a worker thread. How the open connection ended comes through
+/// [`Ended`]: the observer itself is what the pool calls then, so a held
+/// connection carries no closure around it.
+pub trait DialObserver: Ended {
     /// The 101 arrived `handshake_us` after the dial started (connect
     /// included), and the connection is held from now on.
     fn opened(&mut self, handshake_us: u64);
     /// The attempt ended before the WebSocket opened; `handshake` is the
     /// answer when one came (the body of a refusal is not read).
     fn failed(self: Box<Self>, end: ConnectionEnd, handshake: Option<Box<HandshakeRecord>>);
-    /// The open connection has ended; the session says how.
-    fn ended(self: Box<Self>, session: Box<Session>);
 }
 
 /// A connection for the pool to open itself: plain TCP to one address and
@@ -130,7 +130,7 @@ impl Opening for DialOpening {
         let DialOpening {
             stream, observer, ..
         } = *self;
-        (stream, Box::new(move |session| observer.ended(session)))
+        (stream, observer)
     }
 }
 
@@ -375,6 +375,9 @@ mod tests {
         fn failed(self: Box<Self>, end: ConnectionEnd, handshake: Option<Box<HandshakeRecord>>) {
             let _ = self.0.send(Heard::Failed(end, handshake));
         }
+    }
+
+    impl Ended for Ear {
         fn ended(self: Box<Self>, session: Box<Session>) {
             let (events, _, end, _) = session.into_evidence();
             let from_server = events.iter().filter(|e| e.from == Side::Remote).count();
