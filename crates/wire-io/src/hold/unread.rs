@@ -17,6 +17,9 @@
 //! the reading is shared by the pool's workers, whose closes of one
 //! close-all end at the same moment ([`KernelHeld::since`]). Nothing is
 //! read while every close is answered.
+//! Past [`crate::kernel_queue::MAX_TABLE_ROWS`] sockets on the machine
+//! the tables are not read and such a close stays "unanswered": at a
+//! million sockets the reading would cost every process minutes of CPU.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
