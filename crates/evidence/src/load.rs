@@ -236,11 +236,11 @@ pub struct CloseSummary {
     /// Connections open when the close began.
     pub open_at_close: u64,
     /// From the close until every connection had reported its end, or,
-    /// past the drain's bound (3 s), until the hold pool's workers had let
-    /// go of every socket, in ms.
+    /// once the drain ended (none finished for 3 s, or 120 s in all),
+    /// until the hold pool's workers had let go of every socket, in ms.
     pub took_ms: u64,
     /// Connections that had not finished their closing handshake when the
-    /// drain's bound was reached.
+    /// drain ended.
     pub unfinished: u64,
     /// The ramp was cut short by Ctrl-C.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
