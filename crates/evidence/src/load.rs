@@ -236,7 +236,7 @@ pub struct CloseSummary {
     /// Connections open when the close began.
     pub open_at_close: u64,
     /// From the close until every connection had reported its end, or,
-    /// once the drain ended (none finished for 3 s, or 120 s in all),
+    /// once the drain ended (none finished for 10 s, or 120 s in all),
     /// until the hold pool's workers had let go of every socket, in ms.
     pub took_ms: u64,
     /// Connections that had not finished their closing handshake when the

@@ -81,7 +81,7 @@ fn close_line(evidence: &LoadEvidence) -> Option<String> {
     };
     let unfinished = if close.unfinished > 0 {
         format!(
-            "; {} had not finished their closing handshake when the drain ended (none finished for 3 s, or 120 s in all)",
+            "; {} had not finished their closing handshake when the drain ended (none finished for 10 s, or 120 s in all)",
             close.unfinished
         )
     } else {

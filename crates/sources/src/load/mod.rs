@@ -52,9 +52,17 @@ const PROGRESS_EVERY: Duration = Duration::from_millis(100);
 /// go once none has finished for this long. Closing costs CPU at both ends
 /// (two frames and a FIN each): a 2-core machine closes ~18,000 a second
 /// between `load` and `serve`, so a fixed wait would cut a million short.
-const DRAIN_STALL: Duration = Duration::from_secs(3);
+const DRAIN_STALL: Duration = Duration::from_secs(10);
 /// And at most this long in all, however steadily they finish.
 const DRAIN_MAX: Duration = Duration::from_secs(120);
+/// How far behind its schedule a process may launch to catch up. Past it
+/// the schedule moves back instead: a process the CPU starved for a second
+/// (dozens of `--procs` children and `serve` workers share 2 cores at a
+/// million) would otherwise launch that second's connections at once, a SYN
+/// burst that overflows the accept queues, whose retransmits starve it
+/// further: at a million, 825,668 connect timeouts. The ramp then takes
+/// longer than planned; `timer_lag_max_us` says by how much it fell behind.
+const MAX_CATCH_UP: Duration = Duration::from_millis(20);
 /// How often the drain looks at how many are still closing.
 const DRAIN_TICK: Duration = Duration::from_millis(250);
 
@@ -362,6 +370,7 @@ pub async fn run_until(
         open: 0,
         peak_open: 0,
         timer_lag_max_us: 0,
+        slip: Duration::ZERO,
         current: 0,
     };
     for s_index in 0..ramp.plan.steps.len() {
@@ -426,6 +435,9 @@ struct Ramp<'c> {
     open: u64,
     peak_open: u64,
     timer_lag_max_us: u64,
+    /// How far the schedule has been pushed back because this process fell
+    /// behind it (see [`MAX_CATCH_UP`]).
+    slip: Duration,
     /// The step being run (0-based).
     current: usize,
 }
@@ -450,20 +462,24 @@ impl Ramp<'_> {
                 released = self.release_if_settled(s_index);
             }
             let wake = if let Some(&next) = owned.peek() {
-                let at = step.launch_at(next, self.config.rate);
+                let at = step.launch_at(next, self.config.rate) + self.slip;
                 if now >= at {
+                    let lag = now - at;
                     self.timer_lag_max_us = self
                         .timer_lag_max_us
-                        .max(u64::try_from((now - at).as_micros()).unwrap_or(u64::MAX));
+                        .max(u64::try_from(lag.as_micros()).unwrap_or(u64::MAX));
+                    if lag > MAX_CATCH_UP {
+                        self.slip += lag;
+                    }
                     owned.next();
                     self.launch(s_index, next);
                     continue;
                 }
                 at
             } else {
-                step.hold_end
+                step.hold_end + self.slip
             };
-            if owned.peek().is_none() && now >= step.hold_end {
+            if owned.peek().is_none() && now >= step.hold_end + self.slip {
                 break;
             }
             self.report_progress(step.index);
