@@ -21,6 +21,27 @@ pub struct StartContext {
     pub query: String,
     /// The subprotocol the server chose, if any.
     pub subprotocol: Option<String>,
+    /// The login the protocol's CONNECT carries (STOMP `login`/`passcode`,
+    /// MQTT user name/password); protocols without one ignore it.
+    pub login: Option<Login>,
+}
+
+/// A user name and password for the protocol's own login. `Debug` never
+/// shows the password: contexts get logged.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Login {
+    pub user: String,
+    /// `None`: the user name alone.
+    pub password: Option<String>,
+}
+
+impl std::fmt::Debug for Login {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Login")
+            .field("user", &self.user)
+            .field("password", &self.password.as_ref().map(|_| "REDACTED"))
+            .finish()
+    }
 }
 
 /// One protocol's client on one connection. Sans-IO: it reads messages
