@@ -32,7 +32,7 @@ use std::str::FromStr;
 
 pub use codes::{close_code_facts, CloseCodeFact};
 pub use detect::{plan, AppPlan, PlanError};
-pub use protocol::{Ctx, Login, Outgoing, Protocol, StartContext};
+pub use protocol::{Ctx, Login, Outgoing, Protocol, StartContext, PASSWORD_ENV};
 pub use reasons::{reason_facts, said_fact, ReasonFact};
 pub use session::AppSession;
 

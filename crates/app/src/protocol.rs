@@ -35,6 +35,32 @@ pub struct Login {
     pub password: Option<String>,
 }
 
+/// Where the password comes from when the URL names only the user
+/// (`ws://alice@host/mqtt`): an environment variable, so it stays out of
+/// shell history and process lists.
+pub const PASSWORD_ENV: &str = "WSDOCTOR_APP_PASSWORD";
+
+impl Login {
+    /// The login in `url`'s user info (`ws://USER:PASS@host/…`,
+    /// percent-decoded), the password from `env_password` when the URL has
+    /// none. `None` without a user name. Every output already redacts user
+    /// info in URLs, so the login is not printed anywhere.
+    pub fn from_url(url: &url::Url, env_password: Option<String>) -> Option<Login> {
+        let decode = |text: &str| {
+            percent_encoding::percent_decode_str(text)
+                .decode_utf8_lossy()
+                .into_owned()
+        };
+        if url.username().is_empty() {
+            return None;
+        }
+        Some(Login {
+            user: decode(url.username()),
+            password: url.password().map(decode).or(env_password),
+        })
+    }
+}
+
 impl std::fmt::Debug for Login {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Login")
@@ -145,6 +171,34 @@ impl Ctx {
     /// The protocol's version or dialect.
     pub fn set_version(&mut self, version: &str) {
         self.record.version = Some(version.to_owned());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn login_from_user_info_or_the_environment() {
+        let url = |u: &str| url::Url::parse(u).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(Login::from_url(&url("ws://h/mqtt"), Some("x".into())), None);
+        assert_eq!(
+            Login::from_url(&url("ws://al%40ice:p%3Aw@h/mqtt"), Some("env".into())),
+            Some(Login {
+                user: "al@ice".into(),
+                password: Some("p:w".into())
+            })
+        );
+        let from_env = Login::from_url(&url("ws://alice@h/mqtt"), Some("env".into()));
+        assert_eq!(
+            from_env.as_ref().and_then(|l| l.password.as_deref()),
+            Some("env")
+        );
+        assert!(!format!("{from_env:?}").contains("env"));
+        assert_eq!(
+            Login::from_url(&url("ws://alice@h/mqtt"), None).map(|l| l.password),
+            Some(None)
+        );
     }
 }
 
