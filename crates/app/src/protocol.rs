@@ -174,6 +174,11 @@ impl Ctx {
     }
 }
 
+/// Milliseconds between two instants (0 if `later` is earlier).
+pub(crate) fn ms_between(earlier: Instant, later: Instant) -> u64 {
+    u64::try_from(later.saturating_duration_since(earlier).as_millis()).unwrap_or(u64::MAX)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,9 +205,4 @@ mod tests {
             Some(None)
         );
     }
-}
-
-/// Milliseconds between two instants (0 if `later` is earlier).
-pub(crate) fn ms_between(earlier: Instant, later: Instant) -> u64 {
-    u64::try_from(later.saturating_duration_since(earlier).as_millis()).unwrap_or(u64::MAX)
 }
