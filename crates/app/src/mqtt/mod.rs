@@ -133,7 +133,7 @@ impl Mqtt {
 
     fn on_connack(&mut self, now: Instant, ack: &ConnAck, cx: &mut Ctx) {
         if ack.code != 0 {
-            let mut reason = format!("CONNACK {}", describe_code(self.version, ack.code));
+            let mut reason = format!("CONNACK {}", describe_connack(self.version, ack.code));
             if is_login_refusal(self.version, ack.code) {
                 reason.push_str(match &self.login {
                     Some(_) => "; the broker refused the login wsdoctor sent",
@@ -161,6 +161,7 @@ impl Mqtt {
         }
         self.acked = true;
         let what = match ack.server_keep_alive {
+            Some(0) => "CONNACK 0 (accepted; the broker's Server Keep Alive 0 turns keep-alive off: wsdoctor sends no PINGREQ)".to_owned(),
             Some(secs) => format!(
                 "CONNACK 0 (accepted; the broker's Server Keep Alive {secs} s replaces the {} s wsdoctor asked for, and wsdoctor pings at it)",
                 self.keep_alive.map_or(0, |k| k.as_secs())
@@ -185,6 +186,21 @@ fn is_login_refusal(version: Version, code: u8) -> bool {
     }
 }
 
+/// A CONNACK code in the words of the version spoken; an MQTT 5 CONNECT
+/// answered with a 3.1.1 return code (below 0x80: aedes answers 1) is read
+/// as 3.1.1's, since that is what the broker speaks.
+fn describe_connack(version: Version, code: u8) -> String {
+    match (version, codec::describe(version, code)) {
+        (Version::V5, None) if code < 0x80 => match codec::describe(Version::V311, code) {
+            Some((name, meaning)) => format!(
+                "0x{code:02X} {name}: {meaning} (an MQTT 3.1.1 return code: the broker answered MQTT 5 in 3.1.1's form; --app mqtt speaks 3.1.1)"
+            ),
+            None => describe_code(version, code),
+        },
+        _ => describe_code(version, code),
+    }
+}
+
 fn describe_code(version: Version, code: u8) -> String {
     match codec::describe(version, code) {
         Some((name, meaning)) => format!("0x{code:02X} {name}: {meaning}"),
@@ -193,7 +209,11 @@ fn describe_code(version: Version, code: u8) -> String {
 }
 
 fn set_timers(cx: &mut Ctx, keep_alive: Option<Duration>, announced: bool) {
-    let Some(keep_alive) = keep_alive else { return };
+    let Some(keep_alive) = keep_alive else {
+        // Keep-alive off (a Server Keep Alive of 0): no timer to report.
+        cx.record.timers = None;
+        return;
+    };
     cx.set_timers(AppTimers {
         // The heartbeat is the protocol's own message, not a ping frame.
         websocket_pings: false,

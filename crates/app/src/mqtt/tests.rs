@@ -228,3 +228,29 @@ fn a_login_goes_in_connect_and_a_refused_one_says_so() {
     let text = format!("{:?}", s.into_record().events);
     assert!(text.contains("wsdoctor sent no login"), "{text}");
 }
+
+#[test]
+fn mqtt5_refused_in_311_form_reads_the_311_code() {
+    // aedes 1.2 (3.1.1 only) answers an MQTT 5 CONNECT with CONNACK 1.
+    let t0 = Instant::now();
+    let mut s = session("mqtt5", "ws://broker/mqtt", t0);
+    s.start(t0);
+    let _ = s.poll_transmit();
+    s.handle_binary(t0, &[0x20, 2, 0, 1]);
+    let said = s
+        .into_record()
+        .events
+        .iter()
+        .find_map(|e| match &e.kind {
+            AppEventKind::Error { message } => Some(message.clone()),
+            _ => None,
+        })
+        .unwrap_or_default();
+    assert!(
+        said.starts_with("CONNACK 0x01 Unacceptable protocol version")
+            && said.contains("--app mqtt speaks 3.1.1"),
+        "{said}"
+    );
+    let fact = crate::said_fact(crate::AppProtocol::Mqtt5, &said);
+    assert_eq!(fact.map(|f| f.cause), Some("protocol-error"));
+}
