@@ -115,7 +115,9 @@ pub(crate) const APP_HELP: &str = "The application protocol on top, as its real 
 auto (default: decided from the URL path, e.g. /socket.io/, the subprotocol offered or chosen, \
 and the server's first message; the report says which and why), raw (speak none, only \
 recognise one to explain what the server did), socketio, graphql-transport-ws, graphql-ws, \
-signalr, phoenix, actioncable, stomp, mqtt.";
+signalr, phoenix, actioncable, stomp, mqtt (3.1.1), mqtt5. STOMP and MQTT log in with the URL's \
+user (ws://USER@host/…) and the password from $WSDOCTOR_APP_PASSWORD (or ws://USER:PASS@…); \
+both are redacted in every output.";
 
 /// A `--app` value.
 pub(crate) fn parse_app(text: &str) -> Result<wsdoctor_app::AppChoice, String> {

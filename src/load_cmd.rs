@@ -78,7 +78,8 @@ pub(crate) struct LoadArgs {
     /// sniffing each server's first message would cost every connection an
     /// application session.
     /// Values: auto, raw, socketio, graphql-transport-ws, graphql-ws, signalr,
-    /// phoenix, actioncable, stomp, mqtt.
+    /// phoenix, actioncable, stomp, mqtt (3.1.1), mqtt5. STOMP and MQTT log in
+    /// with the URL's user and $WSDOCTOR_APP_PASSWORD.
     #[arg(long, default_value = "auto", value_parser = crate::cli::parse_app, value_name = "PROTOCOL")]
     pub(crate) app: wsdoctor_app::AppChoice,
     /// Internal: run as a child of `load --procs` (progress as JSON lines on stderr,

@@ -2,7 +2,12 @@
 //! direct and through real nginx with a `proxy_read_timeout` shorter than
 //! the protocol's heartbeat:
 //! - MQTT: aedes 1.2 with aedes-server-factory (npm), MQTT 3.1.1 over WebSocket;
-//! - STOMP: stomp-broker-js 1.3 (npm), STOMP 1.1 over WebSocket;
+//! - MQTT 3.1.1 and 5: Debian's mosquitto (2.0.11 here), anonymous and with
+//!   a password file, behind tests/peers/node/mqtt_ws_bridge.js (ours: a
+//!   WebSocket-to-TCP pipe, since Debian's mosquitto fails every websockets
+//!   listener with "Unable to start any listening sockets");
+//! - STOMP: stomp-broker-js 1.3 (npm), STOMP 1.1 over WebSocket, with a
+//!   login required through its connect middleware for the login test;
 //! - Action Cable: Rails 6.1 (Debian ruby-actioncable) on puma.
 //!
 //! SignalR and Phoenix have no server installable here (ASP.NET Core, Hex):
@@ -62,16 +67,89 @@ fn probe(url: &str, extra: &[&str]) -> Value {
 }
 
 fn run(command: &str, url: &str, extra: &[&str]) -> Value {
-    let out = Command::cargo_bin("wsdoctor")
-        .unwrap_or_else(|e| panic!("{e}"))
+    run_with_env(command, url, extra, None)
+}
+
+/// Runs wsdoctor with `password` in WSDOCTOR_APP_PASSWORD (or without the
+/// variable), and fails if the password shows anywhere in its output.
+fn run_with_env(command: &str, url: &str, extra: &[&str], password: Option<&str>) -> Value {
+    let mut wsdoctor = Command::cargo_bin("wsdoctor").unwrap_or_else(|e| panic!("{e}"));
+    wsdoctor.env_remove("WSDOCTOR_APP_PASSWORD");
+    if let Some(password) = password {
+        wsdoctor.env("WSDOCTOR_APP_PASSWORD", password);
+    }
+    let out = wsdoctor
         .args([command, url, "--json"])
         .args(extra)
         .output()
         .unwrap_or_else(|e| panic!("{e}"));
+    for secret in [Some(SECRET), password].into_iter().flatten() {
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!said.contains(secret), "the password leaked: {said}");
+    }
     let report: Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
     support::schema_validate(&report);
     report
+}
+
+/// The password the login tests' brokers accept.
+const SECRET: &str = "s3cret-pw";
+
+/// Debian's mosquitto on 127.0.0.1 at a free TCP port with its own config
+/// in a temp dir (the system service, if any, plays no part), behind our
+/// WebSocket bridge. `conf` is added to the listener's config. Returns the
+/// broker, the bridge and the bridge's address; `None` (a skip, a failure
+/// under CI) when mosquitto is not installed.
+fn mosquitto(conf: &str) -> Option<(tempfile::TempDir, KillOnDrop, KillOnDrop, SocketAddr)> {
+    let program = support::require("mosquitto")?;
+    let passwd = support::require("mosquitto_passwd")?;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let passwords = dir.path().join("passwords");
+    let made = Command::new(passwd)
+        .args(["-b", "-c"])
+        .arg(&passwords)
+        .args(["alice", SECRET])
+        .status()
+        .is_ok_and(|status| status.success());
+    assert!(
+        made,
+        "mosquitto_passwd could not write {}",
+        passwords.display()
+    );
+    let port = support::free_port();
+    let config = dir.path().join("mosquitto.conf");
+    std::fs::write(
+        &config,
+        format!(
+            "listener {port} 127.0.0.1\npersistence false\nlog_dest stderr\npassword_file {}\n{conf}\n",
+            passwords.display()
+        ),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let broker = KillOnDrop(
+        Command::new(program)
+            .arg("-c")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("mosquitto: {e}")),
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "mosquitto did not listen on {port}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let (bridge, addr) = node_peer("mqtt_ws_bridge.js", &[&port.to_string()])?;
+    Some((dir, broker, bridge, addr))
 }
 
 fn ids(report: &Value) -> Vec<&str> {
@@ -251,4 +329,112 @@ fn stomp_offers_every_version_as_stompjs_does() {
     assert!(handshake["request"]
         .to_string()
         .contains("Sec-WebSocket-Protocol: v12.stomp, v11.stomp, v10.stomp"));
+}
+
+#[test]
+fn mqtt_311_and_5_against_mosquitto() {
+    let Some((_dir, _broker, _bridge, addr)) = mosquitto("allow_anonymous true") else {
+        return;
+    };
+    let url = format!("ws://{addr}/mqtt");
+    let report = probe(&url, &["--watch", "3s"]);
+    assert_healthy(&report, "mqtt");
+    let report = probe(&url, &["--watch", "3s", "--app", "mqtt5"]);
+    assert_healthy(&report, "mqtt5");
+}
+
+#[test]
+fn mqtt5_pings_at_mosquittos_server_keep_alive() {
+    // max_keepalive 10 (mosquitto's smallest): it answers MQTT 5's CONNECT
+    // (keep-alive 60 s) with Server Keep Alive 10 in CONNACK and drops a
+    // client silent for 15 s. Held for 17 s only if wsdoctor pings at the
+    // broker's value.
+    let Some((_dir, _broker, _bridge, addr)) = mosquitto("allow_anonymous true\nmax_keepalive 10")
+    else {
+        return;
+    };
+    let report = probe(
+        &format!("ws://{addr}/mqtt"),
+        &["--watch", "17s", "--app", "mqtt5"],
+    );
+    assert_healthy(&report, "mqtt5");
+    assert!(
+        report
+            .to_string()
+            .contains("Server Keep Alive 10 s replaces the 60 s"),
+        "{report:#}"
+    );
+}
+
+#[test]
+fn mqtt_logins_against_mosquittos_password_file() {
+    let Some((_dir, _broker, _bridge, addr)) = mosquitto("allow_anonymous false") else {
+        return;
+    };
+    for app in ["mqtt", "mqtt5"] {
+        // No login: refused, and the finding says so (not the path).
+        let report = probe(
+            &format!("ws://{addr}/mqtt"),
+            &["--watch", "2s", "--app", app],
+        );
+        assert!(
+            !ids(&report).contains(&"healthy"),
+            "{app}: {:#}",
+            report["findings"]
+        );
+        let refused = finding(&report, "policy-close").to_string();
+        assert!(refused.contains("refused the login"), "{app}: {refused}");
+        assert!(
+            refused.contains("wsdoctor sent no login"),
+            "{app}: {refused}"
+        );
+        // A wrong password from the environment: refused as a login.
+        let report = run_with_env(
+            "probe",
+            &format!("ws://alice@{addr}/mqtt"),
+            &["--watch", "2s", "--app", app],
+            Some("wrong-pw"),
+        );
+        let refused = finding(&report, "policy-close").to_string();
+        assert!(
+            refused.contains("the login wsdoctor sent"),
+            "{app}: {refused}"
+        );
+        // The right one, from the environment and from the URL.
+        let report = run_with_env(
+            "probe",
+            &format!("ws://alice@{addr}/mqtt"),
+            &["--watch", "3s", "--app", app],
+            Some(SECRET),
+        );
+        assert_healthy(&report, app);
+        let report = probe(
+            &format!("ws://alice:{SECRET}@{addr}/mqtt"),
+            &["--watch", "3s", "--app", app],
+        );
+        assert_healthy(&report, app);
+    }
+}
+
+#[test]
+fn stomp_login_against_stomp_broker_js() {
+    let required = format!("alice:{SECRET}");
+    let Some((_broker, addr)) = node_peer("stomp_broker.js", &["10000", "1000", &required]) else {
+        return;
+    };
+    let report = probe(&format!("ws://{addr}/stomp"), &["--watch", "2s"]);
+    assert!(
+        !ids(&report).contains(&"healthy"),
+        "{:#}",
+        report["findings"]
+    );
+    let refused = finding(&report, "policy-close").to_string();
+    assert!(refused.contains("wsdoctor sent no login"), "{refused}");
+    let report = run_with_env(
+        "probe",
+        &format!("ws://alice@{addr}/stomp"),
+        &["--watch", "3s"],
+        Some(SECRET),
+    );
+    assert_healthy(&report, "stomp");
 }

@@ -10,7 +10,7 @@ use crate::AppProtocol;
 /// True when `message` (text when `text`) from the server carries
 /// application data in `protocol`.
 pub(crate) fn is_application_data(protocol: AppProtocol, message: &[u8], text: bool) -> bool {
-    if protocol == AppProtocol::Mqtt {
+    if matches!(protocol, AppProtocol::Mqtt | AppProtocol::Mqtt5) {
         // PUBLISH is packet type 3 (MQTT 3.1.1 §2.2.1, 5.0 §2.1.2).
         return !text && message.first().is_some_and(|b| b >> 4 == 3);
     }
@@ -58,7 +58,7 @@ pub(crate) fn is_application_data(protocol: AppProtocol, message: &[u8], text: b
             .is_some_and(|v| v.get("message").is_some() && v.get("type").is_none()),
         // A MESSAGE frame; a heart-beat is a bare end of line.
         AppProtocol::Stomp => text.trim_start_matches(['\r', '\n']).starts_with("MESSAGE"),
-        AppProtocol::Mqtt => false,
+        AppProtocol::Mqtt | AppProtocol::Mqtt5 => false,
     }
 }
 

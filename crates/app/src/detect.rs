@@ -26,6 +26,7 @@ impl AppPlan {
         let start = crate::StartContext {
             query: query.to_owned(),
             subprotocol: None,
+            login: None,
         };
         match (spec.start)(&start).keepalive()? {
             crate::Outgoing::Text(text) => Some(text),

@@ -184,6 +184,7 @@ mod tests {
         let start = StartContext {
             query: String::new(),
             subprotocol: Some("graphql-transport-ws".to_owned()),
+            login: None,
         };
         let mut s = AppSession::new(&plan, start, t0);
         s.start(t0);

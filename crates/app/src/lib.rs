@@ -32,7 +32,7 @@ use std::str::FromStr;
 
 pub use codes::{close_code_facts, CloseCodeFact};
 pub use detect::{plan, AppPlan, PlanError};
-pub use protocol::{Ctx, Outgoing, Protocol, StartContext};
+pub use protocol::{Ctx, Login, Outgoing, Protocol, StartContext, PASSWORD_ENV};
 pub use reasons::{reason_facts, said_fact, ReasonFact};
 pub use session::AppSession;
 
@@ -54,13 +54,16 @@ pub enum AppProtocol {
     ActionCable,
     /// STOMP 1.2.
     Stomp,
-    /// MQTT 3.1.1 / 5 over WebSocket.
+    /// MQTT 3.1.1 over WebSocket (MQTT.js's default).
     Mqtt,
+    /// MQTT 5.0 over WebSocket (`--app mqtt5`; never guessed by `auto`,
+    /// which speaks 3.1.1 as MQTT.js does).
+    Mqtt5,
 }
 
 impl AppProtocol {
     /// Every protocol, in the order detection tries them.
-    pub const ALL: [AppProtocol; 8] = [
+    pub const ALL: [AppProtocol; 9] = [
         AppProtocol::SocketIo,
         AppProtocol::GraphqlTransportWs,
         AppProtocol::GraphqlWs,
@@ -69,6 +72,8 @@ impl AppProtocol {
         AppProtocol::ActionCable,
         AppProtocol::Stomp,
         AppProtocol::Mqtt,
+        // After Mqtt: same path and subprotocol, so detection picks 3.1.1.
+        AppProtocol::Mqtt5,
     ];
 
     /// The id used by `--app` and in `measured.app_protocol`.
@@ -82,6 +87,7 @@ impl AppProtocol {
             AppProtocol::ActionCable => "actioncable",
             AppProtocol::Stomp => "stomp",
             AppProtocol::Mqtt => "mqtt",
+            AppProtocol::Mqtt5 => "mqtt5",
         }
     }
 
@@ -97,6 +103,7 @@ impl AppProtocol {
             AppProtocol::ActionCable => Some(&actioncable::SPEC),
             AppProtocol::Stomp => Some(&stomp::SPEC),
             AppProtocol::Mqtt => Some(&mqtt::SPEC),
+            AppProtocol::Mqtt5 => Some(&mqtt::SPEC_V5),
         }
     }
 
@@ -139,7 +146,7 @@ impl fmt::Display for AppChoice {
 
 /// `--app` got a value it does not know.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown application protocol '{0}'; use auto, raw, socketio, graphql-transport-ws, graphql-ws, signalr, phoenix, actioncable, stomp or mqtt")]
+#[error("unknown application protocol '{0}'; use auto, raw, socketio, graphql-transport-ws, graphql-ws, signalr, phoenix, actioncable, stomp, mqtt or mqtt5")]
 pub struct UnknownApp(pub String);
 
 impl FromStr for AppChoice {

@@ -21,6 +21,53 @@ pub struct StartContext {
     pub query: String,
     /// The subprotocol the server chose, if any.
     pub subprotocol: Option<String>,
+    /// The login the protocol's CONNECT carries (STOMP `login`/`passcode`,
+    /// MQTT user name/password); protocols without one ignore it.
+    pub login: Option<Login>,
+}
+
+/// A user name and password for the protocol's own login. `Debug` never
+/// shows the password: contexts get logged.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Login {
+    pub user: String,
+    /// `None`: the user name alone.
+    pub password: Option<String>,
+}
+
+/// Where the password comes from when the URL names only the user
+/// (`ws://alice@host/mqtt`): an environment variable, so it stays out of
+/// shell history and process lists.
+pub const PASSWORD_ENV: &str = "WSDOCTOR_APP_PASSWORD";
+
+impl Login {
+    /// The login in `url`'s user info (`ws://USER:PASS@host/…`,
+    /// percent-decoded), the password from `env_password` when the URL has
+    /// none. `None` without a user name. Every output already redacts user
+    /// info in URLs, so the login is not printed anywhere.
+    pub fn from_url(url: &url::Url, env_password: Option<String>) -> Option<Login> {
+        let decode = |text: &str| {
+            percent_encoding::percent_decode_str(text)
+                .decode_utf8_lossy()
+                .into_owned()
+        };
+        if url.username().is_empty() {
+            return None;
+        }
+        Some(Login {
+            user: decode(url.username()),
+            password: url.password().map(decode).or(env_password),
+        })
+    }
+}
+
+impl std::fmt::Debug for Login {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Login")
+            .field("user", &self.user)
+            .field("password", &self.password.as_ref().map(|_| "REDACTED"))
+            .finish()
+    }
 }
 
 /// One protocol's client on one connection. Sans-IO: it reads messages
@@ -130,4 +177,32 @@ impl Ctx {
 /// Milliseconds between two instants (0 if `later` is earlier).
 pub(crate) fn ms_between(earlier: Instant, later: Instant) -> u64 {
     u64::try_from(later.saturating_duration_since(earlier).as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn login_from_user_info_or_the_environment() {
+        let url = |u: &str| url::Url::parse(u).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(Login::from_url(&url("ws://h/mqtt"), Some("x".into())), None);
+        assert_eq!(
+            Login::from_url(&url("ws://al%40ice:p%3Aw@h/mqtt"), Some("env".into())),
+            Some(Login {
+                user: "al@ice".into(),
+                password: Some("p:w".into())
+            })
+        );
+        let from_env = Login::from_url(&url("ws://alice@h/mqtt"), Some("env".into()));
+        assert_eq!(
+            from_env.as_ref().and_then(|l| l.password.as_deref()),
+            Some("env")
+        );
+        assert!(!format!("{from_env:?}").contains("env"));
+        assert_eq!(
+            Login::from_url(&url("ws://alice@h/mqtt"), None).map(|l| l.password),
+            Some(None)
+        );
+    }
 }

@@ -69,9 +69,11 @@ pub(crate) static REASONS: &[ReasonFact] = &[
     fact!(Mqtt, "connack 3", "Server unavailable", "server-error",
         "the WebSocket opened but the MQTT service behind it is not available", "look at the broker's health and logs", MQTT311),
     fact!(Mqtt, "connack 4", "Bad user name or password", "policy-close",
-        "the broker refused the credentials in CONNECT", "send the user name and password the broker expects", MQTT311),
+        "the broker refused the login: the user name or password in CONNECT (not the path: the WebSocket opened and the broker answered)",
+        "send the user name and password the broker expects (wsdoctor: ws://USER@host/… with the password in WSDOCTOR_APP_PASSWORD; MQTT.js: username, password)", MQTT311),
     fact!(Mqtt, "connack 5", "Not authorized", "policy-close",
-        "the broker's authentication or ACL refused this client", "grant this client access in the broker's auth configuration", MQTT311),
+        "the broker refused the login: its authentication or ACL does not let this client connect (a broker with allow_anonymous false answers this to a CONNECT without a user name)",
+        "send a login the broker accepts (wsdoctor: ws://USER@host/… with WSDOCTOR_APP_PASSWORD), or grant this client access in the broker's auth configuration", MQTT311),
     // MQTT 5.0 reason codes in CONNACK and DISCONNECT (§2.4, §3.14.2.1).
     fact!(Mqtt, "0x80", "Unspecified error", "server-error",
         "the broker gives no reason", "read the broker's logs at the time of the disconnect", MQTT5),
@@ -82,9 +84,11 @@ pub(crate) static REASONS: &[ReasonFact] = &[
     fact!(Mqtt, "0x84", "Unsupported Protocol Version", "protocol-error",
         "the broker does not speak the MQTT version asked for", "use a version the broker supports", MQTT5),
     fact!(Mqtt, "0x86", "Bad User Name or Password", "policy-close",
-        "the broker refused the credentials", "send the credentials the broker expects", MQTT5),
+        "the broker refused the login: the user name or password in CONNECT (not the path: the WebSocket opened and the broker answered)",
+        "send the user name and password the broker expects (wsdoctor: ws://USER@host/… with the password in WSDOCTOR_APP_PASSWORD; MQTT.js: username, password)", MQTT5),
     fact!(Mqtt, "0x87", "Not authorized", "policy-close",
-        "the client is not authorized", "grant this client access in the broker's auth configuration", MQTT5),
+        "the broker refused the login: its authentication or ACL does not let this client connect (a broker with allow_anonymous false answers this to a CONNECT without a user name)",
+        "send a login the broker accepts (wsdoctor: ws://USER@host/… with WSDOCTOR_APP_PASSWORD), or grant this client access in the broker's auth configuration", MQTT5),
     fact!(Mqtt, "0x89", "Server busy", "load-limit",
         "the broker is overloaded and refuses or drops clients", "add broker capacity or slow the connection rate", MQTT5),
     fact!(Mqtt, "0x8B", "Server shutting down", "going-away",
@@ -152,6 +156,9 @@ pub(crate) static REASONS: &[ReasonFact] = &[
         "the server's onConnect refused connection_init (it returned false or threw: usually authentication in connectionParams); the server then closes (1011)",
         "send the connectionParams the server's onConnect expects", SUBSCRIPTIONS_TRANSPORT_WS),
     // STOMP.
+    fact!(Stomp, "ERROR to CONNECT", "ERROR frame instead of CONNECTED", "policy-close",
+        "the broker refused the CONNECT frame, in practice its login and passcode (not the path: the WebSocket opened and the broker answered)",
+        "send the login and passcode the broker expects (wsdoctor: ws://USER@host/… with the passcode in WSDOCTOR_APP_PASSWORD; stompjs: connectHeaders { login, passcode })", STOMP),
     fact!(Stomp, "ERROR", "ERROR frame", "protocol-error",
         "the broker rejected something the client sent (its message header says what); the standard says it then closes the connection (RabbitMQ 3.10 keeps it open)",
         "read the ERROR frame's message header and body; fix the frame or the credentials it names", STOMP),
@@ -164,7 +171,7 @@ pub fn reason_facts(query: &str) -> Vec<&'static ReasonFact> {
     let query = query.trim();
     let (protocol, key) = match query.split_once(':') {
         Some((id, key)) if AppProtocol::from_id(id.trim()).is_some() => {
-            (AppProtocol::from_id(id.trim()), key.trim())
+            (AppProtocol::from_id(id.trim()).map(facts_of), key.trim())
         }
         _ => (None, query),
     };
@@ -184,6 +191,7 @@ pub fn reason_facts(query: &str) -> Vec<&'static ReasonFact> {
 /// module words it), so a finding can name its cause instead of a generic
 /// server close. `None` when the protocol documents no reason for it.
 pub fn said_fact(protocol: AppProtocol, said: &str) -> Option<&'static ReasonFact> {
+    let protocol = facts_of(protocol);
     let key = |key: &str| {
         REASONS
             .iter()
@@ -215,6 +223,9 @@ pub fn said_fact(protocol: AppProtocol, said: &str) -> Option<&'static ReasonFac
         AppProtocol::SignalR if said.starts_with("close message (type 7) without error") => {
             key("close")
         }
+        AppProtocol::Stomp if said.starts_with("ERROR frame in answer to CONNECT") => {
+            key("ERROR to CONNECT")
+        }
         AppProtocol::Stomp if said.starts_with("ERROR frame") => key("ERROR"),
         AppProtocol::SocketIo if said.contains("(44)") => key("connect_error"),
         AppProtocol::SocketIo if said.contains("(41)") || said.contains("packet 41") => {
@@ -222,6 +233,15 @@ pub fn said_fact(protocol: AppProtocol, said: &str) -> Option<&'static ReasonFac
         }
         AppProtocol::GraphqlWs if said.starts_with("connection_error") => key("connection_error"),
         _ => None,
+    }
+}
+
+/// The protocol whose facts `protocol` shares: MQTT 5 codes are listed
+/// once, under MQTT (their keys tell 3.1.1's CONNACK codes from 5's).
+fn facts_of(protocol: AppProtocol) -> AppProtocol {
+    match protocol {
+        AppProtocol::Mqtt5 => AppProtocol::Mqtt,
+        other => other,
     }
 }
 
@@ -239,6 +259,11 @@ mod tests {
             (Mqtt, "DISCONNECT 0x89 Server busy: …; reason string: full", Some("0x89"), "load-limit"),
             (Mqtt, "CONNACK 0x05 Not authorized: …", Some("connack 5"), "policy-close"),
             (Mqtt, "DISCONNECT 0x42 (not a code the standard defines)", None, ""),
+            (Mqtt5, "CONNACK 0x86 Bad User Name or Password: …", Some("0x86"), "policy-close"),
+            (Mqtt5, "CONNACK 0x87 Not authorized: …", Some("0x87"), "policy-close"),
+            (Mqtt5, "DISCONNECT 0x8D Keep Alive timeout: …", Some("0x8D"), "app-heartbeat-timeout"),
+            (Mqtt5, "DISCONNECT 0x8B Server shutting down: …", Some("0x8B"), "going-away"),
+            (Stomp, "ERROR frame in answer to CONNECT: CONNECTION ERROR", Some("ERROR to CONNECT"), "policy-close"),
             (ActionCable, "disconnect \"unauthorized\": the connection was rejected; reconnect: false (the client gives up)", Some("unauthorized"), "policy-close"),
             (ActionCable, "disconnect \"server_restart\": …", Some("server_restart"), "going-away"),
             (ActionCable, "disconnect \"made up\": not a reason Rails sends", None, ""),
@@ -265,6 +290,7 @@ mod tests {
     fn lookups_by_key_protocol_and_decimal() {
         assert_eq!(reason_facts("0x8d")[0].cause, "app-heartbeat-timeout");
         assert_eq!(reason_facts("mqtt:141")[0].name, "Keep Alive timeout");
+        assert_eq!(reason_facts("mqtt5:0x87")[0].name, "Not authorized");
         assert_eq!(
             reason_facts("unauthorized")[0].protocol,
             AppProtocol::ActionCable

@@ -272,6 +272,7 @@ mod tests {
         let start = StartContext {
             query: url.query().unwrap_or_default().to_owned(),
             subprotocol: None,
+            login: None,
         };
         let mut s = AppSession::new(&plan, start, t0);
         s.start(t0);

@@ -149,6 +149,8 @@ async fn mqtt_311_connect_ping_and_keep_alive_timeout_against_aedes() {
         client_id: "wsdoctor-test".into(),
         keep_alive: 1,
         clean_start: true,
+        username: None,
+        password: None,
     };
     socket
         .send(Message::binary(mqtt::encode_connect(&connect)))
@@ -187,6 +189,8 @@ async fn mqtt_5_connect_is_refused_by_a_311_broker_with_code_1() {
         client_id: "wsdoctor-test".into(),
         keep_alive: 60,
         clean_start: true,
+        username: None,
+        password: None,
     };
     socket
         .send(Message::binary(mqtt::encode_connect(&connect)))
@@ -282,6 +286,7 @@ async fn drive(choice: &str, url: &str, watch: Duration) -> (AppRecord, bool) {
     let context = StartContext {
         query: url.query().unwrap_or_default().to_owned(),
         subprotocol: chosen,
+        login: None,
     };
     let mut session = AppSession::new(&plan, context, start);
     session.start(start);

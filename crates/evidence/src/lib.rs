@@ -48,5 +48,6 @@ pub use log_end::{
 };
 pub use proxy::{ForwardProxyRecord, ProxyKind, SocksReply};
 pub use redact::{
-    redact_header_value, redact_subprotocols, redact_text, redact_typed_url, redact_url, REDACTED,
+    redact_header_value, redact_message_preview, redact_subprotocols, redact_text,
+    redact_typed_url, redact_url, REDACTED,
 };

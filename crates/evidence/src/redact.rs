@@ -167,6 +167,45 @@ pub fn redact_typed_url(input: &str) -> String {
     }
 }
 
+/// Header lines of an application protocol's text frames that carry a
+/// login: STOMP's CONNECT `login` and `passcode` (STOMP 1.2 §CONNECT).
+/// MQTT's user name and password travel in binary messages, which keep no
+/// preview.
+const SECRET_FRAME_HEADERS: &[&str] = &["login", "passcode"];
+
+/// Redacts the values of login header lines (`passcode:…`, `login:…`) in a
+/// message preview, so the STOMP CONNECT frame wsdoctor sent never shows
+/// its credentials in any output. Other lines stay as they are.
+pub fn redact_message_preview(text: &str) -> String {
+    let is_secret = |line: &str| {
+        line.split_once(':').is_some_and(|(name, _)| {
+            SECRET_FRAME_HEADERS
+                .iter()
+                .any(|secret| name.trim().eq_ignore_ascii_case(secret))
+        })
+    };
+    if !text.lines().any(is_secret) {
+        return text.to_owned();
+    }
+    text.split_inclusive('\n')
+        .map(|line| match line.split_once(':') {
+            Some((name, rest)) if is_secret(line) => {
+                let ending = &rest[rest.trim_end_matches(['\r', '\n']).len()..];
+                format!("{name}:{REDACTED}{ending}")
+            }
+            _ => line.to_owned(),
+        })
+        .collect()
+}
+
+/// Serializes a message preview through [`redact_message_preview`].
+pub(crate) fn serialize_preview<S: serde::Serializer>(
+    preview: &str,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&redact_message_preview(preview))
+}
+
 /// Redacts every URL-looking word of a free text (an error message that
 /// quotes what the user typed or a library's error that quotes a URL):
 /// user info and token-like parameters go, the rest stays.
@@ -243,6 +282,33 @@ fn redact_userinfo(base: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stomp_login_headers_are_redacted_in_previews() {
+        let connect =
+            "CONNECT\naccept-version:1.2\nheart-beat:10000,10000\nlogin:guest\npasscode:s3cr";
+        assert_eq!(
+            redact_message_preview(connect),
+            "CONNECT\naccept-version:1.2\nheart-beat:10000,10000\nlogin:REDACTED\npasscode:REDACTED"
+        );
+        assert_eq!(
+            redact_message_preview("CONNECT\r\nPasscode:x:y\r\n\r\n"),
+            "CONNECT\r\nPasscode:REDACTED\r\n\r\n"
+        );
+        let plain = "{\"type\":\"connection_init\"}";
+        assert_eq!(redact_message_preview(plain), plain);
+        // Through serde, as every JSON output and --events write it.
+        let kind = crate::FrameKind::Text {
+            len: connect.len(),
+            preview: connect.to_owned(),
+            echo_rtt_us: None,
+        };
+        let json = serde_json::to_string(&kind).unwrap_or_default();
+        assert!(
+            json.contains("passcode:REDACTED") && !json.contains("s3cr"),
+            "{json}"
+        );
+    }
 
     #[test]
     fn url_table() {

@@ -39,9 +39,18 @@ pub(crate) fn app_messages(data: &[u8]) {
         .arbitrary::<bool>()
         .unwrap_or(false)
         .then(|| u.arbitrary::<String>().unwrap_or_default());
+    // Arbitrary logins too: STOMP puts them in CONNECT's header lines.
+    let login = u
+        .arbitrary::<bool>()
+        .unwrap_or(false)
+        .then(|| wsdoctor_app::Login {
+            user: u.arbitrary::<String>().unwrap_or_default(),
+            password: u.arbitrary::<Option<String>>().unwrap_or_default(),
+        });
     let start = StartContext {
         query: u.arbitrary::<String>().unwrap_or_default(),
         subprotocol,
+        login,
     };
     let origin = Instant::now();
     let mut now = origin;

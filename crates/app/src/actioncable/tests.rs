@@ -14,6 +14,7 @@ fn session(url: &str, chosen: Option<&str>, t0: Instant) -> AppSession {
     let start = StartContext {
         query: String::new(),
         subprotocol: chosen.map(str::to_owned),
+        login: None,
     };
     AppSession::new(&plan, start, t0)
 }

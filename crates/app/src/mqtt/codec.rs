@@ -64,14 +64,32 @@ pub enum MqttError {
     },
 }
 
-/// The client's CONNECT packet.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The client's CONNECT packet. `Debug` never shows the password.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Connect {
     pub version: Version,
     pub client_id: String,
     /// Seconds; 0 turns keep-alive off.
     pub keep_alive: u16,
     pub clean_start: bool,
+    /// User Name (3.1.1 §3.1.3.4, 5.0 §3.1.3.5).
+    pub username: Option<String>,
+    /// Password (3.1.1 §3.1.3.5, 5.0 §3.1.3.6); 3.1.1 forbids it without a
+    /// user name (§3.1.2.9), so it is sent only with one.
+    pub password: Option<String>,
+}
+
+impl std::fmt::Debug for Connect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connect")
+            .field("version", &self.version)
+            .field("client_id", &self.client_id)
+            .field("keep_alive", &self.keep_alive)
+            .field("clean_start", &self.clean_start)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "REDACTED"))
+            .finish()
+    }
 }
 
 /// CONNACK as the server sent it.
@@ -125,17 +143,36 @@ const PROP_SERVER_KEEP_ALIVE: u8 = 0x13;
 const PROP_SERVER_REFERENCE: u8 = 0x1C;
 const PROP_REASON_STRING: u8 = 0x1F;
 
-/// Encodes CONNECT with no will, user name or password.
+/// Encodes CONNECT with no will; with the user name and password when
+/// there are (flags 0x80 and 0x40, payload after the client id).
 pub fn encode_connect(connect: &Connect) -> Vec<u8> {
+    let password = connect
+        .password
+        .as_ref()
+        .filter(|_| connect.username.is_some());
+    let mut flags = if connect.clean_start { 0x02 } else { 0x00 };
+    if connect.username.is_some() {
+        flags |= 0x80;
+    }
+    if password.is_some() {
+        flags |= 0x40;
+    }
     let mut body = Vec::with_capacity(32 + connect.client_id.len());
     put_string(&mut body, "MQTT");
     body.push(connect.version.level());
-    body.push(if connect.clean_start { 0x02 } else { 0x00 });
+    body.push(flags);
     body.extend_from_slice(&connect.keep_alive.to_be_bytes());
     if connect.version == Version::V5 {
         body.push(0); // no properties
     }
     put_string(&mut body, &connect.client_id);
+    if let Some(username) = &connect.username {
+        put_string(&mut body, username);
+    }
+    if let Some(password) = password {
+        // Binary Data: the same two-byte length prefix as a string.
+        put_string(&mut body, password);
+    }
     packet(CONNECT << 4, &body)
 }
 
@@ -149,8 +186,9 @@ pub fn encode_disconnect(version: Version, reason_code: u8) -> Vec<u8> {
 }
 
 fn put_string(out: &mut Vec<u8>, text: &str) {
-    // Client ids and the protocol name are ours and short; clamp anyway so the
-    // length prefix can never lie.
+    // Client ids and the protocol name are ours and short, and a login longer
+    // than 65535 bytes is no login a broker accepts; clamp so the length
+    // prefix can never lie.
     let bytes = &text.as_bytes()[..text.len().min(usize::from(u16::MAX))];
     out.extend_from_slice(&(bytes.len() as u16).to_be_bytes());
     out.extend_from_slice(bytes);
@@ -508,6 +546,8 @@ mod tests {
             client_id: "wsd".into(),
             keep_alive: 60,
             clean_start: true,
+            username: None,
+            password: None,
         });
         assert_eq!(
             bytes,
@@ -522,11 +562,42 @@ mod tests {
             client_id: String::new(),
             keep_alive: 10,
             clean_start: true,
+            username: None,
+            password: None,
         });
         assert_eq!(
             bytes,
             [0x10, 13, 0, 4, b'M', b'Q', b'T', b'T', 5, 0x02, 0, 10, 0, 0, 0]
         );
+    }
+
+    #[test]
+    fn connect_with_a_login_sets_both_flags_and_appends_both_fields() {
+        // 3.1.1 §3.1.2.8/9 flags 0x80 | 0x40; payload: id, user, password.
+        let connect = Connect {
+            version: Version::V5,
+            client_id: "c".into(),
+            keep_alive: 5,
+            clean_start: true,
+            username: Some("al".into()),
+            password: Some("pw".into()),
+        };
+        let bytes = encode_connect(&connect);
+        assert_eq!(
+            bytes,
+            [
+                0x10, 22, 0, 4, b'M', b'Q', b'T', b'T', 5, 0xC2, 0, 5, 0, 0, 1, b'c', 0, 2, b'a',
+                b'l', 0, 2, b'p', b'w'
+            ]
+        );
+        assert!(!format!("{connect:?}").contains("pw"));
+        // A password without a user name is not sent (3.1.1 §3.1.2.9).
+        let bytes = encode_connect(&Connect {
+            username: None,
+            ..connect
+        });
+        assert_eq!(bytes[9], 0x02);
+        assert!(!bytes.ends_with(b"pw"));
     }
 
     #[test]

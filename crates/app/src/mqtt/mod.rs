@@ -4,6 +4,13 @@
 //! not come by the next one. The broker closes a client it heard nothing
 //! from for 1.5 × keep-alive (MQTT 3.1.1 §3.1.2.10).
 //!
+//! MQTT 5.0 (`--app mqtt5`, MQTT.js `protocolVersion: 5`) is the same
+//! client with level 5 in CONNECT, reason codes in CONNACK and DISCONNECT,
+//! and the broker's Server Keep Alive in CONNACK replacing the client's
+//! keep-alive (5.0 §3.2.2.3.14): the doctor then pings at the broker's
+//! value and says so. A login (user name and password) goes in CONNECT when
+//! the context has one.
+//!
 //! Sources (read 2026-12-06): the MQTT 3.1.1 and 5.0 OASIS standards (see
 //! [`codec`]), MQTT.js `lib/client.js` and `lib/default-options` (keepalive
 //! 60, protocolVersion 4, connectTimeout 30 s).
@@ -14,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use wsdoctor_evidence::{AppEventKind, AppTimers, Side};
 
-use crate::protocol::{ms_between, Ctx, Outgoing, Protocol, StartContext};
+use crate::protocol::{ms_between, Ctx, Login, Outgoing, Protocol, StartContext};
 use crate::{AppProtocol, Spec};
 
 use codec::{ConnAck, Connect, Decoder, Packet, Version};
@@ -29,19 +36,41 @@ pub(crate) static SPEC: Spec = Spec {
     // The client speaks first; the server says nothing before CONNECT.
     sniff: |_| false,
     prepare_url: |_| {},
-    start,
+    start: start_v311,
     // MQTT over WebSocket defines no WebSocket close codes; its reasons are
     // CONNACK and DISCONNECT codes, recorded as events (see `describe`).
     close_codes: &[],
 };
 
+/// MQTT 5's spec: only chosen by name (`--app mqtt5`). Auto detection
+/// speaks 3.1.1 (MQTT.js's default, and every 5.0 broker accepts it).
+pub(crate) static SPEC_V5: Spec = Spec {
+    protocol: AppProtocol::Mqtt5,
+    title: "MQTT 5",
+    path_markers: &[],
+    subprotocols: &[codec::SUBPROTOCOL],
+    sniff: |_| false,
+    prepare_url: |_| {},
+    start: start_v5,
+    close_codes: &[],
+};
+
 /// MQTT.js waits this long for CONNACK (`connectTimeout`).
 const CONNACK_TIMEOUT: Duration = Duration::from_secs(30);
-const VERSION: Version = Version::V311;
 
-fn start(_: &StartContext) -> Box<dyn Protocol> {
+fn start_v311(context: &StartContext) -> Box<dyn Protocol> {
+    start(Version::V311, context)
+}
+
+fn start_v5(context: &StartContext) -> Box<dyn Protocol> {
+    start(Version::V5, context)
+}
+
+fn start(version: Version, context: &StartContext) -> Box<dyn Protocol> {
     Box::new(Mqtt {
-        decoder: Decoder::new(VERSION),
+        version,
+        login: context.login.clone(),
+        decoder: Decoder::new(version),
         keep_alive: Some(Duration::from_secs(u64::from(
             codec::DEFAULT_KEEP_ALIVE_SECS,
         ))),
@@ -56,6 +85,9 @@ fn start(_: &StartContext) -> Box<dyn Protocol> {
 
 #[derive(Debug)]
 struct Mqtt {
+    version: Version,
+    /// Sent in CONNECT; `Login`'s Debug hides the password.
+    login: Option<Login>,
     decoder: Decoder,
     /// The keep-alive in force (None = off).
     keep_alive: Option<Duration>,
@@ -83,7 +115,7 @@ impl Mqtt {
                 self.ping_overdue_told = false;
             }
             Packet::Disconnect(disconnect) => {
-                let mut reason = describe_code(VERSION, disconnect.reason_code);
+                let mut reason = describe_code(self.version, disconnect.reason_code);
                 if let Some(said) = disconnect.reason_string {
                     reason = format!("{reason}; reason string: {said}");
                 }
@@ -101,7 +133,16 @@ impl Mqtt {
 
     fn on_connack(&mut self, now: Instant, ack: &ConnAck, cx: &mut Ctx) {
         if ack.code != 0 {
-            let reason = format!("CONNACK {}", describe_code(VERSION, ack.code));
+            let mut reason = format!("CONNACK {}", describe_connack(self.version, ack.code));
+            if is_login_refusal(self.version, ack.code) {
+                reason.push_str(match &self.login {
+                    Some(_) => "; the broker refused the login wsdoctor sent",
+                    None => "; wsdoctor sent no login (give one as ws://USER@host/… with the password in WSDOCTOR_APP_PASSWORD)",
+                });
+            }
+            if let Some(said) = &ack.reason_string {
+                reason = format!("{reason}; reason string: {said}");
+            }
             cx.event(
                 now,
                 AppEventKind::Error {
@@ -119,16 +160,44 @@ impl Mqtt {
             return;
         }
         self.acked = true;
-        cx.event(
-            now,
-            AppEventKind::InitAcked {
-                what: "CONNACK 0 (accepted)".to_owned(),
-            },
-        );
+        let what = match ack.server_keep_alive {
+            Some(0) => "CONNACK 0 (accepted; the broker's Server Keep Alive 0 turns keep-alive off: wsdoctor sends no PINGREQ)".to_owned(),
+            Some(secs) => format!(
+                "CONNACK 0 (accepted; the broker's Server Keep Alive {secs} s replaces the {} s wsdoctor asked for, and wsdoctor pings at it)",
+                self.keep_alive.map_or(0, |k| k.as_secs())
+            ),
+            None => "CONNACK 0 (accepted)".to_owned(),
+        };
+        cx.event(now, AppEventKind::InitAcked { what });
         if let Some(secs) = ack.server_keep_alive {
+            // 5.0 §3.2.2.3.14: the client MUST use the server's value.
             self.keep_alive = codec::effective_keep_alive(0, Some(secs));
             set_timers(cx, self.keep_alive, true);
         }
+    }
+}
+
+/// The CONNACK codes that refuse the login: 3.1.1's 4 and 5 (Table 3.1),
+/// 5.0's 0x86 and 0x87 (§3.2.2.2).
+fn is_login_refusal(version: Version, code: u8) -> bool {
+    match version {
+        Version::V311 => matches!(code, 4 | 5),
+        Version::V5 => matches!(code, 0x86 | 0x87),
+    }
+}
+
+/// A CONNACK code in the words of the version spoken; an MQTT 5 CONNECT
+/// answered with a 3.1.1 return code (below 0x80: aedes answers 1) is read
+/// as 3.1.1's, since that is what the broker speaks.
+fn describe_connack(version: Version, code: u8) -> String {
+    match (version, codec::describe(version, code)) {
+        (Version::V5, None) if code < 0x80 => match codec::describe(Version::V311, code) {
+            Some((name, meaning)) => format!(
+                "0x{code:02X} {name}: {meaning} (an MQTT 3.1.1 return code: the broker answered MQTT 5 in 3.1.1's form; --app mqtt speaks 3.1.1)"
+            ),
+            None => describe_code(version, code),
+        },
+        _ => describe_code(version, code),
     }
 }
 
@@ -140,7 +209,11 @@ fn describe_code(version: Version, code: u8) -> String {
 }
 
 fn set_timers(cx: &mut Ctx, keep_alive: Option<Duration>, announced: bool) {
-    let Some(keep_alive) = keep_alive else { return };
+    let Some(keep_alive) = keep_alive else {
+        // Keep-alive off (a Server Keep Alive of 0): no timer to report.
+        cx.record.timers = None;
+        return;
+    };
     cx.set_timers(AppTimers {
         // The heartbeat is the protocol's own message, not a ping frame.
         websocket_pings: false,
@@ -161,17 +234,32 @@ fn set_timers(cx: &mut Ctx, keep_alive: Option<Duration>, announced: bool) {
 impl Protocol for Mqtt {
     fn start(&mut self, now: Instant, cx: &mut Ctx) {
         set_timers(cx, self.keep_alive, false);
-        cx.set_version("MQTT 3.1.1");
+        let name = match self.version {
+            Version::V311 => "MQTT 3.1.1",
+            Version::V5 => "MQTT 5.0",
+        };
+        cx.set_version(name);
         let keep_alive = self
             .keep_alive
             .map_or(0, |k| u16::try_from(k.as_secs()).unwrap_or(u16::MAX));
         let connect = Connect {
-            version: VERSION,
+            version: self.version,
             client_id: client_id(),
             keep_alive,
             clean_start: true,
+            username: self.login.as_ref().map(|l| l.user.clone()),
+            password: self.login.as_ref().and_then(|l| l.password.clone()),
         };
-        let described = format!("CONNECT (MQTT 3.1.1, keep-alive {keep_alive} s, clean session)");
+        // Neither the user name nor the password goes into the record.
+        let login = match &self.login {
+            Some(Login {
+                password: Some(_), ..
+            }) => ", with a user name and password",
+            Some(_) => ", with a user name",
+            None => "",
+        };
+        let described =
+            format!("CONNECT ({name}, keep-alive {keep_alive} s, clean session{login})");
         if cx.send_init(
             now,
             Outgoing::Binary(codec::encode_connect(&connect)),

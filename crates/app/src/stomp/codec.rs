@@ -359,6 +359,18 @@ pub fn connect_frame(host: Option<&str>, version: Version, heart_beat: HeartBeat
     Frame::new("CONNECT", &headers)
 }
 
+/// Adds the `login` and `passcode` headers of §CONNECT to a CONNECT frame.
+/// CONNECT headers are not escaped (§Value Encoding, for STOMP 1.0's
+/// sake), so a line break cannot be carried: it is dropped rather than
+/// let it end the header early and smuggle another one in.
+pub fn add_login(frame: &mut Frame, login: &str, passcode: Option<&str>) {
+    let clean = |value: &str| value.replace(['\r', '\n', '\0'], "");
+    frame.headers.push(("login".to_owned(), clean(login)));
+    if let Some(passcode) = passcode {
+        frame.headers.push(("passcode".to_owned(), clean(passcode)));
+    }
+}
+
 /// An end of line: the client's heart-beat.
 pub const HEART_BEAT: &[u8] = b"\n";
 
@@ -369,6 +381,20 @@ pub const SOURCE: &str =
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn login_headers_follow_heart_beat_and_cannot_inject_a_header() {
+        let mut frame = connect_frame(None, Version::V12, DEFAULT_HEART_BEAT);
+        add_login(&mut frame, "al\nice", Some("pw\r\nx-evil:1"));
+        assert_eq!(frame.header("login"), Some("alice"));
+        assert_eq!(frame.header("passcode"), Some("pwx-evil:1"));
+        assert_eq!(frame.header("x-evil"), None);
+        let text = String::from_utf8_lossy(&frame.encode(Version::V12)).into_owned();
+        assert!(
+            text.contains("\nlogin:alice\npasscode:pwx-evil:1\n"),
+            "{text:?}"
+        );
+    }
 
     #[test]
     fn connect_frame_example_from_the_spec() {

@@ -5,6 +5,11 @@
 //! connection called dead when the server sent nothing for twice its period.
 //! ERROR frames carry the server's reason in their `message` header.
 //!
+//! A login (the context's user name and password) goes in CONNECT as the
+//! `login` and `passcode` headers (§CONNECT), as stompjs's `connectHeaders`
+//! sends them; an ERROR frame before CONNECTED is the broker refusing the
+//! CONNECT, in practice the login, and is recorded as such.
+//!
 //! Sources (read 2026-12-06): <https://stomp.github.io/stomp-specification-1.2.html>,
 //! @stomp/stompjs `src/stomp-handler.ts` (heart-beat setup, `heartbeatToleranceMultiplier`).
 
@@ -14,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use wsdoctor_evidence::{AppEventKind, AppTimers, Side};
 
-use crate::protocol::{ms_between, Ctx, Outgoing, Protocol, StartContext};
+use crate::protocol::{ms_between, Ctx, Login, Outgoing, Protocol, StartContext};
 use crate::{AppProtocol, Spec};
 
 use codec::{Decoder, Frame, HeartBeat, Incoming, Negotiated, Version};
@@ -49,6 +54,7 @@ fn start(context: &StartContext) -> Box<dyn Protocol> {
         .unwrap_or(Version::V12);
     Box::new(Stomp {
         version,
+        login: context.login.clone(),
         decoder: Decoder::new(version),
         connect_sent: None,
         connected: false,
@@ -62,6 +68,8 @@ fn start(context: &StartContext) -> Box<dyn Protocol> {
 #[derive(Debug)]
 struct Stomp {
     version: Version,
+    /// Sent in CONNECT; `Login`'s Debug hides the password.
+    login: Option<Login>,
     decoder: Decoder,
     connect_sent: Option<Instant>,
     connected: bool,
@@ -79,10 +87,17 @@ impl Stomp {
                 let message = frame.header("message").unwrap_or("(no message header)");
                 let body = String::from_utf8_lossy(&frame.body);
                 let body: String = body.chars().take(MAX_ERROR_BODY).collect();
+                // Before CONNECTED the ERROR answers CONNECT: the broker
+                // refused the connection itself, in practice the login.
+                let what = match (self.connected, &self.login) {
+                    (true, _) => "ERROR frame",
+                    (false, Some(_)) => "ERROR frame in answer to CONNECT (the broker refused the CONNECT and the login wsdoctor sent)",
+                    (false, None) => "ERROR frame in answer to CONNECT (the broker refused the CONNECT; wsdoctor sent no login: give one as ws://USER@host/… with the passcode in WSDOCTOR_APP_PASSWORD)",
+                };
                 let said = if body.trim().is_empty() {
-                    format!("ERROR frame: {message}")
+                    format!("{what}: {message}")
                 } else {
-                    format!("ERROR frame: {message} ({})", body.trim())
+                    format!("{what}: {message} ({})", body.trim())
                 };
                 cx.event(now, AppEventKind::Error { message: said });
                 // §ERROR says the server MUST then close the connection, but
@@ -164,10 +179,21 @@ impl Stomp {
 
 impl Protocol for Stomp {
     fn start(&mut self, now: Instant, cx: &mut Ctx) {
-        let frame = codec::connect_frame(None, self.version, codec::DEFAULT_HEART_BEAT);
+        let mut frame = codec::connect_frame(None, self.version, codec::DEFAULT_HEART_BEAT);
+        if let Some(login) = &self.login {
+            codec::add_login(&mut frame, &login.user, login.password.as_deref());
+        }
         let text = String::from_utf8_lossy(&frame.encode(self.version)).into_owned();
+        // The record names the headers, never their values.
+        let with_login = match &self.login {
+            Some(Login {
+                password: Some(_), ..
+            }) => " login passcode",
+            Some(_) => " login",
+            None => "",
+        };
         let described = format!(
-            "CONNECT accept-version:{} heart-beat:10000,10000",
+            "CONNECT accept-version:{} heart-beat:10000,10000{with_login}",
             self.version.accept_versions()
         );
         if cx.send_init(now, Outgoing::Text(text), described) {

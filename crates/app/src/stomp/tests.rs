@@ -13,6 +13,7 @@ fn session(url: &str, chosen: Option<&str>, t0: Instant) -> AppSession {
     let start = StartContext {
         query: String::new(),
         subprotocol: chosen.map(str::to_owned),
+        login: None,
     };
     AppSession::new(&plan, start, t0)
 }
@@ -101,8 +102,64 @@ fn an_error_frame_is_the_servers_reason_for_closing() {
         "ERROR\nreceipt-id:message-12345\ncontent-type:text/plain\ncontent-length:170\nmessage:malformed frame received\n\nThe message:\n-----\nMESSAGE\ndestined:/queue/a\nreceipt:message-12345\n\nHello queue a!\n-----\nDid not contain a destination header, which is REQUIRED\nfor message propagation.\n\0",
     );
     let record = s.into_record();
-    assert!(record.events.iter().any(|e| matches!(&e.kind,
-        AppEventKind::Error { message } if message.starts_with("ERROR frame: malformed frame received"))), "{:?}", record.events);
+    assert!(
+        record.events.iter().any(|e| matches!(&e.kind,
+        AppEventKind::Error { message } if message.starts_with("ERROR frame in answer to CONNECT")
+            && message.contains("wsdoctor sent no login")
+            && message.contains(": malformed frame received"))),
+        "{:?}",
+        record.events
+    );
+}
+
+#[test]
+fn a_login_goes_in_connect_and_an_error_before_connected_is_its_refusal() {
+    let t0 = Instant::now();
+    let mut url = url::Url::parse("ws://h/stomp").unwrap_or_else(|e| panic!("{e}"));
+    let plan = plan(AppChoice::Auto, &mut url, &mut Vec::new()).unwrap_or_else(|e| panic!("{e}"));
+    let start = StartContext {
+        query: String::new(),
+        subprotocol: Some("v12.stomp".to_owned()),
+        login: Some(crate::Login {
+            user: "guest".into(),
+            password: Some("s3cret".into()),
+        }),
+    };
+    let mut s = AppSession::new(&plan, start, t0);
+    s.start(t0);
+    assert_eq!(
+        text(s.poll_transmit()),
+        "CONNECT\naccept-version:1.2,1.1,1.0\nheart-beat:10000,10000\nlogin:guest\npasscode:s3cret\n\n\0"
+    );
+    // stomp-broker-js's answer when a connect middleware refuses.
+    s.handle_text(
+        t0,
+        "ERROR\nmessage:CONNECTION ERROR\ncontent-length:16\n\nCONNECTION ERROR\0",
+    );
+    let record = s.into_record();
+    let events = format!("{:?}", record.events);
+    assert!(
+        !events.contains("s3cret") && !events.contains("guest"),
+        "{events}"
+    );
+    assert!(
+        events.contains("CONNECT accept-version:1.2,1.1,1.0 heart-beat:10000,10000 login passcode"),
+        "{events}"
+    );
+    let said = record
+        .events
+        .iter()
+        .find_map(|e| match &e.kind {
+            AppEventKind::Error { message } => Some(message.clone()),
+            _ => None,
+        })
+        .unwrap_or_default();
+    assert!(
+        said.contains("refused the CONNECT and the login wsdoctor sent"),
+        "{said}"
+    );
+    let fact = crate::said_fact(crate::AppProtocol::Stomp, &said);
+    assert_eq!(fact.map(|f| f.cause), Some("policy-close"));
 }
 
 #[test]

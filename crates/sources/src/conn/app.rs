@@ -71,6 +71,11 @@ fn new_session(
             .handshake
             .as_ref()
             .and_then(|h| h.subprotocol.clone()),
+        // STOMP's login/passcode, MQTT's user name/password.
+        login: wsdoctor_app::Login::from_url(
+            &options.target.url,
+            std::env::var(wsdoctor_app::PASSWORD_ENV).ok(),
+        ),
     };
     AppSession::new(plan, start, origin)
 }

@@ -35,7 +35,7 @@ pub(super) fn faster_heartbeat(protocol: &str, idle_ms: u64) -> Vec<Fix> {
             format!("subscriptions-transport-ws: set the server's keepAlive (ka messages) below the hop's idle timeout, e.g. {want_ms} ms"),
             &format!("SubscriptionServer.create({{ schema, execute, subscribe, keepAlive: {want_ms} }}, {{ server, path: '/graphql' }});"),
         )],
-        "mqtt" => vec![
+        "mqtt" | "mqtt5" => vec![
             fix_with(
                 "client",
                 format!("MQTT client: set keepalive (seconds) below the hop's idle timeout, e.g. {} s; the client sends PINGREQ after that much silence", (want_ms / 1000).max(1)),
@@ -101,7 +101,7 @@ pub(super) fn answer_heartbeat(protocol: &str, timeout_setting: &str) -> Vec<Fix
                 "const io = new Server(httpServer, { pingInterval: 25000, pingTimeout: 60000 });",
             ),
         ],
-        "mqtt" => vec![fix(
+        "mqtt" | "mqtt5" => vec![fix(
             "client",
             format!("Send PINGREQ whenever the client was silent for keepalive seconds (every MQTT library does); the broker drops a client silent for {timeout_setting}. A client that cannot ping that often must ask for a longer keepalive in CONNECT"),
         )],

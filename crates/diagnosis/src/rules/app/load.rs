@@ -77,7 +77,7 @@ fn unspoken_cause(protocol: &str) -> Option<(CauseId, &'static str)> {
             CauseId::AppInitTimeout,
             "graphql-ws closes with 4408 a client that sends no connection_init within connectionInitWaitTimeout (3 s)",
         ),
-        "stomp" | "mqtt" => (
+        "stomp" | "mqtt" | "mqtt5" => (
             CauseId::AppInitTimeout,
             "the broker closes a connection that sends no CONNECT in time",
         ),

@@ -342,7 +342,15 @@ fn protocol_disconnect(app: &AppRecord, end: &EndRecord) -> Option<Finding> {
             end.end,
             ConnectionEnd::FinWithoutClose { .. } | ConnectionEnd::Reset
         );
-    if !by_peer {
+    // A broker that refuses the opening (a STOMP ERROR instead of
+    // CONNECTED: RabbitMQ and stomp-broker-js keep the socket open after
+    // it) said why as plainly as one that closes.
+    let refused_opening = !app.init_acked()
+        && app
+            .events
+            .iter()
+            .any(|e| matches!(e.kind, AppEventKind::Error { .. }));
+    if !by_peer && !refused_opening {
         return None;
     }
     let said = app.events.iter().rev().find_map(|e| match &e.kind {
@@ -361,7 +369,8 @@ fn protocol_disconnect(app: &AppRecord, end: &EndRecord) -> Option<Finding> {
         severity,
         0.85,
         format!(
-            "The server ended the {protocol} session on purpose {} after the 101: {}",
+            "The server {} the {protocol} session on purpose {} after the 101: {}",
+            if by_peer { "ended" } else { "refused" },
             human(open_for(end)),
             peer(said.1, 160)
         ),
@@ -370,8 +379,14 @@ fn protocol_disconnect(app: &AppRecord, end: &EndRecord) -> Option<Finding> {
     f.measured.open_for_s = Some(to_s(open_for(end)));
     f.evidence
         .push(format!("at {}: {}", secs(said.0), peer(said.1, 300)));
-    f.evidence
-        .push(format!("then the connection ended ({})", end_words(end)));
+    f.evidence.push(if by_peer {
+        format!("then the connection ended ({})", end_words(end))
+    } else {
+        format!(
+            "the server kept the connection open after refusing; it ended: {}",
+            end_words(end)
+        )
+    });
     match fact {
         Some(fact) => {
             f.evidence.push(format!(

@@ -272,3 +272,54 @@ fn protocol_disconnects_map_to_their_documented_cause() {
         }
     }
 }
+
+#[test]
+fn a_refused_login_on_a_socket_the_broker_keeps_open_is_still_a_finding() {
+    // stomp-broker-js and RabbitMQ answer a refused CONNECT with ERROR and
+    // leave the socket open until the client closes at the end of the watch.
+    let events = vec![
+        (
+            0.01,
+            AppEventKind::InitSent {
+                message: "CONNECT accept-version:1.2,1.1,1.0 heart-beat:10000,10000 login passcode"
+                    .to_owned(),
+            },
+        ),
+        (
+            0.02,
+            AppEventKind::Error {
+                message: "ERROR frame in answer to CONNECT (the broker refused the CONNECT and the login wsdoctor sent): CONNECTION ERROR".to_owned(),
+            },
+        ),
+    ];
+    let mut app = socketio(true, events);
+    app.protocol = Some("stomp".to_owned());
+    app.timers = None;
+    let we_closed = ConnectionEnd::CloseHandshake {
+        code: Some(1000),
+        reason: String::new(),
+        initiator: Side::Local,
+        answered: true,
+    };
+    let ev = with_app(Probe::new().opened().watch(3.0).closed(3.0, we_closed), app);
+    let findings = diagnose_probe(&ev);
+    let refused = findings
+        .iter()
+        .find(|f| f.id == CauseId::PolicyClose)
+        .unwrap_or_else(|| panic!("{findings:#?}"));
+    assert!(
+        refused.title.contains("refused the stomp session"),
+        "{refused:#?}"
+    );
+    assert!(
+        refused
+            .evidence
+            .iter()
+            .any(|e| e.contains("kept the connection open")),
+        "{refused:#?}"
+    );
+    assert!(
+        findings.iter().all(|f| f.id != CauseId::Healthy),
+        "{findings:#?}"
+    );
+}

@@ -100,6 +100,7 @@ mod tests {
         let start = StartContext {
             query: url.query().unwrap_or_default().to_owned(),
             subprotocol: None,
+            login: None,
         };
         let mut session = Session::new(SessionConfig::default(), t0, t0);
         session.use_app(app_layer(AppSession::new(&plan, start, t0)), t0);
@@ -165,6 +166,7 @@ mod tests {
         let start = StartContext {
             query: String::new(),
             subprotocol: Some("mqtt".to_owned()),
+            login: None,
         };
         let config = SessionConfig {
             messages: vec!["wsdoctor keepalive".to_owned(); 3],
