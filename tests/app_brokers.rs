@@ -332,7 +332,7 @@ fn stomp_offers_every_version_as_stompjs_does() {
 }
 
 #[test]
-fn mqtt_311_and_5_against_mosquitto() {
+fn mqtt_311_and_5_against_mosquitto_direct_and_through_nginx() {
     let Some((_dir, _broker, _bridge, addr)) = mosquitto("allow_anonymous true") else {
         return;
     };
@@ -341,6 +341,12 @@ fn mqtt_311_and_5_against_mosquitto() {
     assert_healthy(&report, "mqtt");
     let report = probe(&url, &["--watch", "3s", "--app", "mqtt5"]);
     assert_healthy(&report, "mqtt5");
+    let Some(nginx) = support::nginx(addr, "proxy_read_timeout 2s;") else {
+        return;
+    };
+    let through = format!("ws://{}/mqtt", nginx.addr);
+    let report = probe(&through, &["--watch", "5s", "--app", "mqtt5"]);
+    assert_cut_by_nginx_before(&report, "keepalive", "mqtt.connect(url, { keepalive: 1 })");
 }
 
 #[test]
