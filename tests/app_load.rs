@@ -10,30 +10,21 @@
 mod support;
 
 use std::net::SocketAddr;
-use std::process::Command;
 
-use assert_cmd::cargo::CommandCargoExt;
 use serde_json::Value;
 use support::KillOnDrop;
 
 fn socketio() -> Option<(KillOnDrop, SocketAddr)> {
-    support::node_peer("socketio_server.js", &["0", "1000", "500"], |l| {
-        l.trim().strip_prefix("listening ")?.parse().ok()
-    })
+    support::node_peer(
+        "socketio_server.js",
+        &["0", "1000", "500"],
+        support::listening_port,
+    )
 }
 
 fn load(url: &str, extra: &[&str]) -> (i32, Value) {
-    let out = Command::cargo_bin("wsdoctor")
-        .unwrap()
-        .args(["load", url, "-c", "100", "--rate", "1000", "--step", "100"])
-        .args(["--hold", "3s", "--json"])
-        .args(extra)
-        .output()
-        .unwrap();
-    let report: Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
-    support::schema_validate(&report);
-    (out.status.code().unwrap_or(-1), report)
+    let fixed = ["load", url, "-c", "100", "--rate", "1000", "--step", "100"];
+    support::wsdoctor_json(&[&fixed[..], &["--hold", "3s", "--json"], extra].concat())
 }
 
 fn drops(report: &Value) -> u64 {

@@ -17,12 +17,8 @@ use serde_json::Value;
 use support::KillOnDrop;
 
 /// Our node peers print "listening PORT" once they listen.
-fn listening_port(line: &str) -> Option<u16> {
-    line.trim().strip_prefix("listening ")?.parse().ok()
-}
-
 fn node_peer(script: &str, args: &[&str]) -> Option<(KillOnDrop, SocketAddr)> {
-    support::node_peer(script, args, listening_port)
+    support::node_peer(script, args, support::listening_port)
 }
 
 fn socketio(
@@ -39,25 +35,11 @@ fn socketio(
 }
 
 fn probe(url: &str, extra: &[&str]) -> (i32, Value) {
-    let out = Command::cargo_bin("wsdoctor")
-        .unwrap()
-        .args(["probe", url, "--json"])
-        .args(extra)
-        .output()
-        .unwrap();
-    let report: Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
-    support::schema_validate(&report);
-    (out.status.code().unwrap_or(-1), report)
+    support::wsdoctor_json(&[&["probe", url, "--json"], extra].concat())
 }
 
 fn ids(report: &Value) -> Vec<String> {
-    report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["id"].as_str().unwrap().to_owned())
-        .collect()
+    support::finding_ids(report)
 }
 
 fn finding<'a>(report: &'a Value, id: &str) -> &'a Value {

@@ -8,32 +8,16 @@
 mod support;
 
 use std::net::SocketAddr;
-use std::process::Command;
 
-use assert_cmd::cargo::CommandCargoExt;
 use serde_json::Value;
 use support::KillOnDrop;
 
 fn probe(url: &str, extra: &[&str]) -> (i32, Value) {
-    let out = Command::cargo_bin("wsdoctor")
-        .unwrap()
-        .args(["probe", url, "--json", "--no-fingerprint"])
-        .args(extra)
-        .output()
-        .unwrap();
-    let report: Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
-    support::schema_validate(&report);
-    (out.status.code().unwrap_or(-1), report)
+    support::wsdoctor_json(&[&["probe", url, "--json", "--no-fingerprint"], extra].concat())
 }
 
 fn ids(report: &Value) -> Vec<String> {
-    report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["id"].as_str().unwrap().to_owned())
-        .collect()
+    support::finding_ids(report)
 }
 
 /// python-websockets 15 accepting only `chat` (it answers 400 to a
@@ -131,9 +115,7 @@ fn python_websockets_refusal_through_nginx_is_not_blamed_on_nginx() {
 }
 
 fn node_peer(script: &str, args: &[&str]) -> Option<(KillOnDrop, SocketAddr)> {
-    support::node_peer(script, args, |l| {
-        l.trim().strip_prefix("listening ")?.parse().ok()
-    })
+    support::node_peer(script, args, support::listening_port)
 }
 
 #[test]

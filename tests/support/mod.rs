@@ -98,6 +98,34 @@ pub(crate) fn node_peer(
     Some((peer, SocketAddr::from(([127, 0, 0, 1], port))))
 }
 
+/// The port a peer prints as `listening PORT` (the npm peers' first line).
+pub(crate) fn listening_port(line: &str) -> Option<u16> {
+    line.trim().strip_prefix("listening ")?.parse().ok()
+}
+
+/// Runs `wsdoctor ARGS…` (which must include `--json`) and returns its exit
+/// code and its report, checked against the schema.
+pub(crate) fn wsdoctor_json(args: &[&str]) -> (i32, serde_json::Value) {
+    let out = Command::new(env!("CARGO_BIN_EXE_wsdoctor"))
+        .args(args)
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    schema_validate(&report);
+    (out.status.code().unwrap_or(-1), report)
+}
+
+/// The ids of a report's findings, in order.
+pub(crate) fn finding_ids(report: &serde_json::Value) -> Vec<String> {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 /// Fails the test unless `report` follows `schema/report.schema.json`.
 pub(crate) fn schema_validate(report: &serde_json::Value) {
     let schema: serde_json::Value =
