@@ -94,8 +94,8 @@ pub(crate) fn capacity_lines(procs: usize) -> Vec<String> {
     lines
 }
 
-/// The accept backlog serve asks for (`crates/lab/src/listen.rs`).
-const LISTEN_BACKLOG: u64 = 8192;
+/// The accept backlog serve asks for.
+const LISTEN_BACKLOG: u64 = wsdoctor_lab::LISTEN_BACKLOG.unsigned_abs() as u64;
 
 /// The parent's arguments without `--procs`.
 fn worker_args(args: impl Iterator<Item = OsString>) -> Vec<OsString> {

@@ -230,13 +230,19 @@ pub struct LoadEvidence {
     pub close: Option<CloseSummary>,
 }
 
+/// The ramp's close waits for its connections' closing handshakes until
+/// none has finished for this many seconds…
+pub const CLOSE_DRAIN_STALL_SECS: u64 = 10;
+/// …and at most this many in all.
+pub const CLOSE_DRAIN_MAX_SECS: u64 = 120;
+
 /// How the ramp's own close of its connections went.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CloseSummary {
     /// Connections open when the close began.
     pub open_at_close: u64,
     /// From the close until every connection had reported its end, or,
-    /// once the drain ended (none finished for 10 s, or 120 s in all),
+    /// once the drain ended ([`CLOSE_DRAIN_STALL_SECS`], [`CLOSE_DRAIN_MAX_SECS`]),
     /// until the hold pool's workers had let go of every socket, in ms.
     pub took_ms: u64,
     /// Connections that had not finished their closing handshake when the

@@ -61,6 +61,7 @@ use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
 pub use config::LabConfig;
+pub use listen::LISTEN_BACKLOG;
 pub use proxy::{
     checked_time_scale, EndHow, IdleCounts, LabProxy, ProxyConfig, ProxyFault,
     ProxyFaultParseError, UpstreamUrl, UpstreamUrlError, PRESETS, PROXY_FAULTS,

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 /// How many connection attempts the kernel queues before `accept`: tokio's
 /// default (1,024) overflows when thousands of clients open at once, and an overflow costs a client a 1 s SYN retransmit or a
 /// failed connect (the kernel caps it at `net.core.somaxconn`).
-pub(crate) const LISTEN_BACKLOG: i32 = 8192;
+pub const LISTEN_BACKLOG: i32 = 8192;
 
 /// A non-blocking listener on `addr` with [`LISTEN_BACKLOG`]; `reuse_port`
 /// lets several processes accept on one port.

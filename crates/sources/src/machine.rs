@@ -127,12 +127,7 @@ fn meminfo_bytes(meminfo: &str, key: &str) -> Option<u64> {
 
 /// `TCP: inuse 1 orphan 0 tw 0 alloc 1 mem 108` → (inuse, mem pages).
 fn sockstat_tcp(sockstat: &str) -> Option<(u64, u64)> {
-    let line = sockstat.lines().find(|l| l.starts_with("TCP:"))?;
-    let words: Vec<&str> = line.split_whitespace().collect();
-    let field = |name: &str| {
-        let at = words.iter().position(|w| *w == name)?;
-        words.get(at + 1)?.parse::<u64>().ok()
-    };
+    let field = |name| wsdoctor_wire_io::kernel_queue::sockstat_tcp_field(sockstat, name);
     Some((field("inuse")?, field("mem")?))
 }
 

@@ -99,13 +99,16 @@ fn tcp_sockets() -> Option<u64> {
 }
 
 fn sockets_in_sockstat(text: &str) -> Option<u64> {
-    let line = text.lines().find(|l| l.starts_with("TCP:"))?;
-    let words: Vec<&str> = line.split_whitespace().collect();
-    let field = |name: &str| -> Option<u64> {
-        let at = words.iter().position(|w| *w == name)?;
-        words.get(at + 1)?.parse().ok()
-    };
-    Some(field("inuse")? + field("tw").unwrap_or(0))
+    Some(sockstat_tcp_field(text, "inuse")? + sockstat_tcp_field(text, "tw").unwrap_or(0))
+}
+
+/// One number of `/proc/net/sockstat`'s `TCP:` line (`inuse`, `tw`, `mem`…),
+/// or `None` when the line or the field is missing.
+pub fn sockstat_tcp_field(sockstat: &str, name: &str) -> Option<u64> {
+    let line = sockstat.lines().find(|l| l.starts_with("TCP:"))?;
+    let mut words = line.split_whitespace();
+    words.find(|w| *w == name)?;
+    words.next()?.parse().ok()
 }
 
 /// The inode of a `/proc/self/fd` link to a socket: `socket:[12345]`.

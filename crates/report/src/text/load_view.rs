@@ -2,7 +2,7 @@
 //! drops, handshake percentiles), then the findings.
 
 use wsdoctor_diagnosis::Finding;
-use wsdoctor_evidence::load::LoadEvidence;
+use wsdoctor_evidence::load::{LoadEvidence, CLOSE_DRAIN_MAX_SECS, CLOSE_DRAIN_STALL_SECS};
 
 use super::facts::bytes;
 use super::findings::render_findings;
@@ -81,7 +81,7 @@ fn close_line(evidence: &LoadEvidence) -> Option<String> {
     };
     let unfinished = if close.unfinished > 0 {
         format!(
-            "; {} had not finished their closing handshake when the drain ended (none finished for 10 s, or 120 s in all)",
+            "; {} had not finished their closing handshake when the drain ended (none finished for {CLOSE_DRAIN_STALL_SECS} s, or {CLOSE_DRAIN_MAX_SECS} s in all)",
             close.unfinished
         )
     } else {

@@ -52,9 +52,9 @@ const PROGRESS_EVERY: Duration = Duration::from_millis(100);
 /// go once none has finished for this long. Closing costs CPU at both ends
 /// (two frames and a FIN each): a 2-core machine closes ~18,000 a second
 /// between `load` and `serve`, so a fixed wait would cut a million short.
-const DRAIN_STALL: Duration = Duration::from_secs(10);
+const DRAIN_STALL: Duration = Duration::from_secs(wsdoctor_evidence::load::CLOSE_DRAIN_STALL_SECS);
 /// And at most this long in all, however steadily they finish.
-const DRAIN_MAX: Duration = Duration::from_secs(120);
+const DRAIN_MAX: Duration = Duration::from_secs(wsdoctor_evidence::load::CLOSE_DRAIN_MAX_SECS);
 /// How far behind its schedule a process may launch to catch up. Past it
 /// the schedule moves back instead: a process the CPU starved for a second
 /// (dozens of `--procs` children and `serve` workers share 2 cores at a
