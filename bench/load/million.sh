@@ -11,7 +11,8 @@
 #
 # Settings (environment): N (1000000), RATE (20000 new/s at most), HOLD
 # (60s), SERVE_PROCS (N/17000 rounded up), PORT (9430), EVENTS (1: write
-# load's --events file to measure the ramp's rate; 0: skip it), WSDOCTOR
+# load's --events file to measure the ramp's rate; 0: skip it), LOAD_ARGS
+# (more arguments for load, e.g. "--procs 56"), WSDOCTOR
 # (target/release/wsdoctor). Loopback only. Needs a release build
 # (cargo build --release) and python3.
 set -euo pipefail
@@ -63,11 +64,12 @@ done
 sleep 1
 grep -E "capacity|warning" "$OUT/serve.err" || true
 S0=$(rss_sum $(family $SERVE_PID))
+read -r -a LOAD_EXTRA <<<"${LOAD_ARGS:-}"
 EVENTS_ARG=()
 [ "$EVENTS" = 1 ] && EVENTS_ARG=(--events "$OUT/events.jsonl")
 T0=$(date +%s.%N)
 "$BIN" load ws://127.0.0.1:$PORT/ -c "$N" --step "$N" --rate "$RATE" --hold "$HOLD" \
-  "${EVENTS_ARG[@]}" --json >"$OUT/load.json" 2>"$OUT/load.err" &
+  "${EVENTS_ARG[@]}" "${LOAD_EXTRA[@]}" --json >"$OUT/load.json" 2>"$OUT/load.err" &
 LOAD_PID=$!
 # The ramp takes N/RATE s at best; sample both ends every 2 s and keep the
 # samples taken while everything is open (the hold).

@@ -125,6 +125,13 @@ pub struct GeneratorLimits {
     /// The largest lag of the generator's own timers (µs): a busy generator
     /// measures its own delay, not the server's.
     pub timer_lag_max_us: u64,
+    /// How far behind its own schedule the generator finished launching
+    /// (µs): the sum of the delays it could not catch up on. Each delay
+    /// may be short while their sum is long: a generator short of CPU
+    /// launches at a slower rate than asked without ever being very late
+    /// at once.
+    #[serde(default)]
+    pub schedule_behind_us: u64,
     /// What the generator decided for itself and the user should know (more
     /// processes past the open-file limit, more source addresses past the
     /// ephemeral ports), in words.

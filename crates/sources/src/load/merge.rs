@@ -460,6 +460,9 @@ fn merge_generators<'a>(gens: impl Iterator<Item = &'a GeneratorLimits>) -> Gene
         m.nofile_hard = m.nofile_hard.min(g.nofile_hard);
         m.nofile_now = m.nofile_now.min(g.nofile_now);
         m.timer_lag_max_us = m.timer_lag_max_us.max(g.timer_lag_max_us);
+        // Every shard keeps the one global schedule: the latest one is
+        // how far behind the ramp as a whole finished.
+        m.schedule_behind_us = m.schedule_behind_us.max(g.schedule_behind_us);
         for ip in &g.source_ips {
             if !m.source_ips.contains(ip) {
                 m.source_ips.push(ip.clone());

@@ -624,6 +624,7 @@ impl Ramp<'_> {
             mut open,
             peak_open,
             timer_lag_max_us,
+            slip,
             current,
             ..
         } = self;
@@ -709,6 +710,7 @@ impl Ramp<'_> {
                 nofile_now,
                 source_ips: source_ips.iter().map(ToString::to_string).collect(),
                 timer_lag_max_us,
+                schedule_behind_us: u64::try_from(slip.as_micros()).unwrap_or(u64::MAX),
                 notes: source_note.into_iter().collect(),
                 machine: Some(machine),
             },

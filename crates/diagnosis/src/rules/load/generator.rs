@@ -14,6 +14,12 @@ use crate::rules::common::{finding, fix, local_limit};
 /// timers, not the target: reported as the generator's limit.
 const GENERATOR_LAG_US: u64 = 1_000_000;
 
+/// A ramp whose launches ended this share of their planned time late (and
+/// at least [`GENERATOR_LAG_US`]) ran at a lower rate than asked because
+/// the generator could not keep up, even when no single launch was late
+/// by much.
+const BEHIND_SHARE: f64 = 0.1;
+
 /// The generator's limits; empty when it was not one.
 pub(super) fn diagnose(e: &LoadEvidence) -> Vec<Finding> {
     let mut findings = Vec::new();
@@ -69,33 +75,79 @@ pub(super) fn diagnose(e: &LoadEvidence) -> Vec<Finding> {
     if !local_found {
         findings.extend(predicted_limit(e));
     }
-    if e.generator.timer_lag_max_us > GENERATOR_LAG_US {
-        let mut f = finding(
-            CauseId::LoadLimit,
-            Severity::Warning,
-            0.7,
-            format!(
-                "wsdoctor's machine fell {} behind its own schedule: its CPU or timers were a limit here, not the target",
-                ms(e.generator.timer_lag_max_us)
-            ),
-            SourceKind::Load,
-        );
-        f.subject = Some("wsdoctor (this machine)".to_owned());
-        f.evidence.push(format!(
-            "the generator launched connections up to {} later than planned at {:.0}/s",
-            ms(e.generator.timer_lag_max_us),
-            e.rate
-        ));
-        f.evidence.push(
-            "latencies measured while the generator was this busy include its own delay".to_owned(),
-        );
-        f.fix.push(fix(
-            "client",
-            "Give the generator more CPU: a lower --rate, more processes (--procs), or shards on more machines (--shard I/N, then wsdoctor merge).",
-        ));
-        findings.push(f);
-    }
+    findings.extend(behind_schedule(e));
     findings
+}
+
+/// The generator fell behind its own schedule: one launch very late, or
+/// many a little, adding up to a ramp slower than asked.
+fn behind_schedule(e: &LoadEvidence) -> Option<Finding> {
+    let g = &e.generator;
+    let attempted: u64 = e.steps.iter().map(|s| s.attempted).sum();
+    let planned_us = if e.rate > 0.0 {
+        attempted as f64 / e.rate * 1e6
+    } else {
+        0.0
+    };
+    let slow_ramp = g.schedule_behind_us > GENERATOR_LAG_US
+        && g.schedule_behind_us as f64 > planned_us * BEHIND_SHARE;
+    let late_once = g.timer_lag_max_us > GENERATOR_LAG_US;
+    if !slow_ramp && !late_once {
+        return None;
+    }
+    let title = if slow_ramp {
+        format!(
+            "wsdoctor's machine fell {} behind its own schedule over the ramp: its CPU or timers were a limit here, not the target",
+            secs(g.schedule_behind_us)
+        )
+    } else {
+        format!(
+            "wsdoctor's machine fell {} behind its own schedule: its CPU or timers were a limit here, not the target",
+            ms(g.timer_lag_max_us)
+        )
+    };
+    let mut f = finding(
+        CauseId::LoadLimit,
+        Severity::Warning,
+        0.7,
+        title,
+        SourceKind::Load,
+    );
+    f.subject = Some("wsdoctor (this machine)".to_owned());
+    if slow_ramp {
+        let took_us = planned_us + g.schedule_behind_us as f64;
+        f.evidence.push(format!(
+            "it launched {} connections in {} where {:.0}/s plans {}: about {:.0}/s",
+            thousands(attempted),
+            secs(took_us as u64),
+            e.rate,
+            secs(planned_us as u64),
+            attempted as f64 / (took_us / 1e6).max(1e-6)
+        ));
+    }
+    f.evidence.push(format!(
+        "the generator launched connections up to {} later than planned at {:.0}/s",
+        ms(g.timer_lag_max_us),
+        e.rate
+    ));
+    f.evidence.push(
+        "latencies measured while the generator was this busy include its own delay".to_owned(),
+    );
+    f.fix.push(fix(
+        "client",
+        "Give the generator more CPU: a lower --rate, more processes (--procs), or shards on more machines (--shard I/N, then wsdoctor merge).",
+    ));
+    Some(f)
+}
+
+/// Whole seconds past ten, else tenths.
+fn secs(us: u64) -> String {
+    let s = us as f64 / 1e6;
+    if s >= 10.0 {
+        format!("{s:.0} s")
+    } else {
+        format!("{s:.1} s")
+    }
 }
 
 /// This machine's own figures next to a local failure, and the setting the

@@ -76,16 +76,51 @@ fn diagnose_ramp(e: &LoadEvidence) -> Vec<Finding> {
 /// Nothing failed or dropped, and the generator was no limit either.
 fn healthy(e: &LoadEvidence) -> Finding {
     let last = e.steps.last();
+    let attempted: u64 = e.steps.iter().map(|s| s.attempted).sum();
+    let failed_total: u64 = e.steps.iter().map(failed).sum();
+    // Under the share that breaks a step, failures still happened: the
+    // title says so rather than claim there were none.
+    let (title, confidence) = if failed_total == 0 {
+        (
+            format!(
+                "{} concurrent connections held without a failure or drop",
+                thousands(e.peak_open)
+            ),
+            0.8,
+        )
+    } else {
+        (
+            format!(
+                "{} concurrent connections held; {} of {} attempts failed, under the {}% a step may lose before it counts as broken",
+                thousands(e.peak_open),
+                thousands(failed_total),
+                thousands(attempted),
+                FAILURE_SHARE * 100.0
+            ),
+            0.6,
+        )
+    };
     let mut f = finding(
         CauseId::Healthy,
         Severity::Info,
-        0.8,
-        format!(
-            "{} concurrent connections held without a failure or drop",
-            thousands(e.peak_open)
-        ),
+        confidence,
+        title,
         SourceKind::Load,
     );
+    if failed_total > 0 {
+        let mut kinds: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
+        for s in &e.steps {
+            for (kind, n) in &s.failures {
+                *kinds.entry(kind.to_string()).or_default() += n;
+            }
+        }
+        let listed: Vec<String> = kinds
+            .iter()
+            .map(|(kind, n)| format!("{kind} {}", thousands(*n)))
+            .collect();
+        f.evidence
+            .push(format!("failed attempts: {}", listed.join(", ")));
+    }
     if let Some(last) = last {
         f.evidence.push(format!(
             "last step: {} connections, handshake p50 {} · p99 {} · max {}",
@@ -347,6 +382,50 @@ mod tests {
             .evidence
             .iter()
             .any(|l| l.contains("one source address")));
+    }
+
+    #[test]
+    fn a_healthy_ramp_with_a_few_failures_says_how_many() {
+        let e = evidence(vec![step(1, 1000, 995, &[("connect-timeout", 5, 0)], 995)]);
+        let findings = diagnose_load(&e);
+        assert_eq!(findings.len(), 1, "{findings:#?}");
+        let f = &findings[0];
+        assert_eq!(f.id, CauseId::Healthy);
+        assert!(!f.title.contains("without a failure"), "{}", f.title);
+        assert!(
+            f.title.contains("5 of 1,000 attempts failed"),
+            "{}",
+            f.title
+        );
+        assert!(f
+            .evidence
+            .iter()
+            .any(|l| l == "failed attempts: connect-timeout 5"));
+    }
+
+    #[test]
+    fn a_ramp_slower_than_asked_is_the_generators_limit() {
+        // 1,000 connections at 100/s plan 10 s of launches; finishing 2 s
+        // behind, though no launch was late by more than 50 ms, is the
+        // generator's CPU.
+        let mut e = evidence(vec![step(1, 1000, 1000, &[], 1000)]);
+        e.rate = 100.0;
+        e.generator.timer_lag_max_us = 50_000;
+        e.generator.schedule_behind_us = 2_000_000;
+        let findings = diagnose_load(&e);
+        assert_eq!(findings.len(), 1, "{findings:#?}");
+        assert_eq!(findings[0].id, CauseId::LoadLimit);
+        assert!(findings[0]
+            .title
+            .contains("2.0 s behind its own schedule over the ramp"));
+        assert!(
+            findings[0].evidence[0].contains("in 12 s where 100/s plans 10 s: about 83/s"),
+            "{:?}",
+            findings[0].evidence
+        );
+        // Behind by under a tenth of the planned launches: healthy.
+        e.generator.schedule_behind_us = 900_000;
+        assert_eq!(diagnose_load(&e)[0].id, CauseId::Healthy);
     }
 
     #[test]
