@@ -86,6 +86,9 @@ pub(crate) struct LoadArgs {
     /// exit when stdin closes, append to --events).
     #[arg(long, hide = true)]
     pub(crate) child: bool,
+    /// Internal: hold workers in this process (a --procs child gets its share of the cores).
+    #[arg(long, hide = true, value_name = "N")]
+    pub(crate) hold_threads: Option<usize>,
     #[command(flatten)]
     pub(crate) connect: ConnectArgs,
     #[command(flatten)]
@@ -108,6 +111,9 @@ fn load_config(args: &LoadArgs) -> anyhow::Result<LoadConfig> {
     }
     if let Some(shard) = &args.shard {
         config.shard = Some(Shard::parse(shard).context("--shard")?);
+    }
+    if let Some(threads) = args.hold_threads {
+        config.hold_threads = threads;
     }
     wsdoctor_sources::conn::app::prepare(&mut config.connect, args.app)?;
     Ok(config.validated()?)
@@ -238,7 +244,13 @@ async fn run_procs(
     let start = |child: &ChildPlan| procs::ChildSpec {
         label: child.label.clone(),
         program: program.clone(),
-        args: child_args(args, config, Some(child.shard), &child.sources),
+        args: child_args(
+            args,
+            config,
+            Some(child.shard),
+            &child.sources,
+            wsdoctor_sources::conn::hold::threads_per_process(procs as usize),
+        ),
     };
     let spinner = Spinner::new();
     // Ctrl-C (even where the shell started us with SIGINT ignored): every
@@ -286,6 +298,7 @@ fn child_args(
     config: &LoadConfig,
     shard: Option<Shard>,
     sources: &[IpAddr],
+    hold_threads: usize,
 ) -> Vec<OsString> {
     let mut a: Vec<OsString> = vec!["load".into(), args.url.clone().into()];
     let mut push = |flag: &str, value: OsString| {
@@ -345,6 +358,7 @@ fn child_args(
     if let Some(shard) = shard {
         push("--shard", shard.to_string().into());
     }
+    push("--hold-threads", hold_threads.to_string().into());
     push("--color", "never".into());
     for flag in [
         (c.insecure, "--insecure"),
@@ -395,7 +409,7 @@ mod tests {
         };
         let config = super::load_config(&args).unwrap();
         let shard = wsdoctor_sources::load::Shard::new(1, 2).ok();
-        let child: Vec<String> = super::child_args(&args, &config, shard, &[])
+        let child: Vec<String> = super::child_args(&args, &config, shard, &[], 1)
             .into_iter()
             .map(|a| a.into_string().unwrap())
             .collect();
@@ -411,6 +425,7 @@ mod tests {
         assert_eq!(child_config.rate.to_bits(), config.rate.to_bits());
         assert_eq!(child_config.shard, shard);
         assert!(back.child && back.procs.is_none());
+        assert_eq!(child_config.hold_threads, 1);
         assert_eq!(back.connect.headers, vec!["X-A: 1".to_owned()]);
     }
 
@@ -437,7 +452,7 @@ mod tests {
                 panic!("not load")
             };
             let config = super::load_config(&args).unwrap();
-            let child: Vec<String> = super::child_args(&args, &config, None, &[])
+            let child: Vec<String> = super::child_args(&args, &config, None, &[], 1)
                 .into_iter()
                 .map(|a| a.into_string().unwrap())
                 .filter(|a| a.contains("proxy") || a.contains("3128"))
