@@ -186,50 +186,52 @@ impl LoadConfig {
             .sum()
     }
 
-    /// The source addresses to use and, when chosen automatically, why.
-    fn sources(&self) -> (Vec<IpAddr>, Option<String>) {
+    /// The one rule for where this ramp's connections come from, run as
+    /// `processes` processes: the explicit list (`--source-ips`); else, with
+    /// `auto_source_ips` on a loopback IPv4 target whose connections here
+    /// would use more than an eighth of one address's ephemeral ports,
+    /// 127.0.0.2… as many as they need and at least one per process; else
+    /// none (the system's choice). The single process, the split between
+    /// `--procs` children and the machine check all ask this.
+    pub fn sources_for(&self, processes: u32) -> Sources {
         if !self.source_ips.is_empty()
             || !self.auto_source_ips
             || !scale::is_loopback(self.connect.target.ip)
         {
-            return (self.source_ips.clone(), None);
+            return Sources {
+                ips: self.source_ips.clone(),
+                note: None,
+            };
         }
         let ports = scale::ephemeral_ports();
         let here = self.connections_here();
         let needed = scale::source_addresses_needed(here, ports);
         if needed <= 1 {
-            return (Vec::new(), None);
+            return Sources {
+                ips: Vec::new(),
+                note: None,
+            };
         }
-        let ips = scale::loopback_sources(needed);
+        let ips = scale::loopback_sources(needed.max(u64::from(processes)));
         let note = format!(
-            "spread {} connections over {} local source addresses ({}) on its own: the kernel's search for a free port on each connect stays cheap while an address uses under an eighth of its {} ephemeral ports (net.ipv4.ip_local_port_range)",
+            "spread {} connections over {} local source addresses ({}) on its own{}: the kernel's search for a free port on each connect stays cheap while an address uses under an eighth of its {} ephemeral ports (net.ipv4.ip_local_port_range)",
             format_count(here),
             ips.len(),
             scale::describe_sources(&ips),
+            if processes > 1 { ", a slice per process" } else { "" },
             format_count(ports)
         );
-        (ips, Some(note))
+        Sources {
+            ips,
+            note: Some(note),
+        }
     }
-}
 
-impl LoadConfig {
-    /// How many source addresses the connections will come from: the
-    /// explicit list, or on a loopback target as many as the ramp's own
-    /// choice (with `processes` processes, at least one each), else 1.
+    /// How many source addresses the connections will come from (run as
+    /// `processes` processes): as [`LoadConfig::sources_for`] chooses them,
+    /// and 1 when it leaves the choice to the system.
     pub fn source_addresses(&self, processes: u32) -> u64 {
-        if !self.source_ips.is_empty() {
-            return self.source_ips.len() as u64;
-        }
-        if !self.auto_source_ips || !scale::is_loopback(self.connect.target.ip) {
-            return 1;
-        }
-        let needed =
-            scale::source_addresses_needed(self.connections_here(), scale::ephemeral_ports());
-        if needed <= 1 {
-            1
-        } else {
-            scale::loopback_sources(needed.max(u64::from(processes))).len() as u64
-        }
+        (self.sources_for(processes).ips.len() as u64).max(1)
     }
 
     /// This machine's limits against what this ramp needs of them, run as
@@ -249,6 +251,16 @@ impl LoadConfig {
         );
         limits
     }
+}
+
+/// The local source addresses of a ramp, as [`LoadConfig::sources_for`]
+/// chose them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sources {
+    /// The addresses, used round robin (empty: the system's choice).
+    pub ips: Vec<IpAddr>,
+    /// Why, in words, when chosen on its own rather than given.
+    pub note: Option<String>,
 }
 
 /// A finished ramp: the evidence, and how writing the events went.
@@ -320,7 +332,10 @@ pub async fn run_until(
     let started = Instant::now();
     let machine = config.machine_check(1);
     let nofile = raise_nofile();
-    let (source_ips, source_note) = config.sources();
+    let Sources {
+        ips: source_ips,
+        note: source_note,
+    } = config.sources_for(1);
     if let Some(w) = &mut events {
         w.set_shard(config.shard.map(Shard::spec));
     }
