@@ -183,12 +183,15 @@ pub fn plan_children(
 /// Runs `children`, each started as `start` says, and merges their results
 /// exactly into the evidence of this run (the whole ramp, or, when it is
 /// itself shard I/N, that shard again, for an outer `wsdoctor merge`).
-/// `notes` go first in the generator's notes. Dropping the future kills the
-/// children.
+/// `notes` go first in the generator's notes; `machine` is the check of
+/// this machine for the whole ramp ([`LoadConfig::machine_check`] with
+/// these processes), made once before the run. Dropping the future kills
+/// the children.
 pub async fn run_children(
     config: &LoadConfig,
     children: &[ChildPlan],
     notes: Vec<String>,
+    machine: Option<wsdoctor_evidence::machine::MachineLimits>,
     start: impl Fn(&ChildPlan) -> ChildSpec,
     progress: Option<ProgressSink>,
     stop: tokio::sync::watch::Receiver<bool>,
@@ -231,9 +234,8 @@ pub async fn run_children(
     for note in notes.into_iter().rev() {
         evidence.generator.notes.insert(0, note);
     }
-    // The machine as the whole ramp needs it, not as one child's slice did.
-    evidence.generator.machine =
-        Some(config.machine_check(u32::try_from(children.len()).unwrap_or(u32::MAX)));
+    // The machine as the whole ramp needs it (a child checks none).
+    evidence.generator.machine = machine;
     Ok(evidence)
 }
 

@@ -317,20 +317,31 @@ pub async fn run_with(
     progress: Option<ProgressSink>,
     events: Option<EventsWriter>,
 ) -> LoadRun {
-    run_until(config, progress, events, &StopFlag::default()).await
+    let machine = config.machine_check(1);
+    run_until(
+        config,
+        progress,
+        events,
+        &StopFlag::default(),
+        Some(machine),
+    )
+    .await
 }
 
 /// As [`run_with`], and when `stop` is raised (Ctrl-C) the ramp stops
 /// launching, closes every connection as at its end, and reports what it
-/// saw so far with how long the close took.
+/// saw so far with how long the close took. `machine` is the caller's
+/// [`LoadConfig::machine_check`], made once before the run (and said
+/// then), kept in the evidence; `None` for a `--procs` child, whose parent
+/// checks the machine for the whole ramp.
 pub async fn run_until(
     config: &LoadConfig,
     progress: Option<ProgressSink>,
     mut events: Option<EventsWriter>,
     stop: &StopFlag,
+    machine: Option<MachineLimits>,
 ) -> LoadRun {
     let started = Instant::now();
-    let machine = config.machine_check(1);
     let nofile = raise_nofile();
     let Sources {
         ips: source_ips,
@@ -619,7 +630,7 @@ impl Ramp<'_> {
         self,
         nofile: (u64, u64, u64),
         source_note: Option<String>,
-        machine: MachineLimits,
+        machine: Option<MachineLimits>,
     ) -> LoadRun {
         let Ramp {
             config,
@@ -725,7 +736,7 @@ impl Ramp<'_> {
                 source_ips: source_ips.iter().map(ToString::to_string).collect(),
                 timer_lag_max_us,
                 notes: source_note.into_iter().collect(),
-                machine: Some(machine),
+                machine,
             },
             ran_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
             peak_open,
