@@ -247,6 +247,9 @@ impl LoadConfig {
                 target_here,
                 generator_processes: u64::from(processes.max(1)),
                 sends_messages: self.message_every.is_some(),
+                // Whose server the target is, and its backlog, load
+                // cannot tell.
+                server_backlog: None,
             },
         );
         limits
