@@ -389,8 +389,6 @@ pub async fn run_until(
         kernel_start,
         stop: stop.clone(),
         last_progress: None,
-        failed_total: 0,
-        dropped_total: 0,
         deadline_rx,
         events_tx,
         events_rx,
@@ -452,10 +450,6 @@ struct Ramp<'c> {
     stop: StopFlag,
     /// When the live status was last sent.
     last_progress: Option<Instant>,
-    /// Failures and drops so far, kept as they come so the status line
-    /// sums nothing.
-    failed_total: u64,
-    dropped_total: u64,
     deadline_rx: watch::Receiver<Instant>,
     events_tx: mpsc::UnboundedSender<Report>,
     events_rx: mpsc::UnboundedReceiver<Report>,
@@ -519,11 +513,6 @@ impl Ramp<'_> {
                 Some(_) = self.tasks.join_next() => None,
             };
             if let Some(event) = event {
-                match &event.event {
-                    Event::Failed { .. } => self.failed_total += 1,
-                    Event::Dropped { .. } => self.dropped_total += 1,
-                    _ => {}
-                }
                 let mut agg = Aggregate {
                     steps: &mut self.steps,
                     current: self.current,
@@ -617,13 +606,17 @@ impl Ramp<'_> {
             return;
         }
         self.last_progress = Some(now);
+        // Failures and drops so far are the steps' own counts, summed here
+        // over the steps run so far: a failure counts in its connection's
+        // step, a drop in the current one, none in a step not yet begun.
+        let so_far = &self.steps[..self.steps.len().min(self.current + 1)];
         sink(Progress::Load {
             target: self.target.clone(),
             step,
             steps: self.plan.steps.len() as u32,
             open: self.open,
-            failed: self.failed_total,
-            dropped: self.dropped_total,
+            failed: so_far.iter().map(|s| s.stats.failed()).sum(),
+            dropped: so_far.iter().map(|s| s.stats.dropped()).sum(),
         });
     }
 
