@@ -12,6 +12,7 @@ use anyhow::{bail, Context};
 use clap::Args;
 use std::io::Write as _;
 use wsdoctor_evidence::load::LoadEvidence;
+use wsdoctor_evidence::machine::MachineLimits;
 use wsdoctor_sources::load::fanout::{self, ChildPlan, ChildResult};
 use wsdoctor_sources::load::{
     self as load_source, procs, scale, EventsWriter, LoadConfig, Shard, StopFlag,
@@ -124,11 +125,14 @@ pub(crate) async fn run(args: LoadArgs) -> anyhow::Result<u8> {
     let (procs, procs_note) = fanout::processes(&config, args.procs, args.child)?;
     let started_at = SystemTime::now();
     let clock = Instant::now();
-    if !args.child {
-        warn_if_it_will_not_fit(&config, procs);
+    // This machine's limits against the whole ramp, checked once: said now,
+    // kept in the report. A child's parent checked them for it.
+    let machine = (!args.child).then(|| config.machine_check(procs));
+    if let Some(machine) = &machine {
+        warn_if_it_will_not_fit(machine);
     }
     if procs > 1 {
-        let evidence = run_procs(&args, &config, procs, procs_note).await?;
+        let evidence = run_procs(&args, &config, procs, procs_note, machine).await?;
         return merge_cmd::render(&evidence, started_at, clock.elapsed(), &args.output);
     }
     let stop = StopFlag::default();
@@ -159,7 +163,7 @@ pub(crate) async fn run(args: LoadArgs) -> anyhow::Result<u8> {
     } else {
         spinner.sink()
     };
-    let run = load_source::run_until(&config, Some(sink), events, &stop).await;
+    let run = load_source::run_until(&config, Some(sink), events, &stop, machine).await;
     spinner.finish();
     if args.child {
         // What the parent reads: a line of its own type, not the report.
@@ -182,11 +186,11 @@ pub(crate) async fn run(args: LoadArgs) -> anyhow::Result<u8> {
 
 /// Says before the run, on stderr, each of this machine's limits the ramp
 /// will not fit in, with the setting to change (the report carries them too).
-fn warn_if_it_will_not_fit(config: &LoadConfig, procs: u32) {
-    for shortfall in config.machine_check(procs).shortfalls {
+fn warn_if_it_will_not_fit(machine: &MachineLimits) {
+    for shortfall in &machine.shortfalls {
         crate::output::say(format_args!(
             "wsdoctor load: warning: {}",
-            wsdoctor_sources::machine::describe(&shortfall)
+            wsdoctor_sources::machine::describe(shortfall)
         ));
     }
 }
@@ -231,6 +235,7 @@ async fn run_procs(
     config: &LoadConfig,
     procs: u32,
     procs_note: Option<String>,
+    machine: Option<MachineLimits>,
 ) -> anyhow::Result<LoadEvidence> {
     let program = std::env::current_exe()
         .context("cannot find wsdoctor's own executable to start --procs processes")?;
@@ -263,6 +268,7 @@ async fn run_procs(
         config,
         &children,
         notes,
+        machine,
         start,
         Some(spinner.sink()),
         stop_rx,

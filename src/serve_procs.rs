@@ -82,20 +82,13 @@ pub(crate) fn capacity_lines(procs: usize) -> Vec<String> {
         target_here: false,
         generator_processes: 0,
         sends_messages: false,
+        server_backlog: Some(u64::from(wsdoctor_lab::LISTEN_BACKLOG.unsigned_abs())),
     };
     for s in machine::check(&limits, &need) {
         lines.push(format!("warning           {}", machine::describe(&s)));
     }
-    if let Some(max) = limits.somaxconn.filter(|m| *m < LISTEN_BACKLOG) {
-        lines.push(format!(
-            "warning           net.core.somaxconn {max} caps each process's accept backlog below the {LISTEN_BACKLOG} serve asks for: a burst of new connections past it waits for a SYN retransmit (1 s); change: sysctl -w net.core.somaxconn={LISTEN_BACKLOG}"
-        ));
-    }
     lines
 }
-
-/// The accept backlog serve asks for.
-const LISTEN_BACKLOG: u64 = wsdoctor_lab::LISTEN_BACKLOG.unsigned_abs() as u64;
 
 /// The parent's arguments without `--procs`.
 fn worker_args(args: impl Iterator<Item = OsString>) -> Vec<OsString> {

@@ -290,6 +290,16 @@ async fn procs_2_runs_two_processes_and_merges_them() {
         shards[1]["generator"]["source_ips"],
         serde_json::json!(["127.0.0.3"])
     );
+    // The machine was checked once, by the parent, for the whole ramp (both
+    // processes' addresses); a child checks none of its own.
+    assert_eq!(
+        obs["generator"]["machine"]["source_addresses"], 2,
+        "{obs:#}"
+    );
+    assert!(
+        shards.iter().all(|s| s["generator"]["machine"].is_null()),
+        "{obs:#}"
+    );
     assert!(obs["generator"]["notes"][0]
         .as_str()
         .unwrap()

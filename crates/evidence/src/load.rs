@@ -87,6 +87,16 @@ pub struct LoadStep {
 }
 
 impl LoadStep {
+    /// This step's attempts that failed, of every kind.
+    pub fn failed(&self) -> u64 {
+        self.failures.values().sum()
+    }
+
+    /// Connections dropped during this step's hold, of every kind.
+    pub fn dropped(&self) -> u64 {
+        self.drops.values().sum()
+    }
+
     /// Sets [`LoadStep::rss_bytes`] and [`LoadStep::bytes_per_connection`]
     /// from a sample at the step's end and the one at the start.
     pub fn set_memory(&mut self, rss_bytes: Option<u64>, rss_at_start: Option<u64>) {

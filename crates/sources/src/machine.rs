@@ -48,6 +48,10 @@ pub struct Need {
     /// Each connection sends messages: its socket holds buffered data at
     /// times, charged to `tcp_mem` at a page at least.
     pub sends_messages: bool,
+    /// The accept backlog the server on this machine asks for (`serve`'s
+    /// listen backlog), when it is known: `net.core.somaxconn` below it
+    /// caps every listen queue of that server.
+    pub server_backlog: Option<u64>,
 }
 
 /// Reads this machine's limits (`source_addresses` and `ephemeral_ports`
@@ -265,13 +269,19 @@ fn tcp_mem_shortfall(
     })
 }
 
+/// The server's listen queue against `net.core.somaxconn`: too short for
+/// the ramp's arrivals, or shorter than the backlog the server asks for
+/// (the first, when both).
 fn backlog_shortfall(limits: &MachineLimits, need: &Need) -> Option<MachineShortfall> {
     if !need.target_here && need.generator_processes > 0 {
         return None;
     }
     let somaxconn = limits.somaxconn?;
     let burst = (need.rate * BACKLOG_BURST_SECS).ceil() as u64;
-    (burst > somaxconn).then(|| MachineShortfall {
+    if burst <= somaxconn {
+        return asked_backlog_shortfall(somaxconn, need);
+    }
+    Some(MachineShortfall {
         resource: MachineResource::AcceptBacklog,
         needed: burst,
         available: somaxconn,
@@ -282,6 +292,23 @@ fn backlog_shortfall(limits: &MachineLimits, need: &Need) -> Option<MachineShort
             need.rate,
             (BACKLOG_BURST_SECS * 1000.0) as u64,
             format_count(burst),
+            format_count(somaxconn)
+        ),
+    })
+}
+
+/// The backlog the server asks for, when `net.core.somaxconn` caps it.
+fn asked_backlog_shortfall(somaxconn: u64, need: &Need) -> Option<MachineShortfall> {
+    let asked = need.server_backlog.filter(|b| *b > somaxconn)?;
+    Some(MachineShortfall {
+        resource: MachineResource::AcceptBacklog,
+        needed: asked,
+        available: somaxconn,
+        fits_connections: need.connections,
+        setting: format!("sysctl -w net.core.somaxconn={asked}"),
+        detail: format!(
+            "the server here asks for an accept backlog of {} and net.core.somaxconn caps each listen queue at {} (a burst of new connections past it waits for a 1 s SYN retransmit)",
+            format_count(asked),
             format_count(somaxconn)
         ),
     })
@@ -333,6 +360,7 @@ mod tests {
             target_here: true,
             generator_processes: 56,
             sends_messages: false,
+            server_backlog: None,
         }
     }
 
@@ -391,6 +419,45 @@ mod tests {
         let out = check(&many, &chatty);
         assert_eq!(kinds(&out), vec![MachineResource::TcpMem]);
         assert_eq!(out[0].fits_connections, 383_877);
+    }
+
+    /// `serve` says the backlog it asks for through the check, as `load`
+    /// says the arrivals' burst: one shortfall, the same words around it.
+    #[test]
+    fn a_servers_backlog_above_somaxconn_is_a_shortfall() {
+        let l = limits(false);
+        let serve = Need {
+            connections: 40_000,
+            rate: 0.0,
+            target_here: false,
+            generator_processes: 0,
+            sends_messages: false,
+            server_backlog: Some(8192),
+        };
+        let out = check(&l, &serve);
+        assert_eq!(kinds(&out), vec![MachineResource::AcceptBacklog]);
+        assert_eq!((out[0].needed, out[0].available), (8192, 4096));
+        assert_eq!(out[0].setting, "sysctl -w net.core.somaxconn=8192");
+        assert!(
+            describe(&out[0]).contains(
+                "accept backlog of 8,192 and net.core.somaxconn caps each listen queue at 4,096"
+            ),
+            "{}",
+            describe(&out[0])
+        );
+        let within = Need {
+            server_backlog: Some(4096),
+            ..serve
+        };
+        assert_eq!(check(&l, &within), vec![]);
+        // A ramp's burst past somaxconn is said first, and only once.
+        let fast = Need {
+            rate: 100_000.0,
+            ..serve
+        };
+        let out = check(&l, &fast);
+        assert_eq!(kinds(&out), vec![MachineResource::AcceptBacklog]);
+        assert_eq!(out[0].needed, 5_000);
     }
 
     #[test]

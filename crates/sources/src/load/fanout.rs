@@ -155,9 +155,9 @@ pub struct ChildPlan {
     pub sources: Vec<IpAddr>,
 }
 
-/// Every process of the ramp, and the notes for the report: source
-/// addresses are the explicit list, or, on a loopback target, as many
-/// loopback addresses as the whole ramp needs; each child gets a slice.
+/// Every process of the ramp, and the notes for the report: the ramp's
+/// source addresses ([`LoadConfig::sources_for`] the `procs` processes),
+/// a slice for each child.
 pub fn plan_children(
     config: &LoadConfig,
     procs: u32,
@@ -165,29 +165,9 @@ pub fn plan_children(
     let mut notes = vec![format!(
         "{procs} processes ran one interleaved shard each; counts and histograms were merged exactly"
     )];
-    let here = config.connections_here();
-    let sources = if !config.source_ips.is_empty() {
-        config.source_ips.clone()
-    } else if scale::is_loopback(config.connect.target.ip) {
-        let ports = scale::ephemeral_ports();
-        let needed = scale::source_addresses_needed(here, ports);
-        if needed > 1 {
-            let ips = scale::loopback_sources(needed.max(u64::from(procs)));
-            notes.push(format!(
-                "spread {} connections over {} local source addresses ({}) on its own, a slice per process: the kernel's search for a free port on each connect stays cheap while an address uses under an eighth of its {} ephemeral ports",
-                format_count(here),
-                ips.len(),
-                scale::describe_sources(&ips),
-                format_count(ports)
-            ));
-            ips
-        } else {
-            Vec::new()
-        }
-    } else {
-        Vec::new()
-    };
-    let slices = scale::split_sources(&sources, procs);
+    let sources = config.sources_for(procs);
+    notes.extend(sources.note);
+    let slices = scale::split_sources(&sources.ips, procs);
     let mut children = Vec::new();
     for (i, sources) in (0..procs).zip(slices) {
         let shard = child_shard(config.shard, i, procs)?;
@@ -203,12 +183,15 @@ pub fn plan_children(
 /// Runs `children`, each started as `start` says, and merges their results
 /// exactly into the evidence of this run (the whole ramp, or, when it is
 /// itself shard I/N, that shard again, for an outer `wsdoctor merge`).
-/// `notes` go first in the generator's notes. Dropping the future kills the
-/// children.
+/// `notes` go first in the generator's notes; `machine` is the check of
+/// this machine for the whole ramp ([`LoadConfig::machine_check`] with
+/// these processes), made once before the run. Dropping the future kills
+/// the children.
 pub async fn run_children(
     config: &LoadConfig,
     children: &[ChildPlan],
     notes: Vec<String>,
+    machine: Option<wsdoctor_evidence::machine::MachineLimits>,
     start: impl Fn(&ChildPlan) -> ChildSpec,
     progress: Option<ProgressSink>,
     stop: tokio::sync::watch::Receiver<bool>,
@@ -251,9 +234,8 @@ pub async fn run_children(
     for note in notes.into_iter().rev() {
         evidence.generator.notes.insert(0, note);
     }
-    // The machine as the whole ramp needs it, not as one child's slice did.
-    evidence.generator.machine =
-        Some(config.machine_check(u32::try_from(children.len()).unwrap_or(u32::MAX)));
+    // The machine as the whole ramp needs it (a child checks none).
+    evidence.generator.machine = machine;
     Ok(evidence)
 }
 
@@ -322,5 +304,40 @@ mod tests {
             Some("--procs 4 is more processes than the 3 connections to open")
         );
         assert_eq!(processes(&config, None, true).ok(), Some((1, None)));
+    }
+
+    /// The addresses the children are given, the count the machine check
+    /// takes and a single process's choice follow one rule, and turning
+    /// the automatic choice off turns it off for the children too (they
+    /// spread over 127.0.0.2… regardless before).
+    #[test]
+    fn children_follow_the_one_source_address_rule() {
+        let target = crate::conn::Target::parse("ws://127.0.0.1:9/").unwrap();
+        // More connections than one address's ports serve well (none is
+        // opened here: this is only the plan).
+        let mut config = LoadConfig::new(crate::conn::ConnectOptions::new(target), 200_000);
+        let given = |config: &LoadConfig, procs| {
+            let (children, _) = plan_children(config, procs).unwrap();
+            let ips: std::collections::BTreeSet<IpAddr> =
+                children.into_iter().flat_map(|c| c.sources).collect();
+            ips.len() as u64
+        };
+        assert!(
+            config.source_addresses(4) > 4,
+            "{}",
+            config.source_addresses(4)
+        );
+        assert_eq!(given(&config, 4), config.source_addresses(4));
+        assert_eq!(
+            config.sources_for(1).ips.len() as u64,
+            config.source_addresses(1)
+        );
+        config.auto_source_ips = false;
+        assert_eq!(config.source_addresses(4), 1);
+        assert_eq!(given(&config, 4), 0);
+        assert!(config.sources_for(1).ips.is_empty());
+        config.source_ips = scale::parse_source_range("127.0.0.2-127.0.0.4").unwrap();
+        assert_eq!(given(&config, 2), 3);
+        assert_eq!(config.source_addresses(2), 3);
     }
 }

@@ -205,50 +205,52 @@ impl LoadConfig {
             .sum()
     }
 
-    /// The source addresses to use and, when chosen automatically, why.
-    fn sources(&self) -> (Vec<IpAddr>, Option<String>) {
+    /// The one rule for where this ramp's connections come from, run as
+    /// `processes` processes: the explicit list (`--source-ips`); else, with
+    /// `auto_source_ips` on a loopback IPv4 target whose connections here
+    /// would use more than an eighth of one address's ephemeral ports,
+    /// 127.0.0.2… as many as they need and at least one per process; else
+    /// none (the system's choice). The single process, the split between
+    /// `--procs` children and the machine check all ask this.
+    pub fn sources_for(&self, processes: u32) -> Sources {
         if !self.source_ips.is_empty()
             || !self.auto_source_ips
             || !scale::is_loopback(self.connect.target.ip)
         {
-            return (self.source_ips.clone(), None);
+            return Sources {
+                ips: self.source_ips.clone(),
+                note: None,
+            };
         }
         let ports = scale::ephemeral_ports();
         let here = self.connections_here();
         let needed = scale::source_addresses_needed(here, ports);
         if needed <= 1 {
-            return (Vec::new(), None);
+            return Sources {
+                ips: Vec::new(),
+                note: None,
+            };
         }
-        let ips = scale::loopback_sources(needed);
+        let ips = scale::loopback_sources(needed.max(u64::from(processes)));
         let note = format!(
-            "spread {} connections over {} local source addresses ({}) on its own: the kernel's search for a free port on each connect stays cheap while an address uses under an eighth of its {} ephemeral ports (net.ipv4.ip_local_port_range)",
+            "spread {} connections over {} local source addresses ({}) on its own{}: the kernel's search for a free port on each connect stays cheap while an address uses under an eighth of its {} ephemeral ports (net.ipv4.ip_local_port_range)",
             format_count(here),
             ips.len(),
             scale::describe_sources(&ips),
+            if processes > 1 { ", a slice per process" } else { "" },
             format_count(ports)
         );
-        (ips, Some(note))
+        Sources {
+            ips,
+            note: Some(note),
+        }
     }
-}
 
-impl LoadConfig {
-    /// How many source addresses the connections will come from: the
-    /// explicit list, or on a loopback target as many as the ramp's own
-    /// choice (with `processes` processes, at least one each), else 1.
+    /// How many source addresses the connections will come from (run as
+    /// `processes` processes): as [`LoadConfig::sources_for`] chooses them,
+    /// and 1 when it leaves the choice to the system.
     pub fn source_addresses(&self, processes: u32) -> u64 {
-        if !self.source_ips.is_empty() {
-            return self.source_ips.len() as u64;
-        }
-        if !self.auto_source_ips || !scale::is_loopback(self.connect.target.ip) {
-            return 1;
-        }
-        let needed =
-            scale::source_addresses_needed(self.connections_here(), scale::ephemeral_ports());
-        if needed <= 1 {
-            1
-        } else {
-            scale::loopback_sources(needed.max(u64::from(processes))).len() as u64
-        }
+        (self.sources_for(processes).ips.len() as u64).max(1)
     }
 
     /// This machine's limits against what this ramp needs of them, run as
@@ -264,10 +266,23 @@ impl LoadConfig {
                 target_here,
                 generator_processes: u64::from(processes.max(1)),
                 sends_messages: self.message_every.is_some(),
+                // Whose server the target is, and its backlog, load
+                // cannot tell.
+                server_backlog: None,
             },
         );
         limits
     }
+}
+
+/// The local source addresses of a ramp, as [`LoadConfig::sources_for`]
+/// chose them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sources {
+    /// The addresses, used round robin (empty: the system's choice).
+    pub ips: Vec<IpAddr>,
+    /// Why, in words, when chosen on its own rather than given.
+    pub note: Option<String>,
 }
 
 /// A finished ramp: the evidence, and how writing the events went.
@@ -324,22 +339,36 @@ pub async fn run_with(
     progress: Option<ProgressSink>,
     events: Option<EventsWriter>,
 ) -> LoadRun {
-    run_until(config, progress, events, &StopFlag::default()).await
+    let machine = config.machine_check(1);
+    run_until(
+        config,
+        progress,
+        events,
+        &StopFlag::default(),
+        Some(machine),
+    )
+    .await
 }
 
 /// As [`run_with`], and when `stop` is raised (Ctrl-C) the ramp stops
 /// launching, closes every connection as at its end, and reports what it
-/// saw so far with how long the close took.
+/// saw so far with how long the close took. `machine` is the caller's
+/// [`LoadConfig::machine_check`], made once before the run (and said
+/// then), kept in the evidence; `None` for a `--procs` child, whose parent
+/// checks the machine for the whole ramp.
 pub async fn run_until(
     config: &LoadConfig,
     progress: Option<ProgressSink>,
     mut events: Option<EventsWriter>,
     stop: &StopFlag,
+    machine: Option<MachineLimits>,
 ) -> LoadRun {
     let started = Instant::now();
-    let machine = config.machine_check(1);
     let nofile = raise_nofile();
-    let (source_ips, source_note) = config.sources();
+    let Sources {
+        ips: source_ips,
+        note: source_note,
+    } = config.sources_for(1);
     if let Some(w) = &mut events {
         w.set_shard(config.shard.map(Shard::spec));
     }
@@ -379,8 +408,6 @@ pub async fn run_until(
         kernel_start,
         stop: stop.clone(),
         last_progress: None,
-        failed_total: 0,
-        dropped_total: 0,
         deadline_rx,
         events_tx,
         events_rx,
@@ -442,10 +469,6 @@ struct Ramp<'c> {
     stop: StopFlag,
     /// When the live status was last sent.
     last_progress: Option<Instant>,
-    /// Failures and drops so far, kept as they come so the status line
-    /// sums nothing.
-    failed_total: u64,
-    dropped_total: u64,
     deadline_rx: watch::Receiver<Instant>,
     events_tx: mpsc::UnboundedSender<Report>,
     events_rx: mpsc::UnboundedReceiver<Report>,
@@ -512,11 +535,6 @@ impl Ramp<'_> {
                 Some(_) = self.tasks.join_next() => None,
             };
             if let Some(event) = event {
-                match &event.event {
-                    Event::Failed { .. } => self.failed_total += 1,
-                    Event::Dropped { .. } => self.dropped_total += 1,
-                    _ => {}
-                }
                 let mut agg = Aggregate {
                     steps: &mut self.steps,
                     current: self.current,
@@ -610,13 +628,17 @@ impl Ramp<'_> {
             return;
         }
         self.last_progress = Some(now);
+        // Failures and drops so far are the steps' own counts, summed here
+        // over the steps run so far: a failure counts in its connection's
+        // step, a drop in the current one, none in a step not yet begun.
+        let so_far = &self.steps[..self.steps.len().min(self.current + 1)];
         sink(Progress::Load {
             target: self.target.clone(),
             step,
             steps: self.plan.steps.len() as u32,
             open: self.open,
-            failed: self.failed_total,
-            dropped: self.dropped_total,
+            failed: so_far.iter().map(|s| s.stats.failed()).sum(),
+            dropped: so_far.iter().map(|s| s.stats.dropped()).sum(),
         });
     }
 
@@ -626,7 +648,7 @@ impl Ramp<'_> {
         self,
         nofile: (u64, u64, u64),
         source_note: Option<String>,
-        machine: MachineLimits,
+        machine: Option<MachineLimits>,
     ) -> LoadRun {
         let Ramp {
             config,
@@ -734,7 +756,7 @@ impl Ramp<'_> {
                 timer_lag_max_us,
                 schedule_behind_us: u64::try_from(slip.as_micros()).unwrap_or(u64::MAX),
                 notes: source_note.into_iter().collect(),
-                machine: Some(machine),
+                machine,
             },
             ran_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
             peak_open,

@@ -167,3 +167,40 @@ fn source_ranges() {
     let e = parse_source_range("nope").unwrap_err().to_string();
     assert!(e.starts_with("'nope' is not an IPv4 address"), "{e}");
 }
+
+/// The live status's failures and drops are the steps' own counts: its
+/// last word agrees with the evidence (every connection refused with a 503,
+/// every one reset 100 ms after it opened).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_live_totals_are_the_steps_counts() {
+    use std::sync::{Arc, Mutex};
+    let lab = LabServer::start(LabConfig::default()).await.unwrap();
+    for (fault, want_failed, want_dropped) in
+        [("status:503", true, false), ("rst:100ms", false, true)]
+    {
+        let mut c = config(&lab.url(&format!("/ws?fault={fault}")), None);
+        c.concurrency = 20;
+        c.step = 10;
+        c.message_every = None;
+        c.stop_failure_share = 2.0;
+        let last = Arc::new(Mutex::new((0u64, 0u64)));
+        let seen = Arc::clone(&last);
+        let sink: crate::ProgressSink = Arc::new(move |p| {
+            if let crate::Progress::Load {
+                failed, dropped, ..
+            } = p
+            {
+                *seen.lock().unwrap() = (failed, dropped);
+            }
+        });
+        let e = super::run(&c, Some(sink)).await;
+        let failed: u64 = e.steps.iter().map(LoadStep::failed).sum();
+        let dropped: u64 = e.steps.iter().map(LoadStep::dropped).sum();
+        assert_eq!(
+            (failed == 20, dropped == 20),
+            (want_failed, want_dropped),
+            "{fault}: {e:#?}"
+        );
+        assert_eq!(*last.lock().unwrap(), (failed, dropped), "{fault}");
+    }
+}

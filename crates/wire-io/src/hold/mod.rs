@@ -332,6 +332,14 @@ struct Held {
     read_waiting: bool,
 }
 
+/// The held connections of one turn that ended with our close unanswered.
+struct Unanswered {
+    /// Each one's slab key, and how long its close waited.
+    ended: Vec<(usize, Duration)>,
+    /// When the latest of them ended: the kernel's reading must be later.
+    until: Instant,
+}
+
 struct Worker {
     poll: Poll,
     commands: mpsc::Receiver<Command>,
@@ -344,11 +352,9 @@ struct Worker {
     read_again: Vec<usize>,
     /// Whether the close-all time has come (every connection was told).
     closing_all: bool,
-    /// Held connections that ended with our close unanswered, and how long
-    /// it waited: looked up in the kernel's queues at the end of the turn.
-    unanswered: Vec<(usize, Duration)>,
-    /// The latest of their ends: the reading must be later.
-    unanswered_until: Option<Instant>,
+    /// Held connections that ended with our close unanswered this turn
+    /// (none: `None`), looked up in the kernel's queues at its end.
+    unanswered: Option<Unanswered>,
     kernel: Arc<KernelHeld>,
     scratch: Vec<u8>,
 }
@@ -369,8 +375,7 @@ impl Worker {
             close_all: None,
             read_again: Vec::new(),
             closing_all: false,
-            unanswered: Vec::new(),
-            unanswered_until: None,
+            unanswered: None,
             kernel,
             scratch: vec![0; DEFAULT_READ_BUFFER],
         }
@@ -748,8 +753,13 @@ impl Worker {
             // unacknowledged too), for one look at the kernel's queues.
             held.awaiting_kernel = true;
             held.wake_at = None;
-            self.unanswered.push((key, waited));
-            self.unanswered_until = Some(Instant::now());
+            let now = Instant::now();
+            let batch = self.unanswered.get_or_insert_with(|| Unanswered {
+                ended: Vec::new(),
+                until: now,
+            });
+            batch.ended.push((key, waited));
+            batch.until = now;
             return;
         }
         // An ended session had its last flush; a peer that stopped reading
@@ -800,12 +810,11 @@ impl Worker {
     /// of the kernel's table for all of them, shared with the other
     /// workers (`unread.rs`).
     fn settle_unanswered(&mut self) {
-        let Some(until) = self.unanswered_until.take() else {
+        let Some(Unanswered { ended, until }) = self.unanswered.take() else {
             return;
         };
-        let unanswered = std::mem::take(&mut self.unanswered);
         let held_by_inode = self.kernel.since(until);
-        for (key, waited) in unanswered {
+        for (key, waited) in ended {
             let Some(Slot::Held(mut held)) = self.slots.try_remove(key) else {
                 continue;
             };
