@@ -97,8 +97,12 @@ def tcp_inuse():
     return 0
 with open(out, "w") as f:
     while os.path.exists(f"/proc/{load}"):
+        # The machine's CPU time so far (USER_HZ ticks: user nice system
+        # idle iowait irq softirq), for the CPU each handshake cost.
+        cpu = [int(v) for v in open("/proc/stat").readline().split()[1:8]]
         f.write(json.dumps({"t": time.time(), "serve_kib": rss(family(serve)),
-                            "load_kib": rss(family(load)), "tcp_inuse": tcp_inuse()}) + "\n")
+                            "load_kib": rss(family(load)), "tcp_inuse": tcp_inuse(),
+                            "cpu": cpu}) + "\n")
         f.flush()
         time.sleep(2)
 PY
@@ -109,7 +113,7 @@ T1=$(date +%s.%N)
 wait $SAMPLER || true
 grep -v '^{"load_progress"' "$OUT/load.err" | head -20 || true
 python3 - "$OUT" "$N" "$S0" "$SERVE_PROCS" "$T0" "$T1" "$HOLD_S" "$RATE" <<'PY'
-import json, sys
+import json, os, sys
 out, n, s0, sp = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 t0, t1, hold_s, rate = float(sys.argv[5]), float(sys.argv[6]), float(sys.argv[7]), float(sys.argv[8])
 report = json.load(open(f"{out}/load.json"))
@@ -125,15 +129,29 @@ print(f"load: {len(load.get('shards', [])) or 1} processes, {len(load['generator
 for s in load["generator"].get("machine", {}).get("shortfalls", []):
     print(f"machine check before the run: {s['detail']} (change: {s['setting']})")
 ramp_end = n / rate  # s after the start, when the ramp keeps to its rate
+samples = [json.loads(l) for l in open(f"{out}/samples.jsonl")]
 try:
     times = sorted(json.loads(l)["t_ms"] for l in open(f"{out}/events.jsonl") if '"opened"' in l)
     if len(times) > 1:
         span = (times[-1] - times[0]) / 1000
         ramp_end = times[-1] / 1000
         print(f"ramp: {len(times):,} handshakes in {span:.1f} s (first to last 101): {len(times)/span:,.0f}/s")
+        # The whole machine's CPU between the first and the last sample
+        # inside the ramp, per handshake opened between them: both ends and
+        # the kernel's share, which bound the rate whatever the program.
+        inside = [s for s in samples if "cpu" in s and t0 + times[0] / 1000 <= s["t"] <= t0 + times[-1] / 1000]
+        if len(inside) >= 2:
+            a, b = inside[0], inside[-1]
+            done = sum(1 for t in times if a["t"] <= t0 + t / 1000 <= b["t"])
+            hz = os.sysconf("SC_CLK_TCK")
+            d = [(y - x) / hz for x, y in zip(a["cpu"], b["cpu"])]
+            user, kernel, idle = d[0] + d[1], d[2] + d[5] + d[6], d[3] + d[4]
+            per = lambda s: s * 1e6 / max(done, 1)
+            cores = os.cpu_count() or 1
+            print(f"CPU per handshake in the ramp ({done:,} opened in {b['t'] - a['t']:.0f} s): user {per(user):,.0f} us, kernel {per(kernel):,.0f} us (system, irq, softirq), idle {100 * idle / max(sum(d), 1e-9):.0f}%; "
+                  f"{cores} cores give {cores * 1e6 / 20000:,.0f} us per handshake at 20,000/s")
 except FileNotFoundError:
     print("ramp: no events file (EVENTS=0); the hold is taken to start at N/RATE")
-samples = [json.loads(l) for l in open(f"{out}/samples.jsonl")]
 # The hold: from 3 s after the last 101 to 3 s before the hold's end.
 held = [s for s in samples if t0 + ramp_end + 3 <= s["t"] <= t0 + ramp_end + hold_s - 3]
 last = steps[-1]

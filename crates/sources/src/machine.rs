@@ -325,6 +325,14 @@ fn round_up(n: u64) -> u64 {
 
 /// One line for people: the shortfall and the setting to change.
 pub fn describe(s: &MachineShortfall) -> String {
+    // The accept backlog caps a burst, not how many connections are held:
+    // every one still fits, some only after a SYN retransmit.
+    if s.resource == MachineResource::AcceptBacklog {
+        return format!(
+            "this machine will slow new connections: {}; change: {}",
+            s.detail, s.setting
+        );
+    }
     format!(
         "this machine cannot hold it: {} — about {} connections fit; change: {}",
         s.detail,
@@ -445,6 +453,13 @@ mod tests {
             "{}",
             describe(&out[0])
         );
+        // A burst limit, not a capacity: nothing says fewer connections fit.
+        assert!(
+            describe(&out[0]).starts_with("this machine will slow new connections: "),
+            "{}",
+            describe(&out[0])
+        );
+        assert!(!describe(&out[0]).contains("fit"), "{}", describe(&out[0]));
         let within = Need {
             server_backlog: Some(4096),
             ..serve
