@@ -150,7 +150,8 @@ fn refused(ctx: &Ctx<'_>, status: u16, by: &str) -> Finding {
                 format!(
                     "Use the path the WebSocket handler is mounted on; if a proxy routes by \
                      path, make its route match {}.",
-                    request_path(hs).unwrap_or("the path")
+                    hs.and_then(HandshakeRecord::request_target)
+                        .unwrap_or("the path")
                 ),
             ));
             f
@@ -298,10 +299,6 @@ fn identified_by_server(ctx: &Ctx<'_>, i: &Intermediary) -> bool {
     ctx.candidates
         .iter()
         .any(|c| c.id == i.id && c.evidence.to_ascii_lowercase().contains("server:"))
-}
-
-fn request_path(hs: Option<&HandshakeRecord>) -> Option<&str> {
-    hs?.request.first()?.split_whitespace().nth(1)
 }
 
 /// Measured facts about the answer: status and timing, identifying headers,
