@@ -14,9 +14,19 @@ use crate::rules::common::{finding, fix, local_limit};
 /// timers, not the target: reported as the generator's limit.
 const GENERATOR_LAG_US: u64 = 1_000_000;
 
-/// The generator's limits; empty when it was not one.
-pub(super) fn diagnose(e: &LoadEvidence) -> Vec<Finding> {
+/// What the generator's own limits came to.
+pub(super) struct GeneratorLimits {
+    /// Its findings; empty when the generator was no limit.
+    pub(super) findings: Vec<Finding>,
+    /// The check before the run said where this machine would run out,
+    /// and it did (a finding quotes the check): the knee is its own.
+    pub(super) predicted: bool,
+}
+
+/// The generator's limits.
+pub(super) fn diagnose(e: &LoadEvidence) -> GeneratorLimits {
     let mut findings = Vec::new();
+    let mut predicted = false;
     let mut local_found = false;
     for s in &e.steps {
         for sample in &s.failure_samples {
@@ -47,7 +57,7 @@ pub(super) fn diagnose(e: &LoadEvidence) -> Vec<Finding> {
                         }
                     }
                     if let Some(machine) = &e.generator.machine {
-                        machine_evidence(&mut f, machine, resource, &sample.detail);
+                        predicted |= machine_evidence(&mut f, machine, resource, &sample.detail);
                     }
                     if resource == LocalResource::EphemeralPorts {
                         f.evidence.push(if e.generator.source_ips.is_empty() {
@@ -67,7 +77,10 @@ pub(super) fn diagnose(e: &LoadEvidence) -> Vec<Finding> {
     }
 
     if !local_found {
-        findings.extend(predicted_limit(e));
+        if let Some(f) = predicted_limit(e) {
+            predicted = true;
+            findings.push(f);
+        }
     }
     if e.generator.timer_lag_max_us > GENERATOR_LAG_US {
         let mut f = finding(
@@ -95,12 +108,20 @@ pub(super) fn diagnose(e: &LoadEvidence) -> Vec<Finding> {
         ));
         findings.push(f);
     }
-    findings
+    GeneratorLimits {
+        findings,
+        predicted,
+    }
 }
 
 /// This machine's own figures next to a local failure, and the setting the
-/// check before the run named for it.
-fn machine_evidence(f: &mut Finding, m: &MachineLimits, resource: LocalResource, detail: &str) {
+/// check before the run named for it. True when the check had named it.
+fn machine_evidence(
+    f: &mut Finding,
+    m: &MachineLimits,
+    resource: LocalResource,
+    detail: &str,
+) -> bool {
     let wanted = match resource {
         LocalResource::FileDescriptors => {
             // ENFILE (23, "in system") is the system-wide table, EMFILE
@@ -137,18 +158,13 @@ fn machine_evidence(f: &mut Finding, m: &MachineLimits, resource: LocalResource,
             MachineResource::Memory
         }
     };
-    if let Some(s) = m.shortfalls.iter().find(|s| s.resource == wanted) {
-        f.evidence.push(format!("{CHECKED_BEFORE}{}", s.detail));
-        f.fix
-            .push(fix("client", format!("On this machine: {}", s.setting)));
-    }
-}
-
-/// Whether `findings` hold the machine's predicted limit.
-pub(super) fn predicted(findings: &[Finding]) -> bool {
-    findings
-        .iter()
-        .any(|f| f.evidence.iter().any(|e| e.starts_with(CHECKED_BEFORE)))
+    let Some(s) = m.shortfalls.iter().find(|s| s.resource == wanted) else {
+        return false;
+    };
+    f.evidence.push(format!("{CHECKED_BEFORE}{}", s.detail));
+    f.fix
+        .push(fix("client", format!("On this machine: {}", s.setting)));
+    true
 }
 
 const CHECKED_BEFORE: &str = "checked before the run: ";

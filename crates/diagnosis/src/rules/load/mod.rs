@@ -48,7 +48,8 @@ pub fn diagnose_load(e: &LoadEvidence) -> Vec<Finding> {
 
 fn diagnose_ramp(e: &LoadEvidence) -> Vec<Finding> {
     // The generator's own limits come first and are never the server's.
-    let mut findings = generator::diagnose(e);
+    let generator = generator::diagnose(e);
+    let mut findings = generator.findings;
     let generator_limited = !findings.is_empty();
     let knee = e
         .steps
@@ -65,7 +66,7 @@ fn diagnose_ramp(e: &LoadEvidence) -> Vec<Finding> {
     match knee {
         // This machine ran out where the check before the run said it
         // would: the knee is its own, not the target's.
-        Some(_) if generator::predicted(&findings) => {}
+        Some(_) if generator.predicted => {}
         Some(i) => findings.extend(knee::diagnose(e, i)),
         None if !generator_limited => findings.push(healthy(e)),
         None => {}
