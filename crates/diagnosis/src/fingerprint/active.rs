@@ -258,6 +258,7 @@ pub fn identify_with_probe(
     if let Some(front) = probe.and_then(front_hop).filter(|_| switched) {
         for c in all.iter_mut().filter(|c| c.id != front) {
             c.confidence = round2(c.confidence * BEHIND_FRONT);
+            c.behind_front = true;
             c.evidence = format!(
                 "{}, came back through {front} (the hop our connection reaches): it may be from any hop behind it",
                 c.evidence
@@ -268,10 +269,13 @@ pub fn identify_with_probe(
         match all.iter_mut().find(|a| a.id == c.id) {
             Some(a) => {
                 let evidence = std::mem::take(&mut a.evidence);
-                *a = Candidate::combined(
-                    &a.id,
-                    [(a.confidence, evidence), (c.confidence, c.evidence)],
-                );
+                *a = Candidate {
+                    behind_front: a.behind_front,
+                    ..Candidate::combined(
+                        &a.id,
+                        [(a.confidence, evidence), (c.confidence, c.evidence)],
+                    )
+                };
             }
             None => all.push(c),
         }

@@ -37,6 +37,10 @@ pub struct Candidate {
     /// What matched, e.g. `Server: nginx/1.24.0; body contains "<center>nginx"`
     /// (peer text escaped).
     pub evidence: String,
+    /// Its signal came back through the front hop the active fingerprint
+    /// found, so it may be any hop behind that one (its evidence says so).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub behind_front: bool,
 }
 
 /// Ranks the products the response points at, most likely first. Empty when
@@ -93,6 +97,7 @@ impl Candidate {
             id: id.to_owned(),
             confidence: round2((1.0 - doubt).min(0.99)),
             evidence: evidence.join("; "),
+            behind_front: false,
         }
     }
 }
