@@ -41,7 +41,10 @@ pub(super) fn diagnose(e: &LoadEvidence) -> GeneratorLimits {
                         s.failures.get(&sample.kind).copied().unwrap_or(0),
                         s.attempted
                     ));
-                    if resource == LocalResource::FileDescriptors {
+                    if matches!(
+                        resource,
+                        LocalResource::FileDescriptors | LocalResource::SystemFileDescriptors
+                    ) {
                         if e.shards.len() > 1 {
                             f.evidence.push(format!(
                                 "open-file limit per generator process: {} (hard limit {}), {} processes",
@@ -57,7 +60,7 @@ pub(super) fn diagnose(e: &LoadEvidence) -> GeneratorLimits {
                         }
                     }
                     if let Some(machine) = &e.generator.machine {
-                        predicted |= machine_evidence(&mut f, machine, resource, &sample.detail);
+                        predicted |= machine_evidence(&mut f, machine, resource);
                     }
                     if resource == LocalResource::EphemeralPorts {
                         f.evidence.push(if e.generator.source_ips.is_empty() {
@@ -116,30 +119,19 @@ pub(super) fn diagnose(e: &LoadEvidence) -> GeneratorLimits {
 
 /// This machine's own figures next to a local failure, and the setting the
 /// check before the run named for it. True when the check had named it.
-fn machine_evidence(
-    f: &mut Finding,
-    m: &MachineLimits,
-    resource: LocalResource,
-    detail: &str,
-) -> bool {
+fn machine_evidence(f: &mut Finding, m: &MachineLimits, resource: LocalResource) -> bool {
     let wanted = match resource {
-        LocalResource::FileDescriptors => {
-            // ENFILE (23, "in system") is the system-wide table, EMFILE
-            // the process's own limit.
-            let system = detail.contains("os error 23") || detail.contains("in system");
-            if let (true, Some(max), Some(open)) = (system, m.file_max, m.files_open) {
+        LocalResource::SystemFileDescriptors => {
+            if let (Some(max), Some(open)) = (m.file_max, m.files_open) {
                 f.evidence.push(format!(
                     "the whole machine's file table was full: fs.file-max {} ({} open before the run)",
                     thousands(max),
                     thousands(open)
                 ));
             }
-            if system {
-                MachineResource::FileMax
-            } else {
-                MachineResource::OpenFiles
-            }
+            MachineResource::FileMax
         }
+        LocalResource::FileDescriptors => MachineResource::OpenFiles,
         LocalResource::EphemeralPorts => MachineResource::EphemeralPorts,
         LocalResource::Memory => {
             if let Some(avail) = m.mem_available_bytes {
