@@ -105,8 +105,8 @@ pub enum FrameKind {
         /// Message length in bytes.
         len: usize,
         /// The first 120 characters, for greetings and echoes (peer-controlled; escape before printing).
-        /// Login header values (STOMP `passcode:`) are redacted when written out.
-        #[serde(serialize_with = "crate::redact::serialize_preview")]
+        /// Login header values (STOMP `passcode:`) are redacted where the
+        /// preview is made ([`crate::redact_message_preview`]).
         preview: String,
         /// When this is the echo of a message we sent: its round trip.
         echo_rtt_us: Option<u64>,

@@ -40,8 +40,11 @@ pub enum TlsFailureKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum LocalResource {
-    /// The process's open-file limit (`EMFILE`) or the system's (`ENFILE`).
+    /// The process's open-file limit (`EMFILE`, `ulimit -n`).
     FileDescriptors,
+    /// The whole machine's file table (`ENFILE`, `fs.file-max`): every
+    /// process's open files count against it.
+    SystemFileDescriptors,
     /// No free local port for this destination (`EADDRNOTAVAIL`).
     EphemeralPorts,
     /// The kernel could not allocate socket memory (`ENOBUFS`, `ENOMEM`).
@@ -52,9 +55,22 @@ impl LocalResource {
     /// For people: `file descriptors`.
     pub fn as_str(self) -> &'static str {
         match self {
-            LocalResource::FileDescriptors => "file descriptors",
+            LocalResource::FileDescriptors | LocalResource::SystemFileDescriptors => {
+                "file descriptors"
+            }
             LocalResource::EphemeralPorts => "ephemeral ports",
             LocalResource::Memory => "socket memory",
+        }
+    }
+
+    /// One word for each, as load's failure kinds spell it after `local-`
+    /// (`file-descriptors`, `system-file-descriptors`, …).
+    pub fn id(self) -> &'static str {
+        match self {
+            LocalResource::FileDescriptors => "file-descriptors",
+            LocalResource::SystemFileDescriptors => "system-file-descriptors",
+            LocalResource::EphemeralPorts => "ephemeral-ports",
+            LocalResource::Memory => "socket-memory",
         }
     }
 
@@ -62,9 +78,10 @@ impl LocalResource {
     pub fn from_os_error(code: i32) -> Option<LocalResource> {
         // Linux errno values; these are stable ABI.
         match code {
-            23 | 24 => Some(LocalResource::FileDescriptors), // ENFILE, EMFILE
-            99 => Some(LocalResource::EphemeralPorts),       // EADDRNOTAVAIL
-            12 | 105 => Some(LocalResource::Memory),         // ENOMEM, ENOBUFS
+            23 => Some(LocalResource::SystemFileDescriptors), // ENFILE
+            24 => Some(LocalResource::FileDescriptors),       // EMFILE
+            99 => Some(LocalResource::EphemeralPorts),        // EADDRNOTAVAIL
+            12 | 105 => Some(LocalResource::Memory),          // ENOMEM, ENOBUFS
             _ => None,
         }
     }
@@ -411,4 +428,24 @@ pub struct EndRecord {
     pub since_last_pong_us: Option<u64>,
     /// Time since the last frame we sent.
     pub since_last_outbound_us: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LocalResource;
+
+    #[test]
+    fn the_system_file_table_and_the_process_limit_are_told_apart() {
+        assert_eq!(
+            LocalResource::from_os_error(23),
+            Some(LocalResource::SystemFileDescriptors)
+        );
+        assert_eq!(
+            LocalResource::from_os_error(24),
+            Some(LocalResource::FileDescriptors)
+        );
+        assert_eq!(LocalResource::from_os_error(111), None);
+        let json = serde_json::to_string(&LocalResource::SystemFileDescriptors).unwrap_or_default();
+        assert_eq!(json, "\"system-file-descriptors\"");
+    }
 }

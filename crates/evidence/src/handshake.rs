@@ -114,11 +114,75 @@ impl HandshakeRecord {
             .map(|h| h.value.as_str())
     }
 
+    /// The target of the request line as sent (`/chat?room=1` in
+    /// `GET /chat?room=1 HTTP/1.1`, `host:443` in a CONNECT), secrets
+    /// redacted like the rest of `request`.
+    pub fn request_target(&self) -> Option<&str> {
+        self.request.first()?.split_whitespace().nth(1)
+    }
+
+    /// The first value of a request header as sent, case-insensitively,
+    /// trimmed; the request line is not a header.
+    pub fn request_header(&self, name: &str) -> Option<&str> {
+        self.request.iter().skip(1).find_map(|line| {
+            let (n, v) = line.split_once(':')?;
+            n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+    }
+
     /// All values of a header, case-insensitively.
     pub fn headers_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         self.headers
             .iter()
             .filter(move |h| h.name.eq_ignore_ascii_case(name))
             .map(|h| h.value.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sent(request: &[&str]) -> HandshakeRecord {
+        HandshakeRecord {
+            request: request.iter().map(|l| (*l).to_owned()).collect(),
+            http_version: "HTTP/1.1".to_owned(),
+            status: 101,
+            reason: "Switching Protocols".to_owned(),
+            headers: Vec::new(),
+            body: None,
+            subprotocol: None,
+            problems: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_request_line_and_headers_are_read_from_the_request_as_sent() {
+        let hs = sent(&[
+            "GET /socket.io/?EIO=4&token=REDACTED HTTP/1.1",
+            "Host: Example.test:8080",
+            "sec-websocket-protocol :  chat, superchat ",
+            "X-Empty:",
+        ]);
+        assert_eq!(
+            hs.request_target(),
+            Some("/socket.io/?EIO=4&token=REDACTED")
+        );
+        assert_eq!(hs.request_header("host"), Some("Example.test:8080"));
+        assert_eq!(
+            hs.request_header("Sec-WebSocket-Protocol"),
+            Some("chat, superchat")
+        );
+        assert_eq!(hs.request_header("x-empty"), Some(""));
+        assert_eq!(hs.request_header("origin"), None);
+        // The request line is no header, even when its target has a colon.
+        let hs = sent(&["GET /a:b HTTP/1.1"]);
+        assert_eq!(hs.request_header("get /a"), None);
+        assert_eq!(hs.request_target(), Some("/a:b"));
+        assert_eq!(sent(&[]).request_target(), None);
+        assert_eq!(
+            sent(&["CONNECT example.test:443 HTTP/1.1"]).request_target(),
+            Some("example.test:443")
+        );
     }
 }

@@ -23,8 +23,9 @@ pub enum FailureKind {
     Refused,
     /// `connect-timeout`: the TCP connect got no answer in time.
     ConnectTimeout,
-    /// `local-file-descriptors`, `local-ephemeral-ports`,
-    /// `local-socket-memory`: the generator's own machine ran out.
+    /// `local-file-descriptors`, `local-system-file-descriptors`,
+    /// `local-ephemeral-ports`, `local-socket-memory`: the generator's own
+    /// machine ran out.
     Local(LocalResource),
     /// `tls`: the TLS handshake failed.
     Tls,
@@ -100,7 +101,7 @@ impl fmt::Display for FailureKind {
             FailureKind::Refused => f.write_str("refused"),
             FailureKind::ConnectTimeout => f.write_str("connect-timeout"),
             FailureKind::Local(resource) => {
-                write!(f, "local-{}", resource.as_str().replace(' ', "-"))
+                write!(f, "local-{}", resource.id())
             }
             FailureKind::Tls => f.write_str("tls"),
             FailureKind::HandshakeTimeout => f.write_str("handshake-timeout"),
@@ -146,6 +147,7 @@ impl FromStr for FailureKind {
     fn from_str(text: &str) -> Result<Self, UnknownEndKind> {
         let local = [
             LocalResource::FileDescriptors,
+            LocalResource::SystemFileDescriptors,
             LocalResource::EphemeralPorts,
             LocalResource::Memory,
         ]
@@ -314,6 +316,7 @@ mod tests {
             FailureKind::ProxyFailed,
             FailureKind::PendingAtEnd,
             FailureKind::ConnectError,
+            FailureKind::Local(LocalResource::SystemFileDescriptors),
         ];
         for kind in failures {
             assert_eq!(kind.to_string().parse::<FailureKind>(), Ok(kind), "{kind}");
@@ -331,6 +334,8 @@ mod tests {
                 "http-503"
             ]
         );
+        // ENFILE is the machine's file table, EMFILE the process's limit.
+        assert_eq!(failures[16].to_string(), "local-system-file-descriptors");
         for kind in [
             DropKind::Close(1001),
             DropKind::PeerStoppedReading,

@@ -21,8 +21,9 @@ use websocket_sans_io::{
     FrameInfo, Opcode, WebsocketFrameDecoder, WebsocketFrameEncoder, WebsocketFrameEvent,
 };
 use wsdoctor_evidence::{
-    ConnectionEnd, DeflateParams, DeflateRecord, EndRecord, FrameEvent, FrameKind,
-    HeartbeatSettings, PongPolicy, Role, SentMessage, Side, Transport, MAX_RECORDED_EVENTS,
+    redact_message_preview, ConnectionEnd, DeflateParams, DeflateRecord, EndRecord, FrameEvent,
+    FrameKind, HeartbeatSettings, PongPolicy, Role, SentMessage, Side, Transport,
+    MAX_RECORDED_EVENTS,
 };
 
 use crate::deflate::{DeflateCodec, InflateError};
@@ -48,6 +49,15 @@ const MIN_STALL: Duration = Duration::from_secs(1);
 /// is answered only by the latest, as RFC 6455 §5.5.3 allows.
 const MAX_DELAYED_PONGS: usize = 64;
 const PREVIEW_CHARS: usize = 120;
+
+/// What a text message's event keeps: its first [`PREVIEW_CHARS`]
+/// characters, with the values of login header lines (STOMP's CONNECT
+/// `login` and `passcode`) redacted here, where the preview is made, so no
+/// output (JSON, `--events`, text, HTML) can show them.
+fn preview(text: &str) -> String {
+    let start: String = text.chars().take(PREVIEW_CHARS).collect();
+    redact_message_preview(&start)
+}
 
 /// How a session behaves.
 ///
@@ -1176,7 +1186,7 @@ impl Session {
             let echo_rtt_us = self.match_echo(now, &text, message.len);
             FrameKind::Text {
                 len: message.len,
-                preview: text.chars().take(PREVIEW_CHARS).collect(),
+                preview: preview(&text),
                 echo_rtt_us,
             }
         } else {
@@ -1218,7 +1228,7 @@ impl Session {
             Side::Local,
             FrameKind::Text {
                 len: text.len(),
-                preview: text.chars().take(PREVIEW_CHARS).collect(),
+                preview: preview(text),
                 echo_rtt_us: None,
             },
         );
@@ -1275,7 +1285,7 @@ impl Session {
             Side::Local,
             FrameKind::Text {
                 len,
-                preview: text.chars().take(PREVIEW_CHARS).collect(),
+                preview: preview(&text),
                 echo_rtt_us: None,
             },
         );

@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use serde::Deserialize;
 use wsdoctor_evidence::{escape_peer, HandshakeRecord, HopProbeExchange, HopProbeRecord};
 
-use super::{identify, round2, Candidate};
+use super::{identify, round2, sort, Candidate};
 
 /// `kb/signatures.toml`, compiled in like the rest of the kb.
 pub const SIGNATURES_TOML: &str = include_str!("../../kb/signatures.toml");
@@ -194,18 +194,7 @@ fn identify_answers_with(record: &HopProbeRecord, table: &[Signature]) -> Vec<Ca
     }
     let mut out: Vec<Candidate> = hits
         .into_iter()
-        .map(|(id, sigs)| {
-            let doubt: f64 = sigs.values().map(|(c, _)| 1.0 - c).product();
-            Candidate {
-                id: id.to_owned(),
-                confidence: round2((1.0 - doubt).min(0.99)),
-                evidence: sigs
-                    .into_values()
-                    .map(|(_, e)| e)
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            }
-        })
+        .map(|(id, sigs)| Candidate::combined(id, sigs.into_values()))
         .collect();
     sort(&mut out);
     out
@@ -269,6 +258,7 @@ pub fn identify_with_probe(
     if let Some(front) = probe.and_then(front_hop).filter(|_| switched) {
         for c in all.iter_mut().filter(|c| c.id != front) {
             c.confidence = round2(c.confidence * BEHIND_FRONT);
+            c.behind_front = true;
             c.evidence = format!(
                 "{}, came back through {front} (the hop our connection reaches): it may be from any hop behind it",
                 c.evidence
@@ -278,19 +268,20 @@ pub fn identify_with_probe(
     for c in probe.map(identify_answers).unwrap_or_default() {
         match all.iter_mut().find(|a| a.id == c.id) {
             Some(a) => {
-                a.confidence =
-                    round2((1.0 - (1.0 - a.confidence) * (1.0 - c.confidence)).min(0.99));
-                a.evidence = format!("{}; {}", a.evidence, c.evidence);
+                let evidence = std::mem::take(&mut a.evidence);
+                *a = Candidate {
+                    behind_front: a.behind_front,
+                    ..Candidate::combined(
+                        &a.id,
+                        [(a.confidence, evidence), (c.confidence, c.evidence)],
+                    )
+                };
             }
             None => all.push(c),
         }
     }
     sort(&mut all);
     all
-}
-
-fn sort(c: &mut [Candidate]) {
-    c.sort_by(|a, b| b.confidence.total_cmp(&a.confidence).then(a.id.cmp(&b.id)));
 }
 
 /// One line for people: what the fingerprint sent, where, and what answered.

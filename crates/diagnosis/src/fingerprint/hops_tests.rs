@@ -310,11 +310,13 @@ fn haproxy_then_nginx() -> Vec<Candidate> {
             confidence: 0.98,
             evidence: "fingerprint: bad-header-name → 400 Bad request (signature haproxy-400-page)"
                 .into(),
+            behind_front: false,
         },
         Candidate {
             id: "nginx".into(),
             confidence: 0.45,
             evidence: "server: nginx/1.22.1, came back through haproxy".into(),
+            behind_front: true,
         },
     ]
 }

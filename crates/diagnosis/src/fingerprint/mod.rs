@@ -37,6 +37,10 @@ pub struct Candidate {
     /// What matched, e.g. `Server: nginx/1.24.0; body contains "<center>nginx"`
     /// (peer text escaped).
     pub evidence: String,
+    /// Its signal came back through the front hop the active fingerprint
+    /// found, so it may be any hop behind that one (its evidence says so).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub behind_front: bool,
 }
 
 /// Ranks the products the response points at, most likely first. Empty when
@@ -69,24 +73,38 @@ pub fn identify(handshake: &HandshakeRecord) -> Vec<Candidate> {
     let mut candidates: Vec<Candidate> = hits
         .into_iter()
         .map(|(id, signals)| {
-            // Independent signals combine like independent chances of being
-            // wrong: 1 - Π(1 - c). Capped: a fingerprint is never proof.
-            let doubt: f64 = signals.values().map(|c| 1.0 - c).product();
             let mut by_strength: Vec<(String, f64)> = signals.into_iter().collect();
             by_strength.sort_by(|a, b| b.1.total_cmp(&a.1));
-            Candidate {
-                id: id.to_owned(),
-                confidence: round2((1.0 - doubt).min(0.99)),
-                evidence: by_strength
-                    .into_iter()
-                    .map(|(e, _)| e)
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            }
+            Candidate::combined(id, by_strength.into_iter().map(|(e, c)| (c, e)))
         })
         .collect();
-    candidates.sort_by(|a, b| b.confidence.total_cmp(&a.confidence).then(a.id.cmp(&b.id)));
+    sort(&mut candidates);
     candidates
+}
+
+impl Candidate {
+    /// One product's independent signals, `(confidence, evidence)` in the
+    /// order their evidence is shown. They combine like independent chances
+    /// of being wrong: 1 - Π(1 - c), capped: a fingerprint is never proof.
+    fn combined(id: &str, signals: impl IntoIterator<Item = (f64, String)>) -> Candidate {
+        let mut doubt = 1.0;
+        let mut evidence = Vec::new();
+        for (confidence, line) in signals {
+            doubt *= 1.0 - confidence;
+            evidence.push(line);
+        }
+        Candidate {
+            id: id.to_owned(),
+            confidence: round2((1.0 - doubt).min(0.99)),
+            evidence: evidence.join("; "),
+            behind_front: false,
+        }
+    }
+}
+
+/// Most likely first; ties by id, so the order is stable.
+fn sort(candidates: &mut [Candidate]) {
+    candidates.sort_by(|a, b| b.confidence.total_cmp(&a.confidence).then(a.id.cmp(&b.id)));
 }
 
 /// The most likely product, when it is likely enough to blame.

@@ -21,19 +21,11 @@ impl<'a> View<'a> {
             .as_ref()
             .map(|b| b.text.to_ascii_lowercase())
             .unwrap_or_default();
-        let host = hs.request.iter().find_map(|line| {
-            let (name, value) = line.split_once(':')?;
-            name.trim()
-                .eq_ignore_ascii_case("host")
-                .then(|| value.trim().to_ascii_lowercase())
-        });
-        // "GET /path HTTP/1.1"
-        let path = hs.request.first().and_then(|l| l.split_whitespace().nth(1));
         View {
             hs,
             body_lower,
-            host,
-            path,
+            host: hs.request_header("host").map(str::to_ascii_lowercase),
+            path: hs.request_target(),
         }
     }
 }

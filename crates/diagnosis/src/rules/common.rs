@@ -219,7 +219,7 @@ pub(crate) fn local_limit(
     f.evidence
         .push(format!("the operating system said: {}", escape_peer(error)));
     let advice = match resource {
-        LocalResource::FileDescriptors => {
+        LocalResource::FileDescriptors | LocalResource::SystemFileDescriptors => {
             "Raise the open-file limit (`ulimit -n`, or the container's nofile limit); where the hard limit cannot be raised, spread the connections over several processes or machines."
         }
         LocalResource::EphemeralPorts => {

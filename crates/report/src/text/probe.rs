@@ -413,10 +413,7 @@ fn first_message(record: &ConnectionRecord) -> Option<String> {
             FrameKind::Text { len, preview, .. } => Some(format!(
                 "{len} bytes at {}: {}",
                 dur(e.at_us),
-                truncate(
-                    &escape_peer(&wsdoctor_evidence::redact_message_preview(preview)),
-                    60
-                )
+                truncate(&escape_peer(preview), 60)
             )),
             FrameKind::Binary { len } => Some(format!("{len} bytes at {}, binary", dur(e.at_us))),
             _ => None,

@@ -329,6 +329,39 @@ fn fragmented_echo_is_matched_and_messages_go_out_on_schedule() {
 }
 
 #[test]
+fn login_headers_are_redacted_in_previews_where_they_are_made() {
+    // A STOMP CONNECT with its credentials, sent and echoed back: the wire
+    // carries them, the recorded previews never do.
+    let connect = "CONNECT\naccept-version:1.2\nlogin:guest\npasscode:s3cr\n\n\0";
+    let config = SessionConfig {
+        messages: vec![connect.into()],
+        send_every: ms(500),
+        ..SessionConfig::default()
+    };
+    let mut h = Harness::new(config);
+    h.tick(0);
+    assert_eq!(h.sent(), vec![(0x1, connect.as_bytes().to_vec())]);
+    h.feed(7, &frame(true, 0x1, connect.as_bytes()));
+    let (events, _, _, sent) = h.session.into_evidence();
+    // The echo still matched what was sent, not its preview.
+    assert_eq!(sent[0].echo_rtt_us, Some(7_000));
+    let previews: Vec<&str> = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            FrameKind::Text { preview, .. } => Some(preview.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(previews.len(), 2, "{events:?}");
+    for p in previews {
+        assert_eq!(
+            p,
+            "CONNECT\naccept-version:1.2\nlogin:REDACTED\npasscode:REDACTED\n\n\0"
+        );
+    }
+}
+
+#[test]
 fn event_log_is_bounded() {
     let mut h = Harness::new(heartbeat(None, 10_000, PongPolicy::Never));
     let ping = frame(true, 0x9, b"");

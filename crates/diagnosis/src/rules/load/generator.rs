@@ -20,9 +20,19 @@ const GENERATOR_LAG_US: u64 = 1_000_000;
 /// by much.
 const BEHIND_SHARE: f64 = 0.1;
 
-/// The generator's limits; empty when it was not one.
-pub(super) fn diagnose(e: &LoadEvidence) -> Vec<Finding> {
+/// What the generator's own limits came to.
+pub(super) struct GeneratorLimits {
+    /// Its findings; empty when the generator was no limit.
+    pub(super) findings: Vec<Finding>,
+    /// The check before the run said where this machine would run out,
+    /// and it did (a finding quotes the check): the knee is its own.
+    pub(super) predicted: bool,
+}
+
+/// The generator's limits.
+pub(super) fn diagnose(e: &LoadEvidence) -> GeneratorLimits {
     let mut findings = Vec::new();
+    let mut predicted = false;
     let mut local_found = false;
     for s in &e.steps {
         for sample in &s.failure_samples {
@@ -37,7 +47,10 @@ pub(super) fn diagnose(e: &LoadEvidence) -> Vec<Finding> {
                         s.failures.get(&sample.kind).copied().unwrap_or(0),
                         s.attempted
                     ));
-                    if resource == LocalResource::FileDescriptors {
+                    if matches!(
+                        resource,
+                        LocalResource::FileDescriptors | LocalResource::SystemFileDescriptors
+                    ) {
                         if e.shards.len() > 1 {
                             f.evidence.push(format!(
                                 "open-file limit per generator process: {} (hard limit {}), {} processes",
@@ -53,7 +66,7 @@ pub(super) fn diagnose(e: &LoadEvidence) -> Vec<Finding> {
                         }
                     }
                     if let Some(machine) = &e.generator.machine {
-                        machine_evidence(&mut f, machine, resource, &sample.detail);
+                        predicted |= machine_evidence(&mut f, machine, resource);
                     }
                     if resource == LocalResource::EphemeralPorts {
                         f.evidence.push(if e.generator.source_ips.is_empty() {
@@ -73,10 +86,16 @@ pub(super) fn diagnose(e: &LoadEvidence) -> Vec<Finding> {
     }
 
     if !local_found {
-        findings.extend(predicted_limit(e));
+        if let Some(f) = predicted_limit(e) {
+            predicted = true;
+            findings.push(f);
+        }
     }
     findings.extend(behind_schedule(e));
-    findings
+    GeneratorLimits {
+        findings,
+        predicted,
+    }
 }
 
 /// The generator fell behind its own schedule: one launch very late, or
@@ -151,26 +170,20 @@ fn secs(us: u64) -> String {
 }
 
 /// This machine's own figures next to a local failure, and the setting the
-/// check before the run named for it.
-fn machine_evidence(f: &mut Finding, m: &MachineLimits, resource: LocalResource, detail: &str) {
+/// check before the run named for it. True when the check had named it.
+fn machine_evidence(f: &mut Finding, m: &MachineLimits, resource: LocalResource) -> bool {
     let wanted = match resource {
-        LocalResource::FileDescriptors => {
-            // ENFILE (23, "in system") is the system-wide table, EMFILE
-            // the process's own limit.
-            let system = detail.contains("os error 23") || detail.contains("in system");
-            if let (true, Some(max), Some(open)) = (system, m.file_max, m.files_open) {
+        LocalResource::SystemFileDescriptors => {
+            if let (Some(max), Some(open)) = (m.file_max, m.files_open) {
                 f.evidence.push(format!(
                     "the whole machine's file table was full: fs.file-max {} ({} open before the run)",
                     thousands(max),
                     thousands(open)
                 ));
             }
-            if system {
-                MachineResource::FileMax
-            } else {
-                MachineResource::OpenFiles
-            }
+            MachineResource::FileMax
         }
+        LocalResource::FileDescriptors => MachineResource::OpenFiles,
         LocalResource::EphemeralPorts => MachineResource::EphemeralPorts,
         LocalResource::Memory => {
             if let Some(avail) = m.mem_available_bytes {
@@ -189,18 +202,13 @@ fn machine_evidence(f: &mut Finding, m: &MachineLimits, resource: LocalResource,
             MachineResource::Memory
         }
     };
-    if let Some(s) = m.shortfalls.iter().find(|s| s.resource == wanted) {
-        f.evidence.push(format!("{CHECKED_BEFORE}{}", s.detail));
-        f.fix
-            .push(fix("client", format!("On this machine: {}", s.setting)));
-    }
-}
-
-/// Whether `findings` hold the machine's predicted limit.
-pub(super) fn predicted(findings: &[Finding]) -> bool {
-    findings
-        .iter()
-        .any(|f| f.evidence.iter().any(|e| e.starts_with(CHECKED_BEFORE)))
+    let Some(s) = m.shortfalls.iter().find(|s| s.resource == wanted) else {
+        return false;
+    };
+    f.evidence.push(format!("{CHECKED_BEFORE}{}", s.detail));
+    f.fix
+        .push(fix("client", format!("On this machine: {}", s.setting)));
+    true
 }
 
 const CHECKED_BEFORE: &str = "checked before the run: ";

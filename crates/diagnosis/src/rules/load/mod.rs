@@ -48,7 +48,8 @@ pub fn diagnose_load(e: &LoadEvidence) -> Vec<Finding> {
 
 fn diagnose_ramp(e: &LoadEvidence) -> Vec<Finding> {
     // The generator's own limits come first and are never the server's.
-    let mut findings = generator::diagnose(e);
+    let generator = generator::diagnose(e);
+    let mut findings = generator.findings;
     let generator_limited = !findings.is_empty();
     let knee = e
         .steps
@@ -65,7 +66,7 @@ fn diagnose_ramp(e: &LoadEvidence) -> Vec<Finding> {
     match knee {
         // This machine ran out where the check before the run said it
         // would: the knee is its own, not the target's.
-        Some(_) if generator::predicted(&findings) => {}
+        Some(_) if generator.predicted => {}
         Some(i) => findings.extend(knee::diagnose(e, i)),
         None if !generator_limited => findings.push(healthy(e)),
         None => {}
@@ -350,7 +351,13 @@ mod tests {
     fn a_full_system_file_table_names_file_max() {
         let mut e = evidence(vec![
             step(1, 100, 100, &[], 100),
-            step(2, 100, 20, &[("local-file-descriptors", 80, 220)], 120),
+            step(
+                2,
+                100,
+                20,
+                &[("local-system-file-descriptors", 80, 220)],
+                120,
+            ),
         ]);
         e.steps[1].failure_samples[0].detail =
             "connect: Too many open files in system (os error 23)".to_owned();
@@ -363,6 +370,33 @@ mod tests {
             .iter()
             .any(|l| l.contains("file table was full: fs.file-max 500")));
         assert!(f.fix.iter().any(|x| x.text.contains("fs.file-max=720")));
+    }
+
+    #[test]
+    fn the_process_limit_is_told_from_the_system_table_by_its_kind_not_its_words() {
+        // EMFILE (the process's limit), whatever its text says: the check
+        // before the run named only fs.file-max, which is not this.
+        let mut e = evidence(vec![
+            step(1, 100, 100, &[], 100),
+            step(2, 100, 20, &[("local-file-descriptors", 80, 220)], 120),
+        ]);
+        e.steps[1].failure_samples[0].detail =
+            "connect: Too many open files in system (os error 23)".to_owned();
+        e.generator.machine = Some(short_of_files(220));
+        let findings = diagnose_load(&e);
+        let f = findings
+            .iter()
+            .find(|f| f.subject.as_deref() == Some("wsdoctor (this machine)"))
+            .unwrap();
+        assert!(f.title.contains("file descriptors"), "{f:#?}");
+        assert!(
+            !f.evidence.iter().any(|l| l.contains("file table was full")),
+            "{f:#?}"
+        );
+        assert!(
+            !f.fix.iter().any(|x| x.text.contains("fs.file-max")),
+            "{f:#?}"
+        );
     }
 
     #[test]

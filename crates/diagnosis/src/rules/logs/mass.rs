@@ -139,6 +139,7 @@ fn drain_hops(ctx: &Ctx<'_>, timer: Timer) -> Vec<hops::Hop> {
             id: p.id.clone(),
             confidence: PRODUCER_CONFIDENCE,
             evidence: format!("the access log is {}'s", p.short_name()),
+            behind_front: false,
         })
         .into_iter()
         .collect();

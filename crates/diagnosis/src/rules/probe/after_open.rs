@@ -527,7 +527,7 @@ fn blame_by_clocks(
         let behind: Vec<&str> = ctx
             .candidates
             .iter()
-            .filter(|c| c.id != b.id && c.evidence.contains("came back through"))
+            .filter(|c| c.id != b.id && c.behind_front)
             .filter(|c| kb().intermediary(&c.id).is_some_and(|i| i.is_proxy()))
             .map(|c| c.id.as_str())
             .collect();

@@ -2,7 +2,7 @@
 //! refused, failed or could not be reached, and what its presence means for
 //! the numbers of a probe that went fine.
 
-use wsdoctor_evidence::{escape_peer, ConnectionEnd, ForwardProxyRecord};
+use wsdoctor_evidence::{escape_peer, ConnectionEnd, ForwardProxyRecord, HandshakeRecord};
 
 use super::Ctx;
 use crate::finding::{CauseId, Finding, Severity};
@@ -64,8 +64,7 @@ fn tunnel_target(ctx: &Ctx<'_>, proxy: &ForwardProxyRecord) -> String {
     proxy
         .connect
         .as_ref()
-        .and_then(|c| c.request.first())
-        .and_then(|line| line.split(' ').nth(1))
+        .and_then(HandshakeRecord::request_target)
         .map_or_else(
             || {
                 let t = &ctx.conn.target;
@@ -101,11 +100,8 @@ fn refused(
     let target = escape_peer(&tunnel_target(ctx, proxy));
     let name = shown(proxy);
     let connect = proxy.connect.as_ref();
-    let sent_credentials = connect.is_some_and(|c| {
-        c.request
-            .iter()
-            .any(|l| l.to_ascii_lowercase().starts_with("proxy-authorization:"))
-    });
+    let sent_credentials =
+        connect.is_some_and(|c| c.request_header("proxy-authorization").is_some());
     let socks = proxy.socks.as_ref().map(|s| (s.step.as_str(), s.code));
     let (title, fixes) = match (status, socks) {
         // tinyproxy answers 401 to wrong credentials, 407 to none.

@@ -31,12 +31,6 @@ pub(super) fn diagnose(ctx: &Ctx<'_>, status: u16) -> Finding {
         .map(|n| format!("{n} answered"))
         .unwrap_or_else(|| "The server answered".to_owned());
 
-    // A 400 the WebSocket server wrote itself (it refused our subprotocol or
-    // Engine.IO query): the upgrade got through, whatever its page says.
-    let mut by_server = hs
-        .and_then(server_refusal::recognise)
-        .map(|r| server_refusal::finding(ctx, &r));
-
     let mut f = match status {
         502..=504 => {
             let mut f = ctx.finding(
@@ -73,19 +67,24 @@ pub(super) fn diagnose(ctx: &Ctx<'_>, status: u16) -> Finding {
             f.fix.push(fix("client", "Use wss:// for this port."));
             f
         }
-        400 if by_server.is_some() => by_server
-            .take()
-            .unwrap_or_else(|| refused(ctx, status, &by)),
-        400 if UPGRADE_WORDS.iter().any(|w| body.contains(w)) => not_forwarded(
-            ctx,
-            0.75,
-            "The backend rejected the request as not a WebSocket upgrade: a proxy dropped the Upgrade header",
-        ),
-        400 if ctx.blamed_proxy().is_some() => not_forwarded(
-            ctx,
-            0.6,
-            &format!("{by} 400 to the upgrade: the Upgrade header most likely did not get through"),
-        ),
+        // A 400 the WebSocket server wrote itself (it refused our subprotocol or
+        // Engine.IO query): the upgrade got through, whatever its page says.
+        400 => match hs.and_then(server_refusal::recognise) {
+            Some(r) => server_refusal::finding(ctx, &r),
+            None if UPGRADE_WORDS.iter().any(|w| body.contains(w)) => not_forwarded(
+                ctx,
+                0.75,
+                "The backend rejected the request as not a WebSocket upgrade: a proxy dropped the Upgrade header",
+            ),
+            None if ctx.blamed_proxy().is_some() => not_forwarded(
+                ctx,
+                0.6,
+                &format!(
+                    "{by} 400 to the upgrade: the Upgrade header most likely did not get through"
+                ),
+            ),
+            None => refused(ctx, status, &by),
+        },
         500..=599 => {
             // 52x are Cloudflare's "origin failed" codes; other 5xx may be the
             // application's own error.
@@ -151,7 +150,8 @@ fn refused(ctx: &Ctx<'_>, status: u16, by: &str) -> Finding {
                 format!(
                     "Use the path the WebSocket handler is mounted on; if a proxy routes by \
                      path, make its route match {}.",
-                    request_path(hs).unwrap_or("the path")
+                    hs.and_then(HandshakeRecord::request_target)
+                        .unwrap_or("the path")
                 ),
             ));
             f
@@ -299,10 +299,6 @@ fn identified_by_server(ctx: &Ctx<'_>, i: &Intermediary) -> bool {
     ctx.candidates
         .iter()
         .any(|c| c.id == i.id && c.evidence.to_ascii_lowercase().contains("server:"))
-}
-
-fn request_path(hs: Option<&HandshakeRecord>) -> Option<&str> {
-    hs?.request.first()?.split_whitespace().nth(1)
 }
 
 /// Measured facts about the answer: status and timing, identifying headers,

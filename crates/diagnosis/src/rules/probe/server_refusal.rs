@@ -70,7 +70,9 @@ pub(super) fn recognise(hs: &HandshakeRecord) -> Option<Refusal> {
             .map(|list| list.trim_end_matches('.').trim().to_owned())
             .filter(|list| !list.is_empty());
         return Some(Refusal::Subprotocol {
-            offered: request_header(hs, "sec-websocket-protocol").map(str::to_owned),
+            offered: hs
+                .request_header("sec-websocket-protocol")
+                .map(str::to_owned),
             expected,
         });
     }
@@ -155,17 +157,9 @@ fn engine_io(ctx: &Ctx<'_>, message: &str) -> Finding {
 /// Engine.IO answers on its path (`/socket.io/`, `/engine.io/`) or to an
 /// `EIO=` query; its short messages mean nothing elsewhere.
 fn engine_io_request(hs: &HandshakeRecord) -> bool {
-    hs.request.first().is_some_and(|line| {
-        let line = line.to_ascii_lowercase();
-        line.contains("/socket.io/") || line.contains("/engine.io/") || line.contains("eio=")
-    })
-}
-
-/// The value of a request header, from the request as recorded.
-fn request_header<'a>(hs: &'a HandshakeRecord, name: &str) -> Option<&'a str> {
-    hs.request.iter().skip(1).find_map(|line| {
-        let (n, v) = line.split_once(':')?;
-        n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+    hs.request_target().is_some_and(|target| {
+        let target = target.to_ascii_lowercase();
+        target.contains("/socket.io/") || target.contains("/engine.io/") || target.contains("eio=")
     })
 }
 
@@ -177,7 +171,9 @@ fn request_header<'a>(hs: &'a HandshakeRecord, name: &str) -> Option<&'a str> {
 /// false. So the upgrade was refused for every client that offers one.
 pub(super) fn ignored_subprotocol(ctx: &Ctx<'_>) -> Option<Finding> {
     let hs = ctx.hs.filter(|h| h.switched() && h.subprotocol.is_none())?;
-    let offered = request_header(hs, "sec-websocket-protocol").filter(|o| !o.is_empty())?;
+    let offered = hs
+        .request_header("sec-websocket-protocol")
+        .filter(|o| !o.is_empty())?;
     let mut f = ctx.finding(
         CauseId::UpgradeRejected,
         Severity::Warning,

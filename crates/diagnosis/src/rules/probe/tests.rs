@@ -767,6 +767,67 @@ fn a_fin_while_silent_also_reports_the_missing_heartbeat() {
     assert_eq!(ids, [CauseId::AbnormalClose, CauseId::NoHeartbeat]);
 }
 
+/// HAProxy's answer to the fingerprint's malformed header: it is the hop
+/// our connection reaches.
+fn haproxy_in_front() -> wsdoctor_evidence::HopProbeRecord {
+    let header = |name: &str, value: &str| wsdoctor_evidence::Header {
+        name: name.into(),
+        value: value.into(),
+    };
+    wsdoctor_evidence::HopProbeRecord {
+        to: "192.0.2.10:443".into(),
+        tls: true,
+        exchanges: vec![wsdoctor_evidence::HopProbeExchange {
+            probe: "bad-header-name".into(),
+            sent: String::new(),
+            status: Some(400),
+            reason: "Bad request".into(),
+            headers: vec![
+                header("Content-length", "90"),
+                header("Content-Type", "text/html"),
+            ],
+            body: "<html><body><h1>400 Bad request</h1>\nYour browser sent an invalid request.\n</body></html>\n".into(),
+            error: None,
+            elapsed_us: 1000,
+        }],
+    }
+}
+
+#[test]
+fn a_drop_at_a_configured_front_hop_names_the_proxy_behind_it() {
+    // 2.5 s is no product's default: HAProxy (in front) was set to it,
+    // or nginx behind it, whose Server header came back through HAProxy.
+    let mut ev = Probe::new()
+        .opened_with(behind_nginx())
+        .closed(2.5, ConnectionEnd::FinWithoutClose { mid_frame: false })
+        .build();
+    ev.hop_probe = Some(haproxy_in_front());
+    let f = &diagnose_probe(&ev)[0];
+    assert_eq!(f.intermediary.as_deref(), Some("haproxy"), "{f:#?}");
+    assert!(
+        has_evidence(f, "nginx behind it may be set to the same value"),
+        "{f:#?}"
+    );
+}
+
+#[test]
+fn a_peers_header_saying_came_back_through_places_no_hop_behind() {
+    // The same words in a header the peer wrote are not the fingerprint's:
+    // only a hop it found in front puts another behind it.
+    let mut hs = behind_nginx();
+    hs.headers.push(wsdoctor_evidence::Header {
+        name: "Via".into(),
+        value: "1.1 squid, came back through".into(),
+    });
+    let ev = Probe::new()
+        .opened_with(hs)
+        .closed(2.5, ConnectionEnd::FinWithoutClose { mid_frame: false })
+        .build();
+    let f = &diagnose_probe(&ev)[0];
+    assert!(has_evidence(f, "idle timer is configurable"), "{f:#?}");
+    assert!(!has_evidence(f, "behind it may be set"), "{f:#?}");
+}
+
 #[test]
 fn hostile_peer_text_is_escaped() {
     let ev = Probe::new()
