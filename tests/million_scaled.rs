@@ -9,25 +9,20 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
+mod support;
+
 use std::io::Read as _;
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use assert_cmd::cargo::CommandCargoExt;
 use serde_json::Value;
+use support::{free_port, wsdoctor};
 
 const CONNECTIONS: u64 = 50_000;
 const PROCS: &str = "4";
 /// The whole test's bound: the ramp takes 5 s at this rate when the
 /// machine keeps up (debug build), the hold 10 s, the close under 3 s.
 const LOAD_BOUND: Duration = Duration::from_secs(150);
-
-fn wsdoctor() -> Command {
-    let mut c = Command::cargo_bin("wsdoctor").unwrap();
-    c.env("NO_COLOR", "1");
-    c
-}
 
 /// Stops the serve group however the test ends: killing the parent closes
 /// the workers' stdin, and they go too.
@@ -126,14 +121,6 @@ fn established_on(port: u16) -> usize {
                 && (port_of(fields[1]) == Some(port) || port_of(fields[2]) == Some(port))
         })
         .count()
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn start_serve(port: u16) -> Serve {
