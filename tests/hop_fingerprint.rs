@@ -255,8 +255,26 @@ async fn over_wss_the_fingerprint_speaks_tls_too() {
     ]);
     let hop = &report["observations"]["probes"][0]["hop_probe"];
     assert_eq!(hop["tls"], true, "{report:#}");
-    for x in hop["exchanges"].as_array().unwrap() {
+    // All four were sent, in order, and each was answered in HTTP: plain
+    // text to a TLS port gets no answer at all.
+    let exchanges = hop["exchanges"].as_array().unwrap();
+    let sent: Vec<&str> = exchanges
+        .iter()
+        .map(|x| x["probe"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            "bad-header-name",
+            "unknown-method",
+            "long-request-line",
+            "options-star"
+        ],
+        "{report:#}"
+    );
+    for x in exchanges {
         assert!(x["status"].is_u64(), "an answer over TLS: {x:#}");
+        assert!(x["error"].is_null(), "{x:#}");
     }
 }
 
