@@ -258,8 +258,19 @@ fn fifty_thousand_through_both_multi_process_paths() {
         left = established_on(port);
     }
     assert_eq!(left, 0, "sockets of port {port} still established; {close}");
-    // This machine's check found room, and the kernel's share was measured.
-    let machine = &load["generator"]["machine"];
+    // This machine's check ran (a report without it checked nothing),
+    // read the limits the test's own check read, saw the target here, and
+    // found room; and the kernel's share was measured.
+    let generator = &load["generator"];
+    let machine = &generator["machine"];
+    assert!(machine.is_object(), "no machine check: {generator}");
+    assert!(machine["file_max"].is_u64(), "{machine}");
+    assert!(machine["mem_available_bytes"].is_u64(), "{machine}");
+    assert!(
+        machine["ephemeral_ports"].as_u64().is_some_and(|p| p > 0),
+        "{machine}"
+    );
+    assert_eq!(machine["target_here"], true, "{machine}");
     assert!(machine["shortfalls"].is_null(), "{machine}");
     // (Machine-wide: on a shared machine other work can free more slab
     // than the sockets took, and then there is no figure, never a wrong one.)
