@@ -143,11 +143,23 @@ async fn tls_alpn_h2_is_negotiated_and_recorded() {
 async fn http1_still_works_against_an_http2_server() {
     let srv = server(true, None, "").await;
     let e = run(&config(&srv.url("/ws"), HttpVersion::Http1), None).await;
+    // Said in full when it fails: it failed 4 runs of 10 at a load average
+    // near 18 (the close not ended by our answered close), with nothing to
+    // say how it ended instead.
     let hs = e.connection.handshake.as_ref().unwrap();
-    assert_eq!((hs.http_version.as_str(), hs.status), ("HTTP/1.1", 101));
-    assert!(ended_by_our_close(&e));
+    assert_eq!(
+        (hs.http_version.as_str(), hs.status),
+        ("HTTP/1.1", 101),
+        "{hs:?}"
+    );
+    assert!(ended_by_our_close(&e), "{:?}", e.connection.end);
     assert_eq!(e.connection.extended_connect, None);
-    assert_eq!(top(&e), (CauseId::Healthy, Severity::Info));
+    assert_eq!(
+        top(&e),
+        (CauseId::Healthy, Severity::Info),
+        "{:#?}",
+        diagnose_probe(&e)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

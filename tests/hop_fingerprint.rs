@@ -15,21 +15,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use assert_cmd::cargo::CommandCargoExt;
 use serde_json::Value;
 use wsdoctor_lab::{LabConfig, LabServer};
 
+/// `wsdoctor ARGS… --json`: its exit code and its schema-checked report.
 fn wsdoctor(args: &[&str]) -> (i32, Value) {
-    let out = Command::cargo_bin("wsdoctor")
-        .unwrap()
-        .args(args)
-        .arg("--json")
-        .output()
-        .unwrap();
-    let report: Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
-    support::schema_validate(&report);
-    (out.status.code().unwrap_or(-1), report)
+    support::wsdoctor_json(&[args, &["--json"]].concat())
 }
 
 fn idle(url: &str) -> (i32, Value) {
@@ -116,11 +107,7 @@ fn apache(
     let bin = support::require("apache2")?;
     let modules = "/usr/lib/apache2/modules";
     let dir = tempfile::tempdir().unwrap();
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = support::free_port();
     let d = dir.path().display();
     let conf = format!(
         "ServerRoot {d}\nPidFile {d}/httpd.pid\nListen 127.0.0.1:{port}\n\
@@ -268,8 +255,26 @@ async fn over_wss_the_fingerprint_speaks_tls_too() {
     ]);
     let hop = &report["observations"]["probes"][0]["hop_probe"];
     assert_eq!(hop["tls"], true, "{report:#}");
-    for x in hop["exchanges"].as_array().unwrap() {
+    // All four were sent, in order, and each was answered in HTTP: plain
+    // text to a TLS port gets no answer at all.
+    let exchanges = hop["exchanges"].as_array().unwrap();
+    let sent: Vec<&str> = exchanges
+        .iter()
+        .map(|x| x["probe"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            "bad-header-name",
+            "unknown-method",
+            "long-request-line",
+            "options-star"
+        ],
+        "{report:#}"
+    );
+    for x in exchanges {
         assert!(x["status"].is_u64(), "an answer over TLS: {x:#}");
+        assert!(x["error"].is_null(), "{x:#}");
     }
 }
 

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use assert_cmd::cargo::CommandCargoExt;
 use serde_json::Value;
 
-use support::KillOnDrop as Killed;
+use support::{free_port, KillOnDrop as Killed};
 
 /// What one connection may grow `serve` by, whatever its client sends or
 /// refuses to read: the 64 KiB outbound bound, one read and one echoed
@@ -33,14 +33,6 @@ fn rss_kib(pid: u32) -> u64 {
                 .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
         })
         .unwrap_or(0)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// `wsdoctor serve` on a free port, writing its events to `events`; with a

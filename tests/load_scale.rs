@@ -12,9 +12,8 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use assert_cmd::cargo::CommandCargoExt;
 use serde_json::Value;
-use support::schema_validate;
+use support::{schema_validate, wsdoctor};
 use wsdoctor_lab::{LabConfig, LabServer};
 
 /// A short ramp: 3 steps of 80, held 1 s at the end.
@@ -30,12 +29,6 @@ const RAMP: &[&str] = &[
     "--hold",
     "1s",
 ];
-
-fn wsdoctor() -> Command {
-    let mut c = Command::cargo_bin("wsdoctor").unwrap();
-    c.env("NO_COLOR", "1");
-    c
-}
 
 fn spawn_load(url: &str, extra: &[&str]) -> Child {
     wsdoctor()

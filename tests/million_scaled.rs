@@ -9,25 +9,20 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
+mod support;
+
 use std::io::Read as _;
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use assert_cmd::cargo::CommandCargoExt;
 use serde_json::Value;
+use support::{free_port, wsdoctor};
 
 const CONNECTIONS: u64 = 50_000;
 const PROCS: &str = "4";
 /// The whole test's bound: the ramp takes 5 s at this rate when the
 /// machine keeps up (debug build), the hold 10 s, the close under 3 s.
 const LOAD_BOUND: Duration = Duration::from_secs(150);
-
-fn wsdoctor() -> Command {
-    let mut c = Command::cargo_bin("wsdoctor").unwrap();
-    c.env("NO_COLOR", "1");
-    c
-}
 
 /// Stops the serve group however the test ends: killing the parent closes
 /// the workers' stdin, and they go too.
@@ -126,14 +121,6 @@ fn established_on(port: u16) -> usize {
                 && (port_of(fields[1]) == Some(port) || port_of(fields[2]) == Some(port))
         })
         .count()
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn start_serve(port: u16) -> Serve {
@@ -271,8 +258,19 @@ fn fifty_thousand_through_both_multi_process_paths() {
         left = established_on(port);
     }
     assert_eq!(left, 0, "sockets of port {port} still established; {close}");
-    // This machine's check found room, and the kernel's share was measured.
-    let machine = &load["generator"]["machine"];
+    // This machine's check ran (a report without it checked nothing),
+    // read the limits the test's own check read, saw the target here, and
+    // found room; and the kernel's share was measured.
+    let generator = &load["generator"];
+    let machine = &generator["machine"];
+    assert!(machine.is_object(), "no machine check: {generator}");
+    assert!(machine["file_max"].is_u64(), "{machine}");
+    assert!(machine["mem_available_bytes"].is_u64(), "{machine}");
+    assert!(
+        machine["ephemeral_ports"].as_u64().is_some_and(|p| p > 0),
+        "{machine}"
+    );
+    assert_eq!(machine["target_here"], true, "{machine}");
     assert!(machine["shortfalls"].is_null(), "{machine}");
     // (Machine-wide: on a shared machine other work can free more slab
     // than the sockets took, and then there is no figure, never a wrong one.)

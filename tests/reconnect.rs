@@ -5,6 +5,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
+mod support;
+
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -12,18 +14,11 @@ use std::time::{Duration, Instant};
 
 use assert_cmd::cargo::CommandCargoExt;
 use serde_json::Value;
+use support::free_port;
 use wsdoctor_evidence::{HeartbeatSettings, PongPolicy, Role};
 use wsdoctor_sources::conn::driver::{drive, WatchPlan};
 use wsdoctor_sources::conn::session::{Session, SessionConfig};
 use wsdoctor_sources::conn::{self, ConnectOptions, Target};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn ms(v: u64) -> Duration {
     Duration::from_millis(v)

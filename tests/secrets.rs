@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use assert_cmd::cargo::CommandCargoExt;
 
-use support::KillOnDrop as Killed;
+use support::{free_port, KillOnDrop as Killed};
 
 /// Runs the binary with `env` set; returns (exit code, stdout, stderr).
 fn wsdoctor(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
@@ -129,14 +129,6 @@ fn no_error_of_any_connecting_command_quotes_a_secret() {
 }
 
 /// A loopback port nothing listens on now.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[test]
 fn a_token_passed_as_a_subprotocol_reaches_no_output() {
     let dir = tempfile::tempdir().unwrap();

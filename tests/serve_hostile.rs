@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use assert_cmd::cargo::CommandCargoExt;
 use serde_json::Value;
 
-use support::KillOnDrop as Killed;
+use support::{free_port, KillOnDrop as Killed};
 
 fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -27,14 +27,6 @@ fn rss_kib(pid: u32) -> u64 {
 }
 
 /// A loopback port nothing listens on now.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// `wsdoctor serve` on `port`, without pings.
 fn serve(port: u16) -> Command {
     let mut command = Command::cargo_bin("wsdoctor").unwrap();

@@ -4,28 +4,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
+mod support;
+
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use assert_cmd::cargo::CommandCargoExt;
 use serde_json::Value;
-
-fn wsdoctor() -> Command {
-    let mut c = Command::cargo_bin("wsdoctor").unwrap();
-    c.env("NO_COLOR", "1");
-    c
-}
-
-/// A port free a moment ago (serve --procs needs a fixed one).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use support::{free_port, wsdoctor};
 
 /// The instance that answers `GET /whoami` on a new connection.
 fn whoami(port: u16) -> Option<String> {

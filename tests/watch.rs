@@ -10,15 +10,8 @@ use std::process::Command;
 
 use assert_cmd::cargo::CommandCargoExt;
 use serde_json::Value;
+use support::free_port;
 use wsdoctor_lab::{DiagServer, LabConfig, LabServer, ServeConfig};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_idle_timeout_shows_in_findings_metrics_and_events() {

@@ -103,13 +103,18 @@ pub(crate) fn listening_port(line: &str) -> Option<u16> {
     line.trim().strip_prefix("listening ")?.parse().ok()
 }
 
+/// The tests' own `wsdoctor` binary, with colour off (text reports are
+/// read as text).
+pub(crate) fn wsdoctor() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_wsdoctor"));
+    command.env("NO_COLOR", "1");
+    command
+}
+
 /// Runs `wsdoctor ARGS…` (which must include `--json`) and returns its exit
 /// code and its report, checked against the schema.
 pub(crate) fn wsdoctor_json(args: &[&str]) -> (i32, serde_json::Value) {
-    let out = Command::new(env!("CARGO_BIN_EXE_wsdoctor"))
-        .args(args)
-        .output()
-        .unwrap();
+    let out = wsdoctor().args(args).output().unwrap();
     let report: serde_json::Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
     schema_validate(&report);

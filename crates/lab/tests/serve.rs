@@ -145,7 +145,11 @@ async fn both_views_agree_on_who_closed_and_how() -> Result<()> {
             "{s_end:?}"
         );
         // The server's pings were answered by the probe, with RTTs.
-        assert!(!server_view.connection.pong_rtts_us().is_empty());
+        assert!(
+            !server_view.connection.pong_rtts_us().is_empty(),
+            "{:?}",
+            server_view.connection.events
+        );
 
         // The server closes with 1011.
         let client = probe::run(&probe_of("/ws?client=b&fault=close:1011:200ms", 2000), None).await;

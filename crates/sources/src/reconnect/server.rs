@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf as _, BytesMut};
+use http::StatusCode;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
@@ -98,6 +99,41 @@ pub(crate) fn client_id(target: &str, header: Option<&str>, peer: SocketAddr) ->
         })
         .filter(|c| !c.is_empty())
         .unwrap_or_else(|| peer.ip().to_string())
+}
+
+/// A response head: the status line with the status's standard reason,
+/// then `headers` in order. Written by hand: `http` has response types but
+/// no writer, and hyper's would want the connection, which after a 101
+/// belongs to the evidence session.
+fn response_head(status: StatusCode, headers: &[(&str, &str)]) -> String {
+    let mut head = format!(
+        "HTTP/1.1 {} {}\r\n",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("")
+    );
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    head
+}
+
+/// A whole answer that ends the connection: `status`, the `extra` headers,
+/// then `body` with its type and length.
+fn closing_answer(
+    status: StatusCode,
+    extra: &[(&str, &str)],
+    content_type: &str,
+    body: &str,
+) -> String {
+    let length = body.len().to_string();
+    let mut headers = extra.to_vec();
+    headers.extend([
+        ("Content-Type", content_type),
+        ("Content-Length", length.as_str()),
+        ("Connection", "close"),
+    ]);
+    response_head(status, &headers) + body
 }
 
 async fn answer_and_close(mut tcp: TcpStream, bytes: &[u8]) {
@@ -221,17 +257,16 @@ pub(crate) async fn serve(mut tcp: TcpStream, peer: SocketAddr, shared: &Shared)
             // SignalR's negotiate POST before its upgrade: answered, and
             // not a connection of the client's (the upgrade that follows is).
             let body = wsdoctor_app::listen::signalr::negotiate_answer();
-            let answer = format!(
-                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
+            let answer = closing_answer(StatusCode::OK, &[], "application/json", &body);
             return answer_and_close(tcp, answer.as_bytes()).await;
         }
         // Not a WebSocket request: not a reconnect either.
         let body = "wsdoctor reconnect: connect with a WebSocket client\n";
-        let answer = format!(
-            "HTTP/1.1 426 Upgrade Required\r\nUpgrade: websocket\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
+        let answer = closing_answer(
+            StatusCode::UPGRADE_REQUIRED,
+            &[("Upgrade", "websocket")],
+            "text/plain",
+            body,
         );
         return answer_and_close(tcp, answer.as_bytes()).await;
     };
@@ -242,10 +277,7 @@ pub(crate) async fn serve(mut tcp: TcpStream, peer: SocketAddr, shared: &Shared)
     let plan = match admission {
         Admission::Refuse => {
             let body = "wsdoctor reconnect: refused on purpose (is the client backing off?)\n";
-            let answer = format!(
-                "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
+            let answer = closing_answer(StatusCode::SERVICE_UNAVAILABLE, &[], "text/plain", body);
             return answer_and_close(tcp, answer.as_bytes()).await;
         }
         Admission::AcceptAndDrop(after, way) => Some((after, way)),
@@ -280,16 +312,17 @@ async fn answer_upgrade(
         .collect();
     let listening =
         wsdoctor_app::listen::listen(shared.app, &request.target, &offered, Instant::now());
-    let chosen = listening
-        .as_ref()
-        .and_then(|l| l.subprotocol.as_deref())
-        .map_or(String::new(), |sub| {
-            format!("Sec-WebSocket-Protocol: {sub}\r\n")
-        });
-    let head = format!(
-        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n{chosen}Server: wsdoctor-reconnect\r\n\r\n",
-        accept_key(key.trim())
-    );
+    let accept = accept_key(key.trim());
+    let mut headers = vec![
+        ("Upgrade", "websocket"),
+        ("Connection", "Upgrade"),
+        ("Sec-WebSocket-Accept", accept.as_str()),
+    ];
+    if let Some(sub) = listening.as_ref().and_then(|l| l.subprotocol.as_deref()) {
+        headers.push(("Sec-WebSocket-Protocol", sub));
+    }
+    headers.push(("Server", "wsdoctor-reconnect"));
+    let head = response_head(StatusCode::SWITCHING_PROTOCOLS, &headers);
     tcp.write_all(head.as_bytes()).await?;
     Ok(listening)
 }
@@ -396,7 +429,79 @@ async fn end_connection(
 
 #[cfg(test)]
 mod tests {
-    use super::client_id;
+    use super::{client_id, closing_answer, response_head, StatusCode};
+
+    /// The status, the headers and the body of `answer`, as a client reads them.
+    fn read_back(answer: &str) -> (u16, Vec<(String, String)>, String) {
+        let mut headers = [httparse::EMPTY_HEADER; 16];
+        let mut response = httparse::Response::new(&mut headers);
+        let Ok(httparse::Status::Complete(len)) = response.parse(answer.as_bytes()) else {
+            panic!("not a complete head: {answer:?}");
+        };
+        let headers = response
+            .headers
+            .iter()
+            .map(|h| {
+                (
+                    h.name.to_owned(),
+                    String::from_utf8_lossy(h.value).into_owned(),
+                )
+            })
+            .collect();
+        (
+            response.code.unwrap_or(0),
+            headers,
+            answer[len..].to_owned(),
+        )
+    }
+
+    #[test]
+    fn a_closing_answer_says_its_length_type_and_close() {
+        let body = "wsdoctor reconnect: connect with a WebSocket client\n";
+        let answer = closing_answer(
+            StatusCode::UPGRADE_REQUIRED,
+            &[("Upgrade", "websocket")],
+            "text/plain",
+            body,
+        );
+        assert!(
+            answer.starts_with("HTTP/1.1 426 Upgrade Required\r\n"),
+            "{answer:?}"
+        );
+        let (status, headers, read_body) = read_back(&answer);
+        assert_eq!(status, 426);
+        assert_eq!(read_body, body);
+        let expected = [
+            ("Upgrade", "websocket".to_owned()),
+            ("Content-Type", "text/plain".to_owned()),
+            ("Content-Length", body.len().to_string()),
+            ("Connection", "close".to_owned()),
+        ];
+        let expected: Vec<(String, String)> = expected
+            .into_iter()
+            .map(|(n, v)| (n.to_owned(), v))
+            .collect();
+        assert_eq!(headers, expected);
+        let refused = closing_answer(StatusCode::SERVICE_UNAVAILABLE, &[], "text/plain", "x");
+        assert!(
+            refused.starts_with("HTTP/1.1 503 Service Unavailable\r\n"),
+            "{refused:?}"
+        );
+        assert_eq!(read_back(&refused).2, "x");
+    }
+
+    #[test]
+    fn a_head_without_a_body_ends_at_its_blank_line() {
+        let head = response_head(
+            StatusCode::SWITCHING_PROTOCOLS,
+            &[("Upgrade", "websocket"), ("Connection", "Upgrade")],
+        );
+        assert_eq!(
+            head,
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+        );
+        assert_eq!(read_back(&head).2, "");
+    }
 
     #[test]
     fn client_identity_from_query_header_or_ip() {
