@@ -87,9 +87,6 @@ pub(crate) struct LoadArgs {
     /// exit when stdin closes, append to --events).
     #[arg(long, hide = true)]
     pub(crate) child: bool,
-    /// Internal: hold workers in this process (a --procs child gets its share of the cores).
-    #[arg(long, hide = true, value_name = "N")]
-    pub(crate) hold_threads: Option<usize>,
     #[command(flatten)]
     pub(crate) connect: ConnectArgs,
     #[command(flatten)]
@@ -112,9 +109,6 @@ fn load_config(args: &LoadArgs) -> anyhow::Result<LoadConfig> {
     }
     if let Some(shard) = &args.shard {
         config.shard = Some(Shard::parse(shard).context("--shard")?);
-    }
-    if let Some(threads) = args.hold_threads {
-        config.hold_threads = threads;
     }
     wsdoctor_sources::conn::app::prepare(&mut config.connect, args.app)?;
     Ok(config.validated()?)
@@ -249,13 +243,7 @@ async fn run_procs(
     let start = |child: &ChildPlan| procs::ChildSpec {
         label: child.label.clone(),
         program: program.clone(),
-        args: child_args(
-            args,
-            config,
-            Some(child.shard),
-            &child.sources,
-            wsdoctor_sources::conn::hold::threads_per_process(procs as usize),
-        ),
+        args: child_args(args, config, Some(child.shard), &child.sources),
     };
     let spinner = Spinner::new();
     // Ctrl-C (even where the shell started us with SIGINT ignored): every
@@ -304,7 +292,6 @@ fn child_args(
     config: &LoadConfig,
     shard: Option<Shard>,
     sources: &[IpAddr],
-    hold_threads: usize,
 ) -> Vec<OsString> {
     let mut a: Vec<OsString> = vec!["load".into(), args.url.clone().into()];
     let mut push = |flag: &str, value: OsString| {
@@ -364,7 +351,6 @@ fn child_args(
     if let Some(shard) = shard {
         push("--shard", shard.to_string().into());
     }
-    push("--hold-threads", hold_threads.to_string().into());
     push("--color", "never".into());
     for flag in [
         (c.insecure, "--insecure"),
@@ -415,7 +401,7 @@ mod tests {
         };
         let config = super::load_config(&args).unwrap();
         let shard = wsdoctor_sources::load::Shard::new(1, 2).ok();
-        let child: Vec<String> = super::child_args(&args, &config, shard, &[], 1)
+        let child: Vec<String> = super::child_args(&args, &config, shard, &[])
             .into_iter()
             .map(|a| a.into_string().unwrap())
             .collect();
@@ -431,7 +417,6 @@ mod tests {
         assert_eq!(child_config.rate.to_bits(), config.rate.to_bits());
         assert_eq!(child_config.shard, shard);
         assert!(back.child && back.procs.is_none());
-        assert_eq!(child_config.hold_threads, 1);
         assert_eq!(back.connect.headers, vec!["X-A: 1".to_owned()]);
     }
 
@@ -458,7 +443,7 @@ mod tests {
                 panic!("not load")
             };
             let config = super::load_config(&args).unwrap();
-            let child: Vec<String> = super::child_args(&args, &config, None, &[], 1)
+            let child: Vec<String> = super::child_args(&args, &config, None, &[])
                 .into_iter()
                 .map(|a| a.into_string().unwrap())
                 .filter(|a| a.contains("proxy") || a.contains("3128"))

@@ -39,21 +39,10 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => return usage_error(&e),
     };
-    // A process that is one of many sharing the cores (a `load --procs`
-    // child, a `serve --procs` group) runs its tasks on one thread: with a
-    // hundred such processes on two cores, a worker thread per core in each
-    // only adds switches between them.
-    let one_of_many = match &cli.command {
-        Command::Load(args) => args.child,
-        Command::Serve(args) => args.procs > 1 || args.worker.is_some(),
-        _ => false,
-    };
-    let mut builder = if one_of_many {
-        tokio::runtime::Builder::new_current_thread()
-    } else {
-        tokio::runtime::Builder::new_multi_thread()
-    };
-    let runtime = match builder.enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => return fail(&anyhow::anyhow!("cannot start the async runtime: {e}")),
     };

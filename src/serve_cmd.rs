@@ -128,9 +128,6 @@ fn config(args: &ServeArgs) -> anyhow::Result<ServeConfig> {
         h2_faults,
         reuse_port: args.procs > 1 || args.worker.is_some(),
         deflate: !args.no_deflate,
-        // Every process of the group (workers get the parent's --procs)
-        // takes its share of the cores.
-        hold_threads: wsdoctor_sources::conn::hold::threads_per_process(usize::from(args.procs)),
         ..ServeConfig::default()
     })
 }

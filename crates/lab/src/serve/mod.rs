@@ -137,10 +137,6 @@ pub struct ServeConfig {
     /// off by default): compressed messages are inflated, and the echo,
     /// ticks and greeting are compressed.
     pub deflate: bool,
-    /// Threads holding plain connections: one per core, or this process's
-    /// share of the cores in a `serve --procs` group
-    /// ([`wsdoctor_wire_io::hold::threads_per_process`]).
-    pub hold_threads: usize,
 }
 
 impl Default for ServeConfig {
@@ -162,7 +158,6 @@ impl Default for ServeConfig {
             h2_faults: Vec::new(),
             reuse_port: false,
             deflate: true,
-            hold_threads: wsdoctor_wire_io::hold::threads_per_process(1),
         }
     }
 }
@@ -225,7 +220,6 @@ pub struct DiagServer {
 impl DiagServer {
     /// Binds, spawns the accept loop and returns at once.
     pub async fn start(config: ServeConfig) -> Result<DiagServer, LabError> {
-        let hold_threads = config.hold_threads;
         let bind_err = |source| LabError::Bind {
             addr: config.listen,
             source,
@@ -285,7 +279,7 @@ impl DiagServer {
             tls,
             ledger: ledger::Ledger::new(ledger::LEDGER_CAPACITY),
             // Without the pool (threads could not start) tasks hold them all.
-            held: wsdoctor_wire_io::hold::HoldPool::start(hold_threads)
+            held: wsdoctor_wire_io::hold::HoldPool::per_core()
                 .ok()
                 .map(|pool| held::HeldConnections {
                     pool,

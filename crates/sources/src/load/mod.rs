@@ -63,19 +63,11 @@ const DRAIN_MAX: Duration = Duration::from_secs(wsdoctor_evidence::load::CLOSE_D
 /// further: at a million, 825,668 connect timeouts. The ramp then takes
 /// longer than planned; `timer_lag_max_us` says by how much it fell behind.
 const MAX_CATCH_UP: Duration = Duration::from_millis(20);
-
-/// The ramp wakes at most this often to launch: what fell due meanwhile
-/// goes out at once. Each process of a million-connection ramp launches a
-/// few hundred a second, so each launch had its own wake-up of this task
-/// and of a pool worker; a launch now waits at most this long.
-const LAUNCH_GRAIN: Duration = Duration::from_millis(10);
 /// How often the drain looks at how many are still closing.
 const DRAIN_TICK: Duration = Duration::from_millis(250);
 
 /// The largest message a ramp sends (`--size`).
 const MAX_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
-/// The most hold workers one process starts.
-const MAX_HOLD_THREADS: usize = 256;
 /// The most source addresses a ramp spreads over (`--source-ips`).
 const MAX_SOURCE_IPS: usize = 1025;
 
@@ -116,10 +108,6 @@ pub struct LoadConfig {
     /// connections over 127.0.0.2… when one address's ephemeral ports
     /// would not be enough.
     pub auto_source_ips: bool,
-    /// Hold workers in this process: one per core, or a share of the cores
-    /// when it is one of several processes of a ramp
-    /// ([`wsdoctor_wire_io::hold::threads_per_process`]).
-    pub hold_threads: usize,
 }
 
 impl LoadConfig {
@@ -139,7 +127,6 @@ impl LoadConfig {
             stop_failure_share: 0.5,
             shard: None,
             auto_source_ips: true,
-            hold_threads: wsdoctor_wire_io::hold::threads_per_process(1),
         }
     }
 
@@ -171,12 +158,6 @@ impl LoadConfig {
             return Err(ConfigError::Rule {
                 setting: "--source-ips",
                 rule: "must be a range of 1 to 1025 addresses, first to last",
-            });
-        }
-        if !(1..=MAX_HOLD_THREADS).contains(&self.hold_threads) {
-            return Err(ConfigError::Rule {
-                setting: "--hold-threads",
-                rule: "must be between 1 and 256",
             });
         }
         Ok(self)
@@ -374,7 +355,7 @@ pub async fn run_until(
     }
     // Open plain-TCP connections are held by a few threads at a few hundred
     // bytes each; without the pool (it could not start) tasks hold them.
-    let pool = HoldPool::start(config.hold_threads).ok().map(Arc::new);
+    let pool = HoldPool::per_core().ok().map(Arc::new);
     // Plain ws:// straight to one address: the pool opens the connections
     // itself (one registration per socket, no task, no hand-over).
     // A connection that speaks an application protocol is opened by a task,
@@ -517,10 +498,7 @@ impl Ramp<'_> {
                     self.launch(s_index, next);
                     continue;
                 }
-                // Launches due within the grain wait for it and go out
-                // together: one wake-up of this task and of the pool's
-                // workers for several connections.
-                at.max(now + LAUNCH_GRAIN)
+                at
             } else {
                 step.hold_end + self.slip
             };

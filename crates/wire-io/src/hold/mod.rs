@@ -112,17 +112,6 @@ impl WorkerHandle {
     }
 }
 
-/// How many hold workers each of `processes` processes sharing this
-/// machine's cores starts: the cores divided among them, at least one.
-/// More threads than cores only adds context switches: a million
-/// connections run as over a hundred processes on two cores, where a
-/// worker per core in each spent a tenth of the CPU switching between
-/// them.
-pub fn threads_per_process(processes: usize) -> usize {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    cores.div_ceil(processes.max(1)).max(1)
-}
-
 /// Worker threads holding open connections. Dropping the pool stops the
 /// workers and closes every connection they still hold (without a closing
 /// handshake: call [`HoldPool::close_all`] first for that).
@@ -175,7 +164,7 @@ impl HoldPool {
 
     /// One worker per core.
     pub fn per_core() -> io::Result<HoldPool> {
-        HoldPool::start(threads_per_process(1))
+        HoldPool::start(std::thread::available_parallelism().map_or(1, |n| n.get()))
     }
 
     /// The next worker, round robin.

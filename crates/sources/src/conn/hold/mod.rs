@@ -7,9 +7,7 @@
 mod dial;
 
 pub use self::dial::{Dial, DialObserver};
-pub use wsdoctor_wire_io::hold::{
-    threads_per_process, Ended, HoldPool, OnEnd, Responder, Response,
-};
+pub use wsdoctor_wire_io::hold::{Ended, HoldPool, OnEnd, Responder, Response};
 
 #[cfg(test)]
 mod backpressure_tests;
