@@ -247,6 +247,43 @@ pub struct LoadEvidence {
     pub close: Option<CloseSummary>,
 }
 
+impl LoadEvidence {
+    /// Attempts over every step.
+    pub fn attempted(&self) -> u64 {
+        self.steps.iter().map(|s| s.attempted).sum()
+    }
+
+    /// Failed attempts over every step.
+    pub fn failed(&self) -> u64 {
+        self.steps.iter().map(LoadStep::failed).sum()
+    }
+
+    /// Drops over every step.
+    pub fn dropped(&self) -> u64 {
+        self.steps.iter().map(LoadStep::dropped).sum()
+    }
+
+    /// Failed attempts over every step, by kind (in the kinds' names' order).
+    pub fn failures_by_kind(&self) -> BTreeMap<String, u64> {
+        by_name(self.steps.iter().flat_map(|s| &s.failures))
+    }
+
+    /// Drops over every step, by kind (in the kinds' names' order).
+    pub fn drops_by_kind(&self) -> BTreeMap<String, u64> {
+        by_name(self.steps.iter().flat_map(|s| &s.drops))
+    }
+}
+
+fn by_name<'a, K: std::fmt::Display + 'a>(
+    counts: impl Iterator<Item = (&'a K, &'a u64)>,
+) -> BTreeMap<String, u64> {
+    let mut by = BTreeMap::new();
+    for (kind, n) in counts {
+        *by.entry(kind.to_string()).or_default() += n;
+    }
+    by
+}
+
 /// The ramp's close waits for its connections' closing handshakes until
 /// none has finished for this many seconds…
 pub const CLOSE_DRAIN_STALL_SECS: u64 = 10;

@@ -366,6 +366,8 @@ fn the_front_hop_is_not_named_when_the_timer_is_the_default_of_a_hop_behind_it()
         named: &named,
         front: None,
     });
+    // Hops with reasons, or the check below would pass on nothing.
+    assert!(hops.iter().any(|h| !h.reasons.is_empty()), "{hops:?}");
     assert!(hops.iter().all(|h| h
         .reasons
         .iter()

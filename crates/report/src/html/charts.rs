@@ -203,8 +203,8 @@ pub fn load_charts(evidence: &LoadEvidence) -> Vec<Chart> {
         return Vec::new();
     }
     let n = steps.len() as f64;
-    let failed = |s: &wsdoctor_evidence::load::LoadStep| s.failures.values().sum::<u64>();
-    let dropped = |s: &wsdoctor_evidence::load::LoadStep| s.drops.values().sum::<u64>();
+    let failed = wsdoctor_evidence::load::LoadStep::failed;
+    let dropped = wsdoctor_evidence::load::LoadStep::dropped;
     let y_hi = steps
         .iter()
         .map(|s| (s.open_at_end + failed(s) + dropped(s)).max(s.target))

@@ -527,7 +527,7 @@ impl Ramp<'_> {
         }
         let stats = self.close_step(s_index);
         let attempted = stats.attempted.max(1);
-        let failed: u64 = stats.failures.values().sum();
+        let failed = stats.failed();
         failed as f64 / attempted as f64 >= self.config.stop_failure_share
     }
 
@@ -546,7 +546,7 @@ impl Ramp<'_> {
     /// flight is free: hands it back. True when it did.
     fn release_if_settled(&self, s_index: usize) -> bool {
         let stats = &self.steps[s_index].stats;
-        let failed: u64 = stats.failures.values().sum();
+        let failed = stats.failed();
         if stats.opened + failed >= stats.attempted {
             crate::memory::release_freed_memory();
             return true;
@@ -813,7 +813,7 @@ async fn pool_dial_address(options: &ConnectOptions) -> Option<std::net::SocketA
 /// healthy (seen at 15,000 connections at 5,000/s: SYN retransmits after
 /// 1 s and 3 s, and thousands of connects still waiting at the end).
 fn count_pending(step: &mut LoadStep) {
-    let resolved = step.opened + step.failures.values().sum::<u64>();
+    let resolved = step.opened + step.failed();
     let pending = step.attempted.saturating_sub(resolved);
     if pending == 0 {
         return;

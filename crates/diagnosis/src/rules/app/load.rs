@@ -15,15 +15,15 @@ pub(crate) fn adjust_load(e: &LoadEvidence, findings: &mut Vec<Finding>) {
     let Some(app) = e.app.as_ref().filter(|a| !a.spoken) else {
         return;
     };
-    let dropped: u64 = e.steps.iter().flat_map(|s| s.drops.values()).sum();
-    let failed: u64 = e.steps.iter().flat_map(|s| s.failures.values()).sum();
+    let dropped = e.dropped();
+    let failed = e.failed();
     let Some((cause, what)) = unspoken_cause(&app.protocol) else {
         return;
     };
     if dropped == 0 {
         return;
     }
-    let attempted: u64 = e.steps.iter().map(|s| s.attempted).sum();
+    let attempted = e.attempted();
     let mut f = finding(
         cause,
         Severity::Error,
@@ -86,13 +86,11 @@ fn unspoken_cause(protocol: &str) -> Option<(CauseId, &'static str)> {
 }
 
 fn drops_line(e: &LoadEvidence) -> String {
-    let mut kinds = std::collections::BTreeMap::<String, u64>::new();
-    for s in &e.steps {
-        for (kind, n) in &s.drops {
-            *kinds.entry(kind.to_string()).or_default() += n;
-        }
-    }
-    let list: Vec<String> = kinds.iter().map(|(k, n)| format!("{n} {k}")).collect();
+    let list: Vec<String> = e
+        .drops_by_kind()
+        .iter()
+        .map(|(k, n)| format!("{n} {k}"))
+        .collect();
     format!("drops: {}", list.join(", "))
 }
 

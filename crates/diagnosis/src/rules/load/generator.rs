@@ -8,7 +8,7 @@ use wsdoctor_evidence::{format_count as thousands, LocalResource};
 
 use super::ms;
 use crate::finding::{CauseId, Finding, Severity, SourceKind};
-use crate::rules::common::{finding, fix, local_limit};
+use crate::rules::common::{finding, fix, human, local_limit};
 
 /// A generator this late on its own schedule (µs) measured its own CPU or
 /// timers, not the target: reported as the generator's limit.
@@ -102,7 +102,7 @@ pub(super) fn diagnose(e: &LoadEvidence) -> GeneratorLimits {
 /// many a little, adding up to a ramp slower than asked.
 fn behind_schedule(e: &LoadEvidence) -> Option<Finding> {
     let g = &e.generator;
-    let attempted: u64 = e.steps.iter().map(|s| s.attempted).sum();
+    let attempted = e.attempted();
     let planned_us = if e.rate > 0.0 {
         attempted as f64 / e.rate * 1e6
     } else {
@@ -110,38 +110,33 @@ fn behind_schedule(e: &LoadEvidence) -> Option<Finding> {
     };
     let slow_ramp = g.schedule_behind_us > GENERATOR_LAG_US
         && g.schedule_behind_us as f64 > planned_us * BEHIND_SHARE;
-    let late_once = g.timer_lag_max_us > GENERATOR_LAG_US;
-    if !slow_ramp && !late_once {
-        return None;
-    }
-    let title = if slow_ramp {
-        format!(
-            "wsdoctor's machine fell {} behind its own schedule over the ramp: its CPU or timers were a limit here, not the target",
-            secs(g.schedule_behind_us)
-        )
+    let (behind, over) = if slow_ramp {
+        (human(g.schedule_behind_us), " over the ramp")
+    } else if g.timer_lag_max_us > GENERATOR_LAG_US {
+        (ms(g.timer_lag_max_us), "")
     } else {
-        format!(
-            "wsdoctor's machine fell {} behind its own schedule: its CPU or timers were a limit here, not the target",
-            ms(g.timer_lag_max_us)
-        )
+        return None;
     };
     let mut f = finding(
         CauseId::LoadLimit,
         Severity::Warning,
         0.7,
-        title,
+        format!(
+            "wsdoctor's machine fell {behind} behind its own schedule{over}: its CPU or timers were a limit here, not the target"
+        ),
         SourceKind::Load,
     );
     f.subject = Some("wsdoctor (this machine)".to_owned());
     if slow_ramp {
+        // More than GENERATOR_LAG_US behind: never zero.
         let took_us = planned_us + g.schedule_behind_us as f64;
         f.evidence.push(format!(
             "it launched {} connections in {} where {:.0}/s plans {}: about {:.0}/s",
             thousands(attempted),
-            secs(took_us as u64),
+            human(took_us as u64),
             e.rate,
-            secs(planned_us as u64),
-            attempted as f64 / (took_us / 1e6).max(1e-6)
+            human(planned_us as u64),
+            attempted as f64 * 1e6 / took_us
         ));
     }
     f.evidence.push(format!(
@@ -157,16 +152,6 @@ fn behind_schedule(e: &LoadEvidence) -> Option<Finding> {
         "Give the generator more CPU: a lower --rate, more processes (--procs), or shards on more machines (--shard I/N, then wsdoctor merge).",
     ));
     Some(f)
-}
-
-/// Whole seconds past ten, else tenths.
-fn secs(us: u64) -> String {
-    let s = us as f64 / 1e6;
-    if s >= 10.0 {
-        format!("{s:.0} s")
-    } else {
-        format!("{s:.1} s")
-    }
 }
 
 /// This machine's own figures next to a local failure, and the setting the
@@ -219,8 +204,8 @@ const CHECKED_BEFORE: &str = "checked before the run: ";
 /// when what the generator saw was a timeout or a reset.
 fn predicted_limit(e: &LoadEvidence) -> Option<Finding> {
     let machine = e.generator.machine.as_ref()?;
-    let failed: u64 = e.steps.iter().flat_map(|s| s.failures.values()).sum();
-    let dropped: u64 = e.steps.iter().flat_map(|s| s.drops.values()).sum();
+    let failed = e.failed();
+    let dropped = e.dropped();
     if failed + dropped == 0 && e.peak_open >= e.concurrency {
         return None;
     }

@@ -6,7 +6,7 @@ use wsdoctor_evidence::format_count as thousands;
 use wsdoctor_evidence::load::{DropKind, FailureKind, LoadEvidence, LoadStep};
 
 use super::kinds::{failure_cause, fix_for};
-use super::{dropped, failed, ms};
+use super::ms;
 use crate::finding::{CauseId, Finding, Severity, SourceKind};
 use crate::rules::common::{finding, fix};
 
@@ -21,7 +21,7 @@ pub(super) fn diagnose(e: &LoadEvidence, i: usize) -> Option<Finding> {
         .iter()
         .filter(|(k, _)| k.local_resource().is_none())
         .collect();
-    if server_failures.is_empty() && dropped(step) == 0 {
+    if server_failures.is_empty() && step.dropped() == 0 {
         return None;
     }
     let first = step
@@ -48,7 +48,7 @@ pub(super) fn diagnose(e: &LoadEvidence, i: usize) -> Option<Finding> {
         SourceKind::Load,
     );
     f.measured.concurrency_limit = Some(limit);
-    f.measured.connections_affected = Some(failed(step) + dropped(step));
+    f.measured.connections_affected = Some(step.failed() + step.dropped());
     if let Some(b) = before {
         f.evidence.push(format!(
             "up to {} connections (step {}) every upgrade succeeded, handshake p99 {}",
@@ -66,7 +66,7 @@ pub(super) fn diagnose(e: &LoadEvidence, i: usize) -> Option<Finding> {
         f.evidence.push(format!(
                 "above {} connections, {} of {} new attempts in step {} failed; most as {top_kind}{from}",
                 thousands(limit),
-                failed(step),
+                step.failed(),
                 step.attempted,
                 step.index
             ));
@@ -85,7 +85,7 @@ pub(super) fn diagnose(e: &LoadEvidence, i: usize) -> Option<Finding> {
         let (for_, text) = fix_for(top_kind, server.as_deref());
         f.fix.push(fix(&for_, text));
     }
-    if dropped(step) > 0 {
+    if step.dropped() > 0 {
         add_drops(&mut f, step, top_count);
     }
     if e.generator.timer_lag_max_us > 100_000 {
@@ -132,7 +132,7 @@ fn conclusion(
         let title = if limit == 0 {
             format!(
                 "The server stopped reading {} connection(s) from the first step on",
-                thousands(dropped(step))
+                thousands(step.dropped())
             )
         } else {
             format!(
@@ -157,7 +157,7 @@ fn add_drops(f: &mut Finding, step: &LoadStep, top_count: u64) {
     let kinds: Vec<String> = step.drops.iter().map(|(k, n)| format!("{n} {k}")).collect();
     f.evidence.push(format!(
         "{} open connections were dropped during step {}: {}",
-        dropped(step),
+        step.dropped(),
         step.index,
         kinds.join(", ")
     ));

@@ -12,7 +12,7 @@ mod knee;
 mod queue;
 
 use wsdoctor_evidence::format_count as thousands;
-use wsdoctor_evidence::load::{LoadEvidence, LoadStep};
+use wsdoctor_evidence::load::LoadEvidence;
 
 use super::common::{finding, fix};
 use crate::advice::rank;
@@ -21,14 +21,6 @@ use crate::finding::{CauseId, Finding, Severity, SourceKind};
 /// A step "breaks" when more than this share of its attempts failed, or
 /// anything dropped during its hold.
 const FAILURE_SHARE: f64 = 0.01;
-
-fn failed(step: &LoadStep) -> u64 {
-    step.failures.values().sum()
-}
-
-fn dropped(step: &LoadStep) -> u64 {
-    step.drops.values().sum()
-}
 
 fn ms(us: u64) -> String {
     if us < 10_000 {
@@ -54,7 +46,7 @@ fn diagnose_ramp(e: &LoadEvidence) -> Vec<Finding> {
     let knee = e
         .steps
         .iter()
-        .position(|s| failed(s) as f64 > s.attempted as f64 * FAILURE_SHARE || dropped(s) > 0);
+        .position(|s| s.failed() as f64 > s.attempted as f64 * FAILURE_SHARE || s.dropped() > 0);
 
     // A limit that holds connections back shows before anything fails, if
     // ever: it comes first when it starts before the knee.
@@ -77,8 +69,8 @@ fn diagnose_ramp(e: &LoadEvidence) -> Vec<Finding> {
 /// Nothing failed or dropped, and the generator was no limit either.
 fn healthy(e: &LoadEvidence) -> Finding {
     let last = e.steps.last();
-    let attempted: u64 = e.steps.iter().map(|s| s.attempted).sum();
-    let failed_total: u64 = e.steps.iter().map(failed).sum();
+    let attempted = e.attempted();
+    let failed_total = e.failed();
     // Under the share that breaks a step, failures still happened: the
     // title says so rather than claim there were none.
     let (title, confidence) = if failed_total == 0 {
@@ -109,13 +101,8 @@ fn healthy(e: &LoadEvidence) -> Finding {
         SourceKind::Load,
     );
     if failed_total > 0 {
-        let mut kinds: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
-        for s in &e.steps {
-            for (kind, n) in &s.failures {
-                *kinds.entry(kind.to_string()).or_default() += n;
-            }
-        }
-        let listed: Vec<String> = kinds
+        let listed: Vec<String> = e
+            .failures_by_kind()
             .iter()
             .map(|(kind, n)| format!("{kind} {}", thousands(*n)))
             .collect();
@@ -453,7 +440,7 @@ mod tests {
             .title
             .contains("2.0 s behind its own schedule over the ramp"));
         assert!(
-            findings[0].evidence[0].contains("in 12 s where 100/s plans 10 s: about 83/s"),
+            findings[0].evidence[0].contains("in 12.0 s where 100/s plans 10.0 s: about 83/s"),
             "{:?}",
             findings[0].evidence
         );

@@ -7,7 +7,7 @@
 use wsdoctor_evidence::format_count as thousands;
 use wsdoctor_evidence::load::{LoadEvidence, LoadStep};
 
-use super::{failed, ms};
+use super::ms;
 use crate::finding::{CauseId, Finding, Severity, SourceKind};
 use crate::rules::common::{finding, fix};
 
@@ -43,7 +43,7 @@ pub(super) fn queueing_step(steps: &[LoadStep]) -> Option<Queueing> {
     let mut baseline: Option<u64> = None;
     for (i, s) in steps.iter().enumerate() {
         attempted += s.attempted;
-        resolved_elsewhere += s.failures.values().sum::<u64>() + s.drops.values().sum::<u64>();
+        resolved_elsewhere += s.failed() + s.dropped();
         // Failures of these steps reported only later make this smaller,
         // never larger: an undercount.
         let waiting = attempted.saturating_sub(resolved_elsewhere + s.open_at_end);
@@ -104,7 +104,7 @@ pub(super) fn queued_finding(e: &LoadEvidence, q: &Queueing) -> Finding {
         thousands(e.steps[..=q.step].iter().map(|s| s.attempted).sum::<u64>()),
         thousands(q.waiting)
     ));
-    let failed_after: u64 = e.steps[q.step..].iter().map(failed).sum();
+    let failed_after: u64 = e.steps[q.step..].iter().map(LoadStep::failed).sum();
     f.evidence.push(if failed_after == 0 {
         format!(
             "queued, not refused: none of these attempts failed; the waiting ones opened late, the slowest after {}",
