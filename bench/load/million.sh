@@ -98,8 +98,8 @@ def tcp_inuse():
 with open(out, "w") as f:
     while os.path.exists(f"/proc/{load}"):
         # The machine's CPU time so far (USER_HZ ticks: user nice system
-        # idle iowait irq softirq), for the CPU each handshake cost.
-        cpu = [int(v) for v in open("/proc/stat").readline().split()[1:8]]
+        # idle iowait irq softirq steal), for the CPU each handshake cost.
+        cpu = [int(v) for v in open("/proc/stat").readline().split()[1:9]]
         f.write(json.dumps({"t": time.time(), "serve_kib": rss(family(serve)),
                             "load_kib": rss(family(load)), "tcp_inuse": tcp_inuse(),
                             "cpu": cpu}) + "\n")
@@ -146,9 +146,10 @@ try:
             hz = os.sysconf("SC_CLK_TCK")
             d = [(y - x) / hz for x, y in zip(a["cpu"], b["cpu"])]
             user, kernel, idle = d[0] + d[1], d[2] + d[5] + d[6], d[3] + d[4]
+            steal = d[7] if len(d) > 7 else 0.0
             per = lambda s: s * 1e6 / max(done, 1)
             cores = os.cpu_count() or 1
-            print(f"CPU per handshake in the ramp ({done:,} opened in {b['t'] - a['t']:.0f} s): user {per(user):,.0f} us, kernel {per(kernel):,.0f} us (system, irq, softirq), idle {100 * idle / max(sum(d), 1e-9):.0f}%; "
+            print(f"CPU per handshake in the ramp ({done:,} opened in {b['t'] - a['t']:.0f} s): user {per(user):,.0f} us, kernel {per(kernel):,.0f} us (system, irq, softirq), idle {100 * idle / max(sum(d), 1e-9):.0f}%, stolen by the host {100 * steal / max(sum(d), 1e-9):.0f}%; "
                   f"{cores} cores give {cores * 1e6 / 20000:,.0f} us per handshake at 20,000/s")
 except FileNotFoundError:
     print("ramp: no events file (EVENTS=0); the hold is taken to start at N/RATE")

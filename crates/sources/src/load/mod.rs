@@ -61,7 +61,9 @@ const DRAIN_MAX: Duration = Duration::from_secs(wsdoctor_evidence::load::CLOSE_D
 /// million) would otherwise launch that second's connections at once, a SYN
 /// burst that overflows the accept queues, whose retransmits starve it
 /// further: at a million, 825,668 connect timeouts. The ramp then takes
-/// longer than planned; `timer_lag_max_us` says by how much it fell behind.
+/// longer than planned: `schedule_behind_us` says by how much it fell
+/// behind (`timer_lag_max_us` only the longest single delay, measured
+/// against the moved schedule).
 const MAX_CATCH_UP: Duration = Duration::from_millis(20);
 /// How often the drain looks at how many are still closing.
 const DRAIN_TICK: Duration = Duration::from_millis(250);
@@ -606,17 +608,16 @@ impl Ramp<'_> {
             return;
         }
         self.last_progress = Some(now);
-        // Failures and drops so far are the steps' own counts, summed here
-        // over the steps run so far: a failure counts in its connection's
-        // step, a drop in the current one, none in a step not yet begun.
-        let so_far = &self.steps[..self.steps.len().min(self.current + 1)];
+        // Failures and drops so far are the steps' own counts: a failure
+        // counts in its connection's step, a drop in the current one, and a
+        // step not yet begun counts none.
         sink(Progress::Load {
             target: self.target.clone(),
             step,
             steps: self.plan.steps.len() as u32,
             open: self.open,
-            failed: so_far.iter().map(|s| s.stats.failed()).sum(),
-            dropped: so_far.iter().map(|s| s.stats.dropped()).sum(),
+            failed: self.steps.iter().map(|s| s.stats.failed()).sum(),
+            dropped: self.steps.iter().map(|s| s.stats.dropped()).sum(),
         });
     }
 
