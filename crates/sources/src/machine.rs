@@ -288,7 +288,7 @@ fn backlog_shortfall(limits: &MachineLimits, need: &Need) -> Option<MachineShort
         fits_connections: need.connections,
         setting: format!("sysctl -w net.core.somaxconn={}", round_up(burst * 2)),
         detail: format!(
-            "at {:.0} new connections a second, {} ms of arrivals is {} connections waiting to be accepted; net.core.somaxconn caps each listen queue at {} (a full queue costs a client a 1 s SYN retransmit)",
+            "at {:.0} new connections a second, {} ms of arrivals is {} connections waiting to be accepted; net.core.somaxconn caps each listen queue at {} (a full queue costs a client a 1 s SYN retransmit), and the server's own listen backlog may be lower still (Node's default is 511; `ss -ltn` shows it as Send-Q)",
             need.rate,
             (BACKLOG_BURST_SECS * 1000.0) as u64,
             format_count(burst),
