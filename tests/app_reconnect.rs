@@ -40,18 +40,27 @@ fn node_client(script: &str, url: &str, args: &[&str]) -> Option<KillOnDrop> {
 
 /// Runs `reconnect --listen` (3 drops, 1 s after each upgrade, a reset
 /// each time) with `client` pointed at `path`, and returns the report and
-/// what the client printed.
-fn measure(script: &str, path: &str) -> Option<(Value, String)> {
-    measure_with(script, path, &[], &[])
+/// what the client printed. `session_line` is what the client prints when
+/// its session opens.
+fn measure(script: &str, path: &str, session_line: &str) -> Option<(Value, String)> {
+    measure_with(script, path, session_line, &[], &[])
 }
+
+/// How long the client may take, after `reconnect` has reported, to print
+/// that its last session opened: our side counts the session open when it
+/// answers, the client only when that answer has reached it and its
+/// callback ran. Killing it at once lost the fourth "connected" in CI.
+const CLIENT_CATCH_UP: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// [`measure`] with more arguments for the client and for `reconnect`.
 fn measure_with(
     script: &str,
     path: &str,
+    session_line: &str,
     client_args: &[&str],
     reconnect_args: &[&str],
 ) -> Option<(Value, String)> {
+    use std::io::BufRead as _;
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
     let server = Command::cargo_bin("wsdoctor")
@@ -66,6 +75,16 @@ fn measure_with(
     let mut server = KillOnDrop(server);
     std::thread::sleep(std::time::Duration::from_millis(500));
     let mut client = node_client(script, &format!("ws://{listen}{path}"), client_args)?;
+    // The client's lines, read as it prints them.
+    let (lines_tx, lines) = std::sync::mpsc::channel();
+    let client_out = std::io::BufReader::new(client.0.stdout.take().unwrap());
+    std::thread::spawn(move || {
+        for line in client_out.lines().map_while(Result::ok) {
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
     let mut out = String::new();
     server
         .0
@@ -76,15 +95,24 @@ fn measure_with(
         .unwrap();
     let report: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
     support::schema_validate(&report);
-    let _ = client.0.kill();
+    // Every connection the report counts, the client must have seen open.
+    let connections = report["observations"]["reconnect"]["clients"][0]["connections"]
+        .as_u64()
+        .unwrap_or(0);
+    let deadline = std::time::Instant::now() + CLIENT_CATCH_UP;
     let mut printed = String::new();
-    client
-        .0
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut printed)
-        .unwrap();
+    let mut opened = 0;
+    while opened < connections {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let Ok(line) = lines.recv_timeout(left) else {
+            break;
+        };
+        opened += u64::from(line == session_line);
+        printed.push_str(&line);
+        printed.push('\n');
+    }
+    let _ = client.0.kill();
+    printed.extend(lines.try_iter().map(|line| line + "\n"));
     Some((report, printed))
 }
 
@@ -110,7 +138,9 @@ fn reconnect_delays_ms(client: &Value) -> Vec<u64> {
 
 #[test]
 fn socketio_client_opens_its_session_on_every_connection() {
-    let Some((report, printed)) = measure("socketio_client.js", "/socket.io/?client=sio") else {
+    let Some((report, printed)) =
+        measure("socketio_client.js", "/socket.io/?client=sio", "connect")
+    else {
         return;
     };
     let client = the_client(&report);
@@ -136,7 +166,8 @@ fn socketio_client_opens_its_session_on_every_connection() {
 
 #[test]
 fn graphql_ws_client_gets_its_subprotocol_and_connection_ack() {
-    let Some((report, printed)) = measure("graphql_client.js", "/graphql?client=gql") else {
+    let Some((report, printed)) = measure("graphql_client.js", "/graphql?client=gql", "connected")
+    else {
         return;
     };
     let client = the_client(&report);
@@ -165,7 +196,8 @@ fn graphql_ws_client_gets_its_subprotocol_and_connection_ack() {
 /// JSON hub handshake answered `{}` on every connection.
 #[test]
 fn signalr_client_negotiates_and_opens_its_hub_on_every_connection() {
-    let Some((report, printed)) = measure("signalr_client.js", "/hub?client=sr") else {
+    let Some((report, printed)) = measure("signalr_client.js", "/hub?client=sr", "connected")
+    else {
         return;
     };
     let client = the_client(&report);
@@ -184,6 +216,7 @@ fn signalr_client_skipping_negotiation_with_app_signalr() {
     let Some((report, printed)) = measure_with(
         "signalr_client.js",
         "/hub?client=sr",
+        "connected",
         &["skipNegotiation"],
         &["--app", "signalr"],
     ) else {
