@@ -1,13 +1,14 @@
 """A third-party WebSocket server for wsdoctor's tests: python-websockets'
 echo server on 127.0.0.1 with a chosen ping interval. Prints its port.
 
-    python_websockets_echo.py [PING_INTERVAL_S] [--close-after S] [--close-reason TEXT] [--subprotocols A,B]
+    python_websockets_echo.py [PING_INTERVAL_S] [--close-after S] [--close-reason TEXT] [--subprotocols A,B] [--backlog N]
 
 PING_INTERVAL_S: the server's keepalive ping interval (default 20, the
 library's; 0 turns pings off). --close-after: the server ends every
 connection itself after S seconds with close code 1000 and --close-reason.
 --subprotocols: the only subprotocols the server accepts (python-websockets
-refuses a handshake that offers none of them).
+refuses a handshake that offers none of them). --backlog: the listen backlog
+passed to asyncio's create_server (its default, and so the library's, is 100).
 """
 import argparse
 import asyncio
@@ -21,6 +22,7 @@ async def main():
     parser.add_argument("--close-after", type=float, default=None)
     parser.add_argument("--close-reason", default="")
     parser.add_argument("--subprotocols", default=None)
+    parser.add_argument("--backlog", type=int, default=None)
     args = parser.parse_args()
 
     async def echo(ws):
@@ -39,8 +41,14 @@ async def main():
     # 0 turns the server's own pings off (to see the path's idle timer alone).
     ping_interval = args.ping_interval if args.ping_interval > 0 else None
     subprotocols = args.subprotocols.split(",") if args.subprotocols else None
+    listen = {} if args.backlog is None else {"backlog": args.backlog}
     async with websockets.serve(
-        handler, "127.0.0.1", 0, ping_interval=ping_interval, subprotocols=subprotocols
+        handler,
+        "127.0.0.1",
+        0,
+        ping_interval=ping_interval,
+        subprotocols=subprotocols,
+        **listen,
     ) as server:
         print(server.sockets[0].getsockname()[1], flush=True)
         await asyncio.Future()

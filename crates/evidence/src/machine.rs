@@ -84,9 +84,28 @@ pub struct MachineLimits {
     /// its sockets and memory count against this machine too.
     #[serde(default)]
     pub target_here: bool,
+    /// The target's listening socket, when it is on this machine and the
+    /// kernel said: its accept backlog is the queue a burst waits in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_listener: Option<TargetListener>,
     /// What the run needs more of than the machine has (empty: it fits).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub shortfalls: Vec<MachineShortfall>,
+}
+
+/// The listening socket of a server on this machine, as the kernel holds
+/// it (`ss -ltn`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetListener {
+    /// The address it is bound to (`0.0.0.0:8080`, `[::]:8080`).
+    pub address: String,
+    /// Its accept backlog: what the server passed to `listen()`, capped by
+    /// `net.core.somaxconn` as it was then (`ss -ltn` Send-Q). With several
+    /// sockets on the port, the shortest.
+    pub backlog: u64,
+    /// How many listening sockets share the port (`SO_REUSEPORT`), each
+    /// with its own queue.
+    pub sockets: u64,
 }
 
 /// The kernel's memory at one moment, machine-wide: slab (socket, inode,
@@ -102,6 +121,10 @@ pub struct KernelSample {
     pub tcp_sockets: u64,
     /// TCP buffer memory (`TCP: mem`, pages, times the page size).
     pub tcp_buffer_bytes: u64,
+    /// `TcpExtListenOverflows` of `/proc/net/netstat`, since boot: times a
+    /// full accept queue on this machine turned a handshake away.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listen_overflows: Option<u64>,
 }
 
 /// Fewer new sockets than this since the start, and a per-socket figure is
@@ -136,12 +159,14 @@ mod tests {
             slab_unreclaimable_bytes: 100_000_000,
             tcp_sockets: 2,
             tcp_buffer_bytes: 400_000,
+            listen_overflows: None,
         };
         let held = KernelSample {
             slab_bytes: 1_000_000_000 + 16_000 * 3_700,
             slab_unreclaimable_bytes: 150_000_000,
             tcp_sockets: 16_002,
             tcp_buffer_bytes: 400_000 + 16_000 * 100,
+            listen_overflows: Some(3),
         };
         assert_eq!(held.bytes_per_socket_since(&start), Some(3_800));
         let few = KernelSample {

@@ -18,6 +18,7 @@ pub mod flow;
 pub mod fuzzing;
 pub mod idle;
 pub mod kernel_queue;
+pub mod listener;
 pub mod load;
 pub mod machine;
 pub use wsdoctor_wire_io::memory;

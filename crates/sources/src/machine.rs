@@ -11,7 +11,9 @@
 //! The check itself ([`check`]) is pure arithmetic on [`MachineLimits`].
 
 use wsdoctor_evidence::format_count;
-use wsdoctor_evidence::machine::{KernelSample, MachineLimits, MachineResource, MachineShortfall};
+use wsdoctor_evidence::machine::{
+    KernelSample, MachineLimits, MachineResource, MachineShortfall, TargetListener,
+};
 
 /// What one idle connection costs in user space, as measured by
 /// bench/load/idle100k.sh (generator ~750 B, serve ~1.5 KB at 100,000):
@@ -68,6 +70,7 @@ pub fn read_limits(source_addresses: u64, target_here: bool) -> MachineLimits {
             .and_then(|v| Some([*v.first()?, *v.get(1)?, *v.get(2)?])),
         somaxconn: read_numbers("/proc/sys/net/core/somaxconn").and_then(|v| v.first().copied()),
         target_here,
+        target_listener: None,
         shortfalls: Vec::new(),
     }
 }
@@ -94,7 +97,9 @@ pub(crate) fn parse_port_range(text: &str) -> Option<u64> {
 pub fn kernel_sample() -> Option<KernelSample> {
     let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
     let sockstat = std::fs::read_to_string("/proc/net/sockstat").ok()?;
-    parse_kernel_sample(&meminfo, &sockstat, page_size())
+    let mut sample = parse_kernel_sample(&meminfo, &sockstat, page_size())?;
+    sample.listen_overflows = crate::listener::listen_overflows();
+    Some(sample)
 }
 
 fn parse_kernel_sample(meminfo: &str, sockstat: &str, page: u64) -> Option<KernelSample> {
@@ -104,6 +109,7 @@ fn parse_kernel_sample(meminfo: &str, sockstat: &str, page: u64) -> Option<Kerne
         slab_unreclaimable_bytes: meminfo_bytes(meminfo, "SUnreclaim")?,
         tcp_sockets,
         tcp_buffer_bytes: tcp_pages.saturating_mul(page),
+        listen_overflows: None,
     })
 }
 
@@ -278,6 +284,9 @@ fn backlog_shortfall(limits: &MachineLimits, need: &Need) -> Option<MachineShort
     }
     let somaxconn = limits.somaxconn?;
     let burst = (need.rate * BACKLOG_BURST_SECS).ceil() as u64;
+    if let Some(listener) = &limits.target_listener {
+        return listener_shortfall(listener, somaxconn, burst, need);
+    }
     if burst <= somaxconn {
         return asked_backlog_shortfall(somaxconn, need);
     }
@@ -293,6 +302,57 @@ fn backlog_shortfall(limits: &MachineLimits, need: &Need) -> Option<MachineShort
             (BACKLOG_BURST_SECS * 1000.0) as u64,
             format_count(burst),
             format_count(somaxconn)
+        ),
+    })
+}
+
+/// The target's own listening socket (read from the kernel) too short for
+/// the ramp's arrivals. Its backlog below `somaxconn` is the server's own
+/// choice, and raising `somaxconn` would change nothing; at `somaxconn`,
+/// both must grow, and the server must listen again for the new cap.
+fn listener_shortfall(
+    listener: &TargetListener,
+    somaxconn: u64,
+    burst: u64,
+    need: &Need,
+) -> Option<MachineShortfall> {
+    if burst <= listener.backlog {
+        return None;
+    }
+    let wanted = round_up(burst * 2);
+    let sysctl = if wanted > somaxconn {
+        format!("; and sysctl -w net.core.somaxconn={wanted}, which caps it")
+    } else {
+        String::new()
+    };
+    let whose = if listener.backlog < somaxconn {
+        format!(
+            "below net.core.somaxconn {}: the server asked for it",
+            format_count(somaxconn)
+        )
+    } else {
+        "net.core.somaxconn's cap when the server called listen()".to_owned()
+    };
+    let sockets = if listener.sockets > 1 {
+        format!(" (each of {} sockets sharing the port)", listener.sockets)
+    } else {
+        String::new()
+    };
+    Some(MachineShortfall {
+        resource: MachineResource::AcceptBacklog,
+        needed: burst,
+        available: listener.backlog,
+        fits_connections: need.connections,
+        setting: format!(
+            "the server's listen backlog to {wanted} (npm ws: new WebSocketServer({{ port, backlog: {wanted} }}); Node: server.listen({{ port, backlog: {wanted} }}); python-websockets: serve(..., backlog={wanted}); nginx: listen ... backlog={wanted};){sysctl}, then restart the server"
+        ),
+        detail: format!(
+            "at {:.0} new connections a second, {} ms of arrivals is {} connections waiting to be accepted; the server listening on {} has an accept backlog of {}{sockets} (`ss -ltn` Send-Q), {whose} (a full queue costs a client a 1 s SYN retransmit)",
+            need.rate,
+            (BACKLOG_BURST_SECS * 1000.0) as u64,
+            format_count(burst),
+            listener.address,
+            format_count(listener.backlog),
         ),
     })
 }
@@ -357,6 +417,7 @@ mod tests {
             tcp_mem_pages: Some([287_907, 383_877, 575_814]),
             somaxconn: Some(4096),
             target_here,
+            target_listener: None,
             shortfalls: Vec::new(),
         }
     }
@@ -427,6 +488,64 @@ mod tests {
         let out = check(&many, &chatty);
         assert_eq!(kinds(&out), vec![MachineResource::TcpMem]);
         assert_eq!(out[0].fits_connections, 383_877);
+    }
+
+    /// A server on this machine whose own listen backlog is short: its
+    /// backlog is the fix, and somaxconn too only when it caps the backlog
+    /// the fix asks for (npm ws listens with 511, python-websockets with 100).
+    #[test]
+    fn the_targets_own_listener_decides_the_backlog_fix() {
+        // (what, backlog, sockets, rate, expected setting, detail contains)
+        let cases = [
+            ("fits", 511, 1, 10_000.0, None, ""),
+            (
+                "node's 511 under somaxconn 4096",
+                511,
+                1,
+                20_000.0,
+                Some("the server's listen backlog to 2000 (npm ws: new WebSocketServer({ port, backlog: 2000 }); Node: server.listen({ port, backlog: 2000 }); python-websockets: serve(..., backlog=2000); nginx: listen ... backlog=2000;), then restart the server"),
+                "has an accept backlog of 511 (`ss -ltn` Send-Q), below net.core.somaxconn 4,096: the server asked for it",
+            ),
+            (
+                "at the somaxconn cap, and the fix needs more than the cap",
+                4096,
+                1,
+                100_000.0,
+                Some("the server's listen backlog to 10000 (npm ws: new WebSocketServer({ port, backlog: 10000 }); Node: server.listen({ port, backlog: 10000 }); python-websockets: serve(..., backlog=10000); nginx: listen ... backlog=10000;); and sysctl -w net.core.somaxconn=10000, which caps it, then restart the server"),
+                "net.core.somaxconn's cap when the server called listen()",
+            ),
+            (
+                "reuseport: the shortest of two",
+                100,
+                2,
+                5_000.0,
+                Some("the server's listen backlog to 500 (npm ws: new WebSocketServer({ port, backlog: 500 }); Node: server.listen({ port, backlog: 500 }); python-websockets: serve(..., backlog=500); nginx: listen ... backlog=500;), then restart the server"),
+                "backlog of 100 (each of 2 sockets sharing the port)",
+            ),
+        ];
+        for (what, backlog, sockets, rate, setting, detail) in cases {
+            let mut l = limits(true);
+            l.target_listener = Some(TargetListener {
+                address: "127.0.0.1:8080".to_owned(),
+                backlog,
+                sockets,
+            });
+            let out = check(
+                &l,
+                &Need {
+                    rate,
+                    ..need(1_000)
+                },
+            );
+            let backlog_fix = out
+                .iter()
+                .find(|s| s.resource == MachineResource::AcceptBacklog);
+            assert_eq!(backlog_fix.map(|s| s.setting.as_str()), setting, "{what}");
+            if let Some(s) = backlog_fix {
+                assert!(s.detail.contains(detail), "{what}: {}", s.detail);
+                assert_eq!(s.available, backlog, "{what}");
+            }
+        }
     }
 
     /// `serve` says the backlog it asks for through the check, as `load`

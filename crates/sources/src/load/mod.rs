@@ -241,6 +241,15 @@ impl LoadConfig {
     pub fn machine_check(&self, processes: u32) -> MachineLimits {
         let target_here = self.connect.target.ip.is_some_and(|ip| ip.is_loopback());
         let mut limits = crate::machine::read_limits(self.source_addresses(processes), target_here);
+        // The target's own listen queue, asked of the kernel: straight to a
+        // server here, not through a proxy (whose queue it would not be).
+        if let (Some(ip), None) = (self.connect.target.ip, &self.connect.proxy) {
+            if target_here {
+                limits.target_listener = crate::listener::target_listener(
+                    std::net::SocketAddr::new(ip, self.connect.target.port),
+                );
+            }
+        }
         limits.shortfalls = crate::machine::check(
             &limits,
             &crate::machine::Need {

@@ -211,9 +211,12 @@ fn predicted_limit(e: &LoadEvidence) -> Option<Finding> {
     }
     // The tightest resource, and only when the ramp broke about there
     // (within a quarter): elsewhere the check does not explain it.
+    // A short accept backlog slows a burst; it holds every connection in
+    // the end, so it never explains a ramp that stopped short.
     let tightest: &MachineShortfall = machine
         .shortfalls
         .iter()
+        .filter(|s| s.resource != MachineResource::AcceptBacklog)
         .min_by_key(|s| s.fits_connections)?;
     let near = e.peak_open.saturating_mul(5) / 4 + 100;
     if tightest.fits_connections > near {

@@ -4,11 +4,14 @@
 //!
 //! One file per conclusion, run in order by [`diagnose_load`]: the
 //! generator's own limits ([`generator`]), a limit that queues ([`queue`]),
-//! the knee ([`knee`]); what the failure kinds mean is [`kinds`].
+//! the knee ([`knee`]); what the failure kinds mean is [`kinds`]. A full
+//! listen queue on this machine ([`listen`]) explains whichever of them
+//! saw handshakes wait, or is the finding itself when nothing failed.
 
 mod generator;
 mod kinds;
 mod knee;
+mod listen;
 mod queue;
 
 use wsdoctor_evidence::format_count as thousands;
@@ -50,8 +53,19 @@ fn diagnose_ramp(e: &LoadEvidence) -> Vec<Finding> {
 
     // A limit that holds connections back shows before anything fails, if
     // ever: it comes first when it starts before the knee.
+    let overflows = listen::overflows(e);
     if let Some(q) = queue::queueing_step(&e.steps).filter(|q| knee.is_none_or(|k| q.step < k)) {
-        findings.push(queue::queued_finding(e, &q));
+        // Queued at a full listen queue: that is the finding, with what
+        // the queue looked like from the ramp.
+        let f = match &overflows {
+            Some(o) => {
+                let mut f = listen::overflow_finding(e, o);
+                f.evidence.extend(queue::queued_finding(e, &q).evidence);
+                f
+            }
+            None => queue::queued_finding(e, &q),
+        };
+        findings.push(f);
         return finish(findings);
     }
 
@@ -59,9 +73,21 @@ fn diagnose_ramp(e: &LoadEvidence) -> Vec<Finding> {
         // This machine ran out where the check before the run said it
         // would: the knee is its own, not the target's.
         Some(_) if generator.predicted => {}
-        Some(i) => findings.extend(knee::diagnose(e, i)),
-        None if !generator_limited => findings.push(healthy(e)),
-        None => {}
+        Some(i) => {
+            if let Some(mut f) = knee::diagnose(e, i) {
+                if let Some(o) = &overflows {
+                    listen::explain(&mut f, e, o);
+                }
+                findings.push(f);
+            }
+        }
+        None if generator_limited => {}
+        // Nothing failed, but handshakes may have waited at a full listen
+        // queue: then it was not healthy.
+        None => findings.push(match &overflows {
+            Some(o) => listen::overflow_finding(e, o),
+            None => healthy(e),
+        }),
     }
     finish(findings)
 }

@@ -1,0 +1,237 @@
+//! The listen queue of a server on this machine, and the kernel's count of
+//! the connections a full one turned away.
+//!
+//! A listening socket's accept backlog is what the server passed to
+//! `listen()`, capped by `net.core.somaxconn` at that moment; `ss -ltn`
+//! shows it as Send-Q. `/proc/net/tcp` does not carry it, so it is asked of
+//! the kernel over `NETLINK_SOCK_DIAG` (what `ss` itself does), through the
+//! rust-netlink crates. Knowing it tells a server that asked for a short
+//! queue (Node's default 511, Python asyncio's 100) from a machine whose
+//! `somaxconn` capped a longer one: the two have different fixes.
+//!
+//! `TcpExtListenOverflows` in `/proc/net/netstat` counts, machine-wide, the
+//! times a full accept queue dropped a handshake's last ACK (or a SYN): each
+//! costs that client a retransmit, 1 s and more.
+//!
+//! Elsewhere than Linux, or when the kernel will not answer, everything is
+//! `None`: no claim is made on a guess.
+
+use std::net::{IpAddr, SocketAddr};
+
+use wsdoctor_evidence::machine::TargetListener;
+
+/// How long the kernel may take to answer the dump; it answers in
+/// microseconds, so this only bounds a kernel that never does.
+const ANSWER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Datagrams read from one dump at most: a machine with many thousands of
+/// listening sockets is cut short (and its answer is `None`) rather than
+/// read without end.
+const MAX_DATAGRAMS: usize = 4096;
+
+/// The listening sockets that accept connections to `target` and their
+/// backlog, or `None` when there is none or the kernel cannot be asked.
+pub fn target_listener(target: SocketAddr) -> Option<TargetListener> {
+    let mut listening = listening_sockets(libc::AF_INET as u8)?;
+    // A listener on `[::]` takes IPv4 connections too (unless IPV6_V6ONLY).
+    listening.extend(listening_sockets(libc::AF_INET6 as u8).unwrap_or_default());
+    pick_listener(target, &listening)
+}
+
+/// Of the listening sockets (address, backlog), the ones that take
+/// connections to `target`: bound to its address itself, or else to the
+/// unspecified address of either family. With `SO_REUSEPORT` several
+/// share the port, each with its own queue; the shortest one is reported.
+fn pick_listener(target: SocketAddr, listening: &[(SocketAddr, u64)]) -> Option<TargetListener> {
+    let on_port = || listening.iter().filter(|(a, _)| a.port() == target.port());
+    let exact: Vec<_> = on_port()
+        .filter(|(a, _)| same_ip(a.ip(), target.ip()))
+        .collect();
+    let chosen = if exact.is_empty() {
+        on_port().filter(|(a, _)| a.ip().is_unspecified()).collect()
+    } else {
+        exact
+    };
+    let backlog = chosen.iter().map(|(_, b)| *b).min()?;
+    Some(TargetListener {
+        address: chosen.first()?.0.to_string(),
+        backlog,
+        sockets: chosen.len() as u64,
+    })
+}
+
+/// Equal addresses, an IPv4 one and its IPv4-mapped IPv6 form included.
+fn same_ip(a: IpAddr, b: IpAddr) -> bool {
+    a.to_canonical() == b.to_canonical()
+}
+
+/// Every TCP socket of `family` in LISTEN, with its backlog (the kernel's
+/// `idiag_wqueue` for a listener).
+#[cfg(target_os = "linux")]
+fn listening_sockets(family: u8) -> Option<Vec<(SocketAddr, u64)>> {
+    use netlink_packet_core::{
+        NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_DUMP, NLM_F_REQUEST,
+    };
+    use netlink_packet_sock_diag::constants::IPPROTO_TCP;
+    use netlink_packet_sock_diag::inet::{ExtensionFlags, InetRequest, SocketId, StateFlags};
+    use netlink_packet_sock_diag::SockDiagMessage;
+    use netlink_sys::{protocols::NETLINK_SOCK_DIAG, Socket};
+
+    let mut socket = Socket::new(NETLINK_SOCK_DIAG).ok()?;
+    socket.bind_auto().ok()?;
+    socket2::SockRef::from(&socket)
+        .set_read_timeout(Some(ANSWER_TIMEOUT))
+        .ok()?;
+    let mut header = NetlinkHeader::default();
+    header.flags = NLM_F_REQUEST | NLM_F_DUMP;
+    let socket_id = if i32::from(family) == libc::AF_INET6 {
+        SocketId::new_v6()
+    } else {
+        SocketId::new_v4()
+    };
+    let mut request = NetlinkMessage::new(
+        header,
+        SockDiagMessage::InetRequest(InetRequest {
+            family,
+            protocol: IPPROTO_TCP,
+            extensions: ExtensionFlags::empty(),
+            states: StateFlags::LISTEN,
+            socket_id,
+        })
+        .into(),
+    );
+    request.finalize();
+    let mut bytes = vec![0; request.buffer_len()];
+    request.serialize(&mut bytes);
+    socket
+        .send_to(&bytes, &netlink_sys::SocketAddr::new(0, 0), 0)
+        .ok()?;
+    let mut found = Vec::new();
+    for _ in 0..MAX_DATAGRAMS {
+        let (datagram, _) = socket.recv_from_full().ok()?;
+        let mut rest = datagram.as_slice();
+        while !rest.is_empty() {
+            let message = NetlinkMessage::<SockDiagMessage>::deserialize(rest).ok()?;
+            let length = message.header.length as usize;
+            match message.payload {
+                NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(r)) => {
+                    let id = &r.header.socket_id;
+                    let address = SocketAddr::new(id.source_address, id.source_port);
+                    found.push((address, u64::from(r.header.send_queue)));
+                }
+                NetlinkPayload::Done(_) => return Some(found),
+                NetlinkPayload::Error(_) => return None,
+                _ => {}
+            }
+            if length == 0 || length > rest.len() {
+                return None;
+            }
+            rest = &rest[length..];
+        }
+    }
+    None
+}
+
+#[cfg(not(target_os = "linux"))]
+fn listening_sockets(_family: u8) -> Option<Vec<(SocketAddr, u64)>> {
+    None
+}
+
+/// `TcpExtListenOverflows` now: how many times, since boot, a full accept
+/// queue on this machine turned a connection's handshake away.
+pub fn listen_overflows() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/net/netstat").ok()?;
+    netstat_counter(&text, "TcpExt", "ListenOverflows")
+}
+
+/// One counter of `/proc/net/netstat`: each group is two lines, the names
+/// and then the values, both starting with `Group:`.
+fn netstat_counter(text: &str, group: &str, name: &str) -> Option<u64> {
+    let prefix = format!("{group}:");
+    let mut lines = text.lines().filter(|l| l.starts_with(&prefix));
+    let names = lines.next()?;
+    let values = lines.next()?;
+    let at = names.split_whitespace().position(|n| n == name)?;
+    values.split_whitespace().nth(at)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn the_listener_of_a_target() {
+        let listening = [
+            (addr("0.0.0.0:22"), 128),
+            (addr("127.0.0.1:8080"), 511),
+            (addr("[::]:9000"), 100),
+            (addr("0.0.0.0:7000"), 4096),
+            (addr("0.0.0.0:7000"), 1024),
+            (addr("127.0.0.2:6000"), 64),
+        ];
+        // (target, expected (address, backlog, sockets))
+        let cases = [
+            ("127.0.0.1:8080", Some(("127.0.0.1:8080", 511, 1))),
+            ("127.0.0.1:9000", Some(("[::]:9000", 100, 1))),
+            ("[::1]:9000", Some(("[::]:9000", 100, 1))),
+            ("127.0.0.1:7000", Some(("0.0.0.0:7000", 1024, 2))),
+            ("127.0.0.1:6000", None),
+            ("127.0.0.1:1", None),
+        ];
+        for (target, expected) in cases {
+            let got =
+                pick_listener(addr(target), &listening).map(|l| (l.address, l.backlog, l.sockets));
+            let expected = expected.map(|(a, b, n)| (a.to_owned(), b, n));
+            assert_eq!(got, expected, "{target}");
+        }
+    }
+
+    #[test]
+    fn a_netstat_counter_by_name() {
+        let text = "TcpExt: SyncookiesSent SyncookiesRecv ListenOverflows ListenDrops\n\
+                    TcpExt: 0 0 17 19\n\
+                    IpExt: InNoRoutes ListenOverflows\n\
+                    IpExt: 5 99\n";
+        assert_eq!(netstat_counter(text, "TcpExt", "ListenOverflows"), Some(17));
+        assert_eq!(netstat_counter(text, "TcpExt", "ListenDrops"), Some(19));
+        assert_eq!(netstat_counter(text, "IpExt", "ListenOverflows"), Some(99));
+        assert_eq!(netstat_counter(text, "TcpExt", "Missing"), None);
+        assert_eq!(
+            netstat_counter("TcpExt: ListenOverflows\n", "TcpExt", "ListenOverflows"),
+            None
+        );
+        assert_eq!(
+            netstat_counter(
+                "TcpExt: ListenOverflows\nTcpExt: x\n",
+                "TcpExt",
+                "ListenOverflows"
+            ),
+            None
+        );
+    }
+
+    /// The kernel is asked for real: a listener this test opens with a
+    /// backlog of 7 is found with it.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_kernel_reports_a_listeners_backlog() {
+        let socket =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        socket.bind(&addr("127.0.0.1:0").into()).unwrap();
+        socket.listen(7).unwrap();
+        let bound = socket.local_addr().unwrap().as_socket().unwrap();
+        let found = target_listener(bound).unwrap();
+        assert_eq!(
+            (found.address, found.backlog, found.sockets),
+            (bound.to_string(), 7, 1)
+        );
+        drop(socket);
+        assert_eq!(target_listener(bound), None);
+        assert!(listen_overflows().is_some());
+    }
+}
