@@ -5,14 +5,26 @@
 //! check the ramp was called healthy. The same server listening with a
 //! backlog of 4096 is the control: the same ramp, no such finding.
 //!
-//! One test function, so no other test in this binary overflows a queue on
-//! the machine while it counts (the kernel's counter is machine-wide).
+//! Then the same server in a network namespace this test makes, so the
+//! target is not on this machine's loopback: the overflow counter is then
+//! the other host's, and what this machine sees is its own SYNs sent again
+//! (TcpExtTCPSynRetrans).
+//!
+//! The tests take one lock, so no other test in this binary turns
+//! handshakes away while one counts (the kernel's counters are
+//! machine-wide).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
 mod support;
 
+use std::process::Command;
+use std::sync::Mutex;
+
 use serde_json::Value;
+
+/// Held by each test while it ramps: the counters are machine-wide.
+static COUNTING: Mutex<()> = Mutex::new(());
 
 /// python-websockets' echo server with `extra` arguments; `None` (a skip,
 /// a failure under CI) when python3 or the library is missing.
@@ -29,9 +41,9 @@ fn python_websockets(extra: &[&str]) -> Option<(support::KillOnDrop, u16)> {
     peer
 }
 
-/// A ramp of 2,000 at 20,000 a second: 50 ms of arrivals is 1,000.
-fn ramp(port: u16) -> Value {
-    let url = format!("ws://127.0.0.1:{port}/");
+/// A ramp of 2,000 at 20,000 a second to `host`: 50 ms of arrivals is 1,000.
+fn ramp_to(host: &str, port: u16) -> Value {
+    let url = format!("ws://{host}:{port}/");
     let (_, report) = support::wsdoctor_json(&[
         "load",
         &url,
@@ -48,22 +60,29 @@ fn ramp(port: u16) -> Value {
     report
 }
 
-fn overflow_findings(report: &Value) -> Vec<&Value> {
+fn ramp(port: u16) -> Value {
+    ramp_to("127.0.0.1", port)
+}
+
+/// The findings whose title contains `words`.
+fn titled<'a>(report: &'a Value, words: &str) -> Vec<&'a Value> {
     report["findings"]
         .as_array()
         .unwrap()
         .iter()
-        .filter(|f| {
-            f["title"]
-                .as_str()
-                .unwrap_or("")
-                .contains("overflowed the server's listen queue")
-        })
+        .filter(|f| f["title"].as_str().unwrap_or("").contains(words))
         .collect()
+}
+
+fn overflow_findings(report: &Value) -> Vec<&Value> {
+    titled(report, "overflowed the server's listen queue")
 }
 
 #[test]
 fn a_short_listen_backlog_is_named_with_the_servers_own_fix() {
+    let _counting = COUNTING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let Some((_server, port)) = python_websockets(&[]) else {
         return;
     };
@@ -120,7 +139,9 @@ fn a_short_listen_backlog_is_named_with_the_servers_own_fix() {
     assert_ne!(report["verdict"], "healthy", "{report:#}");
     // The short backlog is the server's, never this machine's limit.
     assert!(
-        !report["findings"].to_string().contains("wsdoctor's machine ran out"),
+        !report["findings"]
+            .to_string()
+            .contains("wsdoctor's machine ran out"),
         "{:#}",
         report["findings"]
     );
@@ -140,6 +161,140 @@ fn a_short_listen_backlog_is_named_with_the_servers_own_fix() {
     );
     assert_eq!(
         overflow_findings(&report),
+        Vec::<&Value>::new(),
+        "{:#}",
+        report["findings"]
+    );
+}
+
+/// A network namespace with a veth pair to it, removed (with the pair) on
+/// drop. Its address is 10.251.N.2, this machine's end 10.251.N.1.
+struct Namespace {
+    name: String,
+    address: String,
+}
+
+impl Namespace {
+    /// `None` when this machine will not make one (no `ip`, not root): a
+    /// skip, a failure under CI, whose machines can (.ci/run installs
+    /// iproute2 and runs as root).
+    fn create() -> Option<Namespace> {
+        let n = std::process::id() % 250;
+        let name = format!("wsd-load-{}", std::process::id());
+        let (host_end, ns_end) = (format!("wsdl{n}a"), format!("wsdl{n}b"));
+        let ns = Namespace {
+            name: name.clone(),
+            address: format!("10.251.{n}.2"),
+        };
+        let steps: [&[&str]; 8] = [
+            &["netns", "add", &name],
+            &[
+                "link", "add", &host_end, "type", "veth", "peer", "name", &ns_end,
+            ],
+            &["link", "set", &ns_end, "netns", &name],
+            &["addr", "add", &format!("10.251.{n}.1/30"), "dev", &host_end],
+            &["link", "set", &host_end, "up"],
+            &[
+                "-n",
+                &name,
+                "addr",
+                "add",
+                &format!("10.251.{n}.2/30"),
+                "dev",
+                &ns_end,
+            ],
+            &["-n", &name, "link", "set", &ns_end, "up"],
+            &["-n", &name, "link", "set", "lo", "up"],
+        ];
+        for args in steps {
+            let made = Command::new("ip").args(args).output();
+            if !made.is_ok_and(|o| o.status.success()) {
+                assert!(
+                    std::env::var_os("CI").is_none(),
+                    "CI must be able to make a network namespace: ip {args:?}"
+                );
+                eprintln!("skipped: cannot make a network namespace (ip {args:?})");
+                return None;
+            }
+        }
+        Some(ns)
+    }
+}
+
+impl Drop for Namespace {
+    fn drop(&mut self) {
+        // Deleting the namespace deletes the veth pair with it.
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .output();
+    }
+}
+
+/// python-websockets listening in `ns` with `extra` arguments.
+fn python_websockets_in(ns: &Namespace, extra: &[&str]) -> (support::KillOnDrop, u16) {
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/peers/python_websockets_echo.py"
+    );
+    let args = [
+        &[
+            "netns",
+            "exec",
+            &ns.name,
+            "python3",
+            "-u",
+            script,
+            "0",
+            "--host",
+            &ns.address,
+        ][..],
+        extra,
+    ]
+    .concat();
+    support::spawn_peer(
+        "ip",
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")),
+        &args,
+        |l| l.trim().parse().ok(),
+    )
+    .unwrap_or_else(|| panic!("python-websockets did not start in {}", ns.name))
+}
+
+/// The target on another host (a namespace): its queue's counter is not
+/// ours, but the SYNs this machine had to send again say where the wait was.
+#[test]
+fn syns_left_unanswered_by_a_target_elsewhere_are_named() {
+    let _counting = COUNTING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    // Without python-websockets here there is nothing to run in it.
+    if python_websockets(&[]).is_none() {
+        return;
+    }
+    let Some(ns) = Namespace::create() else {
+        return;
+    };
+    let (_server, port) = python_websockets_in(&ns, &[]);
+    let report = ramp_to(&ns.address, port);
+    let load = &report["observations"]["load"];
+    assert_eq!(load["generator"]["machine"]["target_here"], false);
+    assert!(load["kernel_start"]["syn_retransmits"].is_u64(), "{load:#}");
+    let found = titled(&report, "waited for their SYNs to be answered");
+    assert_eq!(found.len(), 1, "{:#}", report["findings"]);
+    assert_eq!(report["findings"][0], *found[0], "it is the first finding");
+    let evidence = found[0]["evidence"].to_string();
+    assert!(
+        evidence.contains("SYNs again during the ramp (TcpExtTCPSynRetrans"),
+        "{evidence}"
+    );
+    // This machine's overflow counter is not the target's queue.
+    assert_eq!(overflow_findings(&report), Vec::<&Value>::new());
+
+    // The control: the same server in the namespace with a backlog of 4096.
+    let (_roomy, port) = python_websockets_in(&ns, &["--backlog", "4096"]);
+    let report = ramp_to(&ns.address, port);
+    assert_eq!(
+        titled(&report, "waited for their SYNs to be answered"),
         Vec::<&Value>::new(),
         "{:#}",
         report["findings"]

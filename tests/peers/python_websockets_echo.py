@@ -1,7 +1,7 @@
 """A third-party WebSocket server for wsdoctor's tests: python-websockets'
 echo server on 127.0.0.1 with a chosen ping interval. Prints its port.
 
-    python_websockets_echo.py [PING_INTERVAL_S] [--close-after S] [--close-reason TEXT] [--subprotocols A,B] [--backlog N]
+    python_websockets_echo.py [PING_INTERVAL_S] [--close-after S] [--close-reason TEXT] [--subprotocols A,B] [--backlog N] [--host ADDR]
 
 PING_INTERVAL_S: the server's keepalive ping interval (default 20, the
 library's; 0 turns pings off). --close-after: the server ends every
@@ -9,6 +9,8 @@ connection itself after S seconds with close code 1000 and --close-reason.
 --subprotocols: the only subprotocols the server accepts (python-websockets
 refuses a handshake that offers none of them). --backlog: the listen backlog
 passed to asyncio's create_server (its default, and so the library's, is 100).
+--host: the address to listen on (127.0.0.1 unless told; a network namespace's
+address for a target that is not on this machine's loopback).
 """
 import argparse
 import asyncio
@@ -23,6 +25,7 @@ async def main():
     parser.add_argument("--close-reason", default="")
     parser.add_argument("--subprotocols", default=None)
     parser.add_argument("--backlog", type=int, default=None)
+    parser.add_argument("--host", default="127.0.0.1")
     args = parser.parse_args()
 
     async def echo(ws):
@@ -44,7 +47,7 @@ async def main():
     listen = {} if args.backlog is None else {"backlog": args.backlog}
     async with websockets.serve(
         handler,
-        "127.0.0.1",
+        args.host,
         0,
         ping_interval=ping_interval,
         subprotocols=subprotocols,

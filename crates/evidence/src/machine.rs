@@ -125,6 +125,10 @@ pub struct KernelSample {
     /// full accept queue on this machine turned a handshake away.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub listen_overflows: Option<u64>,
+    /// `TcpExtTCPSynRetrans`, since boot: SYNs (and SYN-ACKs) this machine
+    /// sent again because no answer came in time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub syn_retransmits: Option<u64>,
 }
 
 /// Fewer new sockets than this since the start, and a per-socket figure is
@@ -160,6 +164,7 @@ mod tests {
             tcp_sockets: 2,
             tcp_buffer_bytes: 400_000,
             listen_overflows: None,
+            syn_retransmits: None,
         };
         let held = KernelSample {
             slab_bytes: 1_000_000_000 + 16_000 * 3_700,
@@ -167,6 +172,7 @@ mod tests {
             tcp_sockets: 16_002,
             tcp_buffer_bytes: 400_000 + 16_000 * 100,
             listen_overflows: Some(3),
+            syn_retransmits: Some(5),
         };
         assert_eq!(held.bytes_per_socket_since(&start), Some(3_800));
         let few = KernelSample {

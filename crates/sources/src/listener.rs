@@ -11,7 +11,9 @@
 //!
 //! `TcpExtListenOverflows` in `/proc/net/netstat` counts, machine-wide, the
 //! times a full accept queue dropped a handshake's last ACK (or a SYN): each
-//! costs that client a retransmit, 1 s and more.
+//! costs that client a retransmit, 1 s and more. `TCPSynRetrans` counts the
+//! SYNs this machine sent again: with the target elsewhere, the sign that
+//! its side (or something in front of it) let SYNs go unanswered.
 //!
 //! Elsewhere than Linux, or when the kernel will not answer, everything is
 //! `None`: no claim is made on a guess.
@@ -137,11 +139,17 @@ fn listening_sockets(_family: u8) -> Option<Vec<(SocketAddr, u64)>> {
     None
 }
 
-/// `TcpExtListenOverflows` now: how many times, since boot, a full accept
-/// queue on this machine turned a connection's handshake away.
-pub fn listen_overflows() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/net/netstat").ok()?;
-    netstat_counter(&text, "TcpExt", "ListenOverflows")
+/// The kernel's TCP handshake counters now, since boot: (`ListenOverflows`,
+/// times a full accept queue here turned a handshake away; `TCPSynRetrans`,
+/// SYNs and SYN-ACKs sent again for want of an answer).
+pub fn handshake_counters() -> (Option<u64>, Option<u64>) {
+    let Ok(text) = std::fs::read_to_string("/proc/net/netstat") else {
+        return (None, None);
+    };
+    (
+        netstat_counter(&text, "TcpExt", "ListenOverflows"),
+        netstat_counter(&text, "TcpExt", "TCPSynRetrans"),
+    )
 }
 
 /// One counter of `/proc/net/netstat`: each group is two lines, the names
@@ -232,6 +240,7 @@ mod tests {
         );
         drop(socket);
         assert_eq!(target_listener(bound), None);
-        assert!(listen_overflows().is_some());
+        let (overflows, syn_retransmits) = handshake_counters();
+        assert!(overflows.is_some() && syn_retransmits.is_some());
     }
 }

@@ -98,7 +98,7 @@ pub fn kernel_sample() -> Option<KernelSample> {
     let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
     let sockstat = std::fs::read_to_string("/proc/net/sockstat").ok()?;
     let mut sample = parse_kernel_sample(&meminfo, &sockstat, page_size())?;
-    sample.listen_overflows = crate::listener::listen_overflows();
+    (sample.listen_overflows, sample.syn_retransmits) = crate::listener::handshake_counters();
     Some(sample)
 }
 
@@ -110,6 +110,7 @@ fn parse_kernel_sample(meminfo: &str, sockstat: &str, page: u64) -> Option<Kerne
         tcp_sockets,
         tcp_buffer_bytes: tcp_pages.saturating_mul(page),
         listen_overflows: None,
+        syn_retransmits: None,
     })
 }
 

@@ -1,16 +1,20 @@
-//! A full listen queue on the target's machine (this one): the kernel
-//! turned handshakes away and their clients waited for a retransmit.
+//! Handshakes turned away before any server accepted them, and retried:
+//! the kernel's own counters say so.
 //!
-//! When the accept queue is full, Linux drops the handshake's last ACK (or
+//! When a listen queue is full, Linux drops the handshake's last ACK (or
 //! the SYN) and counts it in `TcpExtListenOverflows`; the client retries
-//! after its retransmission timeout, 1 s and then 3 s. Nothing fails, so a
-//! ramp looks healthy while a share of its connections took a second or
-//! more to open. The counter is the whole machine's, so it is only taken
-//! for the target's when the target is on this machine and our own
-//! handshakes show the retransmit's wait.
+//! after its retransmission timeout, 1 s and then 3 s, and counts that in
+//! `TCPSynRetrans`. Nothing fails, so a ramp looks healthy while a share of
+//! its connections took a second or more to open.
+//!
+//! Both counters are the whole machine's. With the target on this machine,
+//! its listen queue overflowed here ([`Waited::ListenQueueHere`]); with the
+//! target elsewhere, our retransmitted SYNs say only that its side left
+//! them unanswered ([`Waited::SynsUnanswered`]). Either is taken for the
+//! ramp's own only when our handshakes show the retransmit's wait.
 
 use wsdoctor_evidence::format_count as thousands;
-use wsdoctor_evidence::load::LoadEvidence;
+use wsdoctor_evidence::load::{KernelSample, LoadEvidence};
 use wsdoctor_evidence::machine::{MachineLimits, MachineResource};
 
 use super::ms;
@@ -21,84 +25,114 @@ use crate::rules::common::{finding, fix};
 /// retransmission timeout is 1 s, less some scheduling slack.
 const RETRANSMIT_WAIT_US: u64 = 900_000;
 
-/// The kernel's overflows during the ramp, and when they began.
+/// What the counters showed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Waited {
+    /// The target is on this machine and `ListenOverflows` rose.
+    ListenQueueHere,
+    /// The target is elsewhere and this machine sent SYNs again.
+    SynsUnanswered,
+}
+
+/// Handshakes turned away during the ramp, and when it began.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Overflows {
-    /// `TcpExtListenOverflows` added from the start to the last step's end.
+pub(super) struct TurnedAway {
+    /// Which counter rose.
+    pub(super) waited: Waited,
+    /// How much it rose from the start to the last step's end.
     pub(super) count: u64,
-    /// Index into the steps of the first step they rose in.
+    /// Index into the steps of the first step whose handshakes waited as
+    /// long as a retransmit.
     pub(super) first_step: usize,
     /// The slowest handshake from that step on (µs).
     pub(super) slowest_us: u64,
 }
 
-/// The overflows of the target's listen queue, when the target is on this
-/// machine and some of our handshakes waited as long as a retransmit.
-pub(super) fn overflows(e: &LoadEvidence) -> Option<Overflows> {
+/// The counter that speaks for the target's queue, when it rose and some of
+/// our handshakes waited as long as a retransmit.
+pub(super) fn turned_away(e: &LoadEvidence) -> Option<TurnedAway> {
     let machine = e.generator.machine.as_ref()?;
-    // The counter is this machine's: a target elsewhere has its own.
-    if !machine.target_here {
-        return None;
-    }
-    let start = e.kernel_start?.listen_overflows?;
-    let mut seen = start;
-    let mut first_step = None;
-    for (i, step) in e.steps.iter().enumerate() {
-        let Some(now) = step.kernel.and_then(|k| k.listen_overflows) else {
-            continue;
-        };
-        if now > seen && first_step.is_none() {
-            first_step = Some(i);
-        }
-        seen = seen.max(now);
-    }
-    let first_step = first_step?;
+    // With the target here, the server's SYN-ACK retransmits would mix
+    // into TCPSynRetrans: its own queue's counter is the better fact.
+    let (waited, counter): (Waited, fn(&KernelSample) -> Option<u64>) = if machine.target_here {
+        (Waited::ListenQueueHere, |k| k.listen_overflows)
+    } else {
+        (Waited::SynsUnanswered, |k| k.syn_retransmits)
+    };
+    let start = counter(&e.kernel_start?)?;
+    let end = e
+        .steps
+        .iter()
+        .filter_map(|s| s.kernel.as_ref().and_then(counter))
+        .max()?;
+    // The counter moves a retransmission timeout after the handshake it
+    // counts was launched: the step a connection was launched in is the
+    // one whose handshakes show the wait.
+    let first_step = e
+        .steps
+        .iter()
+        .position(|s| s.handshake.max_us >= RETRANSMIT_WAIT_US)?;
     let slowest_us = e.steps[first_step..]
         .iter()
         .map(|s| s.handshake.max_us)
         .max()?;
-    // Without a handshake that waited, the overflows were another
-    // listener's on this machine.
-    (slowest_us >= RETRANSMIT_WAIT_US).then_some(Overflows {
-        count: seen - start,
+    // Without a handshake that waited, the counter moved for something
+    // else on this machine.
+    (end > start).then_some(TurnedAway {
+        waited,
+        count: end - start,
         first_step,
         slowest_us,
     })
 }
 
 /// The finding when nothing failed: connections opened, late.
-pub(super) fn overflow_finding(e: &LoadEvidence, o: &Overflows) -> Finding {
-    let known = e
+pub(super) fn turned_away_finding(e: &LoadEvidence, t: &TurnedAway) -> Finding {
+    let listener_known = e
         .generator
         .machine
         .as_ref()
         .is_some_and(|m| m.target_listener.is_some());
+    let (title, confidence) = match t.waited {
+        Waited::ListenQueueHere => (
+            "New connections overflowed the server's listen queue",
+            if listener_known { 0.8 } else { 0.6 },
+        ),
+        Waited::SynsUnanswered => ("New connections waited for their SYNs to be answered", 0.6),
+    };
     let mut f = finding(
         CauseId::LoadLimit,
         Severity::Warning,
-        if known { 0.8 } else { 0.6 },
+        confidence,
         format!(
-            "New connections overflowed the server's listen queue: some handshakes waited up to {} for a retransmit",
-            ms(o.slowest_us)
+            "{title}: some handshakes waited up to {} for a retransmit",
+            ms(t.slowest_us)
         ),
         SourceKind::Load,
     );
-    f.measured.connections_affected = Some(o.count);
-    explain(&mut f, e, o);
+    f.measured.connections_affected = Some(t.count);
+    explain(&mut f, e, t);
     f
 }
 
-/// The overflows, the listener and the fix, added to a finding about slow
+/// The counter, the listener and the fix, added to a finding about slow
 /// or queued handshakes: the fix comes first, as the measured cause.
-pub(super) fn explain(f: &mut Finding, e: &LoadEvidence, o: &Overflows) {
-    let step = &e.steps[o.first_step];
+pub(super) fn explain(f: &mut Finding, e: &LoadEvidence, t: &TurnedAway) {
+    let step = &e.steps[t.first_step];
+    f.evidence.push(match t.waited {
+        Waited::ListenQueueHere => format!(
+            "this machine's kernel counted {} listen-queue overflows during the ramp (TcpExtListenOverflows in /proc/net/netstat; the count is machine-wide, and the target is on this machine); handshakes waited as long as a retransmit from step {} on",
+            thousands(t.count),
+            step.index
+        ),
+        Waited::SynsUnanswered => format!(
+            "this machine sent {} SYNs again during the ramp (TcpExtTCPSynRetrans in /proc/net/netstat, machine-wide): the target's side left them unanswered, so connections waited before any server accepted them; handshakes waited as long as a retransmit from step {} on",
+            thousands(t.count),
+            step.index
+        ),
+    });
     f.evidence.push(format!(
-        "this machine's kernel counted {} listen-queue overflows during the ramp, from step {} on (TcpExtListenOverflows in /proc/net/netstat; the count is machine-wide, and the target is on this machine)",
-        thousands(o.count),
-        step.index
-    ));
-    f.evidence.push(format!(
-        "step {}: handshake p50 {} · p99 {} · max {}: a turned-away handshake is retried after 1 s, then 3 s",
+        "step {}: handshake p50 {} · p99 {} · max {}: an unanswered handshake is retried after 1 s, then 3 s",
         step.index,
         ms(step.handshake.p50_us),
         ms(step.handshake.p99_us),
@@ -107,6 +141,31 @@ pub(super) fn explain(f: &mut Finding, e: &LoadEvidence, o: &Overflows) {
     let Some(machine) = e.generator.machine.as_ref() else {
         return;
     };
+    match t.waited {
+        Waited::ListenQueueHere => listener_here(f, machine),
+        Waited::SynsUnanswered => {
+            f.fix.insert(0, fix("server", syns_unanswered_fix()));
+            f.confirm = Some(
+                "on the target's machine (and each proxy's), `nstat -az TcpExtListenOverflows TcpExtListenDrops` before and after another ramp: a rise there is a full listen queue; `ss -ltn` shows each listener's backlog (Send-Q)".to_owned(),
+            );
+            f.would_change = Some(
+                "no overflow on any machine in the path: then SYNs were dropped on the way (a SYN rate limit, a firewall, a load balancer's connection limit)".to_owned(),
+            );
+        }
+    }
+}
+
+const BACKLOG_EXAMPLES: &str = "npm ws: new WebSocketServer({ port, backlog }); Node: server.listen({ port, backlog }); python-websockets: serve(..., backlog=N); nginx: listen ... backlog=N;";
+
+/// The fix when SYNs went unanswered on the target's side.
+fn syns_unanswered_fix() -> String {
+    format!(
+        "Connections waited before anything accepted them: a listen queue that was full (the server's or a proxy's), a proxy that stopped accepting at its connection limit, or a SYN rate limit. A limit that accepts and then queues (HAProxy's server maxconn) would not leave SYNs unanswered. On the machine that listens, raise the backlog it asks for ({BACKLOG_EXAMPLES}) and net.core.somaxconn, which caps it, then restart it; or raise the proxy's connection limit."
+    )
+}
+
+/// The target's listener here: its backlog as evidence, and the fix.
+fn listener_here(f: &mut Finding, machine: &MachineLimits) {
     if let Some(l) = &machine.target_listener {
         f.evidence.push(format!(
             "the server listens on {} with an accept backlog of {} (`ss -ltn` Send-Q){}; net.core.somaxconn is {}",
@@ -137,28 +196,28 @@ pub(super) fn explain(f: &mut Finding, e: &LoadEvidence, o: &Overflows) {
 /// What to change: the check before the run's setting when it named one,
 /// else whichever of the server's backlog and `somaxconn` is the shorter.
 fn backlog_fix(m: &MachineLimits) -> String {
-    const EXAMPLES: &str = "npm ws: new WebSocketServer({ port, backlog }); Node: server.listen({ port, backlog }); python-websockets: serve(..., backlog=N); nginx: listen ... backlog=N;";
+    const FULL: &str =
+        "A burst of new connections fills the listen queue before the server accepts them.";
+    const FASTER: &str =
+        "Accepting faster (more processes on the port with SO_REUSEPORT) shortens the wait too.";
     if let Some(s) = m
         .shortfalls
         .iter()
         .find(|s| s.resource == MachineResource::AcceptBacklog)
     {
-        return format!(
-            "A burst of new connections fills the listen queue before the server accepts them. Raise {}. Accepting faster (more processes on the port with SO_REUSEPORT) shortens the wait too.",
-            s.setting
-        );
+        return format!("{FULL} Raise {}. {FASTER}", s.setting);
     }
     match (&m.target_listener, m.somaxconn) {
         (Some(l), Some(cap)) if l.backlog < cap => format!(
-            "A burst of new connections fills the listen queue before the server accepts them. The server asked for a backlog of {}: raise it ({EXAMPLES}) and restart it. Accepting faster (more processes on the port with SO_REUSEPORT) shortens the wait too.",
+            "{FULL} The server asked for a backlog of {}: raise it ({BACKLOG_EXAMPLES}) and restart it. {FASTER}",
             thousands(l.backlog)
         ),
         (Some(_), Some(cap)) => format!(
-            "A burst of new connections fills the listen queue before the server accepts them. net.core.somaxconn ({}) caps its backlog: raise it (sysctl -w net.core.somaxconn=…), make sure the server asks for as much ({EXAMPLES}), and restart it, since the cap applies when it calls listen().",
+            "{FULL} net.core.somaxconn ({}) caps its backlog: raise it (sysctl -w net.core.somaxconn=…), make sure the server asks for as much ({BACKLOG_EXAMPLES}), and restart it, since the cap applies when it calls listen().",
             thousands(cap)
         ),
         _ => format!(
-            "A burst of new connections fills the listen queue before the server accepts them. Raise the backlog the server asks for ({EXAMPLES}) and net.core.somaxconn, which caps it, then restart the server; `ss -ltn` shows the backlog it has (Send-Q)."
+            "{FULL} Raise the backlog the server asks for ({BACKLOG_EXAMPLES}) and net.core.somaxconn, which caps it, then restart the server; `ss -ltn` shows the backlog it has (Send-Q)."
         ),
     }
 }
@@ -168,11 +227,14 @@ mod tests {
     use wsdoctor_evidence::load::{KernelSample, Latency, LoadEvidence, LoadStep};
     use wsdoctor_evidence::machine::{MachineLimits, TargetListener};
 
-    use super::{overflows, Overflows};
+    use super::{turned_away, TurnedAway, Waited};
 
-    fn kernel(overflows: u64) -> Option<KernelSample> {
+    /// Both counters at `n`: which one is read depends on where the
+    /// target is.
+    fn kernel(n: u64) -> Option<KernelSample> {
         Some(KernelSample {
-            listen_overflows: Some(overflows),
+            listen_overflows: Some(n),
+            syn_retransmits: Some(n),
             ..KernelSample::default()
         })
     }
@@ -218,8 +280,9 @@ mod tests {
 
     #[test]
     fn the_rule_table() {
-        // (what, target here, steps, expected (count, first step, slowest ms))
-        let cases: Vec<(&str, bool, Vec<LoadStep>, Option<(u64, usize, u64)>)> = vec![
+        use Waited::{ListenQueueHere as Here, SynsUnanswered as Elsewhere};
+        // (what, target here, steps, expected (which, count, first step, slowest ms))
+        let cases: Vec<(&str, bool, Vec<LoadStep>, Option<(Waited, u64, usize, u64)>)> = vec![
             (
                 "python-websockets' backlog of 100 at 20,000/s (measured)",
                 true,
@@ -228,13 +291,19 @@ mod tests {
                     step(2, 1_419, 1_053),
                     step(3, 1_484, 1_063),
                 ],
-                Some((484, 0, 1_250)),
+                Some((Here, 484, 0, 1_250)),
             ),
             (
                 "overflows from step 2 on",
                 true,
                 vec![step(1, 1_000, 40), step(2, 1_050, 1_100)],
-                Some((50, 1, 1_100)),
+                Some((Here, 50, 1, 1_100)),
+            ),
+            (
+                "SYNs counted a retransmission timeout after the step whose handshakes waited (measured through a network namespace)",
+                false,
+                vec![step(1, 1_000, 1_252), step(2, 1_000, 1_251), step(3, 1_362, 1_198)],
+                Some((Elsewhere, 362, 0, 1_252)),
             ),
             (
                 "overflows, but none of our handshakes waited: another listener's",
@@ -243,9 +312,15 @@ mod tests {
                 None,
             ),
             (
-                "a target elsewhere: this machine's counter is not its queue",
+                "a target elsewhere: our SYNs were sent again",
                 false,
                 vec![step(1, 1_265, 1_250)],
+                Some((Elsewhere, 265, 0, 1_250)),
+            ),
+            (
+                "a target elsewhere, SYNs sent again but nothing of ours waited",
+                false,
+                vec![step(1, 1_265, 300)],
                 None,
             ),
             (
@@ -256,12 +331,13 @@ mod tests {
             ),
         ];
         for (what, here, steps, expected) in cases {
-            let got = overflows(&ramp(here, steps)).map(
-                |Overflows {
+            let got = turned_away(&ramp(here, steps)).map(
+                |TurnedAway {
+                     waited,
                      count,
                      first_step,
                      slowest_us,
-                 }| (count, first_step, slowest_us / 1000),
+                 }| (waited, count, first_step, slowest_us / 1000),
             );
             assert_eq!(got, expected, "{what}");
         }
@@ -270,11 +346,13 @@ mod tests {
     #[test]
     fn the_finding_names_the_servers_own_backlog() {
         let e = ramp(true, vec![step(1, 1_265, 1_250)]);
-        let o = overflows(&e).unwrap_or_else(|| panic!("no overflow"));
-        let f = super::overflow_finding(&e, &o);
+        let t = turned_away(&e).unwrap_or_else(|| panic!("no overflow"));
+        let f = super::turned_away_finding(&e, &t);
         let evidence = f.evidence.join("\n");
         assert!(
-            evidence.contains("counted 265 listen-queue overflows during the ramp, from step 1 on"),
+            evidence.contains(
+                "counted 265 listen-queue overflows during the ramp (TcpExtListenOverflows"
+            ),
             "{evidence}"
         );
         assert!(

@@ -4,9 +4,10 @@
 //!
 //! One file per conclusion, run in order by [`diagnose_load`]: the
 //! generator's own limits ([`generator`]), a limit that queues ([`queue`]),
-//! the knee ([`knee`]); what the failure kinds mean is [`kinds`]. A full
-//! listen queue on this machine ([`listen`]) explains whichever of them
-//! saw handshakes wait, or is the finding itself when nothing failed.
+//! the knee ([`knee`]); what the failure kinds mean is [`kinds`]. Handshakes
+//! the kernel's counters show turned away and retried ([`listen`]) explain
+//! whichever of them saw handshakes wait, or are the finding itself when
+//! nothing failed.
 
 mod generator;
 mod kinds;
@@ -53,13 +54,13 @@ fn diagnose_ramp(e: &LoadEvidence) -> Vec<Finding> {
 
     // A limit that holds connections back shows before anything fails, if
     // ever: it comes first when it starts before the knee.
-    let overflows = listen::overflows(e);
+    let turned_away = listen::turned_away(e);
     if let Some(q) = queue::queueing_step(&e.steps).filter(|q| knee.is_none_or(|k| q.step < k)) {
         // Queued at a full listen queue: that is the finding, with what
         // the queue looked like from the ramp.
-        let f = match &overflows {
-            Some(o) => {
-                let mut f = listen::overflow_finding(e, o);
+        let f = match &turned_away {
+            Some(t) => {
+                let mut f = listen::turned_away_finding(e, t);
                 f.evidence.extend(queue::queued_finding(e, &q).evidence);
                 f
             }
@@ -75,8 +76,8 @@ fn diagnose_ramp(e: &LoadEvidence) -> Vec<Finding> {
         Some(_) if generator.predicted => {}
         Some(i) => {
             if let Some(mut f) = knee::diagnose(e, i) {
-                if let Some(o) = &overflows {
-                    listen::explain(&mut f, e, o);
+                if let Some(t) = &turned_away {
+                    listen::explain(&mut f, e, t);
                 }
                 findings.push(f);
             }
@@ -84,8 +85,8 @@ fn diagnose_ramp(e: &LoadEvidence) -> Vec<Finding> {
         None if generator_limited => {}
         // Nothing failed, but handshakes may have waited at a full listen
         // queue: then it was not healthy.
-        None => findings.push(match &overflows {
-            Some(o) => listen::overflow_finding(e, o),
+        None => findings.push(match &turned_away {
+            Some(t) => listen::turned_away_finding(e, t),
             None => healthy(e),
         }),
     }
