@@ -10,6 +10,9 @@
 //! the other host's, and what this machine sees is its own SYNs sent again
 //! (TcpExtTCPSynRetrans).
 //!
+//! HAProxy with `maxconn 100` in front is the other control: its queue
+//! overflows because it stopped accepting, and the cap is the finding.
+//!
 //! The tests take one lock, so no other test in this binary turns
 //! handshakes away while one counts (the kernel's counters are
 //! machine-wide).
@@ -165,6 +168,40 @@ fn a_short_listen_backlog_is_named_with_the_servers_own_fix() {
         "{:#}",
         report["findings"]
     );
+}
+
+/// HAProxy with `maxconn 100` in front of python-websockets (backlog 4096):
+/// HAProxy stops accepting at 100 and its listen queue (its backlog is its
+/// maxconn, 100) overflows. The cap is the finding, not the queue's length:
+/// a longer backlog would only let more wait.
+#[test]
+fn a_proxy_cap_that_fills_its_listen_queue_is_the_cap() {
+    let _counting = COUNTING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let Some((_server, port)) = python_websockets(&["--backlog", "4096"]) else {
+        return;
+    };
+    let upstream = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let Some(haproxy) = support::haproxy(upstream, "maxconn 100") else {
+        return;
+    };
+    let report = ramp_to("127.0.0.1", haproxy.addr.port());
+    let machine = &report["observations"]["load"]["generator"]["machine"];
+    assert_eq!(machine["target_listener"]["backlog"], 100, "{machine:#}");
+    let f = &report["findings"][0];
+    assert_eq!(f["id"], "load-limit", "{report:#}");
+    assert_eq!(f["measured"]["concurrency_limit"], 100, "{f:#}");
+    assert!(
+        f["title"].as_str().unwrap().contains("a limit queues them"),
+        "{f:#}"
+    );
+    let evidence = f["evidence"].to_string();
+    assert!(
+        evidence.contains("stopped accepting at about 100 open connections"),
+        "{evidence}"
+    );
+    assert_eq!(overflow_findings(&report), Vec::<&Value>::new());
 }
 
 /// A network namespace with a veth pair to it, removed (with the pair) on

@@ -14,7 +14,7 @@
 //! ramp's own only when our handshakes show the retransmit's wait.
 
 use wsdoctor_evidence::format_count as thousands;
-use wsdoctor_evidence::load::{KernelSample, LoadEvidence};
+use wsdoctor_evidence::load::{KernelSample, LoadEvidence, LoadStep};
 use wsdoctor_evidence::machine::{MachineLimits, MachineResource};
 
 use super::ms;
@@ -84,6 +84,51 @@ pub(super) fn turned_away(e: &LoadEvidence) -> Option<TurnedAway> {
         first_step,
         slowest_us,
     })
+}
+
+/// Whether the number of open connections stopped growing at a step end
+/// after `from` while attempts went on: a server (or proxy) that stopped
+/// accepting at a cap, like HAProxy's `maxconn`, whose listen queue then
+/// fills and overflows whatever its length. A burst too fast for the
+/// queue still lets the number open grow every step.
+pub(super) fn stalled(steps: &[LoadStep], from: usize) -> bool {
+    steps
+        .iter()
+        .skip(from)
+        .collect::<Vec<_>>()
+        .windows(2)
+        .any(|w| w[1].attempted > 0 && w[1].open_at_end <= w[0].open_at_end)
+}
+
+/// The counters next to a finding about a cap: the queue overflowed
+/// because nothing accepted past the cap, so its length is not the fix.
+pub(super) fn behind_a_cap(f: &mut Finding, e: &LoadEvidence, t: &TurnedAway, cap: u64) {
+    let counted = match t.waited {
+        Waited::ListenQueueHere => format!(
+            "this machine's kernel counted {} listen-queue overflows during the ramp (TcpExtListenOverflows)",
+            thousands(t.count)
+        ),
+        Waited::SynsUnanswered => format!(
+            "this machine sent {} SYNs again during the ramp (TcpExtTCPSynRetrans)",
+            thousands(t.count)
+        ),
+    };
+    f.evidence.push(format!(
+        "{counted}: the listen queue filled behind a server or proxy that stopped accepting at about {} open connections, so a longer backlog would only let more wait",
+        thousands(cap)
+    ));
+    if let Some(l) = e
+        .generator
+        .machine
+        .as_ref()
+        .and_then(|m| m.target_listener.as_ref())
+    {
+        f.evidence.push(format!(
+            "the listener on {} has an accept backlog of {} (`ss -ltn` Send-Q)",
+            l.address,
+            thousands(l.backlog)
+        ));
+    }
 }
 
 /// The finding when nothing failed: connections opened, late.
@@ -340,6 +385,45 @@ mod tests {
                  }| (waited, count, first_step, slowest_us / 1000),
             );
             assert_eq!(got, expected, "{what}");
+        }
+    }
+
+    /// A step whose number open at its end is `open`.
+    fn open(open_at_end: u64) -> LoadStep {
+        LoadStep {
+            attempted: 200,
+            open_at_end,
+            ..LoadStep::default()
+        }
+    }
+
+    #[test]
+    fn a_cap_stalls_the_number_open_and_a_burst_does_not() {
+        // (what, open at each step end, from, stalled)
+        let cases = [
+            (
+                "haproxy maxconn 100 (measured: 100 at every step end)",
+                vec![100, 100, 100, 100, 100],
+                0,
+                true,
+            ),
+            (
+                "python-websockets' backlog of 100: late, but growing",
+                vec![342, 700, 1_100, 1_500, 1_960],
+                0,
+                false,
+            ),
+            (
+                "capped from the third step",
+                vec![200, 400, 500, 500],
+                1,
+                true,
+            ),
+            ("one step: cannot tell", vec![100], 0, false),
+        ];
+        for (what, opens, from, expected) in cases {
+            let steps: Vec<LoadStep> = opens.into_iter().map(open).collect();
+            assert_eq!(super::stalled(&steps, from), expected, "{what}");
         }
     }
 

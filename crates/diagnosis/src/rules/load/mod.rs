@@ -57,8 +57,14 @@ fn diagnose_ramp(e: &LoadEvidence) -> Vec<Finding> {
     let turned_away = listen::turned_away(e);
     if let Some(q) = queue::queueing_step(&e.steps).filter(|q| knee.is_none_or(|k| q.step < k)) {
         // Queued at a full listen queue: that is the finding, with what
-        // the queue looked like from the ramp.
+        // the queue looked like from the ramp; unless nothing was accepted
+        // past a cap, which filled the queue.
         let f = match &turned_away {
+            Some(t) if listen::stalled(&e.steps, q.step) => {
+                let mut f = queue::queued_finding(e, &q);
+                listen::behind_a_cap(&mut f, e, t, q.plateau);
+                f
+            }
             Some(t) => {
                 let mut f = listen::turned_away_finding(e, t);
                 f.evidence.extend(queue::queued_finding(e, &q).evidence);
@@ -76,8 +82,13 @@ fn diagnose_ramp(e: &LoadEvidence) -> Vec<Finding> {
         Some(_) if generator.predicted => {}
         Some(i) => {
             if let Some(mut f) = knee::diagnose(e, i) {
-                if let Some(t) = &turned_away {
-                    listen::explain(&mut f, e, t);
+                match &turned_away {
+                    Some(t) if listen::stalled(&e.steps, i.saturating_sub(1)) => {
+                        let cap = e.steps[i..].iter().map(|s| s.open_at_end).max();
+                        listen::behind_a_cap(&mut f, e, t, cap.unwrap_or(0));
+                    }
+                    Some(t) => listen::explain(&mut f, e, t),
+                    None => {}
                 }
                 findings.push(f);
             }

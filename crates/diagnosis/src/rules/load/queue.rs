@@ -36,11 +36,18 @@ pub(super) struct Queueing {
 }
 
 /// Finds the first step whose handshakes jumped while some attempts were
-/// still waiting for their 101 at the step's end.
+/// still waiting for their 101 at the step's end; or, when no jump shows
+/// (the first step already queued most of its attempts, so its own median
+/// is slow), a step after which the number open did not grow at all while
+/// attempts went on and none failed: they all waited.
 pub(super) fn queueing_step(steps: &[LoadStep]) -> Option<Queueing> {
     let mut attempted = 0u64;
     let mut resolved_elsewhere = 0u64;
     let mut baseline: Option<u64> = None;
+    // The first step that ended with attempts waiting, with its waiting
+    // count and the baseline before it.
+    let mut first_waiting: Option<(usize, u64, u64)> = None;
+    let mut open_before: Option<u64> = None;
     for (i, s) in steps.iter().enumerate() {
         attempted += s.attempted;
         resolved_elsewhere += s.failed() + s.dropped();
@@ -54,15 +61,30 @@ pub(super) fn queueing_step(steps: &[LoadStep]) -> Option<Queueing> {
         let jumped = s.handshake.count > 0
             && slow >= JUMP_FLOOR_US
             && slow >= base.saturating_mul(JUMP_FACTOR);
+        let plateau = || steps[i..].iter().map(|s| s.open_at_end).max().unwrap_or(0);
         if jumped && waiting > 0 {
-            let plateau = steps[i..].iter().map(|s| s.open_at_end).max().unwrap_or(0);
             return Some(Queueing {
                 step: i,
-                plateau,
+                plateau: plateau(),
                 waiting,
                 baseline_p50_us: base,
             });
         }
+        let flat = open_before.is_some_and(|before| before > 0 && s.open_at_end <= before)
+            && s.attempted > 0
+            && s.failed() + s.dropped() == 0;
+        if let (true, Some((step, waited, base))) = (flat && waiting > 0, first_waiting) {
+            return Some(Queueing {
+                step,
+                plateau: plateau(),
+                waiting: waited,
+                baseline_p50_us: base,
+            });
+        }
+        if waiting > 0 && first_waiting.is_none() {
+            first_waiting = Some((i, waiting, base));
+        }
+        open_before = Some(s.open_at_end);
         if s.handshake.count > 0 {
             baseline = Some(baseline.map_or(s.handshake.p50_us, |b| b.min(s.handshake.p50_us)));
         }
@@ -93,13 +115,18 @@ pub(super) fn queued_finding(e: &LoadEvidence, q: &Queueing) -> Finding {
             ms(q.baseline_p50_us)
         ));
     }
+    // The first step has no step before to compare with.
+    let against = if q.step > 0 {
+        format!(" (against {} before)", ms(q.baseline_p50_us))
+    } else {
+        String::new()
+    };
     f.evidence.push(format!(
-        "step {}: handshake p50 {} · p90 {} · max {} (against {} before), while the number open stopped at {} of {} attempted: {} were still waiting for their 101 when the step's hold ended",
+        "step {}: handshake p50 {} · p90 {} · max {}{against}, while the number open stopped at {} of {} attempted: {} were still waiting for their 101 when the step's hold ended",
         step.index,
         ms(step.handshake.p50_us),
         ms(step.handshake.p90_us),
         ms(step.handshake.max_us),
-        ms(q.baseline_p50_us),
         thousands(step.open_at_end),
         thousands(e.steps[..=q.step].iter().map(|s| s.attempted).sum::<u64>()),
         thousands(q.waiting)
@@ -206,6 +233,16 @@ mod tests {
                 "the first step already queues past 8",
                 vec![step(1, 8, 1, 900)],
                 Some((0, 8, 4)),
+            ),
+            (
+                "haproxy maxconn 100 at 20,000/s: most of the first step queued, no jump; the number open stays at the cap (measured, in steps of 12 here)",
+                vec![step(1, 4, 1636, 2078), step(2, 4, 2081, 2312), step(3, 4, 1072, 1248)],
+                Some((0, 4, 8)),
+            ),
+            (
+                "slow but growing every step: no cap",
+                vec![step(1, 6, 1636, 2078), step(2, 14, 2081, 2312), step(3, 30, 1072, 1248)],
+                None,
             ),
         ];
         for (what, steps, expected) in cases {
