@@ -202,6 +202,19 @@ fn a_proxy_cap_that_fills_its_listen_queue_is_the_cap() {
         "{evidence}"
     );
     assert_eq!(overflow_findings(&report), Vec::<&Value>::new());
+    // The listener's holder is read as `ss -ltnp` reads it, and named.
+    assert_eq!(
+        machine["target_listener"]["program"], "haproxy",
+        "{machine:#}"
+    );
+    assert_eq!(f["fix"][0]["for"], "haproxy", "{f:#}");
+    assert!(
+        f["fix"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("stops accepting at its maxconn (about 100 here)"),
+        "{f:#}"
+    );
 }
 
 /// A network namespace with a veth pair to it, removed (with the pair) on

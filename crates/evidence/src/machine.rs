@@ -106,6 +106,13 @@ pub struct TargetListener {
     /// How many listening sockets share the port (`SO_REUSEPORT`), each
     /// with its own queue.
     pub sockets: u64,
+    /// The process holding it (as `ss -ltnp` finds it), when this one may
+    /// look: another user's needs root.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    /// That process's program name (`/proc/PID/comm`: `haproxy`, `node`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub program: Option<String>,
 }
 
 /// The kernel's memory at one moment, machine-wide: slab (socket, inode,

@@ -31,35 +31,99 @@ const ANSWER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 /// read without end.
 const MAX_DATAGRAMS: usize = 4096;
 
+/// One listening socket, as the kernel reported it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Listening {
+    address: SocketAddr,
+    /// Its accept backlog (`idiag_wqueue` for a listener).
+    backlog: u64,
+    /// Its inode, which names it among a process's open files.
+    inode: u32,
+}
+
 /// The listening sockets that accept connections to `target` and their
-/// backlog, or `None` when there is none or the kernel cannot be asked.
+/// backlog, with the program that holds them, or `None` when there is none
+/// or the kernel cannot be asked.
 pub fn target_listener(target: SocketAddr) -> Option<TargetListener> {
     let mut listening = listening_sockets(libc::AF_INET as u8)?;
     // A listener on `[::]` takes IPv4 connections too (unless IPV6_V6ONLY).
     listening.extend(listening_sockets(libc::AF_INET6 as u8).unwrap_or_default());
-    pick_listener(target, &listening)
+    let (mut listener, inode) = pick_listener(target, &listening)?;
+    if let Some((pid, program)) = holder_of(inode) {
+        listener.pid = Some(pid);
+        listener.program = Some(program);
+    }
+    Some(listener)
 }
 
-/// Of the listening sockets (address, backlog), the ones that take
-/// connections to `target`: bound to its address itself, or else to the
-/// unspecified address of either family. With `SO_REUSEPORT` several
-/// share the port, each with its own queue; the shortest one is reported.
-fn pick_listener(target: SocketAddr, listening: &[(SocketAddr, u64)]) -> Option<TargetListener> {
-    let on_port = || listening.iter().filter(|(a, _)| a.port() == target.port());
+/// Of the listening sockets, the ones that take connections to `target`:
+/// bound to its address itself, or else to the unspecified address of
+/// either family. With `SO_REUSEPORT` several share the port, each with its
+/// own queue; the shortest one is reported, with its inode.
+fn pick_listener(target: SocketAddr, listening: &[Listening]) -> Option<(TargetListener, u32)> {
+    let on_port = || {
+        listening
+            .iter()
+            .filter(|l| l.address.port() == target.port())
+    };
     let exact: Vec<_> = on_port()
-        .filter(|(a, _)| same_ip(a.ip(), target.ip()))
+        .filter(|l| same_ip(l.address.ip(), target.ip()))
         .collect();
     let chosen = if exact.is_empty() {
-        on_port().filter(|(a, _)| a.ip().is_unspecified()).collect()
+        on_port()
+            .filter(|l| l.address.ip().is_unspecified())
+            .collect()
     } else {
         exact
     };
-    let backlog = chosen.iter().map(|(_, b)| *b).min()?;
-    Some(TargetListener {
-        address: chosen.first()?.0.to_string(),
-        backlog,
-        sockets: chosen.len() as u64,
-    })
+    let shortest = chosen.iter().min_by_key(|l| l.backlog)?;
+    Some((
+        TargetListener {
+            address: shortest.address.to_string(),
+            backlog: shortest.backlog,
+            sockets: chosen.len() as u64,
+            pid: None,
+            program: None,
+        },
+        shortest.inode,
+    ))
+}
+
+/// Open files looked at, across all processes, before giving up on finding
+/// a socket's holder: a machine holding a million sockets is not scanned.
+const MAX_FILES_SCANNED: usize = 200_000;
+
+/// The process holding the socket with `inode` open, and its program name
+/// (`/proc/PID/comm`), found as `ss -p` finds it: by the `socket:[INODE]`
+/// link among each process's open files. Processes this one may not look
+/// into (another user's, without root) are passed over.
+fn holder_of(inode: u32) -> Option<(u32, String)> {
+    let wanted = format!("socket:[{inode}]");
+    let mut scanned = 0usize;
+    for process in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Some(pid) = process
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(files) = std::fs::read_dir(process.path().join("fd")) else {
+            continue;
+        };
+        for file in files.flatten() {
+            scanned += 1;
+            if scanned > MAX_FILES_SCANNED {
+                return None;
+            }
+            if std::fs::read_link(file.path()).is_ok_and(|link| link.as_os_str() == wanted.as_str())
+            {
+                let comm = std::fs::read_to_string(process.path().join("comm")).ok()?;
+                return Some((pid, comm.trim_end().to_owned()));
+            }
+        }
+    }
+    None
 }
 
 /// Equal addresses, an IPv4 one and its IPv4-mapped IPv6 form included.
@@ -70,7 +134,7 @@ fn same_ip(a: IpAddr, b: IpAddr) -> bool {
 /// Every TCP socket of `family` in LISTEN, with its backlog (the kernel's
 /// `idiag_wqueue` for a listener).
 #[cfg(target_os = "linux")]
-fn listening_sockets(family: u8) -> Option<Vec<(SocketAddr, u64)>> {
+fn listening_sockets(family: u8) -> Option<Vec<Listening>> {
     use netlink_packet_core::{
         NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_DUMP, NLM_F_REQUEST,
     };
@@ -118,8 +182,11 @@ fn listening_sockets(family: u8) -> Option<Vec<(SocketAddr, u64)>> {
             match message.payload {
                 NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(r)) => {
                     let id = &r.header.socket_id;
-                    let address = SocketAddr::new(id.source_address, id.source_port);
-                    found.push((address, u64::from(r.header.send_queue)));
+                    found.push(Listening {
+                        address: SocketAddr::new(id.source_address, id.source_port),
+                        backlog: u64::from(r.header.send_queue),
+                        inode: r.header.inode,
+                    });
                 }
                 NetlinkPayload::Done(_) => return Some(found),
                 NetlinkPayload::Error(_) => return None,
@@ -135,7 +202,7 @@ fn listening_sockets(family: u8) -> Option<Vec<(SocketAddr, u64)>> {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn listening_sockets(_family: u8) -> Option<Vec<(SocketAddr, u64)>> {
+fn listening_sockets(_family: u8) -> Option<Vec<Listening>> {
     None
 }
 
@@ -174,27 +241,35 @@ mod tests {
 
     #[test]
     fn the_listener_of_a_target() {
-        let listening = [
-            (addr("0.0.0.0:22"), 128),
-            (addr("127.0.0.1:8080"), 511),
-            (addr("[::]:9000"), 100),
-            (addr("0.0.0.0:7000"), 4096),
-            (addr("0.0.0.0:7000"), 1024),
-            (addr("127.0.0.2:6000"), 64),
-        ];
-        // (target, expected (address, backlog, sockets))
+        let listening: Vec<Listening> = [
+            ("0.0.0.0:22", 128),
+            ("127.0.0.1:8080", 511),
+            ("[::]:9000", 100),
+            ("0.0.0.0:7000", 4096),
+            ("0.0.0.0:7000", 1024),
+            ("127.0.0.2:6000", 64),
+        ]
+        .iter()
+        .enumerate()
+        .map(|(i, (a, backlog))| Listening {
+            address: addr(a),
+            backlog: *backlog,
+            inode: i as u32,
+        })
+        .collect();
+        // (target, expected (address, backlog, sockets, inode))
         let cases = [
-            ("127.0.0.1:8080", Some(("127.0.0.1:8080", 511, 1))),
-            ("127.0.0.1:9000", Some(("[::]:9000", 100, 1))),
-            ("[::1]:9000", Some(("[::]:9000", 100, 1))),
-            ("127.0.0.1:7000", Some(("0.0.0.0:7000", 1024, 2))),
+            ("127.0.0.1:8080", Some(("127.0.0.1:8080", 511, 1, 1))),
+            ("127.0.0.1:9000", Some(("[::]:9000", 100, 1, 2))),
+            ("[::1]:9000", Some(("[::]:9000", 100, 1, 2))),
+            ("127.0.0.1:7000", Some(("0.0.0.0:7000", 1024, 2, 4))),
             ("127.0.0.1:6000", None),
             ("127.0.0.1:1", None),
         ];
         for (target, expected) in cases {
-            let got =
-                pick_listener(addr(target), &listening).map(|l| (l.address, l.backlog, l.sockets));
-            let expected = expected.map(|(a, b, n)| (a.to_owned(), b, n));
+            let got = pick_listener(addr(target), &listening)
+                .map(|(l, inode)| (l.address, l.backlog, l.sockets, inode));
+            let expected = expected.map(|(a, b, n, i)| (a.to_owned(), b, n, i));
             assert_eq!(got, expected, "{target}");
         }
     }

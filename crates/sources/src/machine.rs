@@ -530,6 +530,8 @@ mod tests {
                 address: "127.0.0.1:8080".to_owned(),
                 backlog,
                 sockets,
+                pid: None,
+                program: None,
             });
             let out = check(
                 &l,

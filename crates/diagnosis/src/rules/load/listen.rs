@@ -13,9 +13,9 @@
 //! them unanswered ([`Waited::SynsUnanswered`]). Either is taken for the
 //! ramp's own only when our handshakes show the retransmit's wait.
 
-use wsdoctor_evidence::format_count as thousands;
 use wsdoctor_evidence::load::{KernelSample, LoadEvidence, LoadStep};
-use wsdoctor_evidence::machine::{MachineLimits, MachineResource};
+use wsdoctor_evidence::machine::{MachineLimits, MachineResource, TargetListener};
+use wsdoctor_evidence::{escape_peer, format_count as thousands};
 
 use super::ms;
 use crate::finding::{CauseId, Finding, Severity, SourceKind};
@@ -117,17 +117,43 @@ pub(super) fn behind_a_cap(f: &mut Finding, e: &LoadEvidence, t: &TurnedAway, ca
         "{counted}: the listen queue filled behind a server or proxy that stopped accepting at about {} open connections, so a longer backlog would only let more wait",
         thousands(cap)
     ));
-    if let Some(l) = e
+    let Some(l) = e
         .generator
         .machine
         .as_ref()
         .and_then(|m| m.target_listener.as_ref())
-    {
-        f.evidence.push(format!(
-            "the listener on {} has an accept backlog of {} (`ss -ltn` Send-Q)",
-            l.address,
-            thousands(l.backlog)
-        ));
+    else {
+        return;
+    };
+    f.evidence.push(format!(
+        "the listener on {}{} has an accept backlog of {} (`ss -ltn` Send-Q)",
+        l.address,
+        held_by(l),
+        thousands(l.backlog)
+    ));
+    // HAProxy stops accepting at maxconn and leaves the rest in the
+    // kernel's queue (haproxy.com/documentation/haproxy-configuration-tutorials/performance/overload-protection/,
+    // read 2026-12-07); its listen backlog is that maxconn unless `bind …
+    // backlog` says otherwise (observed: `maxconn 100` listens with 100).
+    if l.program.as_deref() == Some("haproxy") {
+        f.fix.insert(
+            0,
+            fix(
+                "haproxy",
+                format!(
+                    "The listener is HAProxy, which stops accepting at its maxconn (about {} here) and leaves the rest in the kernel's listen queue, as long as that maxconn unless `bind … backlog` says otherwise. Raise maxconn where it is set (frontend or defaults, and global maxconn, which caps them all) to the concurrency you need: each WebSocket holds its slot for its whole life.",
+                    thousands(cap)
+                ),
+            ),
+        );
+    }
+}
+
+/// ` (haproxy, pid 42)`: the process holding a listener, when known.
+fn held_by(l: &TargetListener) -> String {
+    match (&l.program, l.pid) {
+        (Some(program), Some(pid)) => format!(" ({}, pid {pid})", escape_peer(program)),
+        _ => String::new(),
     }
 }
 
@@ -213,8 +239,9 @@ fn syns_unanswered_fix() -> String {
 fn listener_here(f: &mut Finding, machine: &MachineLimits) {
     if let Some(l) = &machine.target_listener {
         f.evidence.push(format!(
-            "the server listens on {} with an accept backlog of {} (`ss -ltn` Send-Q){}; net.core.somaxconn is {}",
+            "the server listens on {}{} with an accept backlog of {} (`ss -ltn` Send-Q){}; net.core.somaxconn is {}",
             l.address,
+            held_by(l),
             thousands(l.backlog),
             if l.sockets > 1 {
                 format!(", each of {} sockets sharing the port", l.sockets)
@@ -317,6 +344,8 @@ mod tests {
                 address: "127.0.0.1:8080".to_owned(),
                 backlog: 100,
                 sockets: 1,
+                pid: None,
+                program: None,
             }),
             ..MachineLimits::default()
         });
