@@ -10,6 +10,8 @@
 //! the other host's, and what this machine sees is its own SYNs sent again
 //! (TcpExtTCPSynRetrans).
 //!
+//! nginx in front of it: python's queue is the one that fills, and is
+//! named, not nginx's (the sampled queues say whose it was).
 //! HAProxy with `maxconn 100` in front is the other control: its queue
 //! overflows because it stopped accepting, and the cap is the finding.
 //!
@@ -215,6 +217,59 @@ fn a_proxy_cap_that_fills_its_listen_queue_is_the_cap() {
             .contains("stops accepting at its maxconn (about 100 here)"),
         "{f:#}"
     );
+}
+
+/// nginx in front of python-websockets (backlog 100): nginx accepts at once
+/// (its backlog is 511) and connects on, and python's queue overflows. The
+/// machine-wide counter cannot say whose queue it was; the sampled queues
+/// can, and the server behind is named, not nginx.
+#[test]
+fn a_full_queue_behind_a_proxy_names_the_server_behind() {
+    let _counting = COUNTING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let Some((_server, port)) = python_websockets(&[]) else {
+        return;
+    };
+    let upstream = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let Some(nginx) = support::nginx_with(upstream, "", "worker_connections 8192;") else {
+        return;
+    };
+    let report = ramp_to("127.0.0.1", nginx.addr.port());
+    let queues = &report["observations"]["load"]["listen_queues"]["queues"];
+    let sampled = |address: String| {
+        queues
+            .as_array()
+            .and_then(|qs| qs.iter().find(|q| q["address"] == address.as_str()))
+            .cloned()
+    };
+    let python = sampled(format!("127.0.0.1:{port}"))
+        .unwrap_or_else(|| panic!("python's queue was not seen: {queues:#}"));
+    assert_eq!(python["backlog"], 100, "{python:#}");
+    assert_eq!(python["program"], "python3", "{python:#}");
+    assert!(python["full_samples"].as_u64().unwrap() > 0, "{python:#}");
+    let nginx_full = sampled(nginx.addr.to_string())
+        .is_some_and(|q| q["full_samples"].as_u64().unwrap_or(0) > 0);
+    if nginx_full {
+        // On a machine too slow for nginx's own 511, both queues filled:
+        // the target's is then named, rightly.
+        eprintln!("nginx's queue filled too: {queues:#}");
+        return;
+    }
+    let f = &report["findings"][0];
+    assert!(
+        f["title"].as_str().unwrap().contains(&format!(
+            "overflowed a listen queue behind the target, on 127.0.0.1:{port} (python3, pid "
+        )),
+        "{f:#}"
+    );
+    assert!(
+        f["fix"][0]["text"].as_str().unwrap().starts_with(&format!(
+            "The server behind the target, on 127.0.0.1:{port}"
+        )),
+        "{f:#}"
+    );
+    assert!(f["evidence"].to_string().contains("(nginx, pid "), "{f:#}");
 }
 
 /// A network namespace with a veth pair to it, removed (with the pair) on

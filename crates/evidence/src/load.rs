@@ -241,6 +241,10 @@ pub struct LoadEvidence {
     /// The kernel's memory before the first connection (machine-wide).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kernel_start: Option<KernelSample>,
+    /// With the target on this machine: its listen queues, sampled through
+    /// the ramp, and which filled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listen_queues: Option<crate::machine::ListenQueueWatch>,
     /// How closing every connection went at the end of the ramp (or on
     /// Ctrl-C): how many, how long it took.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -115,6 +115,44 @@ pub struct TargetListener {
     pub program: Option<String>,
 }
 
+/// The listen queues on this machine sampled during a run: which had
+/// connections waiting, and which filled.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListenQueueWatch {
+    /// Samples taken.
+    pub samples: u64,
+    /// How often, in milliseconds.
+    pub every_ms: u64,
+    /// The listeners seen with connections waiting, those seen full first
+    /// (at most [`ListenQueueWatch::MAX_QUEUES`]); empty when none was.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub queues: Vec<SampledListenQueue>,
+}
+
+impl ListenQueueWatch {
+    /// Queues kept: the busiest.
+    pub const MAX_QUEUES: usize = 16;
+}
+
+/// A listener seen with connections waiting in its accept queue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SampledListenQueue {
+    /// The address it is bound to.
+    pub address: String,
+    /// Its accept backlog.
+    pub backlog: u64,
+    /// The most connections seen waiting in it.
+    pub peak_queued: u64,
+    /// Samples that found it full (waiting connections at its backlog).
+    pub full_samples: u64,
+    /// The process holding it, when this one may look.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    /// That process's program name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub program: Option<String>,
+}
+
 /// The kernel's memory at one moment, machine-wide: slab (socket, inode,
 /// file and epoll structures) and TCP buffers.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -198,7 +198,12 @@ pub async fn run_children(
 ) -> Result<LoadEvidence, FanoutError> {
     let specs = children.iter().map(start).collect();
     let target = config.connect.target.redacted();
+    let sampler = machine
+        .as_ref()
+        .filter(|m| m.target_here)
+        .map(|_| crate::listener::QueueSampler::start(super::LISTEN_QUEUE_SAMPLE_EVERY));
     let outputs = procs::run_children(specs, &target, progress, stop).await?;
+    let listen_queues = sampler.and_then(crate::listener::QueueSampler::finish);
     let mut shards = Vec::new();
     for out in outputs {
         if out.status.code() != Some(0) {
@@ -236,6 +241,7 @@ pub async fn run_children(
     }
     // The machine as the whole ramp needs it (a child checks none).
     evidence.generator.machine = machine;
+    evidence.listen_queues = listen_queues;
     Ok(evidence)
 }
 

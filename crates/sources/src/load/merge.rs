@@ -377,6 +377,9 @@ fn merge_checked(shards: &[&ShardResult]) -> Result<LoadEvidence, MergeError> {
         deflate_offered: shards.iter().any(|s| s.evidence.deflate_offered),
         app: shards.iter().find_map(|s| s.evidence.app.clone()),
         kernel_start,
+        // Each child's ramp is only part of the machine's: the parent
+        // samples the queues for the whole.
+        listen_queues: None,
         close: merge_closes(shards.iter().filter_map(|s| s.evidence.close)),
     })
 }
