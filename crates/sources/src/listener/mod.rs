@@ -238,7 +238,7 @@ fn netstat_counter(text: &str, group: &str, name: &str) -> Option<u64> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
@@ -306,16 +306,23 @@ mod tests {
         );
     }
 
+    /// A socket listening on 127.0.0.1 with `backlog`, and its address.
+    #[cfg(target_os = "linux")]
+    pub(super) fn listening_with(backlog: i32) -> (socket2::Socket, SocketAddr) {
+        let socket =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        socket.bind(&addr("127.0.0.1:0").into()).unwrap();
+        socket.listen(backlog).unwrap();
+        let bound = socket.local_addr().unwrap().as_socket().unwrap();
+        (socket, bound)
+    }
+
     /// The kernel is asked for real: a listener this test opens with a
     /// backlog of 7 is found with it.
     #[cfg(target_os = "linux")]
     #[test]
     fn the_kernel_reports_a_listeners_backlog() {
-        let socket =
-            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-        socket.bind(&addr("127.0.0.1:0").into()).unwrap();
-        socket.listen(7).unwrap();
-        let bound = socket.local_addr().unwrap().as_socket().unwrap();
+        let (socket, bound) = listening_with(7);
         let found = target_listener(bound).unwrap();
         assert_eq!(
             (found.address, found.backlog, found.sockets),

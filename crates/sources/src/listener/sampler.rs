@@ -145,20 +145,12 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    fn addr(s: &str) -> std::net::SocketAddr {
-        s.parse().unwrap()
-    }
-
     /// A listener with a backlog of 2 that never accepts, sent 6 connects:
     /// the sampler sees it full, and says who holds it (this test).
     #[cfg(target_os = "linux")]
     #[test]
     fn the_sampler_sees_a_queue_fill() {
-        let socket =
-            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-        socket.bind(&addr("127.0.0.1:0").into()).unwrap();
-        socket.listen(2).unwrap();
-        let bound = socket.local_addr().unwrap().as_socket().unwrap();
+        let (_socket, bound) = super::super::tests::listening_with(2);
         let sampler = QueueSampler::start(std::time::Duration::from_millis(5));
         let clients: Vec<_> = (0..6)
             .map(|_| {
