@@ -55,7 +55,7 @@ pub fn target_listener(target: SocketAddr) -> Option<TargetListener> {
     // A listener on `[::]` takes IPv4 connections too (unless IPV6_V6ONLY).
     listening.extend(listening_sockets(libc::AF_INET6 as u8).unwrap_or_default());
     let (mut listener, inode) = pick_listener(target, &listening)?;
-    if let Some((pid, program)) = holder_of(inode) {
+    if let Some((pid, program)) = holders_of(&[inode].into()).remove(&inode) {
         listener.pid = Some(pid);
         listener.program = Some(program);
     }
@@ -99,14 +99,20 @@ fn pick_listener(target: SocketAddr, listening: &[Listening]) -> Option<(TargetL
 /// a socket's holder: a machine holding a million sockets is not scanned.
 const MAX_FILES_SCANNED: usize = 200_000;
 
-/// The process holding the socket with `inode` open, and its program name
-/// (`/proc/PID/comm`), found as `ss -p` finds it: by the `socket:[INODE]`
-/// link among each process's open files. Processes this one may not look
-/// into (another user's, without root) are passed over.
-pub(crate) fn holder_of(inode: u32) -> Option<(u32, String)> {
-    let wanted = format!("socket:[{inode}]");
+/// The process holding each socket of `inodes` open, and its program name
+/// (`/proc/PID/comm`), found as `ss -p` finds them: by the `socket:[INODE]`
+/// links among each process's open files, in one pass that stops when all
+/// are found or [`MAX_FILES_SCANNED`] files were looked at. Processes this
+/// one may not look into (another user's, without root) are passed over.
+pub(crate) fn holders_of(
+    inodes: &std::collections::BTreeSet<u32>,
+) -> std::collections::BTreeMap<u32, (u32, String)> {
+    let mut found = std::collections::BTreeMap::new();
+    let Ok(processes) = std::fs::read_dir("/proc") else {
+        return found;
+    };
     let mut scanned = 0usize;
-    for process in std::fs::read_dir("/proc").ok()?.flatten() {
+    for process in processes.flatten() {
         let Some(pid) = process
             .file_name()
             .to_str()
@@ -119,17 +125,33 @@ pub(crate) fn holder_of(inode: u32) -> Option<(u32, String)> {
         };
         for file in files.flatten() {
             scanned += 1;
-            if scanned > MAX_FILES_SCANNED {
-                return None;
+            if scanned > MAX_FILES_SCANNED || found.len() == inodes.len() {
+                return found;
             }
-            if std::fs::read_link(file.path()).is_ok_and(|link| link.as_os_str() == wanted.as_str())
-            {
-                let comm = std::fs::read_to_string(process.path().join("comm")).ok()?;
-                return Some((pid, comm.trim_end().to_owned()));
+            let Some(inode) = std::fs::read_link(file.path())
+                .ok()
+                .as_deref()
+                .and_then(|link| link.to_str())
+                .and_then(socket_inode)
+            else {
+                continue;
+            };
+            if inodes.contains(&inode) && !found.contains_key(&inode) {
+                if let Ok(comm) = std::fs::read_to_string(process.path().join("comm")) {
+                    found.insert(inode, (pid, comm.trim_end().to_owned()));
+                }
             }
         }
     }
-    None
+    found
+}
+
+/// `socket:[1234]` → 1234.
+fn socket_inode(link: &str) -> Option<u32> {
+    link.strip_prefix("socket:[")?
+        .strip_suffix(']')?
+        .parse()
+        .ok()
 }
 
 /// Equal addresses, an IPv4 one and its IPv4-mapped IPv6 form included.
@@ -280,6 +302,14 @@ pub(super) mod tests {
             let expected = expected.map(|(a, b, n, i)| (a.to_owned(), b, n, i));
             assert_eq!(got, expected, "{target}");
         }
+    }
+
+    #[test]
+    fn a_socket_link_names_its_inode() {
+        assert_eq!(socket_inode("socket:[1234]"), Some(1234));
+        assert_eq!(socket_inode("pipe:[1234]"), None);
+        assert_eq!(socket_inode("socket:[12x]"), None);
+        assert_eq!(socket_inode("/dev/null"), None);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use wsdoctor_evidence::machine::{ListenQueueWatch, SampledListenQueue};
 
-use super::{holder_of, listening_sockets};
+use super::{holders_of, listening_sockets};
 
 /// Listeners followed at once by a [`QueueSampler`]: a machine with more is
 /// followed on the first ones seen.
@@ -26,6 +26,9 @@ pub struct QueueSampler {
 struct Followed {
     samples: u64,
     listeners: std::collections::BTreeMap<u32, Seen>,
+    /// Who holds each listener, looked up after the first sample, before
+    /// the run opens its connections (each is an open file to pass over).
+    holders: std::collections::BTreeMap<u32, (u32, String)>,
 }
 
 /// One listener as sampled.
@@ -47,6 +50,8 @@ impl QueueSampler {
             .name("listen-queues".to_owned())
             .spawn(move || {
                 let mut followed = Followed::default();
+                followed.sample();
+                followed.holders = holders_of(&followed.listeners.keys().copied().collect());
                 while !flag.load(std::sync::atomic::Ordering::Relaxed) {
                     followed.sample();
                     std::thread::sleep(every);
@@ -81,11 +86,22 @@ impl QueueSampler {
                 .cmp(&(a.full_samples > 0))
                 .then((b.peak_queued * a.backlog.max(1)).cmp(&(a.peak_queued * b.backlog.max(1))))
         });
+        busy.truncate(ListenQueueWatch::MAX_QUEUES);
+        // Listeners that appeared after the first sample, looked up now.
+        let unknown = busy
+            .iter()
+            .map(|(inode, _)| **inode)
+            .filter(|inode| !followed.holders.contains_key(inode))
+            .collect();
+        let mut late = holders_of(&unknown);
         let queues = busy
             .into_iter()
-            .take(ListenQueueWatch::MAX_QUEUES)
             .map(|(inode, seen)| {
-                let holder = holder_of(*inode);
+                let holder = followed
+                    .holders
+                    .get(inode)
+                    .cloned()
+                    .or_else(|| late.remove(inode));
                 SampledListenQueue {
                     address: seen.address.to_string(),
                     backlog: seen.backlog,
