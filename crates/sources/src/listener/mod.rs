@@ -22,18 +22,10 @@ use std::net::{IpAddr, SocketAddr};
 
 use wsdoctor_evidence::machine::TargetListener;
 
+mod diag;
 mod sampler;
 
 pub use sampler::QueueSampler;
-
-/// How long the kernel may take to answer the dump; it answers in
-/// microseconds, so this only bounds a kernel that never does.
-const ANSWER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
-
-/// Datagrams read from one dump at most: a machine with many thousands of
-/// listening sockets is cut short (and its answer is `None`) rather than
-/// read without end.
-const MAX_DATAGRAMS: usize = 4096;
 
 /// One listening socket, as the kernel reported it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,80 +151,9 @@ fn same_ip(a: IpAddr, b: IpAddr) -> bool {
     a.to_canonical() == b.to_canonical()
 }
 
-/// Every TCP socket of `family` in LISTEN, with its backlog (the kernel's
-/// `idiag_wqueue` for a listener).
-#[cfg(target_os = "linux")]
+/// Every TCP socket of `family` in LISTEN, asked on a socket of its own.
 pub(crate) fn listening_sockets(family: u8) -> Option<Vec<Listening>> {
-    use netlink_packet_core::{
-        NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_DUMP, NLM_F_REQUEST,
-    };
-    use netlink_packet_sock_diag::constants::IPPROTO_TCP;
-    use netlink_packet_sock_diag::inet::{ExtensionFlags, InetRequest, SocketId, StateFlags};
-    use netlink_packet_sock_diag::SockDiagMessage;
-    use netlink_sys::{protocols::NETLINK_SOCK_DIAG, Socket};
-
-    let mut socket = Socket::new(NETLINK_SOCK_DIAG).ok()?;
-    socket.bind_auto().ok()?;
-    socket2::SockRef::from(&socket)
-        .set_read_timeout(Some(ANSWER_TIMEOUT))
-        .ok()?;
-    let mut header = NetlinkHeader::default();
-    header.flags = NLM_F_REQUEST | NLM_F_DUMP;
-    let socket_id = if i32::from(family) == libc::AF_INET6 {
-        SocketId::new_v6()
-    } else {
-        SocketId::new_v4()
-    };
-    let mut request = NetlinkMessage::new(
-        header,
-        SockDiagMessage::InetRequest(InetRequest {
-            family,
-            protocol: IPPROTO_TCP,
-            extensions: ExtensionFlags::empty(),
-            states: StateFlags::LISTEN,
-            socket_id,
-        })
-        .into(),
-    );
-    request.finalize();
-    let mut bytes = vec![0; request.buffer_len()];
-    request.serialize(&mut bytes);
-    socket
-        .send_to(&bytes, &netlink_sys::SocketAddr::new(0, 0), 0)
-        .ok()?;
-    let mut found = Vec::new();
-    for _ in 0..MAX_DATAGRAMS {
-        let (datagram, _) = socket.recv_from_full().ok()?;
-        let mut rest = datagram.as_slice();
-        while !rest.is_empty() {
-            let message = NetlinkMessage::<SockDiagMessage>::deserialize(rest).ok()?;
-            let length = message.header.length as usize;
-            match message.payload {
-                NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(r)) => {
-                    let id = &r.header.socket_id;
-                    found.push(Listening {
-                        address: SocketAddr::new(id.source_address, id.source_port),
-                        backlog: u64::from(r.header.send_queue),
-                        queued: u64::from(r.header.recv_queue),
-                        inode: r.header.inode,
-                    });
-                }
-                NetlinkPayload::Done(_) => return Some(found),
-                NetlinkPayload::Error(_) => return None,
-                _ => {}
-            }
-            if length == 0 || length > rest.len() {
-                return None;
-            }
-            rest = &rest[length..];
-        }
-    }
-    None
-}
-
-#[cfg(not(target_os = "linux"))]
-fn listening_sockets(_family: u8) -> Option<Vec<Listening>> {
-    None
+    diag::SockDiag::open()?.listening(family)
 }
 
 /// The kernel's TCP handshake counters now, since boot: (`ListenOverflows`,

@@ -2,7 +2,8 @@
 
 use wsdoctor_evidence::machine::{ListenQueueWatch, SampledListenQueue};
 
-use super::{holders_of, listening_sockets};
+use super::diag::SockDiag;
+use super::holders_of;
 
 /// Listeners followed at once by a [`QueueSampler`]: a machine with more is
 /// followed on the first ones seen.
@@ -50,13 +51,16 @@ impl QueueSampler {
             .name("listen-queues".to_owned())
             .spawn(move || {
                 let mut followed = Followed::default();
-                followed.sample();
+                let Some(mut diag) = SockDiag::open() else {
+                    return followed;
+                };
+                followed.sample(&mut diag);
                 followed.holders = holders_of(&followed.listeners.keys().copied().collect());
                 while !flag.load(std::sync::atomic::Ordering::Relaxed) {
-                    followed.sample();
+                    followed.sample(&mut diag);
                     std::thread::sleep(every);
                 }
-                followed.sample();
+                followed.sample(&mut diag);
                 followed
             })
             .ok();
@@ -127,11 +131,11 @@ impl Drop for QueueSampler {
 }
 
 impl Followed {
-    fn sample(&mut self) {
-        let Some(mut listening) = listening_sockets(libc::AF_INET as u8) else {
+    fn sample(&mut self, diag: &mut SockDiag) {
+        let Some(mut listening) = diag.listening(libc::AF_INET as u8) else {
             return;
         };
-        listening.extend(listening_sockets(libc::AF_INET6 as u8).unwrap_or_default());
+        listening.extend(diag.listening(libc::AF_INET6 as u8).unwrap_or_default());
         self.samples += 1;
         for l in listening {
             if !self.listeners.contains_key(&l.inode)
