@@ -79,8 +79,13 @@ fn titled<'a>(report: &'a Value, words: &str) -> Vec<&'a Value> {
         .collect()
 }
 
+/// The findings of a listen queue that overflowed: the target's, one
+/// behind it, or one here the sampling did not catch.
 fn overflow_findings(report: &Value) -> Vec<&Value> {
-    titled(report, "overflowed the server's listen queue")
+    titled(report, "overflowed")
+        .into_iter()
+        .filter(|f| f["title"].as_str().unwrap_or("").contains("listen queue"))
+        .collect()
 }
 
 #[test]
@@ -219,16 +224,18 @@ fn a_proxy_cap_that_fills_its_listen_queue_is_the_cap() {
     );
 }
 
-/// nginx in front of python-websockets (backlog 100): nginx accepts at once
-/// (its backlog is 511) and connects on, and python's queue overflows. The
-/// machine-wide counter cannot say whose queue it was; the sampled queues
-/// can, and the server behind is named, not nginx.
+/// nginx in front of python-websockets listening with a backlog of 16:
+/// nginx accepts at once (its backlog is 511) and connects on, and python's
+/// queue overflows. (With python's default of 100 behind nginx, two ramps
+/// in eight here never caught it even nearly full.) The machine-wide
+/// counter cannot say whose queue it was; the sampled queues can, and the
+/// server behind is named, not nginx.
 #[test]
 fn a_full_queue_behind_a_proxy_names_the_server_behind() {
     let _counting = COUNTING
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let Some((_server, port)) = python_websockets(&[]) else {
+    let Some((_server, port)) = python_websockets(&["--backlog", "16"]) else {
         return;
     };
     let upstream = std::net::SocketAddr::from(([127, 0, 0, 1], port));
@@ -245,22 +252,31 @@ fn a_full_queue_behind_a_proxy_names_the_server_behind() {
     };
     let python = sampled(format!("127.0.0.1:{port}"))
         .unwrap_or_else(|| panic!("python's queue was not seen: {queues:#}"));
-    assert_eq!(python["backlog"], 100, "{python:#}");
+    assert_eq!(python["backlog"], 16, "{python:#}");
     assert_eq!(python["program"], "python3", "{python:#}");
-    assert!(python["full_samples"].as_u64().unwrap() > 0, "{python:#}");
+    assert!(
+        python["near_full_samples"].as_u64().unwrap() > 0,
+        "{python:#}"
+    );
     let nginx_full = sampled(nginx.addr.to_string())
-        .is_some_and(|q| q["full_samples"].as_u64().unwrap_or(0) > 0);
+        .is_some_and(|q| q["near_full_samples"].as_u64().unwrap_or(0) > 0);
     if nginx_full {
         // On a machine too slow for nginx's own 511, both queues filled:
         // the target's is then named, rightly.
         eprintln!("nginx's queue filled too: {queues:#}");
         return;
     }
+    // The first finding is the overflow's own, or, when some attempts
+    // timed out waiting (nginx gives up on the upstream), the knee's with
+    // the overflow explained: either way the fix is the server behind.
     let f = &report["findings"][0];
+    assert_eq!(f["id"], "load-limit", "{f:#}");
+    let title = f["title"].as_str().unwrap();
     assert!(
-        f["title"].as_str().unwrap().contains(&format!(
-            "overflowed a listen queue behind the target, on 127.0.0.1:{port} (python3, pid "
-        )),
+        !title.contains("overflowed")
+            || title.contains(&format!(
+                "behind the target, on 127.0.0.1:{port} (python3, pid "
+            )),
         "{f:#}"
     );
     assert!(
@@ -269,7 +285,12 @@ fn a_full_queue_behind_a_proxy_names_the_server_behind() {
         )),
         "{f:#}"
     );
-    assert!(f["evidence"].to_string().contains("(nginx, pid "), "{f:#}");
+    let evidence = f["evidence"].to_string();
+    assert!(
+        evidence.contains("was never seen nearly full"),
+        "{evidence}"
+    );
+    assert!(evidence.contains("(nginx, pid "), "{evidence}");
 }
 
 /// A network namespace with a veth pair to it, removed (with the pair) on

@@ -123,7 +123,7 @@ pub struct ListenQueueWatch {
     pub samples: u64,
     /// How often, in milliseconds.
     pub every_ms: u64,
-    /// The listeners seen with connections waiting, those seen full first
+    /// The listeners seen with connections waiting, those seen (nearly) full first
     /// (at most [`ListenQueueWatch::MAX_QUEUES`]); empty when none was.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub queues: Vec<SampledListenQueue>,
@@ -143,8 +143,10 @@ pub struct SampledListenQueue {
     pub backlog: u64,
     /// The most connections seen waiting in it.
     pub peak_queued: u64,
-    /// Samples that found it full (waiting connections at its backlog).
-    pub full_samples: u64,
+    /// Samples that found it full or nearly: waiting connections at 90%
+    /// of its backlog or more. A queue drained in batches (asyncio) can
+    /// overflow between samples and be caught only nearly full.
+    pub near_full_samples: u64,
     /// The process holding it, when this one may look.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pid: Option<u32>,

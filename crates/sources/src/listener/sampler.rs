@@ -38,7 +38,7 @@ struct Seen {
     address: std::net::SocketAddr,
     backlog: u64,
     peak_queued: u64,
-    full_samples: u64,
+    near_full_samples: u64,
 }
 
 impl QueueSampler {
@@ -86,8 +86,8 @@ impl QueueSampler {
             .collect();
         // Full ones first, then by how near to full they came.
         busy.sort_by(|(_, a), (_, b)| {
-            (b.full_samples > 0)
-                .cmp(&(a.full_samples > 0))
+            (b.near_full_samples > 0)
+                .cmp(&(a.near_full_samples > 0))
                 .then((b.peak_queued * a.backlog.max(1)).cmp(&(a.peak_queued * b.backlog.max(1))))
         });
         busy.truncate(ListenQueueWatch::MAX_QUEUES);
@@ -110,7 +110,7 @@ impl QueueSampler {
                     address: seen.address.to_string(),
                     backlog: seen.backlog,
                     peak_queued: seen.peak_queued,
-                    full_samples: seen.full_samples,
+                    near_full_samples: seen.near_full_samples,
                     pid: holder.as_ref().map(|(pid, _)| *pid),
                     program: holder.map(|(_, program)| program),
                 }
@@ -147,14 +147,15 @@ impl Followed {
                 address: l.address,
                 backlog: l.backlog,
                 peak_queued: 0,
-                full_samples: 0,
+                near_full_samples: 0,
             });
             seen.peak_queued = seen.peak_queued.max(l.queued);
             // The kernel counts a queue full when it holds more than the
-            // backlog (`sk_acceptq_is_full`); reaching it is as good as
-            // full for a sample taken between arrivals.
-            if l.backlog > 0 && l.queued >= l.backlog {
-                seen.full_samples += 1;
+            // backlog (`sk_acceptq_is_full`). A server that accepts in
+            // batches drains it within milliseconds, so a sample between
+            // arrivals may find it one or two short: 90% counts.
+            if l.backlog > 0 && l.queued * 10 >= l.backlog * 9 {
+                seen.near_full_samples += 1;
             }
         }
     }
@@ -191,7 +192,10 @@ mod tests {
             .find(|q| q.address == bound.to_string())
             .unwrap_or_else(|| panic!("not seen full: {watch:?}"));
         assert_eq!(full.backlog, 2);
-        assert!(full.peak_queued >= 2 && full.full_samples >= 1, "{full:?}");
+        assert!(
+            full.peak_queued >= 2 && full.near_full_samples >= 1,
+            "{full:?}"
+        );
         assert_eq!(full.pid, Some(std::process::id()));
     }
 }

@@ -35,11 +35,11 @@ pub(super) fn whose_queue(e: &LoadEvidence) -> WhoseQueue<'_> {
         .as_ref()
         .and_then(|m| m.target_listener.as_ref())
         .map(|l| l.address.as_str());
-    let full = watch.queues.iter().filter(|q| q.full_samples > 0);
+    let full = watch.queues.iter().filter(|q| q.near_full_samples > 0);
     if let Some(q) = full.clone().find(|q| Some(q.address.as_str()) == target) {
         return WhoseQueue::Target(q);
     }
-    match full.max_by_key(|q| q.full_samples) {
+    match full.max_by_key(|q| q.near_full_samples) {
         Some(q) => WhoseQueue::Behind(q),
         None => WhoseQueue::NoneSeenFull {
             samples: watch.samples,
@@ -66,10 +66,10 @@ pub(super) fn queue_behind(
 ) {
     let watch = e.listen_queues.as_ref();
     f.evidence.push(format!(
-        "{}{} was seen full in {} of {} samples (every {} ms): {} connections waiting for an accept backlog of {}",
+        "{}{} was seen full or nearly (90% and more) in {} of {} samples (every {} ms): at most {} connections waiting for an accept backlog of {}",
         q.address,
         program_of(q),
-        q.full_samples,
+        q.near_full_samples,
         watch.map_or(0, |w| w.samples),
         watch.map_or(0, |w| w.every_ms),
         thousands(q.peak_queued),
@@ -80,7 +80,7 @@ pub(super) fn queue_behind(
             .and_then(|w| w.queues.iter().find(|s| s.address == l.address))
             .map_or(0, |s| s.peak_queued);
         f.evidence.push(format!(
-            "the target's own listener, {}{}, was never seen full: at most {} waiting for its backlog of {}",
+            "the target's own listener, {}{}, was never seen nearly full: at most {} waiting for its backlog of {}",
             l.address,
             held_by(l),
             thousands(peak),
@@ -112,12 +112,12 @@ pub(super) fn queue_behind(
 pub(super) fn listener_here(f: &mut Finding, machine: &MachineLimits, whose: &WhoseQueue<'_>) {
     match *whose {
         WhoseQueue::Target(q) => f.evidence.push(format!(
-            "its queue was seen full in {} samples: {} connections waiting",
-            q.full_samples,
+            "its queue was seen full or nearly (90% and more) in {} samples: at most {} connections waiting",
+            q.near_full_samples,
             thousands(q.peak_queued)
         )),
         WhoseQueue::NoneSeenFull { samples, every_ms } => f.evidence.push(format!(
-            "no listen queue here was caught full in {samples} samples every {every_ms} ms: which one overflowed is not known; `ss -ltn` during a ramp shows it (Recv-Q reaching Send-Q)"
+            "no listen queue here was caught even nearly full in {samples} samples every {every_ms} ms: which one overflowed is not known; `ss -ltn` during a ramp shows it (Recv-Q reaching Send-Q)"
         )),
         WhoseQueue::NotSampled | WhoseQueue::Behind(_) => {}
     }
@@ -185,11 +185,11 @@ mod tests {
     #[test]
     fn whose_queue_filled() {
         use wsdoctor_evidence::machine::{ListenQueueWatch, SampledListenQueue};
-        let queue = |address: &str, full_samples: u64| SampledListenQueue {
+        let queue = |address: &str, near_full_samples: u64| SampledListenQueue {
             address: address.to_owned(),
             backlog: 100,
-            peak_queued: if full_samples > 0 { 101 } else { 40 },
-            full_samples,
+            peak_queued: if near_full_samples > 0 { 101 } else { 40 },
+            near_full_samples,
             pid: Some(7),
             program: Some("python3".to_owned()),
         };
