@@ -175,6 +175,17 @@ fn a_short_listen_backlog_is_named_with_the_servers_own_fix() {
         "{:#}",
         report["findings"]
     );
+    // A healthy ramp says what the counter showed, not only that nothing
+    // failed.
+    let f = &report["findings"][0];
+    if f["id"] == "healthy" {
+        assert!(
+            f["evidence"]
+                .to_string()
+                .contains("listen-queue overflows (TcpExtListenOverflows) during the ramp"),
+            "{f:#}"
+        );
+    }
 }
 
 /// HAProxy with `maxconn 100` in front of python-websockets (backlog 4096):

@@ -164,6 +164,9 @@ fn healthy(e: &LoadEvidence) -> Finding {
             ));
         }
     }
+    if let Some(line) = listen::none_turned_away(e) {
+        f.evidence.push(line);
+    }
     if e.close.is_some_and(|c| c.interrupted) {
         f.evidence.push(format!(
             "the ramp was stopped early (Ctrl-C) with {} of {} connections reached: nothing is known past that",

@@ -91,6 +91,38 @@ pub(super) fn turned_away(e: &LoadEvidence) -> Option<TurnedAway> {
     })
 }
 
+/// For a healthy ramp, what the counters say when they were read: no
+/// handshake turned away (or, when the counter moved, that none of ours
+/// waited for it).
+pub(super) fn none_turned_away(e: &LoadEvidence) -> Option<String> {
+    let here = e.generator.machine.as_ref()?.target_here;
+    let (counter, name): (fn(&KernelSample) -> Option<u64>, &str) = if here {
+        (
+            |k| k.listen_overflows,
+            "listen-queue overflows (TcpExtListenOverflows)",
+        )
+    } else {
+        (
+            |k| k.syn_retransmits,
+            "SYNs sent again (TcpExtTCPSynRetrans)",
+        )
+    };
+    let start = counter(&e.kernel_start?)?;
+    let end = e
+        .steps
+        .iter()
+        .filter_map(|s| s.kernel.as_ref().and_then(counter))
+        .max()?;
+    Some(if end == start {
+        format!("this machine counted no {name} during the ramp")
+    } else {
+        format!(
+            "this machine counted {} {name} during the ramp, but no handshake of the ramp took as long as a retransmit: another program's",
+            thousands(end - start)
+        )
+    })
+}
+
 /// Whether the number of open connections stopped growing at a step end
 /// after `from` while attempts went on: a server (or proxy) that stopped
 /// accepting at a cap, like HAProxy's `maxconn`, whose listen queue then
