@@ -390,7 +390,7 @@ pub fn describe(s: &MachineShortfall) -> String {
     // every one still fits, some only after a SYN retransmit.
     if s.resource == MachineResource::AcceptBacklog {
         return format!(
-            "this machine will slow new connections: {}; change: {}",
+            "new connections will wait at a listen queue: {}; change: {}",
             s.detail, s.setting
         );
     }
@@ -577,7 +577,7 @@ mod tests {
         );
         // A burst limit, not a capacity: nothing says fewer connections fit.
         assert!(
-            describe(&out[0]).starts_with("this machine will slow new connections: "),
+            describe(&out[0]).starts_with("new connections will wait at a listen queue: "),
             "{}",
             describe(&out[0])
         );
