@@ -3,13 +3,12 @@
 //! the upgrade's answer names no hop, off with `--no-fingerprint`. The
 //! requests are `wsdoctor-sources`' (`fingerprint`), the matching is
 //! `wsdoctor-diagnosis`' (`fingerprint::active`, which also says whether
-//! the hop is unknown); this maps the flags and calls them.
+//! the hop is unknown enough to ask); this maps the flags and calls them.
 
 use std::time::Duration;
 
 use clap::Args;
 use wsdoctor_diagnosis::fingerprint::active;
-use wsdoctor_diagnosis::fingerprint::hops::UNKNOWN_FRONT;
 use wsdoctor_diagnosis::Finding;
 use wsdoctor_evidence::watch::WatchHopProbe;
 use wsdoctor_evidence::{HandshakeRecord, HopProbeRecord};
@@ -46,30 +45,23 @@ pub(crate) async fn run_if_unknown(
 }
 
 /// After a watch: the fingerprint of each target whose first answer named
-/// no hop (`answers` and `names` in the order of `targets`), and the
-/// targets behind a hop that lower-cased every header name but that no
-/// fingerprint identified.
+/// no hop (`answers` and `names` in the order of `targets`).
 pub(crate) async fn after_watch(
     args: &FingerprintArgs,
     targets: &[ConnectOptions],
     answers: &[Option<HandshakeRecord>],
     names: &[String],
-) -> (Vec<WatchHopProbe>, Vec<String>) {
+) -> Vec<WatchHopProbe> {
     let mut probes = Vec::new();
-    let mut behind_unknown = Vec::new();
     for ((options, answer), target) in targets.iter().zip(answers).zip(names) {
-        let probe = run_if_unknown(args, options, answer.as_ref()).await;
-        if active::front_of(answer.as_ref(), probe.as_ref()).as_deref() == Some(UNKNOWN_FRONT) {
-            behind_unknown.push(target.clone());
-        }
-        if let Some(probe) = probe {
+        if let Some(probe) = run_if_unknown(args, options, answer.as_ref()).await {
             probes.push(WatchHopProbe {
                 target: target.clone(),
                 probe,
             });
         }
     }
-    (probes, behind_unknown)
+    probes
 }
 
 /// Says on the first finding what the fingerprint sent and what answered.

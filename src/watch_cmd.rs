@@ -13,6 +13,8 @@ use clap::Args;
 use tokio::sync::{mpsc, watch};
 use wsdoctor_diagnosis::Finding;
 use wsdoctor_evidence::idle::Arm;
+use wsdoctor_evidence::watch::{WatchAnswer, WatchEvidence};
+use wsdoctor_evidence::HandshakeRecord;
 use wsdoctor_sources::watch::{self as watch_source, WatchConfig, WatchEvent, WatchState};
 
 use crate::cli::{parse_arm, parse_duration, ConnectArgs, OutputArgs};
@@ -230,17 +232,19 @@ pub(crate) async fn run(args: WatchArgs) -> anyhow::Result<u8> {
         })
         .map_err(|_| anyhow::anyhow!("watch state lock poisoned"))?;
     // After the watch, never during it: the hops no header named.
-    (evidence.hop_probes, evidence.behind_unknown_hop) =
+    evidence.hop_probes =
         crate::hop_probe::after_watch(&args.fingerprint, &targets, &answers, &evidence.targets)
             .await;
+    evidence.first_answers = first_answers(&evidence.targets, answers);
     let findings = wsdoctor_diagnosis::rules::watch::diagnose_watch(&evidence);
+    let observation = watch_observation(&evidence);
     let report = wsdoctor_report::Report::new(
         "watch",
         evidence.targets.clone(),
         started_at,
         clock.elapsed(),
         findings,
-        serde_json::json!({ "watch": evidence }),
+        serde_json::json!({ "watch": observation }),
     );
     let style = output::style(&args.output);
     let text = format!(
@@ -255,4 +259,31 @@ pub(crate) async fn run(args: WatchArgs) -> anyhow::Result<u8> {
             &wsdoctor_diagnosis::kb::known_idle_timeouts(),
         )
     })
+}
+
+/// The report's `observations.watch`: the evidence, and the targets the
+/// diagnosis found behind an unidentified hop as `behind_unknown_hop` (in
+/// the report schema since the evidence carried that verdict itself).
+fn watch_observation(evidence: &WatchEvidence) -> serde_json::Value {
+    let mut observation = serde_json::json!(evidence);
+    let behind = wsdoctor_diagnosis::rules::watch::behind_unknown_hop(evidence);
+    if let (false, Some(fields)) = (behind.is_empty(), observation.as_object_mut()) {
+        fields.insert("behind_unknown_hop".to_owned(), behind.into());
+    }
+    observation
+}
+
+/// Each target's first answer (`answers` in the order of `targets`), for
+/// the targets that answered.
+fn first_answers(targets: &[String], answers: Vec<Option<HandshakeRecord>>) -> Vec<WatchAnswer> {
+    targets
+        .iter()
+        .zip(answers)
+        .filter_map(|(target, answer)| {
+            Some(WatchAnswer {
+                target: target.clone(),
+                answer: answer?,
+            })
+        })
+        .collect()
 }

@@ -125,11 +125,21 @@ pub struct WatchEvidence {
     /// sent after the watch (never during it).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub hop_probes: Vec<WatchHopProbe>,
-    /// Targets whose first answer had every header name lower-cased and
-    /// whose front hop no fingerprint identified: a normalising hop stands
-    /// in front of the product its `Server` header names.
+    /// Each target's first answer to the upgrade (for the targets that
+    /// answered), recorded after the watch like [`Self::hop_probes`]: what
+    /// a hop in front did to it (every header name lower-cased) tells the
+    /// diagnosis that the product a header names is not the front hop.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub behind_unknown_hop: Vec<String>,
+    pub first_answers: Vec<WatchAnswer>,
+}
+
+/// The first answer one watched target gave to the upgrade.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WatchAnswer {
+    /// The target, as in [`WatchDrop::target`] (secrets redacted).
+    pub target: String,
+    /// The answer, as recorded (request secrets redacted).
+    pub answer: crate::HandshakeRecord,
 }
 
 /// The active hop fingerprint of one watched target.

@@ -217,6 +217,10 @@ enum CloseState {
         code: u16,
         reason: String,
         deadline: Instant,
+        /// Wire bytes of our close frame, the last frame we send (no
+        /// pongs or data follow it): of what the kernel holds for the peer
+        /// at the end, the rest was written ahead of it.
+        close_frame_bytes: u64,
     },
 }
 
@@ -582,6 +586,7 @@ impl Session {
             code,
             reason,
             deadline,
+            ..
         } = &self.b().close
         {
             if now >= *deadline {
@@ -637,32 +642,55 @@ impl Session {
         self.app_handle_timeout(now);
     }
 
-    /// Our close frame went unanswered while the peer acknowledged none of
-    /// the `unacknowledged` bytes our kernel still held for it, from the
-    /// close until its deadline (`waited`): its receive window stayed shut,
-    /// so it had stopped reading, which says more than "no answer". The
-    /// session cannot see past its own queue (the kernel took our bytes),
-    /// so the shell reads the kernel and says so. Turns that unanswered
-    /// close into [`ConnectionEnd::PeerStoppedReading`]; any other end is
-    /// kept as it is. True when the end was turned.
-    pub fn on_close_unread(&mut self, unacknowledged: u64, waited: Duration) -> bool {
+    /// Whether our unanswered close was to a peer that had stopped
+    /// reading, from what our kernel still held for it unacknowledged
+    /// (written, not yet acknowledged) when the close wait ended
+    /// (`held_now`; `None`: the shell could not read it), the wait lasting
+    /// `waited`. The session cannot see past its own queue (the kernel took
+    /// our bytes), so the shell reads the kernel and passes what it read.
+    ///
+    /// The peer stopped reading when bytes written ahead of our close frame
+    /// are still unacknowledged at the end of the wait: its receive window
+    /// stayed shut, which says more than "no answer". What the kernel holds
+    /// beyond our close frame (the last we send: the session knows its
+    /// length) was written ahead of it. Our close frame alone unacknowledged
+    /// shows no shut window: a reading peer's late ACK on a loaded machine
+    /// (a healthy stomp-broker-js was called a slow consumer with our
+    /// 31-byte close frame held) or a path that went dead look the same.
+    /// Nor does the window have to stay shut to the byte: the kernel of a
+    /// peer whose application never reads may still take a little during
+    /// the wait (6,144 bytes held at the close, 4,108 at the end, in the
+    /// hold pool's test on loopback).
+    ///
+    /// Turns that unanswered close into
+    /// [`ConnectionEnd::PeerStoppedReading`]; any other end is kept as it
+    /// is. True when the end was turned.
+    pub fn on_close_unread(&mut self, held_now: Option<u64>, waited: Duration) -> bool {
+        let Some(held_now) = held_now else {
+            return false;
+        };
+        let CloseState::Sent {
+            close_frame_bytes, ..
+        } = self.b().close
+        else {
+            return false;
+        };
         let Some(record) = self.end.as_deref_mut() else {
             return false;
         };
-        if unacknowledged == 0
-            || !matches!(
-                record.end,
-                ConnectionEnd::CloseHandshake {
-                    initiator: Side::Local,
-                    answered: false,
-                    ..
-                }
-            )
-        {
+        let unanswered = matches!(
+            record.end,
+            ConnectionEnd::CloseHandshake {
+                initiator: Side::Local,
+                answered: false,
+                ..
+            }
+        );
+        if !unanswered || held_now <= close_frame_bytes {
             return false;
         }
         record.end = ConnectionEnd::PeerStoppedReading {
-            queued_bytes: unacknowledged,
+            queued_bytes: held_now,
             blocked_ms: u64::try_from(waited.as_millis()).unwrap_or(u64::MAX),
         };
         true
@@ -694,12 +722,13 @@ impl Session {
         if self.end.is_some() || self.b().close != CloseState::Open {
             return;
         }
-        self.queue_close(now, Some(code), reason);
+        let close_frame = self.queue_close(now, Some(code), reason);
         let deadline = now + self.config.close_wait;
         self.bm().close = CloseState::Sent {
             code,
             reason: reason.to_owned(),
             deadline,
+            close_frame_bytes: close_frame as u64,
         };
     }
 
@@ -1294,7 +1323,8 @@ impl Session {
         busy.awaiting_echo.push_back((index, text, now));
     }
 
-    fn queue_close(&mut self, now: Instant, code: Option<u16>, reason: &str) {
+    /// Queues a close frame; its length on the wire.
+    fn queue_close(&mut self, now: Instant, code: Option<u16>, reason: &str) -> usize {
         let mut payload = Vec::new();
         if let Some(code) = code {
             payload.extend_from_slice(&code.to_be_bytes());
@@ -1305,7 +1335,7 @@ impl Session {
             }
             payload.extend_from_slice(&reason.as_bytes()[..cut]);
         }
-        self.queue_frame(Opcode::ConnectionClose, payload);
+        let len = self.queue_frame(Opcode::ConnectionClose, payload);
         self.record(
             now,
             Side::Local,
@@ -1314,13 +1344,17 @@ impl Session {
                 reason: reason.to_owned(),
             },
         );
+        len
     }
 
-    fn queue_frame(&mut self, opcode: Opcode, payload: Vec<u8>) {
+    /// Queues a frame; its length on the wire.
+    fn queue_frame(&mut self, opcode: Opcode, payload: Vec<u8>) -> usize {
         let wire = self.encode_frame(opcode, payload);
+        let len = wire.len();
         let busy = self.bm();
-        busy.queued_bytes += wire.len();
+        busy.queued_bytes += len;
         busy.transmit.push_back(wire);
+        len
     }
 
     fn encode_frame(&mut self, opcode: Opcode, mut payload: Vec<u8>) -> Vec<u8> {

@@ -271,6 +271,7 @@ pub fn identify_with_probe(
                 let evidence = std::mem::take(&mut a.evidence);
                 *a = Candidate {
                     behind_front: a.behind_front,
+                    named_by_server_header: a.named_by_server_header,
                     ..Candidate::combined(
                         &a.id,
                         [(a.confidence, evidence), (c.confidence, c.evidence)],

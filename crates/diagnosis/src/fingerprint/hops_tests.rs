@@ -311,12 +311,14 @@ fn haproxy_then_nginx() -> Vec<Candidate> {
             evidence: "fingerprint: bad-header-name → 400 Bad request (signature haproxy-400-page)"
                 .into(),
             behind_front: false,
+            named_by_server_header: false,
         },
         Candidate {
             id: "nginx".into(),
             confidence: 0.45,
             evidence: "server: nginx/1.22.1, came back through haproxy".into(),
             behind_front: true,
+            named_by_server_header: true,
         },
     ]
 }

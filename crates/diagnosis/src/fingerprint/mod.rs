@@ -14,7 +14,7 @@ mod signal;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::OnceLock;
 
 use serde::Serialize;
@@ -41,6 +41,11 @@ pub struct Candidate {
     /// found, so it may be any hop behind that one (its evidence says so).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub behind_front: bool,
+    /// One of its signals is the upgrade answer's own `Server` header: the
+    /// product says it wrote that answer (a `Via` or a body names a hop
+    /// the answer passed, not its author).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub named_by_server_header: bool,
 }
 
 /// Ranks the products the response points at, most likely first. Empty when
@@ -51,12 +56,16 @@ pub fn identify(handshake: &HandshakeRecord) -> Vec<Candidate> {
     // rule that produced it: a kb rule and a code rule can match the same
     // header, and that is one signal, not two.
     let mut hits: BTreeMap<&str, BTreeMap<String, f64>> = BTreeMap::new();
+    let mut by_server_header: BTreeSet<&str> = BTreeSet::new();
     for rule in all_rules() {
-        if let Some(evidence) = rule.signal.matches(&view) {
+        if let Some(matched) = rule.signal.matches(&view) {
+            if matched.server_header {
+                by_server_header.insert(rule.id.as_str());
+            }
             let slot = hits
                 .entry(rule.id.as_str())
                 .or_default()
-                .entry(evidence)
+                .entry(matched.evidence)
                 .or_insert(0.0);
             *slot = slot.max(rule.confidence);
         }
@@ -75,7 +84,10 @@ pub fn identify(handshake: &HandshakeRecord) -> Vec<Candidate> {
         .map(|(id, signals)| {
             let mut by_strength: Vec<(String, f64)> = signals.into_iter().collect();
             by_strength.sort_by(|a, b| b.1.total_cmp(&a.1));
-            Candidate::combined(id, by_strength.into_iter().map(|(e, c)| (c, e)))
+            Candidate {
+                named_by_server_header: by_server_header.contains(id),
+                ..Candidate::combined(id, by_strength.into_iter().map(|(e, c)| (c, e)))
+            }
         })
         .collect();
     sort(&mut candidates);
@@ -98,6 +110,7 @@ impl Candidate {
             confidence: round2((1.0 - doubt).min(0.99)),
             evidence: evidence.join("; "),
             behind_front: false,
+            named_by_server_header: false,
         }
     }
 }

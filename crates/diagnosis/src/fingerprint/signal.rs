@@ -56,51 +56,83 @@ pub(crate) enum Signal {
     LowercaseHeadersNoServer,
 }
 
+/// A signal found in a handshake.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Matched {
+    /// What matched, for people (peer text escaped).
+    pub(crate) evidence: String,
+    /// It is the answer's own `Server` header: the product says it wrote
+    /// the answer.
+    pub(crate) server_header: bool,
+}
+
+impl Matched {
+    fn header(h: &Header) -> Matched {
+        Matched {
+            evidence: shown(&h.name, &h.value),
+            server_header: h.name.eq_ignore_ascii_case("server"),
+        }
+    }
+
+    fn other(evidence: String) -> Matched {
+        Matched {
+            evidence,
+            server_header: false,
+        }
+    }
+}
+
 impl Signal {
-    /// Evidence text when the signal is in the handshake.
-    pub(crate) fn matches(&self, v: &View<'_>) -> Option<String> {
+    /// What matched when the signal is in the handshake.
+    pub(crate) fn matches(&self, v: &View<'_>) -> Option<Matched> {
         let hs = v.hs;
         match self {
             Signal::ServerProduct(product) => named(hs, "server")
                 .find(|h| server_products(&h.value).any(|p| p.eq_ignore_ascii_case(product)))
-                .map(|h| shown(&h.name, &h.value)),
-            Signal::HeaderPresent(name) => named(hs, name).next().map(|h| shown(&h.name, &h.value)),
+                .map(Matched::header),
+            Signal::HeaderPresent(name) => named(hs, name).next().map(Matched::header),
             Signal::HeaderNamePrefix(prefix) => hs
                 .headers
                 .iter()
                 .find(|h| starts_with_ignore_case(&h.name, prefix))
-                .map(|h| shown(&h.name, &h.value)),
+                .map(Matched::header),
             Signal::HeaderContains(name, needle) => {
                 let needle = needle.to_ascii_lowercase();
                 named(hs, name)
                     .find(|h| h.value.to_ascii_lowercase().contains(&needle))
-                    .map(|h| shown(&h.name, &h.value))
+                    .map(Matched::header)
             }
-            Signal::Cookie(cookie) => hs.headers_named("set-cookie").find_map(|value| {
-                let name = value.split(['=', ';']).next().unwrap_or_default().trim();
-                name.eq_ignore_ascii_case(cookie)
-                    .then(|| format!("Set-Cookie: {}", escape_peer(name)))
-            }),
+            Signal::Cookie(cookie) => hs
+                .headers_named("set-cookie")
+                .find_map(|value| {
+                    let name = value.split(['=', ';']).next().unwrap_or_default().trim();
+                    name.eq_ignore_ascii_case(cookie)
+                        .then(|| format!("Set-Cookie: {}", escape_peer(name)))
+                })
+                .map(Matched::other),
             Signal::Body(needle) => v
                 .body_lower
                 .contains(&needle.to_ascii_lowercase())
-                .then(|| format!("body contains \"{}\"", escape_peer(needle))),
+                .then(|| Matched::other(format!("body contains \"{}\"", escape_peer(needle)))),
             Signal::HostContains(part) => {
                 let host = v.host.as_deref()?;
                 let bare = host.split(':').next().unwrap_or(host);
                 bare.contains(part.as_str())
-                    .then(|| format!("host {}", escape_peer(bare)))
+                    .then(|| Matched::other(format!("host {}", escape_peer(bare))))
             }
             Signal::PathContains(needle) => v
                 .path
                 .filter(|p| p.contains(needle.as_str()))
-                .map(|_| format!("request path contains {needle}")),
+                .map(|_| Matched::other(format!("request path contains {needle}"))),
             Signal::LowercaseHeadersNoServer => {
                 let names = || hs.headers.iter().map(|h| h.name.as_str());
                 let all_lower = names().count() >= 2
                     && names().all(|n| !n.bytes().any(|b| b.is_ascii_uppercase()));
-                (all_lower && hs.header("server").is_none())
-                    .then(|| "all response header names lower case, no Server header".to_owned())
+                (all_lower && hs.header("server").is_none()).then(|| {
+                    Matched::other(
+                        "all response header names lower case, no Server header".to_owned(),
+                    )
+                })
             }
         }
     }

@@ -134,29 +134,23 @@ fn unacknowledged(stream: &BoxedStream) -> Option<u64> {
     crate::kernel_queue::kernel_queues(tcp).map(|q| q.unacknowledged)
 }
 
-/// After the session ended at `now`: when it was our close that went
-/// unanswered and the peer took none of what our kernel held for it during
-/// the whole close wait (`at_close`: when we closed, and what was held
-/// then), the peer stopped reading, and the session's end says so.
+/// After the session ended at `now`, having closed at `closed_at`: gives
+/// the session what the kernel still holds for the peer, and takes its
+/// verdict on whether the peer had stopped reading
+/// ([`Session::on_close_unread`]).
 fn stopped_reading_at_close(
     session: &mut Session,
     stream: &BoxedStream,
-    at_close: Option<(Instant, Option<u64>)>,
+    closed_at: Option<Instant>,
     now: Instant,
 ) -> bool {
-    let Some((closed_at, Some(before))) = at_close else {
+    let Some(closed_at) = closed_at else {
         return false;
     };
-    // Nothing held when we closed: the peer had taken everything, and what
-    // is unacknowledged at the end is our own close frame, which a peer
-    // that reads may acknowledge late (delayed ACKs, a loaded machine: a
-    // healthy STOMP broker was called a slow consumer that way).
-    if before == 0 {
-        return false;
-    }
-    unacknowledged(stream)
-        .filter(|held| *held >= before)
-        .is_some_and(|held| session.on_close_unread(held, now.saturating_duration_since(closed_at)))
+    session.on_close_unread(
+        unacknowledged(stream),
+        now.saturating_duration_since(closed_at),
+    )
 }
 
 /// Runs `session` over `stream` until it ends. `on_tick` is called after
@@ -176,9 +170,8 @@ pub async fn drive(
     drop(leftover);
     let chunk = plan.read_buffer.max(256);
     let mut buf = BytesMut::new();
-    // When we closed at the end of the watch, and what the kernel then held
-    // unacknowledged (plain TCP only: a TLS stream hides its socket).
-    let mut unread_at_close: Option<(Instant, Option<u64>)> = None;
+    // When we closed at the end of the watch.
+    let mut closed_at: Option<Instant> = None;
     let mut peer_not_reading = false;
     loop {
         // A write blocked at the end of the watch is given up then (the
@@ -206,12 +199,12 @@ pub async fn drive(
             () = tokio::time::sleep_until(tokio::time::Instant::from_std(wake)) => {
                 let now = Instant::now();
                 if !session.is_closing() && now >= close_at {
-                    unread_at_close = Some((now, unacknowledged(&stream)));
+                    closed_at = Some(now);
                     session.close(now, plan.code, &plan.reason);
                 }
                 session.handle_timeout(now);
                 if session.is_ended() {
-                    peer_not_reading = stopped_reading_at_close(session, &stream, unread_at_close, now);
+                    peer_not_reading = stopped_reading_at_close(session, &stream, closed_at, now);
                 }
             }
         }

@@ -186,7 +186,7 @@ impl WatchState {
             reconnects: self.reconnects,
             app: self.app.clone(),
             hop_probes: Vec::new(),
-            behind_unknown_hop: Vec::new(),
+            first_answers: Vec::new(),
         }
     }
 }

@@ -243,9 +243,10 @@ impl HoldPool {
     /// Every held connection starts its closing handshake at `at`
     /// (connections adopted or opened later too, as soon as they open);
     /// connections still waiting for a request head are closed then. A
-    /// close that goes unanswered while our kernel still holds the close
-    /// frame unacknowledged ends as the peer having stopped reading
-    /// (`unread.rs`: one reading of the kernel's table for all of them).
+    /// close that goes unanswered while our kernel still holds bytes
+    /// written ahead of the close frame unacknowledged ends as the peer
+    /// having stopped reading (`unread.rs`: one reading of the kernel's
+    /// table for all of them).
     pub fn close_all(&self, at: Instant, code: u16, reason: &str) {
         let reason: Arc<str> = Arc::from(reason);
         for worker in &self.workers {
@@ -794,10 +795,9 @@ impl Worker {
 
 impl Worker {
     /// Ends the connections whose close went unanswered this turn, each as
-    /// what the kernel's queues say: a close frame still unacknowledged
-    /// when the wait ended means the peer had stopped reading. One reading
-    /// of the kernel's table for all of them, shared with the other
-    /// workers (`unread.rs`).
+    /// its session judges from what the kernel still holds for it
+    /// ([`Session::on_close_unread`]). One reading of the kernel's table
+    /// for all of them, shared with the other workers (`unread.rs`).
     fn settle_unanswered(&mut self) {
         let Some(Unanswered { ended, until }) = self.unanswered.take() else {
             return;
@@ -807,13 +807,13 @@ impl Worker {
             let Some(Slot::Held(mut held)) = self.slots.try_remove(key) else {
                 continue;
             };
+            // The reading keeps only sockets that hold bytes: one missing
+            // from it holds none.
             let held_bytes = held_by_inode.as_ref().and_then(|by_inode| {
                 let inode = crate::kernel_queue::inode_of(&held.stream)?;
-                by_inode.get(&inode).copied()
+                Some(by_inode.get(&inode).copied().unwrap_or(0))
             });
-            if let Some(bytes) = held_bytes {
-                held.session.on_close_unread(bytes, waited);
-            }
+            held.session.on_close_unread(held_bytes, waited);
             end_held(held);
         }
     }

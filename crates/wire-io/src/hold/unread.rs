@@ -4,12 +4,13 @@
 //! that stopped reading may still have taken everything we sent: our
 //! kernel took the last pongs and the close frame, so no write of ours ever
 //! blocked, and the session sees only "no answer". Our kernel knows more:
-//! if our close frame, the last bytes written, is still unacknowledged when
-//! the close wait ends, the peer's receive window stayed shut to it the
-//! whole wait (the queue ahead of it never drained), and the connection
-//! ends as [`wsdoctor_evidence::ConnectionEnd::PeerStoppedReading`], as
-//! the tokio driver's `probe` concludes
-//! ([`Session::on_close_unread`](crate::Session::on_close_unread)).
+//! if bytes written ahead of our close frame are still unacknowledged when
+//! the close wait ends, the peer's receive window stayed shut the whole
+//! wait (the queue ahead of the close never drained), and the connection
+//! ends as [`wsdoctor_evidence::ConnectionEnd::PeerStoppedReading`]. The
+//! session decides it, as for the tokio driver's `probe`
+//! ([`Session::on_close_unread`](crate::Session::on_close_unread)); the
+//! pool reads the kernel for it.
 //!
 //! Asking the kernel costs a pass over `/proc/net/tcp` (every socket of the
 //! machine: ~150 MB at a million), so a worker keeps such connections,

@@ -202,42 +202,77 @@ fn our_close_answered_or_not() {
     ));
 }
 
+/// Closes at 5 s; the wire bytes of what it then had to send.
+fn close_at_5s(h: &mut Harness) -> u64 {
+    h.session.close(h.at(5_000), 1000, "done");
+    wire_len(h)
+}
+
+/// Wire bytes of the frames the session has to send now (taken).
+fn wire_len(h: &mut Harness) -> u64 {
+    std::iter::from_fn(|| h.session.poll_transmit())
+        .map(|w| w.len() as u64)
+        .sum()
+}
+
+fn unanswered(h: Harness) -> bool {
+    matches!(
+        h.end().end,
+        ConnectionEnd::CloseHandshake {
+            initiator: Side::Local,
+            answered: false,
+            ..
+        }
+    )
+}
+
 #[test]
-fn an_unanswered_close_with_bytes_the_kernel_still_holds_is_a_peer_that_stopped_reading() {
-    // Unanswered, and the kernel said the peer took none of 4,096 bytes.
+fn an_unanswered_close_behind_bytes_still_unacknowledged_is_a_peer_that_stopped_reading() {
     let mut h = Harness::new(SessionConfig::default());
     assert_eq!(h.session.unanswered_close_waited(), None);
-    h.session.close(h.at(5_000), 1000, "done");
+    let close_frame = close_at_5s(&mut h);
+    assert_eq!(close_frame, 12, "2 + 4 (mask) + 2 (code) + \"done\"");
     h.tick(6_000);
     // The shell asks how long it waited (the default close wait: 1 s).
     assert_eq!(h.session.unanswered_close_waited(), Some(ms(1_000)));
-    h.session.on_close_unread(4_096, ms(1_000));
+    // 4,096 bytes written ahead of our close frame, still unacknowledged.
+    assert!(h
+        .session
+        .on_close_unread(Some(4_096 + close_frame), ms(1_000)));
     assert_eq!(h.session.unanswered_close_waited(), None);
     assert_eq!(
         h.end().end,
         ConnectionEnd::PeerStoppedReading {
-            queued_bytes: 4_096,
+            queued_bytes: 4_108,
             blocked_ms: 1_000
         }
     );
-    // Nothing held: an unanswered close stays what it is.
+}
+
+#[test]
+fn our_close_frame_alone_unacknowledged_shows_no_shut_window() {
+    // What the kernel holds at the end is our close frame: a reading
+    // peer's late ACK on a loaded machine looks the same (a healthy
+    // stomp-broker-js, 31 bytes).
     let mut h = Harness::new(SessionConfig::default());
-    h.session.close(h.at(5_000), 1000, "done");
+    let close_frame = close_at_5s(&mut h);
     h.tick(6_000);
-    h.session.on_close_unread(0, ms(1_000));
-    assert!(matches!(
-        h.end().end,
-        ConnectionEnd::CloseHandshake {
-            answered: false,
-            ..
-        }
-    ));
+    assert!(!h.session.on_close_unread(Some(close_frame), ms(1_000)));
+    assert!(unanswered(h));
+    // Nothing held, or the kernel could not be read.
+    for held in [Some(0), None] {
+        let mut h = Harness::new(SessionConfig::default());
+        close_at_5s(&mut h);
+        h.tick(6_000);
+        assert!(!h.session.on_close_unread(held, ms(1_000)), "{held:?}");
+        assert!(unanswered(h), "{held:?}");
+    }
     // Answered: the peer was reading, whatever the kernel holds.
     let mut h = Harness::new(SessionConfig::default());
-    h.session.close(h.at(5_000), 1000, "done");
+    close_at_5s(&mut h);
     h.feed(5_010, &frame(true, 0x8, &1000u16.to_be_bytes()));
     assert_eq!(h.session.unanswered_close_waited(), None);
-    h.session.on_close_unread(4_096, ms(1_000));
+    assert!(!h.session.on_close_unread(Some(4_108), ms(1_000)));
     assert!(matches!(
         h.end().end,
         ConnectionEnd::CloseHandshake { answered: true, .. }

@@ -140,6 +140,7 @@ fn drain_hops(ctx: &Ctx<'_>, timer: Timer) -> Vec<hops::Hop> {
             confidence: PRODUCER_CONFIDENCE,
             evidence: format!("the access log is {}'s", p.short_name()),
             behind_front: false,
+            named_by_server_header: false,
         })
         .into_iter()
         .collect();

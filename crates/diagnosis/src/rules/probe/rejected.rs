@@ -294,11 +294,12 @@ fn auth_fixes(ctx: &Ctx<'_>) -> Vec<Fix> {
     fixes
 }
 
-/// True when the `Server` header names this product (it generated the answer).
+/// True when the answer's own `Server` header names this product (it
+/// generated the answer).
 fn identified_by_server(ctx: &Ctx<'_>, i: &Intermediary) -> bool {
     ctx.candidates
         .iter()
-        .any(|c| c.id == i.id && c.evidence.to_ascii_lowercase().contains("server:"))
+        .any(|c| c.id == i.id && c.named_by_server_header)
 }
 
 /// Measured facts about the answer: status and timing, identifying headers,

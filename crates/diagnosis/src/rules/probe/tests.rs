@@ -911,3 +911,22 @@ mod snapshots {
         insta::assert_json_snapshot!(diagnose_probe(&ev));
     }
 }
+
+#[test]
+fn a_refusal_is_the_proxy_s_own_only_when_its_server_header_says_so() {
+    let refusal = |headers: &[(&str, &str)]| {
+        let ev = Probe::new().rejected(handshake(403, headers, None)).build();
+        diagnose_probe(&ev).remove(0)
+    };
+    let its_own = "itself: check its WAF or access rules";
+    // The proxy wrote the 403 and signed it.
+    let f = refusal(&[("Server", "awselb/2.0")]);
+    assert_eq!(f.intermediary.as_deref(), Some("aws-alb"), "{f:#?}");
+    assert!(has_fix(&f, its_own), "{f:#?}");
+    // HAProxy only passed it on (it appended itself to Via); that the
+    // header's text says "server:" decides nothing.
+    let f = refusal(&[("Via", "1.1 haproxy (server: app-7)")]);
+    assert_eq!(f.id, CauseId::UpgradeRejected);
+    assert_eq!(f.intermediary.as_deref(), Some("haproxy"), "{f:#?}");
+    assert!(!has_fix(&f, its_own), "{f:#?}");
+}

@@ -18,12 +18,12 @@ mod timer;
 
 use wsdoctor_evidence::watch::{WatchDrop, WatchEvidence};
 use wsdoctor_evidence::ConnectionEnd;
-use wsdoctor_evidence::{HandshakeRecord, Header};
+use wsdoctor_evidence::{HandshakeRecord, Header, HopProbeRecord};
 
 use super::common::{finding, fix, human};
 use crate::advice::rank;
 use crate::finding::{CauseId, Finding, Severity, SourceKind};
-use crate::fingerprint::active::{front_hop, identify_with_probe, note_on_top};
+use crate::fingerprint::active::{front_of, identify_with_probe, note_on_top};
 use crate::fingerprint::hops::{self, Hop, Observed, Shape, Timer};
 
 /// One window of a watch, as every rule reads it.
@@ -132,21 +132,45 @@ fn ranked_hops(e: &WatchEvidence, d: &WatchDrop, timer: Timer) -> Vec<Hop> {
         subprotocol: None,
         problems: Vec::new(),
     });
-    let probe = e
-        .hop_probes
-        .iter()
-        .find(|p| p.target == d.target)
-        .map(|p| &p.probe);
+    let probe = hop_probe_of(e, &d.target);
     let named = identify_with_probe(answer.as_ref(), probe);
-    let front = probe.and_then(front_hop).or_else(|| {
-        e.behind_unknown_hop
-            .contains(&d.target)
-            .then(|| hops::UNKNOWN_FRONT.to_owned())
-    });
+    let front = front_of_target(e, &d.target);
     hops::rank(&Observed {
         timer: Some(timer),
         shape: Shape::of(&d.end),
         named: &named,
         front: front.as_deref(),
     })
+}
+
+/// The active fingerprint of `target`, when it ran after the watch.
+fn hop_probe_of<'a>(e: &'a WatchEvidence, target: &str) -> Option<&'a HopProbeRecord> {
+    e.hop_probes
+        .iter()
+        .find(|p| p.target == target)
+        .map(|p| &p.probe)
+}
+
+/// What stands in front of the products `target`'s answers name, read as
+/// the idle and probe rules read it ([`front_of`]): the product its
+/// fingerprint found there, else an unidentified hop when its first
+/// answer had every header name lower-cased, else nothing.
+fn front_of_target(e: &WatchEvidence, target: &str) -> Option<String> {
+    let first_answer = e
+        .first_answers
+        .iter()
+        .find(|a| a.target == target)
+        .map(|a| &a.answer);
+    front_of(first_answer, hop_probe_of(e, target))
+}
+
+/// The targets behind a hop that lower-cased every header name of their
+/// first answer and that no fingerprint identified: the product a header
+/// names is ranked there, never named (the report's `behind_unknown_hop`).
+pub fn behind_unknown_hop(e: &WatchEvidence) -> Vec<String> {
+    e.targets
+        .iter()
+        .filter(|target| front_of_target(e, target).as_deref() == Some(hops::UNKNOWN_FRONT))
+        .cloned()
+        .collect()
 }

@@ -1,11 +1,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use wsdoctor_evidence::idle::Arm;
-use wsdoctor_evidence::watch::{WatchDrop, WatchEvidence, WatchStall};
+use wsdoctor_evidence::watch::{WatchAnswer, WatchDrop, WatchEvidence, WatchStall};
 use wsdoctor_evidence::ConnectionEnd;
 
-use super::diagnose_watch;
+use super::{behind_unknown_hop, diagnose_watch};
 use crate::finding::CauseId;
+use crate::testkit::handshake;
 
 fn drop(at_ms: u64, arm: Arm, slot: u32, end: ConnectionEnd, idle_s: f64) -> WatchDrop {
     WatchDrop {
@@ -122,6 +123,47 @@ fn silent_drops_at_sixty_seconds_are_an_idle_timeout() {
     assert_eq!(f.id, CauseId::IdleTimeout);
     assert_eq!(f.measured.idle_timeout_s, Some(60.01));
     assert!(f.evidence.iter().any(|l| l.contains("default of")));
+}
+
+#[test]
+fn a_header_name_lower_cased_by_a_hop_in_front_is_ranked_not_named() {
+    let target = "wss://example.test/ws";
+    let watched = |first_answer: &[(&str, &str)]| {
+        let drops = (0..4)
+            .map(|i| WatchDrop {
+                server: Some("nginx/1.24.0".into()),
+                ..drop(60_000 + i * 61_000, Arm::Silent, 1, fin(), 60.01)
+            })
+            .collect();
+        WatchEvidence {
+            first_answers: vec![WatchAnswer {
+                target: target.into(),
+                answer: handshake(101, first_answer, None),
+            }],
+            ..window(drops)
+        }
+    };
+    // nginx wrote its own 101: it is the hop whose timer fired.
+    let as_nginx_writes_it = watched(&[
+        ("Server", "nginx/1.24.0"),
+        ("Upgrade", "websocket"),
+        ("Connection", "upgrade"),
+    ]);
+    let f = &diagnose_watch(&as_nginx_writes_it)[0];
+    assert_eq!(f.id, CauseId::IdleTimeout);
+    assert_eq!(f.intermediary.as_deref(), Some("nginx"), "{f:#?}");
+    assert!(behind_unknown_hop(&as_nginx_writes_it).is_empty());
+    // Every name lower-cased on the way (HAProxy does): the hop in front
+    // is unknown, and nginx's header no longer names the culprit.
+    let renamed = watched(&[
+        ("server", "nginx/1.24.0"),
+        ("upgrade", "websocket"),
+        ("connection", "upgrade"),
+    ]);
+    let f = &diagnose_watch(&renamed)[0];
+    assert_eq!(f.id, CauseId::IdleTimeout);
+    assert_eq!(f.intermediary, None, "{f:#?}");
+    assert_eq!(behind_unknown_hop(&renamed), vec![target.to_owned()]);
 }
 
 #[test]
