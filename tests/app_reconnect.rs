@@ -17,7 +17,7 @@ use std::process::{Command, Stdio};
 
 use assert_cmd::cargo::CommandCargoExt;
 use serde_json::Value;
-use support::{free_port, KillOnDrop};
+use support::KillOnDrop;
 
 const NODE_PEERS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/node");
 
@@ -61,19 +61,18 @@ fn measure_with(
     reconnect_args: &[&str],
 ) -> Option<(Value, String)> {
     use std::io::BufRead as _;
-    let port = free_port();
-    let listen = format!("127.0.0.1:{port}");
-    let server = Command::cargo_bin("wsdoctor")
-        .unwrap()
-        .args(["reconnect", "--listen", &listen, "--drop-after", "1s"])
-        .args(["--drops", "3", "--max", "40s", "--json"])
-        .args(reconnect_args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    // Port 0, and the address it says once bound: the client's first
+    // attempt finds it listening (SignalR does not retry a failed start).
+    let (server, listen) = support::spawn_listening(
+        Command::cargo_bin("wsdoctor")
+            .unwrap()
+            .args(["reconnect", "--listen", "127.0.0.1:0", "--drop-after", "1s"])
+            .args(["--drops", "3", "--max", "40s", "--json"])
+            .args(reconnect_args)
+            .stdout(Stdio::piped()),
+        "ws",
+    );
     let mut server = KillOnDrop(server);
-    std::thread::sleep(std::time::Duration::from_millis(500));
     let mut client = node_client(script, &format!("ws://{listen}{path}"), client_args)?;
     // The client's lines, read as it prints them.
     let (lines_tx, lines) = std::sync::mpsc::channel();
