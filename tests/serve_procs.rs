@@ -12,20 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::{free_port, wsdoctor};
-
-/// The instance that answers `GET /whoami` on a new connection.
-fn whoami(port: u16) -> Option<String> {
-    let mut tcp = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    tcp.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    tcp.write_all(b"GET /whoami HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .ok()?;
-    let mut answer = String::new();
-    tcp.read_to_string(&mut answer).ok()?;
-    let body = answer.split("\r\n\r\n").nth(1)?;
-    let json: Value = serde_json::from_str(body).ok()?;
-    json["instance"].as_str().map(str::to_owned)
-}
+use support::{free_port, instances_answering, whoami, wsdoctor};
 
 /// Pids of the processes whose command line holds `needle`.
 fn processes_with(needle: &str) -> Vec<u32> {
@@ -68,23 +55,6 @@ fn start(port: u16) -> Child {
     let instances = instances_answering(port, 2);
     assert_eq!(instances.len(), 2, "only {instances:?} answered in 10 s");
     child
-}
-
-/// The instances that answered `GET /whoami` on `port`, asked until `n`
-/// distinct ones have (the kernel picks one listener per connection) or
-/// 10 s have passed.
-fn instances_answering(port: u16, n: usize) -> std::collections::BTreeSet<String> {
-    let mut seen = std::collections::BTreeSet::new();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while seen.len() < n && Instant::now() < deadline {
-        match whoami(port) {
-            Some(instance) => {
-                seen.insert(instance);
-            }
-            None => std::thread::sleep(Duration::from_millis(20)),
-        }
-    }
-    seen
 }
 
 #[test]

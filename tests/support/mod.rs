@@ -260,6 +260,39 @@ pub(crate) fn free_port() -> u16 {
         .port()
 }
 
+/// The instance (`serve --instance`, or the one it made up) that answers
+/// `GET /whoami` on a new connection to `port`; `None` when none does.
+pub(crate) fn whoami(port: u16) -> Option<String> {
+    use std::io::{Read as _, Write as _};
+    let mut tcp = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    tcp.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    tcp.write_all(b"GET /whoami HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .ok()?;
+    let mut answer = String::new();
+    tcp.read_to_string(&mut answer).ok()?;
+    let body = answer.split("\r\n\r\n").nth(1)?;
+    let json: serde_json::Value = serde_json::from_str(body).ok()?;
+    json["instance"].as_str().map(str::to_owned)
+}
+
+/// The instances that answered `GET /whoami` on `port`, asked until `n`
+/// distinct ones have or 10 s have passed: a `serve --procs N` group's
+/// workers bind after the parent says it listens, and until they do every
+/// connection goes to the parent.
+pub(crate) fn instances_answering(port: u16, n: usize) -> std::collections::BTreeSet<String> {
+    let mut seen = std::collections::BTreeSet::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while seen.len() < n && Instant::now() < deadline {
+        match whoami(port) {
+            Some(instance) => {
+                seen.insert(instance);
+            }
+            None => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+    seen
+}
+
 /// Finds a binary in the usual sbin paths, which a non-login PATH may lack.
 pub(crate) fn binary(name: &str) -> Option<String> {
     ["/usr/sbin", "/usr/bin", "/sbin", "/usr/local/sbin"]
