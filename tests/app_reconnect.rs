@@ -47,9 +47,9 @@ fn measure(script: &str, path: &str, session_line: &str) -> Option<(Value, Strin
 }
 
 /// How long the client may take, after `reconnect` has reported, to print
-/// that its last session opened: our side counts the session open when it
+/// that the sessions it opened did: our side counts a session open when it
 /// answers, the client only when that answer has reached it and its
-/// callback ran. Killing it at once lost the fourth "connected" in CI.
+/// callback ran.
 const CLIENT_CATCH_UP: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// [`measure`] with more arguments for the client and for `reconnect`.
@@ -94,14 +94,20 @@ fn measure_with(
         .unwrap();
     let report: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
     support::schema_validate(&report);
-    // Every connection the report counts, the client must have seen open.
-    let connections = report["observations"]["reconnect"]["clients"][0]["connections"]
+    // Every connection the run dropped (each held 1 s), the client must
+    // have seen open. Not the one it came back on last: the run ends on
+    // its next 250 ms tick and closes that one with 1001, milliseconds
+    // after the upgrade at worst, and @microsoft/signalr takes a hub
+    // handshake answer followed at once by a close as a failed reconnect
+    // (under load its fourth "connected" never came, in 10 s, while our
+    // side counted 4 sessions opened and 3,010 ms open in all).
+    let dropped = report["observations"]["reconnect"]["clients"][0]["drops"]
         .as_u64()
         .unwrap_or(0);
     let deadline = std::time::Instant::now() + CLIENT_CATCH_UP;
     let mut printed = String::new();
     let mut opened = 0;
-    while opened < connections {
+    while opened < dropped {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
         let Ok(line) = lines.recv_timeout(left) else {
             break;
@@ -151,11 +157,15 @@ fn socketio_client_opens_its_session_on_every_connection() {
         "the request path contains /socket.io/"
     );
     // Every connection, the reconnects included, finished the namespace
-    // connect: socket.io-client saw its session open each time.
+    // connect: socket.io-client saw its session open on each the run
+    // dropped (the last one ends with the run; see measure_with).
     let connections = client["connections"].as_u64().unwrap();
     assert_eq!(client["app"]["sessions_opened"].as_u64(), Some(connections));
     let connects = printed.lines().filter(|l| *l == "connect").count();
-    assert!(connects >= 4, "socket.io-client said:\n{printed}");
+    assert!(
+        connects >= 3,
+        "socket.io-client said:\n{printed}\nwe saw: {client:#}"
+    );
     // Its policy after a session that opened: the backoff starts over at
     // reconnectionDelay (1 s ± 50 %) after every drop.
     for delay in reconnect_delays_ms(client) {
@@ -181,7 +191,10 @@ fn graphql_ws_client_gets_its_subprotocol_and_connection_ack() {
     let connections = client["connections"].as_u64().unwrap();
     assert_eq!(client["app"]["sessions_opened"].as_u64(), Some(connections));
     let acks = printed.lines().filter(|l| *l == "connected").count();
-    assert!(acks >= 4, "the graphql-ws client said:\n{printed}");
+    assert!(
+        acks >= 3,
+        "the graphql-ws client said:\n{printed}\nwe saw: {client:#}"
+    );
     // graphql-ws resets its retry count on every ack: each wait is 1 s plus
     // 0.3–3 s of randomness, never the growing backoff of a client whose
     // connections never opened.
@@ -232,7 +245,10 @@ fn assert_signalr_sessions(client: &Value, printed: &str) {
     let connections = client["connections"].as_u64().unwrap();
     assert_eq!(client["app"]["sessions_opened"].as_u64(), Some(connections));
     let connected = printed.lines().filter(|l| *l == "connected").count();
-    assert!(connected >= 4, "the SignalR client said:\n{printed}");
+    assert!(
+        connected >= 3,
+        "the SignalR client said:\n{printed}\nwe saw: {client:#}"
+    );
     // withAutomaticReconnect's first retry is immediate (0 s), and it
     // starts over after every successful reconnect.
     for delay in reconnect_delays_ms(client) {
