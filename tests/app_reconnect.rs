@@ -121,6 +121,20 @@ fn measure_with(
     Some((report, printed))
 }
 
+/// Our side opened the client's session on every connection the run
+/// dropped. The last connection, the client's return that completes the
+/// run, is closed on the run's next 250 ms tick, before or after the
+/// client's session handshake reached us: under load our side counted 3
+/// sessions on 4 connections (the fourth closed before SignalR's hub
+/// handshake was answered), so that one may or may not count.
+fn assert_sessions_opened_on_dropped_connections(client: &Value) {
+    let connections = client["connections"].as_u64().unwrap();
+    let drops = client["drops"].as_u64().unwrap();
+    let opened = client["app"]["sessions_opened"].as_u64().unwrap();
+    assert!(drops > 0 && connections > drops, "{client:#}");
+    assert!((drops..=connections).contains(&opened), "{client:#}");
+}
+
 fn the_client(report: &Value) -> &Value {
     let reconnect = &report["observations"]["reconnect"];
     assert_eq!(reconnect["ended_by"], "complete", "{reconnect:#}");
@@ -157,10 +171,9 @@ fn socketio_client_opens_its_session_on_every_connection() {
         "the request path contains /socket.io/"
     );
     // Every connection, the reconnects included, finished the namespace
-    // connect: socket.io-client saw its session open on each the run
-    // dropped (the last one ends with the run; see measure_with).
-    let connections = client["connections"].as_u64().unwrap();
-    assert_eq!(client["app"]["sessions_opened"].as_u64(), Some(connections));
+    // connect: our side and socket.io-client saw its session open on each
+    // the run dropped (the last one ends with the run; see measure_with).
+    assert_sessions_opened_on_dropped_connections(client);
     let connects = printed.lines().filter(|l| *l == "connect").count();
     assert!(
         connects >= 3,
@@ -188,8 +201,7 @@ fn graphql_ws_client_gets_its_subprotocol_and_connection_ack() {
         client["app"]["decided_by"],
         "the client offered the subprotocol graphql-transport-ws"
     );
-    let connections = client["connections"].as_u64().unwrap();
-    assert_eq!(client["app"]["sessions_opened"].as_u64(), Some(connections));
+    assert_sessions_opened_on_dropped_connections(client);
     let acks = printed.lines().filter(|l| *l == "connected").count();
     assert!(
         acks >= 3,
@@ -242,8 +254,7 @@ fn signalr_client_skipping_negotiation_with_app_signalr() {
 
 fn assert_signalr_sessions(client: &Value, printed: &str) {
     assert_eq!(client["drops"], 3, "{client:#}");
-    let connections = client["connections"].as_u64().unwrap();
-    assert_eq!(client["app"]["sessions_opened"].as_u64(), Some(connections));
+    assert_sessions_opened_on_dropped_connections(client);
     let connected = printed.lines().filter(|l| *l == "connected").count();
     assert!(
         connected >= 3,
