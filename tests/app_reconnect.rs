@@ -17,7 +17,7 @@ use std::process::{Command, Stdio};
 
 use assert_cmd::cargo::CommandCargoExt;
 use serde_json::Value;
-use support::{free_port, KillOnDrop};
+use support::KillOnDrop;
 
 const NODE_PEERS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/node");
 
@@ -47,9 +47,9 @@ fn measure(script: &str, path: &str, session_line: &str) -> Option<(Value, Strin
 }
 
 /// How long the client may take, after `reconnect` has reported, to print
-/// that its last session opened: our side counts the session open when it
+/// that the sessions it opened did: our side counts a session open when it
 /// answers, the client only when that answer has reached it and its
-/// callback ran. Killing it at once lost the fourth "connected" in CI.
+/// callback ran.
 const CLIENT_CATCH_UP: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// [`measure`] with more arguments for the client and for `reconnect`.
@@ -61,19 +61,18 @@ fn measure_with(
     reconnect_args: &[&str],
 ) -> Option<(Value, String)> {
     use std::io::BufRead as _;
-    let port = free_port();
-    let listen = format!("127.0.0.1:{port}");
-    let server = Command::cargo_bin("wsdoctor")
-        .unwrap()
-        .args(["reconnect", "--listen", &listen, "--drop-after", "1s"])
-        .args(["--drops", "3", "--max", "40s", "--json"])
-        .args(reconnect_args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    // Port 0, and the address it says once bound: the client's first
+    // attempt finds it listening (SignalR does not retry a failed start).
+    let (server, listen) = support::spawn_listening(
+        Command::cargo_bin("wsdoctor")
+            .unwrap()
+            .args(["reconnect", "--listen", "127.0.0.1:0", "--drop-after", "1s"])
+            .args(["--drops", "3", "--max", "40s", "--json"])
+            .args(reconnect_args)
+            .stdout(Stdio::piped()),
+        "ws",
+    );
     let mut server = KillOnDrop(server);
-    std::thread::sleep(std::time::Duration::from_millis(500));
     let mut client = node_client(script, &format!("ws://{listen}{path}"), client_args)?;
     // The client's lines, read as it prints them.
     let (lines_tx, lines) = std::sync::mpsc::channel();
@@ -95,14 +94,20 @@ fn measure_with(
         .unwrap();
     let report: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
     support::schema_validate(&report);
-    // Every connection the report counts, the client must have seen open.
-    let connections = report["observations"]["reconnect"]["clients"][0]["connections"]
+    // Every connection the run dropped (each held 1 s), the client must
+    // have seen open. Not the one it came back on last: the run ends on
+    // its next 250 ms tick and closes that one with 1001, milliseconds
+    // after the upgrade at worst, and @microsoft/signalr takes a hub
+    // handshake answer followed at once by a close as a failed reconnect
+    // (under load its fourth "connected" never came, in 10 s, while our
+    // side counted 4 sessions opened and 3,010 ms open in all).
+    let dropped = report["observations"]["reconnect"]["clients"][0]["drops"]
         .as_u64()
         .unwrap_or(0);
     let deadline = std::time::Instant::now() + CLIENT_CATCH_UP;
     let mut printed = String::new();
     let mut opened = 0;
-    while opened < connections {
+    while opened < dropped {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
         let Ok(line) = lines.recv_timeout(left) else {
             break;
@@ -114,6 +119,20 @@ fn measure_with(
     let _ = client.0.kill();
     printed.extend(lines.try_iter().map(|line| line + "\n"));
     Some((report, printed))
+}
+
+/// Our side opened the client's session on every connection the run
+/// dropped. The last connection, the client's return that completes the
+/// run, is closed on the run's next 250 ms tick, before or after the
+/// client's session handshake reached us: under load our side counted 3
+/// sessions on 4 connections (the fourth closed before SignalR's hub
+/// handshake was answered), so that one may or may not count.
+fn assert_sessions_opened_on_dropped_connections(client: &Value) {
+    let connections = client["connections"].as_u64().unwrap();
+    let drops = client["drops"].as_u64().unwrap();
+    let opened = client["app"]["sessions_opened"].as_u64().unwrap();
+    assert!(drops > 0 && connections > drops, "{client:#}");
+    assert!((drops..=connections).contains(&opened), "{client:#}");
 }
 
 fn the_client(report: &Value) -> &Value {
@@ -152,11 +171,14 @@ fn socketio_client_opens_its_session_on_every_connection() {
         "the request path contains /socket.io/"
     );
     // Every connection, the reconnects included, finished the namespace
-    // connect: socket.io-client saw its session open each time.
-    let connections = client["connections"].as_u64().unwrap();
-    assert_eq!(client["app"]["sessions_opened"].as_u64(), Some(connections));
+    // connect: our side and socket.io-client saw its session open on each
+    // the run dropped (the last one ends with the run; see measure_with).
+    assert_sessions_opened_on_dropped_connections(client);
     let connects = printed.lines().filter(|l| *l == "connect").count();
-    assert!(connects >= 4, "socket.io-client said:\n{printed}");
+    assert!(
+        connects >= 3,
+        "socket.io-client said:\n{printed}\nwe saw: {client:#}"
+    );
     // Its policy after a session that opened: the backoff starts over at
     // reconnectionDelay (1 s ± 50 %) after every drop.
     for delay in reconnect_delays_ms(client) {
@@ -179,10 +201,12 @@ fn graphql_ws_client_gets_its_subprotocol_and_connection_ack() {
         client["app"]["decided_by"],
         "the client offered the subprotocol graphql-transport-ws"
     );
-    let connections = client["connections"].as_u64().unwrap();
-    assert_eq!(client["app"]["sessions_opened"].as_u64(), Some(connections));
+    assert_sessions_opened_on_dropped_connections(client);
     let acks = printed.lines().filter(|l| *l == "connected").count();
-    assert!(acks >= 4, "the graphql-ws client said:\n{printed}");
+    assert!(
+        acks >= 3,
+        "the graphql-ws client said:\n{printed}\nwe saw: {client:#}"
+    );
     // graphql-ws resets its retry count on every ack: each wait is 1 s plus
     // 0.3–3 s of randomness, never the growing backoff of a client whose
     // connections never opened.
@@ -230,10 +254,12 @@ fn signalr_client_skipping_negotiation_with_app_signalr() {
 
 fn assert_signalr_sessions(client: &Value, printed: &str) {
     assert_eq!(client["drops"], 3, "{client:#}");
-    let connections = client["connections"].as_u64().unwrap();
-    assert_eq!(client["app"]["sessions_opened"].as_u64(), Some(connections));
+    assert_sessions_opened_on_dropped_connections(client);
     let connected = printed.lines().filter(|l| *l == "connected").count();
-    assert!(connected >= 4, "the SignalR client said:\n{printed}");
+    assert!(
+        connected >= 3,
+        "the SignalR client said:\n{printed}\nwe saw: {client:#}"
+    );
     // withAutomaticReconnect's first retry is immediate (0 s), and it
     // starts over after every successful reconnect.
     for delay in reconnect_delays_ms(client) {

@@ -449,29 +449,22 @@ fn sslkeylogfile_gets_the_client_random_of_the_handshake() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     pki(d);
-    let port = support::free_port();
     // openssl s_server logs the same handshake's secrets from its side.
-    let _server = support::KillOnDrop(
+    // On port 0 it binds one itself and says it (`ACCEPT 127.0.0.1:PORT`)
+    // once it listens: no port picked here that another could take first.
+    let mut server = support::KillOnDrop(
         Command::new("openssl")
-            .args(["s_server", "-accept"])
-            .arg(format!("127.0.0.1:{port}"))
+            .args(["s_server", "-accept", "127.0.0.1:0"])
             .args(["-cert", "server.pem", "-key", "server.key", "-keylogfile"])
             .arg("server.keys")
             .arg("-www")
             .current_dir(d)
-            .stdout(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap(),
     );
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "s_server did not listen"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let port = accept_port(server.0.stdout.take().unwrap());
     let client_log = d.join("client.keys");
     let url = format!("wss://127.0.0.1:{port}/");
     let (_, report, stderr) = wsdoctor(
@@ -503,4 +496,37 @@ fn sslkeylogfile_gets_the_client_random_of_the_handshake() {
         text.lines().all(|l| l.split(' ').count() == 3),
         "NSS format: {text}"
     );
+}
+
+/// The port `openssl s_server` says it accepts on (its `ACCEPT HOST:PORT`
+/// line), waited for at most 30 s; the rest of its output is read and
+/// dropped, so it never blocks on the pipe.
+fn accept_port(stdout: std::process::ChildStdout) -> u16 {
+    use std::io::BufRead as _;
+    let (lines_tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = lines_tx.send(line);
+        }
+    });
+    let deadline = std::time::Instant::now() + support::ANNOUNCE_BOUND;
+    let mut said = String::new();
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let line = lines
+            .recv_timeout(left)
+            .unwrap_or_else(|e| panic!("s_server said no ACCEPT line ({e}):\n{said}"));
+        let port = line
+            .strip_prefix("ACCEPT ")
+            .and_then(|addr| addr.rsplit_once(':'))
+            .and_then(|(_, port)| port.trim().parse().ok());
+        if let Some(port) = port {
+            return port;
+        }
+        said.push_str(&line);
+        said.push('\n');
+    }
 }

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use assert_cmd::cargo::CommandCargoExt;
 use serde_json::Value;
 
-use support::{free_port, KillOnDrop as Killed};
+use support::KillOnDrop as Killed;
 
 /// What one connection may grow `serve` by, whatever its client sends or
 /// refuses to read: the 64 KiB outbound bound, one read and one echoed
@@ -35,31 +35,20 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-/// `wsdoctor serve` on a free port, writing its events to `events`; with a
-/// certificate file, wss:// only.
+/// `wsdoctor serve` on a port of its choosing (the one its banner names),
+/// writing its events to `events`; with a certificate file, wss:// only.
 fn serve(events: &Path, self_signed: Option<&Path>) -> (Killed, u16) {
-    let port = free_port();
     let mut command = Command::cargo_bin("wsdoctor").unwrap();
-    command.args(["serve", "--listen", &format!("127.0.0.1:{port}")]);
+    command.args(["serve", "--listen", "127.0.0.1:0"]);
     command
         .args(["--ping-interval", "0", "--events"])
         .arg(events);
     if let Some(cert) = self_signed {
         command.arg("--self-signed").arg(cert);
     }
-    let server = Killed(
-        command
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "serve did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    (server, port)
+    let scheme = if self_signed.is_some() { "wss" } else { "ws" };
+    let (server, addr) = support::spawn_listening(command.stdout(Stdio::null()), scheme);
+    (Killed(server), addr.port())
 }
 
 /// A Python peer from tests/peers; `None` (a skip) without python3, except
@@ -223,24 +212,17 @@ fn a_client_that_never_reads_its_echoes_is_paused_then_closed_with_1008() {
     }
 }
 
-/// `wsdoctor lab` (the fault proxy before an in-process serve) on a free port.
+/// `wsdoctor lab` (the fault proxy before an in-process serve) on a port
+/// of its choosing (the one its banner names).
 fn lab() -> (Killed, u16) {
-    let port = free_port();
-    let lab = Killed(
+    let (lab, addr) = support::spawn_listening(
         Command::cargo_bin("wsdoctor")
             .unwrap()
-            .args(["lab", "--listen", &format!("127.0.0.1:{port}")])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+            .args(["lab", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::null()),
+        "ws",
     );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "lab did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    (lab, port)
+    (Killed(lab), addr.port())
 }
 
 #[test]

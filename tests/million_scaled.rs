@@ -141,13 +141,15 @@ fn start_serve(port: u16) -> Serve {
         .spawn()
         .unwrap();
     let serve = Serve(child);
-    // Listening once a connection is accepted; the workers a moment later.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "serve did not listen");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    std::thread::sleep(Duration::from_millis(700));
+    // Every process answers before the load starts (the workers bind after
+    // the parent; a fixed 700 ms wait hoped they had).
+    let procs: usize = PROCS.parse().unwrap();
+    let instances = support::instances_answering(port, procs);
+    assert_eq!(
+        instances.len(),
+        procs,
+        "only {instances:?} answered in 10 s"
+    );
     serve
 }
 

@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 
 use assert_cmd::cargo::CommandCargoExt;
 use serde_json::Value;
-use support::free_port;
 use wsdoctor_evidence::{HeartbeatSettings, PongPolicy, Role};
 use wsdoctor_sources::conn::driver::{drive, WatchPlan};
 use wsdoctor_sources::conn::session::{Session, SessionConfig};
@@ -73,28 +72,27 @@ fn uniform(seed: u64, n: usize) -> Vec<f64> {
         .collect()
 }
 
-fn wait_listening(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "reconnect never listened");
-        std::thread::sleep(ms(20));
-    }
+/// Starts `wsdoctor reconnect --listen 127.0.0.1:0 ARGS… --json` and
+/// returns it with the port it says it bound (no port picked beforehand
+/// that another process could take, and no connection of ours to the
+/// server before the clients').
+fn start_reconnect(args: &[&str]) -> (std::process::Child, u16) {
+    let (child, addr) = support::spawn_listening(
+        Command::cargo_bin("wsdoctor")
+            .unwrap()
+            .args(["reconnect", "--listen", "127.0.0.1:0", "--json"])
+            .args(args)
+            .stdout(Stdio::piped()),
+        "ws",
+    );
+    (child, addr.port())
 }
 
 /// Runs `wsdoctor reconnect` with `extra` flags while `clients` (name,
 /// delays) reconnect to it; returns the exit code and the JSON report.
 async fn reconnect(clients: &[(&str, Vec<Duration>)], extra: &[&str]) -> (i32, Value) {
-    let port = free_port();
-    let child = Command::cargo_bin("wsdoctor")
-        .unwrap()
-        .args(["reconnect", "--listen", &format!("127.0.0.1:{port}")])
-        .args(["--drop-after", "100ms", "--max", "20s", "--json"])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_listening(port);
+    let (child, port) =
+        start_reconnect(&[&["--drop-after", "100ms", "--max", "20s"], extra].concat());
     let stop = Arc::new(AtomicBool::new(false));
     let tasks: Vec<_> = clients
         .iter()
@@ -231,17 +229,16 @@ async fn python_websockets_reconnect_loop_is_exponential_without_jitter() {
         eprintln!("skipped: python3 with websockets is not installed");
         return;
     }
-    let port = free_port();
-    let child = Command::cargo_bin("wsdoctor")
-        .unwrap()
-        .args(["reconnect", "--listen", &format!("127.0.0.1:{port}")])
-        .args(["--drop-after", "300ms", "--drops", "2", "--refuse", "4"])
-        .args(["--max", "20s", "--json"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_listening(port);
+    let (child, port) = start_reconnect(&[
+        "--drop-after",
+        "300ms",
+        "--drops",
+        "2",
+        "--refuse",
+        "4",
+        "--max",
+        "20s",
+    ]);
     // The library's own loop, with its backoff constants scaled down
     // through the environment variables it documents (5 s → 100 ms).
     let script = r#"

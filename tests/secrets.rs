@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use assert_cmd::cargo::CommandCargoExt;
 
-use support::{free_port, KillOnDrop as Killed};
+use support::KillOnDrop as Killed;
 
 /// Runs the binary with `env` set; returns (exit code, stdout, stderr).
 fn wsdoctor(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
@@ -128,34 +128,22 @@ fn no_error_of_any_connecting_command_quotes_a_secret() {
     }
 }
 
-/// A loopback port nothing listens on now.
 #[test]
 fn a_token_passed_as_a_subprotocol_reaches_no_output() {
     let dir = tempfile::tempdir().unwrap();
     let events = dir.path().join("events.jsonl");
     let html = dir.path().join("report.html");
-    let port = free_port();
-    let server = Killed(
+    // Port 0 and the address its banner names (said once it listens).
+    let (server, addr) = support::spawn_listening(
         Command::cargo_bin("wsdoctor")
             .unwrap()
-            .args([
-                "serve",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--events",
-            ])
+            .args(["serve", "--listen", "127.0.0.1:0", "--events"])
             .arg(&events)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+            .stdout(Stdio::null()),
+        "ws",
     );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "serve did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let url = format!("ws://127.0.0.1:{port}/ws#access_token=FR4G");
+    let server = Killed(server);
+    let url = format!("ws://{addr}/ws#access_token=FR4G");
     // Kubernetes' form first (serve selects the first offered, so the
     // token comes back in the 101 too), then the `access_token` pair.
     let probe = |extra: &[&str]| {

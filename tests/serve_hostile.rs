@@ -26,7 +26,6 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-/// A loopback port nothing listens on now.
 /// `wsdoctor serve` on `port`, without pings.
 fn serve(port: u16) -> Command {
     let mut command = Command::cargo_bin("wsdoctor").unwrap();
@@ -42,22 +41,10 @@ fn serve(port: u16) -> Command {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn ten_thousand_connections_dropped_at_once_leave_serve_serving() {
-    let port = free_port();
-    let server = Killed(
-        serve(port)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .is_err()
-    {
-        assert!(Instant::now() < deadline, "serve did not start");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    // Port 0 and the address its banner names (said once it listens).
+    let (server, addr) = support::spawn_listening(serve(0).stdout(Stdio::null()), "ws");
+    let server = Killed(server);
+    let port = addr.port();
     let before = rss_kib(server.0.id());
     let mut burst = Vec::with_capacity(10_000);
     for _ in 0..10_000 {

@@ -12,20 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::{free_port, wsdoctor};
-
-/// The instance that answers `GET /whoami` on a new connection.
-fn whoami(port: u16) -> Option<String> {
-    let mut tcp = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    tcp.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    tcp.write_all(b"GET /whoami HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .ok()?;
-    let mut answer = String::new();
-    tcp.read_to_string(&mut answer).ok()?;
-    let body = answer.split("\r\n\r\n").nth(1)?;
-    let json: Value = serde_json::from_str(body).ok()?;
-    json["instance"].as_str().map(str::to_owned)
-}
+use support::{free_port, instances_answering, whoami, wsdoctor};
 
 /// Pids of the processes whose command line holds `needle`.
 fn processes_with(needle: &str) -> Vec<u32> {
@@ -45,6 +32,8 @@ fn processes_with(needle: &str) -> Vec<u32> {
     pids
 }
 
+/// Starts `serve --procs 2` on `port` and returns it once both processes
+/// answer there.
 fn start(port: u16) -> Child {
     let mut child = wsdoctor()
         .args(["serve", "--procs", "2", "--ping-interval", "0", "--listen"])
@@ -53,7 +42,7 @@ fn start(port: u16) -> Child {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // The banner means the parent listens; give the worker a moment.
+    // The banner means the parent listens.
     let mut banner = String::new();
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     stderr.read_line(&mut banner).unwrap();
@@ -61,7 +50,10 @@ fn start(port: u16) -> Child {
     // Keep reading: the rest of the banner (and anything later) must find
     // an open pipe, as it would on a terminal.
     std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
-    std::thread::sleep(Duration::from_millis(500));
+    // The worker binds its own listener after the parent's banner; until
+    // then every connection goes to the parent.
+    let instances = instances_answering(port, 2);
+    assert_eq!(instances.len(), 2, "only {instances:?} answered in 10 s");
     child
 }
 
@@ -72,7 +64,8 @@ fn two_processes_share_the_port_and_stop_together() {
     let mut parent = start(port);
     assert_eq!(processes_with(&listen).len(), 2, "parent and one worker");
 
-    // The kernel spreads new connections over both listeners.
+    // The kernel spreads new connections over both listeners (start
+    // waited for both to answer; here any 64 must reach both).
     let instances: std::collections::BTreeSet<String> =
         (0..64).filter_map(|_| whoami(port)).collect();
     assert_eq!(instances.len(), 2, "{instances:?}");
@@ -129,7 +122,11 @@ Sec-WebSocket-Version: 13\r\n\r\n";
         })
         .collect();
     assert_eq!(held.len(), 16);
-    std::thread::sleep(Duration::from_millis(300));
+    // Each upgraded before the kill: its 101 read (and nothing after it).
+    for (i, tcp) in held.iter().enumerate() {
+        let head = response_head(tcp);
+        assert!(head.starts_with("HTTP/1.1 101"), "connection {i}: {head:?}");
+    }
     parent.kill().unwrap();
     let _ = parent.wait();
     let killed_at = Instant::now();
@@ -152,6 +149,21 @@ Sec-WebSocket-Version: 13\r\n\r\n";
         killed_at.elapsed().as_secs_f64()
     );
     drop(held);
+}
+
+/// The response head on `tcp`, read a byte at a time (at most 5 s) so that
+/// nothing after it is taken from the socket.
+fn response_head(mut tcp: &TcpStream) -> String {
+    tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") && head.len() < 4096 {
+        match tcp.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            _ => break,
+        }
+    }
+    String::from_utf8_lossy(&head).into_owned()
 }
 
 #[test]

@@ -21,8 +21,10 @@ async fn an_idle_timeout_shows_in_findings_metrics_and_events() {
     };
     let dir = tempfile::tempdir().unwrap();
     let events = dir.path().join("events.jsonl");
+    // Picked here (another process could take it before watch binds):
+    // with --json, watch does not say where a port-0 metrics server bound.
     let metrics_port = free_port();
-    let child = Command::cargo_bin("wsdoctor")
+    let mut child = Command::cargo_bin("wsdoctor")
         .unwrap()
         .args([
             "watch",
@@ -44,10 +46,25 @@ async fn an_idle_timeout_shows_in_findings_metrics_and_events() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // Scrape while it runs (after at least one drop at ~2 s).
-    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
-    let metrics = reqwest_free_get(metrics_port, "/metrics");
-    let health = reqwest_free_get(metrics_port, "/healthz");
+    // Scrape while it runs, once the first drop (at ~2 s) and the finding
+    // it makes are in (a fixed 5 s wait was most of the 7 s run on a
+    // loaded machine). Bounded by the run itself, whose metrics go with it,
+    // and by 20 s (a report too big for the pipe would hold it open).
+    let drop_line = r#"wsdoctor_watch_drops_total{arm="silent",how="eof",code=""}"#;
+    let finding_line = r#"wsdoctor_watch_finding{id="idle-timeout",severity="error"} 1"#;
+    let mut metrics = String::new();
+    let mut health = String::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
+        if let Some(now) = http_get(metrics_port, "/metrics") {
+            metrics = now;
+            if metrics.contains(drop_line) && metrics.contains(finding_line) {
+                health = http_get(metrics_port, "/healthz").unwrap_or_default();
+                break;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     let out = child.wait_with_output().unwrap();
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["command"], "watch");
@@ -56,16 +73,10 @@ async fn an_idle_timeout_shows_in_findings_metrics_and_events() {
     let t = f["measured"]["idle_timeout_s"].as_f64().unwrap();
     assert!((t - 2.0).abs() < 0.15, "measured {t}");
 
-    assert!(health.ends_with("ok\n"), "{health}");
-    assert!(
-        metrics.contains(r#"wsdoctor_watch_drops_total{arm="silent",how="eof",code=""}"#),
-        "{metrics}"
-    );
+    assert!(metrics.contains(drop_line), "{metrics}");
     assert!(metrics.contains("wsdoctor_watch_connection_lifetime_seconds_bucket"));
-    assert!(
-        metrics.contains(r#"wsdoctor_watch_finding{id="idle-timeout",severity="error"} 1"#),
-        "{metrics}"
-    );
+    assert!(metrics.contains(finding_line), "{metrics}");
+    assert!(health.ends_with("ok\n"), "{health}");
     if let Some(promtool) = support::require("promtool") {
         let body = metrics
             .split("\r\n\r\n")
@@ -107,14 +118,17 @@ async fn an_idle_timeout_shows_in_findings_metrics_and_events() {
     );
 }
 
-/// A plain GET over a TCP socket (the metrics endpoint is HTTP/1.1 with Connection: close).
-fn reqwest_free_get(port: u16, path: &str) -> String {
+/// A plain GET over a TCP socket (the metrics endpoint is HTTP/1.1 with
+/// Connection: close); `None` while nothing answers there.
+fn http_get(port: u16, path: &str) -> Option<String> {
     use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").ok()?;
     let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out
+    s.read_to_string(&mut out).ok()?;
+    Some(out)
 }
 
 #[tokio::test(flavor = "multi_thread")]

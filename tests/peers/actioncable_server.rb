@@ -7,7 +7,6 @@
 # The beat interval (Action Cable's BEAT_INTERVAL, 3 s in Rails) can be scaled
 # down for tests. `?token=reject` is refused with reject_unauthorized_connection
 # (the server sends {"type":"disconnect","reason":"unauthorized",...}).
-require "socket"
 require "logger"
 require "action_cable"
 require "puma"
@@ -47,12 +46,10 @@ app = Rack::Builder.new do
   map("/cable") { run server }
 end
 
-probe = TCPServer.new("127.0.0.1", 0)
-port = probe.addr[1]
-probe.close
-
 conf = Puma::Configuration.new do |c|
-  c.bind "tcp://127.0.0.1:#{port}"
+  # Port 0: puma binds a free port itself, printed below once it is known;
+  # a port probed here and bound later by puma could be taken in between.
+  c.bind "tcp://127.0.0.1:0"
   c.app app
   c.threads 1, 4
   c.workers 0
@@ -61,17 +58,9 @@ conf = Puma::Configuration.new do |c|
   c.quiet
 end
 launcher = Puma::Launcher.new(conf, events: Puma::Events.new(File.open(File::NULL, "w"), File.open(File::NULL, "w")))
-Thread.new do
-  # Print the port only once puma accepts connections.
-  200.times do
-    begin
-      TCPSocket.new("127.0.0.1", port).close
-      puts port
-      $stdout.flush
-      break
-    rescue SystemCallError
-      sleep 0.02
-    end
-  end
+# on_booted runs once puma's listener is bound and its server thread runs.
+launcher.events.on_booted do
+  puts launcher.connected_ports.first
+  $stdout.flush
 end
 launcher.run

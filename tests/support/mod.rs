@@ -44,10 +44,66 @@ pub(crate) fn spawn_peer(
         .ok()?;
     let mut peer = KillOnDrop(child);
     let stdout = peer.0.stdout.take()?;
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).ok()?;
+    // Read on a thread, so a peer that hangs before its first line fails
+    // the test instead of hanging it.
+    let (line_tx, first_line) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let read = BufReader::new(stdout).read_line(&mut line);
+        let _ = line_tx.send(read.map(|_| line));
+    });
+    let line = first_line.recv_timeout(ANNOUNCE_BOUND).ok()?.ok()?;
     let port = port_from_line(&line)?;
     Some((peer, port))
+}
+
+/// How long a process we start may take to say where it listens: a debug
+/// build or an interpreter loading its packages on a loaded 2-core machine
+/// takes seconds, never this long.
+pub(crate) const ANNOUNCE_BOUND: Duration = Duration::from_secs(30);
+
+/// Starts `command` (a `wsdoctor` told to listen on port 0) and returns it
+/// with the address it says it listens on: the first `SCHEME://HOST:PORT`
+/// (`scheme` is `ws`, `wss`, `http`…) in a line of its stderr. It binds
+/// before it says so, so the address is ready, and no other process can
+/// take the port in between (as one picked with [`free_port`] can be). The
+/// rest of its stderr is read and dropped, so it never blocks on the pipe.
+pub(crate) fn spawn_listening(command: &mut Command, scheme: &str) -> (Child, SocketAddr) {
+    use std::io::{BufRead as _, BufReader};
+    let mut child = command.stderr(Stdio::piped()).spawn().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (lines_tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            // Once the address is found nobody listens: keep draining.
+            let _ = lines_tx.send(line);
+        }
+    });
+    let prefix = format!("{scheme}://");
+    let deadline = Instant::now() + ANNOUNCE_BOUND;
+    let mut said = String::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = match lines.recv_timeout(left) {
+            Ok(line) => line,
+            Err(e) => {
+                let _ = child.kill();
+                let status = child.wait();
+                panic!("no {prefix} address on stderr ({e}; {status:?}) from {command:?}:\n{said}");
+            }
+        };
+        let addr = line.split_once(&prefix).and_then(|(_, rest)| {
+            rest.split(|c: char| c == '/' || c.is_whitespace())
+                .next()?
+                .parse::<SocketAddr>()
+                .ok()
+        });
+        if let Some(addr) = addr {
+            return (child, addr);
+        }
+        said.push_str(&line);
+        said.push('\n');
+    }
 }
 
 /// Starts `python3 -u ARGS…` in the repository root (see [`spawn_peer`]).
@@ -202,6 +258,39 @@ pub(crate) fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// The instance (`serve --instance`, or the one it made up) that answers
+/// `GET /whoami` on a new connection to `port`; `None` when none does.
+pub(crate) fn whoami(port: u16) -> Option<String> {
+    use std::io::{Read as _, Write as _};
+    let mut tcp = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    tcp.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    tcp.write_all(b"GET /whoami HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .ok()?;
+    let mut answer = String::new();
+    tcp.read_to_string(&mut answer).ok()?;
+    let body = answer.split("\r\n\r\n").nth(1)?;
+    let json: serde_json::Value = serde_json::from_str(body).ok()?;
+    json["instance"].as_str().map(str::to_owned)
+}
+
+/// The instances that answered `GET /whoami` on `port`, asked until `n`
+/// distinct ones have or 10 s have passed: a `serve --procs N` group's
+/// workers bind after the parent says it listens, and until they do every
+/// connection goes to the parent.
+pub(crate) fn instances_answering(port: u16, n: usize) -> std::collections::BTreeSet<String> {
+    let mut seen = std::collections::BTreeSet::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while seen.len() < n && Instant::now() < deadline {
+        match whoami(port) {
+            Some(instance) => {
+                seen.insert(instance);
+            }
+            None => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+    seen
 }
 
 /// Finds a binary in the usual sbin paths, which a non-login PATH may lack.
