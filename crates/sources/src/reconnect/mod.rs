@@ -183,7 +183,7 @@ impl ReconnectServer {
                     let (clients, complete, done) = match shared.tracker.lock() {
                         Ok(t) => {
                             let (clients, complete) = t.progress();
-                            (clients, complete, t.complete())
+                            (clients, complete, t.complete(shared.now_ms()))
                         }
                         Err(_) => break "interrupted",
                     };

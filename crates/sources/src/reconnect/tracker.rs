@@ -14,6 +14,14 @@ use wsdoctor_evidence::reconnect::{
 /// memory when a whole fleet is pointed at the server).
 pub const MAX_CLIENTS: usize = 10_000;
 
+/// How long a client's last connection is held before the run ends
+/// complete: long enough for its application session to open and for the
+/// client to see it open. Ending at once closed the last connection with
+/// 1001 milliseconds after its upgrade: @microsoft/signalr took that hub
+/// handshake, answered and closed, for a failed reconnect, and our side
+/// sometimes counted its session unopened (1 run in 6 under load).
+pub(crate) const HOLD_BEFORE_COMPLETE: Duration = Duration::from_secs(1);
+
 /// What to do with a handshake request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Admission {
@@ -33,6 +41,8 @@ struct ClientState {
     pending: Option<(u64, Interruption)>,
     /// Refusals still to give before accepting again.
     to_refuse: u32,
+    /// When its connection that is held to the end was accepted.
+    held_since_ms: Option<u64>,
 }
 
 /// The tracker of one run.
@@ -110,6 +120,7 @@ impl Tracker {
         }
         state.record.connections += 1;
         if state.record.drops >= self.drops {
+            state.held_since_ms = Some(now_ms);
             return Admission::AcceptAndHold;
         }
         let way = self.ways[state.record.drops as usize % self.ways.len()];
@@ -172,14 +183,19 @@ impl Tracker {
         app.sessions_opened += u32::from(opened);
     }
 
-    /// True once every client seen was dropped enough times and came back
-    /// after the last drop and its refusals.
-    pub fn complete(&self) -> bool {
+    /// True once every client seen was dropped enough times, came back
+    /// after the last drop and its refusals, and has been held since for
+    /// [`HOLD_BEFORE_COMPLETE`] at `now_ms`.
+    pub fn complete(&self, now_ms: u64) -> bool {
+        let hold = u64::try_from(HOLD_BEFORE_COMPLETE.as_millis()).unwrap_or(u64::MAX);
         !self.clients.is_empty()
-            && self
-                .clients
-                .values()
-                .all(|s| s.record.drops >= self.drops && s.pending.is_none() && s.to_refuse == 0)
+            && self.clients.values().all(|s| {
+                s.record.drops >= self.drops
+                    && s.pending.is_none()
+                    && s.to_refuse == 0
+                    && s.held_since_ms
+                        .is_some_and(|at| now_ms.saturating_sub(at) >= hold)
+            })
     }
 
     /// Clients seen so far and how many of them are complete (for progress).
@@ -227,7 +243,7 @@ mod tests {
             Admission::AcceptAndDrop(SEC, Interruption::Reset)
         );
         t.on_dropped("a", 1000, Interruption::Reset);
-        assert!(!t.complete());
+        assert!(!t.complete(1000));
         // First attempt after the drop is refused; its delay is measured.
         assert_eq!(t.on_request("a", 1050), Admission::Refuse);
         assert_eq!(
@@ -237,8 +253,11 @@ mod tests {
         t.on_dropped("a", 2150, Interruption::Reset);
         assert_eq!(t.on_request("a", 2160), Admission::Refuse);
         assert_eq!(t.on_request("a", 2360), Admission::AcceptAndHold);
-        assert!(t.complete());
-        let e = t.evidence("127.0.0.1:1".into(), 3000, "complete");
+        // Back, but held a moment for its session to open.
+        assert!(!t.complete(2360));
+        assert!(!t.complete(3359));
+        assert!(t.complete(3360));
+        let e = t.evidence("127.0.0.1:1".into(), 3400, "complete");
         let delays: Vec<u64> = e.clients[0].gaps.iter().map(|g| g.delay_ms).collect();
         assert_eq!(delays, vec![50, 100, 10, 200]);
         assert_eq!(
@@ -261,7 +280,7 @@ mod tests {
         t.on_request("b", 25);
         t.on_dropped("a", 30, Interruption::Close { code: 1013 });
         t.on_request("a", 40);
-        assert!(!t.complete(), "b was never dropped");
+        assert!(!t.complete(5_000), "b was never dropped");
         assert_eq!(t.progress(), (2, 1));
     }
 
