@@ -53,9 +53,9 @@ pub(super) struct TurnedAway {
     pub(super) slowest_us: u64,
 }
 
-/// The counter that speaks for the target's queue, when it rose and some of
-/// our handshakes waited as long as a retransmit.
-pub(super) fn turned_away(e: &LoadEvidence) -> Option<TurnedAway> {
+/// The counter that speaks for the target's queue, with its value before
+/// the first connection and at the last step's end.
+fn counter_span(e: &LoadEvidence) -> Option<(Waited, u64, u64)> {
     let machine = e.generator.machine.as_ref()?;
     // With the target here, the server's SYN-ACK retransmits would mix
     // into TCPSynRetrans: its own queue's counter is the better fact.
@@ -70,6 +70,13 @@ pub(super) fn turned_away(e: &LoadEvidence) -> Option<TurnedAway> {
         .iter()
         .filter_map(|s| s.kernel.as_ref().and_then(counter))
         .max()?;
+    Some((waited, start, end))
+}
+
+/// The counter, when it rose and some of our handshakes waited as long as
+/// a retransmit.
+pub(super) fn turned_away(e: &LoadEvidence) -> Option<TurnedAway> {
+    let (waited, start, end) = counter_span(e)?;
     // The counter moves a retransmission timeout after the handshake it
     // counts was launched: the step a connection was launched in is the
     // one whose handshakes show the wait.
@@ -95,24 +102,11 @@ pub(super) fn turned_away(e: &LoadEvidence) -> Option<TurnedAway> {
 /// handshake turned away (or, when the counter moved, that none of ours
 /// waited for it).
 pub(super) fn none_turned_away(e: &LoadEvidence) -> Option<String> {
-    let here = e.generator.machine.as_ref()?.target_here;
-    let (counter, name): (fn(&KernelSample) -> Option<u64>, &str) = if here {
-        (
-            |k| k.listen_overflows,
-            "listen-queue overflows (TcpExtListenOverflows)",
-        )
-    } else {
-        (
-            |k| k.syn_retransmits,
-            "SYNs sent again (TcpExtTCPSynRetrans)",
-        )
+    let (waited, start, end) = counter_span(e)?;
+    let name = match waited {
+        Waited::ListenQueueHere => "listen-queue overflows (TcpExtListenOverflows)",
+        Waited::SynsUnanswered => "SYNs sent again (TcpExtTCPSynRetrans)",
     };
-    let start = counter(&e.kernel_start?)?;
-    let end = e
-        .steps
-        .iter()
-        .filter_map(|s| s.kernel.as_ref().and_then(counter))
-        .max()?;
     Some(if end == start {
         format!("this machine counted no {name} during the ramp")
     } else {
