@@ -346,7 +346,8 @@ pub(super) mod tests {
     fn the_rule_table() {
         use Waited::{ListenQueueHere as Here, SynsUnanswered as Elsewhere};
         // (what, target here, steps, expected (which, count, first step, slowest ms))
-        let cases: Vec<(&str, bool, Vec<LoadStep>, Option<(Waited, u64, usize, u64)>)> = vec![
+        type Expected = Option<(Waited, u64, usize, u64)>;
+        let cases: Vec<(&str, bool, Vec<LoadStep>, Expected)> = vec![
             (
                 "python-websockets' backlog of 100 at 20,000/s (measured)",
                 true,
