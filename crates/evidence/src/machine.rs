@@ -115,6 +115,15 @@ pub struct TargetListener {
     pub program: Option<String>,
 }
 
+/// Where the listen backlog is set, for the servers users run most, with
+/// `n` as the value (`2000`, or `N` when no number is known): the one list
+/// the check before a run and the load findings both quote.
+pub fn listen_backlog_settings(n: &str) -> String {
+    format!(
+        "npm ws: new WebSocketServer({{ port, backlog: {n} }}); Node: server.listen({{ port, backlog: {n} }}); python-websockets: serve(..., backlog={n}); nginx: listen ... backlog={n};"
+    )
+}
+
 /// The listen queues on this machine sampled during a run: which had
 /// connections waiting, and which filled.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -12,7 +12,8 @@
 
 use wsdoctor_evidence::format_count;
 use wsdoctor_evidence::machine::{
-    KernelSample, MachineLimits, MachineResource, MachineShortfall, TargetListener,
+    listen_backlog_settings, KernelSample, MachineLimits, MachineResource, MachineShortfall,
+    TargetListener,
 };
 
 /// What one idle connection costs in user space, as measured by
@@ -345,7 +346,8 @@ fn listener_shortfall(
         available: listener.backlog,
         fits_connections: need.connections,
         setting: format!(
-            "the server's listen backlog to {wanted} (npm ws: new WebSocketServer({{ port, backlog: {wanted} }}); Node: server.listen({{ port, backlog: {wanted} }}); python-websockets: serve(..., backlog={wanted}); nginx: listen ... backlog={wanted};){sysctl}, then restart the server"
+            "the server's listen backlog to {wanted} ({}){sysctl}, then restart the server",
+            listen_backlog_settings(&wanted.to_string())
         ),
         detail: format!(
             "at {:.0} new connections a second, {} ms of arrivals is {} connections waiting to be accepted; the server listening on {} has an accept backlog of {}{sockets} (`ss -ltn` Send-Q), {whose} (a full queue costs a client a 1 s SYN retransmit)",

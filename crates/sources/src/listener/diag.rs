@@ -44,10 +44,19 @@ impl SockDiag {
         })
     }
 
+    /// Every TCP socket in LISTEN, IPv4 and IPv6: a listener on `[::]`
+    /// takes IPv4 connections too (unless IPV6_V6ONLY). `None` when the
+    /// IPv4 dump fails; an IPv6 one that fails adds nothing.
+    pub(crate) fn listening_both(&mut self) -> Option<Vec<Listening>> {
+        let mut all = self.listening(libc::AF_INET as u8)?;
+        all.extend(self.listening(libc::AF_INET6 as u8).unwrap_or_default());
+        Some(all)
+    }
+
     /// Every TCP socket of `family` in LISTEN, with its backlog (the
     /// kernel's `idiag_wqueue` for a listener) and its waiting connections
     /// (`idiag_rqueue`).
-    pub(crate) fn listening(&mut self, family: u8) -> Option<Vec<Listening>> {
+    fn listening(&mut self, family: u8) -> Option<Vec<Listening>> {
         use netlink_packet_core::{
             NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_DUMP, NLM_F_REQUEST,
         };
@@ -117,7 +126,7 @@ impl SockDiag {
         None
     }
 
-    pub(crate) fn listening(&mut self, _family: u8) -> Option<Vec<Listening>> {
+    pub(crate) fn listening_both(&mut self) -> Option<Vec<Listening>> {
         None
     }
 }

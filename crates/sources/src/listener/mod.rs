@@ -43,9 +43,7 @@ pub(crate) struct Listening {
 /// backlog, with the program that holds them, or `None` when there is none
 /// or the kernel cannot be asked.
 pub fn target_listener(target: SocketAddr) -> Option<TargetListener> {
-    let mut listening = listening_sockets(libc::AF_INET as u8)?;
-    // A listener on `[::]` takes IPv4 connections too (unless IPV6_V6ONLY).
-    listening.extend(listening_sockets(libc::AF_INET6 as u8).unwrap_or_default());
+    let listening = diag::SockDiag::open()?.listening_both()?;
     let (mut listener, inode) = pick_listener(target, &listening)?;
     if let Some((pid, program)) = holders_of(&[inode].into()).remove(&inode) {
         listener.pid = Some(pid);
@@ -149,11 +147,6 @@ fn socket_inode(link: &str) -> Option<u32> {
 /// Equal addresses, an IPv4 one and its IPv4-mapped IPv6 form included.
 fn same_ip(a: IpAddr, b: IpAddr) -> bool {
     a.to_canonical() == b.to_canonical()
-}
-
-/// Every TCP socket of `family` in LISTEN, asked on a socket of its own.
-pub(crate) fn listening_sockets(family: u8) -> Option<Vec<Listening>> {
-    diag::SockDiag::open()?.listening(family)
 }
 
 /// The kernel's TCP handshake counters now, since boot: (`ListenOverflows`,

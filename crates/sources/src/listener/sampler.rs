@@ -132,10 +132,9 @@ impl Drop for QueueSampler {
 
 impl Followed {
     fn sample(&mut self, diag: &mut SockDiag) {
-        let Some(mut listening) = diag.listening(libc::AF_INET as u8) else {
+        let Some(listening) = diag.listening_both() else {
             return;
         };
-        listening.extend(diag.listening(libc::AF_INET6 as u8).unwrap_or_default());
         self.samples += 1;
         for l in listening {
             if !self.listeners.contains_key(&l.inode)

@@ -15,7 +15,7 @@
 //! queue it was, and what to change, is [`whose`].
 
 use wsdoctor_evidence::load::{KernelSample, LoadEvidence, LoadStep};
-use wsdoctor_evidence::machine::TargetListener;
+use wsdoctor_evidence::machine::{listen_backlog_settings, TargetListener};
 use wsdoctor_evidence::{escape_peer, format_count as thousands};
 
 mod whose;
@@ -123,12 +123,11 @@ pub(super) fn none_turned_away(e: &LoadEvidence) -> Option<String> {
 /// fills and overflows whatever its length. A burst too fast for the
 /// queue still lets the number open grow every step.
 pub(super) fn stalled(steps: &[LoadStep], from: usize) -> bool {
-    steps
-        .iter()
-        .skip(from)
-        .collect::<Vec<_>>()
-        .windows(2)
-        .any(|w| w[1].attempted > 0 && w[1].open_at_end <= w[0].open_at_end)
+    steps.get(from..).is_some_and(|after| {
+        after
+            .windows(2)
+            .any(|w| w[1].attempted > 0 && w[1].open_at_end <= w[0].open_at_end)
+    })
 }
 
 /// The counters next to a finding about a cap: the queue overflowed
@@ -182,7 +181,12 @@ pub(super) fn behind_a_cap(f: &mut Finding, e: &LoadEvidence, t: &TurnedAway, ca
 
 /// ` (haproxy, pid 42)`: the process holding a listener, when known.
 pub(super) fn held_by(l: &TargetListener) -> String {
-    match (&l.program, l.pid) {
+    holder(l.program.as_deref(), l.pid)
+}
+
+/// ` (python3, pid 42)`, or nothing when either is unknown.
+pub(super) fn holder(program: Option<&str>, pid: Option<u32>) -> String {
+    match (program, pid) {
         (Some(program), Some(pid)) => format!(" ({}, pid {pid})", escape_peer(program)),
         _ => String::new(),
     }
@@ -275,12 +279,11 @@ pub(super) fn explain(f: &mut Finding, e: &LoadEvidence, t: &TurnedAway) {
     }
 }
 
-pub(super) const BACKLOG_EXAMPLES: &str = "npm ws: new WebSocketServer({ port, backlog }); Node: server.listen({ port, backlog }); python-websockets: serve(..., backlog=N); nginx: listen ... backlog=N;";
-
 /// The fix when SYNs went unanswered on the target's side.
 fn syns_unanswered_fix() -> String {
+    let settings = listen_backlog_settings("N");
     format!(
-        "Connections waited before anything accepted them: a listen queue that was full (the server's or a proxy's), a proxy that stopped accepting at its connection limit, or a SYN rate limit. A limit that accepts and then queues (HAProxy's server maxconn) would not leave SYNs unanswered. On the machine that listens, raise the backlog it asks for ({BACKLOG_EXAMPLES}) and net.core.somaxconn, which caps it, then restart it; or raise the proxy's connection limit."
+        "Connections waited before anything accepted them: a listen queue that was full (the server's or a proxy's), a proxy that stopped accepting at its connection limit, or a SYN rate limit. A limit that accepts and then queues (HAProxy's server maxconn) would not leave SYNs unanswered. On the machine that listens, raise the backlog it asks for ({settings}) and net.core.somaxconn, which caps it, then restart it; or raise the proxy's connection limit."
     )
 }
 

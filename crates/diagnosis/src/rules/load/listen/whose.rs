@@ -2,11 +2,13 @@
 //! the ramp, and what to change: the target's own backlog (or
 //! `somaxconn`), or the backlog of a server behind it.
 
+use wsdoctor_evidence::format_count as thousands;
 use wsdoctor_evidence::load::LoadEvidence;
-use wsdoctor_evidence::machine::{MachineLimits, MachineResource, SampledListenQueue};
-use wsdoctor_evidence::{escape_peer, format_count as thousands};
+use wsdoctor_evidence::machine::{
+    listen_backlog_settings, MachineLimits, MachineResource, SampledListenQueue,
+};
 
-use super::{held_by, BACKLOG_EXAMPLES};
+use super::{held_by, holder};
 use crate::finding::Finding;
 use crate::rules::common::fix;
 
@@ -50,10 +52,7 @@ pub(super) fn whose_queue(e: &LoadEvidence) -> WhoseQueue<'_> {
 
 /// ` (python3, pid 42)`: the process holding a sampled queue, when known.
 pub(super) fn program_of(q: &SampledListenQueue) -> String {
-    match (&q.program, q.pid) {
-        (Some(program), Some(pid)) => format!(" ({}, pid {pid})", escape_peer(program)),
-        _ => String::new(),
-    }
+    holder(q.program.as_deref(), q.pid)
 }
 
 /// The queue that filled was behind the target (a proxy here passed the
@@ -92,10 +91,11 @@ pub(super) fn queue_behind(
         fix(
             "server",
             format!(
-                "The server behind the target, on {}{}, listens with a backlog of {}: what is in front passes new connections on as fast as they arrive, and they wait at that server's queue. Raise its backlog ({BACKLOG_EXAMPLES}) and restart it; accepting faster (more processes on the port with SO_REUSEPORT) shortens the wait too.",
+                "The server behind the target, on {}{}, listens with a backlog of {}: what is in front passes new connections on as fast as they arrive, and they wait at that server's queue. Raise its backlog ({}) and restart it; accepting faster (more processes on the port with SO_REUSEPORT) shortens the wait too.",
                 q.address,
                 program_of(q),
-                thousands(q.backlog)
+                thousands(q.backlog),
+                listen_backlog_settings("N")
             ),
         ),
     );
@@ -163,17 +163,18 @@ fn backlog_fix(m: &MachineLimits) -> String {
     {
         return format!("{FULL} Raise {}. {FASTER}", s.setting);
     }
+    let settings = listen_backlog_settings("N");
     match (&m.target_listener, m.somaxconn) {
         (Some(l), Some(cap)) if l.backlog < cap => format!(
-            "{FULL} The server asked for a backlog of {}: raise it ({BACKLOG_EXAMPLES}) and restart it. {FASTER}",
+            "{FULL} The server asked for a backlog of {}: raise it ({settings}) and restart it. {FASTER}",
             thousands(l.backlog)
         ),
         (Some(_), Some(cap)) => format!(
-            "{FULL} net.core.somaxconn ({}) caps its backlog: raise it (sysctl -w net.core.somaxconn=…), make sure the server asks for as much ({BACKLOG_EXAMPLES}), and restart it, since the cap applies when it calls listen().",
+            "{FULL} net.core.somaxconn ({}) caps its backlog: raise it (sysctl -w net.core.somaxconn=…), make sure the server asks for as much ({settings}), and restart it, since the cap applies when it calls listen().",
             thousands(cap)
         ),
         _ => format!(
-            "{FULL} Raise the backlog the server asks for ({BACKLOG_EXAMPLES}) and net.core.somaxconn, which caps it, then restart the server; `ss -ltn` shows the backlog it has (Send-Q)."
+            "{FULL} Raise the backlog the server asks for ({settings}) and net.core.somaxconn, which caps it, then restart the server; `ss -ltn` shows the backlog it has (Send-Q)."
         ),
     }
 }
